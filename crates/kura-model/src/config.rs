@@ -1,0 +1,157 @@
+//! The configuration file (TOML). Every key can be overridden by a `KURA_*` environment
+//! variable; the binary applies those overrides before calling [`Config::from_toml`]'s
+//! result's [`Config::schema`].
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use crate::{Collection, ModelError, Schema};
+
+/// The whole configuration file. Unknown keys are refused, so a typo never silently
+/// disables a setting.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Where the data lives.
+    #[serde(default)]
+    pub store: StoreConfig,
+    /// Where the keys live.
+    #[serde(default)]
+    pub keys: KeysConfig,
+    /// The HTTP server.
+    #[serde(default)]
+    pub server: ServerConfig,
+    /// Collections; the built-in `accounts` schema when empty.
+    #[serde(default)]
+    pub collections: Vec<Collection>,
+}
+
+/// `[store]`: the storage backend.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreConfig {
+    /// A `postgres://` URL; absent means the embedded SQLite store in the data directory.
+    pub url: Option<String>,
+    /// SQLite durability: `normal` (default; WAL survives a process crash) or `full`
+    /// (also survives power loss, at the cost of an fsync per commit).
+    #[serde(default)]
+    pub synchronous: Synchronous,
+}
+
+/// SQLite `synchronous` setting for the embedded store.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Synchronous {
+    /// Durable across process crashes; the last commits may be lost on power failure.
+    #[default]
+    Normal,
+    /// Durable across power failure.
+    Full,
+}
+
+/// `[keys]`: the key provider.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeysConfig {
+    /// Path of the local key file. Default: `<data dir>.key`, a sibling of the data
+    /// directory, so that copying the data directory does not copy the keys.
+    pub file: Option<PathBuf>,
+}
+
+/// `[server]`: the HTTP listener.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Listen address (default `127.0.0.1:8270`).
+    #[serde(default = "default_listen")]
+    pub listen: SocketAddr,
+    /// Largest JSON request body in bytes (default 1 MiB).
+    #[serde(default = "default_max_body")]
+    pub max_body_bytes: usize,
+    /// Largest import body in bytes (default 1 GiB); imports are streamed, not buffered.
+    #[serde(default = "default_max_import")]
+    pub max_import_bytes: usize,
+    /// Bound on unwrapped data keys cached in memory (default 100,000).
+    #[serde(default = "default_cache")]
+    pub key_cache_entries: usize,
+}
+
+fn default_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 8270))
+}
+fn default_max_body() -> usize {
+    1 << 20
+}
+fn default_max_import() -> usize {
+    1 << 30
+}
+fn default_cache() -> usize {
+    100_000
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: default_listen(),
+            max_body_bytes: default_max_body(),
+            max_import_bytes: default_max_import(),
+            key_cache_entries: default_cache(),
+        }
+    }
+}
+
+impl Config {
+    /// Parses a TOML document.
+    ///
+    /// # Errors
+    /// [`ModelError::Config`] with the parser's description of the place at fault.
+    pub fn from_toml(text: &str) -> Result<Self, ModelError> {
+        toml::from_str(text).map_err(|e| ModelError::Config(e.to_string()))
+    }
+
+    /// The validated schema: the configured collections, or the built-in default.
+    ///
+    /// # Errors
+    /// [`ModelError::Config`] when the collections break a schema rule.
+    pub fn schema(&self) -> Result<Schema, ModelError> {
+        if self.collections.is_empty() {
+            Ok(Schema::builtin())
+        } else {
+            Schema::new(self.collections.clone())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_a_collection_and_refuses_a_searchable_birth_date() {
+        let ok = r#"
+            [server]
+            listen = "127.0.0.1:9000"
+            [[collections]]
+            name = "members"
+            [[collections.fields]]
+            name = "email"
+            category = "email"
+            searchable = true
+            required = true
+            [[collections.fields]]
+            name = "born"
+            category = "birth_date"
+            type = "date"
+        "#;
+        let c = Config::from_toml(ok).unwrap();
+        assert_eq!(c.server.listen.port(), 9000);
+        assert_eq!(c.schema().unwrap().collections()[0].fields.len(), 2);
+        let bad = ok.replace("type = \"date\"", "type = \"date\"\nsearchable = true");
+        let e = Config::from_toml(&bad).unwrap().schema().unwrap_err();
+        assert!(e.to_string().contains("members.born"), "{e}");
+        let typo = "[server]\nlisten_addr = \"x\"";
+        assert!(Config::from_toml(typo).is_err());
+    }
+}
