@@ -1,0 +1,1 @@
+//! kura scan: find stray personal data in files and folders (work in progress).
