@@ -1,0 +1,143 @@
+//! Where kura keeps its bytes: the [`Store`] trait and its backends.
+//!
+//! The store is deliberately dumb: it moves sealed bytes, blind-index tokens and wrapped
+//! keys, and never sees a plaintext field or an unwrapped key. Everything it is given has
+//! already been sealed by `kura-vault`.
+//!
+//! Two halves are kept apart: the **data store** (subjects, blind index, access log) and
+//! the **key store** (wrapped data keys). In the embedded backend they are two SQLite files
+//! (`data.db` and `keys.db`); in PostgreSQL two schemas owned by two roles. A copy of the data
+//! store alone reveals no field.
+//!
+//! # Invariants
+//! - Erasure deletes the wrapped data key before the subject's rows (crypto-shredding): once
+//!   [`Store::delete_subject`] has started, the subject can never be read again, even if
+//!   deleting its rows fails midway.
+//! - Access-log leaves given to a mutating call are written in the same transaction as the
+//!   change they describe; if they cannot be written, the change does not happen.
+//! - Updates are optimistic ([`SubjectUpdate::expected_version`]): concurrent writers,
+//!   whether threads or separate servers on one database, never lose an update.
+//! - Nothing here holds a process-local lock over shared state that a second server would
+//!   need; the database's own transactions decide.
+#![deny(missing_docs)]
+
+mod error;
+mod record;
+pub mod sqlite;
+
+pub mod conformance;
+
+pub use error::StoreError;
+pub use record::{
+    ApiKeyRecord, AuditLeaf, NewSubject, StoredSubject, SubjectUpdate, UpdateOutcome,
+};
+pub use uuid::Uuid;
+
+use kura_crypto::BlindToken;
+
+/// The schema version this build of kura writes and understands.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// The storage interface the vault relies on. Implementations: [`sqlite::SqliteStore`] and
+/// the PostgreSQL backend.
+///
+/// All methods are blocking; the server calls them from a blocking thread pool.
+pub trait Store: Send + Sync + std::fmt::Debug {
+    /// `"sqlite"` or `"postgres"`.
+    fn backend(&self) -> &'static str;
+
+    /// The vault id recorded at initialization.
+    ///
+    /// # Errors
+    /// Backend failures.
+    fn vault_id(&self) -> Result<[u8; 16], StoreError>;
+
+    /// Reserves `n` consecutive internal ids and returns the first. Ids are never reused;
+    /// gaps may appear when a reservation is not used.
+    ///
+    /// # Errors
+    /// Backend failures.
+    fn reserve_iids(&self, n: u64) -> Result<u64, StoreError>;
+
+    /// Inserts subjects (each with its wrapped key, sealed fields and blind-index tokens)
+    /// and the given access-log leaves, all or nothing.
+    ///
+    /// # Errors
+    /// [`StoreError::Conflict`] if an id already exists; backend failures.
+    fn insert_subjects(&self, batch: &[NewSubject], audit: &[AuditLeaf]) -> Result<(), StoreError>;
+
+    /// Loads one subject with its wrapped key. `None` when there is no such subject in the
+    /// collection or its key has been shredded.
+    ///
+    /// # Errors
+    /// Backend failures.
+    fn subject(&self, collection: &str, id: &Uuid) -> Result<Option<StoredSubject>, StoreError>;
+
+    /// Replaces a subject's sealed fields and blind-index tokens if its version is still
+    /// `expected_version`, writing the access-log leaves in the same transaction.
+    ///
+    /// # Errors
+    /// Backend failures.
+    fn update_subject(
+        &self,
+        update: &SubjectUpdate,
+        audit: &[AuditLeaf],
+    ) -> Result<UpdateOutcome, StoreError>;
+
+    /// Erases a subject: wrapped key first, then row and index entries. Returns whether the
+    /// subject existed.
+    ///
+    /// # Errors
+    /// Backend failures; the key is gone even if deleting the rows failed.
+    fn delete_subject(
+        &self,
+        collection: &str,
+        id: &Uuid,
+        audit: &[AuditLeaf],
+    ) -> Result<bool, StoreError>;
+
+    /// Ids of subjects of `collection` whose blind index holds `token`, at most `limit`.
+    ///
+    /// # Errors
+    /// Backend failures.
+    fn search(
+        &self,
+        collection: &str,
+        token: &BlindToken,
+        limit: usize,
+    ) -> Result<Vec<Uuid>, StoreError>;
+
+    /// Number of subjects in a collection.
+    ///
+    /// # Errors
+    /// Backend failures.
+    fn count_subjects(&self, collection: &str) -> Result<u64, StoreError>;
+
+    /// Appends access-log leaves on their own (for reads) and returns the index of the first.
+    /// The leaves are durable when this returns.
+    ///
+    /// # Errors
+    /// Backend failures; then the caller must not release the data the leaves describe.
+    fn append_audit(&self, audit: &[AuditLeaf]) -> Result<u64, StoreError>;
+
+    /// Number of access-log leaves.
+    ///
+    /// # Errors
+    /// Backend failures.
+    fn audit_size(&self) -> Result<u64, StoreError>;
+
+    /// Stores an API key record (hash only).
+    ///
+    /// # Errors
+    /// [`StoreError::Conflict`] if the prefix exists.
+    fn insert_api_key(&self, key: &ApiKeyRecord) -> Result<(), StoreError>;
+
+    /// Looks up an API key record by its public prefix.
+    ///
+    /// # Errors
+    /// Backend failures.
+    fn api_key(&self, prefix: &str) -> Result<Option<ApiKeyRecord>, StoreError>;
+}
+
+/// Lets tests and the vault use `Arc<dyn Store>` and `&dyn Store` alike.
+pub type DynStore = std::sync::Arc<dyn Store>;

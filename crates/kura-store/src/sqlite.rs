@@ -1,0 +1,600 @@
+//! The embedded backend: two SQLite files in the data directory, `data.db` (subjects, blind
+//! index, access log) and `keys.db` (wrapped data keys), both in WAL mode.
+//!
+//! One writer connection pair serializes writes inside this process (SQLite allows one
+//! writer at a time anyway); other processes on the same files are coordinated by SQLite's
+//! own locking (`BEGIN IMMEDIATE` and a busy timeout). Reads use a pool of connection pairs
+//! and never block the writer.
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use kura_crypto::{BlindToken, WrappedKey};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
+use uuid::Uuid;
+
+use crate::record::{tokens_from_blob, tokens_to_blob};
+use crate::{
+    ApiKeyRecord, AuditLeaf, NewSubject, SCHEMA_VERSION, Store, StoreError, StoredSubject,
+    SubjectUpdate, UpdateOutcome,
+};
+
+const DATA_MIGRATIONS: &[&str] = &[include_str!("sqlite/data_v1.sql")];
+const KEYS_MIGRATIONS: &[&str] = &[include_str!("sqlite/keys_v1.sql")];
+
+/// Name of the data file inside the data directory.
+pub const DATA_FILE: &str = "data.db";
+/// Name of the key-store file inside the data directory.
+pub const KEYS_FILE: &str = "keys.db";
+
+/// Durability of commits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Durability {
+    /// `synchronous=NORMAL`: survives a process crash.
+    #[default]
+    Normal,
+    /// `synchronous=FULL`: survives power loss.
+    Full,
+}
+
+struct Pair {
+    data: Connection,
+    keys: Connection,
+}
+
+/// The embedded SQLite store.
+pub struct SqliteStore {
+    dir: PathBuf,
+    durability: Durability,
+    writer: Mutex<Pair>,
+    readers: Mutex<Vec<Pair>>,
+    vault_id: [u8; 16],
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore")
+            .field("dir", &self.dir)
+            .finish_non_exhaustive()
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // A panic while holding a connection leaves SQLite itself consistent (an open
+    // transaction is rolled back when the next BEGIN fails or the connection drops), so
+    // recovering the guard from a poisoned mutex is safe.
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn open_conn(path: &Path, durability: Durability, create: bool) -> Result<Connection, StoreError> {
+    let mut flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    if create {
+        flags |= OpenFlags::SQLITE_OPEN_CREATE;
+    }
+    let conn = Connection::open_with_flags(path, flags)?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(
+        None,
+        "synchronous",
+        match durability {
+            Durability::Normal => "NORMAL",
+            Durability::Full => "FULL",
+        },
+    )?;
+    conn.pragma_update(None, "cache_size", -65_536)?;
+    conn.pragma_update(None, "temp_store", "MEMORY")?;
+    // Freed pages are overwritten with zeros, so deleted sealed fields and shredded keys
+    // do not linger in the file.
+    conn.pragma_update(None, "secure_delete", "ON")?;
+    Ok(conn)
+}
+
+fn schema_version(conn: &Connection) -> Result<u32, StoreError> {
+    let v: Option<Vec<u8>> = conn
+        .query_row(
+            "SELECT value FROM meta WHERE key = 'schema_version'",
+            [],
+            |r| r.get(0),
+        )
+        .optional()?;
+    let v = v.ok_or_else(|| StoreError::Corrupt("meta.schema_version is missing".into()))?;
+    std::str::from_utf8(&v)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| StoreError::Corrupt("meta.schema_version is not a number".into()))
+}
+
+fn migrate_conn(conn: &mut Connection, migrations: &[&str]) -> Result<u32, StoreError> {
+    let has_meta: bool = conn.query_row(
+        "SELECT count(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = 'meta'",
+        [],
+        |r| r.get(0),
+    )?;
+    let current = if has_meta { schema_version(conn)? } else { 0 };
+    if current > SCHEMA_VERSION {
+        return Err(StoreError::SchemaTooNew {
+            found: current,
+            known: SCHEMA_VERSION,
+        });
+    }
+    for (i, sql) in migrations.iter().enumerate().skip(current as usize) {
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        tx.execute_batch(sql)?;
+        tx.execute(
+            "INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', ?1)",
+            [(i as u32 + 1).to_string().into_bytes()],
+        )?;
+        tx.commit()?;
+    }
+    Ok(SCHEMA_VERSION)
+}
+
+impl SqliteStore {
+    /// Creates a new vault store in `dir` (created if missing), bound to `vault_id`.
+    ///
+    /// # Errors
+    /// [`StoreError::AlreadyInitialized`] if `dir` already holds a vault.
+    pub fn create(
+        dir: &Path,
+        vault_id: [u8; 16],
+        durability: Durability,
+    ) -> Result<Self, StoreError> {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| StoreError::Backend(format!("cannot create {}: {e}", dir.display())))?;
+        let data_path = dir.join(DATA_FILE);
+        if data_path.exists() {
+            return Err(StoreError::AlreadyInitialized(dir.display().to_string()));
+        }
+        let mut data = open_conn(&data_path, durability, true)?;
+        let mut keys = open_conn(&dir.join(KEYS_FILE), durability, true)?;
+        migrate_conn(&mut keys, KEYS_MIGRATIONS)?;
+        keys.execute(
+            "INSERT INTO meta (key, value) VALUES ('vault_id', ?1)",
+            [vault_id.as_slice()],
+        )?;
+        migrate_conn(&mut data, DATA_MIGRATIONS)?;
+        data.execute(
+            "INSERT INTO meta (key, value) VALUES ('vault_id', ?1)",
+            [vault_id.as_slice()],
+        )?;
+        drop((data, keys));
+        Self::open(dir, durability)
+    }
+
+    /// Applies pending migrations to an existing store.
+    ///
+    /// # Errors
+    /// [`StoreError::NotInitialized`], [`StoreError::SchemaTooNew`], backend failures.
+    pub fn migrate(dir: &Path, durability: Durability) -> Result<u32, StoreError> {
+        let (mut data, mut keys) = Self::open_pair_checked(dir, durability)?;
+        migrate_conn(&mut keys, KEYS_MIGRATIONS)?;
+        migrate_conn(&mut data, DATA_MIGRATIONS)
+    }
+
+    fn open_pair_checked(
+        dir: &Path,
+        durability: Durability,
+    ) -> Result<(Connection, Connection), StoreError> {
+        if !dir.join(DATA_FILE).exists() || !dir.join(KEYS_FILE).exists() {
+            return Err(StoreError::NotInitialized(dir.display().to_string()));
+        }
+        Ok((
+            open_conn(&dir.join(DATA_FILE), durability, false)?,
+            open_conn(&dir.join(KEYS_FILE), durability, false)?,
+        ))
+    }
+
+    /// Opens an existing store, refusing one whose schema is newer than this build's or
+    /// whose two files belong to different vaults.
+    ///
+    /// # Errors
+    /// [`StoreError::NotInitialized`], [`StoreError::SchemaTooNew`], [`StoreError::Corrupt`].
+    pub fn open(dir: &Path, durability: Durability) -> Result<Self, StoreError> {
+        let (data, keys) = Self::open_pair_checked(dir, durability)?;
+        for conn in [&data, &keys] {
+            let found = schema_version(conn)?;
+            if found > SCHEMA_VERSION {
+                return Err(StoreError::SchemaTooNew {
+                    found,
+                    known: SCHEMA_VERSION,
+                });
+            }
+            if found < SCHEMA_VERSION {
+                return Err(StoreError::Corrupt(format!(
+                    "schema version {found} is older than {SCHEMA_VERSION}; run `kura migrate`"
+                )));
+            }
+        }
+        let id_of = |c: &Connection| -> Result<[u8; 16], StoreError> {
+            let v: Vec<u8> =
+                c.query_row("SELECT value FROM meta WHERE key = 'vault_id'", [], |r| {
+                    r.get(0)
+                })?;
+            v.try_into()
+                .map_err(|_| StoreError::Corrupt("meta.vault_id is not 16 bytes".into()))
+        };
+        let vault_id = id_of(&data)?;
+        if id_of(&keys)? != vault_id {
+            return Err(StoreError::Corrupt(
+                "data.db and keys.db belong to different vaults".into(),
+            ));
+        }
+        Ok(SqliteStore {
+            dir: dir.to_owned(),
+            durability,
+            writer: Mutex::new(Pair { data, keys }),
+            readers: Mutex::new(Vec::new()),
+            vault_id,
+        })
+    }
+
+    fn with_reader<T>(
+        &self,
+        f: impl FnOnce(&Pair) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let pair = lock(&self.readers).pop();
+        let pair = match pair {
+            Some(p) => p,
+            None => Pair {
+                data: open_conn(&self.dir.join(DATA_FILE), self.durability, false)?,
+                keys: open_conn(&self.dir.join(KEYS_FILE), self.durability, false)?,
+            },
+        };
+        let out = f(&pair);
+        let mut pool = lock(&self.readers);
+        if pool.len() < 16 {
+            pool.push(pair);
+        }
+        out
+    }
+}
+
+fn append_leaves(tx: &rusqlite::Transaction<'_>, audit: &[AuditLeaf]) -> Result<u64, StoreError> {
+    let first: i64 = tx.query_row("SELECT COALESCE(MAX(seq) + 1, 0) FROM audit_log", [], |r| {
+        r.get(0)
+    })?;
+    let mut stmt = tx.prepare_cached("INSERT INTO audit_log (seq, leaf) VALUES (?1, ?2)")?;
+    for (i, leaf) in audit.iter().enumerate() {
+        stmt.execute(params![first + i as i64, leaf])?;
+    }
+    Ok(first as u64)
+}
+
+fn to_i64(v: u64) -> Result<i64, StoreError> {
+    i64::try_from(v).map_err(|_| StoreError::Backend("internal id overflow".into()))
+}
+
+impl Store for SqliteStore {
+    fn backend(&self) -> &'static str {
+        "sqlite"
+    }
+
+    fn vault_id(&self) -> Result<[u8; 16], StoreError> {
+        Ok(self.vault_id)
+    }
+
+    fn reserve_iids(&self, n: u64) -> Result<u64, StoreError> {
+        let w = lock(&self.writer);
+        let n = to_i64(n)?;
+        let first: i64 = w.data.query_row(
+            "UPDATE counters SET next = next + ?1 WHERE name = 'iid' RETURNING next - ?1",
+            [n],
+            |r| r.get(0),
+        )?;
+        Ok(first as u64)
+    }
+
+    fn insert_subjects(&self, batch: &[NewSubject], audit: &[AuditLeaf]) -> Result<(), StoreError> {
+        let mut w = lock(&self.writer);
+        // Keys first: a subject row never exists without its key.
+        {
+            let tx = w
+                .keys
+                .transaction_with_behavior(TransactionBehavior::Immediate)?;
+            {
+                let mut stmt = tx.prepare_cached(
+                    "INSERT INTO data_keys (subject, kek_version, wrapped) VALUES (?1, ?2, ?3)",
+                )?;
+                for s in batch {
+                    stmt.execute(params![
+                        s.id.as_bytes().as_slice(),
+                        s.wrapped_key.kek_version,
+                        s.wrapped_key.bytes
+                    ])?;
+                }
+            }
+            tx.commit()?;
+        }
+        let result = (|| -> Result<(), StoreError> {
+            let tx = w
+                .data
+                .transaction_with_behavior(TransactionBehavior::Immediate)?;
+            {
+                let mut subj = tx.prepare_cached(
+                    "INSERT INTO subjects (iid, id, collection, country, locale, version, fields, tokens) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, 1, ?6, ?7)",
+                )?;
+                let mut idx =
+                    tx.prepare_cached("INSERT INTO blind_index (token, iid) VALUES (?1, ?2)")?;
+                for s in batch {
+                    let iid = to_i64(s.iid)?;
+                    subj.execute(params![
+                        iid,
+                        s.id.as_bytes().as_slice(),
+                        s.collection,
+                        s.country,
+                        s.locale,
+                        s.fields,
+                        tokens_to_blob(&s.tokens)
+                    ])?;
+                    for t in &s.tokens {
+                        idx.execute(params![t.as_slice(), iid])?;
+                    }
+                }
+            }
+            append_leaves(&tx, audit)?;
+            tx.commit()?;
+            Ok(())
+        })();
+        if result.is_err() {
+            // Remove the keys of the rows that were not written; best effort, an orphan
+            // wrapped key is unreadable without its row and harmless.
+            if let Ok(tx) = w.keys.transaction() {
+                if let Ok(mut stmt) = tx.prepare_cached("DELETE FROM data_keys WHERE subject = ?1")
+                {
+                    for s in batch {
+                        let _ = stmt.execute([s.id.as_bytes().as_slice()]);
+                    }
+                }
+                let _ = tx.commit();
+            }
+        }
+        result
+    }
+
+    fn subject(&self, collection: &str, id: &Uuid) -> Result<Option<StoredSubject>, StoreError> {
+        self.with_reader(|p| {
+            let row = p
+                .data
+                .prepare_cached(
+                    "SELECT iid, country, locale, version, fields, tokens FROM subjects \
+                     WHERE id = ?1 AND collection = ?2",
+                )?
+                .query_row(params![id.as_bytes().as_slice(), collection], |r| {
+                    Ok((
+                        r.get::<_, i64>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, String>(2)?,
+                        r.get::<_, i64>(3)?,
+                        r.get::<_, Vec<u8>>(4)?,
+                        r.get::<_, Vec<u8>>(5)?,
+                    ))
+                })
+                .optional()?;
+            let Some((iid, country, locale, version, fields, tokens)) = row else {
+                return Ok(None);
+            };
+            let key = p
+                .keys
+                .prepare_cached("SELECT kek_version, wrapped FROM data_keys WHERE subject = ?1")?
+                .query_row([id.as_bytes().as_slice()], |r| {
+                    Ok(WrappedKey {
+                        kek_version: r.get(0)?,
+                        bytes: r.get(1)?,
+                    })
+                })
+                .optional()?;
+            let Some(wrapped_key) = key else {
+                // Shredded: the row may linger after an interrupted erasure, but it can
+                // never be read again.
+                return Ok(None);
+            };
+            Ok(Some(StoredSubject {
+                id: *id,
+                iid: iid as u64,
+                collection: collection.to_owned(),
+                country,
+                locale,
+                version,
+                fields,
+                tokens: tokens_from_blob(&tokens)?,
+                wrapped_key,
+            }))
+        })
+    }
+
+    fn update_subject(
+        &self,
+        update: &SubjectUpdate,
+        audit: &[AuditLeaf],
+    ) -> Result<UpdateOutcome, StoreError> {
+        let mut w = lock(&self.writer);
+        let tx = w
+            .data
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let row: Option<(i64, i64, Vec<u8>)> = tx
+            .prepare_cached(
+                "SELECT iid, version, tokens FROM subjects WHERE id = ?1 AND collection = ?2",
+            )?
+            .query_row(
+                params![update.id.as_bytes().as_slice(), update.collection],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()?;
+        let Some((iid, version, old)) = row else {
+            return Ok(UpdateOutcome::NotFound);
+        };
+        if version != update.expected_version {
+            return Ok(UpdateOutcome::Conflict);
+        }
+        let old = tokens_from_blob(&old)?;
+        {
+            let mut del =
+                tx.prepare_cached("DELETE FROM blind_index WHERE token = ?1 AND iid = ?2")?;
+            for t in old.iter().filter(|t| !update.tokens.contains(t)) {
+                del.execute(params![t.as_slice(), iid])?;
+            }
+            let mut ins = tx
+                .prepare_cached("INSERT OR IGNORE INTO blind_index (token, iid) VALUES (?1, ?2)")?;
+            for t in update.tokens.iter().filter(|t| !old.contains(t)) {
+                ins.execute(params![t.as_slice(), iid])?;
+            }
+            tx.prepare_cached(
+                "UPDATE subjects SET fields = ?1, tokens = ?2, version = version + 1 WHERE iid = ?3",
+            )?
+            .execute(params![update.fields, tokens_to_blob(&update.tokens), iid])?;
+        }
+        append_leaves(&tx, audit)?;
+        tx.commit()?;
+        Ok(UpdateOutcome::Updated(version + 1))
+    }
+
+    fn delete_subject(
+        &self,
+        collection: &str,
+        id: &Uuid,
+        audit: &[AuditLeaf],
+    ) -> Result<bool, StoreError> {
+        let mut guard = lock(&self.writer);
+        let w = &mut *guard;
+        let tx = w
+            .data
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let row: Option<(i64, Vec<u8>)> = tx
+            .prepare_cached("SELECT iid, tokens FROM subjects WHERE id = ?1 AND collection = ?2")?
+            .query_row(params![id.as_bytes().as_slice(), collection], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .optional()?;
+        let Some((iid, tokens)) = row else {
+            return Ok(false);
+        };
+        append_leaves(&tx, audit)?;
+        // Crypto-shred first, in its own committed transaction: from here on the subject's
+        // sealed fields are unreadable everywhere, backups included.
+        let existed_key = w.keys.execute(
+            "DELETE FROM data_keys WHERE subject = ?1",
+            [id.as_bytes().as_slice()],
+        )?;
+        {
+            let mut del =
+                tx.prepare_cached("DELETE FROM blind_index WHERE token = ?1 AND iid = ?2")?;
+            for t in tokens_from_blob(&tokens)? {
+                del.execute(params![t.as_slice(), iid])?;
+            }
+            tx.execute("DELETE FROM subjects WHERE iid = ?1", [iid])?;
+        }
+        tx.commit()?;
+        Ok(existed_key > 0)
+    }
+
+    fn search(
+        &self,
+        collection: &str,
+        token: &BlindToken,
+        limit: usize,
+    ) -> Result<Vec<Uuid>, StoreError> {
+        self.with_reader(|p| {
+            let mut stmt = p.data.prepare_cached(
+                "SELECT s.id FROM blind_index b JOIN subjects s ON s.iid = b.iid \
+                 WHERE b.token = ?1 AND s.collection = ?2 ORDER BY b.iid LIMIT ?3",
+            )?;
+            let rows = stmt
+                .query_map(params![token.as_slice(), collection, limit as i64], |r| {
+                    r.get::<_, Vec<u8>>(0)
+                })?;
+            let mut out = Vec::new();
+            for r in rows {
+                let bytes = r?;
+                out.push(
+                    Uuid::from_slice(&bytes)
+                        .map_err(|_| StoreError::Corrupt("subject id is not 16 bytes".into()))?,
+                );
+            }
+            Ok(out)
+        })
+    }
+
+    fn count_subjects(&self, collection: &str) -> Result<u64, StoreError> {
+        self.with_reader(|p| {
+            let n: i64 = p.data.query_row(
+                "SELECT count(*) FROM subjects WHERE collection = ?1",
+                [collection],
+                |r| r.get(0),
+            )?;
+            Ok(n as u64)
+        })
+    }
+
+    fn append_audit(&self, audit: &[AuditLeaf]) -> Result<u64, StoreError> {
+        let mut w = lock(&self.writer);
+        let tx = w
+            .data
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let first = append_leaves(&tx, audit)?;
+        tx.commit()?;
+        Ok(first)
+    }
+
+    fn audit_size(&self) -> Result<u64, StoreError> {
+        self.with_reader(|p| {
+            let n: i64 =
+                p.data
+                    .query_row("SELECT COALESCE(MAX(seq) + 1, 0) FROM audit_log", [], |r| {
+                        r.get(0)
+                    })?;
+            Ok(n as u64)
+        })
+    }
+
+    fn insert_api_key(&self, key: &ApiKeyRecord) -> Result<(), StoreError> {
+        let w = lock(&self.writer);
+        w.data.execute(
+            "INSERT INTO api_keys (prefix, hash, principal, kind, created_at, revoked_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![
+                key.prefix,
+                key.hash.as_slice(),
+                key.principal,
+                key.kind,
+                key.created_at,
+                key.revoked_at
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn api_key(&self, prefix: &str) -> Result<Option<ApiKeyRecord>, StoreError> {
+        self.with_reader(|p| {
+            let row = p
+                .data
+                .prepare_cached(
+                    "SELECT hash, principal, kind, created_at, revoked_at FROM api_keys WHERE prefix = ?1",
+                )?
+                .query_row([prefix], |r| {
+                    Ok((
+                        r.get::<_, Vec<u8>>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, String>(2)?,
+                        r.get::<_, i64>(3)?,
+                        r.get::<_, Option<i64>>(4)?,
+                    ))
+                })
+                .optional()?;
+            row.map(|(hash, principal, kind, created_at, revoked_at)| {
+                Ok(ApiKeyRecord {
+                    prefix: prefix.to_owned(),
+                    hash: hash
+                        .try_into()
+                        .map_err(|_| StoreError::Corrupt("api key hash is not 32 bytes".into()))?,
+                    principal,
+                    kind,
+                    created_at,
+                    revoked_at,
+                })
+            })
+            .transpose()
+        })
+    }
+}

@@ -1,0 +1,39 @@
+-- kura embedded data store, schema version 1. Holds sealed fields, blind-index tokens and
+-- the access log; never a plaintext field and never a key.
+CREATE TABLE meta (
+    key   TEXT PRIMARY KEY,
+    value BLOB NOT NULL
+);
+CREATE TABLE counters (
+    name TEXT PRIMARY KEY,
+    next INTEGER NOT NULL
+);
+INSERT INTO counters (name, next) VALUES ('iid', 1);
+CREATE TABLE subjects (
+    iid        INTEGER PRIMARY KEY,
+    id         BLOB NOT NULL UNIQUE,
+    collection TEXT NOT NULL,
+    country    TEXT NOT NULL,
+    locale     TEXT NOT NULL,
+    version    INTEGER NOT NULL,
+    fields     BLOB NOT NULL,
+    tokens     BLOB NOT NULL
+);
+-- A token is an HMAC under a per-(collection, field) key, so it names its field implicitly.
+CREATE TABLE blind_index (
+    token BLOB NOT NULL,
+    iid   INTEGER NOT NULL,
+    PRIMARY KEY (token, iid)
+) WITHOUT ROWID;
+CREATE TABLE audit_log (
+    seq  INTEGER PRIMARY KEY,
+    leaf BLOB NOT NULL
+);
+CREATE TABLE api_keys (
+    prefix     TEXT PRIMARY KEY,
+    hash       BLOB NOT NULL,
+    principal  TEXT NOT NULL,
+    kind       TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    revoked_at INTEGER
+);
