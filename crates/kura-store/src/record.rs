@@ -100,7 +100,7 @@ pub(crate) fn tokens_to_blob(tokens: &[BlindToken]) -> Vec<u8> {
 
 /// Decodes a token blob.
 pub(crate) fn tokens_from_blob(blob: &[u8]) -> Result<Vec<BlindToken>, crate::StoreError> {
-    if blob.len() % 16 != 0 {
+    if !blob.len().is_multiple_of(16) {
         return Err(crate::StoreError::Corrupt(
             "token list length is not a multiple of 16".into(),
         ));
