@@ -1,0 +1,755 @@
+//! The detectors: one multi-pattern regex pass over a buffer finds candidates of every kind
+//! at once, then each candidate is validated (checksums, number plans, dictionaries) and
+//! scored by its context (the field it sits in, the words before it).
+//!
+//! Candidates are found with a single `regex_automata::meta::Regex` built from many
+//! patterns, so a buffer is read once whatever the number of detectors; no allocation
+//! happens per line, only per candidate. Values leave this module masked ([`Hit::masked`]):
+//! nothing here returns or stores an unmasked value.
+
+use std::hash::{DefaultHasher, Hash, Hasher};
+
+use regex_automata::meta::Regex;
+use regex_automata::{Input, PatternID};
+
+use crate::context::{self, Field, classify_key, key_before, line_start, near, words};
+use crate::kind::{Confidence, Kind};
+use crate::mask::mask;
+use crate::names::{self, NameShape};
+use crate::validate;
+
+/// One finding inside a buffer, before it is given a line number.
+#[derive(Clone, Debug)]
+pub(crate) struct Hit {
+    /// Byte offset of the value in the buffer.
+    pub start: usize,
+    /// Byte offset just past the value.
+    pub end: usize,
+    /// What was found.
+    pub kind: Kind,
+    /// How sure the detector is.
+    pub confidence: Confidence,
+    /// The value, masked: never the value itself.
+    pub masked: String,
+    /// A hash of the normalised value, only to count distinct values; never printed.
+    pub value_hash: u64,
+}
+
+/// How the fields of a buffer are laid out, so that a match can be tied to its field.
+pub(crate) enum Layout<'a> {
+    /// Free text, logs, JSON, SQL: the field is the key written before a value, if any.
+    Text,
+    /// Delimited text with a header row.
+    Csv {
+        /// The delimiter byte.
+        delim: u8,
+        /// What each column holds, by header.
+        cols: &'a [Field],
+    },
+    /// One spreadsheet cell whose column header says what it holds.
+    Cell(Field),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Pat {
+    Email,
+    Iban,
+    KuraKey,
+    KnownSecret,
+    GenericSecret,
+    PwHash,
+    Ipv4,
+    Ipv6,
+    Date,
+    Digits,
+    JpPostal,
+    JpPrefecture,
+    UsStreet,
+    UsCityStateZip,
+    DeStreet,
+    DePlzCity,
+    NameLatin,
+    NameJa,
+    KeyedJson,
+    KeyedText,
+}
+
+const US_STATES: &str = "AL|AK|AZ|AR|CA|CO|CT|DE|FL|GA|HI|ID|IL|IN|IA|KS|KY|LA|ME|MD|MA|MI|MN|MS|MO|MT|NE|NV|NH|NJ|NM|NY|NC|ND|OH|OK|OR|PA|RI|SC|SD|TN|TX|UT|VT|VA|WA|WV|WI|WY|DC";
+const JP_PREFECTURES: &str = "北海道|東京都|京都府|大阪府|青森県|岩手県|宮城県|秋田県|山形県|福島県|茨城県|栃木県|群馬県|埼玉県|千葉県|神奈川県|新潟県|富山県|石川県|福井県|山梨県|長野県|岐阜県|静岡県|愛知県|三重県|滋賀県|兵庫県|奈良県|和歌山県|鳥取県|島根県|岡山県|広島県|山口県|徳島県|香川県|愛媛県|高知県|福岡県|佐賀県|長崎県|熊本県|大分県|宮崎県|鹿児島県|沖縄県";
+const DE_CITIES: &[&str] = &[
+    "Berlin", "Hamburg", "München", "Köln", "Frankfurt", "Stuttgart", "Düsseldorf", "Leipzig",
+    "Dortmund", "Essen", "Bremen", "Dresden", "Hannover", "Nürnberg", "Duisburg", "Bochum",
+    "Wuppertal", "Bielefeld", "Bonn", "Münster", "Mannheim", "Karlsruhe", "Augsburg",
+    "Wiesbaden", "Mainz", "Kiel", "Freiburg", "Heidelberg", "Potsdam", "Rostock", "Kassel",
+    "Erfurt", "Magdeburg", "Regensburg", "Würzburg", "Göttingen", "Ulm", "Aachen", "Lübeck",
+];
+const KEYS_JSON: &str = "name|full_?name|first_?name|last_?name|given_?name|family_?name|surname|customer_?name|contact_?name|氏名|名前|お名前|姓|名|顧客名|vorname|nachname|kundenname|address|street|street_?address|address_?line_?[12]|address[12]|addr|住所|所在地|anschrift|adresse|straße|strasse|password|passwd|pwd|password_?hash|pw_?hash|hashed_?password|passwort|kennwort|パスワード";
+const KEYS_TEXT: &str = "name|full_?name|first_?name|last_?name|given_?name|family_?name|surname|customer_?name|氏名|名前|お名前|顧客名|vorname|nachname|kundenname|address|street|住所|anschrift|adresse|password|passwd|pwd|password_?hash|passwort|kennwort|パスワード";
+
+fn patterns() -> Vec<(Pat, String)> {
+    let b = "(?-u:\\b)";
+    let given = names::latin_given_alternation();
+    let ja_surnames = names::japanese_surname_alternation();
+    vec![
+        (Pat::Email, format!("{b}[A-Za-z0-9][A-Za-z0-9._%+-]{{0,63}}@[A-Za-z0-9](?:[A-Za-z0-9-]{{0,62}}\\.)+[A-Za-z]{{2,24}}{b}")),
+        (Pat::Iban, format!("{b}[A-Z]{{2}}[0-9]{{2}}(?: ?[A-Z0-9]{{4}}){{2,7}}(?: ?[A-Z0-9]{{1,3}})?{b}")),
+        (Pat::KuraKey, format!("{b}kura_[A-Za-z0-9_]{{16,}}")),
+        (Pat::KnownSecret, format!("{b}(?:AKIA[0-9A-Z]{{16}}|gh[pousr]_[A-Za-z0-9]{{36,}}|github_pat_[A-Za-z0-9_]{{40,}}|sk_live_[A-Za-z0-9]{{20,}}|xox[baprs]-[A-Za-z0-9-]{{20,}}|AIza[0-9A-Za-z_-]{{35}}|glpat-[A-Za-z0-9_-]{{20}})|-----BEGIN (?:RSA |EC |DSA |OPENSSH )?PRIVATE KEY-----")),
+        (Pat::GenericSecret, format!("{b}(?i:api[_-]?key|secret[_-]?key|client[_-]?secret|access[_-]?token|auth[_-]?token)[\"']?[ \\t]*[:=][ \\t]*[\"']?[A-Za-z0-9_/+=-]{{20,}}")),
+        (Pat::PwHash, "\\$2[aby]?\\$[0-9]{2}\\$[./A-Za-z0-9]{53}|\\$argon2(?:id|i|d)\\$[A-Za-z0-9$=,+/.]{20,}|\\$[156]\\$(?:rounds=[0-9]+\\$)?[./A-Za-z0-9]{1,16}\\$[./A-Za-z0-9]{22,86}|pbkdf2_sha(?:1|256|512)\\$[0-9]+\\$[A-Za-z0-9+/=]+\\$[A-Za-z0-9+/=]{20,}|\\$scrypt\\$[A-Za-z0-9$=,+/.]{20,}".to_owned()),
+        (Pat::Ipv4, format!("{b}(?:(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\\.){{3}}(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9]){b}")),
+        (Pat::Ipv6, format!("{b}(?:(?:[0-9a-fA-F]{{1,4}}:){{7}}[0-9a-fA-F]{{1,4}}|(?:[0-9a-fA-F]{{1,4}}:){{2,6}}:(?:[0-9a-fA-F]{{1,4}}(?::[0-9a-fA-F]{{1,4}}){{0,4}})?){b}")),
+        (Pat::Date, format!("{b}(?:(?:19|20)[0-9]{{2}}([-/.])(?:0?[1-9]|1[0-2])[-/.](?:0?[1-9]|[12][0-9]|3[01])|(?:0?[1-9]|[12][0-9]|3[01])[./-](?:0?[1-9]|1[0-2])[./-](?:19|20)[0-9]{{2}}|(?:0?[1-9]|1[0-2])/(?:0?[1-9]|[12][0-9]|3[01])/(?:19|20)[0-9]{{2}}){b}|(?:19|20)[0-9]{{2}}年[0-9]{{1,2}}月[0-9]{{1,2}}日|(?:昭和|平成|令和)[0-9]{{1,2}}年[0-9]{{1,2}}月[0-9]{{1,2}}日|{b}(?:Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|June?|July?|Aug(?:ust)?|Sep(?:tember)?|Oct(?:ober)?|Nov(?:ember)?|Dec(?:ember)?)\\.? [0-9]{{1,2}},? (?:19|20)[0-9]{{2}}{b}|{b}[0-9]{{1,2}}\\.? (?:Januar|Februar|März|April|Mai|Juni|Juli|August|September|Oktober|November|Dezember|January|February|March|May|June|July|October|December) (?:19|20)[0-9]{{2}}{b}")),
+        (Pat::Digits, format!("\\+[0-9]{{1,3}}[ .-]?(?:\\(0\\)[ ]?)?(?:\\([0-9]{{1,5}}\\)[ .-]?)?[0-9](?:[ .-]?[0-9]){{5,16}}{b}|\\([0-9]{{2,5}}\\)[ .-]?[0-9](?:[ .-]?[0-9]){{5,12}}{b}|{b}[0-9](?:[ ./-]?[0-9]){{6,22}}{b}")),
+        (Pat::JpPostal, "〒[ ]?[0-9]{3}-?[0-9]{4}".to_owned()),
+        (Pat::JpPrefecture, format!("(?:{JP_PREFECTURES})[^\\s,;\"\\t]{{1,12}}?[市区町村郡]")),
+        (Pat::UsStreet, format!("{b}[0-9]{{1,6}} (?:[NSEW]\\.? )?(?:[A-Z][a-z]+ ){{1,3}}(?:Street|St|Avenue|Ave|Road|Rd|Boulevard|Blvd|Drive|Dr|Lane|Ln|Way|Court|Ct|Place|Pl|Terrace|Parkway|Pkwy|Circle|Cir)\\.?{b}")),
+        (Pat::UsCityStateZip, format!("{b}[A-Z][a-z]+(?: [A-Z][a-z]+){{0,2}},? (?:{US_STATES}) [0-9]{{5}}(?:-[0-9]{{4}})?{b}")),
+        (Pat::DeStreet, "[A-ZÄÖÜ][a-zäöüß]+(?:-[A-ZÄÖÜa-zäöüß][a-zäöüß]*)*(?:straße|strasse|str\\.|weg|allee|platz|gasse|ring|damm|ufer)[ ][0-9]{1,4}[a-z]?|[A-ZÄÖÜ][a-zäöüß]+(?:er)? (?:Straße|Strasse|Weg|Allee|Platz|Gasse|Ring|Damm|Ufer) [0-9]{1,4}[a-z]?".to_owned()),
+        (Pat::DePlzCity, format!("{b}[0-9]{{5}} [A-ZÄÖÜ][a-zäöüß]+(?:[ -](?:am|an|der|im|[A-ZÄÖÜ][a-zäöüß]+))?")),
+        (Pat::NameLatin, format!("{b}(?:(?:Mr|Mrs|Ms|Dr|Prof|Herr|Frau)\\.? )?(?:{given}) (?:[A-Z]\\. )?[A-ZÄÖÜ][a-zäöüß]+(?:-[A-ZÄÖÜ][a-zäöüß]+)?")),
+        (Pat::NameJa, format!("(?:{ja_surnames})[ 　]?[\\x{{4E00}}-\\x{{9FFF}}\\x{{3041}}-\\x{{3096}}\\x{{30A1}}-\\x{{30FA}}ー々]{{1,4}}")),
+        (Pat::KeyedJson, format!("\"(?i:{KEYS_JSON})\"[ \\t]*:[ \\t]*\"[^\"\\\\\\n]{{1,200}}\"")),
+        (Pat::KeyedText, format!("(?m:^|[ \\t,;{{(])(?i:{KEYS_TEXT})[ \\t]*(?:[=:]|：)[ \\t]*(?:\"[^\"\\n]{{1,120}}\"|[^ \\t\\n,;&|\"][^\\n,;&|\"\\t]{{0,80}})")),
+    ]
+}
+
+/// The compiled detectors. Build once ([`Engine::new`]) and share: scanning is `&self`.
+pub(crate) struct Engine {
+    re: Regex,
+    pats: Vec<Pat>,
+}
+
+impl Engine {
+    /// Compiles all patterns into one regex.
+    ///
+    /// # Panics
+    /// Never on the built-in patterns (a test compiles them).
+    pub(crate) fn new() -> Engine {
+        let pats = patterns();
+        let srcs: Vec<&str> = pats.iter().map(|(_, s)| s.as_str()).collect();
+        let re = Regex::builder()
+            .configure(Regex::config().utf8_empty(false))
+            .syntax(regex_automata::util::syntax::Config::new().utf8(false))
+            .build_many(&srcs)
+            .expect("invariant: the built-in patterns compile (tested)");
+        Engine {
+            re,
+            pats: pats.into_iter().map(|(p, _)| p).collect(),
+        }
+    }
+
+    /// Scans `buf` and appends hits (offsets relative to `buf`) to `out`.
+    pub(crate) fn scan(&self, buf: &[u8], layout: &Layout<'_>, out: &mut Vec<Hit>) {
+        let mut input = Input::new(buf);
+        let mut cache = self.re.create_cache();
+        while let Some(m) = self.re.search_with(&mut cache, &input) {
+            let pat = self.pats[m.pattern().as_usize()];
+            let next = self.candidate(buf, pat, m.start(), m.end(), layout, out);
+            input.set_start(next.max(m.start() + 1));
+            if input.start() >= buf.len() {
+                break;
+            }
+        }
+    }
+
+    /// Handles one candidate; returns where the search goes on (past the candidate, or
+    /// inside it for key-value matches whose value may hold other kinds).
+    fn candidate(
+        &self,
+        buf: &[u8],
+        pat: Pat,
+        start: usize,
+        end: usize,
+        layout: &Layout<'_>,
+        out: &mut Vec<Hit>,
+    ) -> usize {
+        let text = &buf[start..end];
+        let field = || field_at(buf, start, layout);
+        let window = || window_before(buf, start);
+        let mut push = |s: usize, e: usize, kind: Kind, conf: Confidence, norm: &[u8]| {
+            let value = String::from_utf8_lossy(&buf[s..e]);
+            out.push(Hit {
+                start: s,
+                end: e,
+                kind,
+                confidence: conf,
+                masked: mask(kind, &value),
+                value_hash: hash(kind, norm),
+            });
+        };
+        match pat {
+            Pat::Email => {
+                let lower = text.to_ascii_lowercase();
+                let domain = lower.rsplit(|&b| b == b'@').next().unwrap_or(&[]);
+                let local = lower.split(|&b| b == b'@').next().unwrap_or(&[]);
+                let placeholder = [&b"example.com"[..], b"example.org", b"example.net", b"example"]
+                    .iter()
+                    .any(|d| domain.ends_with(d));
+                let role = [&b"noreply"[..], b"no-reply", b"postmaster", b"mailer-daemon", b"donotreply"]
+                    .contains(&local);
+                let conf = if placeholder || role {
+                    Confidence::Low
+                } else if field() == Field::Email || near(window(), words::EMAIL) {
+                    Confidence::High
+                } else {
+                    Confidence::Medium
+                };
+                push(start, end, Kind::Email, conf, &lower);
+            }
+            Pat::Iban => {
+                let mut compact = [0u8; 40];
+                let mut n = 0;
+                for &c in text.iter().filter(|c| !c.is_ascii_whitespace()) {
+                    if n < compact.len() {
+                        compact[n] = c;
+                        n += 1;
+                    }
+                }
+                if let Some(len) = validate::iban_valid_len(&compact[..n]) {
+                    // Map the valid length back onto the spaced text.
+                    let mut seen = 0;
+                    let mut e = start;
+                    for (i, &c) in text.iter().enumerate() {
+                        if !c.is_ascii_whitespace() {
+                            seen += 1;
+                        }
+                        if seen == len {
+                            e = start + i + 1;
+                            break;
+                        }
+                    }
+                    let conf = if field() == Field::Iban || near(window(), words::IBAN) {
+                        Confidence::High
+                    } else {
+                        Confidence::Medium
+                    };
+                    push(start, e, Kind::Iban, conf, &compact[..len]);
+                    return e;
+                }
+            }
+            Pat::KuraKey | Pat::KnownSecret => push(start, end, Kind::Secret, Confidence::High, text),
+            Pat::GenericSecret => {
+                // Only the value after the separator; require a mix of character classes.
+                let vs = text
+                    .iter()
+                    .rposition(|&b| matches!(b, b':' | b'=' | b'"' | b'\'' | b' ' | b'\t'))
+                    .map_or(0, |i| i + 1);
+                let v = &text[vs..];
+                let classes = [
+                    v.iter().any(u8::is_ascii_lowercase),
+                    v.iter().any(u8::is_ascii_uppercase),
+                    v.iter().any(u8::is_ascii_digit),
+                ];
+                if classes.iter().filter(|&&c| c).count() >= 2 {
+                    push(start + vs, end, Kind::Secret, Confidence::Medium, v);
+                }
+            }
+            Pat::PwHash => push(start, end, Kind::PasswordHash, Confidence::High, text),
+            Pat::Ipv4 => {
+                // Part of a longer dotted number (a version like 1.2.3.4.5) is not an address.
+                let before_dot = start >= 2 && buf[start - 1] == b'.' && buf[start - 2].is_ascii_digit();
+                let after_dot = buf.len() > end + 1 && buf[end] == b'.' && buf[end + 1].is_ascii_digit();
+                let w = window();
+                if before_dot || after_dot || near(&w[w.len().saturating_sub(12)..], &["version", "ver", "v"]) {
+                    return end;
+                }
+                let ip: Option<std::net::Ipv4Addr> = std::str::from_utf8(text).ok().and_then(|s| s.parse().ok());
+                let Some(ip) = ip else { return end };
+                let special = ip.is_private() || ip.is_loopback() || ip.is_link_local() || ip.is_unspecified() || ip.is_broadcast() || ip.is_documentation() || ip.is_multicast();
+                let conf = if special {
+                    Confidence::Low
+                } else if field() == Field::Ip || near(w, words::IP) {
+                    Confidence::High
+                } else {
+                    Confidence::Medium
+                };
+                push(start, end, Kind::IpAddress, conf, text);
+            }
+            Pat::Ipv6 => {
+                let ip: Option<std::net::Ipv6Addr> = std::str::from_utf8(text).ok().and_then(|s| s.parse().ok());
+                let Some(ip) = ip else { return end };
+                let groups = text.iter().filter(|&&b| b == b':').count();
+                let conf = if ip.is_loopback() || ip.is_unspecified() {
+                    Confidence::Low
+                } else if field() == Field::Ip || near(window(), words::IP) {
+                    Confidence::High
+                } else if groups >= 4 {
+                    Confidence::Medium
+                } else {
+                    Confidence::Low
+                };
+                push(start, end, Kind::IpAddress, conf, text);
+            }
+            Pat::Date => {
+                if field() == Field::Birth || near(window(), words::BIRTH) {
+                    push(start, end, Kind::BirthDate, Confidence::High, text);
+                }
+            }
+            Pat::Digits => self.digits(buf, start, end, field(), window(), &mut push),
+            Pat::JpPostal => {
+                let e = field_end(buf, end, 80);
+                push(start, e, Kind::PostalAddress, Confidence::High, &buf[start..e]);
+                return e;
+            }
+            Pat::JpPrefecture => {
+                let e = field_end(buf, end, 60);
+                let rest = &buf[end..e];
+                let numbered = rest.iter().any(u8::is_ascii_digit)
+                    || ["丁目", "番地", "番", "号", "１", "２", "３"].iter().any(|w| memchr::memmem::find(rest, w.as_bytes()).is_some());
+                let conf = if field() == Field::Address {
+                    Confidence::High
+                } else if numbered {
+                    Confidence::Medium
+                } else {
+                    Confidence::Low
+                };
+                push(start, e, Kind::PostalAddress, conf, &buf[start..e]);
+                return e;
+            }
+            Pat::UsStreet | Pat::DeStreet => {
+                let conf = if field() == Field::Address { Confidence::High } else { Confidence::Medium };
+                push(start, end, Kind::PostalAddress, conf, text);
+            }
+            Pat::UsCityStateZip => {
+                let conf = if field() == Field::Address { Confidence::High } else { Confidence::Medium };
+                push(start, end, Kind::PostalAddress, conf, text);
+            }
+            Pat::DePlzCity => {
+                let city = std::str::from_utf8(&text[6..]).unwrap_or("");
+                let known = DE_CITIES.iter().any(|c| city.starts_with(c));
+                let f = field();
+                let conf = if f == Field::Address || (known && f == Field::Zip) {
+                    Confidence::High
+                } else if known {
+                    Confidence::Medium
+                } else {
+                    Confidence::Low
+                };
+                push(start, end, Kind::PostalAddress, conf, text);
+            }
+            Pat::NameLatin => {
+                let s = std::str::from_utf8(text).unwrap_or("");
+                let honorific = ["Mr", "Mrs", "Ms", "Dr", "Prof", "Herr", "Frau"].iter().any(|h| s.starts_with(h));
+                let surname = s.rsplit(' ').next().unwrap_or("");
+                let f = field();
+                let conf = if matches!(f, Field::NameStrong | Field::NameWeak) {
+                    Confidence::High
+                } else if names::SURNAME_SET.contains(surname) || honorific {
+                    Confidence::Medium
+                } else {
+                    Confidence::Low
+                };
+                push(start, end, Kind::PersonName, conf, text);
+            }
+            Pat::NameJa => {
+                let s = std::str::from_utf8(text).unwrap_or("");
+                let after = std::str::from_utf8(&buf[end..(end + 6).min(buf.len())]).unwrap_or_else(|e| {
+                    std::str::from_utf8(&buf[end..end + e.valid_up_to()]).unwrap_or("")
+                });
+                let surname = names::SURNAME_SET
+                    .iter()
+                    .filter(|n| s.starts_with(*n))
+                    .max_by_key(|n| n.len())
+                    .copied()
+                    .unwrap_or("");
+                let tail = s[surname.len()..].trim_start_matches([' ', '　']);
+                let honorifics = ["様", "さん", "氏", "殿", "君", "ちゃん"];
+                // The given name: a dictionary entry at the start of the tail, else the tail
+                // up to an honorific.
+                let given = names::GIVEN_SET
+                    .iter()
+                    .filter(|g| tail.starts_with(*g))
+                    .max_by_key(|g| g.len())
+                    .copied();
+                let (name_end, conf) = if let Some(g) = given {
+                    let e = end - (tail.len() - g.len());
+                    (e, Confidence::Medium)
+                } else if let Some(h) = honorifics.iter().filter_map(|h| tail.find(h)).min() {
+                    if h == 0 {
+                        return end;
+                    }
+                    (end - (tail.len() - h), Confidence::Medium)
+                } else if honorifics.iter().any(|h| after.starts_with(h)) {
+                    (end, Confidence::Medium)
+                } else {
+                    (end, Confidence::Low)
+                };
+                let f = field();
+                let conf = if matches!(f, Field::NameStrong | Field::NameWeak) { Confidence::High } else { conf };
+                push(start, name_end, Kind::PersonName, conf, &buf[start..name_end]);
+                return name_end;
+            }
+            Pat::KeyedJson | Pat::KeyedText => {
+                let Some((key, vs, ve)) = split_keyed(buf, start, end, pat == Pat::KeyedJson) else {
+                    return end;
+                };
+                let f = classify_key(key);
+                self.judge_field(buf, f, vs, ve, out);
+                return vs;
+            }
+        }
+        end
+    }
+
+    /// Classifies a run of digits (with separators): SSN, My Number, card, phone, or none.
+    fn digits(
+        &self,
+        buf: &[u8],
+        start: usize,
+        end: usize,
+        field: Field,
+        window: &[u8],
+        push: &mut impl FnMut(usize, usize, Kind, Confidence, &[u8]),
+    ) {
+        let text = &buf[start..end];
+        let mut d = [0u8; 32];
+        let mut n = 0;
+        for &c in text {
+            if c.is_ascii_digit() && n < d.len() {
+                d[n] = c;
+                n += 1;
+            }
+        }
+        let digits = &d[..n];
+        let negative = field == Field::Negative || near(window, words::NEGATIVE);
+        let seps: Vec<u8> = Vec::new();
+        drop(seps);
+        let only_seps = |allowed: &[u8]| text.iter().all(|c| c.is_ascii_digit() || allowed.contains(c));
+        // US SSN: ddd-dd-dddd, or nine digits with context.
+        let ssn_ctx = field == Field::Ssn || near(window, words::SSN);
+        let ssn_shape = text.len() == 11 && text[3] == b'-' && text[6] == b'-' && n == 9;
+        if n == 9 && (ssn_shape || (ssn_ctx && only_seps(b" -"))) && validate::ssn_valid(digits) {
+            let conf = if ssn_ctx { Confidence::High } else if negative { Confidence::Low } else { Confidence::Medium };
+            push(start, end, Kind::UsSsn, conf, digits);
+            return;
+        }
+        // My Number: twelve digits (optionally 4-4-4) with a valid check digit.
+        if n == 12 && only_seps(b" -") && validate::my_number_valid(digits) {
+            let ctx = field == Field::MyNumber || near(window, words::MY_NUMBER);
+            let conf = if ctx { Confidence::High } else { Confidence::Low };
+            push(start, end, Kind::JpMyNumber, conf, digits);
+            return;
+        }
+        // Payment card: 13-19 digits in groups, Luhn and a known issuer prefix.
+        if (13..=19).contains(&n) && only_seps(b" -") && validate::luhn(digits) && validate::card_brand(digits).is_some() {
+            let conf = if negative {
+                Confidence::Low
+            } else if field == Field::Card || near(window, words::CARD) {
+                Confidence::High
+            } else {
+                Confidence::Medium
+            };
+            push(start, end, Kind::PaymentCard, conf, digits);
+            return;
+        }
+        // Phone numbers: E.164 or a national format of JP, US, DE or UK.
+        if negative || !(7..=15).contains(&n) || field == Field::Zip {
+            return;
+        }
+        let Ok(s) = std::str::from_utf8(text) else { return };
+        let s_clean = s.replace("(0)", "");
+        let ctx = field == Field::Phone || near(window, words::PHONE);
+        use phonenumber::country::Id;
+        let valid = if s.starts_with('+') {
+            phonenumber::parse(None, &s_clean).is_ok_and(|p| phonenumber::is_valid(&p))
+        } else {
+            let regions: &[Id] = if digits[0] == b'0' {
+                &[Id::JP, Id::DE, Id::GB]
+            } else if n == 10 || (n == 11 && digits[0] == b'1') {
+                &[Id::US]
+            } else {
+                &[]
+            };
+            regions
+                .iter()
+                .any(|r| phonenumber::parse(Some(*r), &s_clean).is_ok_and(|p| phonenumber::is_valid(&p)))
+        };
+        if !valid {
+            return;
+        }
+        let separated = text.iter().any(|c| matches!(c, b' ' | b'-' | b'(' | b'.' | b'/'));
+        let conf = if ctx {
+            Confidence::High
+        } else if s.starts_with('+') || separated {
+            Confidence::Medium
+        } else {
+            Confidence::Low
+        };
+        push(start, end, Kind::Phone, conf, digits);
+    }
+
+    /// Judges a whole field value by what its header or key says it holds (names, addresses,
+    /// passwords), appending at most one hit. `vs..ve` is the value's span in `buf`.
+    pub(crate) fn judge_field(&self, buf: &[u8], field: Field, vs: usize, ve: usize, out: &mut Vec<Hit>) {
+        let Ok(raw) = std::str::from_utf8(&buf[vs..ve]) else { return };
+        let v = raw.trim();
+        if v.is_empty() {
+            return;
+        }
+        let lead = raw.len() - raw.trim_start().len();
+        let (s, e) = (vs + lead, vs + lead + v.len());
+        let mut push = |kind: Kind, conf: Confidence| {
+            out.push(Hit {
+                start: s,
+                end: e,
+                kind,
+                confidence: conf,
+                masked: mask(kind, v),
+                value_hash: hash(kind, v.as_bytes()),
+            });
+        };
+        match field {
+            Field::NameStrong | Field::NameWeak => match (field, names::name_shape(v)) {
+                (Field::NameStrong, NameShape::Known) => push(Kind::PersonName, Confidence::High),
+                (Field::NameStrong, NameShape::Shaped) => push(Kind::PersonName, Confidence::Medium),
+                (Field::NameWeak, NameShape::Known) => push(Kind::PersonName, Confidence::Medium),
+                (Field::NameWeak, NameShape::Shaped) if v.contains([' ', '　']) => {
+                    push(Kind::PersonName, Confidence::Low);
+                }
+                _ => {}
+            },
+            Field::Address => {
+                let letters = v.chars().filter(|c| c.is_alphabetic()).count();
+                if letters >= 3 && v.chars().count() >= 5 {
+                    let digits = v.chars().any(|c| c.is_ascii_digit() || ('０'..='９').contains(&c));
+                    push(Kind::PostalAddress, if digits { Confidence::High } else { Confidence::Medium });
+                }
+            }
+            Field::Password => {
+                let hexlen = v.len();
+                let is_hex = v.bytes().all(|b| b.is_ascii_hexdigit());
+                if v.starts_with('$') && v.len() > 20 || is_hex && matches!(hexlen, 32 | 40 | 64 | 128) {
+                    push(Kind::PasswordHash, Confidence::High);
+                } else {
+                    let lower = v.to_ascii_lowercase();
+                    let placeholder = v.chars().all(|c| matches!(c, '*' | 'x' | 'X' | '•' | '.' | '-'))
+                        || ["null", "none", "true", "false", "<redacted>", "[redacted]", "redacted", "${password}", "changeme", "required", "string"].contains(&lower.as_str())
+                        || v.starts_with("${") || v.starts_with("{{") || v.starts_with('%') || v.starts_with('<');
+                    if v.len() >= 4 && !placeholder {
+                        push(Kind::Secret, Confidence::Medium);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// The field of a match according to the layout.
+fn field_at(buf: &[u8], start: usize, layout: &Layout<'_>) -> Field {
+    match layout {
+        Layout::Cell(f) => *f,
+        Layout::Text => key_before(buf, start).map_or(Field::None, classify_key),
+        Layout::Csv { delim, cols } => {
+            let ls = line_start(buf, start, 64 * 1024);
+            let mut col = 0usize;
+            let mut quoted = false;
+            for &b in &buf[ls..start] {
+                if b == b'"' {
+                    quoted = !quoted;
+                } else if b == *delim && !quoted {
+                    col += 1;
+                }
+            }
+            cols.get(col).copied().unwrap_or(Field::None)
+        }
+    }
+}
+
+/// Up to 48 bytes before `start` on the same line: where context words are looked for.
+fn window_before(buf: &[u8], start: usize) -> &[u8] {
+    &buf[line_start(buf, start, 48)..start]
+}
+
+/// The end of the field that starts before `from`: the next delimiter, quote or line end,
+/// at most `limit` bytes on (cut back to a character boundary).
+fn field_end(buf: &[u8], from: usize, limit: usize) -> usize {
+    let stop = (from + limit).min(buf.len());
+    let mut e = buf[from..stop]
+        .iter()
+        .position(|&b| matches!(b, b',' | b'"' | b'\t' | b'\n' | b'\r' | b';' | b'|'))
+        .map_or(stop, |i| from + i);
+    while e > from && e < buf.len() && (0x80..0xC0).contains(&buf[e]) {
+        e -= 1;
+    }
+    e
+}
+
+/// Splits a key-value match into key and value span.
+fn split_keyed(buf: &[u8], start: usize, end: usize, json: bool) -> Option<(&str, usize, usize)> {
+    let text = &buf[start..end];
+    if json {
+        let kend = 1 + text[1..].iter().position(|&b| b == b'"')?;
+        let key = std::str::from_utf8(&text[1..kend]).ok()?;
+        let colon = kend + text[kend..].iter().position(|&b| b == b':')?;
+        let q = colon + text[colon..].iter().position(|&b| b == b'"')?;
+        return Some((key, start + q + 1, end - 1));
+    }
+    // Text form: optional leading delimiter, key, separator, value.
+    let mut ks = 0;
+    while ks < text.len() && matches!(text[ks], b' ' | b'\t' | b',' | b';' | b'{' | b'(') {
+        ks += 1;
+    }
+    let sep = text[ks..]
+        .iter()
+        .position(|&b| b == b'=' || b == b':' || b == 0xEF)
+        .map(|i| ks + i)?;
+    let key = std::str::from_utf8(&text[ks..sep]).ok()?.trim();
+    let sep_len = if text[sep] == 0xEF { 3 } else { 1 };
+    let mut vs = sep + sep_len;
+    while vs < text.len() && matches!(text[vs], b' ' | b'\t') {
+        vs += 1;
+    }
+    let mut ve = text.len();
+    if text.get(vs) == Some(&b'"') {
+        vs += 1;
+        ve = ve.saturating_sub(1).max(vs);
+    } else {
+        // A log line goes on with `other_key=...`: stop before it, and at two blanks.
+        let v = &text[vs..ve];
+        let mut cut = v.len();
+        for (i, w) in v.windows(2).enumerate() {
+            if w == b"  " {
+                cut = cut.min(i);
+                break;
+            }
+        }
+        if let Some(eq) = v[..cut].iter().position(|&b| b == b'=') {
+            let sp = v[..eq].iter().rposition(|&b| b == b' ').unwrap_or(0);
+            cut = cut.min(sp);
+        }
+        ve = vs + cut;
+    }
+    Some((key, start + vs, start + ve))
+}
+
+fn hash(kind: Kind, norm: &[u8]) -> u64 {
+    let mut h = DefaultHasher::new();
+    kind.hash(&mut h);
+    norm.hash(&mut h);
+    h.finish()
+}
+
+/// Sorts hits by position and drops a hit that overlaps an earlier one of the same kind
+/// (keeping the more confident).
+pub(crate) fn dedup(hits: &mut Vec<Hit>) {
+    hits.sort_by(|a, b| a.start.cmp(&b.start).then(b.confidence.cmp(&a.confidence)));
+    let mut kept: Vec<Hit> = Vec::with_capacity(hits.len());
+    for h in hits.drain(..) {
+        let mut dup = false;
+        for k in kept.iter_mut().rev().take(8) {
+            if k.kind == h.kind && h.start < k.end && k.start < h.end {
+                if h.confidence > k.confidence {
+                    *k = h.clone();
+                }
+                dup = true;
+                break;
+            }
+        }
+        if !dup {
+            kept.push(h);
+        }
+    }
+    *hits = kept;
+}
+
+/// The pattern id type is re-exported only for tests.
+#[cfg(test)]
+pub(crate) fn pattern_count() -> usize {
+    let _ = PatternID::ZERO;
+    patterns().len()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scan(s: &str) -> Vec<(Kind, Confidence, String)> {
+        let e = Engine::new();
+        let mut out = Vec::new();
+        e.scan(s.as_bytes(), &Layout::Text, &mut out);
+        dedup(&mut out);
+        out.into_iter().map(|h| (h.kind, h.confidence, h.masked)).collect()
+    }
+
+    fn kinds(s: &str, min: Confidence) -> Vec<Kind> {
+        scan(s).into_iter().filter(|h| h.1 >= min).map(|h| h.0).collect()
+    }
+
+    #[test]
+    fn all_patterns_compile() {
+        let _ = Engine::new();
+        assert_eq!(pattern_count(), 20);
+    }
+
+    #[test]
+    fn emails_and_context() {
+        let h = scan("contact: john.smith@gmail.com and see x@example.com");
+        assert_eq!(h[0], (Kind::Email, Confidence::High, "j***@g***.com".to_owned()));
+        assert_eq!(h[1].1, Confidence::Low);
+    }
+
+    #[test]
+    fn cards_need_luhn_and_prefix_and_order_context_lowers_them() {
+        assert_eq!(kinds("card 4111 1111 1111 1111", Confidence::High), vec![Kind::PaymentCard]);
+        assert!(kinds("card 4111 1111 1111 1112", Confidence::Low).is_empty());
+        assert_eq!(kinds("Order 4111111111111111 shipped", Confidence::Medium), vec![]);
+    }
+
+    #[test]
+    fn phones_in_four_countries() {
+        for p in ["+81 90-1234-5678", "03-1234-5678", "(415) 555-2671", "+1 415 555 2671", "030 12345678", "+49 30 12345678", "020 7946 0958", "+44 20 7946 0958"] {
+            assert_eq!(kinds(&format!("Tel: {p}"), Confidence::High), vec![Kind::Phone], "{p}");
+        }
+        assert!(kinds("SKU 030-1234-5678", Confidence::Low).is_empty());
+    }
+
+    #[test]
+    fn iban_ssn_my_number() {
+        assert_eq!(kinds("IBAN DE89 3704 0044 0532 0130 00", Confidence::High), vec![Kind::Iban]);
+        assert_eq!(kinds("SSN 123-45-6789", Confidence::High), vec![Kind::UsSsn]);
+        assert!(kinds("SSN 666-45-6789", Confidence::Low).is_empty());
+        assert_eq!(kinds("マイナンバー: 1234 5678 9018", Confidence::High), vec![Kind::JpMyNumber]);
+    }
+
+    #[test]
+    fn birth_dates_need_context() {
+        assert_eq!(kinds("Date of birth: 1985-03-12", Confidence::High), vec![Kind::BirthDate]);
+        assert_eq!(kinds("生年月日：1985年3月12日", Confidence::High), vec![Kind::BirthDate]);
+        assert_eq!(kinds("Geburtsdatum 12.03.1985", Confidence::High), vec![Kind::BirthDate]);
+        assert!(kinds("shipped 2024-03-12", Confidence::Low).is_empty());
+    }
+
+    #[test]
+    fn addresses_in_three_countries() {
+        assert!(kinds("〒150-0041 東京都渋谷区神南1-2-3", Confidence::High).contains(&Kind::PostalAddress));
+        assert!(kinds("742 Evergreen Terrace, Springfield, IL 62704", Confidence::Medium).contains(&Kind::PostalAddress));
+        assert!(kinds("Hauptstraße 5, 10115 Berlin", Confidence::Medium).contains(&Kind::PostalAddress));
+    }
+
+    #[test]
+    fn names_by_key_and_dictionary() {
+        assert_eq!(kinds(r#"{"full_name": "Xavier Quonset"}"#, Confidence::Medium), vec![Kind::PersonName]);
+        assert_eq!(kinds(r#"{"name": "Widget Pro"}"#, Confidence::Low), vec![Kind::PersonName]);
+        assert!(kinds(r#"{"name": "Widget Pro"}"#, Confidence::Medium).is_empty());
+        assert_eq!(kinds("Dear Mr John Smith,", Confidence::Medium), vec![Kind::PersonName]);
+        assert_eq!(kinds("山田太郎様へ", Confidence::Medium), vec![Kind::PersonName]);
+        assert_eq!(kinds("氏名：Hans Müller", Confidence::High), vec![Kind::PersonName]);
+    }
+
+    #[test]
+    fn keyed_values_do_not_hide_what_follows() {
+        let k = kinds("name=John Smith email=john@gmail.com", Confidence::Medium);
+        assert_eq!(k, vec![Kind::PersonName, Kind::Email]);
+    }
+
+    #[test]
+    fn ips_hashes_secrets() {
+        assert_eq!(kinds("client ip=203.0.114.7", Confidence::High), vec![Kind::IpAddress]);
+        assert!(kinds("version 1.2.3.4", Confidence::Low).is_empty());
+        assert_eq!(kinds("kura_AbCdEf0123456789xyz", Confidence::High), vec![Kind::Secret]);
+        assert_eq!(kinds("$2b$12$R9h/cIPz0gi.URNNX3kh2OPST9/PgBkqquzi.Ss7KIUgO2t0jWMUW", Confidence::High), vec![Kind::PasswordHash]);
+        assert_eq!(kinds(r#"{"password": "hunter22"}"#, Confidence::Medium), vec![Kind::Secret]);
+    }
+}

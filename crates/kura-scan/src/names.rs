@@ -1,0 +1,118 @@
+//! The name dictionary (given names and surnames in en, de and ja) and the test whether a
+//! field value looks like a personal name.
+//!
+//! The word lists are data files under `data/` (their source and licence are noted in
+//! `data/README.md`); they are compiled into the binary.
+
+use std::collections::HashSet;
+use std::sync::LazyLock;
+
+const GIVEN: &str = include_str!("../data/given-names.txt");
+const SURNAMES: &str = include_str!("../data/surnames.txt");
+
+/// Given names, one entry per line of the data file.
+pub(crate) static GIVEN_SET: LazyLock<HashSet<&'static str>> =
+    LazyLock::new(|| words(GIVEN).collect());
+/// Surnames, one entry per line of the data file.
+pub(crate) static SURNAME_SET: LazyLock<HashSet<&'static str>> =
+    LazyLock::new(|| words(SURNAMES).collect());
+
+fn words(list: &'static str) -> impl Iterator<Item = &'static str> {
+    list.lines().map(str::trim).filter(|l| !l.is_empty())
+}
+
+fn is_cjk(c: char) -> bool {
+    matches!(c, '\u{3041}'..='\u{3096}' | '\u{30A1}'..='\u{30FA}' | 'ー' | '\u{4E00}'..='\u{9FFF}' | '々')
+}
+
+/// Regex alternation of given names written in Latin letters (longest first).
+pub(crate) fn latin_given_alternation() -> String {
+    alternation(GIVEN, |w| w.chars().next().is_some_and(|c| c.is_ascii_uppercase()))
+}
+
+/// Regex alternation of Japanese surnames (longest first).
+pub(crate) fn japanese_surname_alternation() -> String {
+    alternation(SURNAMES, |w| w.chars().all(is_cjk))
+}
+
+fn alternation(list: &'static str, keep: impl Fn(&str) -> bool) -> String {
+    let mut v: Vec<&str> = words(list).filter(|w| keep(w)).collect();
+    v.sort_by_key(|w| std::cmp::Reverse(w.len()));
+    v.dedup();
+    v.join("|")
+}
+
+/// How much a value looks like a personal name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum NameShape {
+    /// Not a name (digits, symbols, too long, lower-case words).
+    No,
+    /// Shaped like a name, but no word is in the dictionary.
+    Shaped,
+    /// Shaped like a name and at least one word is a known given name or surname.
+    Known,
+}
+
+/// Judges whether a field value looks like a personal name (1-4 words; capitalised Latin
+/// words, or 2-10 Japanese characters).
+pub(crate) fn name_shape(value: &str) -> NameShape {
+    let v = value.trim();
+    let n = v.chars().count();
+    if !(2..=60).contains(&n) {
+        return NameShape::No;
+    }
+    if v.chars().any(|c| c.is_ascii_digit() || "@/:=_#<>{}[]()|\\%$&*+".contains(c)) {
+        return NameShape::No;
+    }
+    let tokens: Vec<&str> = v.split([' ', '　', ',']).filter(|t| !t.is_empty()).collect();
+    if tokens.is_empty() || tokens.len() > 4 {
+        return NameShape::No;
+    }
+    let all_cjk = v.chars().all(|c| is_cjk(c) || c == ' ' || c == '　');
+    if all_cjk {
+        if !(2..=10).contains(&n) {
+            return NameShape::No;
+        }
+        let known = tokens
+            .iter()
+            .any(|t| SURNAME_SET.contains(t) || GIVEN_SET.contains(t))
+            || SURNAME_SET.iter().any(|s| s.chars().all(is_cjk) && v.starts_with(s));
+        return if known { NameShape::Known } else { NameShape::Shaped };
+    }
+    let particles = ["von", "van", "de", "der", "den", "zu", "da", "di", "le", "la"];
+    let shaped = tokens.iter().all(|t| {
+        let mut cs = t.chars();
+        let first_ok = cs.next().is_some_and(char::is_uppercase);
+        first_ok && t.chars().all(|c| c.is_alphabetic() || matches!(c, '-' | '\'' | '.'))
+            || particles.contains(t)
+    });
+    if !shaped {
+        return NameShape::No;
+    }
+    let known = tokens
+        .iter()
+        .any(|t| SURNAME_SET.contains(t) || GIVEN_SET.contains(t));
+    if known { NameShape::Known } else { NameShape::Shaped }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shapes() {
+        assert_eq!(name_shape("John Smith"), NameShape::Known);
+        assert_eq!(name_shape("Xavier Quonset"), NameShape::Shaped);
+        assert_eq!(name_shape("山田 太郎"), NameShape::Known);
+        assert_eq!(name_shape("山田太郎"), NameShape::Known);
+        assert_eq!(name_shape("Jürgen Müller"), NameShape::Known);
+        assert_eq!(name_shape("widget pro 3000"), NameShape::No);
+        assert_eq!(name_shape("ACME-1000"), NameShape::No);
+    }
+
+    #[test]
+    fn alternations_are_nonempty() {
+        assert!(latin_given_alternation().contains("James"));
+        assert!(japanese_surname_alternation().contains("佐藤"));
+    }
+}
