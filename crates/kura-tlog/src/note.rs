@@ -448,3 +448,103 @@ pub fn open_note(msg: &[u8], known: &[NoteVerifier]) -> Result<Note, TlogError> 
         unverified,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signing_key_zeroizes_on_drop() {
+        fn assert_zeroize_on_drop<T: zeroize::ZeroizeOnDrop>() {}
+        // NoteSigner's only secret field.
+        assert_zeroize_on_drop::<SigningKey>();
+    }
+
+    #[test]
+    fn debug_hides_secret() {
+        let seed = [0xabu8; 32];
+        let s = NoteSigner::from_seed("k", &seed).unwrap();
+        let dbg = format!("{s:?}");
+        assert!(dbg.contains("NoteSigner") && dbg.contains("\"k\""));
+        assert!(!dbg.to_lowercase().contains("abab"));
+        assert!(!dbg.contains(&STANDARD.encode(seed)));
+    }
+
+    #[test]
+    fn key_id_follows_the_spec_formula() {
+        let s = NoteSigner::from_seed("example.com/log", &[9u8; 32]).unwrap();
+        let pk = s.verifier().public_key();
+        let mut h = Sha256::new();
+        h.update(b"example.com/log\n\x01");
+        h.update(pk);
+        let d = h.finalize();
+        assert_eq!(s.key_id(), u32::from_be_bytes([d[0], d[1], d[2], d[3]]));
+        let vkey = s.verifier_key();
+        assert!(vkey.starts_with(&format!("example.com/log+{:08x}+", s.key_id())));
+        let v: NoteVerifier = vkey.parse().unwrap();
+        assert_eq!(v, s.verifier());
+        assert_eq!(v.to_string(), vkey);
+        // Upper-case key ids are not canonical.
+        let upper = vkey.replacen(
+            &format!("{:08x}", s.key_id()),
+            &format!("{:08X}", s.key_id()),
+            1,
+        );
+        if upper != vkey {
+            assert!(NoteVerifier::from_verifier_key(&upper).is_err());
+        }
+    }
+
+    #[test]
+    fn names_and_text_rules() {
+        for bad in ["", "a b", "a+b", "a\u{3000}b", "a\tb"] {
+            assert!(!is_valid_key_name(bad), "{bad:?}");
+            assert!(NoteSigner::from_seed(bad, &[1; 32]).is_err());
+        }
+        let s = NoteSigner::from_seed("k", &[1; 32]).unwrap();
+        assert!(s.sign("").is_err());
+        assert!(s.sign("no newline").is_err());
+        assert!(s.sign("tab\there\n").is_err());
+        assert!(sign_note("x\n", &[]).is_err());
+        // Text may hold blank lines and em-dash lines; the last blank line splits.
+        let text = "a\n\n\u{2014} k AAAA\n";
+        let signed = s.sign(text).unwrap();
+        let n = open_note(signed.as_bytes(), &[s.verifier()]).unwrap();
+        assert_eq!(n.text, text);
+        // CR is a control character.
+        let cr = signed.replacen('a', "\r", 1);
+        assert!(matches!(
+            open_note(cr.as_bytes(), &[s.verifier()]),
+            Err(TlogError::MalformedNote(_))
+        ));
+    }
+
+    #[test]
+    fn generated_keys_work() {
+        let (s, seed) = NoteSigner::generate("kura.example/audit").unwrap();
+        let again = NoteSigner::from_seed("kura.example/audit", &seed).unwrap();
+        assert_eq!(s.verifier(), again.verifier());
+        let signed = s.sign("hello\n").unwrap();
+        open_note(signed.as_bytes(), &[again.verifier()]).unwrap();
+    }
+
+    #[test]
+    fn unknown_keys_sharing_name_or_id_are_ignored() {
+        let a = NoteSigner::from_seed("log", &[1; 32]).unwrap();
+        let b = NoteSigner::from_seed("log", &[2; 32]).unwrap();
+        let signed = sign_note("t\n", &[&a, &b]).unwrap();
+        let n = open_note(signed.as_bytes(), &[a.verifier()]).unwrap();
+        assert_eq!(n.verified.len(), 1);
+        assert_eq!(n.unverified.len(), 1);
+        assert_eq!(n.unverified[0].key_id, b.key_id());
+        // A wrong-length signature from a known key is invalid, not malformed.
+        let line = format!(
+            "t\n\n\u{2014} log {}\n",
+            STANDARD.encode([&a.key_id().to_be_bytes()[..], &[0u8; 10]].concat())
+        );
+        assert!(matches!(
+            open_note(line.as_bytes(), &[a.verifier()]),
+            Err(TlogError::InvalidSignature { .. })
+        ));
+    }
+}
