@@ -145,6 +145,31 @@ pub enum TlogError {
         /// entry index that may be wrong.
         first_suspect: u64,
     },
+    /// An entry's leaf hash differs from the leaf hash the log stored for it:
+    /// the entry at this index was changed, removed, inserted or moved.
+    #[error("entry {index} does not match its stored leaf hash")]
+    EntryMismatch {
+        /// Index of the first entry that differs.
+        index: u64,
+    },
+    /// The stored hashes give another root than a signed checkpoint at its
+    /// size (the stored interior hashes were damaged).
+    #[error("stored hashes disagree with checkpoint {checkpoint}")]
+    StoredTreeMismatch {
+        /// Position of the checkpoint in the list given to the verifier.
+        checkpoint: usize,
+    },
+    /// The log's own consistency proof between two successive checkpoints
+    /// fails to verify.
+    #[error(
+        "stored hashes give no valid consistency proof from checkpoint {from} to checkpoint {to}"
+    )]
+    StoredConsistency {
+        /// Position of the older checkpoint.
+        from: usize,
+        /// Position of the newer checkpoint.
+        to: usize,
+    },
     /// The log holds fewer entries than a signed checkpoint covers.
     #[error("checkpoint {checkpoint} covers {size} entries but the log has only {log_size}")]
     LogTruncated {
@@ -194,6 +219,9 @@ impl TlogError {
             Self::CheckpointInvalid { .. } => "checkpoint_invalid",
             Self::CheckpointOrigin { .. } => "checkpoint_origin",
             Self::CheckpointMismatch { .. } => "log_checkpoint_mismatch",
+            Self::EntryMismatch { .. } => "log_entry_mismatch",
+            Self::StoredTreeMismatch { .. } => "log_stored_tree_mismatch",
+            Self::StoredConsistency { .. } => "log_stored_consistency",
             Self::LogTruncated { .. } => "log_truncated",
         }
     }

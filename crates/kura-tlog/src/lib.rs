@@ -21,8 +21,12 @@
 //! * [`NoteSigner`], [`NoteVerifier`], [`sign_note`], [`open_note`] — C2SP
 //!   signed notes with Ed25519.
 //! * [`Checkpoint`] — C2SP tlog-checkpoint bodies.
-//! * [`LogVerifier`], [`verify_log`] — constant-memory offline verification
-//!   of a whole log against its checkpoints (`kura audit verify`).
+//! * [`LogVerifier`], [`verify_log`], [`verify_log_with_store`] —
+//!   constant-memory offline verification of a whole log against its
+//!   checkpoints (and its stored hashes), naming the first checkpoint or
+//!   entry that breaks (`kura audit verify`);
+//!   [`verify_checkpoint_consistency`], [`verify_checkpoint_inclusion`] for
+//!   clients and auditors holding a saved checkpoint.
 //! * [`bench::bench_tlog`] — measurements for `kura bench`.
 //!
 //! # Example
@@ -86,6 +90,7 @@ pub use stored::{
     stored_hash_count, stored_hash_index, stored_hashes_for_leaf, tree_hash,
 };
 pub use verify::{
-    LogSummary, LogVerifier, verify_checkpoint_consistency, verify_checkpoint_inclusion, verify_log,
+    LogSummary, LogVerifier, verify_checkpoint_consistency, verify_checkpoint_inclusion,
+    verify_log, verify_log_with_store,
 };
 pub use zeroize::Zeroizing;

@@ -18,15 +18,22 @@
 //! the-middle entry makes the first checkpoint at or after it mismatch, and
 //! the error names that checkpoint and the entry range since the last good
 //! checkpoint ([`TlogError::CheckpointMismatch`]). A truncated log fails with
-//! [`TlogError::LogTruncated`]. To pinpoint a single entry, compare the leaf
-//! hash [`LogVerifier::push_entry`] returns with the stored leaf hash
-//! (`stored_hash_index(0, i)`), or encode the index in each entry.
+//! [`TlogError::LogTruncated`].
+//!
+//! With the log's stored hashes at hand ([`verify_log_with_store`]), each
+//! entry is also compared with its stored leaf hash, so the error names the
+//! exact entry index ([`TlogError::EntryMismatch`]); and the store must
+//! reproduce every checkpoint's root and a valid consistency proof between
+//! each pair of successive checkpoints — the very proofs the HTTP routes
+//! serve. An attacker who rewrites both entries and stored hashes is still
+//! caught by the signed roots, located to a checkpoint interval.
 
 use crate::checkpoint::Checkpoint;
 use crate::frontier::Frontier;
 use crate::hash::{Hash, hash_leaf};
 use crate::note::NoteVerifier;
 use crate::proof::{verify_consistency, verify_inclusion};
+use crate::stored::{HashReader, prove_consistency, stored_hash_index, tree_hash};
 use crate::{TlogError, empty_root};
 
 /// What a successful verification covered.
@@ -123,6 +130,57 @@ impl LogVerifier {
         Ok(h)
     }
 
+    /// Reads the next entry and checks it against the leaf hash the log
+    /// stored for it, which locates a changed, removed, inserted or moved
+    /// entry exactly (as long as the stored hashes were left alone).
+    ///
+    /// # Errors
+    /// [`TlogError::EntryMismatch`] naming this entry's index, or as
+    /// [`LogVerifier::push_entry`].
+    pub fn push_entry_expecting(
+        &mut self,
+        entry: &[u8],
+        stored_leaf_hash: &Hash,
+    ) -> Result<Hash, TlogError> {
+        let h = hash_leaf(entry);
+        if h != *stored_leaf_hash {
+            return Err(TlogError::EntryMismatch { index: self.size() });
+        }
+        self.push_leaf_hash(h)?;
+        Ok(h)
+    }
+
+    /// Checks the log's stored hashes against every checkpoint: the stored
+    /// tree head at each checkpoint's size must equal its signed root, and
+    /// the consistency proof the store yields between each pair of successive
+    /// checkpoints must verify. Call after all entries were read.
+    ///
+    /// # Errors
+    /// [`TlogError::StoredTreeMismatch`], [`TlogError::StoredConsistency`],
+    /// or the reader's errors.
+    pub fn check_store<R: HashReader + ?Sized>(&self, store: &R) -> Result<(), TlogError> {
+        let checked = &self.checkpoints[..self.next];
+        for (pos, c) in checked {
+            if tree_hash(c.size(), store)? != *c.root() {
+                return Err(TlogError::StoredTreeMismatch { checkpoint: *pos });
+            }
+        }
+        for pair in checked.windows(2) {
+            let ((from, old), (to, new)) = (&pair[0], &pair[1]);
+            if old.size() == 0 || old.size() == new.size() {
+                continue;
+            }
+            let proof = prove_consistency(old.size(), new.size(), store)?;
+            verify_consistency(old.size(), new.size(), &proof, old.root(), new.root()).map_err(
+                |_| TlogError::StoredConsistency {
+                    from: *from,
+                    to: *to,
+                },
+            )?;
+        }
+        Ok(())
+    }
+
     /// Reads the next entry as an already computed leaf hash.
     ///
     /// # Errors
@@ -190,6 +248,69 @@ where
     for e in entries {
         v.push_entry(e.as_ref())?;
     }
+    v.finish()
+}
+
+/// Entries per stored-hash read in [`verify_log_with_store`].
+const STORE_CHUNK: usize = 4096;
+
+/// Verifies a whole log as [`verify_log`] does, and also against the log's
+/// stored hashes: each entry must match its stored leaf hash (so the error
+/// names the exact entry that breaks), and the stored tree must agree with
+/// every checkpoint and prove consistency between successive ones
+/// ([`LogVerifier::check_store`]). Memory stays constant: entries are read
+/// in chunks of a few thousand.
+///
+/// # Errors
+/// [`TlogError::EntryMismatch`] for the first entry that differs from its
+/// stored leaf hash (an entry past the stored table gives the reader's
+/// [`TlogError::MissingHash`]), then as [`verify_log`] and
+/// [`LogVerifier::check_store`].
+pub fn verify_log_with_store<S, I, L, R>(
+    verifier: &NoteVerifier,
+    signed_checkpoints: &[S],
+    entries: I,
+    store: &R,
+) -> Result<LogSummary, TlogError>
+where
+    S: AsRef<[u8]>,
+    I: IntoIterator<Item = L>,
+    L: AsRef<[u8]>,
+    R: HashReader + ?Sized,
+{
+    let mut v = LogVerifier::new(verifier, signed_checkpoints)?;
+    let mut iter = entries.into_iter();
+    let mut chunk: Vec<L> = Vec::with_capacity(STORE_CHUNK);
+    let mut indexes: Vec<u64> = Vec::with_capacity(STORE_CHUNK);
+    loop {
+        chunk.clear();
+        chunk.extend(iter.by_ref().take(STORE_CHUNK));
+        if chunk.is_empty() {
+            break;
+        }
+        let start = v.size();
+        indexes.clear();
+        indexes.extend((start..start + chunk.len() as u64).map(|i| stored_hash_index(0, i)));
+        match store.read_hashes(&indexes) {
+            Ok(stored) if stored.len() == indexes.len() => {
+                for (e, h) in chunk.iter().zip(&stored) {
+                    v.push_entry_expecting(e.as_ref(), h)?;
+                }
+            }
+            // A short or failed chunk read (e.g. more entries than stored
+            // hashes): go one by one so an earlier entry's error wins.
+            _ => {
+                for (e, &i) in chunk.iter().zip(&indexes) {
+                    let h = store.read_hashes(&[i])?;
+                    let h = h
+                        .first()
+                        .ok_or(TlogError::ReaderCount { got: 0, want: 1 })?;
+                    v.push_entry_expecting(e.as_ref(), h)?;
+                }
+            }
+        }
+    }
+    v.check_store(store)?;
     v.finish()
 }
 
@@ -265,7 +386,7 @@ pub fn verify_checkpoint_inclusion(
 mod tests {
     use super::*;
     use crate::note::NoteSigner;
-    use crate::{HashReader as _, prove_consistency, prove_inclusion};
+    use crate::prove_inclusion;
 
     const ORIGIN: &str = "kura.test/audit";
 
@@ -352,6 +473,53 @@ mod tests {
                 log_size: 45
             })
         ));
+    }
+
+    #[test]
+    fn with_store_tampering_is_located_exactly() {
+        let (s, es, cps, store) = log(50, &[10, 20, 30, 40, 50]);
+        let v = s.verifier();
+        let sum = verify_log_with_store(&v, &cps, &es, &store).unwrap();
+        assert_eq!(sum.entries, 50);
+        let at = |r: Result<LogSummary, TlogError>| match r {
+            Err(TlogError::EntryMismatch { index }) => index,
+            other => panic!("expected entry mismatch, got {other:?}"),
+        };
+        let mut t = es.clone();
+        t[25][3] ^= 0x10;
+        assert_eq!(at(verify_log_with_store(&v, &cps, &t, &store)), 25);
+        let mut t = es.clone();
+        t.remove(12);
+        assert_eq!(at(verify_log_with_store(&v, &cps, &t, &store)), 12);
+        let mut t = es.clone();
+        t.swap(31, 32);
+        assert_eq!(at(verify_log_with_store(&v, &cps, &t, &store)), 31);
+        let mut t = es.clone();
+        t.insert(5, b"forged".to_vec());
+        assert_eq!(at(verify_log_with_store(&v, &cps, &t, &store)), 5);
+        assert!(matches!(
+            verify_log_with_store(&v, &cps, &es[..45], &store),
+            Err(TlogError::LogTruncated { checkpoint: 4, .. })
+        ));
+        // An entry past the stored table.
+        let mut t = es.clone();
+        t.push(b"late".to_vec());
+        assert!(matches!(
+            verify_log_with_store(&v, &cps, &t, &store),
+            Err(TlogError::MissingHash { .. })
+        ));
+        // A damaged interior hash: entries still match, the store does not.
+        let mut bad = store.clone();
+        let idx = crate::stored_hash_index(2, 5) as usize;
+        bad[idx].0[0] ^= 1;
+        let r = verify_log_with_store(&v, &cps, &es, &bad);
+        assert!(
+            matches!(
+                r,
+                Err(TlogError::StoredTreeMismatch { .. } | TlogError::StoredConsistency { .. })
+            ),
+            "{r:?}"
+        );
     }
 
     #[test]
