@@ -73,7 +73,7 @@ fn bench_entry(i: u64, buf: &mut [u8; BENCH_ENTRY_BYTES]) {
     }
 }
 
-/// A small deterministic generator (SplitMix64) for sample positions.
+/// A small deterministic generator (`SplitMix64`) for sample positions.
 fn splitmix(state: &mut u64) -> u64 {
     *state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
     let mut z = *state;

@@ -1,6 +1,6 @@
 //! The crate's single error type, [`TlogError`].
 //!
-//! Every variant has a stable snake_case code ([`TlogError::code`]) that
+//! Every variant has a stable `snake_case` code ([`TlogError::code`]) that
 //! callers may put on the wire. Messages are lowercase and name sizes,
 //! indexes, key names and checkpoint positions, never secret bytes.
 
@@ -191,7 +191,7 @@ impl TlogError {
         Self::Storage(Box::new(err))
     }
 
-    /// The stable snake_case code of this error, for APIs and logs.
+    /// The stable `snake_case` code of this error, for APIs and logs.
     #[must_use]
     pub fn code(&self) -> &'static str {
         match self {

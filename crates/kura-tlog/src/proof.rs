@@ -25,7 +25,7 @@ pub const MAX_TREE_SIZE: u64 = 1 << 62;
 /// The largest power of two strictly below `n` (`n >= 2`).
 pub(crate) fn split_point(n: u64) -> u64 {
     debug_assert!(n >= 2);
-    1u64 << (63 - (n - 1).leading_zeros())
+    1u64 << (n - 1).ilog2()
 }
 
 pub(crate) fn check_size(size: u64) -> Result<(), TlogError> {

@@ -97,7 +97,7 @@ pub fn stored_hash_index(level: u32, k: u64) -> u64 {
 /// at least `hi - lo`, which holds for every range the proof planners emit.
 fn push_range_indexes(mut lo: u64, hi: u64, out: &mut Vec<u64>) {
     while lo < hi {
-        let level = 63 - (hi - lo).leading_zeros();
+        let level = (hi - lo).ilog2();
         out.push(stored_hash_index(level, lo >> level));
         lo += 1 << level;
     }
@@ -294,6 +294,38 @@ mod tests {
             }
         }
         assert_eq!(tree_hash(0, &store).unwrap(), crate::empty_root());
+    }
+
+    #[test]
+    fn frontier_and_reader_appends_store_the_same_hashes() {
+        let (leaves, store) = build(300);
+        let mut f = Frontier::new();
+        let mut via_frontier = Vec::new();
+        for l in &leaves {
+            f.append(*l, &mut via_frontier).unwrap();
+        }
+        assert_eq!(via_frontier, store);
+    }
+
+    #[test]
+    fn stored_matches_reference_around_powers_of_two() {
+        let (leaves, store) = build(1100);
+        for n in [511u64, 512, 513, 1000, 1023, 1024, 1025, 1100] {
+            let l = &leaves[..n as usize];
+            assert_eq!(tree_hash(n, &store).unwrap(), root_of(l));
+            for i in [0, 1, n / 3, n / 2, n - 2, n - 1] {
+                assert_eq!(
+                    prove_inclusion(i, n, &store).unwrap(),
+                    inclusion_proof_of(l, i).unwrap()
+                );
+                if i > 0 {
+                    assert_eq!(
+                        prove_consistency(i, n, &store).unwrap(),
+                        consistency_proof_of(l, i).unwrap()
+                    );
+                }
+            }
+        }
     }
 
     #[test]
