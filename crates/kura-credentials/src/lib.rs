@@ -1,0 +1,94 @@
+//! Credentials for kura: passwords, login throttling, recovery tokens and the
+//! mails that go with them. Pure logic and local files only — no storage, no
+//! HTTP; `kura-server` wires these pieces to its routes (issue 6).
+//!
+//! # Main types and why
+//! * [`PasswordPolicy`] — NIST SP 800-63B rules: length 8 (15 if the password
+//!   is the only factor) to 256 code points after NFKC, every Unicode
+//!   character accepted, no composition rules; refuses passwords that contain
+//!   the login id or e-mail address, and passwords in the [`BreachFilter`].
+//! * [`PasswordHasher`] — Argon2id (RFC 9106) at m ≥ 19456 KiB, t ≥ 2,
+//!   p ≥ 1, PHC strings, **peppered** through Argon2's secret input with a key
+//!   from the key provider: a database dump alone cannot be attacked offline.
+//!   Verification reports when a hash should be redone (parameters raised,
+//!   pepper rotated); unknown accounts cost the same as wrong passwords.
+//! * [`HashPool`] — at most `workers` Argon2 runs at once and a short queue;
+//!   anything beyond is refused at once with `busy` (HTTP 503), so a login
+//!   flood cannot exhaust memory.
+//! * [`BreachFilter`] — a binary fuse filter (2⁻¹⁶ false positives, no false
+//!   negatives) over SHA-1 prefixes, buildable from a plain list or from the
+//!   Pwned Passwords hash list; a default built from 30 000 common passwords
+//!   ships inside the crate.
+//! * [`ThrottleState`] — progressive per-account delays and a lock at 100
+//!   consecutive failures; the clock is a parameter.
+//! * [`recovery`] — 256-bit single-use tokens `kura_rt_…`, stored as SHA-256,
+//!   valid 30 minutes. Recovery never trusts knowledge of personal data.
+//! * [`Mailer`] — SMTP (lettre) or an outbox of `.eml` files, with recovery
+//!   and password-changed messages in en, ja and de.
+//!
+//! Every error is a [`CredentialError`] with a stable snake_case code; none
+//! carries a password, token, pepper or address. Secrets zeroize on drop and
+//! print as `<redacted>`.
+//!
+//! # Example
+//! ```
+//! use std::sync::Arc;
+//! use kura_credentials::{
+//!     Argon2Config, BreachFilter, Identity, Password, PasswordHasher, PasswordPolicy, Pepper,
+//!     PolicyConfig,
+//! };
+//!
+//! # fn main() -> Result<(), kura_credentials::CredentialError> {
+//! let blocklist = Arc::new(BreachFilter::embedded_default()?.clone());
+//! let policy = PasswordPolicy::new(&PolicyConfig::default(), blocklist)?;
+//! let me = Identity { login_id: Some("taro"), email: Some("taro@example.jp") };
+//!
+//! assert_eq!(policy.check(&Password::from("password123"), me).unwrap_err().code(),
+//!            "password_breached");
+//! let pw = Password::from("a quiet storehouse by the river");
+//! policy.check(&pw, me)?;
+//!
+//! let pepper = Pepper::new(1, [7u8; 32]); // from the key provider in real use
+//! let hasher = PasswordHasher::new(Argon2Config::default(), pepper)?;
+//! let phc = hasher.hash(&pw)?;
+//! assert!(!hasher.verify(&pw, &phc)?.needs_rehash);
+//! # Ok(())
+//! # }
+//! ```
+
+#![deny(missing_docs)]
+
+mod bench;
+mod blocklist;
+mod error;
+mod fsutil;
+mod hash;
+mod mail;
+mod policy;
+mod pool;
+pub mod recovery;
+mod secret;
+mod templates;
+mod throttle;
+
+pub use bench::{BenchOptions, BenchReport, FloodReport, bench_password_hashing};
+pub use blocklist::{
+    BreachFilter, BuildOptions, BuildStats, FALSE_POSITIVE_RATE, InputFormat, build_filter,
+    build_filter_cli, build_filter_with_stats, key_of_normalized,
+};
+pub use error::{CredentialError, Result};
+pub use hash::{
+    Argon2Config, MAX_M_KIB, MAX_P, MAX_T, MIN_M_KIB, MIN_P, MIN_T, PasswordHasher, Verified,
+};
+pub use mail::{
+    MailConfig, MailTransport, Mailer, OutboxMailer, OutgoingMail, SmtpMailer, mailer_from_config,
+};
+pub use policy::{
+    DEFAULT_MAX_LEN, Identity, MAX_LEN_FLOOR, MIN_LEN_MULTI_FACTOR, MIN_LEN_SINGLE_FACTOR,
+    PasswordPolicy, PolicyConfig,
+};
+pub use pool::{HashPool, PoolConfig};
+pub use recovery::{RecoveryToken, StoredRecoveryToken};
+pub use secret::{Password, Pepper};
+pub use templates::{Language, password_changed_mail, recovery_mail};
+pub use throttle::{MAX_LOCK_AFTER, ThrottlePolicy, ThrottleState};
