@@ -39,7 +39,7 @@
 //!
 //! // Integrator: append a batch, keep the stored hashes, sign a checkpoint.
 //! let mut frontier = Frontier::new();
-//! let mut stored = frontier.append_entries(&entries)?;
+//! let stored = frontier.append_entries(&entries)?;
 //! let cp = Checkpoint::new("example.com/log", frontier.size(), frontier.root())?;
 //! let signed = cp.sign(&signer)?;
 //!
@@ -51,7 +51,6 @@
 //! // Auditor: recompute everything offline.
 //! let summary = verify_log(&signer.verifier(), &[signed], &entries)?;
 //! assert_eq!(summary.entries, 3);
-//! # stored.clear();
 //! # Ok::<(), kura_tlog::TlogError>(())
 //! ```
 //!
