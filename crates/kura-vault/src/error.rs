@@ -1,0 +1,56 @@
+//! The error type of the vault.
+
+use kura_crypto::CryptoError;
+use kura_model::ModelError;
+use kura_store::StoreError;
+
+/// A vault operation failed. Every variant has a stable [`code`](VaultError::code).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum VaultError {
+    /// The input broke a schema rule (unknown field, wrong type, bad country...).
+    #[error(transparent)]
+    Invalid(#[from] ModelError),
+    /// No such subject in the collection (or it has been erased).
+    #[error("subject {0} not found")]
+    NotFound(String),
+    /// A stored ciphertext failed authentication: it was altered or moved from another
+    /// subject or field. Nothing of it is returned.
+    #[error("stored data of subject {subject} failed its integrity check (field `{field}`)")]
+    Integrity {
+        /// Subject id.
+        subject: String,
+        /// Field whose ciphertext failed.
+        field: String,
+    },
+    /// A cryptographic operation failed.
+    #[error(transparent)]
+    Crypto(#[from] CryptoError),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The key provider and the store belong to different vaults.
+    #[error("the key provider ({provider}) belongs to another vault than the store")]
+    VaultMismatch {
+        /// Provider description.
+        provider: String,
+    },
+    /// Optimistic concurrency gave up after repeated conflicts.
+    #[error("subject {0} is being changed concurrently; retry")]
+    Contention(String),
+}
+
+impl VaultError {
+    /// Stable snake_case code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            VaultError::Invalid(e) => e.code(),
+            VaultError::NotFound(_) => "subject_not_found",
+            VaultError::Integrity { .. } => "integrity_error",
+            VaultError::Crypto(e) => e.code(),
+            VaultError::Store(e) => e.code(),
+            VaultError::VaultMismatch { .. } => "vault_mismatch",
+            VaultError::Contention(_) => "contention",
+        }
+    }
+}

@@ -1,0 +1,25 @@
+//! Subjects: validating, sealing, storing, opening, searching and erasing personal data.
+//!
+//! [`Vault`] is the one place where plaintext field values and unwrapped data keys exist.
+//! It turns a subject's fields into per-field ciphertexts under the subject's own data key
+//! (sealed by `kura-crypto` with associated data binding vault, collection, subject, field
+//! and key version), computes blind-index tokens over normalized values ([`normalize`]),
+//! and hands only sealed bytes to a `kura-store` backend.
+//!
+//! # Invariants
+//! - The store never receives a plaintext value or an unwrapped key.
+//! - Erasure shreds the wrapped data key before anything else and evicts the unwrapped key
+//!   from the in-memory cache, so no later read can succeed.
+//! - Bad input is rejected before any key is generated or any byte is written.
+//! - Errors name collections, fields and ids, never values.
+#![deny(missing_docs)]
+
+mod cache;
+mod codec;
+mod error;
+pub mod normalize;
+mod vault;
+
+pub use error::VaultError;
+pub use uuid::Uuid;
+pub use vault::{Access, SubjectInput, SubjectView, Vault, VaultOptions};
