@@ -1,4 +1,5 @@
 //! Runs the storage conformance suite against every backend.
+#![allow(clippy::unwrap_used)]
 
 use std::sync::Arc;
 

@@ -1,4 +1,5 @@
 //! The vault over a real SQLite store and a real key file.
+#![allow(clippy::unwrap_used)]
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
