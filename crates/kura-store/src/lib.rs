@@ -29,7 +29,7 @@ pub mod conformance;
 
 pub use error::StoreError;
 pub use record::{
-    ApiKeyRecord, AuditLeaf, NewSubject, StoredSubject, SubjectUpdate, UpdateOutcome,
+    ApiKeyRecord, AuditLeaf, NewSubject, SearchHit, StoredSubject, SubjectUpdate, UpdateOutcome,
 };
 pub use uuid::Uuid;
 
@@ -96,7 +96,8 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         audit: &[AuditLeaf],
     ) -> Result<bool, StoreError>;
 
-    /// Ids of subjects of `collection` whose blind index holds `token`, at most `limit`.
+    /// Subjects of `collection` whose blind index holds `token`, at most `limit`, in
+    /// internal-id order. Hits carry the internal id so the access event can record them.
     ///
     /// # Errors
     /// Backend failures.
@@ -105,7 +106,7 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         collection: &str,
         token: &BlindToken,
         limit: usize,
-    ) -> Result<Vec<Uuid>, StoreError>;
+    ) -> Result<Vec<SearchHit>, StoreError>;
 
     /// Number of subjects in a collection.
     ///

@@ -50,6 +50,15 @@ pub struct StoredSubject {
     pub wrapped_key: WrappedKey,
 }
 
+/// One search result.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SearchHit {
+    /// Public id.
+    pub id: Uuid,
+    /// Internal id.
+    pub iid: u64,
+}
+
 /// A conditional replacement of a subject's fields.
 #[derive(Debug, Clone)]
 pub struct SubjectUpdate {

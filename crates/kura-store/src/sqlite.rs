@@ -15,8 +15,8 @@ use uuid::Uuid;
 
 use crate::record::{tokens_from_blob, tokens_to_blob};
 use crate::{
-    ApiKeyRecord, AuditLeaf, NewSubject, SCHEMA_VERSION, Store, StoreError, StoredSubject,
-    SubjectUpdate, UpdateOutcome,
+    ApiKeyRecord, AuditLeaf, NewSubject, SCHEMA_VERSION, SearchHit, Store, StoreError,
+    StoredSubject, SubjectUpdate, UpdateOutcome,
 };
 
 const DATA_MIGRATIONS: &[&str] = &[include_str!("sqlite/data_v1.sql")];
@@ -494,23 +494,24 @@ impl Store for SqliteStore {
         collection: &str,
         token: &BlindToken,
         limit: usize,
-    ) -> Result<Vec<Uuid>, StoreError> {
+    ) -> Result<Vec<SearchHit>, StoreError> {
         self.with_reader(|p| {
             let mut stmt = p.data.prepare_cached(
-                "SELECT s.id FROM blind_index b JOIN subjects s ON s.iid = b.iid \
+                "SELECT s.id, s.iid FROM blind_index b JOIN subjects s ON s.iid = b.iid \
                  WHERE b.token = ?1 AND s.collection = ?2 ORDER BY b.iid LIMIT ?3",
             )?;
             let rows = stmt
                 .query_map(params![token.as_slice(), collection, limit as i64], |r| {
-                    r.get::<_, Vec<u8>>(0)
+                    Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, i64>(1)?))
                 })?;
             let mut out = Vec::new();
             for r in rows {
-                let bytes = r?;
-                out.push(
-                    Uuid::from_slice(&bytes)
+                let (bytes, iid) = r?;
+                out.push(SearchHit {
+                    id: Uuid::from_slice(&bytes)
                         .map_err(|_| StoreError::Corrupt("subject id is not 16 bytes".into()))?,
-                );
+                    iid: iid as u64,
+                });
             }
             Ok(out)
         })

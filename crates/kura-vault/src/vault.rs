@@ -547,8 +547,9 @@ impl Vault {
             return Ok(Vec::new());
         }
         let token = key.token(n.as_bytes());
-        Ok(self
+        let hits = self
             .store
-            .search(collection, &token, limit.clamp(1, MAX_SEARCH_HITS))?)
+            .search(collection, &token, limit.clamp(1, MAX_SEARCH_HITS))?;
+        Ok(hits.into_iter().map(|h| h.id).collect())
     }
 }
