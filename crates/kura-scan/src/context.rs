@@ -118,7 +118,7 @@ pub(crate) mod words {
     pub(crate) const NEGATIVE: &[&str] = &[
         "order", "invoice", "tracking", "sku", "product", "item", "part no", "serial", "ref",
         "注文", "品番", "型番", "商品", "伝票", "bestell", "rechnung", "artikel", "auftrag",
-        "art.-nr", "version", "build", "ver.",
+        "art.-nr", "version", "release", "build", "ver.",
     ];
 }
 

@@ -1,0 +1,155 @@
+//! Measuring `kura scan`: precision and recall per kind on the labelled corpus
+//! ([`evaluate`]) and throughput on bulk plain text and CSV ([`bench`], behind
+//! `kura bench scan`).
+//!
+//! Scoring is per (file, line or sheet row, kind): a finding is a true positive when a label
+//! of the same kind sits on the same line (or row); several findings of one kind on one line
+//! count once. Timing uses the wall clock around whole scans; tests never assert on it.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::time::Instant;
+
+use serde::Serialize;
+
+use crate::corpus::{self, Label, LabelLoc};
+use crate::kind::{Confidence, Kind};
+use crate::report::Location;
+use crate::{ScanArgs, scan_paths};
+
+/// Precision and recall for one kind.
+#[derive(Clone, Debug, Serialize)]
+pub struct KindQuality {
+    /// The kind.
+    pub kind: Kind,
+    /// Labelled (file, line, kind) triples.
+    pub labels: u64,
+    /// Reported (file, line, kind) triples.
+    pub found: u64,
+    /// Triples both labelled and reported.
+    pub true_positives: u64,
+    /// `true_positives / found` (1.0 when nothing was found).
+    pub precision: f64,
+    /// `true_positives / labels` (1.0 when nothing was labelled).
+    pub recall: f64,
+}
+
+/// What `kura bench scan` reports.
+#[derive(Clone, Debug, Serialize)]
+pub struct BenchReport {
+    /// Threads rayon used.
+    pub threads: usize,
+    /// Bytes of plain text (logs and prose) scanned per run.
+    pub text_bytes: u64,
+    /// Best plain-text throughput over the runs, in MB/s (10^6 bytes).
+    pub text_mb_per_s: f64,
+    /// Bytes of CSV scanned per run.
+    pub csv_bytes: u64,
+    /// Best CSV throughput over the runs, in MB/s.
+    pub csv_mb_per_s: f64,
+    /// People in the labelled quality corpus.
+    pub quality_people: u64,
+    /// The confidence threshold the quality was measured at.
+    pub min_confidence: Confidence,
+    /// Precision and recall per kind.
+    pub quality: Vec<KindQuality>,
+}
+
+fn key_of(loc: &Location) -> LabelLoc {
+    match loc {
+        Location::Line { line, .. } => LabelLoc::Line(*line),
+        Location::Cell { sheet, row, .. } => LabelLoc::Row(sheet.clone(), *row),
+    }
+}
+
+/// Scans the corpus folder `dir` at `min` confidence and scores the findings against
+/// `labels`.
+pub fn evaluate(dir: &Path, labels: &[Label], min: Confidence) -> Vec<KindQuality> {
+    let mut args = ScanArgs::new(vec![dir.to_path_buf()]);
+    args.min_confidence = min;
+    let mut found: BTreeSet<(String, LabelLoc, Kind)> = BTreeSet::new();
+    if let Ok(outcome) = scan_paths(&args, false) {
+        for f in &outcome.files {
+            let rel = Path::new(&f.path)
+                .strip_prefix(dir)
+                .map(|p| p.to_string_lossy().into_owned())
+                .unwrap_or_else(|_| f.path.clone());
+            for x in &f.findings {
+                found.insert((rel.clone(), key_of(&x.location), x.kind));
+            }
+        }
+    }
+    let truth: BTreeSet<(String, LabelLoc, Kind)> = labels.iter().map(|l| (l.file.clone(), l.loc.clone(), l.kind)).collect();
+    let mut per: BTreeMap<Kind, (u64, u64, u64)> = BTreeMap::new();
+    for t in &truth {
+        per.entry(t.2).or_default().0 += 1;
+    }
+    for f in &found {
+        let e = per.entry(f.2).or_default();
+        e.1 += 1;
+        if truth.contains(f) {
+            e.2 += 1;
+        }
+    }
+    Kind::ALL
+        .iter()
+        .filter_map(|k| per.get(k).map(|v| (*k, *v)))
+        .map(|(kind, (labels, found, tp))| KindQuality {
+            kind,
+            labels,
+            found,
+            true_positives: tp,
+            precision: if found == 0 { 1.0 } else { tp as f64 / found as f64 },
+            recall: if labels == 0 { 1.0 } else { tp as f64 / labels as f64 },
+        })
+        .collect()
+}
+
+fn time_scan(dir: &Path, runs: usize) -> f64 {
+    let args = ScanArgs::new(vec![dir.to_path_buf()]);
+    let mut best = f64::MAX;
+    for _ in 0..runs.max(1) {
+        let t = Instant::now();
+        let _ = scan_paths(&args, false);
+        best = best.min(t.elapsed().as_secs_f64());
+    }
+    best
+}
+
+fn dir_bytes(dir: &Path) -> u64 {
+    std::fs::read_dir(dir)
+        .map(|rd| rd.filter_map(Result::ok).filter_map(|e| e.metadata().ok()).map(|m| m.len()).sum())
+        .unwrap_or(0)
+}
+
+/// Generates a labelled corpus of `people` people and about `megabytes` MB each of plain text
+/// and CSV in a temporary folder, scans them, and reports throughput (best of `runs`) and
+/// precision/recall per kind at medium confidence. The folder is removed afterwards.
+///
+/// # Errors
+/// Any I/O error creating the temporary corpus.
+pub fn bench(megabytes: u64, people: usize, runs: usize) -> std::io::Result<BenchReport> {
+    let tmp = tempfile::tempdir()?;
+    let qdir = tmp.path().join("quality");
+    std::fs::create_dir_all(&qdir)?;
+    let corpus = corpus::generate(&qdir, people, 0x6b75_7261)?;
+    let quality = evaluate(&qdir, &corpus.labels, Confidence::Medium);
+    let bulk = tmp.path().join("bulk");
+    corpus::generate_bulk(&bulk, megabytes * 1_000_000, 7)?;
+    let text_dir = bulk.join("text");
+    let csv_dir = bulk.join("csv");
+    let text_bytes = dir_bytes(&text_dir);
+    let csv_bytes = dir_bytes(&csv_dir);
+    let t_text = time_scan(&text_dir, runs);
+    let t_csv = time_scan(&csv_dir, runs);
+    Ok(BenchReport {
+        threads: rayon::current_num_threads(),
+        text_bytes,
+        text_mb_per_s: text_bytes as f64 / 1e6 / t_text,
+        csv_bytes,
+        csv_mb_per_s: csv_bytes as f64 / 1e6 / t_csv,
+        quality_people: corpus.people,
+        min_confidence: Confidence::Medium,
+        quality,
+    })
+}

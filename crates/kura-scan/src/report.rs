@@ -1,0 +1,290 @@
+//! Reports: findings with their location, the per-file summary (counts per kind and a verdict
+//! "personal data of about N people"), and the three output formats (table, JSON, SARIF
+//! 2.1.0).
+//!
+//! Every excerpt here is already masked by the detector; no function in this module sees an
+//! unmasked value.
+
+use std::collections::{BTreeMap, HashSet};
+use std::io::{self, Write};
+
+use serde::Serialize;
+use serde_json::json;
+
+use crate::kind::{Confidence, Kind};
+
+/// Where a finding is.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(untagged)]
+pub enum Location {
+    /// In a text file: 1-based line and column (in characters).
+    Line {
+        /// 1-based line number.
+        line: u64,
+        /// 1-based column, counted in Unicode characters.
+        column: u64,
+    },
+    /// In a spreadsheet: sheet name, 1-based row and column letter.
+    Cell {
+        /// The sheet's name.
+        sheet: String,
+        /// 1-based row number.
+        row: u64,
+        /// Column letters (`A`, `AB`).
+        column: String,
+    },
+}
+
+impl std::fmt::Display for Location {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Location::Line { line, column } => write!(f, "{line}:{column}"),
+            Location::Cell { sheet, row, column } => write!(f, "{sheet}!{column}{row}"),
+        }
+    }
+}
+
+/// A finding as the detectors give it, with a hash of its value for counting people.
+#[derive(Clone, Debug)]
+pub(crate) struct RawFinding {
+    pub location: Location,
+    pub kind: Kind,
+    pub confidence: Confidence,
+    pub excerpt: String,
+    pub value_hash: u64,
+}
+
+/// One finding. Invariant: `excerpt` is masked; a full value is never held here.
+#[derive(Clone, Debug, Serialize)]
+pub struct Finding {
+    /// Where it is.
+    #[serde(flatten)]
+    pub location: Location,
+    /// What it is.
+    pub kind: Kind,
+    /// How sure the scanner is.
+    pub confidence: Confidence,
+    /// The masked value.
+    pub excerpt: String,
+}
+
+/// What was found in one file, at or above the chosen confidence.
+#[derive(Clone, Debug, Serialize)]
+pub struct FileReport {
+    /// The path as given or walked.
+    pub path: String,
+    /// The format read (`csv`, `xlsx`, `log+gzip`, `binary`, ...).
+    pub format: String,
+    /// Lines or rows read (a header row excluded).
+    pub records: u64,
+    /// Estimated number of people whose data the file holds: the largest number of distinct
+    /// values of any kind that points at one person (e-mail, phone, name, card, ...).
+    pub people: u64,
+    /// Findings per kind.
+    pub counts: BTreeMap<Kind, u64>,
+    /// The findings, in file order.
+    pub findings: Vec<Finding>,
+    /// Why the file could not be read, if it could not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl FileReport {
+    /// Builds a report from raw findings, keeping those at or above `min`.
+    pub(crate) fn new(path: String, format: String, records: u64, raw: Vec<RawFinding>, min: Confidence) -> FileReport {
+        let mut counts = BTreeMap::new();
+        let mut distinct: BTreeMap<Kind, HashSet<u64>> = BTreeMap::new();
+        let mut findings = Vec::new();
+        for r in raw.into_iter().filter(|r| r.confidence >= min) {
+            *counts.entry(r.kind).or_insert(0) += 1;
+            if r.kind.identifies_person() {
+                distinct.entry(r.kind).or_default().insert(r.value_hash);
+            }
+            findings.push(Finding { location: r.location, kind: r.kind, confidence: r.confidence, excerpt: r.excerpt });
+        }
+        let people = distinct.values().map(|s| s.len() as u64).max().unwrap_or(0);
+        FileReport { path, format, records, people, counts, findings, error: None }
+    }
+
+    /// A report for a file that could not be read.
+    pub(crate) fn failed(path: String, error: String) -> FileReport {
+        FileReport { path, format: "unreadable".to_owned(), records: 0, people: 0, counts: BTreeMap::new(), findings: Vec::new(), error: Some(error) }
+    }
+
+    /// The verdict line for people.
+    pub fn verdict(&self) -> String {
+        match self.people {
+            0 if self.findings.is_empty() => "no personal data found".to_owned(),
+            0 => "secrets or technical identifiers, no one person's data".to_owned(),
+            1 => "personal data of 1 person".to_owned(),
+            n => format!("personal data of about {} people", group(n)),
+        }
+    }
+}
+
+/// Thousands separators for people.
+fn group(n: u64) -> String {
+    let s = n.to_string();
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Totals of a run.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Totals {
+    /// Files read.
+    pub files: u64,
+    /// Bytes read (before decompression).
+    pub bytes: u64,
+    /// Files with at least one finding.
+    pub files_with_findings: u64,
+    /// Findings at or above the chosen confidence.
+    pub findings: u64,
+}
+
+/// Writes the human table: files with the most people first, at most `per_file` findings each.
+pub(crate) fn write_table(out: &mut dyn Write, files: &[FileReport], totals: &Totals, min: Confidence, per_file: usize) -> io::Result<()> {
+    let mut order: Vec<&FileReport> = files.iter().filter(|f| !f.findings.is_empty() || f.error.is_some()).collect();
+    order.sort_by(|a, b| b.people.cmp(&a.people).then(b.findings.len().cmp(&a.findings.len())).then(a.path.cmp(&b.path)));
+    for f in order {
+        if let Some(e) = &f.error {
+            writeln!(out, "{}  [error: {e}]", f.path)?;
+            continue;
+        }
+        writeln!(out, "{}  [{}, {} records]  {}", f.path, f.format, group(f.records), f.verdict())?;
+        let counts: Vec<String> = f.counts.iter().map(|(k, n)| format!("{} {}", k.id(), group(*n))).collect();
+        writeln!(out, "  counts: {}", counts.join(", "))?;
+        for x in f.findings.iter().take(per_file) {
+            writeln!(out, "  {}:{}  {:<15} {:<6} {}", f.path, x.location, x.kind.id(), x.confidence.id(), x.excerpt)?;
+        }
+        if f.findings.len() > per_file {
+            writeln!(out, "  ... {} more (use --format json to list all)", group((f.findings.len() - per_file) as u64))?;
+        }
+        writeln!(out)?;
+    }
+    writeln!(
+        out,
+        "scanned {} files ({:.1} MB): {} with findings, {} findings at {} confidence or above",
+        group(totals.files),
+        totals.bytes as f64 / 1e6,
+        group(totals.files_with_findings),
+        group(totals.findings),
+        min.id()
+    )
+}
+
+/// Writes the JSON report.
+pub(crate) fn write_json(out: &mut dyn Write, files: &[FileReport], totals: &Totals, min: Confidence) -> io::Result<()> {
+    let with: Vec<&FileReport> = files.iter().filter(|f| !f.findings.is_empty() || f.error.is_some()).collect();
+    let doc = json!({
+        "tool": "kura scan",
+        "version": env!("CARGO_PKG_VERSION"),
+        "min_confidence": min,
+        "totals": totals,
+        "files": with.iter().map(|f| {
+            let mut v = serde_json::to_value(f).unwrap_or_default();
+            v["verdict"] = json!(f.verdict());
+            v
+        }).collect::<Vec<_>>(),
+    });
+    serde_json::to_writer_pretty(&mut *out, &doc)?;
+    writeln!(out)
+}
+
+/// Writes a SARIF 2.1.0 log: one rule per kind, one result per finding.
+pub(crate) fn write_sarif(out: &mut dyn Write, files: &[FileReport]) -> io::Result<()> {
+    let rules: Vec<_> = Kind::ALL
+        .iter()
+        .map(|k| {
+            json!({
+                "id": format!("kura-scan/{}", k.id()),
+                "name": camel(k.id()),
+                "shortDescription": { "text": format!("Possible {} in a file", k.title()) },
+                "fullDescription": { "text": format!("kura scan found what looks like a {} in a file; personal data and secrets should not sit in files that others can read.", k.title()) },
+                "help": { "text": "Remove the value or the file, or move the data into the kura vault; see docs/scan-quality.md." },
+                "defaultConfiguration": { "level": "warning" },
+                "properties": { "tags": ["privacy", "personal-data"] }
+            })
+        })
+        .collect();
+    let mut results = Vec::new();
+    for f in files {
+        for x in &f.findings {
+            let rule_index = Kind::ALL.iter().position(|k| *k == x.kind).unwrap_or(0);
+            let level = match x.confidence {
+                Confidence::High => "error",
+                Confidence::Medium => "warning",
+                Confidence::Low => "note",
+            };
+            let uri = f.path.replace('\\', "/");
+            let uri = uri.strip_prefix("./").unwrap_or(&uri).to_owned();
+            let (region, props) = match &x.location {
+                Location::Line { line, column } => (json!({ "startLine": line, "startColumn": column }), json!({})),
+                Location::Cell { sheet, row, column } => (json!({ "startLine": row }), json!({ "sheet": sheet, "row": row, "column": column })),
+            };
+            let mut result = json!({
+                "ruleId": format!("kura-scan/{}", x.kind.id()),
+                "ruleIndex": rule_index,
+                "level": level,
+                "message": { "text": format!("Possible {} ({} confidence): {}", x.kind.title(), x.confidence.id(), x.excerpt) },
+                "locations": [{
+                    "physicalLocation": {
+                        "artifactLocation": { "uri": uri },
+                        "region": region
+                    }
+                }],
+                "properties": { "confidence": x.confidence.id(), "peopleInFile": f.people }
+            });
+            if let Location::Cell { .. } = x.location {
+                result["properties"]["cell"] = props;
+            }
+            results.push(result);
+        }
+    }
+    let doc = json!({
+        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
+        "version": "2.1.0",
+        "runs": [{
+            "tool": { "driver": {
+                "name": "kura-scan",
+                "version": env!("CARGO_PKG_VERSION"),
+                "informationUri": "https://github.com/kura-vault/kura",
+                "rules": rules
+            }},
+            "columnKind": "unicodeCodePoints",
+            "results": results
+        }]
+    });
+    serde_json::to_writer_pretty(&mut *out, &doc)?;
+    writeln!(out)
+}
+
+fn camel(id: &str) -> String {
+    id.split('_')
+        .map(|w| {
+            let mut c = w.chars();
+            c.next().map(|f| f.to_ascii_uppercase().to_string() + c.as_str()).unwrap_or_default()
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn verdict_counts_distinct_people() {
+        let raw = |h: u64| RawFinding { location: Location::Line { line: h, column: 1 }, kind: Kind::Email, confidence: Confidence::High, excerpt: "a***@b***.de".into(), value_hash: h % 3 };
+        let r = FileReport::new("x".into(), "text".into(), 10, (0..10).map(raw).collect(), Confidence::Medium);
+        assert_eq!(r.people, 3);
+        assert_eq!(r.counts[&Kind::Email], 10);
+        assert_eq!(r.verdict(), "personal data of about 3 people");
+        assert_eq!(group(2500), "2,500");
+    }
+}
