@@ -16,7 +16,7 @@ use serde::Serialize;
 
 use crate::error::{CredentialError, Result};
 use crate::fsutil::random_bytes;
-use crate::hash::{Argon2Config, PasswordHasher};
+use crate::hash::{Argon2Config, Memory, PasswordHasher};
 use crate::pool::{HashPool, PoolConfig};
 use crate::secret::{Password, Pepper};
 
@@ -116,9 +116,10 @@ pub async fn bench_password_hashing(options: BenchOptions) -> Result<BenchReport
     let p = phc.clone();
     let n = options.sequential.max(1);
     let seq = tokio::task::spawn_blocking(move || -> Result<Duration> {
+        let mut memory = Memory::default();
         let start = Instant::now();
         for _ in 0..n {
-            let _ = h.verify(&Password::from(password), &p)?;
+            let _ = h.verify_in(&Password::from(password), &p, &mut memory)?;
         }
         Ok(start.elapsed())
     })

@@ -9,20 +9,22 @@
 //! * **execution** with `workers` permits: at most `workers` Argon2 runs
 //!   happen at any moment, each on tokio's blocking thread pool.
 //!
-//! Peak Argon2 memory is therefore `workers × m KiB` (≈ 19 MiB per worker at
-//! the default parameters) plus `queue` waiting requests of a few hundred
-//! bytes each. An admitted request keeps its place even if its caller goes
+//! Each running computation takes one of `workers` reusable working-memory
+//! buffers (allocated on first use, wiped after each hash). Peak Argon2
+//! memory is therefore `workers × m KiB` (≈ 19 MiB per worker at the default
+//! parameters) plus `queue` waiting requests of a few hundred bytes each,
+//! whatever the allocator does. An admitted request keeps its place even if its caller goes
 //! away; the hash completes and the result is dropped.
 //!
 //! What it leaves out: per-client fairness (the server's rate limits and the
 //! per-account [`crate::throttle`] handle that).
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use tokio::sync::Semaphore;
 
 use crate::error::{CredentialError, Result};
-use crate::hash::{PasswordHasher, Verified};
+use crate::hash::{Memory, PasswordHasher, Verified};
 use crate::secret::Password;
 
 /// Pool sizing.
@@ -52,6 +54,8 @@ pub struct HashPool {
     hasher: Arc<PasswordHasher>,
     admission: Arc<Semaphore>,
     execution: Arc<Semaphore>,
+    /// At most `workers` buffers; a computation holds one while it runs.
+    memory: Arc<Mutex<Vec<Memory>>>,
     config: PoolConfig,
 }
 
@@ -71,6 +75,7 @@ impl HashPool {
             hasher,
             admission: Arc::new(Semaphore::new(config.workers + config.queue)),
             execution: Arc::new(Semaphore::new(config.workers)),
+            memory: Arc::new(Mutex::new(Vec::with_capacity(config.workers))),
             config,
         })
     }
@@ -96,7 +101,7 @@ impl HashPool {
     async fn run<T, F>(&self, job: F) -> Result<T>
     where
         T: Send + 'static,
-        F: FnOnce(&PasswordHasher) -> T + Send + 'static,
+        F: FnOnce(&PasswordHasher, &mut Memory) -> T + Send + 'static,
     {
         let admitted = Arc::clone(&self.admission)
             .try_acquire_owned()
@@ -106,8 +111,19 @@ impl HashPool {
             .await
             .map_err(|_| CredentialError::Internal)?;
         let hasher = Arc::clone(&self.hasher);
+        let buffers = Arc::clone(&self.memory);
         tokio::task::spawn_blocking(move || {
-            let out = job(&hasher);
+            // Holding an execution permit guarantees a free buffer slot: at
+            // most `workers` buffers exist and each permit holder has one.
+            // A poisoned lock only means another job panicked; the Vec of
+            // wiped buffers is still sound.
+            let take = || buffers.lock().unwrap_or_else(|e| e.into_inner()).pop();
+            let mut memory = take().unwrap_or_default();
+            let out = job(&hasher, &mut memory);
+            buffers
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(memory);
             drop(running);
             drop(admitted);
             out
@@ -121,7 +137,7 @@ impl HashPool {
     /// # Errors
     /// `busy` when the pool is saturated; otherwise as [`PasswordHasher::hash`].
     pub async fn hash(&self, password: Password) -> Result<String> {
-        self.run(move |h| h.hash(&password)).await?
+        self.run(move |h, m| h.hash_in(&password, m)).await?
     }
 
     /// Verifies a login. `stored` is the account's PHC string, or `None` when
@@ -131,9 +147,9 @@ impl HashPool {
     /// # Errors
     /// `busy`; `invalid_credentials`; others as [`PasswordHasher::verify`].
     pub async fn verify(&self, password: Password, stored: Option<String>) -> Result<Verified> {
-        self.run(move |h| match stored {
-            Some(phc) => h.verify(&password, &phc),
-            None => Err(h.verify_unknown_account(&password)),
+        self.run(move |h, m| match stored {
+            Some(phc) => h.verify_in(&password, &phc, m),
+            None => Err(h.verify_unknown_account_in(&password, m)),
         })
         .await?
     }
