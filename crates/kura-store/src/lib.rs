@@ -23,11 +23,13 @@
 
 mod error;
 mod record;
+pub mod postgres;
 pub mod sqlite;
 
 pub mod conformance;
 
 pub use error::StoreError;
+pub use postgres::PostgresStore;
 pub use record::{
     ApiKeyRecord, AuditLeaf, NewSubject, SearchHit, StoredSubject, SubjectUpdate, UpdateOutcome,
 };
@@ -39,7 +41,7 @@ use kura_crypto::BlindToken;
 pub const SCHEMA_VERSION: u32 = 1;
 
 /// The storage interface the vault relies on. Implementations: [`sqlite::SqliteStore`] and
-/// the PostgreSQL backend.
+/// [`postgres::PostgresStore`].
 ///
 /// All methods are blocking; the server calls them from a blocking thread pool.
 pub trait Store: Send + Sync + std::fmt::Debug {

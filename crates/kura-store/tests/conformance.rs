@@ -36,3 +36,14 @@ fn sqlite_refuses_a_newer_schema() {
     let e = SqliteStore::open(dir.path(), Durability::Normal).unwrap_err();
     assert_eq!(e.code(), "schema_too_new", "{e}");
 }
+
+/// The same suite on PostgreSQL, in a database created for this test and dropped after it.
+/// Skipped loudly without a server, except under `CI=true`.
+#[test]
+fn postgres_conformance() {
+    let Some(db) = kura_store::postgres::testing::TestDatabase::create("conformance") else {
+        return;
+    };
+    let store = kura_store::PostgresStore::create(db.url(), [1; 16]).unwrap();
+    kura_store::conformance::run_all(Arc::new(store));
+}

@@ -1,0 +1,475 @@
+//! `kura bench` for the PostgreSQL backend: import, point-read and search rates of the store
+//! at `n` subjects, beside a baseline measured in the same run on the same server.
+//!
+//! The subjects have the shape of the default `accounts` collection as the vault stores it:
+//! 8 sealed fields of 20-40 bytes of plaintext plus 41 bytes of AEAD overhead each (random
+//! bytes, as incompressible as ciphertext), 4 blind-index tokens of 16 bytes, a 72-byte
+//! wrapped key, and one access-log leaf per batch. The baseline is what a service without
+//! kura would do: the same number of rows as plaintext (`id uuid` primary key and 8 text
+//! columns of 20-40 characters, indexes on the 4 searchable ones) loaded with binary COPY in
+//! the same batches, read by id and searched by those columns.
+//!
+//! The bench runs in a temporary database it creates next to the one `url` names and drops at
+//! the end (so the role needs CREATEDB and CREATEROLE); it never touches an existing vault.
+//! Data generation is excluded from the timings; every read and search is one round trip on
+//! one connection, so rates are per connection (latency-bound), not the server's capacity.
+
+use std::time::{Duration, Instant};
+
+use kura_crypto::WrappedKey;
+use postgres::binary_copy::BinaryCopyInWriter;
+use postgres::types::Type;
+use serde::Serialize;
+use uuid::Uuid;
+
+use super::testing::with_database;
+use super::{PostgresStore, Roles, connect, ident, parse_url};
+use crate::{NewSubject, Store, StoreError};
+
+/// What to run.
+#[derive(Debug, Clone, Serialize)]
+pub struct BenchOptions {
+    /// Subjects (and baseline rows) to import.
+    pub n: u64,
+    /// Subjects per `insert_subjects` call and rows per baseline COPY transaction.
+    pub batch: usize,
+    /// Point reads to time on each side.
+    pub reads: usize,
+    /// Searches to time on each side.
+    pub searches: usize,
+}
+
+impl BenchOptions {
+    /// Defaults for `n`: batches of 5,000, 20,000 reads and 20,000 searches.
+    pub fn new(n: u64) -> Self {
+        BenchOptions {
+            n,
+            batch: 5_000,
+            reads: 20_000,
+            searches: 20_000,
+        }
+    }
+}
+
+/// Rates of one side.
+#[derive(Debug, Clone, Serialize)]
+pub struct Rates {
+    /// Seconds spent importing (generation excluded).
+    pub import_secs: f64,
+    /// Rows per second imported.
+    pub import_per_sec: f64,
+    /// Point reads per second (one connection).
+    pub read_per_sec: f64,
+    /// Median point-read latency, microseconds.
+    pub read_p50_us: f64,
+    /// 99th percentile point-read latency, microseconds.
+    pub read_p99_us: f64,
+    /// Searches per second (one connection).
+    pub search_per_sec: f64,
+    /// Median search latency, microseconds.
+    pub search_p50_us: f64,
+    /// 99th percentile search latency, microseconds.
+    pub search_p99_us: f64,
+}
+
+/// Size of one table, from `pg_total_relation_size` and friends after `VACUUM ANALYZE`.
+#[derive(Debug, Clone, Serialize)]
+pub struct TableSize {
+    /// Schema-qualified name.
+    pub table: String,
+    /// Rows.
+    pub rows: i64,
+    /// Heap (main fork) bytes.
+    pub heap_bytes: i64,
+    /// TOAST bytes (with its index).
+    pub toast_bytes: i64,
+    /// Bytes of all indexes.
+    pub index_bytes: i64,
+    /// Everything.
+    pub total_bytes: i64,
+}
+
+/// The result of [`bench_postgres`].
+#[derive(Debug, Clone, Serialize)]
+pub struct BenchReport {
+    /// What was run.
+    pub options: BenchOptions,
+    /// `SELECT version()`.
+    pub server: String,
+    /// The kura store.
+    pub kura: Rates,
+    /// The plaintext COPY baseline.
+    pub baseline: Rates,
+    /// kura import rate / baseline import rate.
+    pub import_ratio: f64,
+    /// kura read rate / baseline read rate.
+    pub read_ratio: f64,
+    /// kura search rate / baseline search rate.
+    pub search_ratio: f64,
+    /// kura tables (`kura_data.subjects`, `kura_data.blind_index`, `kura_keys.data_keys`)
+    /// and the baseline table.
+    pub sizes: Vec<TableSize>,
+    /// Bytes per subject over the three kura tables, indexes included.
+    pub kura_bytes_per_subject: f64,
+    /// Bytes per row of the baseline table, indexes included.
+    pub baseline_bytes_per_row: f64,
+}
+
+/// A small deterministic generator (SplitMix64): reproducible runs, no dependency.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n.max(1)
+    }
+    fn bytes(&mut self, out: &mut Vec<u8>, n: usize) {
+        let mut left = n;
+        while left > 0 {
+            let v = self.next().to_le_bytes();
+            let k = left.min(8);
+            out.extend_from_slice(&v[..k]);
+            left -= k;
+        }
+    }
+    fn token(&mut self) -> [u8; 16] {
+        let mut t = [0u8; 16];
+        t[..8].copy_from_slice(&self.next().to_le_bytes());
+        t[8..].copy_from_slice(&self.next().to_le_bytes());
+        t
+    }
+    fn text(&mut self, n: usize) -> String {
+        const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789.@-_ ";
+        (0..n)
+            .map(|_| ALPHABET[self.below(ALPHABET.len() as u64) as usize] as char)
+            .collect()
+    }
+}
+
+/// 8 sealed fields: per field a 2-byte length, then plaintext (20-40) + 41 bytes.
+fn sealed_fields(rng: &mut Rng) -> Vec<u8> {
+    let mut out = Vec::with_capacity(8 * 83);
+    for _ in 0..8 {
+        let len = 20 + rng.below(21) as usize + 41;
+        out.extend_from_slice(&(len as u16).to_le_bytes());
+        rng.bytes(&mut out, len);
+    }
+    out
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let i = ((sorted.len() - 1) as f64 * p).round() as usize;
+    sorted[i].as_secs_f64() * 1e6
+}
+
+/// Times `f` once per item; returns (rate per second, p50 µs, p99 µs).
+fn timed<T>(
+    items: &[T],
+    mut f: impl FnMut(&T) -> Result<(), StoreError>,
+) -> Result<(f64, f64, f64), StoreError> {
+    let mut lat = Vec::with_capacity(items.len());
+    let start = Instant::now();
+    for it in items {
+        let t = Instant::now();
+        f(it)?;
+        lat.push(t.elapsed());
+    }
+    let total = start.elapsed().as_secs_f64();
+    lat.sort_unstable();
+    Ok((
+        items.len() as f64 / total.max(1e-9),
+        percentile(&lat, 0.5),
+        percentile(&lat, 0.99),
+    ))
+}
+
+/// Drops the temporary database and its roles, however the bench ends.
+struct TempDb {
+    admin_url: String,
+    name: String,
+}
+
+impl Drop for TempDb {
+    fn drop(&mut self) {
+        let Ok(config) = parse_url(&self.admin_url) else {
+            return;
+        };
+        let Ok(mut c) = connect(&config) else {
+            return;
+        };
+        let _ = c.batch_execute(&format!(
+            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+            ident(&self.name)
+        ));
+        for r in Roles::derive(&self.name).all() {
+            let _ = c.batch_execute(&format!("DROP ROLE IF EXISTS {}", ident(r)));
+        }
+    }
+}
+
+/// [`bench_postgres_with`] with [`BenchOptions::new`]`(n)`.
+///
+/// # Errors
+/// As [`bench_postgres_with`].
+pub fn bench_postgres(url: &str, n: u64) -> Result<BenchReport, StoreError> {
+    bench_postgres_with(url, &BenchOptions::new(n))
+}
+
+/// Runs the bench in a temporary database on the server `url` points to.
+///
+/// # Errors
+/// Backend failures (including missing CREATEDB/CREATEROLE).
+pub fn bench_postgres_with(url: &str, opts: &BenchOptions) -> Result<BenchReport, StoreError> {
+    const COLLECTION: &str = "accounts";
+    let n = opts.n;
+    let batch = opts.batch.max(1) as u64;
+    let mut admin = connect(&parse_url(url)?)?;
+    let server: String = admin.query_one("SELECT version()", &[])?.get(0);
+    let name = format!(
+        "kura_bench_{}_{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() % 1_000_000_000)
+            .unwrap_or(0)
+    );
+    admin.batch_execute(&format!("CREATE DATABASE {}", ident(&name)))?;
+    let _guard = TempDb {
+        admin_url: url.to_owned(),
+        name: name.clone(),
+    };
+    drop(admin);
+    let db_url = with_database(url, &name);
+    let store = PostgresStore::create(&db_url, [7; 16])?;
+
+    // Samples for reads and searches: every `stride`-th subject.
+    let sample_target = opts.reads.max(opts.searches).max(1) as u64;
+    let stride = (n / sample_target).max(1);
+    let mut sample_ids: Vec<Uuid> = Vec::new();
+    let mut sample_tokens: Vec<[u8; 16]> = Vec::new();
+    let mut sample_values: Vec<(usize, String)> = Vec::new();
+    let mut all_ids: Vec<Uuid> = Vec::with_capacity(n as usize);
+
+    // kura import.
+    let mut rng = Rng(0x6b75_7261);
+    let mut kura_import = Duration::ZERO;
+    let mut done = 0u64;
+    while done < n {
+        let k = batch.min(n - done);
+        let mut subjects = Vec::with_capacity(k as usize);
+        for j in 0..k {
+            let id = Uuid::now_v7();
+            let tokens: Vec<[u8; 16]> = (0..4).map(|_| rng.token()).collect();
+            if (done + j) % stride == 0 {
+                sample_ids.push(id);
+                sample_tokens.push(tokens[((done + j) / stride % 4) as usize]);
+            }
+            all_ids.push(id);
+            let mut wrapped = Vec::with_capacity(72);
+            rng.bytes(&mut wrapped, 72);
+            subjects.push(NewSubject {
+                id,
+                iid: 0,
+                collection: COLLECTION.to_owned(),
+                country: "JP".to_owned(),
+                locale: "ja-JP".to_owned(),
+                fields: sealed_fields(&mut rng),
+                tokens,
+                wrapped_key: WrappedKey {
+                    kek_version: 1,
+                    bytes: wrapped,
+                },
+            });
+        }
+        let leaf = format!("import batch {done}").into_bytes();
+        let t = Instant::now();
+        let first = store.reserve_iids(k)?;
+        for (j, s) in subjects.iter_mut().enumerate() {
+            s.iid = first + j as u64;
+        }
+        store.insert_subjects(&subjects, &[leaf])?;
+        kura_import += t.elapsed();
+        done += k;
+    }
+
+    // Baseline import: same ids, plaintext, binary COPY, same batches.
+    let mut base = connect(&parse_url(&db_url)?)?;
+    base.batch_execute(
+        "CREATE TABLE public.bench_plain (id uuid PRIMARY KEY, c1 text NOT NULL, c2 text NOT NULL, \
+           c3 text NOT NULL, c4 text NOT NULL, c5 text NOT NULL, c6 text NOT NULL, \
+           c7 text NOT NULL, c8 text NOT NULL);
+         CREATE INDEX ON public.bench_plain (c1);
+         CREATE INDEX ON public.bench_plain (c2);
+         CREATE INDEX ON public.bench_plain (c3);
+         CREATE INDEX ON public.bench_plain (c4);",
+    )?;
+    let mut rng = Rng(0x6261_7365);
+    let mut base_import = Duration::ZERO;
+    let types = [Type::UUID, Type::TEXT, Type::TEXT, Type::TEXT, Type::TEXT, Type::TEXT, Type::TEXT, Type::TEXT, Type::TEXT];
+    for (bi, chunk) in all_ids.chunks(batch as usize).enumerate() {
+        let rows: Vec<[String; 8]> = chunk
+            .iter()
+            .enumerate()
+            .map(|(j, _)| {
+                let row: [String; 8] =
+                    std::array::from_fn(|_| {
+                        let len = 20 + rng.below(21) as usize;
+                        rng.text(len)
+                    });
+                let i = bi as u64 * batch + j as u64;
+                if i % stride == 0 {
+                    let col = (i / stride % 4) as usize;
+                    sample_values.push((col, row[col].clone()));
+                }
+                row
+            })
+            .collect();
+        let t = Instant::now();
+        let mut tx = base.transaction()?;
+        {
+            let sink = tx.copy_in(
+                "COPY public.bench_plain (id, c1, c2, c3, c4, c5, c6, c7, c8) FROM STDIN (FORMAT binary)",
+            )?;
+            let mut w = BinaryCopyInWriter::new(sink, &types);
+            for (id, r) in chunk.iter().zip(&rows) {
+                w.write(&[id, &r[0], &r[1], &r[2], &r[3], &r[4], &r[5], &r[6], &r[7]])?;
+            }
+            w.finish()?;
+        }
+        tx.commit()?;
+        base_import += t.elapsed();
+    }
+    drop(all_ids);
+    base.batch_execute("VACUUM ANALYZE")?;
+
+    // Shuffle the samples so reads do not walk the index in insertion order.
+    let mut rng = Rng(0x7265_6164);
+    let mut order: Vec<usize> = (0..sample_ids.len()).collect();
+    for i in (1..order.len()).rev() {
+        order.swap(i, rng.below(i as u64 + 1) as usize);
+    }
+    let reads: Vec<usize> = order.iter().copied().cycle().take(opts.reads).collect();
+    let searches: Vec<usize> = order.iter().copied().cycle().take(opts.searches).collect();
+
+    // Warm both sides equally: one pass over a few samples.
+    for &i in reads.iter().take(1000) {
+        store.subject(COLLECTION, &sample_ids[i])?;
+    }
+
+    let (k_read, k_r50, k_r99) = timed(&reads, |&i| {
+        let got = store.subject(COLLECTION, &sample_ids[i])?;
+        if got.is_none() {
+            return Err(StoreError::Corrupt("bench subject missing".into()));
+        }
+        Ok(())
+    })?;
+    let (k_search, k_s50, k_s99) = timed(&searches, |&i| {
+        let hits = store.search(COLLECTION, &sample_tokens[i], 10)?;
+        if hits.is_empty() {
+            return Err(StoreError::Corrupt("bench search found nothing".into()));
+        }
+        Ok(())
+    })?;
+
+    let read_stmt = base.prepare(
+        "SELECT id, c1, c2, c3, c4, c5, c6, c7, c8 FROM public.bench_plain WHERE id = $1",
+    )?;
+    let search_stmts = [
+        base.prepare("SELECT id FROM public.bench_plain WHERE c1 = $1 LIMIT 10")?,
+        base.prepare("SELECT id FROM public.bench_plain WHERE c2 = $1 LIMIT 10")?,
+        base.prepare("SELECT id FROM public.bench_plain WHERE c3 = $1 LIMIT 10")?,
+        base.prepare("SELECT id FROM public.bench_plain WHERE c4 = $1 LIMIT 10")?,
+    ];
+    for &i in reads.iter().take(1000) {
+        base.query_opt(&read_stmt, &[&sample_ids[i]])?;
+    }
+    let (b_read, b_r50, b_r99) = timed(&reads, |&i| {
+        let row = base.query_opt(&read_stmt, &[&sample_ids[i]])?;
+        if row.is_none() {
+            return Err(StoreError::Corrupt("baseline row missing".into()));
+        }
+        Ok(())
+    })?;
+    let (b_search, b_s50, b_s99) = timed(&searches, |&i| {
+        let (col, value) = &sample_values[i];
+        let rows = base.query(&search_stmts[*col], &[value])?;
+        if rows.is_empty() {
+            return Err(StoreError::Corrupt("baseline search found nothing".into()));
+        }
+        Ok(())
+    })?;
+
+    let mut sizes = Vec::new();
+    for table in [
+        "kura_data.subjects",
+        "kura_data.blind_index",
+        "kura_keys.data_keys",
+        "public.bench_plain",
+    ] {
+        let r = base.query_one(
+            &format!(
+                "SELECT (SELECT count(*) FROM {table}), pg_relation_size($1::regclass), \
+                   COALESCE((SELECT pg_total_relation_size(reltoastrelid) FROM pg_class \
+                             WHERE oid = $1::regclass AND reltoastrelid <> 0), 0), \
+                   pg_indexes_size($1::regclass), pg_total_relation_size($1::regclass)"
+            ),
+            &[&table],
+        )?;
+        sizes.push(TableSize {
+            table: table.to_owned(),
+            rows: r.get(0),
+            heap_bytes: r.get(1),
+            toast_bytes: r.get(2),
+            index_bytes: r.get(3),
+            total_bytes: r.get(4),
+        });
+    }
+    let per = |bytes: i64| bytes as f64 / (n.max(1) as f64);
+    let kura_bytes_per_subject = per(sizes[..3].iter().map(|s| s.total_bytes).sum());
+    let baseline_bytes_per_row = per(sizes[3].total_bytes);
+    drop(base);
+    drop(store);
+
+    let rate = |d: Duration| n as f64 / d.as_secs_f64().max(1e-9);
+    let kura = Rates {
+        import_secs: kura_import.as_secs_f64(),
+        import_per_sec: rate(kura_import),
+        read_per_sec: k_read,
+        read_p50_us: k_r50,
+        read_p99_us: k_r99,
+        search_per_sec: k_search,
+        search_p50_us: k_s50,
+        search_p99_us: k_s99,
+    };
+    let baseline = Rates {
+        import_secs: base_import.as_secs_f64(),
+        import_per_sec: rate(base_import),
+        read_per_sec: b_read,
+        read_p50_us: b_r50,
+        read_p99_us: b_r99,
+        search_per_sec: b_search,
+        search_p50_us: b_s50,
+        search_p99_us: b_s99,
+    };
+    Ok(BenchReport {
+        options: opts.clone(),
+        server,
+        import_ratio: kura.import_per_sec / baseline.import_per_sec,
+        read_ratio: kura.read_per_sec / baseline.read_per_sec,
+        search_ratio: kura.search_per_sec / baseline.search_per_sec,
+        kura,
+        baseline,
+        sizes,
+        kura_bytes_per_subject,
+        baseline_bytes_per_row,
+    })
+}

@@ -1,0 +1,10 @@
+-- Privileges of the kura application role on the data schema, applied by the data owner
+-- after every migration (idempotent). `{app}` is replaced by the quoted role name.
+-- The access log is append-only for kura itself: no UPDATE, no DELETE.
+GRANT USAGE ON SCHEMA kura_data TO {app};
+GRANT SELECT ON kura_data.meta TO {app};
+GRANT SELECT, UPDATE ON kura_data.counters TO {app};
+GRANT SELECT, INSERT, UPDATE, DELETE ON kura_data.subjects TO {app};
+GRANT SELECT, INSERT, DELETE ON kura_data.blind_index TO {app};
+GRANT SELECT, INSERT ON kura_data.audit_log TO {app};
+GRANT SELECT, INSERT, UPDATE ON kura_data.api_keys TO {app};

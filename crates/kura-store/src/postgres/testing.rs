@@ -1,0 +1,234 @@
+//! Test support for the PostgreSQL backend: a freshly created database per test, dropped
+//! (with its roles) at the end, and a `pg_dump` helper for "no plaintext at rest" checks.
+//!
+//! The server is taken from `KURA_TEST_PG_URL` (default
+//! `postgres://postgres@127.0.0.1:5432/test`, trust auth), connecting as a role that may
+//! create databases and roles. Without a reachable server, [`TestDatabase::create`] prints a
+//! loud SKIPPED message and returns `None`, except under `CI=true`, where it panics: CI must
+//! never pass by skipping.
+//!
+//! This is test support compiled into the library so that other crates' end-to-end tests can
+//! use it; it holds no production logic.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::process::Command;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use super::{Roles, connect, describe, ident, parse_url};
+use crate::StoreError;
+
+/// Default admin URL of the test server.
+pub const DEFAULT_TEST_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
+
+/// The admin URL tests use: `KURA_TEST_PG_URL` or [`DEFAULT_TEST_URL`].
+pub fn admin_url() -> String {
+    std::env::var("KURA_TEST_PG_URL").unwrap_or_else(|_| DEFAULT_TEST_URL.to_owned())
+}
+
+/// `url` with its database replaced by `db`. Accepts `postgres://` URLs and `key=value`
+/// connection strings.
+pub fn with_database(url: &str, db: &str) -> String {
+    if let Some(rest) = url
+        .strip_prefix("postgres://")
+        .map(|r| ("postgres://", r))
+        .or_else(|| url.strip_prefix("postgresql://").map(|r| ("postgresql://", r)))
+    {
+        let (scheme, rest) = rest;
+        let (before_q, query) = match rest.find('?') {
+            Some(i) => (&rest[..i], &rest[i..]),
+            None => (rest, ""),
+        };
+        let authority = before_q.split('/').next().unwrap_or("");
+        format!("{scheme}{authority}/{db}{query}")
+    } else {
+        let kept: Vec<&str> = url
+            .split_whitespace()
+            .filter(|kv| !kv.starts_with("dbname="))
+            .collect();
+        format!("{} dbname={db}", kept.join(" "))
+    }
+}
+
+/// True when tests must not skip (`CI=true`).
+fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
+}
+
+/// A database created for one test, dropped with its derived roles on drop.
+#[derive(Debug)]
+pub struct TestDatabase {
+    admin_url: String,
+    name: String,
+    url: String,
+}
+
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+impl TestDatabase {
+    /// Creates a fresh database named after `label`, the process id and a counter. `None`
+    /// (after a loud message on stderr) when PostgreSQL is unreachable and `CI` is not
+    /// `true`.
+    ///
+    /// # Panics
+    /// When PostgreSQL is unreachable under `CI=true`, or the database cannot be created.
+    pub fn create(label: &str) -> Option<Self> {
+        let admin_url = admin_url();
+        let config = parse_url(&admin_url).expect("KURA_TEST_PG_URL is not a postgres url");
+        let mut admin = match connect(&config) {
+            Ok(c) => c,
+            Err(e) => {
+                if in_ci() {
+                    panic!("PostgreSQL is required under CI=true: {e}");
+                }
+                eprintln!(
+                    "\n**********************************************************************\n\
+                     SKIPPED postgres test `{label}`: {e}\n\
+                     Start PostgreSQL or set KURA_TEST_PG_URL. Under CI=true this fails.\n\
+                     **********************************************************************\n"
+                );
+                return None;
+            }
+        };
+        let clean: String = label
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '_' })
+            .take(24)
+            .collect();
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0);
+        let name = format!(
+            "kura_t_{clean}_{}_{}_{:x}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::Relaxed),
+            nanos & 0xffff
+        );
+        admin
+            .batch_execute(&format!("CREATE DATABASE {}", ident(&name)))
+            .unwrap_or_else(|e| panic!("cannot create test database {name}: {e}"));
+        let url = with_database(&admin_url, &name);
+        Some(TestDatabase {
+            admin_url,
+            name,
+            url,
+        })
+    }
+
+    /// URL of the test database (as the admin user).
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Name of the test database.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The roles [`super::PostgresStore::create`] derives for this database.
+    pub fn roles(&self) -> Roles {
+        Roles::derive(&self.name)
+    }
+
+    /// A connection to the test database as the admin user.
+    ///
+    /// # Panics
+    /// If the connection fails.
+    pub fn admin(&self) -> postgres::Client {
+        connect(&parse_url(&self.url).unwrap()).unwrap()
+    }
+
+    /// `pg_dump` of this database as the admin user; see [`pg_dump`].
+    ///
+    /// # Errors
+    /// As [`pg_dump`].
+    pub fn dump(&self, extra_args: &[&str]) -> Result<String, StoreError> {
+        pg_dump(&self.url, extra_args)
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        let Ok(config) = parse_url(&self.admin_url) else {
+            return;
+        };
+        let Ok(mut admin) = connect(&config) else {
+            return;
+        };
+        if let Err(e) = admin.batch_execute(&format!(
+            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+            ident(&self.name)
+        )) {
+            eprintln!("warning: cannot drop test database {}: {e}", self.name);
+            return;
+        }
+        for role in Roles::derive(&self.name).all() {
+            if let Err(e) = admin.batch_execute(&format!("DROP ROLE IF EXISTS {}", ident(role))) {
+                eprintln!("warning: cannot drop test role {role}: {e}");
+            }
+        }
+    }
+}
+
+/// Runs `pg_dump` (plain SQL format) on the database `url` points to and returns the dump.
+/// `extra_args` go before the connection, e.g. `["--role=x", "--exclude-schema=kura_keys"]`.
+///
+/// # Errors
+/// [`StoreError::Backend`] if `pg_dump` cannot be run or exits unsuccessfully (its stderr is
+/// in the message).
+pub fn pg_dump(url: &str, extra_args: &[&str]) -> Result<String, StoreError> {
+    let where_ = parse_url(url).map(|c| describe(&c))?;
+    let out = Command::new("pg_dump")
+        .args(["--no-password", "--format=plain"])
+        .args(extra_args)
+        .arg(format!("--dbname={url}"))
+        .output()
+        .map_err(|e| StoreError::Backend(format!("cannot run pg_dump: {e}")))?;
+    if !out.status.success() {
+        return Err(StoreError::Backend(format!(
+            "pg_dump of {where_} failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
+    }
+    String::from_utf8(out.stdout)
+        .map_err(|_| StoreError::Backend("pg_dump output is not UTF-8".into()))
+}
+
+/// Whether a plain-format dump holds `marker`, either as text or hex-encoded the way
+/// `pg_dump` writes `bytea` values (`\x...`, lowercase).
+pub fn dump_contains(dump: &str, marker: &[u8]) -> bool {
+    let hex: String = marker.iter().map(|b| format!("{b:02x}")).collect();
+    dump.as_bytes()
+        .windows(marker.len().max(1))
+        .any(|w| w == marker)
+        || dump.contains(&hex)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{dump_contains, with_database};
+
+    #[test]
+    fn markers_are_found_as_text_and_hex() {
+        assert!(dump_contains("abc MARK def", b"MARK"));
+        assert!(dump_contains("\\x00114d41524b22", b"MARK"));
+        assert!(!dump_contains("abc", b"MARK"));
+    }
+
+    #[test]
+    fn database_is_replaced_in_urls() {
+        assert_eq!(
+            with_database("postgres://postgres@127.0.0.1:5432/test", "x"),
+            "postgres://postgres@127.0.0.1:5432/x"
+        );
+        assert_eq!(
+            with_database("postgresql://u:p@h/test?sslmode=disable", "x"),
+            "postgresql://u:p@h/x?sslmode=disable"
+        );
+        assert_eq!(with_database("postgres://h", "x"), "postgres://h/x");
+        assert_eq!(
+            with_database("host=h user=u dbname=test", "x"),
+            "host=h user=u dbname=x"
+        );
+    }
+}
