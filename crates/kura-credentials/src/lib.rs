@@ -25,6 +25,8 @@
 //!   valid 30 minutes. Recovery never trusts knowledge of personal data.
 //! * [`Mailer`] — SMTP (lettre) or an outbox of `.eml` files, with recovery
 //!   and password-changed messages in en, ja and de.
+//! * [`PasswordsConfig`] — the `[passwords]` section; builds the policy and
+//!   the pool at start-up.
 //!
 //! Every error is a [`CredentialError`] with a stable snake_case code; none
 //! carries a password, token, pepper or address. Secrets zeroize on drop and
@@ -60,6 +62,7 @@
 
 mod bench;
 mod blocklist;
+mod config;
 mod error;
 mod fsutil;
 mod hash;
@@ -76,6 +79,7 @@ pub use blocklist::{
     BreachFilter, BuildOptions, BuildStats, FALSE_POSITIVE_RATE, InputFormat, build_filter,
     build_filter_cli, build_filter_with_stats, key_of_normalized,
 };
+pub use config::PasswordsConfig;
 pub use error::{CredentialError, Result};
 pub use hash::{
     Argon2Config, MAX_M_KIB, MAX_P, MAX_T, MIN_M_KIB, MIN_P, MIN_T, PasswordHasher, Verified,
