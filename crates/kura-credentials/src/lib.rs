@@ -92,7 +92,7 @@ pub use policy::{
     PasswordPolicy, PolicyConfig,
 };
 pub use pool::{HashPool, PoolConfig};
-pub use recovery::{RecoveryToken, StoredRecoveryToken};
+pub use recovery::{IssueLimit, RecoveryToken, StoredRecoveryToken};
 pub use secret::{Password, Pepper};
 pub use templates::{Language, password_changed_mail, recovery_mail};
 pub use throttle::{MAX_LOCK_AFTER, ThrottlePolicy, ThrottleState};

@@ -11,9 +11,11 @@
 //!
 //! Recovery never accepts knowledge of personal data (birth date, address,
 //! e-mail address) in place of a token: that data is what a breach leaks.
+//! [`IssueLimit`] caps how many tokens one subject can be sent per window, so
+//! the always-202 recovery endpoint cannot be used to flood a mailbox.
 //! What this module leaves out: storage, revoking the other tokens of a
-//! subject on completion (the server deletes them), and rate limiting of
-//! recovery requests (server).
+//! subject on completion (the server deletes them), and per-client rate
+//! limits (server).
 
 use std::fmt;
 
@@ -143,9 +145,57 @@ impl StoredRecoveryToken {
     }
 }
 
+/// How many recovery mails one subject may be sent per window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct IssueLimit {
+    /// Tokens per window (default 3).
+    pub max_per_window: u32,
+    /// Window length in seconds (default 3600).
+    pub window_secs: u64,
+}
+
+impl Default for IssueLimit {
+    fn default() -> Self {
+        Self {
+            max_per_window: 3,
+            window_secs: 3600,
+        }
+    }
+}
+
+impl IssueLimit {
+    /// Whether a new token may be issued at `now_unix`, given the issue times
+    /// of the subject's earlier tokens (used or not). When it may not, the
+    /// server still answers 202 with the same body and sends nothing.
+    #[must_use]
+    pub fn allows(
+        &self,
+        earlier_issued_unix: impl IntoIterator<Item = u64>,
+        now_unix: u64,
+    ) -> bool {
+        let since = now_unix.saturating_sub(self.window_secs);
+        let recent = earlier_issued_unix
+            .into_iter()
+            .filter(|&t| t > since && t <= now_unix)
+            .count();
+        recent < self.max_per_window as usize
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn issue_limit() {
+        let l = IssueLimit::default();
+        assert!(l.allows([], 10_000));
+        assert!(l.allows([9_000, 9_500], 10_000));
+        assert!(!l.allows([9_000, 9_500, 9_900], 10_000));
+        // Older than the window: forgotten.
+        assert!(l.allows([6_000, 6_300, 9_900], 10_000));
+    }
 
     #[test]
     fn issue_format_and_single_use() {
