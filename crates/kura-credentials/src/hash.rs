@@ -58,6 +58,11 @@ pub const MAX_P: u32 = 64;
 pub const SALT_LEN: usize = 16;
 /// Tag (output) length in bytes.
 pub const TAG_LEN: usize = 32;
+/// Longest raw password (UTF-8 bytes) the hasher accepts. Longer input
+/// cannot have passed the policy (at most 4 × 1024 code points), so a login
+/// with it is answered `invalid_credentials` without normalizing or hashing
+/// megabytes sent by a client.
+pub const MAX_PASSWORD_BYTES: usize = 16 * 1024;
 
 /// Argon2id cost parameters, as configured under `[passwords.argon2]`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -251,13 +256,24 @@ impl PasswordHasher {
     /// Costs one Argon2id run at the current parameters (m KiB of memory).
     ///
     /// # Errors
-    /// `rng_failed` or `hashing_failed`.
+    /// `password_too_long` above [`MAX_PASSWORD_BYTES`]; `rng_failed` or
+    /// `hashing_failed`.
     pub fn hash(&self, password: &Password) -> Result<String> {
         self.hash_in(password, &mut Memory::default())
     }
 
+    fn check_size(password: &Password) -> Result<()> {
+        if password.expose_raw().len() > MAX_PASSWORD_BYTES {
+            return Err(CredentialError::PasswordTooLong {
+                max: MAX_PASSWORD_BYTES,
+            });
+        }
+        Ok(())
+    }
+
     /// [`Self::hash`] in caller-provided working memory.
     pub(crate) fn hash_in(&self, password: &Password, memory: &mut Memory) -> Result<String> {
+        Self::check_size(password)?;
         let mut salt = [0u8; SALT_LEN];
         random_bytes(&mut salt)?;
         let normalized = password.normalized();
@@ -285,7 +301,8 @@ impl PasswordHasher {
     /// Verifies a password against a stored PHC string.
     ///
     /// # Errors
-    /// `invalid_credentials` on a mismatch; `password_hash_malformed` if the
+    /// `invalid_credentials` on a mismatch (or input above
+    /// [`MAX_PASSWORD_BYTES`]); `password_hash_malformed` if the
     /// string is not a bounded Argon2id v19 PHC string with a 4-byte keyid;
     /// `pepper_unknown` if its pepper version is not held.
     pub fn verify(&self, password: &Password, phc: &str) -> Result<Verified> {
@@ -299,6 +316,9 @@ impl PasswordHasher {
         phc: &str,
         memory: &mut Memory,
     ) -> Result<Verified> {
+        if Self::check_size(password).is_err() {
+            return Err(CredentialError::InvalidCredentials);
+        }
         let malformed = |reason| CredentialError::HashMalformed { reason };
         let hash = PasswordHash::new(phc).map_err(|_| malformed("not a PHC string"))?;
         if hash.algorithm.as_str() != "argon2id" {
@@ -479,6 +499,45 @@ mod tests {
         let right = pepper(1);
         let argon = argon2id_with_secret(right.key(), Params::default()).expect("ctx");
         assert!(argon.verify_password(pw.as_bytes(), &parsed).is_ok());
+    }
+
+    #[test]
+    fn oversized_input_is_refused_without_hashing() {
+        let h = hasher();
+        let phc = h.hash(&Password::from("short and fine")).expect("hash");
+        let huge = Password::new("x".repeat(MAX_PASSWORD_BYTES + 1));
+        let t = std::time::Instant::now();
+        assert_eq!(
+            h.verify(&huge, &phc).expect_err("huge").code(),
+            "invalid_credentials"
+        );
+        assert_eq!(h.hash(&huge).expect_err("huge").code(), "password_too_long");
+        assert!(t.elapsed() < std::time::Duration::from_millis(5));
+    }
+
+    /// Unknown accounts cost what a wrong password costs. Interleaved runs,
+    /// best of each, generous bounds: a coarse guard against a shortcut
+    /// (such as answering unknown ids without hashing), not a precise test.
+    #[test]
+    fn unknown_account_costs_the_same_as_a_wrong_password() {
+        let h = hasher();
+        let phc = h.hash(&Password::from("the real password")).expect("hash");
+        let wrong = Password::from("a wrong password");
+        let mut memory = Memory::default();
+        let (mut best_known, mut best_unknown) = (f64::MAX, f64::MAX);
+        for _ in 0..5 {
+            let t = std::time::Instant::now();
+            let _ = h.verify_in(&wrong, &phc, &mut memory);
+            best_known = best_known.min(t.elapsed().as_secs_f64());
+            let t = std::time::Instant::now();
+            let _ = h.verify_unknown_account_in(&wrong, &mut memory);
+            best_unknown = best_unknown.min(t.elapsed().as_secs_f64());
+        }
+        let ratio = best_unknown / best_known;
+        assert!(
+            (0.6..1.6).contains(&ratio),
+            "unknown/known time ratio {ratio}"
+        );
     }
 
     #[test]

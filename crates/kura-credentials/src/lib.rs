@@ -82,14 +82,15 @@ pub use blocklist::{
 pub use config::PasswordsConfig;
 pub use error::{CredentialError, Result};
 pub use hash::{
-    Argon2Config, MAX_M_KIB, MAX_P, MAX_T, MIN_M_KIB, MIN_P, MIN_T, PasswordHasher, Verified,
+    Argon2Config, MAX_M_KIB, MAX_P, MAX_PASSWORD_BYTES, MAX_T, MIN_M_KIB, MIN_P, MIN_T,
+    PasswordHasher, Verified,
 };
 pub use mail::{
     MailConfig, MailTransport, Mailer, OutboxMailer, OutgoingMail, SmtpMailer, mailer_from_config,
 };
 pub use policy::{
-    DEFAULT_MAX_LEN, Identity, MAX_LEN_FLOOR, MIN_LEN_MULTI_FACTOR, MIN_LEN_SINGLE_FACTOR,
-    PasswordPolicy, PolicyConfig,
+    DEFAULT_MAX_LEN, Identity, MAX_LEN_CEILING, MAX_LEN_FLOOR, MIN_LEN_MULTI_FACTOR,
+    MIN_LEN_SINGLE_FACTOR, PasswordPolicy, PolicyConfig,
 };
 pub use pool::{HashPool, PoolConfig};
 pub use recovery::{IssueLimit, RecoveryToken, StoredRecoveryToken};

@@ -4,7 +4,7 @@
 //! What it checks, in this order, returning the first failure:
 //! 1. `password_too_short`: fewer than `min_len` code points after NFKC
 //!    (8, or 15 when the password is the single authentication factor);
-//! 2. `password_too_long`: more than `max_len` code points (at least 64,
+//! 2. `password_too_long`: more than `max_len` code points (64 to 1024,
 //!    default 256);
 //! 3. `password_contains_identity`: contains the login id, the e-mail address
 //!    or its local part (case-insensitive after NFKC; identities shorter than
@@ -33,6 +33,10 @@ pub const MIN_LEN_SINGLE_FACTOR: usize = 15;
 pub const MAX_LEN_FLOOR: usize = 64;
 /// Default maximum length in code points.
 pub const DEFAULT_MAX_LEN: usize = 256;
+/// The highest maximum length a configuration may set. With the raw-input
+/// bound of 4 × `max_len` code points this keeps every accepted password
+/// under [`crate::MAX_PASSWORD_BYTES`], which the hasher relies on.
+pub const MAX_LEN_CEILING: usize = 1024;
 /// Identities shorter than this (in code points) are not screened for.
 pub const MIN_IDENTITY_LEN: usize = 3;
 
@@ -85,7 +89,7 @@ impl PasswordPolicy {
     ///
     /// # Errors
     /// `invalid_config` when `min_len` is below the floor for the factor mode
-    /// or `max_len` is below 64 or below `min_len`.
+    /// or `max_len` is below 64, below `min_len` or above 1024.
     pub fn new(config: &PolicyConfig, blocklist: Arc<BreachFilter>) -> Result<Self> {
         let floor = if config.single_factor {
             MIN_LEN_SINGLE_FACTOR
@@ -96,6 +100,11 @@ impl PasswordPolicy {
         if min_len < floor {
             return Err(CredentialError::InvalidConfig {
                 reason: format!("passwords.min_len {min_len} is below the floor {floor}"),
+            });
+        }
+        if config.max_len > MAX_LEN_CEILING {
+            return Err(CredentialError::InvalidConfig {
+                reason: format!("passwords.max_len must be at most {MAX_LEN_CEILING}"),
             });
         }
         if config.max_len < MAX_LEN_FLOOR.max(min_len) {
@@ -311,6 +320,11 @@ mod tests {
             ..PolicyConfig::default()
         };
         assert!(PasswordPolicy::new(&bad_max, f.clone()).is_err());
+        let huge_max = PolicyConfig {
+            max_len: 1025,
+            ..PolicyConfig::default()
+        };
+        assert!(PasswordPolicy::new(&huge_max, f.clone()).is_err());
         let raised = PolicyConfig {
             min_len: Some(12),
             max_len: 64,
