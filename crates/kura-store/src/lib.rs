@@ -21,6 +21,7 @@
 //!   need; the database's own transactions decide.
 #![deny(missing_docs)]
 
+mod audit;
 mod error;
 mod record;
 pub mod postgres;
@@ -28,6 +29,7 @@ pub mod sqlite;
 
 pub mod conformance;
 
+pub use audit::{AuditIntegration, AuditStore, IntegrationOutcome};
 pub use error::StoreError;
 pub use postgres::PostgresStore;
 pub use record::{

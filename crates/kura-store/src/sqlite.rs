@@ -6,6 +6,8 @@
 //! own locking (`BEGIN IMMEDIATE` and a busy timeout). Reads use a pool of connection pairs
 //! and never block the writer.
 
+mod audit;
+
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 

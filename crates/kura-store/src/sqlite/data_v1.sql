@@ -37,3 +37,21 @@ CREATE TABLE api_keys (
     created_at INTEGER NOT NULL,
     revoked_at INTEGER
 );
+-- Access-log integration (kura-audit): the stored hashes of the RFC 6962 tree (write-once,
+-- indexed as in kura-tlog's stored-hash layout), signed checkpoints by tree size, and the
+-- subject-history index (which leaves touched which subject). The integrated size is the
+-- counter 'audit_integrated'.
+CREATE TABLE audit_hashes (
+    idx  INTEGER PRIMARY KEY,
+    hash BLOB NOT NULL
+);
+CREATE TABLE audit_checkpoints (
+    size INTEGER PRIMARY KEY,
+    note TEXT NOT NULL
+);
+CREATE TABLE audit_subjects (
+    iid INTEGER NOT NULL,
+    seq INTEGER NOT NULL,
+    PRIMARY KEY (iid, seq)
+) WITHOUT ROWID;
+INSERT INTO counters (name, next) VALUES ('audit_integrated', 0);
