@@ -4,6 +4,7 @@
 //!   prints the [`kura_scan::BenchReport`] as JSON;
 //! - `... -- corpus DIR [PEOPLE]` writes the labelled corpus into `DIR/corpus` and its labels
 //!   into `DIR/labels.json` (input for `bench/scan/presidio_eval.py`);
+//! - `... -- bulk DIR [MB]` writes the throughput corpus (`DIR/text`, `DIR/csv`);
 //! - `... -- scan ARGS...` runs `kura scan ARGS...`;
 //! - `... -- quality DIR [PEOPLE] [low|medium|high]` generates and scores at one threshold.
 
@@ -22,6 +23,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let c = corpus::generate(&cdir, num(2, 3000) as usize, 0x6b75_7261)?;
             std::fs::write(dir.join("labels.json"), serde_json::to_vec(&c.labels)?)?;
             println!("{} files, {} bytes, {} labels", c.files, c.bytes, c.labels.len());
+        }
+        Some("bulk") => {
+            let dir = PathBuf::from(args.get(1).ok_or("bulk DIR")?);
+            corpus::generate_bulk(&dir, num(2, 100) * 1_000_000, 7)?;
         }
         Some("scan") => {
             use clap::Parser;

@@ -4,8 +4,6 @@
 //! Leaves out the values themselves: this module only looks at names of fields and at the
 //! few bytes before a match.
 
-use memchr::memmem;
-
 /// What a column header or key says a field holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Field {
@@ -88,8 +86,27 @@ pub(crate) fn classify_key(key: &str) -> Field {
     }
 }
 
-/// Nearby words that point at a kind, in English, Japanese and German (lowercase).
+/// Nearby words that point at a kind, in English, Japanese and German, compiled once.
 pub(crate) mod words {
+    use super::Words;
+    use std::sync::LazyLock;
+
+    macro_rules! compiled {
+        ($($name:ident = $list:ident;)*) => {
+            $(
+                #[doc = concat!("The compiled `", stringify!($list), "` list.")]
+                pub(crate) static $name: LazyLock<Words> = LazyLock::new(|| Words::new(super::raw::$list));
+            )*
+        };
+    }
+    compiled! {
+        EMAIL = EMAIL; PHONE = PHONE; CARD = CARD; SSN = SSN; MY_NUMBER = MY_NUMBER;
+        BIRTH = BIRTH; IBAN = IBAN; IP = IP; NEGATIVE = NEGATIVE; VERSION = VERSION;
+    }
+}
+
+/// The raw word lists (lowercase; matched ASCII case-insensitively).
+pub(crate) mod raw {
     /// Words near an e-mail address.
     pub(crate) const EMAIL: &[&str] = &["mail", "メール", "contact", "連絡"];
     /// Words near a phone number.
@@ -120,6 +137,8 @@ pub(crate) mod words {
         "注文", "品番", "型番", "商品", "伝票", "bestell", "rechnung", "artikel", "auftrag",
         "art.-nr", "version", "release", "build", "ver.",
     ];
+    /// Words just before a dotted number that make it a version, not an IP address.
+    pub(crate) const VERSION: &[&str] = &["version", "release", "ver", "v", "build"];
 }
 
 /// The start of the line holding `pos`, looking back at most `limit` bytes.
@@ -128,17 +147,27 @@ pub(crate) fn line_start(buf: &[u8], pos: usize, limit: usize) -> usize {
     memchr::memrchr(b'\n', &buf[from..pos]).map_or(from, |i| from + i + 1)
 }
 
-/// Whether any of `words` occurs (ASCII case-insensitively) in `window`.
-pub(crate) fn near(window: &[u8], words: &[&str]) -> bool {
-    let mut lower = [0u8; 128];
-    let w = &window[window.len().saturating_sub(lower.len())..];
-    for (d, s) in lower.iter_mut().zip(w) {
-        *d = s.to_ascii_lowercase();
+/// A compiled list of context words, matched ASCII case-insensitively.
+pub(crate) struct Words(aho_corasick::AhoCorasick);
+
+impl Words {
+    /// Compiles a word list.
+    ///
+    /// # Panics
+    /// Never for the built-in lists (a test builds them all).
+    pub(crate) fn new(words: &[&str]) -> Words {
+        Words(
+            aho_corasick::AhoCorasick::builder()
+                .ascii_case_insensitive(true)
+                .build(words)
+                .expect("invariant: built-in word lists compile (tested)"),
+        )
     }
-    let hay = &lower[..w.len()];
-    words
-        .iter()
-        .any(|word| memmem::find(hay, word.as_bytes()).is_some())
+}
+
+/// Whether any of `words` occurs (ASCII case-insensitively) in `window`.
+pub(crate) fn near(window: &[u8], words: &Words) -> bool {
+    words.0.is_match(window)
 }
 
 /// The key written just before `start` on the same line (`"key": "`, `key=`, `key: `,
@@ -209,8 +238,11 @@ mod tests {
 
     #[test]
     fn near_is_case_insensitive() {
-        assert!(near(b"Date of Birth: ", words::BIRTH));
-        assert!(near("生年月日 ".as_bytes(), words::BIRTH));
-        assert!(!near(b"Shipped on ", words::BIRTH));
+        assert!(near(b"Date of Birth: ", &words::BIRTH));
+        assert!(near("生年月日 ".as_bytes(), &words::BIRTH));
+        assert!(!near(b"Shipped on ", &words::BIRTH));
+        for w in [&words::EMAIL, &words::PHONE, &words::CARD, &words::SSN, &words::MY_NUMBER, &words::IBAN, &words::IP, &words::NEGATIVE, &words::VERSION] {
+            assert!(!near(b"", w));
+        }
     }
 }

@@ -621,23 +621,29 @@ pub fn ods(header: &[&str], rows: &[[String; 6]]) -> io::Result<Vec<u8>> {
     zip_files(&files, true)
 }
 
-/// Writes about `bytes` of plain text (logs and prose) and about `bytes` of CSV for the
-/// throughput measurement, into `dir/text` and `dir/csv`, in four files each.
+/// Writes the throughput corpus: about `bytes` each of plain text (`dir/text`: logs and
+/// prose, one line in eight with personal data), of a dense CSV customer list (`dir/csv`:
+/// every row a person with about ten values), and of a sparse CSV export (`dir/csv-sparse`:
+/// stock and order rows, one row in fifty with an e-mail and a phone number). Four files
+/// each, so that files are scanned in parallel.
 ///
 /// # Errors
 /// Any I/O error writing the files.
 pub fn generate_bulk(dir: &Path, bytes: u64, seed: u64) -> io::Result<()> {
     let mut rng = Rng::new(seed);
-    for sub in ["text", "csv"] {
+    for sub in ["text", "csv", "csv-sparse"] {
         fs::create_dir_all(dir.join(sub))?;
     }
     let per_file = bytes / 4;
+    let cap = usize::try_from(per_file).unwrap_or(0) + 4096;
     for n in 0..4 {
-        let mut text = String::with_capacity(per_file as usize + 4096);
-        let mut csv = String::with_capacity(per_file as usize + 4096);
+        let mut text = String::with_capacity(cap);
+        let mut csv = String::with_capacity(cap);
+        let mut sparse = String::with_capacity(cap);
         csv.push_str("id,full_name,email,phone,date_of_birth,address,card_number,order_no,created_at,comment\n");
+        sparse.push_str("row,updated_at,warehouse,sku,description,quantity,unit_price,currency,status,contact\n");
         let mut i = 0usize;
-        while (text.len() as u64) < per_file || (csv.len() as u64) < per_file {
+        while (text.len() as u64) < per_file || (csv.len() as u64) < per_file || (sparse.len() as u64) < per_file {
             let p = Person::new(locale_of(i), &mut rng, i);
             if (text.len() as u64) < per_file {
                 for _ in 0..6 {
@@ -649,10 +655,17 @@ pub fn generate_bulk(dir: &Path, bytes: u64, seed: u64) -> io::Result<()> {
             if (csv.len() as u64) < per_file {
                 csv.push_str(&format!("{i},{},{},{},\"{}\",\"{}\",{},{},{},\"no comment, thanks\"\n", p.full, p.email, p.phone, p.dob, p.address, p.card, order_decoy(&mut rng), date_decoy(&mut rng)));
             }
+            if (sparse.len() as u64) < per_file {
+                for k in 0..50 {
+                    let contact = if k == 0 { format!("{} {}", p.email, p.phone) } else { String::new() };
+                    sparse.push_str(&format!("{},{} {:02}:{:02},WH-{},SKU-{},\"Widget, size {}\",{},{}.{},EUR,{},{contact}\n", i * 50 + k, date_decoy(&mut rng), rng.below(24), rng.below(60), rng.below(20), rng.digits(6), rng.below(50), rng.below(1000), rng.below(200), rng.digits(2), ["open", "shipped", "closed"][rng.below(3)]));
+                }
+            }
             i += 1;
         }
         fs::write(dir.join("text").join(format!("part{n}.log")), text)?;
         fs::write(dir.join("csv").join(format!("part{n}.csv")), csv)?;
+        fs::write(dir.join("csv-sparse").join(format!("part{n}.csv")), sparse)?;
     }
     Ok(())
 }

@@ -7,8 +7,6 @@
 //! happens per line, only per candidate. Values leave this module masked ([`Hit::masked`]):
 //! nothing here returns or stores an unmasked value.
 
-use std::hash::{DefaultHasher, Hash, Hasher};
-
 use regex_automata::meta::Regex;
 use regex_automata::Input;
 
@@ -131,7 +129,7 @@ impl Engine {
         let pats = patterns();
         let srcs: Vec<&str> = pats.iter().map(|(_, s)| s.as_str()).collect();
         let re = Regex::builder()
-            .configure(Regex::config().utf8_empty(false))
+            .configure(Regex::config().utf8_empty(false).hybrid_cache_capacity(32 << 20))
             .syntax(regex_automata::util::syntax::Config::new().utf8(false))
             .build_many(&srcs)
             .expect("invariant: the built-in patterns compile (tested)");
@@ -191,7 +189,7 @@ impl Engine {
                     .contains(&local);
                 let conf = if placeholder || role {
                     Confidence::Low
-                } else if field() == Field::Email || near(window(), words::EMAIL) {
+                } else if field() == Field::Email || near(window(), &words::EMAIL) {
                     Confidence::High
                 } else {
                     Confidence::Medium
@@ -220,7 +218,7 @@ impl Engine {
                             break;
                         }
                     }
-                    let conf = if field() == Field::Iban || near(window(), words::IBAN) {
+                    let conf = if field() == Field::Iban || near(window(), &words::IBAN) {
                         Confidence::High
                     } else {
                         Confidence::Medium
@@ -252,7 +250,7 @@ impl Engine {
                 let before_dot = start >= 2 && buf[start - 1] == b'.' && buf[start - 2].is_ascii_digit();
                 let after_dot = buf.len() > end + 1 && buf[end] == b'.' && buf[end + 1].is_ascii_digit();
                 let w = window();
-                if before_dot || after_dot || near(&w[w.len().saturating_sub(12)..], &["version", "release", "ver", "v", "build"]) {
+                if before_dot || after_dot || near(&w[w.len().saturating_sub(12)..], &words::VERSION) {
                     return end;
                 }
                 let ip: Option<std::net::Ipv4Addr> = std::str::from_utf8(text).ok().and_then(|s| s.parse().ok());
@@ -260,7 +258,7 @@ impl Engine {
                 let special = ip.is_private() || ip.is_loopback() || ip.is_link_local() || ip.is_unspecified() || ip.is_broadcast() || ip.is_documentation() || ip.is_multicast();
                 let conf = if special {
                     Confidence::Low
-                } else if field() == Field::Ip || near(w, words::IP) {
+                } else if field() == Field::Ip || near(w, &words::IP) {
                     Confidence::High
                 } else {
                     Confidence::Medium
@@ -273,7 +271,7 @@ impl Engine {
                 let groups = text.iter().filter(|&&b| b == b':').count();
                 let conf = if ip.is_loopback() || ip.is_unspecified() {
                     Confidence::Low
-                } else if field() == Field::Ip || near(window(), words::IP) {
+                } else if field() == Field::Ip || near(window(), &words::IP) {
                     Confidence::High
                 } else if groups >= 4 {
                     Confidence::Medium
@@ -283,7 +281,7 @@ impl Engine {
                 push(start, end, Kind::IpAddress, conf, text);
             }
             Pat::Date => {
-                if field() == Field::Birth || near(window(), words::BIRTH) {
+                if field() == Field::Birth || near(window(), &words::BIRTH) {
                     push(start, end, Kind::BirthDate, Confidence::High, text);
                 }
             }
@@ -435,10 +433,10 @@ impl Engine {
             }
         }
         let digits = &d[..n];
-        let negative = field == Field::Negative || near(window, words::NEGATIVE);
+        let negative = field == Field::Negative || near(window, &words::NEGATIVE);
         let only_seps = |allowed: &[u8]| text.iter().all(|c| c.is_ascii_digit() || allowed.contains(c));
         // US SSN: ddd-dd-dddd, or nine digits with context.
-        let ssn_ctx = field == Field::Ssn || near(window, words::SSN);
+        let ssn_ctx = field == Field::Ssn || near(window, &words::SSN);
         let ssn_shape = text.len() == 11 && text[3] == b'-' && text[6] == b'-' && n == 9;
         if n == 9 && (ssn_shape || (ssn_ctx && only_seps(b" -"))) && validate::ssn_valid(digits) {
             let conf = if ssn_ctx { Confidence::High } else if negative { Confidence::Low } else { Confidence::Medium };
@@ -447,7 +445,7 @@ impl Engine {
         }
         // My Number: twelve digits (optionally 4-4-4) with a valid check digit.
         if n == 12 && only_seps(b" -") && validate::my_number_valid(digits) {
-            let ctx = field == Field::MyNumber || near(window, words::MY_NUMBER);
+            let ctx = field == Field::MyNumber || near(window, &words::MY_NUMBER);
             let conf = if ctx { Confidence::High } else { Confidence::Low };
             push(start, end, Kind::JpMyNumber, conf, digits);
             return;
@@ -456,7 +454,7 @@ impl Engine {
         if (13..=19).contains(&n) && only_seps(b" -") && validate::luhn(digits) && validate::card_brand(digits).is_some() {
             let conf = if negative {
                 Confidence::Low
-            } else if field == Field::Card || near(window, words::CARD) {
+            } else if field == Field::Card || near(window, &words::CARD) {
                 Confidence::High
             } else {
                 Confidence::Medium
@@ -469,24 +467,8 @@ impl Engine {
             return;
         }
         let Ok(s) = std::str::from_utf8(text) else { return };
-        let s_clean = s.replace("(0)", "");
-        let ctx = field == Field::Phone || near(window, words::PHONE);
-        use phonenumber::country::Id;
-        let valid = if s.starts_with('+') {
-            phonenumber::parse(None, &s_clean).is_ok_and(|p| phonenumber::is_valid(&p))
-        } else {
-            let regions: &[Id] = if digits[0] == b'0' {
-                &[Id::JP, Id::DE, Id::GB]
-            } else if n == 10 || (n == 11 && digits[0] == b'1') {
-                &[Id::US]
-            } else {
-                &[]
-            };
-            regions
-                .iter()
-                .any(|r| phonenumber::parse(Some(*r), &s_clean).is_ok_and(|p| phonenumber::is_valid(&p)))
-        };
-        if !valid {
+        let ctx = field == Field::Phone || near(window, &words::PHONE);
+        if !crate::phone::valid(s, digits) {
             return;
         }
         let separated = text.iter().any(|c| matches!(c, b' ' | b'-' | b'(' | b'.' | b'/'));
@@ -645,11 +627,15 @@ fn split_keyed(buf: &[u8], start: usize, end: usize, json: bool) -> Option<(&str
     Some((key, start + vs, start + ve))
 }
 
+/// FNV-1a over the kind and the normalised value: only used in memory to count distinct
+/// values, so speed matters more than resistance to chosen collisions.
 fn hash(kind: Kind, norm: &[u8]) -> u64 {
-    let mut h = DefaultHasher::new();
-    kind.hash(&mut h);
-    norm.hash(&mut h);
-    h.finish()
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325 ^ (kind as u64);
+    for &b in norm {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h
 }
 
 /// Sorts hits by position and drops a hit that overlaps an earlier one of the same kind

@@ -46,6 +46,7 @@ mod formats;
 mod kind;
 mod mask;
 mod names;
+mod phone;
 mod report;
 mod validate;
 mod walk;
@@ -161,6 +162,8 @@ impl ScanError {
 pub fn run(args: &ScanArgs, out: &mut dyn Write) -> Result<ScanOutcome, ScanError> {
     let progress = std::io::stderr().is_terminal();
     let outcome = scan_paths(args, progress)?;
+    let mut out = std::io::BufWriter::with_capacity(1 << 16, out);
+    let out: &mut dyn Write = &mut out;
     match args.format {
         OutputFormat::Table => report::write_table(out, &outcome.files, &outcome.totals, args.min_confidence, args.max_per_file)?,
         OutputFormat::Json => report::write_json(out, &outcome.files, &outcome.totals, args.min_confidence)?,
