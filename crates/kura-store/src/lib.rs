@@ -23,8 +23,8 @@
 
 mod audit;
 mod error;
-mod record;
 pub mod postgres;
+mod record;
 pub mod sqlite;
 
 pub mod conformance;

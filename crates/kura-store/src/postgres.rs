@@ -3,7 +3,8 @@
 //! # Layout
 //! - `kura_keys` (owned by the *keys owner* role): `meta`, `data_keys` (wrapped data keys).
 //! - `kura_data` (owned by the *data owner* role): `meta`, `counters`, `subjects`,
-//!   `blind_index`, `audit_log`, `api_keys`.
+//!   `blind_index`, `audit_log`, `api_keys`, and for the access log's Merkle tree
+//!   `audit_hashes`, `audit_checkpoints`, `audit_subjects` ([`crate::AuditStore`]).
 //! - kura itself runs as (a login role that is a member of) the *app* role, which holds
 //!   only the DML grants of `src/postgres/*_grants.sql`: it owns nothing, cannot alter the
 //!   schema, and cannot rewrite the access log (no UPDATE/DELETE on `audit_log`). The data
@@ -46,6 +47,7 @@ use crate::{
     StoredSubject, SubjectUpdate, UpdateOutcome,
 };
 
+mod audit;
 pub mod bench;
 pub mod testing;
 
@@ -355,7 +357,8 @@ fn meta_value(
 fn meta_text(c: &mut impl GenericClient, schema: &str, key: &str) -> Result<String, StoreError> {
     let v = meta_value(c, schema, key)?
         .ok_or_else(|| StoreError::Corrupt(format!("{schema}.meta.{key} is missing")))?;
-    String::from_utf8(v).map_err(|_| StoreError::Corrupt(format!("{schema}.meta.{key} is not text")))
+    String::from_utf8(v)
+        .map_err(|_| StoreError::Corrupt(format!("{schema}.meta.{key} is not text")))
 }
 
 fn schema_version(c: &mut impl GenericClient, schema: &str) -> Result<u32, StoreError> {
@@ -633,7 +636,10 @@ fn append_leaves(
 ) -> Result<u64, StoreError> {
     if audit.is_empty() {
         let n: i64 = tx
-            .query_one("SELECT next FROM kura_data.counters WHERE name = 'audit'", &[])?
+            .query_one(
+                "SELECT next FROM kura_data.counters WHERE name = 'audit'",
+                &[],
+            )?
             .get(0);
         return Ok(n as u64);
     }

@@ -269,7 +269,7 @@ pub fn bench_postgres_with(url: &str, opts: &BenchOptions) -> Result<BenchReport
         for j in 0..k {
             let id = Uuid::now_v7();
             let tokens: Vec<[u8; 16]> = (0..4).map(|_| rng.token()).collect();
-            if (done + j) % stride == 0 {
+            if (done + j).is_multiple_of(stride) {
                 sample_ids.push(id);
                 sample_tokens.push(tokens[((done + j) / stride % 4) as usize]);
             }
@@ -314,19 +314,28 @@ pub fn bench_postgres_with(url: &str, opts: &BenchOptions) -> Result<BenchReport
     )?;
     let mut rng = Rng(0x6261_7365);
     let mut base_import = Duration::ZERO;
-    let types = [Type::UUID, Type::TEXT, Type::TEXT, Type::TEXT, Type::TEXT, Type::TEXT, Type::TEXT, Type::TEXT, Type::TEXT];
+    let types = [
+        Type::UUID,
+        Type::TEXT,
+        Type::TEXT,
+        Type::TEXT,
+        Type::TEXT,
+        Type::TEXT,
+        Type::TEXT,
+        Type::TEXT,
+        Type::TEXT,
+    ];
     for (bi, chunk) in all_ids.chunks(batch as usize).enumerate() {
         let rows: Vec<[String; 8]> = chunk
             .iter()
             .enumerate()
             .map(|(j, _)| {
-                let row: [String; 8] =
-                    std::array::from_fn(|_| {
-                        let len = 20 + rng.below(21) as usize;
-                        rng.text(len)
-                    });
+                let row: [String; 8] = std::array::from_fn(|_| {
+                    let len = 20 + rng.below(21) as usize;
+                    rng.text(len)
+                });
                 let i = bi as u64 * batch + j as u64;
-                if i % stride == 0 {
+                if i.is_multiple_of(stride) {
                     let col = (i / stride % 4) as usize;
                     sample_values.push((col, row[col].clone()));
                 }
@@ -417,10 +426,10 @@ pub fn bench_postgres_with(url: &str, opts: &BenchOptions) -> Result<BenchReport
     ] {
         let r = base.query_one(
             &format!(
-                "SELECT (SELECT count(*) FROM {table}), pg_relation_size($1::regclass), \
+                "SELECT (SELECT count(*) FROM {table}), pg_relation_size($1::text::regclass), \
                    COALESCE((SELECT pg_total_relation_size(reltoastrelid) FROM pg_class \
-                             WHERE oid = $1::regclass AND reltoastrelid <> 0), 0), \
-                   pg_indexes_size($1::regclass), pg_total_relation_size($1::regclass)"
+                             WHERE oid = $1::text::regclass AND reltoastrelid <> 0), 0), \
+                   pg_indexes_size($1::text::regclass), pg_total_relation_size($1::text::regclass)"
             ),
             &[&table],
         )?;

@@ -8,3 +8,6 @@ GRANT SELECT, INSERT, UPDATE, DELETE ON kura_data.subjects TO {app};
 GRANT SELECT, INSERT, DELETE ON kura_data.blind_index TO {app};
 GRANT SELECT, INSERT ON kura_data.audit_log TO {app};
 GRANT SELECT, INSERT, UPDATE ON kura_data.api_keys TO {app};
+GRANT SELECT, INSERT ON kura_data.audit_hashes TO {app};
+GRANT SELECT, INSERT ON kura_data.audit_checkpoints TO {app};
+GRANT SELECT, INSERT ON kura_data.audit_subjects TO {app};

@@ -61,3 +61,23 @@ CREATE TABLE kura_data.api_keys (
     created_at bigint NOT NULL,
     revoked_at bigint
 );
+
+-- Access-log integration (kura-audit): stored hashes of the RFC 6962 tree (write-once, indexed
+-- as in kura-tlog's stored-hash layout), signed checkpoints by tree size, and the
+-- subject-history index (which leaves touched which subject, by internal id). The integrated
+-- size is the counter 'audit_integrated'. All three are global, append-only tables (see
+-- docs/scale-out.md for how they are placed on Citus).
+CREATE TABLE kura_data.audit_hashes (
+    idx  bigint PRIMARY KEY,
+    hash bytea NOT NULL
+);
+CREATE TABLE kura_data.audit_checkpoints (
+    size bigint PRIMARY KEY,
+    note text NOT NULL
+);
+CREATE TABLE kura_data.audit_subjects (
+    iid bigint NOT NULL,
+    seq bigint NOT NULL,
+    PRIMARY KEY (iid, seq)
+);
+INSERT INTO kura_data.counters (name, next) VALUES ('audit_integrated', 0);

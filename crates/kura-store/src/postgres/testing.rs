@@ -31,7 +31,10 @@ pub fn with_database(url: &str, db: &str) -> String {
     if let Some(rest) = url
         .strip_prefix("postgres://")
         .map(|r| ("postgres://", r))
-        .or_else(|| url.strip_prefix("postgresql://").map(|r| ("postgresql://", r)))
+        .or_else(|| {
+            url.strip_prefix("postgresql://")
+                .map(|r| ("postgresql://", r))
+        })
     {
         let (scheme, rest) = rest;
         let (before_q, query) = match rest.find('?') {
@@ -47,6 +50,24 @@ pub fn with_database(url: &str, db: &str) -> String {
             .collect();
         format!("{} dbname={db}", kept.join(" "))
     }
+}
+
+/// `url` with its user replaced by `user` (`postgres://` URLs and `key=value` strings).
+fn with_login(url: &str, user: &str) -> String {
+    for scheme in ["postgres://", "postgresql://"] {
+        if let Some(rest) = url.strip_prefix(scheme) {
+            let host_part = match rest.find('@') {
+                Some(i) if rest.find('/').is_none_or(|s| i < s) => &rest[i + 1..],
+                _ => rest,
+            };
+            return format!("{scheme}{user}@{host_part}");
+        }
+    }
+    let kept: Vec<&str> = url
+        .split_whitespace()
+        .filter(|kv| !kv.starts_with("user=") && !kv.starts_with("password="))
+        .collect();
+    format!("{} user={user}", kept.join(" "))
 }
 
 /// True when tests must not skip (`CI=true`).
@@ -91,7 +112,13 @@ impl TestDatabase {
         };
         let clean: String = label
             .chars()
-            .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '_' })
+            .map(|c| {
+                if c.is_ascii_alphanumeric() {
+                    c.to_ascii_lowercase()
+                } else {
+                    '_'
+                }
+            })
             .take(24)
             .collect();
         let nanos = std::time::SystemTime::now()
@@ -130,6 +157,30 @@ impl TestDatabase {
         Roles::derive(&self.name)
     }
 
+    /// A URL connecting to the test database as a login role that is a member of the app
+    /// role only, as a production `kura serve` would (created on first call, dropped with the
+    /// database). Call after [`super::PostgresStore::create`].
+    ///
+    /// # Panics
+    /// If the role cannot be created.
+    pub fn app_url(&self) -> String {
+        let roles = self.roles();
+        let login = format!("{}_login", roles.app);
+        self.admin()
+            .batch_execute(&format!(
+                "DO $kura$ BEGIN
+                   IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{login}') THEN
+                     CREATE ROLE {q} LOGIN;
+                   END IF;
+                 END $kura$;
+                 GRANT {app} TO {q};",
+                q = ident(&login),
+                app = ident(&roles.app)
+            ))
+            .unwrap();
+        with_login(&self.url, &login)
+    }
+
     /// A connection to the test database as the admin user.
     ///
     /// # Panics
@@ -162,7 +213,9 @@ impl Drop for TestDatabase {
             eprintln!("warning: cannot drop test database {}: {e}", self.name);
             return;
         }
-        for role in Roles::derive(&self.name).all() {
+        let roles = Roles::derive(&self.name);
+        let login = format!("{}_login", roles.app);
+        for role in std::iter::once(login.as_str()).chain(roles.all()) {
             if let Err(e) = admin.batch_execute(&format!("DROP ROLE IF EXISTS {}", ident(role))) {
                 eprintln!("warning: cannot drop test role {role}: {e}");
             }
@@ -206,7 +259,24 @@ pub fn dump_contains(dump: &str, marker: &[u8]) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::{dump_contains, with_database};
+    use super::{dump_contains, with_database, with_login};
+
+    #[test]
+    fn login_is_replaced_in_urls() {
+        assert_eq!(
+            with_login("postgres://postgres@127.0.0.1:5432/test", "app"),
+            "postgres://app@127.0.0.1:5432/test"
+        );
+        assert_eq!(
+            with_login("postgres://u:p@h/db", "app"),
+            "postgres://app@h/db"
+        );
+        assert_eq!(with_login("postgres://h/db", "app"), "postgres://app@h/db");
+        assert_eq!(
+            with_login("host=h user=u password=p dbname=d", "app"),
+            "host=h dbname=d user=app"
+        );
+    }
 
     #[test]
     fn markers_are_found_as_text_and_hex() {
