@@ -77,8 +77,9 @@ pub struct FileReport {
     pub format: String,
     /// Lines or rows read (a header row excluded).
     pub records: u64,
-    /// Estimated number of people whose data the file holds: the largest number of distinct
-    /// values of any kind that points at one person (e-mail, phone, name, card, ...).
+    /// Estimated number of people whose data the file holds: over the kinds that point at one
+    /// person (e-mail, phone, name, card, ...), the largest count of distinct values of a kind,
+    /// capped by the number of lines or rows holding that kind.
     pub people: u64,
     /// Findings per kind.
     pub counts: BTreeMap<Kind, u64>,
@@ -93,16 +94,25 @@ impl FileReport {
     /// Builds a report from raw findings, keeping those at or above `min`.
     pub(crate) fn new(path: String, format: String, records: u64, raw: Vec<RawFinding>, min: Confidence) -> FileReport {
         let mut counts = BTreeMap::new();
-        let mut distinct: BTreeMap<Kind, HashSet<u64>> = BTreeMap::new();
+        // Per kind: distinct values and distinct records (lines or rows) holding one. The
+        // smaller of the two counts people of that kind: a value repeated on many lines is one
+        // person, and a name split over two columns of one row is one person too.
+        let mut distinct: BTreeMap<Kind, (HashSet<u64>, HashSet<(String, u64)>)> = BTreeMap::new();
         let mut findings = Vec::new();
         for r in raw.into_iter().filter(|r| r.confidence >= min) {
             *counts.entry(r.kind).or_insert(0) += 1;
             if r.kind.identifies_person() {
-                distinct.entry(r.kind).or_default().insert(r.value_hash);
+                let e = distinct.entry(r.kind).or_default();
+                e.0.insert(r.value_hash);
+                let record = match &r.location {
+                    Location::Line { line, .. } => (String::new(), *line),
+                    Location::Cell { sheet, row, .. } => (sheet.clone(), *row),
+                };
+                e.1.insert(record);
             }
             findings.push(Finding { location: r.location, kind: r.kind, confidence: r.confidence, excerpt: r.excerpt });
         }
-        let people = distinct.values().map(|s| s.len() as u64).max().unwrap_or(0);
+        let people = distinct.values().map(|(v, r)| v.len().min(r.len()) as u64).max().unwrap_or(0);
         FileReport { path, format, records, people, counts, findings, error: None }
     }
 
