@@ -22,7 +22,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             std::fs::create_dir_all(&cdir)?;
             let c = corpus::generate(&cdir, num(2, 3000) as usize, 0x6b75_7261)?;
             std::fs::write(dir.join("labels.json"), serde_json::to_vec(&c.labels)?)?;
-            println!("{} files, {} bytes, {} labels", c.files, c.bytes, c.labels.len());
+            println!(
+                "{} files, {} bytes, {} labels",
+                c.files,
+                c.bytes,
+                c.labels.len()
+            );
         }
         Some("bulk") => {
             let dir = PathBuf::from(args.get(1).ok_or("bulk DIR")?);
@@ -35,7 +40,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 #[command(flatten)]
                 scan: kura_scan::ScanArgs,
             }
-            let cli = Cli::parse_from(std::iter::once("scan".to_owned()).chain(args[1..].iter().cloned()));
+            let cli = Cli::parse_from(
+                std::iter::once("scan".to_owned()).chain(args[1..].iter().cloned()),
+            );
             let outcome = kura_scan::run(&cli.scan, &mut std::io::stdout().lock())?;
             std::process::exit(outcome.exit_code());
         }
@@ -49,7 +56,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 _ => Confidence::Medium,
             };
             for q in evaluate(&dir, &c.labels, min) {
-                println!("{:<15} labels {:>6} found {:>6} tp {:>6}  precision {:.3}  recall {:.3}", q.kind.id(), q.labels, q.found, q.true_positives, q.precision, q.recall);
+                println!(
+                    "{:<15} labels {:>6} found {:>6} tp {:>6}  precision {:.3}  recall {:.3}",
+                    q.kind.id(),
+                    q.labels,
+                    q.found,
+                    q.true_positives,
+                    q.precision,
+                    q.recall
+                );
             }
         }
         _ => {

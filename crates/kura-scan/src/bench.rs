@@ -86,7 +86,10 @@ pub fn evaluate(dir: &Path, labels: &[Label], min: Confidence) -> Vec<KindQualit
             }
         }
     }
-    let truth: BTreeSet<(String, LabelLoc, Kind)> = labels.iter().map(|l| (l.file.clone(), l.loc.clone(), l.kind)).collect();
+    let truth: BTreeSet<(String, LabelLoc, Kind)> = labels
+        .iter()
+        .map(|l| (l.file.clone(), l.loc.clone(), l.kind))
+        .collect();
     let mut per: BTreeMap<Kind, (u64, u64, u64)> = BTreeMap::new();
     for t in &truth {
         per.entry(t.2).or_default().0 += 1;
@@ -106,8 +109,16 @@ pub fn evaluate(dir: &Path, labels: &[Label], min: Confidence) -> Vec<KindQualit
             labels,
             found,
             true_positives: tp,
-            precision: if found == 0 { 1.0 } else { tp as f64 / found as f64 },
-            recall: if labels == 0 { 1.0 } else { tp as f64 / labels as f64 },
+            precision: if found == 0 {
+                1.0
+            } else {
+                tp as f64 / found as f64
+            },
+            recall: if labels == 0 {
+                1.0
+            } else {
+                tp as f64 / labels as f64
+            },
         })
         .collect()
 }
@@ -137,7 +148,12 @@ fn cpu_seconds() -> Option<f64> {
 
 fn dir_bytes(dir: &Path) -> u64 {
     std::fs::read_dir(dir)
-        .map(|rd| rd.filter_map(Result::ok).filter_map(|e| e.metadata().ok()).map(|m| m.len()).sum())
+        .map(|rd| {
+            rd.filter_map(Result::ok)
+                .filter_map(|e| e.metadata().ok())
+                .map(|m| m.len())
+                .sum()
+        })
         .unwrap_or(0)
 }
 

@@ -48,13 +48,28 @@ pub(crate) fn classify_key(key: &str) -> Field {
     }
     let k = norm.as_str();
     match k {
-        "email" | "mail" | "emailaddress" | "mailaddress" | "eメール" | "メール"
-        | "メールアドレス" | "emailadresse" => Field::Email,
+        "email"
+        | "mail"
+        | "emailaddress"
+        | "mailaddress"
+        | "eメール"
+        | "メール"
+        | "メールアドレス"
+        | "emailadresse" => Field::Email,
         "phone" | "tel" | "telephone" | "phonenumber" | "mobile" | "mobilephone" | "cell"
         | "電話" | "電話番号" | "携帯" | "携帯電話" | "telefon" | "telefonnummer" | "handy"
         | "mobilnummer" | "fax" | "phonenumbers" => Field::Phone,
-        "card" | "cardnumber" | "cc" | "ccnumber" | "pan" | "creditcard" | "creditcardnumber"
-        | "カード番号" | "クレジットカード" | "kartennummer" | "kreditkarte"
+        "card"
+        | "cardnumber"
+        | "cc"
+        | "ccnumber"
+        | "pan"
+        | "creditcard"
+        | "creditcardnumber"
+        | "カード番号"
+        | "クレジットカード"
+        | "kartennummer"
+        | "kreditkarte"
         | "kreditkartennummer" => Field::Card,
         "iban" | "bankaccount" | "konto" | "kontonummer" => Field::Iban,
         "ssn" | "socialsecuritynumber" | "socialsecurity" => Field::Ssn,
@@ -62,8 +77,8 @@ pub(crate) fn classify_key(key: &str) -> Field {
         "birth" | "dob" | "birthdate" | "dateofbirth" | "birthday" | "生年月日" | "誕生日"
         | "geburtsdatum" | "geburtstag" | "gebdatum" => Field::Birth,
         "fullname" | "firstname" | "lastname" | "givenname" | "familyname" | "surname"
-        | "customername" | "contactname" | "personname" | "氏名" | "名前" | "お名前"
-        | "姓" | "名" | "顧客名" | "フリガナ" | "vorname" | "nachname" | "kundenname"
+        | "customername" | "contactname" | "personname" | "氏名" | "名前" | "お名前" | "姓"
+        | "名" | "顧客名" | "フリガナ" | "vorname" | "nachname" | "kundenname"
         | "vollständigername" => Field::NameStrong,
         "name" => Field::NameWeak,
         "address" | "street" | "streetaddress" | "address1" | "address2" | "addressline1"
@@ -116,7 +131,15 @@ pub(crate) mod raw {
     ];
     /// Words near a payment card number.
     pub(crate) const CARD: &[&str] = &[
-        "card", "credit", "visa", "master", "amex", "jcb", "カード", "クレジット", "karte",
+        "card",
+        "credit",
+        "visa",
+        "master",
+        "amex",
+        "jcb",
+        "カード",
+        "クレジット",
+        "karte",
     ];
     /// Words near a US SSN.
     pub(crate) const SSN: &[&str] = &["ssn", "social security", "soc. sec", "soc sec"];
@@ -124,7 +147,15 @@ pub(crate) mod raw {
     pub(crate) const MY_NUMBER: &[&str] = &["my number", "mynumber", "マイナンバー", "個人番号"];
     /// Words near a date of birth.
     pub(crate) const BIRTH: &[&str] = &[
-        "birth", "born", "dob", "d.o.b", "生年月日", "誕生日", "生まれ", "geburt", "geboren",
+        "birth",
+        "born",
+        "dob",
+        "d.o.b",
+        "生年月日",
+        "誕生日",
+        "生まれ",
+        "geburt",
+        "geboren",
         "geb.",
     ];
     /// Words near an IBAN.
@@ -191,7 +222,11 @@ pub(crate) fn key_before(buf: &[u8], start: usize) -> Option<&str> {
         i -= 1;
     }
     let end = i;
-    while i > 0 && (s[i - 1].is_ascii_alphanumeric() || matches!(s[i - 1], b'_' | b'-' | b'.') || s[i - 1] >= 0x80) {
+    while i > 0
+        && (s[i - 1].is_ascii_alphanumeric()
+            || matches!(s[i - 1], b'_' | b'-' | b'.')
+            || s[i - 1] >= 0x80)
+    {
         i -= 1;
     }
     if i == end {
@@ -241,7 +276,17 @@ mod tests {
         assert!(near(b"Date of Birth: ", &words::BIRTH));
         assert!(near("生年月日 ".as_bytes(), &words::BIRTH));
         assert!(!near(b"Shipped on ", &words::BIRTH));
-        for w in [&words::EMAIL, &words::PHONE, &words::CARD, &words::SSN, &words::MY_NUMBER, &words::IBAN, &words::IP, &words::NEGATIVE, &words::VERSION] {
+        for w in [
+            &words::EMAIL,
+            &words::PHONE,
+            &words::CARD,
+            &words::SSN,
+            &words::MY_NUMBER,
+            &words::IBAN,
+            &words::IP,
+            &words::NEGATIVE,
+            &words::VERSION,
+        ] {
             assert!(!near(b"", w));
         }
     }

@@ -7,8 +7,8 @@
 //! happens per line, only per candidate. Values leave this module masked ([`Hit::masked`]):
 //! nothing here returns or stores an unmasked value.
 
-use regex_automata::meta::Regex;
 use regex_automata::Input;
+use regex_automata::meta::Regex;
 
 use crate::context::{Field, classify_key, key_before, line_start, near, words};
 use crate::kind::{Confidence, Kind};
@@ -76,11 +76,45 @@ enum Pat {
 const US_STATES: &str = "AL|AK|AZ|AR|CA|CO|CT|DE|FL|GA|HI|ID|IL|IN|IA|KS|KY|LA|ME|MD|MA|MI|MN|MS|MO|MT|NE|NV|NH|NJ|NM|NY|NC|ND|OH|OK|OR|PA|RI|SC|SD|TN|TX|UT|VT|VA|WA|WV|WI|WY|DC";
 const JP_PREFECTURES: &str = "北海道|東京都|京都府|大阪府|青森県|岩手県|宮城県|秋田県|山形県|福島県|茨城県|栃木県|群馬県|埼玉県|千葉県|神奈川県|新潟県|富山県|石川県|福井県|山梨県|長野県|岐阜県|静岡県|愛知県|三重県|滋賀県|兵庫県|奈良県|和歌山県|鳥取県|島根県|岡山県|広島県|山口県|徳島県|香川県|愛媛県|高知県|福岡県|佐賀県|長崎県|熊本県|大分県|宮崎県|鹿児島県|沖縄県";
 const DE_CITIES: &[&str] = &[
-    "Berlin", "Hamburg", "München", "Köln", "Frankfurt", "Stuttgart", "Düsseldorf", "Leipzig",
-    "Dortmund", "Essen", "Bremen", "Dresden", "Hannover", "Nürnberg", "Duisburg", "Bochum",
-    "Wuppertal", "Bielefeld", "Bonn", "Münster", "Mannheim", "Karlsruhe", "Augsburg",
-    "Wiesbaden", "Mainz", "Kiel", "Freiburg", "Heidelberg", "Potsdam", "Rostock", "Kassel",
-    "Erfurt", "Magdeburg", "Regensburg", "Würzburg", "Göttingen", "Ulm", "Aachen", "Lübeck",
+    "Berlin",
+    "Hamburg",
+    "München",
+    "Köln",
+    "Frankfurt",
+    "Stuttgart",
+    "Düsseldorf",
+    "Leipzig",
+    "Dortmund",
+    "Essen",
+    "Bremen",
+    "Dresden",
+    "Hannover",
+    "Nürnberg",
+    "Duisburg",
+    "Bochum",
+    "Wuppertal",
+    "Bielefeld",
+    "Bonn",
+    "Münster",
+    "Mannheim",
+    "Karlsruhe",
+    "Augsburg",
+    "Wiesbaden",
+    "Mainz",
+    "Kiel",
+    "Freiburg",
+    "Heidelberg",
+    "Potsdam",
+    "Rostock",
+    "Kassel",
+    "Erfurt",
+    "Magdeburg",
+    "Regensburg",
+    "Würzburg",
+    "Göttingen",
+    "Ulm",
+    "Aachen",
+    "Lübeck",
 ];
 const KEYS_JSON: &str = "name|full_?name|first_?name|last_?name|given_?name|family_?name|surname|customer_?name|contact_?name|氏名|名前|お名前|姓|名|顧客名|vorname|nachname|kundenname|address|street|street_?address|address_?line_?[12]|address[12]|addr|住所|所在地|anschrift|adresse|straße|strasse|password|passwd|pwd|password_?hash|pw_?hash|hashed_?password|passwort|kennwort|パスワード";
 const KEYS_TEXT: &str = "name|full_?name|first_?name|last_?name|given_?name|family_?name|surname|customer_?name|氏名|名前|お名前|顧客名|vorname|nachname|kundenname|address|street|住所|anschrift|adresse|password|passwd|pwd|password_?hash|passwort|kennwort|パスワード";
@@ -129,7 +163,11 @@ impl Engine {
         let pats = patterns();
         let srcs: Vec<&str> = pats.iter().map(|(_, s)| s.as_str()).collect();
         let re = Regex::builder()
-            .configure(Regex::config().utf8_empty(false).hybrid_cache_capacity(32 << 20))
+            .configure(
+                Regex::config()
+                    .utf8_empty(false)
+                    .hybrid_cache_capacity(32 << 20),
+            )
             .syntax(regex_automata::util::syntax::Config::new().utf8(false))
             .build_many(&srcs)
             .expect("invariant: the built-in patterns compile (tested)");
@@ -182,11 +220,22 @@ impl Engine {
                 let lower = text.to_ascii_lowercase();
                 let domain = lower.rsplit(|&b| b == b'@').next().unwrap_or(&[]);
                 let local = lower.split(|&b| b == b'@').next().unwrap_or(&[]);
-                let placeholder = [&b"example.com"[..], b"example.org", b"example.net", b"example"]
-                    .iter()
-                    .any(|d| domain.ends_with(d));
-                let role = [&b"noreply"[..], b"no-reply", b"postmaster", b"mailer-daemon", b"donotreply"]
-                    .contains(&local);
+                let placeholder = [
+                    &b"example.com"[..],
+                    b"example.org",
+                    b"example.net",
+                    b"example",
+                ]
+                .iter()
+                .any(|d| domain.ends_with(d));
+                let role = [
+                    &b"noreply"[..],
+                    b"no-reply",
+                    b"postmaster",
+                    b"mailer-daemon",
+                    b"donotreply",
+                ]
+                .contains(&local);
                 let conf = if placeholder || role {
                     Confidence::Low
                 } else if field() == Field::Email || near(window(), &words::EMAIL) {
@@ -227,7 +276,9 @@ impl Engine {
                     return e;
                 }
             }
-            Pat::KuraKey | Pat::KnownSecret => push(start, end, Kind::Secret, Confidence::High, text),
+            Pat::KuraKey | Pat::KnownSecret => {
+                push(start, end, Kind::Secret, Confidence::High, text)
+            }
             Pat::GenericSecret => {
                 // Only the value after the separator; require a mix of character classes.
                 let vs = text
@@ -247,15 +298,27 @@ impl Engine {
             Pat::PwHash => push(start, end, Kind::PasswordHash, Confidence::High, text),
             Pat::Ipv4 => {
                 // Part of a longer dotted number (a version like 1.2.3.4.5) is not an address.
-                let before_dot = start >= 2 && buf[start - 1] == b'.' && buf[start - 2].is_ascii_digit();
-                let after_dot = buf.len() > end + 1 && buf[end] == b'.' && buf[end + 1].is_ascii_digit();
+                let before_dot =
+                    start >= 2 && buf[start - 1] == b'.' && buf[start - 2].is_ascii_digit();
+                let after_dot =
+                    buf.len() > end + 1 && buf[end] == b'.' && buf[end + 1].is_ascii_digit();
                 let w = window();
-                if before_dot || after_dot || near(&w[w.len().saturating_sub(12)..], &words::VERSION) {
+                if before_dot
+                    || after_dot
+                    || near(&w[w.len().saturating_sub(12)..], &words::VERSION)
+                {
                     return end;
                 }
-                let ip: Option<std::net::Ipv4Addr> = std::str::from_utf8(text).ok().and_then(|s| s.parse().ok());
+                let ip: Option<std::net::Ipv4Addr> =
+                    std::str::from_utf8(text).ok().and_then(|s| s.parse().ok());
                 let Some(ip) = ip else { return end };
-                let special = ip.is_private() || ip.is_loopback() || ip.is_link_local() || ip.is_unspecified() || ip.is_broadcast() || ip.is_documentation() || ip.is_multicast();
+                let special = ip.is_private()
+                    || ip.is_loopback()
+                    || ip.is_link_local()
+                    || ip.is_unspecified()
+                    || ip.is_broadcast()
+                    || ip.is_documentation()
+                    || ip.is_multicast();
                 let conf = if special {
                     Confidence::Low
                 } else if field() == Field::Ip || near(w, &words::IP) {
@@ -266,7 +329,8 @@ impl Engine {
                 push(start, end, Kind::IpAddress, conf, text);
             }
             Pat::Ipv6 => {
-                let ip: Option<std::net::Ipv6Addr> = std::str::from_utf8(text).ok().and_then(|s| s.parse().ok());
+                let ip: Option<std::net::Ipv6Addr> =
+                    std::str::from_utf8(text).ok().and_then(|s| s.parse().ok());
                 let Some(ip) = ip else { return end };
                 let groups = text.iter().filter(|&&b| b == b':').count();
                 let conf = if ip.is_loopback() || ip.is_unspecified() {
@@ -288,14 +352,22 @@ impl Engine {
             Pat::Digits => self.digits(buf, start, end, field(), window(), &mut push),
             Pat::JpPostal => {
                 let e = field_end(buf, end, 80);
-                push(start, e, Kind::PostalAddress, Confidence::High, &buf[start..e]);
+                push(
+                    start,
+                    e,
+                    Kind::PostalAddress,
+                    Confidence::High,
+                    &buf[start..e],
+                );
                 return e;
             }
             Pat::JpPrefecture => {
                 let e = field_end(buf, end, 60);
                 let rest = &buf[end..e];
                 let numbered = rest.iter().any(u8::is_ascii_digit)
-                    || ["丁目", "番地", "番", "号", "１", "２", "３"].iter().any(|w| memchr::memmem::find(rest, w.as_bytes()).is_some());
+                    || ["丁目", "番地", "番", "号", "１", "２", "３"]
+                        .iter()
+                        .any(|w| memchr::memmem::find(rest, w.as_bytes()).is_some());
                 let conf = if field() == Field::Address {
                     Confidence::High
                 } else if numbered {
@@ -307,11 +379,19 @@ impl Engine {
                 return e;
             }
             Pat::UsStreet | Pat::DeStreet => {
-                let conf = if field() == Field::Address { Confidence::High } else { Confidence::Medium };
+                let conf = if field() == Field::Address {
+                    Confidence::High
+                } else {
+                    Confidence::Medium
+                };
                 push(start, end, Kind::PostalAddress, conf, text);
             }
             Pat::UsCityStateZip => {
-                let conf = if field() == Field::Address { Confidence::High } else { Confidence::Medium };
+                let conf = if field() == Field::Address {
+                    Confidence::High
+                } else {
+                    Confidence::Medium
+                };
                 push(start, end, Kind::PostalAddress, conf, text);
             }
             Pat::DePlzCity => {
@@ -330,28 +410,71 @@ impl Engine {
             Pat::NameSalutation => {
                 // The name starts after the salutation word and an optional title.
                 let s = std::str::from_utf8(text).unwrap_or("");
-                let mut words: Vec<(usize, &str)> = s.split(' ').scan(0usize, |pos, w| {
-                    let at = *pos;
-                    *pos += w.len() + 1;
-                    Some((at, w))
-                }).collect();
+                let mut words: Vec<(usize, &str)> = s
+                    .split(' ')
+                    .scan(0usize, |pos, w| {
+                        let at = *pos;
+                        *pos += w.len() + 1;
+                        Some((at, w))
+                    })
+                    .collect();
                 let salutation_words = if s.starts_with("Sehr ") { 2 } else { 1 };
                 words.drain(..salutation_words.min(words.len()));
-                if words.first().is_some_and(|(_, w)| ["Mr", "Mrs", "Ms", "Dr", "Prof", "Herr", "Frau"].contains(&w.trim_end_matches('.'))) {
+                if words.first().is_some_and(|(_, w)| {
+                    ["Mr", "Mrs", "Ms", "Dr", "Prof", "Herr", "Frau"]
+                        .contains(&w.trim_end_matches('.'))
+                }) {
                     words.remove(0);
                 }
-                const NOT_NAMES: &[&str] = &["Customer", "Customers", "Sir", "Madam", "Team", "All", "World", "Friends", "Colleagues", "Everyone", "User", "Users", "Member", "Members", "Partner", "Partners", "Kunde", "Kundin", "Kunden", "Damen", "Herren", "Kollegen", "Kolleginnen", "Mitglieder", "Leser", "Readers", "Support", "There"];
-                let Some(&(ns, first)) = words.first() else { return end };
+                const NOT_NAMES: &[&str] = &[
+                    "Customer",
+                    "Customers",
+                    "Sir",
+                    "Madam",
+                    "Team",
+                    "All",
+                    "World",
+                    "Friends",
+                    "Colleagues",
+                    "Everyone",
+                    "User",
+                    "Users",
+                    "Member",
+                    "Members",
+                    "Partner",
+                    "Partners",
+                    "Kunde",
+                    "Kundin",
+                    "Kunden",
+                    "Damen",
+                    "Herren",
+                    "Kollegen",
+                    "Kolleginnen",
+                    "Mitglieder",
+                    "Leser",
+                    "Readers",
+                    "Support",
+                    "There",
+                ];
+                let Some(&(ns, first)) = words.first() else {
+                    return end;
+                };
                 if NOT_NAMES.contains(&first) {
                     return end;
                 }
                 let f = field();
-                let conf = if matches!(f, Field::NameStrong | Field::NameWeak) { Confidence::High } else { Confidence::Medium };
+                let conf = if matches!(f, Field::NameStrong | Field::NameWeak) {
+                    Confidence::High
+                } else {
+                    Confidence::Medium
+                };
                 push(start + ns, end, Kind::PersonName, conf, &text[ns..]);
             }
             Pat::NameLatin => {
                 let s = std::str::from_utf8(text).unwrap_or("");
-                let honorific = ["Mr", "Mrs", "Ms", "Dr", "Prof", "Herr", "Frau"].iter().any(|h| s.starts_with(h));
+                let honorific = ["Mr", "Mrs", "Ms", "Dr", "Prof", "Herr", "Frau"]
+                    .iter()
+                    .any(|h| s.starts_with(h));
                 let surname = s.rsplit(' ').next().unwrap_or("");
                 let f = field();
                 let conf = if matches!(f, Field::NameStrong | Field::NameWeak) {
@@ -365,9 +488,10 @@ impl Engine {
             }
             Pat::NameJa => {
                 let s = std::str::from_utf8(text).unwrap_or("");
-                let after = std::str::from_utf8(&buf[end..(end + 6).min(buf.len())]).unwrap_or_else(|e| {
-                    std::str::from_utf8(&buf[end..end + e.valid_up_to()]).unwrap_or("")
-                });
+                let after = std::str::from_utf8(&buf[end..(end + 6).min(buf.len())])
+                    .unwrap_or_else(|e| {
+                        std::str::from_utf8(&buf[end..end + e.valid_up_to()]).unwrap_or("")
+                    });
                 let surname = names::SURNAME_SET
                     .iter()
                     .filter(|n| s.starts_with(*n))
@@ -397,12 +521,23 @@ impl Engine {
                     (end, Confidence::Low)
                 };
                 let f = field();
-                let conf = if matches!(f, Field::NameStrong | Field::NameWeak) { Confidence::High } else { conf };
-                push(start, name_end, Kind::PersonName, conf, &buf[start..name_end]);
+                let conf = if matches!(f, Field::NameStrong | Field::NameWeak) {
+                    Confidence::High
+                } else {
+                    conf
+                };
+                push(
+                    start,
+                    name_end,
+                    Kind::PersonName,
+                    conf,
+                    &buf[start..name_end],
+                );
                 return name_end;
             }
             Pat::KeyedJson | Pat::KeyedText => {
-                let Some((key, vs, ve)) = split_keyed(buf, start, end, pat == Pat::KeyedJson) else {
+                let Some((key, vs, ve)) = split_keyed(buf, start, end, pat == Pat::KeyedJson)
+                else {
                     return end;
                 };
                 let f = classify_key(key);
@@ -434,24 +569,41 @@ impl Engine {
         }
         let digits = &d[..n];
         let negative = field == Field::Negative || near(window, &words::NEGATIVE);
-        let only_seps = |allowed: &[u8]| text.iter().all(|c| c.is_ascii_digit() || allowed.contains(c));
+        let only_seps = |allowed: &[u8]| {
+            text.iter()
+                .all(|c| c.is_ascii_digit() || allowed.contains(c))
+        };
         // US SSN: ddd-dd-dddd, or nine digits with context.
         let ssn_ctx = field == Field::Ssn || near(window, &words::SSN);
         let ssn_shape = text.len() == 11 && text[3] == b'-' && text[6] == b'-' && n == 9;
         if n == 9 && (ssn_shape || (ssn_ctx && only_seps(b" -"))) && validate::ssn_valid(digits) {
-            let conf = if ssn_ctx { Confidence::High } else if negative { Confidence::Low } else { Confidence::Medium };
+            let conf = if ssn_ctx {
+                Confidence::High
+            } else if negative {
+                Confidence::Low
+            } else {
+                Confidence::Medium
+            };
             push(start, end, Kind::UsSsn, conf, digits);
             return;
         }
         // My Number: twelve digits (optionally 4-4-4) with a valid check digit.
         if n == 12 && only_seps(b" -") && validate::my_number_valid(digits) {
             let ctx = field == Field::MyNumber || near(window, &words::MY_NUMBER);
-            let conf = if ctx { Confidence::High } else { Confidence::Low };
+            let conf = if ctx {
+                Confidence::High
+            } else {
+                Confidence::Low
+            };
             push(start, end, Kind::JpMyNumber, conf, digits);
             return;
         }
         // Payment card: 13-19 digits in groups, Luhn and a known issuer prefix.
-        if (13..=19).contains(&n) && only_seps(b" -") && validate::luhn(digits) && validate::card_brand(digits).is_some() {
+        if (13..=19).contains(&n)
+            && only_seps(b" -")
+            && validate::luhn(digits)
+            && validate::card_brand(digits).is_some()
+        {
             let conf = if negative {
                 Confidence::Low
             } else if field == Field::Card || near(window, &words::CARD) {
@@ -466,12 +618,16 @@ impl Engine {
         if negative || !(7..=15).contains(&n) || field == Field::Zip {
             return;
         }
-        let Ok(s) = std::str::from_utf8(text) else { return };
+        let Ok(s) = std::str::from_utf8(text) else {
+            return;
+        };
         let ctx = field == Field::Phone || near(window, &words::PHONE);
         if !crate::phone::valid(s, digits) {
             return;
         }
-        let separated = text.iter().any(|c| matches!(c, b' ' | b'-' | b'(' | b'.' | b'/'));
+        let separated = text
+            .iter()
+            .any(|c| matches!(c, b' ' | b'-' | b'(' | b'.' | b'/'));
         let conf = if ctx {
             Confidence::High
         } else if s.starts_with('+') || separated {
@@ -484,8 +640,17 @@ impl Engine {
 
     /// Judges a whole field value by what its header or key says it holds (names, addresses,
     /// passwords), appending at most one hit. `vs..ve` is the value's span in `buf`.
-    pub(crate) fn judge_field(&self, buf: &[u8], field: Field, vs: usize, ve: usize, out: &mut Vec<Hit>) {
-        let Ok(raw) = std::str::from_utf8(&buf[vs..ve]) else { return };
+    pub(crate) fn judge_field(
+        &self,
+        buf: &[u8],
+        field: Field,
+        vs: usize,
+        ve: usize,
+        out: &mut Vec<Hit>,
+    ) {
+        let Ok(raw) = std::str::from_utf8(&buf[vs..ve]) else {
+            return;
+        };
         let v = raw.trim();
         if v.is_empty() {
             return;
@@ -505,7 +670,9 @@ impl Engine {
         match field {
             Field::NameStrong | Field::NameWeak => match (field, names::name_shape(v)) {
                 (Field::NameStrong, NameShape::Known) => push(Kind::PersonName, Confidence::High),
-                (Field::NameStrong, NameShape::Shaped) => push(Kind::PersonName, Confidence::Medium),
+                (Field::NameStrong, NameShape::Shaped) => {
+                    push(Kind::PersonName, Confidence::Medium)
+                }
                 (Field::NameWeak, NameShape::Known) => push(Kind::PersonName, Confidence::Medium),
                 (Field::NameWeak, NameShape::Shaped) if v.contains([' ', '　']) => {
                     push(Kind::PersonName, Confidence::Low);
@@ -515,20 +682,49 @@ impl Engine {
             Field::Address => {
                 let letters = v.chars().filter(|c| c.is_alphabetic()).count();
                 if letters >= 3 && v.chars().count() >= 5 {
-                    let digits = v.chars().any(|c| c.is_ascii_digit() || ('０'..='９').contains(&c));
-                    push(Kind::PostalAddress, if digits { Confidence::High } else { Confidence::Medium });
+                    let digits = v
+                        .chars()
+                        .any(|c| c.is_ascii_digit() || ('０'..='９').contains(&c));
+                    push(
+                        Kind::PostalAddress,
+                        if digits {
+                            Confidence::High
+                        } else {
+                            Confidence::Medium
+                        },
+                    );
                 }
             }
             Field::Password => {
                 let hexlen = v.len();
                 let is_hex = v.bytes().all(|b| b.is_ascii_hexdigit());
-                if v.starts_with('$') && v.len() > 20 || is_hex && matches!(hexlen, 32 | 40 | 64 | 128) {
+                if v.starts_with('$') && v.len() > 20
+                    || is_hex && matches!(hexlen, 32 | 40 | 64 | 128)
+                {
                     push(Kind::PasswordHash, Confidence::High);
                 } else {
                     let lower = v.to_ascii_lowercase();
-                    let placeholder = v.chars().all(|c| matches!(c, '*' | 'x' | 'X' | '•' | '.' | '-'))
-                        || ["null", "none", "true", "false", "<redacted>", "[redacted]", "redacted", "${password}", "changeme", "required", "string"].contains(&lower.as_str())
-                        || v.starts_with("${") || v.starts_with("{{") || v.starts_with('%') || v.starts_with('<');
+                    let placeholder = v
+                        .chars()
+                        .all(|c| matches!(c, '*' | 'x' | 'X' | '•' | '.' | '-'))
+                        || [
+                            "null",
+                            "none",
+                            "true",
+                            "false",
+                            "<redacted>",
+                            "[redacted]",
+                            "redacted",
+                            "${password}",
+                            "changeme",
+                            "required",
+                            "string",
+                        ]
+                        .contains(&lower.as_str())
+                        || v.starts_with("${")
+                        || v.starts_with("{{")
+                        || v.starts_with('%')
+                        || v.starts_with('<');
                     if v.len() >= 4 && !placeholder {
                         push(Kind::Secret, Confidence::Medium);
                     }
@@ -675,11 +871,17 @@ mod tests {
         let mut out = Vec::new();
         e.scan(s.as_bytes(), &Layout::Text, &mut out);
         dedup(&mut out);
-        out.into_iter().map(|h| (h.kind, h.confidence, h.masked)).collect()
+        out.into_iter()
+            .map(|h| (h.kind, h.confidence, h.masked))
+            .collect()
     }
 
     fn kinds(s: &str, min: Confidence) -> Vec<Kind> {
-        scan(s).into_iter().filter(|h| h.1 >= min).map(|h| h.0).collect()
+        scan(s)
+            .into_iter()
+            .filter(|h| h.1 >= min)
+            .map(|h| h.0)
+            .collect()
     }
 
     #[test]
@@ -691,58 +893,131 @@ mod tests {
     #[test]
     fn emails_and_context() {
         let h = scan("contact: john.smith@gmail.com and see x@example.com");
-        assert_eq!(h[0], (Kind::Email, Confidence::High, "j***@g***.com".to_owned()));
+        assert_eq!(
+            h[0],
+            (Kind::Email, Confidence::High, "j***@g***.com".to_owned())
+        );
         assert_eq!(h[1].1, Confidence::Low);
     }
 
     #[test]
     fn cards_need_luhn_and_prefix_and_order_context_lowers_them() {
-        assert_eq!(kinds("card 4111 1111 1111 1111", Confidence::High), vec![Kind::PaymentCard]);
+        assert_eq!(
+            kinds("card 4111 1111 1111 1111", Confidence::High),
+            vec![Kind::PaymentCard]
+        );
         assert!(kinds("card 4111 1111 1111 1112", Confidence::Low).is_empty());
-        assert_eq!(kinds("Order 4111111111111111 shipped", Confidence::Medium), vec![]);
+        assert_eq!(
+            kinds("Order 4111111111111111 shipped", Confidence::Medium),
+            vec![]
+        );
     }
 
     #[test]
     fn phones_in_four_countries() {
-        for p in ["+81 90-1234-5678", "03-1234-5678", "(415) 555-2671", "+1 415 555 2671", "030 12345678", "+49 30 12345678", "020 7946 0958", "+44 20 7946 0958"] {
-            assert_eq!(kinds(&format!("Tel: {p}"), Confidence::High), vec![Kind::Phone], "{p}");
+        for p in [
+            "+81 90-1234-5678",
+            "03-1234-5678",
+            "(415) 555-2671",
+            "+1 415 555 2671",
+            "030 12345678",
+            "+49 30 12345678",
+            "020 7946 0958",
+            "+44 20 7946 0958",
+        ] {
+            assert_eq!(
+                kinds(&format!("Tel: {p}"), Confidence::High),
+                vec![Kind::Phone],
+                "{p}"
+            );
         }
         assert!(kinds("SKU 030-1234-5678", Confidence::Low).is_empty());
     }
 
     #[test]
     fn iban_ssn_my_number() {
-        assert_eq!(kinds("IBAN DE89 3704 0044 0532 0130 00", Confidence::High), vec![Kind::Iban]);
-        assert_eq!(kinds("SSN 123-45-6789", Confidence::High), vec![Kind::UsSsn]);
+        assert_eq!(
+            kinds("IBAN DE89 3704 0044 0532 0130 00", Confidence::High),
+            vec![Kind::Iban]
+        );
+        assert_eq!(
+            kinds("SSN 123-45-6789", Confidence::High),
+            vec![Kind::UsSsn]
+        );
         assert!(kinds("SSN 666-45-6789", Confidence::Low).is_empty());
-        assert_eq!(kinds("マイナンバー: 1234 5678 9018", Confidence::High), vec![Kind::JpMyNumber]);
+        assert_eq!(
+            kinds("マイナンバー: 1234 5678 9018", Confidence::High),
+            vec![Kind::JpMyNumber]
+        );
     }
 
     #[test]
     fn birth_dates_need_context() {
-        assert_eq!(kinds("Date of birth: 1985-03-12", Confidence::High), vec![Kind::BirthDate]);
-        assert_eq!(kinds("生年月日：1985年3月12日", Confidence::High), vec![Kind::BirthDate]);
-        assert_eq!(kinds("Geburtsdatum 12.03.1985", Confidence::High), vec![Kind::BirthDate]);
+        assert_eq!(
+            kinds("Date of birth: 1985-03-12", Confidence::High),
+            vec![Kind::BirthDate]
+        );
+        assert_eq!(
+            kinds("生年月日：1985年3月12日", Confidence::High),
+            vec![Kind::BirthDate]
+        );
+        assert_eq!(
+            kinds("Geburtsdatum 12.03.1985", Confidence::High),
+            vec![Kind::BirthDate]
+        );
         assert!(kinds("shipped 2024-03-12", Confidence::Low).is_empty());
     }
 
     #[test]
     fn addresses_in_three_countries() {
-        assert!(kinds("〒150-0041 東京都渋谷区神南1-2-3", Confidence::High).contains(&Kind::PostalAddress));
-        assert!(kinds("742 Evergreen Terrace, Springfield, IL 62704", Confidence::Medium).contains(&Kind::PostalAddress));
-        assert!(kinds("Hauptstraße 5, 10115 Berlin", Confidence::Medium).contains(&Kind::PostalAddress));
+        assert!(
+            kinds("〒150-0041 東京都渋谷区神南1-2-3", Confidence::High)
+                .contains(&Kind::PostalAddress)
+        );
+        assert!(
+            kinds(
+                "742 Evergreen Terrace, Springfield, IL 62704",
+                Confidence::Medium
+            )
+            .contains(&Kind::PostalAddress)
+        );
+        assert!(
+            kinds("Hauptstraße 5, 10115 Berlin", Confidence::Medium).contains(&Kind::PostalAddress)
+        );
     }
 
     #[test]
     fn names_by_key_and_dictionary() {
-        assert_eq!(kinds(r#"{"full_name": "Xavier Quonset"}"#, Confidence::Medium), vec![Kind::PersonName]);
-        assert_eq!(kinds(r#"{"name": "Widget Pro"}"#, Confidence::Low), vec![Kind::PersonName]);
+        assert_eq!(
+            kinds(r#"{"full_name": "Xavier Quonset"}"#, Confidence::Medium),
+            vec![Kind::PersonName]
+        );
+        assert_eq!(
+            kinds(r#"{"name": "Widget Pro"}"#, Confidence::Low),
+            vec![Kind::PersonName]
+        );
         assert!(kinds(r#"{"name": "Widget Pro"}"#, Confidence::Medium).is_empty());
-        assert_eq!(kinds("Dear Mr John Smith,", Confidence::Medium), vec![Kind::PersonName]);
-        assert_eq!(kinds("Dear Harriet Ashworth,", Confidence::Medium), vec![Kind::PersonName]);
-        assert!(kinds("Sehr geehrte Damen und Herren,", Confidence::Low).is_empty(), "{:?}", scan("Sehr geehrte Damen und Herren,"));
-        assert_eq!(kinds("山田太郎様へ", Confidence::Medium), vec![Kind::PersonName]);
-        assert_eq!(kinds("氏名：Hans Müller", Confidence::High), vec![Kind::PersonName]);
+        assert_eq!(
+            kinds("Dear Mr John Smith,", Confidence::Medium),
+            vec![Kind::PersonName]
+        );
+        assert_eq!(
+            kinds("Dear Harriet Ashworth,", Confidence::Medium),
+            vec![Kind::PersonName]
+        );
+        assert!(
+            kinds("Sehr geehrte Damen und Herren,", Confidence::Low).is_empty(),
+            "{:?}",
+            scan("Sehr geehrte Damen und Herren,")
+        );
+        assert_eq!(
+            kinds("山田太郎様へ", Confidence::Medium),
+            vec![Kind::PersonName]
+        );
+        assert_eq!(
+            kinds("氏名：Hans Müller", Confidence::High),
+            vec![Kind::PersonName]
+        );
     }
 
     #[test]
@@ -753,10 +1028,25 @@ mod tests {
 
     #[test]
     fn ips_hashes_secrets() {
-        assert_eq!(kinds("client ip=203.0.114.7", Confidence::High), vec![Kind::IpAddress]);
+        assert_eq!(
+            kinds("client ip=203.0.114.7", Confidence::High),
+            vec![Kind::IpAddress]
+        );
         assert!(kinds("version 1.2.3.4", Confidence::Low).is_empty());
-        assert_eq!(kinds("kura_AbCdEf0123456789xyz", Confidence::High), vec![Kind::Secret]);
-        assert_eq!(kinds("$2b$12$R9h/cIPz0gi.URNNX3kh2OPST9/PgBkqquzi.Ss7KIUgO2t0jWMUW", Confidence::High), vec![Kind::PasswordHash]);
-        assert_eq!(kinds(r#"{"password": "hunter22"}"#, Confidence::Medium), vec![Kind::Secret]);
+        assert_eq!(
+            kinds("kura_AbCdEf0123456789xyz", Confidence::High),
+            vec![Kind::Secret]
+        );
+        assert_eq!(
+            kinds(
+                "$2b$12$R9h/cIPz0gi.URNNX3kh2OPST9/PgBkqquzi.Ss7KIUgO2t0jWMUW",
+                Confidence::High
+            ),
+            vec![Kind::PasswordHash]
+        );
+        assert_eq!(
+            kinds(r#"{"password": "hunter22"}"#, Confidence::Medium),
+            vec![Kind::Secret]
+        );
     }
 }

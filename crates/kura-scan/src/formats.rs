@@ -79,7 +79,10 @@ pub(crate) fn scan_file(engine: &Engine, path: &Path) -> io::Result<FileScan> {
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     let lower = name.to_ascii_lowercase();
-    if let Some(inner) = lower.strip_suffix(".gz").or_else(|| lower.strip_suffix(".tgz")) {
+    if let Some(inner) = lower
+        .strip_suffix(".gz")
+        .or_else(|| lower.strip_suffix(".tgz"))
+    {
         let format = match format_of(inner) {
             Format::Spreadsheet => Format::Text,
             f => f,
@@ -101,7 +104,11 @@ pub(crate) fn scan_file(engine: &Engine, path: &Path) -> io::Result<FileScan> {
 }
 
 /// Reads a stream block by block (cut at line ends) and scans each block.
-fn scan_stream<R: Read>(engine: &Engine, mut reader: R, mut format: Format) -> io::Result<FileScan> {
+fn scan_stream<R: Read>(
+    engine: &Engine,
+    mut reader: R,
+    mut format: Format,
+) -> io::Result<FileScan> {
     let mut findings = Vec::new();
     let mut records = 0u64;
     let mut line_base = 0u64;
@@ -127,7 +134,11 @@ fn scan_stream<R: Read>(engine: &Engine, mut reader: R, mut format: Format) -> i
             first = false;
             let head = &buf[..buf.len().min(8192)];
             if head.contains(&0) {
-                return Ok(FileScan { format: "binary".to_owned(), records: 0, findings });
+                return Ok(FileScan {
+                    format: "binary".to_owned(),
+                    records: 0,
+                    findings,
+                });
             }
             if let Format::Delimited(d) = format {
                 let end = memchr::memchr(b'\n', &buf).unwrap_or(buf.len());
@@ -161,7 +172,11 @@ fn scan_stream<R: Read>(engine: &Engine, mut reader: R, mut format: Format) -> i
     if header.is_some() {
         records = records.saturating_sub(1);
     }
-    Ok(FileScan { format: String::new(), records, findings })
+    Ok(FileScan {
+        format: String::new(),
+        records,
+        findings,
+    })
 }
 
 /// Scans a block in parallel chunks that start at line starts. Offsets are block-relative.
@@ -169,7 +184,8 @@ fn scan_block(engine: &Engine, block: &[u8], layout: &Layout<'_>, skip_header: b
     let mut bounds = vec![0usize];
     let mut pos = 0;
     while pos + CHUNK < block.len() {
-        let next = memchr::memchr(b'\n', &block[pos + CHUNK..]).map_or(block.len(), |i| pos + CHUNK + i + 1);
+        let next = memchr::memchr(b'\n', &block[pos + CHUNK..])
+            .map_or(block.len(), |i| pos + CHUNK + i + 1);
         bounds.push(next);
         pos = next;
     }
@@ -281,17 +297,23 @@ fn locate(block: &[u8], line_base: u64, hits: &mut Vec<Hit>, out: &mut Vec<RawFi
 
 /// Scans every sheet of a workbook cell by cell; the first row gives the column headers.
 fn scan_spreadsheet(engine: &Engine, path: &Path, name: &str) -> io::Result<FileScan> {
-    let mut wb = open_workbook_auto(path).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?;
+    let mut wb = open_workbook_auto(path)
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?;
     let mut findings = Vec::new();
     let mut records = 0u64;
     let sheets = wb.sheet_names().clone();
     for sheet in sheets {
-        let Ok(range) = wb.worksheet_range(&sheet) else { continue };
+        let Ok(range) = wb.worksheet_range(&sheet) else {
+            continue;
+        };
         let (r0, c0) = range.start().unwrap_or((0, 0));
         let mut cols: Vec<Field> = Vec::new();
         for (ri, row) in range.rows().enumerate() {
             if ri == 0 {
-                cols = row.iter().map(|c| classify_key(&cell_text(c, Field::None))).collect();
+                cols = row
+                    .iter()
+                    .map(|c| classify_key(&cell_text(c, Field::None)))
+                    .collect();
                 // A first row without any known header is data, not a header.
                 if cols.iter().all(|c| *c == Field::None) {
                     cols.clear();
@@ -316,7 +338,11 @@ fn scan_spreadsheet(engine: &Engine, path: &Path, name: &str) -> io::Result<File
                 let col_idx = c0 as usize + ci;
                 for h in hits {
                     findings.push(RawFinding {
-                        location: Location::Cell { sheet: sheet.clone(), row: row_no, column: column_name(col_idx) },
+                        location: Location::Cell {
+                            sheet: sheet.clone(),
+                            row: row_no,
+                            column: column_name(col_idx),
+                        },
                         kind: h.kind,
                         confidence: h.confidence,
                         excerpt: h.masked,
@@ -327,7 +353,11 @@ fn scan_spreadsheet(engine: &Engine, path: &Path, name: &str) -> io::Result<File
         }
     }
     let ext = name.rsplit('.').next().unwrap_or("xlsx").to_owned();
-    Ok(FileScan { format: ext, records, findings })
+    Ok(FileScan {
+        format: ext,
+        records,
+        findings,
+    })
 }
 
 /// A cell as text. Dates become ISO dates so that birth-date columns are recognised;

@@ -106,9 +106,7 @@ impl Kind {
 }
 
 /// How sure the scanner is that a finding is what it says. Ordered: `Low < Medium < High`.
-#[derive(
-    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, clap::ValueEnum,
-)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, clap::ValueEnum)]
 #[serde(rename_all = "snake_case")]
 pub enum Confidence {
     /// The shape matches, but nothing else supports it.

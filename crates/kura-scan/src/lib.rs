@@ -99,7 +99,14 @@ pub struct ScanArgs {
 impl ScanArgs {
     /// Arguments for scanning `paths` with the defaults of the command line.
     pub fn new(paths: Vec<PathBuf>) -> ScanArgs {
-        ScanArgs { paths, format: OutputFormat::Table, min_confidence: Confidence::Medium, fail_on: None, exclude: Vec::new(), max_per_file: 20 }
+        ScanArgs {
+            paths,
+            format: OutputFormat::Table,
+            min_confidence: Confidence::Medium,
+            fail_on: None,
+            exclude: Vec::new(),
+            max_per_file: 20,
+        }
     }
 }
 
@@ -165,8 +172,16 @@ pub fn run(args: &ScanArgs, out: &mut dyn Write) -> Result<ScanOutcome, ScanErro
     let mut out = std::io::BufWriter::with_capacity(1 << 16, out);
     let out: &mut dyn Write = &mut out;
     match args.format {
-        OutputFormat::Table => report::write_table(out, &outcome.files, &outcome.totals, args.min_confidence, args.max_per_file)?,
-        OutputFormat::Json => report::write_json(out, &outcome.files, &outcome.totals, args.min_confidence)?,
+        OutputFormat::Table => report::write_table(
+            out,
+            &outcome.files,
+            &outcome.totals,
+            args.min_confidence,
+            args.max_per_file,
+        )?,
+        OutputFormat::Json => {
+            report::write_json(out, &outcome.files, &outcome.totals, args.min_confidence)?
+        }
         OutputFormat::Sarif => report::write_sarif(out, &outcome.files)?,
     }
     out.flush()?;
@@ -181,8 +196,13 @@ pub fn scan_paths(args: &ScanArgs, progress: bool) -> Result<ScanOutcome, ScanEr
     let entries = walk::collect(&args.paths, &args.exclude)?;
     let total: u64 = entries.iter().map(|e| e.size).sum();
     let bar = if progress {
-        let b = indicatif::ProgressBar::with_draw_target(Some(total), indicatif::ProgressDrawTarget::stderr());
-        if let Ok(style) = indicatif::ProgressStyle::with_template("scanning {bar:30} {bytes}/{total_bytes} {bytes_per_sec} {msg}") {
+        let b = indicatif::ProgressBar::with_draw_target(
+            Some(total),
+            indicatif::ProgressDrawTarget::stderr(),
+        );
+        if let Ok(style) = indicatif::ProgressStyle::with_template(
+            "scanning {bar:30} {bytes}/{total_bytes} {bytes_per_sec} {msg}",
+        ) {
             b.set_style(style);
         }
         b
@@ -196,7 +216,9 @@ pub fn scan_paths(args: &ScanArgs, progress: bool) -> Result<ScanOutcome, ScanEr
         .map(|e| {
             let path = e.path.display().to_string();
             let report = match formats::scan_file(&engine, &e.path) {
-                Ok(s) => FileReport::new(path, s.format, s.records, s.findings, args.min_confidence),
+                Ok(s) => {
+                    FileReport::new(path, s.format, s.records, s.findings, args.min_confidence)
+                }
                 Err(err) => FileReport::failed(path, err.to_string()),
             };
             bar.inc(e.size);
@@ -214,5 +236,9 @@ pub fn scan_paths(args: &ScanArgs, progress: bool) -> Result<ScanOutcome, ScanEr
     };
     files.retain(|f| !f.findings.is_empty() || f.error.is_some());
     let failed = args.fail_on.is_some_and(|n| findings >= n);
-    Ok(ScanOutcome { totals, files, failed })
+    Ok(ScanOutcome {
+        totals,
+        files,
+        failed,
+    })
 }

@@ -124,7 +124,10 @@ mod tests {
             "**** **** **** 1111"
         );
         assert_eq!(mask(Kind::Phone, "+81 90-1234-5678"), "+** **-****-**78");
-        assert_eq!(mask(Kind::Iban, "DE89370400440532013000"), "DE******************00");
+        assert_eq!(
+            mask(Kind::Iban, "DE89370400440532013000"),
+            "DE******************00"
+        );
         assert_eq!(mask(Kind::BirthDate, "1985-03-12"), "****-**-**");
         assert_eq!(mask(Kind::PersonName, "John Smith"), "J*** S****");
         assert_eq!(mask(Kind::PersonName, "山田 太郎"), "山* 太*");

@@ -27,7 +27,9 @@ fn is_cjk(c: char) -> bool {
 
 /// Regex alternation of given names written in Latin letters (longest first).
 pub(crate) fn latin_given_alternation() -> String {
-    alternation(GIVEN, |w| w.chars().next().is_some_and(|c| c.is_ascii_uppercase()))
+    alternation(GIVEN, |w| {
+        w.chars().next().is_some_and(|c| c.is_ascii_uppercase())
+    })
 }
 
 /// Regex alternation of Japanese surnames (longest first).
@@ -61,10 +63,15 @@ pub(crate) fn name_shape(value: &str) -> NameShape {
     if !(2..=60).contains(&n) {
         return NameShape::No;
     }
-    if v.chars().any(|c| c.is_ascii_digit() || "@/:=_#<>{}[]()|\\%$&*+".contains(c)) {
+    if v.chars()
+        .any(|c| c.is_ascii_digit() || "@/:=_#<>{}[]()|\\%$&*+".contains(c))
+    {
         return NameShape::No;
     }
-    let tokens: Vec<&str> = v.split([' ', '　', ',']).filter(|t| !t.is_empty()).collect();
+    let tokens: Vec<&str> = v
+        .split([' ', '　', ','])
+        .filter(|t| !t.is_empty())
+        .collect();
     if tokens.is_empty() || tokens.len() > 4 {
         return NameShape::No;
     }
@@ -76,14 +83,24 @@ pub(crate) fn name_shape(value: &str) -> NameShape {
         let known = tokens
             .iter()
             .any(|t| SURNAME_SET.contains(t) || GIVEN_SET.contains(t))
-            || SURNAME_SET.iter().any(|s| s.chars().all(is_cjk) && v.starts_with(s));
-        return if known { NameShape::Known } else { NameShape::Shaped };
+            || SURNAME_SET
+                .iter()
+                .any(|s| s.chars().all(is_cjk) && v.starts_with(s));
+        return if known {
+            NameShape::Known
+        } else {
+            NameShape::Shaped
+        };
     }
-    let particles = ["von", "van", "de", "der", "den", "zu", "da", "di", "le", "la"];
+    let particles = [
+        "von", "van", "de", "der", "den", "zu", "da", "di", "le", "la",
+    ];
     let shaped = tokens.iter().all(|t| {
         let mut cs = t.chars();
         let first_ok = cs.next().is_some_and(char::is_uppercase);
-        first_ok && t.chars().all(|c| c.is_alphabetic() || matches!(c, '-' | '\'' | '.'))
+        first_ok
+            && t.chars()
+                .all(|c| c.is_alphabetic() || matches!(c, '-' | '\'' | '.'))
             || particles.contains(t)
     });
     if !shaped {
@@ -92,7 +109,11 @@ pub(crate) fn name_shape(value: &str) -> NameShape {
     let known = tokens
         .iter()
         .any(|t| SURNAME_SET.contains(t) || GIVEN_SET.contains(t));
-    if known { NameShape::Known } else { NameShape::Shaped }
+    if known {
+        NameShape::Known
+    } else {
+        NameShape::Shaped
+    }
 }
 
 #[cfg(test)]

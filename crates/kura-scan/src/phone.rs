@@ -26,22 +26,38 @@ fn plan(id: &str, code: &'static str, national_prefix: Option<u8>) -> Plan {
         Some(m) => {
             let g = m.descriptors().general();
             // The metadata patterns are written in verbose style: drop the layout blanks.
-            let pat: String = g.national_number().as_str().chars().filter(|c| !c.is_whitespace()).collect();
+            let pat: String = g
+                .national_number()
+                .as_str()
+                .chars()
+                .filter(|c| !c.is_whitespace())
+                .collect();
             let src = format!("^(?:{pat})$");
             (g.possible_length().to_vec(), Regex::new(&src).ok())
         }
         None => (Vec::new(), None),
     };
-    Plan { code, national_prefix, lengths, pattern }
+    Plan {
+        code,
+        national_prefix,
+        lengths,
+        pattern,
+    }
 }
 
 static PLANS: LazyLock<[Plan; 4]> = LazyLock::new(|| {
-    [plan("JP", "81", Some(b'0')), plan("US", "1", Some(b'1')), plan("DE", "49", Some(b'0')), plan("GB", "44", Some(b'0'))]
+    [
+        plan("JP", "81", Some(b'0')),
+        plan("US", "1", Some(b'1')),
+        plan("DE", "49", Some(b'0')),
+        plan("GB", "44", Some(b'0')),
+    ]
 });
 
 impl Plan {
     fn matches(&self, nsn: &[u8]) -> bool {
-        let len_ok = self.lengths.is_empty() || self.lengths.iter().any(|&l| usize::from(l) == nsn.len());
+        let len_ok =
+            self.lengths.is_empty() || self.lengths.iter().any(|&l| usize::from(l) == nsn.len());
         len_ok && self.pattern.as_ref().is_some_and(|re| re.is_match(nsn))
     }
 }
@@ -54,23 +70,30 @@ pub(crate) fn valid(text: &str, digits: &[u8]) -> bool {
         // "+49 (0)30 ..." writes the national prefix in brackets: it is not dialled.
         let cleaned;
         let digits = if text.contains("(0)") {
-            cleaned = text.replace("(0)", "").bytes().filter(u8::is_ascii_digit).collect::<Vec<u8>>();
+            cleaned = text
+                .replace("(0)", "")
+                .bytes()
+                .filter(u8::is_ascii_digit)
+                .collect::<Vec<u8>>();
             &cleaned[..]
         } else {
             digits
         };
-        for p in plans.iter() {
-            if let Some(nsn) = digits.strip_prefix(p.code.as_bytes()) {
-                if p.matches(nsn) {
-                    return true;
-                }
-            }
+        if plans.iter().any(|p| {
+            digits
+                .strip_prefix(p.code.as_bytes())
+                .is_some_and(|nsn| p.matches(nsn))
+        }) {
+            return true;
         }
         let s = text.replace("(0)", "");
         return phonenumber::parse(None, &s).is_ok_and(|p| phonenumber::is_valid(&p));
     }
     match digits.first() {
-        Some(b'0') => plans.iter().filter(|p| p.national_prefix == Some(b'0')).any(|p| p.matches(&digits[1..])),
+        Some(b'0') => plans
+            .iter()
+            .filter(|p| p.national_prefix == Some(b'0'))
+            .any(|p| p.matches(&digits[1..])),
         Some(b'1') if digits.len() == 11 => plans[1].matches(&digits[1..]),
         Some(_) if digits.len() == 10 => plans[1].matches(digits),
         _ => false,

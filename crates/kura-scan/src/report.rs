@@ -54,6 +54,9 @@ pub(crate) struct RawFinding {
     pub value_hash: u64,
 }
 
+/// Distinct value hashes and distinct records (sheet or "", line or row) of one kind.
+type PeopleOfKind = (HashSet<u64>, HashSet<(String, u64)>);
+
 /// One finding. Invariant: `excerpt` is masked; a full value is never held here.
 #[derive(Clone, Debug, Serialize)]
 pub struct Finding {
@@ -92,12 +95,18 @@ pub struct FileReport {
 
 impl FileReport {
     /// Builds a report from raw findings, keeping those at or above `min`.
-    pub(crate) fn new(path: String, format: String, records: u64, raw: Vec<RawFinding>, min: Confidence) -> FileReport {
+    pub(crate) fn new(
+        path: String,
+        format: String,
+        records: u64,
+        raw: Vec<RawFinding>,
+        min: Confidence,
+    ) -> FileReport {
         let mut counts = BTreeMap::new();
         // Per kind: distinct values and distinct records (lines or rows) holding one. The
         // smaller of the two counts people of that kind: a value repeated on many lines is one
         // person, and a name split over two columns of one row is one person too.
-        let mut distinct: BTreeMap<Kind, (HashSet<u64>, HashSet<(String, u64)>)> = BTreeMap::new();
+        let mut distinct: BTreeMap<Kind, PeopleOfKind> = BTreeMap::new();
         let mut findings = Vec::new();
         for r in raw.into_iter().filter(|r| r.confidence >= min) {
             *counts.entry(r.kind).or_insert(0) += 1;
@@ -110,15 +119,40 @@ impl FileReport {
                 };
                 e.1.insert(record);
             }
-            findings.push(Finding { location: r.location, kind: r.kind, confidence: r.confidence, excerpt: r.excerpt });
+            findings.push(Finding {
+                location: r.location,
+                kind: r.kind,
+                confidence: r.confidence,
+                excerpt: r.excerpt,
+            });
         }
-        let people = distinct.values().map(|(v, r)| v.len().min(r.len()) as u64).max().unwrap_or(0);
-        FileReport { path, format, records, people, counts, findings, error: None }
+        let people = distinct
+            .values()
+            .map(|(v, r)| v.len().min(r.len()) as u64)
+            .max()
+            .unwrap_or(0);
+        FileReport {
+            path,
+            format,
+            records,
+            people,
+            counts,
+            findings,
+            error: None,
+        }
     }
 
     /// A report for a file that could not be read.
     pub(crate) fn failed(path: String, error: String) -> FileReport {
-        FileReport { path, format: "unreadable".to_owned(), records: 0, people: 0, counts: BTreeMap::new(), findings: Vec::new(), error: Some(error) }
+        FileReport {
+            path,
+            format: "unreadable".to_owned(),
+            records: 0,
+            people: 0,
+            counts: BTreeMap::new(),
+            findings: Vec::new(),
+            error: Some(error),
+        }
     }
 
     /// The verdict line for people.
@@ -137,7 +171,7 @@ fn group(n: u64) -> String {
     let s = n.to_string();
     let mut out = String::new();
     for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
@@ -159,22 +193,59 @@ pub struct Totals {
 }
 
 /// Writes the human table: files with the most people first, at most `per_file` findings each.
-pub(crate) fn write_table(out: &mut dyn Write, files: &[FileReport], totals: &Totals, min: Confidence, per_file: usize) -> io::Result<()> {
-    let mut order: Vec<&FileReport> = files.iter().filter(|f| !f.findings.is_empty() || f.error.is_some()).collect();
-    order.sort_by(|a, b| b.people.cmp(&a.people).then(b.findings.len().cmp(&a.findings.len())).then(a.path.cmp(&b.path)));
+pub(crate) fn write_table(
+    out: &mut dyn Write,
+    files: &[FileReport],
+    totals: &Totals,
+    min: Confidence,
+    per_file: usize,
+) -> io::Result<()> {
+    let mut order: Vec<&FileReport> = files
+        .iter()
+        .filter(|f| !f.findings.is_empty() || f.error.is_some())
+        .collect();
+    order.sort_by(|a, b| {
+        b.people
+            .cmp(&a.people)
+            .then(b.findings.len().cmp(&a.findings.len()))
+            .then(a.path.cmp(&b.path))
+    });
     for f in order {
         if let Some(e) = &f.error {
             writeln!(out, "{}  [error: {e}]", f.path)?;
             continue;
         }
-        writeln!(out, "{}  [{}, {} records]  {}", f.path, f.format, group(f.records), f.verdict())?;
-        let counts: Vec<String> = f.counts.iter().map(|(k, n)| format!("{} {}", k.id(), group(*n))).collect();
+        writeln!(
+            out,
+            "{}  [{}, {} records]  {}",
+            f.path,
+            f.format,
+            group(f.records),
+            f.verdict()
+        )?;
+        let counts: Vec<String> = f
+            .counts
+            .iter()
+            .map(|(k, n)| format!("{} {}", k.id(), group(*n)))
+            .collect();
         writeln!(out, "  counts: {}", counts.join(", "))?;
         for x in f.findings.iter().take(per_file) {
-            writeln!(out, "  {}:{}  {:<15} {:<6} {}", f.path, x.location, x.kind.id(), x.confidence.id(), x.excerpt)?;
+            writeln!(
+                out,
+                "  {}:{}  {:<15} {:<6} {}",
+                f.path,
+                x.location,
+                x.kind.id(),
+                x.confidence.id(),
+                x.excerpt
+            )?;
         }
         if f.findings.len() > per_file {
-            writeln!(out, "  ... {} more (use --format json to list all)", group((f.findings.len() - per_file) as u64))?;
+            writeln!(
+                out,
+                "  ... {} more (use --format json to list all)",
+                group((f.findings.len() - per_file) as u64)
+            )?;
         }
         writeln!(out)?;
     }
@@ -190,8 +261,16 @@ pub(crate) fn write_table(out: &mut dyn Write, files: &[FileReport], totals: &To
 }
 
 /// Writes the JSON report.
-pub(crate) fn write_json(out: &mut dyn Write, files: &[FileReport], totals: &Totals, min: Confidence) -> io::Result<()> {
-    let with: Vec<&FileReport> = files.iter().filter(|f| !f.findings.is_empty() || f.error.is_some()).collect();
+pub(crate) fn write_json(
+    out: &mut dyn Write,
+    files: &[FileReport],
+    totals: &Totals,
+    min: Confidence,
+) -> io::Result<()> {
+    let with: Vec<&FileReport> = files
+        .iter()
+        .filter(|f| !f.findings.is_empty() || f.error.is_some())
+        .collect();
     let doc = json!({
         "tool": "kura scan",
         "version": env!("CARGO_PKG_VERSION"),
@@ -235,8 +314,14 @@ pub(crate) fn write_sarif(out: &mut dyn Write, files: &[FileReport]) -> io::Resu
             let uri = f.path.replace('\\', "/");
             let uri = uri.strip_prefix("./").unwrap_or(&uri).to_owned();
             let (region, props) = match &x.location {
-                Location::Line { line, column } => (json!({ "startLine": line, "startColumn": column }), json!({})),
-                Location::Cell { sheet, row, column } => (json!({ "startLine": row }), json!({ "sheet": sheet, "row": row, "column": column })),
+                Location::Line { line, column } => (
+                    json!({ "startLine": line, "startColumn": column }),
+                    json!({}),
+                ),
+                Location::Cell { sheet, row, column } => (
+                    json!({ "startLine": row }),
+                    json!({ "sheet": sheet, "row": row, "column": column }),
+                ),
             };
             let mut result = json!({
                 "ruleId": format!("kura-scan/{}", x.kind.id()),
@@ -279,7 +364,9 @@ fn camel(id: &str) -> String {
     id.split('_')
         .map(|w| {
             let mut c = w.chars();
-            c.next().map(|f| f.to_ascii_uppercase().to_string() + c.as_str()).unwrap_or_default()
+            c.next()
+                .map(|f| f.to_ascii_uppercase().to_string() + c.as_str())
+                .unwrap_or_default()
         })
         .collect()
 }
@@ -290,8 +377,20 @@ mod tests {
 
     #[test]
     fn verdict_counts_distinct_people() {
-        let raw = |h: u64| RawFinding { location: Location::Line { line: h, column: 1 }, kind: Kind::Email, confidence: Confidence::High, excerpt: "a***@b***.de".into(), value_hash: h % 3 };
-        let r = FileReport::new("x".into(), "text".into(), 10, (0..10).map(raw).collect(), Confidence::Medium);
+        let raw = |h: u64| RawFinding {
+            location: Location::Line { line: h, column: 1 },
+            kind: Kind::Email,
+            confidence: Confidence::High,
+            excerpt: "a***@b***.de".into(),
+            value_hash: h % 3,
+        };
+        let r = FileReport::new(
+            "x".into(),
+            "text".into(),
+            10,
+            (0..10).map(raw).collect(),
+            Confidence::Medium,
+        );
         assert_eq!(r.people, 3);
         assert_eq!(r.counts[&Kind::Email], 10);
         assert_eq!(r.verdict(), "personal data of about 3 people");

@@ -21,7 +21,7 @@ pub(crate) fn luhn(digits: &[u8]) -> bool {
         }
         sum += v;
     }
-    !digits.is_empty() && sum % 10 == 0
+    !digits.is_empty() && sum.is_multiple_of(10)
 }
 
 /// The card brand for a digit string by issuer prefix and length, if any is known.
@@ -46,13 +46,17 @@ pub(crate) fn card_brand(d: &[u8]) -> Option<&'static str> {
         Some("mastercard")
     } else if (p2 == 34 || p2 == 37) && n == 15 {
         Some("amex")
-    } else if (p4 == 6011 || p2 == 65 || (644..=649).contains(&p3) || (622126..=622925).contains(&p6))
+    } else if (p4 == 6011
+        || p2 == 65
+        || (644..=649).contains(&p3)
+        || (622126..=622925).contains(&p6))
         && (16..=19).contains(&n)
     {
         Some("discover")
     } else if (3528..=3589).contains(&p4) && (16..=19).contains(&n) {
         Some("jcb")
-    } else if ((300..=305).contains(&p3) || p2 == 36 || p2 == 38 || p2 == 39) && (14..=19).contains(&n)
+    } else if ((300..=305).contains(&p3) || p2 == 36 || p2 == 38 || p2 == 39)
+        && (14..=19).contains(&n)
     {
         Some("diners")
     } else if p2 == 62 && (16..=19).contains(&n) {

@@ -7,8 +7,8 @@
 
 use std::path::{Path, PathBuf};
 
-use ignore::gitignore::{Gitignore, GitignoreBuilder};
 use ignore::WalkBuilder;
+use ignore::gitignore::{Gitignore, GitignoreBuilder};
 
 use crate::ScanError;
 
@@ -31,12 +31,22 @@ pub(crate) fn collect(paths: &[PathBuf], excludes: &[String]) -> Result<Vec<Entr
         if !root.exists() {
             return Err(ScanError::NoSuchPath(root.clone()));
         }
-        let base = if root.is_dir() { root.clone() } else { root.parent().map(Path::to_path_buf).unwrap_or_default() };
+        let base = if root.is_dir() {
+            root.clone()
+        } else {
+            root.parent().map(Path::to_path_buf).unwrap_or_default()
+        };
         let mut gb = GitignoreBuilder::new(&base);
         for g in excludes {
-            gb.add_line(None, g).map_err(|e| ScanError::BadExclude { glob: g.clone(), reason: e.to_string() })?;
+            gb.add_line(None, g).map_err(|e| ScanError::BadExclude {
+                glob: g.clone(),
+                reason: e.to_string(),
+            })?;
         }
-        let gi: Gitignore = gb.build().map_err(|e| ScanError::BadExclude { glob: excludes.join(" "), reason: e.to_string() })?;
+        let gi: Gitignore = gb.build().map_err(|e| ScanError::BadExclude {
+            glob: excludes.join(" "),
+            reason: e.to_string(),
+        })?;
         let gi2 = gi.clone();
         let walker = WalkBuilder::new(root)
             .standard_filters(false)
@@ -55,11 +65,17 @@ pub(crate) fn collect(paths: &[PathBuf], excludes: &[String]) -> Result<Vec<Entr
             if !entry.file_type().is_some_and(|t| t.is_file()) {
                 continue;
             }
-            if gi.matched_path_or_any_parents(entry.path(), false).is_ignore() {
+            if gi
+                .matched_path_or_any_parents(entry.path(), false)
+                .is_ignore()
+            {
                 continue;
             }
             let size = entry.metadata().map(|m| m.len()).unwrap_or(0);
-            out.push(Entry { path: entry.into_path(), size });
+            out.push(Entry {
+                path: entry.into_path(),
+                size,
+            });
         }
     }
     out.sort_by(|a, b| a.path.cmp(&b.path));
