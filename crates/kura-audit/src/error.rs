@@ -52,13 +52,17 @@ pub enum AuditError {
         /// Index of the leaf.
         index: u64,
     },
-    /// A stored interior hash disagrees with the tree recomputed from the leaves.
-    #[error("stored hash {stored_index} (completed by entry {entry}) does not match the entries")]
+    /// A stored interior hash disagrees with the tree recomputed from the leaves: a leaf in
+    /// `first..=last` was changed together with its stored leaf hash, or the interior hash
+    /// itself was changed.
+    #[error("stored hash {stored_index} over entries {first}..={last} does not match the entries")]
     StoredHashMismatch {
         /// Index in the stored-hash table.
         stored_index: u64,
-        /// The leaf whose append completes that hash.
-        entry: u64,
+        /// First leaf under that hash.
+        first: u64,
+        /// Last leaf under that hash (its append completed the hash).
+        last: u64,
     },
     /// The stored-hash table lacks a hash that integration must have written.
     #[error("stored hash {stored_index} (for entry {entry}) is missing")]
@@ -116,9 +120,8 @@ impl AuditError {
             Self::EntryMissing { index }
             | Self::EntryUndecodable { index }
             | Self::Truncated { index, .. } => Some(*index),
-            Self::StoredHashMismatch { entry, .. } | Self::StoredHashMissing { entry, .. } => {
-                Some(*entry)
-            }
+            Self::StoredHashMismatch { first, .. } => Some(*first),
+            Self::StoredHashMissing { entry, .. } => Some(*entry),
             Self::Tlog(TlogError::EntryMismatch { index }) => Some(*index),
             Self::Tlog(TlogError::CheckpointMismatch { first_suspect, .. }) => Some(*first_suspect),
             Self::Tlog(TlogError::LogTruncated { log_size, .. }) => Some(*log_size),

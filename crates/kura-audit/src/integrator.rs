@@ -189,7 +189,13 @@ impl Integrator {
         let target = self.store.audit_size()?;
         while st.frontier.size() < target {
             let from = st.frontier.size();
-            let to = target.min(from + self.cfg.chunk as u64);
+            let mut to = target.min(from + self.cfg.chunk as u64);
+            // Stop at the next multiple of N past the last checkpoint, so checkpoints land
+            // exactly every N entries.
+            let boundary = st.last_cp_size.unwrap_or(0) + self.cfg.checkpoint_every_entries;
+            if boundary > from {
+                to = to.min(boundary);
+            }
             let leaves = self.store.audit_leaves(from, to)?;
             let mut next = st.frontier.clone();
             let first_hash_index = next.next_stored_index();

@@ -146,7 +146,8 @@ pub fn verify(
                             } else {
                                 AuditError::StoredHashMismatch {
                                     stored_index,
-                                    entry: index,
+                                    first: index + 1 - (1u64 << k),
+                                    last: index,
                                 }
                             });
                         }
