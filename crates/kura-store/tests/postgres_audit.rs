@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use kura_store::postgres::testing::TestDatabase;
 use kura_store::sqlite::{Durability, SqliteStore};
-use kura_store::{AuditIntegration, AuditStore, IntegrationOutcome, PostgresStore};
+use kura_store::{AuditIntegration, AuditStore, IntegrationOutcome, PostgresStore, Store};
 
 fn check(store: &dyn AuditStore) {
     let first = store
@@ -161,4 +161,40 @@ fn postgres_racing_integrators_apply_each_range_once() {
         .unwrap()
         .get(0);
     assert_eq!(n as u64, rounds);
+}
+
+/// Concurrent `append_audit` callers share transactions (group commit); each must still get
+/// the index of exactly its own, consecutive leaves.
+#[test]
+fn postgres_grouped_appends_return_each_callers_own_positions() {
+    let Some(db) = TestDatabase::create("audit_group") else {
+        return;
+    };
+    let a = Arc::new(PostgresStore::create(db.url(), [1; 16]).unwrap());
+    let b = Arc::new(PostgresStore::open(db.url()).unwrap());
+    let handles: Vec<_> = (0..12u8)
+        .map(|t| {
+            let store = if t % 3 == 0 { b.clone() } else { a.clone() };
+            std::thread::spawn(move || {
+                let mut mine = Vec::new();
+                for i in 0..25u8 {
+                    let leaves: Vec<Vec<u8>> = (0..=(i % 3)).map(|k| vec![t, i, k]).collect();
+                    let first = store.append_audit(&leaves).unwrap();
+                    mine.push((first, leaves));
+                }
+                mine
+            })
+        })
+        .collect();
+    let mut count = 0;
+    for h in handles {
+        for (first, leaves) in h.join().unwrap() {
+            let got = a.audit_leaves(first, first + leaves.len() as u64).unwrap();
+            let got: Vec<Vec<u8>> = got.into_iter().map(|(_, l)| l).collect();
+            assert_eq!(got, leaves, "leaves at {first}");
+            count += leaves.len() as u64;
+        }
+    }
+    assert_eq!(a.audit_size().unwrap(), count);
+    assert_eq!(a.audit_leaves(0, count + 5).unwrap().len() as u64, count);
 }

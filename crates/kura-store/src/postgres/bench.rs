@@ -89,6 +89,42 @@ pub struct TableSize {
     pub total_bytes: i64,
 }
 
+/// Access-log append rates.
+#[derive(Debug, Clone, Serialize)]
+pub struct AuditRates {
+    /// One caller.
+    pub threads_1: f64,
+    /// Eight callers, four on each of two stores.
+    pub threads_8: f64,
+}
+
+/// Runs `per_thread` single-leaf appends on each of `threads` threads, alternating between
+/// the stores; returns appends per second.
+fn audit_rate(
+    stores: &[std::sync::Arc<PostgresStore>],
+    threads: usize,
+    per_thread: usize,
+) -> Result<f64, StoreError> {
+    let start = Instant::now();
+    let handles: Vec<_> = (0..threads)
+        .map(|t| {
+            let store = stores[t % stores.len()].clone();
+            std::thread::spawn(move || -> Result<(), StoreError> {
+                let leaf = vec![t as u8; 200];
+                for _ in 0..per_thread {
+                    store.append_audit(std::slice::from_ref(&leaf))?;
+                }
+                Ok(())
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join()
+            .map_err(|_| StoreError::Backend("bench thread panicked".into()))??;
+    }
+    Ok((threads * per_thread) as f64 / start.elapsed().as_secs_f64().max(1e-9))
+}
+
 /// The result of [`bench_postgres`].
 #[derive(Debug, Clone, Serialize)]
 pub struct BenchReport {
@@ -106,6 +142,9 @@ pub struct BenchReport {
     pub read_ratio: f64,
     /// kura search rate / baseline search rate.
     pub search_ratio: f64,
+    /// `append_audit` calls per second (one 200-byte leaf each) from 1 thread and from 8
+    /// threads over two stores (two servers). Every read the vault serves is one such call.
+    pub audit_append_per_sec: AuditRates,
     /// kura tables (`kura_data.subjects`, `kura_data.blind_index`, `kura_keys.data_keys`)
     /// and the baseline table.
     pub sizes: Vec<TableSize>,
@@ -417,6 +456,17 @@ pub fn bench_postgres_with(url: &str, opts: &BenchOptions) -> Result<BenchReport
         Ok(())
     })?;
 
+    let audit_stores = [
+        std::sync::Arc::new(PostgresStore::open(&db_url)?),
+        std::sync::Arc::new(PostgresStore::open(&db_url)?),
+    ];
+    let per_thread = (opts.reads / 8).clamp(50, 2_000);
+    let audit_append_per_sec = AuditRates {
+        threads_1: audit_rate(&audit_stores[..1], 1, per_thread * 4)?,
+        threads_8: audit_rate(&audit_stores, 8, per_thread)?,
+    };
+    drop(audit_stores);
+
     let mut sizes = Vec::new();
     for table in [
         "kura_data.subjects",
@@ -477,6 +527,7 @@ pub fn bench_postgres_with(url: &str, opts: &BenchOptions) -> Result<BenchReport
         search_ratio: kura.search_per_sec / baseline.search_per_sec,
         kura,
         baseline,
+        audit_append_per_sec,
         sizes,
         kura_bytes_per_subject,
         baseline_bytes_per_row,
