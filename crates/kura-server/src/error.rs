@@ -1,0 +1,116 @@
+//! API errors: one type, one exhaustive mapping from library errors to HTTP statuses.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use kura_vault::VaultError;
+use serde_json::json;
+
+/// An error answered to a client: status, stable snake_case code, human message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    /// HTTP status.
+    pub status: StatusCode,
+    /// Stable machine-readable code.
+    pub code: &'static str,
+    /// Human sentence. Never contains a field value, key or secret.
+    pub message: String,
+}
+
+impl ApiError {
+    /// A new error.
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+
+    /// 400 with a code.
+    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, code, message)
+    }
+
+    /// 401: missing or invalid API key.
+    pub fn unauthorized() -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "a valid API key is required: send `Authorization: Bearer <key>`",
+        )
+    }
+
+    /// 413: body too large.
+    pub fn too_large(limit: usize) -> Self {
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body_too_large",
+            format!("the request body exceeds the limit of {limit} bytes"),
+        )
+    }
+
+    /// A generic 500 whose cause is logged, not returned.
+    pub fn internal(cause: &dyn std::fmt::Display) -> Self {
+        tracing::error!(error = %cause, "internal error");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal_error",
+            "the server could not complete the request; the cause has been logged",
+        )
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = json!({"error": {"code": self.code, "message": self.message}});
+        (self.status, Json(body)).into_response()
+    }
+}
+
+impl From<VaultError> for ApiError {
+    fn from(e: VaultError) -> Self {
+        use kura_model::ModelError as M;
+        match &e {
+            VaultError::Invalid(m) => {
+                let status = match m {
+                    M::UnknownCollection(_) => StatusCode::NOT_FOUND,
+                    M::NotSearchable(_) => StatusCode::UNPROCESSABLE_ENTITY,
+                    M::Config(_) => return ApiError::internal(&e),
+                    M::UnknownField { .. }
+                    | M::InvalidValue { .. }
+                    | M::MissingRequired(_)
+                    | M::InvalidCountry
+                    | M::InvalidLocale
+                    | M::InvalidPurpose => StatusCode::BAD_REQUEST,
+                    // ModelError is non_exhaustive; a new variant is a client error until
+                    // it is mapped here on purpose.
+                    _ => StatusCode::BAD_REQUEST,
+                };
+                ApiError::new(status, m.code(), m.to_string())
+            }
+            VaultError::NotFound(_) => ApiError::new(
+                StatusCode::NOT_FOUND,
+                "subject_not_found",
+                "no such subject in this collection",
+            ),
+            VaultError::Integrity { .. } => {
+                tracing::error!(error = %e, "integrity failure");
+                ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "integrity_error",
+                    "stored data of this subject failed its integrity check; nothing of it is returned",
+                )
+            }
+            VaultError::Contention(_) => ApiError::new(
+                StatusCode::CONFLICT,
+                "contention",
+                "the subject is being changed concurrently; retry",
+            ),
+            VaultError::Crypto(_) | VaultError::Store(_) | VaultError::VaultMismatch { .. } => {
+                ApiError::internal(&e)
+            }
+            _ => ApiError::internal(&e),
+        }
+    }
+}

@@ -1,0 +1,59 @@
+//! The OpenAPI document, generated from the handlers' annotations.
+
+use utoipa::OpenApi;
+
+use crate::routes;
+use crate::wire;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "kura",
+        description = "Personal-data vault: encrypted subjects, blind-index search, purpose-bound access.",
+        license(name = "Apache-2.0")
+    ),
+    paths(
+        routes::health,
+        routes::create_subject,
+        routes::read_subject,
+        routes::patch_subject,
+        routes::delete_subject,
+        routes::search,
+        routes::import::import,
+    ),
+    components(schemas(
+        wire::CreateSubject,
+        wire::PatchSubject,
+        wire::SearchRequest,
+        wire::Created,
+        wire::Ids,
+        wire::SubjectBody,
+        wire::ImportResult,
+        wire::LineError,
+        wire::ErrorBody,
+        wire::ErrorDetail,
+        wire::Health
+    )),
+    modifiers(&BearerAuth)
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+/// The OpenAPI document as pretty JSON (also kept in `docs/openapi.json`).
+pub fn openapi_json() -> String {
+    ApiDoc::openapi()
+        .to_pretty_json()
+        .unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
+}

@@ -1,0 +1,158 @@
+//! `POST /v1/collections/{c}/import`: NDJSON, one subject per line, streamed and written in
+//! batches. Parsing overlaps with sealing and writing: a blocking worker takes batches from
+//! a bounded channel while the next batch is read from the network.
+
+use axum::Json;
+use axum::extract::{Path, Request, State};
+use futures_util::StreamExt;
+use kura_vault::{SubjectInput, VaultError};
+
+use super::{access, parse_json, subject_input};
+use crate::auth::{Principal, Purpose};
+use crate::wire::{CreateSubject, ErrorBody, ImportResult, LineError};
+use crate::{ApiError, AppState};
+
+/// Subjects per store transaction.
+pub const BATCH: usize = 2_000;
+
+enum Line {
+    Ok(SubjectInput),
+    Refused(LineError),
+}
+
+/// Imports subjects from NDJSON.
+#[utoipa::path(
+    post, path = "/v1/collections/{c}/import",
+    params(("c" = String, Path), ("X-Kura-Purpose" = String, Header)),
+    request_body(content = String, content_type = "application/x-ndjson",
+                 description = "one CreateSubject JSON object per line"),
+    responses((status = 200, body = ImportResult), (status = 401, body = ErrorBody),
+              (status = 404, body = ErrorBody), (status = 413, body = ErrorBody)),
+    security(("bearer" = []))
+)]
+pub async fn import(
+    State(state): State<AppState>,
+    principal: Principal,
+    purpose: Purpose,
+    Path(c): Path<String>,
+    req: Request,
+) -> Result<Json<ImportResult>, ApiError> {
+    if state.vault.schema().collection(&c).is_none() {
+        return Err(VaultError::Invalid(kura_model::ModelError::UnknownCollection(c)).into());
+    }
+    let limit = state.limits.max_import_bytes;
+    let a = access(&principal, &purpose);
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<(usize, Line)>>(2);
+    let vault = state.vault.clone();
+    let collection = c.clone();
+    // The worker seals and writes batches as they arrive and returns per-line results.
+    let worker = tokio::task::spawn_blocking(move || {
+        let mut out: Vec<(usize, Result<String, LineError>)> = Vec::new();
+        while let Some(batch) = rx.blocking_recv() {
+            let mut inputs = Vec::new();
+            let mut lines = Vec::new();
+            for (n, line) in batch {
+                match line {
+                    Line::Ok(i) => {
+                        inputs.push(i);
+                        lines.push(n);
+                    }
+                    Line::Refused(e) => out.push((n, Err(e))),
+                }
+            }
+            let results = vault.create_batch(&a, &collection, inputs);
+            for (n, r) in lines.into_iter().zip(results) {
+                out.push((
+                    n,
+                    r.map(|id| id.to_string()).map_err(|e| {
+                        let api = ApiError::from(e);
+                        LineError {
+                            line: n,
+                            code: api.code.to_owned(),
+                            message: api.message,
+                        }
+                    }),
+                ));
+            }
+        }
+        out
+    });
+
+    let mut stream = req.into_body().into_data_stream();
+    let mut buf: Vec<u8> = Vec::new();
+    let mut batch: Vec<(usize, Line)> = Vec::with_capacity(BATCH);
+    let mut line_no = 0usize;
+    let mut total = 0usize;
+    let mut too_large = false;
+    let parse_line = |n: usize, raw: &[u8]| -> Option<(usize, Line)> {
+        let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
+        if raw.iter().all(u8::is_ascii_whitespace) {
+            return None;
+        }
+        let parsed = parse_json::<CreateSubject>(raw).and_then(subject_input);
+        Some((
+            n,
+            match parsed {
+                Ok(i) => Line::Ok(i),
+                Err(e) => Line::Refused(LineError {
+                    line: n,
+                    code: e.code.to_owned(),
+                    message: e.message,
+                }),
+            },
+        ))
+    };
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| ApiError::bad_request("body_read_error", e.to_string()))?;
+        total += chunk.len();
+        if total > limit {
+            too_large = true;
+            break;
+        }
+        buf.extend_from_slice(&chunk);
+        let mut start = 0;
+        while let Some(pos) = buf[start..].iter().position(|&b| b == b'\n') {
+            line_no += 1;
+            if let Some(l) = parse_line(line_no, &buf[start..start + pos]) {
+                batch.push(l);
+            }
+            start += pos + 1;
+            if batch.len() >= BATCH {
+                let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
+                if tx.send(full).await.is_err() {
+                    break;
+                }
+            }
+        }
+        buf.drain(..start);
+    }
+    if too_large {
+        drop(tx);
+        let _ = worker.await;
+        return Err(ApiError::too_large(limit));
+    }
+    if !buf.is_empty() {
+        line_no += 1;
+        if let Some(l) = parse_line(line_no, &buf) {
+            batch.push(l);
+        }
+    }
+    if !batch.is_empty() {
+        let _ = tx.send(batch).await;
+    }
+    drop(tx);
+    let mut results = worker.await.map_err(|e| ApiError::internal(&e))?;
+    results.sort_by_key(|(n, _)| *n);
+    let mut ids = Vec::with_capacity(results.len());
+    let mut errors = Vec::new();
+    for (_, r) in results {
+        match r {
+            Ok(id) => ids.push(Some(id)),
+            Err(e) => {
+                ids.push(None);
+                errors.push(e);
+            }
+        }
+    }
+    Ok(Json(ImportResult { ids, errors }))
+}

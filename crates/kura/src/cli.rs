@@ -1,0 +1,82 @@
+//! The command line, as clap types. Raw flags here; `config.rs` turns them into checked
+//! settings.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// kura — a personal-data vault: per-subject encryption, blind-index search, a verifiable
+/// access log.
+#[derive(Debug, Parser)]
+#[command(name = "kura", version, about, long_about = None, propagate_version = true)]
+pub struct Cli {
+    /// Write log lines as JSON (for log shippers) instead of text.
+    #[arg(long, global = true, env = "KURA_LOG_JSON")]
+    pub log_json: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Where the vault is and how it is configured. Shared by every command that opens one.
+#[derive(Debug, Args, Clone, Default)]
+pub struct VaultArgs {
+    /// Data directory of the embedded store (SQLite). Not needed with --store-url.
+    #[arg(long, env = "KURA_DATA")]
+    pub data: Option<PathBuf>,
+    /// PostgreSQL URL (overrides `[store] url`).
+    #[arg(long, env = "KURA_STORE_URL")]
+    pub store_url: Option<String>,
+    /// Configuration file (TOML). Without it, the built-in `accounts` schema is used.
+    #[arg(long, env = "KURA_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Key file (default: `<data dir>.key`, beside the data directory, never inside it).
+    #[arg(long, env = "KURA_KEY_FILE")]
+    pub key_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create a new vault and print its first operator API key (once).
+    Init {
+        #[command(flatten)]
+        vault: VaultArgs,
+        /// Print `{"operator_key": "..."}` on stdout instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Serve the HTTP API until SIGINT or SIGTERM.
+    Serve {
+        #[command(flatten)]
+        vault: VaultArgs,
+        /// Listen address (default 127.0.0.1:8270, or `[server] listen`).
+        #[arg(long, env = "KURA_LISTEN")]
+        listen: Option<SocketAddr>,
+        /// Development mode: initialize ./kura-dev on first use, print the operator key and
+        /// a curl example, and serve.
+        #[arg(long, conflicts_with_all = ["data", "store_url"])]
+        dev: bool,
+    },
+    /// Import subjects from an NDJSON file (one `{"country","locale","fields"}` per line).
+    Import {
+        #[command(flatten)]
+        vault: VaultArgs,
+        /// Collection to import into.
+        #[arg(long, default_value = "accounts")]
+        collection: String,
+        /// Purpose recorded for the import.
+        #[arg(long, default_value = "import")]
+        purpose: String,
+        /// The NDJSON file ("-" for standard input).
+        file: PathBuf,
+    },
+    /// Apply pending schema migrations to the store.
+    Migrate {
+        #[command(flatten)]
+        vault: VaultArgs,
+    },
+    /// Measure kura against a plain baseline on this machine and print JSON.
+    Bench(crate::cmd::bench::BenchArgs),
+    /// Find stray personal data in files and folders (CSV, spreadsheets, JSON, logs, dumps).
+    Scan(kura_scan::ScanArgs),
+}

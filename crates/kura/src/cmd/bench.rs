@@ -1,0 +1,482 @@
+//! `kura bench`: measures kura on this machine beside a baseline measured in the same run
+//! (the same rows as plaintext in plain SQLite, without kura), and prints JSON.
+//!
+//! Sections: `baseline` (plain SQLite insert/read/search), `library` (the vault API in
+//! batches, reads, searches), `http` (NDJSON import over loopback HTTP into a real server).
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use clap::Args;
+use kura_crypto::KeyFile;
+use kura_store::sqlite::{Durability, SqliteStore};
+use kura_vault::{Access, SubjectInput, Uuid, Vault, VaultOptions};
+use serde_json::{Value, json};
+
+/// `kura bench` flags.
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Subjects to load.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub subjects: usize,
+    /// Point reads to time.
+    #[arg(long, default_value_t = 200_000)]
+    pub reads: usize,
+    /// Searches to time.
+    #[arg(long, default_value_t = 200_000)]
+    pub searches: usize,
+    /// Threads for reads and searches.
+    #[arg(long, default_value_t = 2)]
+    pub threads: usize,
+    /// Sections to run (comma-separated): baseline, library, http, scan.
+    #[arg(long, default_value = "baseline,library,http", value_delimiter = ',')]
+    pub only: Vec<String>,
+    /// Working directory for the temporary stores (default: a temp dir).
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
+    /// Also write the JSON report to this file.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+const BATCH: usize = 2_000;
+
+/// A deterministic, non-cryptographic generator for synthetic people (SplitMix64).
+fn mix(mut x: u64) -> u64 {
+    x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    x ^ (x >> 31)
+}
+
+const JA: [&str; 6] = [
+    "山田 太郎",
+    "佐藤 花子",
+    "鈴木 一郎",
+    "高橋 美咲",
+    "田中 健",
+    "伊藤 さくら",
+];
+const EN: [&str; 6] = [
+    "John Smith",
+    "Mary Johnson",
+    "Robert Brown",
+    "Linda Davis",
+    "James Miller",
+    "Emma Wilson",
+];
+const DE: [&str; 6] = [
+    "Jürgen Müller",
+    "Anna Schmidt",
+    "Lukas Schneider",
+    "Marie Fischer",
+    "Felix Weber",
+    "Sophie Becker",
+];
+
+/// The synthetic person number `i`: (country, locale, fields in schema order).
+pub fn person(i: usize) -> (&'static str, &'static str, [(&'static str, String); 8]) {
+    let r = mix(i as u64);
+    let k = (r % 3) as usize;
+    let (country, locale, names, tld, addr) = match k {
+        0 => (
+            "JP",
+            "ja",
+            &JA,
+            "jp",
+            format!(
+                "〒{:03}-{:04} 東京都千代田区{}丁目",
+                r % 1000,
+                (r >> 10) % 10000,
+                (r >> 20) % 9 + 1
+            ),
+        ),
+        1 => (
+            "US",
+            "en",
+            &EN,
+            "com",
+            format!(
+                "{} Main St, Springfield, IL {:05}",
+                (r >> 8) % 9999 + 1,
+                (r >> 24) % 100_000
+            ),
+        ),
+        _ => (
+            "DE",
+            "de",
+            &DE,
+            "de",
+            format!(
+                "Hauptstraße {}, {:05} Berlin",
+                (r >> 8) % 200 + 1,
+                (r >> 24) % 100_000
+            ),
+        ),
+    };
+    let name = names[((r >> 32) % 6) as usize].to_owned();
+    let fields = [
+        ("login_id", format!("p{i:09}")),
+        ("online_id", format!("Player_{i}")),
+        ("name", name),
+        ("email", format!("user{i}@example.{tld}")),
+        (
+            "phone",
+            format!(
+                "+{} {:03} {:04} {:04}",
+                [81, 1, 49][k],
+                (r >> 5) % 1000,
+                (r >> 15) % 10000,
+                i % 10000
+            ),
+        ),
+        ("postal_address", addr),
+        (
+            "birth_date",
+            format!(
+                "{}-{:02}-{:02}",
+                1950 + (r >> 40) % 55,
+                (r >> 46) % 12 + 1,
+                (r >> 50) % 28 + 1
+            ),
+        ),
+        (
+            "gender",
+            ["female", "male", "diverse", "undisclosed"][((r >> 56) % 4) as usize].to_owned(),
+        ),
+    ];
+    (country, locale, fields)
+}
+
+fn input(i: usize) -> SubjectInput {
+    let (country, locale, fields) = person(i);
+    SubjectInput {
+        country: country.into(),
+        locale: locale.into(),
+        fields: fields.into_iter().map(|(k, v)| (k.to_owned(), v)).collect(),
+    }
+}
+
+fn ndjson_line(i: usize) -> String {
+    let (country, locale, fields) = person(i);
+    let f: serde_json::Map<String, Value> = fields
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), Value::String(v)))
+        .collect();
+    json!({"country": country, "locale": locale, "fields": f}).to_string()
+}
+
+fn rate(n: usize, secs: f64) -> f64 {
+    (n as f64 / secs).round()
+}
+
+fn sample(n: usize, count: usize, salt: u64) -> Vec<usize> {
+    (0..count)
+        .map(|j| (mix(j as u64 ^ salt) % n as u64) as usize)
+        .collect()
+}
+
+fn parallel<T: Sync>(items: &[T], threads: usize, f: impl Fn(&T) + Sync) -> f64 {
+    let start = Instant::now();
+    std::thread::scope(|s| {
+        for chunk in items.chunks(items.len().div_ceil(threads.max(1)).max(1)) {
+            let f = &f;
+            s.spawn(move || chunk.iter().for_each(f));
+        }
+    });
+    start.elapsed().as_secs_f64()
+}
+
+fn baseline(dir: &Path, a: &BenchArgs) -> Result<Value> {
+    let path = dir.join("baseline.db");
+    let conn = rusqlite::Connection::open(&path)?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    conn.pragma_update(None, "cache_size", -65_536)?;
+    conn.execute_batch(
+        "CREATE TABLE accounts (iid INTEGER PRIMARY KEY, id BLOB NOT NULL UNIQUE, country TEXT, locale TEXT,
+           login_id TEXT, online_id TEXT, name TEXT, email TEXT, phone TEXT, postal_address TEXT,
+           birth_date TEXT, gender TEXT);
+         CREATE INDEX a_login ON accounts(login_id); CREATE INDEX a_online ON accounts(online_id);
+         CREATE INDEX a_email ON accounts(email); CREATE INDEX a_phone ON accounts(phone);",
+    )?;
+    let mut ids = Vec::with_capacity(a.subjects);
+    let start = Instant::now();
+    let mut conn = conn;
+    for chunk_start in (0..a.subjects).step_by(BATCH) {
+        let tx = conn.transaction()?;
+        {
+            let mut st = tx.prepare_cached(
+                "INSERT INTO accounts (id, country, locale, login_id, online_id, name, email, phone,
+                   postal_address, birth_date, gender) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11)",
+            )?;
+            for i in chunk_start..(chunk_start + BATCH).min(a.subjects) {
+                let (c, l, f) = person(i);
+                let id = Uuid::now_v7();
+                st.execute(rusqlite::params![
+                    id.as_bytes().as_slice(),
+                    c,
+                    l,
+                    f[0].1,
+                    f[1].1,
+                    f[2].1,
+                    f[3].1,
+                    f[4].1,
+                    f[5].1,
+                    f[6].1,
+                    f[7].1
+                ])?;
+                ids.push(id);
+            }
+        }
+        tx.commit()?;
+    }
+    let insert_s = start.elapsed().as_secs_f64();
+    let reads = sample(a.subjects, a.reads, 1);
+    let read_s = parallel(&reads, a.threads, |&i| {
+        thread_local!(static C: std::cell::RefCell<Option<rusqlite::Connection>> = const { std::cell::RefCell::new(None) });
+        C.with(|c| {
+            let mut c = c.borrow_mut();
+            let conn = c.get_or_insert_with(|| {
+                rusqlite::Connection::open(&path).expect("baseline db opens")
+            });
+            let mut st = conn
+                .prepare_cached("SELECT * FROM accounts WHERE id = ?1")
+                .expect("prepare");
+            let row: Option<String> = st
+                .query_row([ids[i].as_bytes().as_slice()], |r| r.get::<_, String>(6))
+                .ok();
+            assert!(row.is_some(), "baseline row exists");
+        });
+    });
+    let searches = sample(a.subjects, a.searches, 2);
+    let search_s = parallel(&searches, a.threads, |&i| {
+        thread_local!(static C: std::cell::RefCell<Option<rusqlite::Connection>> = const { std::cell::RefCell::new(None) });
+        C.with(|c| {
+            let mut c = c.borrow_mut();
+            let conn = c.get_or_insert_with(|| {
+                rusqlite::Connection::open(&path).expect("baseline db opens")
+            });
+            let mut st = conn
+                .prepare_cached("SELECT id FROM accounts WHERE email = ?1")
+                .expect("prepare");
+            let n = st
+                .query_map([person(i).2[3].1.as_str()], |r| r.get::<_, Vec<u8>>(0))
+                .expect("query")
+                .count();
+            assert_eq!(n, 1);
+        });
+    });
+    Ok(json!({
+        "insert_per_s": rate(a.subjects, insert_s),
+        "read_per_s": rate(a.reads, read_s),
+        "search_per_s": rate(a.searches, search_s),
+        "insert_secs": insert_s,
+    }))
+}
+
+fn open_vault(dir: &Path) -> Result<Vault> {
+    let id: [u8; 16] = kura_crypto::random_array()?;
+    let keys = KeyFile::create(&dir.join("vault.key"), id)?;
+    let store = SqliteStore::create(&dir.join("data"), id, Durability::Normal)?;
+    Ok(Vault::new(
+        kura_model::Schema::builtin(),
+        Arc::new(store),
+        Arc::new(keys),
+        VaultOptions::default(),
+    )?)
+}
+
+fn access() -> Access {
+    Access {
+        principal: "bench".into(),
+        purpose: "bench".into(),
+        request_id: "bench".into(),
+    }
+}
+
+fn library(dir: &Path, a: &BenchArgs) -> Result<Value> {
+    let vault = open_vault(dir)?;
+    let acc = access();
+    let mut ids: Vec<Uuid> = Vec::with_capacity(a.subjects);
+    let start = Instant::now();
+    for chunk_start in (0..a.subjects).step_by(BATCH) {
+        let inputs: Vec<SubjectInput> = (chunk_start..(chunk_start + BATCH).min(a.subjects))
+            .map(input)
+            .collect();
+        for r in vault.create_batch(&acc, "accounts", inputs) {
+            ids.push(r?);
+        }
+    }
+    let insert_s = start.elapsed().as_secs_f64();
+    let reads = sample(a.subjects, a.reads, 1);
+    let read_s = parallel(&reads, a.threads, |&i| {
+        let v = vault.read(&acc, "accounts", &ids[i], None).expect("read");
+        assert_eq!(v.fields.len(), 8);
+    });
+    let searches = sample(a.subjects, a.searches, 2);
+    let search_s = parallel(&searches, a.threads, |&i| {
+        let hits = vault
+            .search(&acc, "accounts", "email", &person(i).2[3].1, 10)
+            .expect("search");
+        assert_eq!(hits, vec![ids[i]]);
+    });
+    Ok(json!({
+        "insert_per_s": rate(a.subjects, insert_s),
+        "read_per_s": rate(a.reads, read_s),
+        "search_per_s": rate(a.searches, search_s),
+        "insert_secs": insert_s,
+        "batch": BATCH,
+    }))
+}
+
+fn http(dir: &Path, a: &BenchArgs) -> Result<Value> {
+    let vault = Arc::new(open_vault(dir)?);
+    let key = kura_server::auth::generate_api_key("bench", "operator", 0)?;
+    vault.store().insert_api_key(&key.record)?;
+    let state = kura_server::AppState {
+        store: vault.store().clone(),
+        vault,
+        limits: kura_server::Limits::default(),
+    };
+    let rt = tokio::runtime::Runtime::new()?;
+    let listener = rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))?;
+    let addr = listener.local_addr()?;
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = rt.spawn(kura_server::serve(listener, state, async move {
+        let _ = stop_rx.await;
+    }));
+    // Generate the NDJSON first, so that generation is not timed.
+    let per_request = 100_000.min(a.subjects.max(1));
+    let file = dir.join("import.ndjson");
+    {
+        let mut w = std::io::BufWriter::new(std::fs::File::create(&file)?);
+        for i in 0..a.subjects {
+            writeln!(w, "{}", ndjson_line(i))?;
+        }
+    }
+    let text = std::fs::read_to_string(&file)?;
+    let lines: Vec<&str> = text.lines().collect();
+    let url = format!("http://{addr}/v1/collections/accounts/import");
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .timeout_global(Some(std::time::Duration::from_secs(3600)))
+        .build()
+        .into();
+    let start = Instant::now();
+    let mut imported = 0usize;
+    for chunk in lines.chunks(per_request) {
+        let body = chunk.join("\n");
+        let mut resp = agent
+            .post(&url)
+            .header("Authorization", &format!("Bearer {}", key.secret.as_str()))
+            .header("X-Kura-Purpose", "bench")
+            .header("Content-Type", "application/x-ndjson")
+            .send(body.as_bytes())
+            .context("import request")?;
+        let out: Value = serde_json::from_reader(resp.body_mut().as_reader())?;
+        let errors = out["errors"].as_array().map_or(0, Vec::len);
+        anyhow::ensure!(errors == 0, "import refused {errors} lines");
+        imported += out["ids"].as_array().map_or(0, Vec::len);
+    }
+    let import_s = start.elapsed().as_secs_f64();
+    anyhow::ensure!(
+        imported == a.subjects,
+        "imported {imported} of {}",
+        a.subjects
+    );
+    let _ = stop_tx.send(());
+    let _ = rt.block_on(server);
+    Ok(json!({
+        "import_per_s": rate(a.subjects, import_s),
+        "import_secs": import_s,
+        "subjects_per_request": per_request,
+    }))
+}
+
+fn machine() -> Value {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|m| m.trim().to_owned())
+        })
+        .unwrap_or_else(|| "unknown".into());
+    json!({
+        "cpu": cpu,
+        "cores": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+        "os": std::env::consts::OS,
+    })
+}
+
+pub fn run(a: &BenchArgs) -> Result<ExitCode> {
+    let tmp;
+    let dir = match &a.dir {
+        Some(d) => {
+            std::fs::create_dir_all(d)?;
+            d.clone()
+        }
+        None => {
+            tmp = tempfile::tempdir()?;
+            tmp.path().to_owned()
+        }
+    };
+    let mut report = json!({
+        "kura_version": env!("CARGO_PKG_VERSION"),
+        "machine": machine(),
+        "subjects": a.subjects,
+        "reads": a.reads,
+        "searches": a.searches,
+        "threads": a.threads,
+        "profile": if cfg!(debug_assertions) { "debug" } else { "release" },
+    });
+    let want = |s: &str| a.only.iter().any(|o| o == s);
+    if want("baseline") {
+        eprintln!("bench: baseline (plain SQLite) ...");
+        let d = dir.join("baseline");
+        std::fs::create_dir_all(&d)?;
+        report["baseline_sqlite"] = baseline(&d, a)?;
+    }
+    if want("library") {
+        eprintln!("bench: kura library ...");
+        let d = dir.join("library");
+        std::fs::create_dir_all(&d)?;
+        report["kura_library"] = library(&d, a)?;
+    }
+    if want("http") {
+        eprintln!("bench: kura HTTP import ...");
+        let d = dir.join("http");
+        std::fs::create_dir_all(&d)?;
+        report["kura_http"] = http(&d, a)?;
+    }
+    if want("scan") {
+        eprintln!("bench: kura scan ...");
+        report["scan"] = serde_json::to_value(kura_scan::bench(200, 5_000, 3)?)?;
+    }
+    let ratio = |x: &Value, y: &Value| -> Value {
+        match (x.as_f64(), y.as_f64()) {
+            (Some(x), Some(y)) if y > 0.0 => json!((x / y * 1000.0).round() / 1000.0),
+            _ => Value::Null,
+        }
+    };
+    let b = report["baseline_sqlite"].clone();
+    let l = report["kura_library"].clone();
+    let h = report["kura_http"].clone();
+    report["ratios_vs_baseline"] = json!({
+        "library_insert": ratio(&l["insert_per_s"], &b["insert_per_s"]),
+        "http_import": ratio(&h["import_per_s"], &b["insert_per_s"]),
+        "library_read": ratio(&l["read_per_s"], &b["read_per_s"]),
+        "library_search": ratio(&l["search_per_s"], &b["search_per_s"]),
+    });
+    let text = serde_json::to_string_pretty(&report)?;
+    println!("{text}");
+    if let Some(out) = &a.out {
+        std::fs::write(out, &text).with_context(|| format!("writing {}", out.display()))?;
+    }
+    Ok(ExitCode::SUCCESS)
+}

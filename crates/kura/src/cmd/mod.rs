@@ -1,0 +1,40 @@
+//! One module per subcommand.
+
+pub mod bench;
+mod import;
+mod init;
+mod serve;
+
+use std::process::ExitCode;
+
+use anyhow::Result;
+
+use crate::cli::{Cli, Command};
+
+/// Runs the parsed command line.
+pub fn run(cli: Cli) -> Result<ExitCode> {
+    match cli.command {
+        Command::Init { vault, json } => init::run(&vault, json),
+        Command::Serve { vault, listen, dev } => serve::run(vault, listen, dev),
+        Command::Import {
+            vault,
+            collection,
+            purpose,
+            file,
+        } => import::run(&vault, &collection, &purpose, &file),
+        Command::Migrate { vault } => init::migrate(&vault),
+        Command::Bench(args) => bench::run(&args),
+        Command::Scan(args) => {
+            let outcome = kura_scan::run(&args, &mut std::io::stdout().lock())?;
+            Ok(ExitCode::from(outcome.exit_code() as u8))
+        }
+    }
+}
+
+/// Unix seconds now.
+pub fn now_unix() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}

@@ -1,0 +1,91 @@
+//! `kura serve` (and `--dev`).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use kura_server::{AppState, Limits};
+
+use crate::cli::VaultArgs;
+use crate::config::resolve;
+use crate::open;
+
+pub fn run(mut args: VaultArgs, listen: Option<SocketAddr>, dev: bool) -> Result<ExitCode> {
+    if dev {
+        let dir = PathBuf::from("kura-dev");
+        args.data = Some(dir.clone());
+        if !dir.join(kura_store::sqlite::DATA_FILE).exists() {
+            let key = super::init::create_vault(&args)?;
+            let addr = listen.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8270)));
+            println!("kura dev vault created in ./kura-dev (keys in ./kura-dev.key).");
+            println!();
+            println!("Operator API key (shown once, stored only as a hash):");
+            println!("  {}", key.as_str());
+            println!();
+            println!("Try it:");
+            println!(
+                "  curl -s -X POST http://{addr}/v1/collections/accounts/subjects \\\n    -H 'Authorization: Bearer {}' -H 'X-Kura-Purpose: signup' \\\n    -H 'Content-Type: application/json' \\\n    -d '{{\"country\":\"JP\",\"locale\":\"ja\",\"fields\":{{\"login_id\":\"taro\",\"email\":\"taro@example.jp\",\"name\":\"山田太郎\"}}}}'",
+                key.as_str()
+            );
+            println!();
+        } else {
+            println!(
+                "Using the existing dev vault in ./kura-dev (its operator key was printed when it was created)."
+            );
+        }
+    }
+    let r = resolve(&args)?;
+    let vault = open::vault(&r)?;
+    let store = vault.store().clone();
+    let addr = listen.unwrap_or(r.config.server.listen);
+    let state = AppState {
+        vault,
+        store,
+        limits: Limits {
+            max_body_bytes: r.config.server.max_body_bytes,
+            max_import_bytes: r.config.server.max_import_bytes,
+        },
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    rt.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("cannot listen on {addr}"))?;
+        let local = listener.local_addr()?;
+        tracing::info!(%local, backend = open::describe(&*state.store), "kura listening");
+        // A line on stdout that scripts and tests can wait for.
+        println!("listening on http://{local}");
+        kura_server::serve(listener, state, shutdown_signal())
+            .await
+            .context("serving")?;
+        tracing::info!("shut down cleanly");
+        Ok::<_, anyhow::Error>(())
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutdown signal received; draining requests");
+}
