@@ -78,6 +78,8 @@ struct Queue {
 }
 
 struct Shared {
+    batches: std::sync::atomic::AtomicU64,
+    leaves: std::sync::atomic::AtomicU64,
     queue: Mutex<Queue>,
     work: Condvar,
     space: Condvar,
@@ -161,6 +163,8 @@ impl Appender {
             max_queue: cfg.max_queue.max(cfg.max_batch.max(1)),
         };
         let shared = Arc::new(Shared {
+            batches: std::sync::atomic::AtomicU64::new(0),
+            leaves: std::sync::atomic::AtomicU64::new(0),
             queue: Mutex::new(Queue::default()),
             work: Condvar::new(),
             space: Condvar::new(),
@@ -235,6 +239,16 @@ impl Appender {
         Ok(Ticket { slot, count })
     }
 
+    /// `(store writes, leaves written)` since start, successful writes only.
+    #[must_use]
+    pub fn stats(&self) -> (u64, u64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        (
+            self.shared.batches.load(Relaxed),
+            self.shared.leaves.load(Relaxed),
+        )
+    }
+
     /// Stops accepting events, writes what is queued, and joins the writer thread.
     pub fn shutdown(&self) {
         lock(&self.shared.queue).closed = true;
@@ -291,6 +305,9 @@ fn writer(sh: &Shared, store: &dyn Store) {
         .unwrap_or(Err("audit_append_panicked"));
         match result {
             Ok(first) => {
+                use std::sync::atomic::Ordering::Relaxed;
+                sh.batches.fetch_add(1, Relaxed);
+                sh.leaves.fetch_add(leaves.len() as u64, Relaxed);
                 for (slot, offset) in waiting.drain(..) {
                     answer(&slot, Ok(first + offset as u64));
                 }
