@@ -51,9 +51,14 @@ pub struct BenchReport {
     pub csv_sparse_bytes: u64,
     /// Best throughput over the runs on the sparse CSV, in MB/s.
     pub csv_sparse_mb_per_s: f64,
-    /// CPU seconds (user + system, all threads) the throughput runs took, where the platform
-    /// tells (Linux); wall-clock MB/s falls when other processes share the cores.
-    pub cpu_seconds: Option<f64>,
+    /// Plain text in MB per CPU second (user + system over all threads, best run), where the
+    /// platform tells (Linux). Unlike wall-clock MB/s it does not fall when other processes
+    /// share the cores; times the core count it bounds the throughput of an idle machine.
+    pub text_mb_per_cpu_s: Option<f64>,
+    /// Dense CSV in MB per CPU second (see `text_mb_per_cpu_s`).
+    pub csv_mb_per_cpu_s: Option<f64>,
+    /// Sparse CSV in MB per CPU second (see `text_mb_per_cpu_s`).
+    pub csv_sparse_mb_per_cpu_s: Option<f64>,
     /// People in the labelled quality corpus.
     pub quality_people: u64,
     /// The confidence threshold the quality was measured at.
@@ -123,15 +128,21 @@ pub fn evaluate(dir: &Path, labels: &[Label], min: Confidence) -> Vec<KindQualit
         .collect()
 }
 
-fn time_scan(dir: &Path, runs: usize) -> f64 {
+/// Best wall-clock seconds and best CPU seconds (if known) of `runs` scans of `dir`.
+fn time_scan(dir: &Path, runs: usize) -> (f64, Option<f64>) {
     let args = ScanArgs::new(vec![dir.to_path_buf()]);
     let mut best = f64::MAX;
+    let mut best_cpu: Option<f64> = None;
     for _ in 0..runs.max(1) {
+        let c = cpu_seconds();
         let t = Instant::now();
         let _ = scan_paths(&args, false);
         best = best.min(t.elapsed().as_secs_f64());
+        if let (Some(a), Some(b)) = (c, cpu_seconds()) {
+            best_cpu = Some(best_cpu.map_or(b - a, |x: f64| x.min(b - a)));
+        }
     }
-    best
+    (best, best_cpu)
 }
 
 /// User plus system CPU seconds of this process so far (Linux only).
@@ -177,11 +188,11 @@ pub fn bench(megabytes: u64, people: usize, runs: usize) -> std::io::Result<Benc
     let text_bytes = dir_bytes(&text_dir);
     let csv_bytes = dir_bytes(&csv_dir);
     let csv_sparse_bytes = dir_bytes(&sparse_dir);
-    let cpu0 = cpu_seconds();
-    let t_text = time_scan(&text_dir, runs);
-    let t_csv = time_scan(&csv_dir, runs);
-    let t_sparse = time_scan(&sparse_dir, runs);
-    let cpu = cpu0.and_then(|a| cpu_seconds().map(|b| b - a));
+    let (t_text, c_text) = time_scan(&text_dir, runs);
+    let (t_csv, c_csv) = time_scan(&csv_dir, runs);
+    let (t_sparse, c_sparse) = time_scan(&sparse_dir, runs);
+    let per_cpu =
+        |bytes: u64, cpu: Option<f64>| cpu.filter(|c| *c > 0.0).map(|c| bytes as f64 / 1e6 / c);
     Ok(BenchReport {
         threads: rayon::current_num_threads(),
         text_bytes,
@@ -190,7 +201,9 @@ pub fn bench(megabytes: u64, people: usize, runs: usize) -> std::io::Result<Benc
         csv_mb_per_s: csv_bytes as f64 / 1e6 / t_csv,
         csv_sparse_bytes,
         csv_sparse_mb_per_s: csv_sparse_bytes as f64 / 1e6 / t_sparse,
-        cpu_seconds: cpu,
+        text_mb_per_cpu_s: per_cpu(text_bytes, c_text),
+        csv_mb_per_cpu_s: per_cpu(csv_bytes, c_csv),
+        csv_sparse_mb_per_cpu_s: per_cpu(csv_sparse_bytes, c_sparse),
         quality_people: corpus.people,
         min_confidence: Confidence::Medium,
         quality,

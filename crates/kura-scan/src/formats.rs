@@ -116,19 +116,10 @@ fn scan_stream<R: Read>(
     let mut header: Option<Vec<Field>> = None;
     let mut first = true;
     loop {
-        // Fill the block.
+        // Fill the block; `read_to_end` grows the buffer as data comes, so a small file
+        // never costs a block-sized allocation.
         let want = BLOCK.saturating_sub(buf.len());
-        let mut filled = 0;
-        let old = buf.len();
-        buf.resize(old + want, 0);
-        while filled < want {
-            let n = reader.read(&mut buf[old + filled..])?;
-            if n == 0 {
-                break;
-            }
-            filled += n;
-        }
-        buf.truncate(old + filled);
+        let filled = (&mut reader).take(want as u64).read_to_end(&mut buf)?;
         let eof = filled < want;
         if first {
             first = false;

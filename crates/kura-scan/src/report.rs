@@ -54,8 +54,8 @@ pub(crate) struct RawFinding {
     pub value_hash: u64,
 }
 
-/// Distinct value hashes and distinct records (sheet or "", line or row) of one kind.
-type PeopleOfKind = (HashSet<u64>, HashSet<(String, u64)>);
+/// Distinct value hashes and distinct records (sheet key or 0, line or row) of one kind.
+type PeopleOfKind = (HashSet<u64>, HashSet<(u64, u64)>);
 
 /// One finding. Invariant: `excerpt` is masked; a full value is never held here.
 #[derive(Clone, Debug, Serialize)]
@@ -114,8 +114,8 @@ impl FileReport {
                 let e = distinct.entry(r.kind).or_default();
                 e.0.insert(r.value_hash);
                 let record = match &r.location {
-                    Location::Line { line, .. } => (String::new(), *line),
-                    Location::Cell { sheet, row, .. } => (sheet.clone(), *row),
+                    Location::Line { line, .. } => (0, *line),
+                    Location::Cell { sheet, row, .. } => (sheet_key(sheet), *row),
                 };
                 e.1.insert(record);
             }
@@ -164,6 +164,14 @@ impl FileReport {
             n => format!("personal data of about {} people", group(n)),
         }
     }
+}
+
+/// A small key for a sheet name (FNV-1a, never 0), to tell rows of different sheets apart.
+fn sheet_key(sheet: &str) -> u64 {
+    let h = sheet.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    h.max(1)
 }
 
 /// Thousands separators for people.
