@@ -31,7 +31,7 @@ fn postgres_bench_small_run_reports_sane_numbers() {
     let r = bench_postgres_with(&admin_url(), &opts).unwrap();
     assert!(r.kura.import_per_sec > 0.0 && r.baseline.import_per_sec > 0.0);
     assert!(r.kura.read_per_sec > 0.0 && r.kura.search_per_sec > 0.0);
-    assert_eq!(r.sizes.len(), 4);
+    assert_eq!(r.sizes.len(), 5);
     for s in &r.sizes {
         assert!(s.total_bytes > 0, "{s:?}");
     }
