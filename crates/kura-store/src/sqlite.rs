@@ -144,6 +144,14 @@ impl SqliteStore {
     ) -> Result<Self, StoreError> {
         std::fs::create_dir_all(dir)
             .map_err(|e| StoreError::Backend(format!("cannot create {}: {e}", dir.display())))?;
+        // Only the vault's owner may list or read the data directory.
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(|e| {
+                StoreError::Backend(format!("cannot restrict {}: {e}", dir.display()))
+            })?;
+        }
         let data_path = dir.join(DATA_FILE);
         if data_path.exists() {
             return Err(StoreError::AlreadyInitialized(dir.display().to_string()));
