@@ -1,0 +1,93 @@
+//! End-to-end tests of `kura scan` through the real binary: exit codes (0 clean, 1 when
+//! `--fail-on` is reached, 2 on error), the three output formats, excludes, masking, and a
+//! quiet standard error when piped.
+
+use std::fs;
+use std::path::Path;
+use std::process::Command;
+
+/// Runs `kura scan ARGS` and returns (exit code, stdout, stderr).
+fn kura_scan(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_kura"))
+        .arg("scan")
+        .args(args)
+        .output()
+        .expect("kura runs");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// A web root with a customer list, a log with one address, and an image.
+fn web_root() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path();
+    fs::create_dir_all(root.join("static")).expect("mkdir");
+    let mut list = String::from("name,email,phone\n");
+    for i in 0..50 {
+        list.push_str(&format!("Customer {i},user{i}@gmail.com,090-1234-{:04}\n", 1000 + i));
+    }
+    fs::write(root.join("customers.csv"), list).expect("write");
+    fs::write(root.join("static/access.log"), "GET / 200 from 93.184.216.34 mail sato.taro@yahoo.co.jp\n").expect("write");
+    fs::write(root.join("static/logo.png"), b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR").expect("write");
+    dir
+}
+
+fn path(p: &Path) -> &str {
+    p.to_str().expect("utf-8 temp path")
+}
+
+#[test]
+fn json_report_lists_files_with_verdicts_and_exits_0() {
+    let dir = web_root();
+    let (code, out, err) = kura_scan(&["--format", "json", path(dir.path())]);
+    assert_eq!(code, 0, "{err}");
+    let doc: serde_json::Value = serde_json::from_str(&out).expect("json");
+    let files = doc["files"].as_array().expect("files");
+    assert_eq!(files.len(), 2);
+    let list = files.iter().find(|f| f["path"].as_str().is_some_and(|p| p.ends_with("customers.csv"))).expect("list");
+    assert_eq!(list["people"], 50);
+    assert_eq!(list["counts"]["email"], 50);
+    assert_eq!(list["verdict"], "personal data of about 50 people");
+    assert!(!out.contains("user7@gmail.com"), "values are masked");
+    assert!(err.is_empty(), "no progress bar when piped: {err}");
+}
+
+#[test]
+fn fail_on_exits_1_when_reached() {
+    let dir = web_root();
+    let (code, _, _) = kura_scan(&["--fail-on", "1", path(dir.path())]);
+    assert_eq!(code, 1);
+    let (code, _, _) = kura_scan(&["--fail-on", "100000", path(dir.path())]);
+    assert_eq!(code, 0);
+    let (code, _, _) = kura_scan(&["--fail-on", "1", "--exclude", "*.csv", "--exclude", "static/", path(dir.path())]);
+    assert_eq!(code, 0, "everything excluded, nothing found");
+}
+
+#[test]
+fn errors_exit_2() {
+    let (code, _, err) = kura_scan(&["/nonexistent/kura-scan-e2e"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("no such file or folder"), "{err}");
+    let (code, _, _) = kura_scan(&["--format", "xml", "."]);
+    assert_eq!(code, 2, "bad arguments are errors too");
+}
+
+#[test]
+fn sarif_and_table_outputs() {
+    let dir = web_root();
+    let (code, out, _) = kura_scan(&["--format", "sarif", "--min-confidence", "high", path(dir.path())]);
+    assert_eq!(code, 0);
+    let doc: serde_json::Value = serde_json::from_str(&out).expect("sarif is json");
+    assert_eq!(doc["version"], "2.1.0");
+    let results = doc["runs"][0]["results"].as_array().expect("results");
+    assert!(results.iter().all(|r| r["level"] == "error"), "high confidence maps to error");
+    assert!(!results.is_empty());
+    let (code, out, _) = kura_scan(&[path(dir.path())]);
+    assert_eq!(code, 0);
+    let first = out.lines().next().expect("table");
+    assert!(first.contains("customers.csv") && first.contains("about 50 people"), "{first}");
+    assert!(out.contains("scanned 3 files"), "{out}");
+}
