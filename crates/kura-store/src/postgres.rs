@@ -154,6 +154,32 @@ impl Roles {
     fn all(&self) -> [&str; 3] {
         [&self.data_owner, &self.keys_owner, &self.app]
     }
+
+    /// Role names go into DDL, so they are restricted to plain identifiers: 1-63 bytes of
+    /// `[a-z0-9_]`, not starting with a digit, and three distinct names.
+    fn check(&self) -> Result<(), StoreError> {
+        for r in self.all() {
+            let ok = !r.is_empty()
+                && r.len() <= 63
+                && r.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+                && !r.as_bytes()[0].is_ascii_digit();
+            if !ok {
+                return Err(StoreError::Backend(format!(
+                    "role name {r:?} must be 1-63 characters of [a-z0-9_], not starting with a digit"
+                )));
+            }
+        }
+        if self.data_owner == self.keys_owner
+            || self.data_owner == self.app
+            || self.keys_owner == self.app
+        {
+            return Err(StoreError::Backend(
+                "the data owner, keys owner and app roles must be three different roles".into(),
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// Quotes an identifier (names here are already restricted to `[a-z0-9_]`).
@@ -505,12 +531,14 @@ impl PostgresStore {
     /// reused; missing ones are created NOLOGIN.
     ///
     /// # Errors
-    /// As [`PostgresStore::create`].
+    /// As [`PostgresStore::create`]; [`StoreError::Backend`] if a role name is not a plain
+    /// identifier (`[a-z0-9_]`, at most 63 bytes) or two roles share a name.
     pub fn create_with_roles(
         url: &str,
         vault_id: [u8; 16],
         roles: &Roles,
     ) -> Result<Self, StoreError> {
+        roles.check()?;
         let config = parse_url(url)?;
         let where_ = describe(&config);
         let mut c = connect(&config)?;

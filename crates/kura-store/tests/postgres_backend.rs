@@ -362,3 +362,42 @@ fn postgres_failed_import_and_erasure_leave_no_key_behind() {
     assert_eq!(count("SELECT count(*) FROM kura_data.blind_index"), 0);
     assert_eq!(store.audit_size().unwrap(), 1);
 }
+
+#[test]
+fn postgres_explicit_role_names() {
+    let Some(db) = db("custom_roles") else { return };
+    let bad = kura_store::postgres::Roles {
+        app: "x\"; DROP TABLE y; --".into(),
+        ..db.roles()
+    };
+    assert!(PostgresStore::create_with_roles(db.url(), [1; 16], &bad).is_err());
+    let same = kura_store::postgres::Roles {
+        app: db.roles().data_owner,
+        ..db.roles()
+    };
+    assert!(PostgresStore::create_with_roles(db.url(), [1; 16], &same).is_err());
+    assert!(kura_store::postgres::Roles::with_prefix("Bad-Prefix").is_err());
+
+    let prefix = format!("{}_x", db.roles().app);
+    let roles = kura_store::postgres::Roles::with_prefix(&prefix).unwrap();
+    let store = PostgresStore::create_with_roles(db.url(), [1; 16], &roles).unwrap();
+    let owner: String = db
+        .admin()
+        .query_one(
+            "SELECT nspowner::regrole::text FROM pg_namespace WHERE nspname = 'kura_keys'",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(owner, roles.keys_owner);
+    // `migrate` finds the recorded names again.
+    assert_eq!(PostgresStore::migrate(db.url()).unwrap(), SCHEMA_VERSION);
+    drop(store);
+    let admin_url = kura_store::postgres::testing::admin_url();
+    drop(db);
+    let mut c = postgres::Client::connect(&admin_url, postgres::NoTls).unwrap();
+    for r in [&roles.data_owner, &roles.keys_owner, &roles.app] {
+        c.batch_execute(&format!("DROP ROLE IF EXISTS \"{r}\""))
+            .unwrap();
+    }
+}
