@@ -11,6 +11,7 @@
 //! use it; it holds no production logic.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use std::io::Write;
 use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};
 
@@ -101,7 +102,10 @@ impl TestDatabase {
                 if in_ci() {
                     panic!("PostgreSQL is required under CI=true: {e}");
                 }
-                eprintln!(
+                // Written to the process's stderr directly, not through `eprintln!`, so the
+                // test harness does not capture it: a skip must be seen.
+                let _ = writeln!(
+                    std::io::stderr(),
                     "\n**********************************************************************\n\
                      SKIPPED postgres test `{label}`: {e}\n\
                      Start PostgreSQL or set KURA_TEST_PG_URL. Under CI=true this fails.\n\
