@@ -79,21 +79,30 @@ const MIGRATION_LOCK: i64 = 0x6b75_7261_6d69_6772; // "kuramigr"
 /// Connections kept per store.
 const DEFAULT_POOL_SIZE: usize = 16;
 
-/// The three roles of a kura database. Roles are cluster-wide, so their names carry a
+/// The four roles of a kura database. Roles are cluster-wide, so their names carry a
 /// prefix; [`Roles::derive`] builds it from the database name, so that vaults (and test
 /// runs) in different databases of one cluster never share a role.
+///
+/// The owner roles are administrative: a schema owner can attach triggers or views that run
+/// with the privileges of whoever uses its tables (kura included), so only the admin that
+/// runs `kura init`/`kura migrate` should be able to `SET ROLE` to them. People and jobs that
+/// need to read data (backups) get the reader role.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Roles {
-    /// Owns `kura_data` and its tables (NOLOGIN). Backups of the data are taken as this role.
+    /// Owns `kura_data` and its tables (NOLOGIN); no privilege on `kura_keys`.
     pub data_owner: String,
-    /// Owns `kura_keys` and its tables (NOLOGIN). Nothing else can read it but the app role.
+    /// Owns `kura_keys` and its tables (NOLOGIN); no privilege on `kura_data`.
     pub keys_owner: String,
     /// The role kura runs as (NOLOGIN; grant it to a login role): DML only, on both schemas.
     pub app: String,
+    /// Read-only on `kura_data`, nothing on `kura_keys` (NOLOGIN; grant it to the backup
+    /// job's login role): data dumps are taken as this role.
+    pub data_reader: String,
 }
 
 impl Roles {
-    /// Roles named `<prefix>_data_owner`, `<prefix>_keys_owner` and `<prefix>_app`.
+    /// Roles named `<prefix>_data_owner`, `<prefix>_keys_owner`, `<prefix>_app` and
+    /// `<prefix>_data_reader`.
     ///
     /// # Errors
     /// [`StoreError::Backend`] if the prefix is empty, longer than 48 bytes, or holds
@@ -114,6 +123,7 @@ impl Roles {
             data_owner: format!("{prefix}_data_owner"),
             keys_owner: format!("{prefix}_keys_owner"),
             app: format!("{prefix}_app"),
+            data_reader: format!("{prefix}_data_reader"),
         })
     }
 
@@ -148,11 +158,17 @@ impl Roles {
             data_owner: "kura_data_owner".into(),
             keys_owner: "kura_keys_owner".into(),
             app: "kura_app".into(),
+            data_reader: "kura_data_reader".into(),
         })
     }
 
-    fn all(&self) -> [&str; 3] {
-        [&self.data_owner, &self.keys_owner, &self.app]
+    fn all(&self) -> [&str; 4] {
+        [
+            &self.data_owner,
+            &self.keys_owner,
+            &self.app,
+            &self.data_reader,
+        ]
     }
 
     /// Role names go into DDL, so they are restricted to plain identifiers: 1-63 bytes of
@@ -170,13 +186,13 @@ impl Roles {
                 )));
             }
         }
-        if self.data_owner == self.keys_owner
-            || self.data_owner == self.app
-            || self.keys_owner == self.app
-        {
-            return Err(StoreError::Backend(
-                "the data owner, keys owner and app roles must be three different roles".into(),
-            ));
+        let all = self.all();
+        for (i, a) in all.iter().enumerate() {
+            if all[i + 1..].contains(a) {
+                return Err(StoreError::Backend(format!(
+                    "role {a:?} is named twice; kura's four roles must be different roles"
+                )));
+            }
         }
         Ok(())
     }
@@ -453,12 +469,54 @@ fn stored_version(c: &mut impl GenericClient) -> Result<u32, StoreError> {
     Ok(data)
 }
 
-fn stored_roles(c: &mut impl GenericClient) -> Result<Roles, StoreError> {
-    Ok(Roles {
-        data_owner: meta_text(c, DATA_SCHEMA, "role_data_owner")?,
-        keys_owner: meta_text(c, DATA_SCHEMA, "role_keys_owner")?,
-        app: meta_text(c, DATA_SCHEMA, "role_app")?,
-    })
+/// What an admin migration needs to know, read without trusting either owner role.
+///
+/// The owners come from the catalog (who owns each schema). Each schema's `meta` is read
+/// *as that schema's owner* (`SET LOCAL ROLE`): an owner can replace its `meta` with a view
+/// calling a function, which must not run with the admin's privileges. The app role, which
+/// receives grants on the keys, is taken from `kura_keys.meta` and must match
+/// `kura_data.meta`, so the data owner cannot redirect the key grants to a role of its choice.
+fn stored_state(tx: &mut postgres::Transaction<'_>) -> Result<(u32, Roles), StoreError> {
+    let row = tx.query_one(
+        "SELECT (SELECT nspowner::regrole::text FROM pg_catalog.pg_namespace WHERE nspname = $1), \
+                (SELECT nspowner::regrole::text FROM pg_catalog.pg_namespace WHERE nspname = $2)",
+        &[&DATA_SCHEMA, &KEYS_SCHEMA],
+    )?;
+    let data_owner: String = row.get(0);
+    let keys_owner: String = row.get(1);
+    let partial = Roles {
+        data_owner: data_owner.clone(),
+        keys_owner: keys_owner.clone(),
+        app: "kura_check_app".into(),
+        data_reader: "kura_check_reader".into(),
+    };
+    partial.check()?;
+    tx.batch_execute(&format!("SET LOCAL ROLE {}", ident(&keys_owner)))?;
+    let keys_version = schema_version(tx, KEYS_SCHEMA)?;
+    let keys_app = meta_text(tx, KEYS_SCHEMA, "role_app")?;
+    tx.batch_execute(&format!("SET LOCAL ROLE {}", ident(&data_owner)))?;
+    let data_version = schema_version(tx, DATA_SCHEMA)?;
+    let data_app = meta_text(tx, DATA_SCHEMA, "role_app")?;
+    let data_reader = meta_text(tx, DATA_SCHEMA, "role_data_reader")?;
+    tx.batch_execute("RESET ROLE")?;
+    if data_version != keys_version {
+        return Err(StoreError::Corrupt(format!(
+            "{DATA_SCHEMA} is at schema version {data_version} but {KEYS_SCHEMA} at {keys_version}"
+        )));
+    }
+    if data_app != keys_app {
+        return Err(StoreError::Corrupt(format!(
+            "{DATA_SCHEMA}.meta and {KEYS_SCHEMA}.meta name different app roles"
+        )));
+    }
+    let roles = Roles {
+        data_owner,
+        keys_owner,
+        app: keys_app,
+        data_reader,
+    };
+    roles.check()?;
+    Ok((data_version, roles))
 }
 
 /// Creates a NOLOGIN role unless it exists; safe against a concurrent creator.
@@ -488,6 +546,7 @@ fn apply_migrations(
     let set_keys = format!("SET LOCAL ROLE {}", ident(&roles.keys_owner));
     let set_data = format!("SET LOCAL ROLE {}", ident(&roles.data_owner));
     let app = ident(&roles.app);
+    let reader = ident(&roles.data_reader);
     let version_sql = |schema: &str| {
         format!(
             "INSERT INTO {schema}.meta (key, value) VALUES ('schema_version', $1) \
@@ -506,7 +565,11 @@ fn apply_migrations(
     tx.batch_execute(&set_keys)?;
     tx.batch_execute(&KEYS_GRANTS.replace("{app}", &app))?;
     tx.batch_execute(&set_data)?;
-    tx.batch_execute(&DATA_GRANTS.replace("{app}", &app))?;
+    tx.batch_execute(
+        &DATA_GRANTS
+            .replace("{app}", &app)
+            .replace("{reader}", &reader),
+    )?;
     tx.batch_execute("RESET ROLE")?;
     Ok(())
 }
@@ -575,15 +638,16 @@ impl PostgresStore {
         apply_migrations(&mut tx, roles, 0)?;
         tx.batch_execute(&format!("SET LOCAL ROLE {}", ident(&roles.keys_owner)))?;
         tx.execute(
-            "INSERT INTO kura_keys.meta (key, value) VALUES ('vault_id', $1)",
-            &[&vault_id.as_slice()],
+            "INSERT INTO kura_keys.meta (key, value) VALUES ('vault_id', $1), ('role_app', $2)",
+            &[&vault_id.as_slice(), &roles.app.as_bytes()],
         )?;
         tx.batch_execute(&format!("SET LOCAL ROLE {}", ident(&roles.data_owner)))?;
-        let meta: [(&str, &[u8]); 4] = [
+        let meta: [(&str, &[u8]); 5] = [
             ("vault_id", vault_id.as_slice()),
             ("role_data_owner", roles.data_owner.as_bytes()),
             ("role_keys_owner", roles.keys_owner.as_bytes()),
             ("role_app", roles.app.as_bytes()),
+            ("role_data_reader", roles.data_reader.as_bytes()),
         ];
         for (k, v) in meta {
             tx.execute(
@@ -610,14 +674,13 @@ impl PostgresStore {
         }
         let mut tx = c.transaction()?;
         tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])?;
-        let found = stored_version(&mut tx)?;
+        let (found, roles) = stored_state(&mut tx)?;
         if found > SCHEMA_VERSION {
             return Err(StoreError::SchemaTooNew {
                 found,
                 known: SCHEMA_VERSION,
             });
         }
-        let roles = stored_roles(&mut tx)?;
         apply_migrations(&mut tx, &roles, found)?;
         tx.commit()?;
         Ok(SCHEMA_VERSION)

@@ -125,6 +125,32 @@ fn postgres_roles_keep_keys_apart_from_data() {
             }
         }
     };
+    // The reader reads data, not keys, and writes nothing.
+    assert!(!denied(
+        &mut c,
+        &roles.data_reader,
+        "SELECT * FROM kura_data.subjects"
+    ));
+    assert!(!denied(
+        &mut c,
+        &roles.data_reader,
+        "SELECT * FROM kura_data.audit_log"
+    ));
+    assert!(denied(
+        &mut c,
+        &roles.data_reader,
+        "SELECT * FROM kura_keys.data_keys"
+    ));
+    assert!(denied(
+        &mut c,
+        &roles.data_reader,
+        "DELETE FROM kura_data.subjects"
+    ));
+    assert!(denied(
+        &mut c,
+        &roles.data_reader,
+        "INSERT INTO kura_data.audit_log VALUES (99, 'x')"
+    ));
     // The data owner reads data but not keys.
     assert!(!denied(
         &mut c,
@@ -189,6 +215,43 @@ fn postgres_roles_keep_keys_apart_from_data() {
 }
 
 #[test]
+fn postgres_migrate_does_not_trust_the_data_owner() {
+    let Some(db) = db("migrate_trust") else {
+        return;
+    };
+    drop(PostgresStore::create(db.url(), [1; 16]).unwrap());
+    let roles = db.roles();
+    let mut c = db.admin();
+    // The data owner names another role as the app in its meta: migrate refuses rather than
+    // granting that role access to the keys.
+    c.batch_execute(&format!(
+        "SET ROLE \"{}\"; UPDATE kura_data.meta SET value = 'postgres' WHERE key = 'role_app'; RESET ROLE;",
+        roles.data_owner
+    ))
+    .unwrap();
+    let e = PostgresStore::migrate(db.url()).unwrap_err();
+    assert_eq!(e.code(), "corrupt_store", "{e}");
+    // A view in place of meta runs as the data owner, not as the admin: the function below
+    // fails (permission denied on kura_keys) as the data owner and would succeed as a
+    // superuser; migrate must see the failure.
+    c.batch_execute(&format!(
+        "SET ROLE \"{owner}\";
+         UPDATE kura_data.meta SET value = '{app}' WHERE key = 'role_app';
+         ALTER TABLE kura_data.meta RENAME TO meta_real;
+         CREATE FUNCTION kura_data.peek() RETURNS bigint LANGUAGE plpgsql
+           AS $f$ BEGIN RETURN (SELECT count(*) FROM kura_keys.data_keys); END $f$;
+         CREATE VIEW kura_data.meta AS SELECT key, value FROM kura_data.meta_real
+           WHERE kura_data.peek() >= 0;
+         RESET ROLE;",
+        owner = roles.data_owner,
+        app = roles.app
+    ))
+    .unwrap();
+    let e = PostgresStore::migrate(db.url()).unwrap_err();
+    assert!(e.to_string().contains("permission denied"), "{e}");
+}
+
+#[test]
 fn postgres_dump_as_the_data_role_holds_no_key() {
     let Some(db) = db("dump") else { return };
     let store = PostgresStore::create(db.url(), [1; 16]).unwrap();
@@ -207,19 +270,27 @@ fn postgres_dump_as_the_data_role_holds_no_key() {
     store.insert_subjects(&subjects, &[]).unwrap();
     let roles = db.roles();
 
-    // As the data owner, a whole-database dump is refused (it cannot read the keys) ...
-    let role = format!("--role={}", roles.data_owner);
+    // As the data reader, a whole-database dump is refused (it cannot read the keys) ...
+    let role = format!("--role={}", roles.data_reader);
     let e = db.dump(&[&role]).unwrap_err();
     assert!(e.to_string().contains("permission denied"), "{e}");
     // ... and the data-only dump holds the (here fake) sealed fields but no key and no row
     // of the key schema.
-    let dump = db.dump(&[&role, "--exclude-schema=kura_keys"]).unwrap();
+    let dump = db.dump(&[&role, "--schema=kura_data"]).unwrap();
     assert!(
         dump_contains(&dump, field_marker.as_bytes()),
         "fields are dumped"
     );
     assert!(!dump_contains(&dump, key_marker.as_bytes()), "a key leaked");
     assert!(!dump.contains("kura_keys."), "key schema in the data dump");
+    // The same holds for the data owner.
+    let role = format!("--role={}", roles.data_owner);
+    let owner_dump = db.dump(&[&role, "--exclude-schema=kura_keys"]).unwrap();
+    assert!(dump_contains(&owner_dump, field_marker.as_bytes()));
+    assert!(
+        !dump_contains(&owner_dump, key_marker.as_bytes()),
+        "a key leaked"
+    );
     // The key owner's dump is the complement.
     let role = format!("--role={}", roles.keys_owner);
     let keys = db.dump(&[&role, "--schema=kura_keys"]).unwrap();
@@ -396,7 +467,12 @@ fn postgres_explicit_role_names() {
     let admin_url = kura_store::postgres::testing::admin_url();
     drop(db);
     let mut c = postgres::Client::connect(&admin_url, postgres::NoTls).unwrap();
-    for r in [&roles.data_owner, &roles.keys_owner, &roles.app] {
+    for r in [
+        &roles.data_owner,
+        &roles.keys_owner,
+        &roles.app,
+        &roles.data_reader,
+    ] {
         c.batch_execute(&format!("DROP ROLE IF EXISTS \"{r}\""))
             .unwrap();
     }

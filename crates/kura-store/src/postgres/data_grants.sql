@@ -1,6 +1,7 @@
 -- Privileges of the kura application role on the data schema, applied by the data owner
 -- after every migration (idempotent). `{app}` is replaced by the quoted role name.
 -- The access log is append-only for kura itself: no UPDATE, no DELETE.
+-- `{reader}` is replaced by the quoted reader role.
 GRANT USAGE ON SCHEMA kura_data TO {app};
 GRANT SELECT ON kura_data.meta TO {app};
 GRANT SELECT, UPDATE ON kura_data.counters TO {app};
@@ -11,3 +12,6 @@ GRANT SELECT, INSERT, UPDATE ON kura_data.api_keys TO {app};
 GRANT SELECT, INSERT ON kura_data.audit_hashes TO {app};
 GRANT SELECT, INSERT ON kura_data.audit_checkpoints TO {app};
 GRANT SELECT, INSERT ON kura_data.audit_subjects TO {app};
+-- The reader role (backups, analysts of the sealed data): SELECT on the data schema only.
+GRANT USAGE ON SCHEMA kura_data TO {reader};
+GRANT SELECT ON ALL TABLES IN SCHEMA kura_data TO {reader};
