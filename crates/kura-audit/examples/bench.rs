@@ -3,12 +3,18 @@
 //! ```text
 //! cargo run --release -p kura-audit --example bench -- append [threads] [events/thread] [in_flight] [max_batch] [normal|full]
 //! cargo run --release -p kura-audit --example bench -- log [entries] [checkpoint_every]
+//! cargo run --release -p kura-audit --example bench -- overhead [subjects] [threads] [ops/thread]
 //! ```
+//! Prefix the mode with `pg-` (`pg-append`, `pg-log`, `pg-overhead`) to run on a fresh
+//! PostgreSQL database from `KURA_TEST_PG_URL` instead of SQLite.
 #![allow(clippy::unwrap_used)]
 
 use std::sync::Arc;
 
-use kura_audit::bench::{AppendOptions, bench_append, bench_log};
+use kura_audit::AuditStore;
+use kura_audit::bench::{AppendOptions, OverheadOptions, bench_append, bench_log, bench_overhead};
+use kura_store::PostgresStore;
+use kura_store::postgres::testing::TestDatabase;
 use kura_store::sqlite::{Durability, SqliteStore};
 
 fn arg<T: std::str::FromStr>(args: &[String], i: usize, default: T) -> T {
@@ -19,12 +25,35 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     let dir =
         tempfile::tempdir_in(std::env::var("KURA_BENCH_DIR").unwrap_or("/tmp".into())).unwrap();
-    match args.get(1).map(String::as_str) {
-        Some("log") => {
-            let store =
-                Arc::new(SqliteStore::create(dir.path(), [1; 16], Durability::Normal).unwrap());
+    let mode = args.get(1).map_or("append", String::as_str);
+    let (pg, mode) = match mode.strip_prefix("pg-") {
+        Some(m) => (true, m),
+        None => (false, mode),
+    };
+    let db = if pg {
+        Some(TestDatabase::create("audit_bench").expect("PostgreSQL is not reachable"))
+    } else {
+        None
+    };
+    let open = |durability: Durability| -> Arc<dyn AuditStore> {
+        match &db {
+            Some(db) => Arc::new(PostgresStore::create(db.url(), [1; 16]).unwrap()),
+            None => Arc::new(SqliteStore::create(dir.path(), [1; 16], durability).unwrap()),
+        }
+    };
+    match mode {
+        "overhead" => {
+            let opts = OverheadOptions {
+                subjects: arg(&args, 2, 100_000),
+                threads: arg(&args, 3, 16),
+                ops_per_thread: arg(&args, 4, 5_000),
+            };
+            let r = bench_overhead(open(Durability::Normal), opts).unwrap();
+            println!("{}", serde_json::to_string_pretty(&r).unwrap());
+        }
+        "log" => {
             let r = bench_log(
-                store,
+                open(Durability::Normal),
                 arg(&args, 2, 1_000_000),
                 arg(&args, 3, 100_000),
                 1000,
@@ -37,15 +66,14 @@ fn main() {
                 Some("full") => Durability::Full,
                 _ => Durability::Normal,
             };
-            let store = Arc::new(SqliteStore::create(dir.path(), [1; 16], durability).unwrap());
             let opts = AppendOptions {
                 threads: arg(&args, 2, 64),
                 events_per_thread: arg(&args, 3, 10_000),
                 in_flight: arg(&args, 4, 1),
                 max_batch: arg(&args, 5, 8192),
             };
-            let r = bench_append(store, opts).unwrap();
-            println!("durability: {durability:?}");
+            let r = bench_append(open(durability), opts).unwrap();
+            println!("durability: {durability:?} (SQLite only)");
             println!("{}", serde_json::to_string_pretty(&r).unwrap());
         }
     }

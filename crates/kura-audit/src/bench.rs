@@ -267,3 +267,170 @@ pub fn bench_log(
         verify_entries_per_second: report.entries as f64 / verify_seconds,
     })
 }
+
+/// Options of [`bench_overhead`].
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct OverheadOptions {
+    /// Subjects inserted first (400 bytes of sealed fields each).
+    pub subjects: u64,
+    /// Concurrent request threads.
+    pub threads: usize,
+    /// Operations per thread in each phase.
+    pub ops_per_thread: u64,
+}
+
+/// Result of [`bench_overhead`]: what the access log costs a read and a write at the store
+/// level (no cryptography, no HTTP: the vault and server add the same on both sides).
+#[derive(Debug, Clone, Serialize)]
+pub struct OverheadBench {
+    /// `sqlite` or `postgres`.
+    pub backend: &'static str,
+    /// What was asked.
+    pub options: OverheadOptions,
+    /// `Store::subject` calls per second, no access event.
+    pub reads_per_second_unlogged: f64,
+    /// The same, each read preceded by a blocking [`Appender::append`] of its event
+    /// (group-committed across threads) — the fail-closed read path.
+    pub reads_per_second_logged: f64,
+    /// Median read latency without the log, microseconds.
+    pub read_p50_micros_unlogged: f64,
+    /// Median read latency with the log, microseconds.
+    pub read_p50_micros_logged: f64,
+    /// `Store::update_subject` calls per second with no leaf.
+    pub writes_per_second_unlogged: f64,
+    /// The same with the event's leaf written in the same transaction.
+    pub writes_per_second_logged: f64,
+}
+
+fn run_phase<F>(threads: usize, ops: u64, f: F) -> Result<(f64, f64), AuditError>
+where
+    F: Fn(usize, u64) -> Result<(), AuditError> + Send + Sync + 'static,
+{
+    let f = Arc::new(f);
+    let start = Instant::now();
+    let workers: Vec<_> = (0..threads)
+        .map(|t| {
+            let f = Arc::clone(&f);
+            std::thread::spawn(move || -> Result<Vec<f64>, AuditError> {
+                let mut lat = Vec::with_capacity(ops as usize);
+                for i in 0..ops {
+                    let t0 = Instant::now();
+                    f(t, i)?;
+                    lat.push(t0.elapsed().as_secs_f64() * 1e6);
+                }
+                Ok(lat)
+            })
+        })
+        .collect();
+    let mut lat = Vec::new();
+    for w in workers {
+        lat.extend(w.join().map_err(|_| AuditError::AppenderClosed)??);
+    }
+    let secs = start.elapsed().as_secs_f64();
+    lat.sort_by(f64::total_cmp);
+    Ok((lat.len() as f64 / secs, percentile(&lat, 0.5)))
+}
+
+/// Measures reads and writes with and without their access events on `store`, which must
+/// be empty of subjects in collection `bench`.
+///
+/// # Errors
+/// Any store or append failure.
+pub fn bench_overhead(store: DynStore, opts: OverheadOptions) -> Result<OverheadBench, AuditError> {
+    use kura_store::{NewSubject, SubjectUpdate, UpdateOutcome, Uuid};
+    let n = opts.subjects.max(opts.threads as u64);
+    let first_iid = store.reserve_iids(n)?;
+    let id = |i: u64| Uuid::from_u128(0x6b75_7261_0000_0000_0000_0000_0000_0000 | u128::from(i));
+    let mut batch = Vec::with_capacity(1000);
+    let mut i = 0;
+    while i < n {
+        batch.clear();
+        for k in i..n.min(i + 1000) {
+            batch.push(NewSubject {
+                id: id(k),
+                iid: first_iid + k,
+                collection: "bench".into(),
+                country: "JP".into(),
+                locale: "ja".into(),
+                fields: vec![(k % 251) as u8; 400],
+                tokens: Vec::new(),
+                wrapped_key: kura_crypto::WrappedKey {
+                    kek_version: 1,
+                    bytes: vec![7; 72],
+                },
+            });
+        }
+        store.insert_subjects(&batch, &[])?;
+        i += 1000;
+    }
+    let pick = move |t: usize, i: u64| -> u64 {
+        (((t as u64) << 32) ^ i).wrapping_mul(0x9e37_79b9_7f4a_7c15) % n
+    };
+    let read = {
+        let store = Arc::clone(&store);
+        move |t: usize, i: u64| -> Result<(), AuditError> {
+            let _ = store.subject("bench", &id(pick(t, i)))?;
+            Ok(())
+        }
+    };
+    let (r_plain, r_plain_p50) = run_phase(opts.threads, opts.ops_per_thread, read)?;
+    let appender = Arc::new(Appender::start(
+        Arc::clone(&store),
+        AppenderConfig::default(),
+    )?);
+    let logged_read = {
+        let store = Arc::clone(&store);
+        let app = Arc::clone(&appender);
+        move |t: usize, i: u64| -> Result<(), AuditError> {
+            let k = pick(t, i);
+            let ev = sample_event(k).with_subjects([first_iid + k]);
+            let _proof = app.append(&ev)?;
+            let _ = store.subject("bench", &id(k))?;
+            Ok(())
+        }
+    };
+    let (r_logged, r_logged_p50) = run_phase(opts.threads, opts.ops_per_thread, logged_read)?;
+    appender.shutdown();
+
+    // Writes: each thread patches its own subjects, so versions are known.
+    let threads = opts.threads as u64;
+    let per = n / threads;
+    let write = |with_leaf: bool, round: i64| {
+        let store = Arc::clone(&store);
+        move |t: usize, i: u64| -> Result<(), AuditError> {
+            let k = t as u64 * per + i % per;
+            let laps = i64::try_from(i / per).unwrap_or(0);
+            let update = SubjectUpdate {
+                collection: "bench".into(),
+                id: id(k),
+                expected_version: 1 + round + laps,
+                fields: vec![1; 400],
+                tokens: Vec::new(),
+            };
+            let leaves = if with_leaf {
+                let mut ev = sample_event(k).with_subjects([first_iid + k]);
+                ev.action = Action::Patch;
+                vec![ev.to_leaf()?]
+            } else {
+                Vec::new()
+            };
+            match store.update_subject(&update, &leaves)? {
+                UpdateOutcome::Updated(_) => Ok(()),
+                _ => Err(AuditError::Encoding("bench update lost its version")),
+            }
+        }
+    };
+    let ops = opts.ops_per_thread.min(per);
+    let (w_plain, _) = run_phase(opts.threads, ops, write(false, 0))?;
+    let (w_logged, _) = run_phase(opts.threads, ops, write(true, 1))?;
+    Ok(OverheadBench {
+        backend: store.backend(),
+        options: opts,
+        reads_per_second_unlogged: r_plain,
+        reads_per_second_logged: r_logged,
+        read_p50_micros_unlogged: r_plain_p50,
+        read_p50_micros_logged: r_logged_p50,
+        writes_per_second_unlogged: w_plain,
+        writes_per_second_logged: w_logged,
+    })
+}
