@@ -142,6 +142,11 @@ pub struct BenchReport {
     pub read_ratio: f64,
     /// kura search rate / baseline search rate.
     pub search_ratio: f64,
+    /// Baseline median read latency / kura's (above 1: kura is faster). Medians resist the
+    /// stalls a shared machine adds to a few calls better than rates do.
+    pub read_p50_ratio: f64,
+    /// Baseline median search latency / kura's.
+    pub search_p50_ratio: f64,
     /// `append_audit` calls per second (one 200-byte leaf each) from 1 thread and from 8
     /// threads over two stores (two servers). Every read the vault serves is one such call.
     pub audit_append_per_sec: AuditRates,
@@ -545,6 +550,8 @@ pub fn bench_postgres_with(url: &str, opts: &BenchOptions) -> Result<BenchReport
         import_ratio: kura.import_per_sec / baseline.import_per_sec,
         read_ratio: kura.read_per_sec / baseline.read_per_sec,
         search_ratio: kura.search_per_sec / baseline.search_per_sec,
+        read_p50_ratio: baseline.read_p50_us / kura.read_p50_us.max(1e-9),
+        search_p50_ratio: baseline.search_p50_us / kura.search_p50_us.max(1e-9),
         kura,
         baseline,
         audit_append_per_sec,
