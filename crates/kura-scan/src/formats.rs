@@ -104,10 +104,16 @@ pub(crate) fn scan_file(engine: &Engine, path: &Path) -> io::Result<FileScan> {
 }
 
 /// Reads a stream block by block (cut at line ends) and scans each block.
-fn scan_stream<R: Read>(
+fn scan_stream<R: Read>(engine: &Engine, reader: R, format: Format) -> io::Result<FileScan> {
+    scan_stream_blocks(engine, reader, format, BLOCK)
+}
+
+/// [`scan_stream`] with a given block size (small in tests, to cross block boundaries).
+fn scan_stream_blocks<R: Read>(
     engine: &Engine,
     mut reader: R,
     mut format: Format,
+    block_size: usize,
 ) -> io::Result<FileScan> {
     let mut findings = Vec::new();
     let mut records = 0u64;
@@ -115,10 +121,12 @@ fn scan_stream<R: Read>(
     let mut buf: Vec<u8> = Vec::new();
     let mut header: Option<Vec<Field>> = None;
     let mut first = true;
+    // A block holding no line end grows (up to four blocks) rather than cut a line.
+    let mut target = block_size;
     loop {
         // Fill the block; `read_to_end` grows the buffer as data comes, so a small file
         // never costs a block-sized allocation.
-        let want = BLOCK.saturating_sub(buf.len());
+        let want = target.saturating_sub(buf.len()).max(1);
         let filled = (&mut reader).take(want as u64).read_to_end(&mut buf)?;
         let eof = filled < want;
         if first {
@@ -131,6 +139,13 @@ fn scan_stream<R: Read>(
                     findings,
                 });
             }
+        }
+        if !eof && memchr::memrchr(b'\n', &buf).is_none() && target < block_size * 4 {
+            target += block_size;
+            continue;
+        }
+        target = block_size;
+        if header.is_none() && line_base == 0 {
             if let Format::Delimited(d) = format {
                 let end = memchr::memchr(b'\n', &buf).unwrap_or(buf.len());
                 let d = sniff_delimiter(&buf[..end], d);
@@ -269,6 +284,7 @@ fn locate(block: &[u8], line_base: u64, hits: &mut Vec<Hit>, out: &mut Vec<RawFi
     let mut pos = 0usize;
     let mut line = line_base + 1;
     let mut ls = 0usize;
+    out.reserve(hits.len());
     for h in hits.drain(..) {
         for i in memchr::memchr_iter(b'\n', &block[pos..h.start]) {
             line += 1;
@@ -409,6 +425,34 @@ mod tests {
         assert_eq!(column_name(25), "Z");
         assert_eq!(column_name(26), "AA");
         assert_eq!(column_name(27), "AB");
+    }
+
+    #[test]
+    fn line_numbers_run_on_across_blocks_and_the_header_is_read_once() {
+        let mut csv = String::from("id,email\n");
+        for i in 0..40 {
+            csv.push_str(&format!("{i},user{i}@gmail.com\n"));
+        }
+        let engine = Engine::new();
+        for block in [16, 50, 1 << 20] {
+            let scan = scan_stream_blocks(&engine, csv.as_bytes(), Format::Delimited(b','), block)
+                .expect("reads");
+            assert_eq!(scan.records, 40, "block {block}");
+            let lines: Vec<u64> = scan
+                .findings
+                .iter()
+                .map(|f| match f.location {
+                    Location::Line { line, .. } => line,
+                    Location::Cell { .. } => 0,
+                })
+                .collect();
+            assert_eq!(lines, (2..42).collect::<Vec<u64>>(), "block {block}");
+            assert!(
+                scan.findings
+                    .iter()
+                    .all(|f| f.confidence == crate::Confidence::High)
+            );
+        }
     }
 
     #[test]

@@ -107,7 +107,7 @@ impl FileReport {
         // smaller of the two counts people of that kind: a value repeated on many lines is one
         // person, and a name split over two columns of one row is one person too.
         let mut distinct: BTreeMap<Kind, PeopleOfKind> = BTreeMap::new();
-        let mut findings = Vec::new();
+        let mut findings = Vec::with_capacity(raw.len());
         for r in raw.into_iter().filter(|r| r.confidence >= min) {
             *counts.entry(r.kind).or_insert(0) += 1;
             if r.kind.identifies_person() {
