@@ -145,13 +145,11 @@ fn scan_stream_blocks<R: Read>(
             continue;
         }
         target = block_size;
-        if header.is_none() && line_base == 0 {
-            if let Format::Delimited(d) = format {
-                let end = memchr::memchr(b'\n', &buf).unwrap_or(buf.len());
-                let d = sniff_delimiter(&buf[..end], d);
-                format = Format::Delimited(d);
-                header = Some(parse_header(&buf[..end], d));
-            }
+        if let (None, 0, Format::Delimited(d)) = (&header, line_base, format) {
+            let end = memchr::memchr(b'\n', &buf).unwrap_or(buf.len());
+            let d = sniff_delimiter(&buf[..end], d);
+            format = Format::Delimited(d);
+            header = Some(parse_header(&buf[..end], d));
         }
         let cut = if eof {
             buf.len()
