@@ -1,0 +1,479 @@
+//! The decision function: may this principal do this action, for this purpose, on these
+//! fields of this collection, and in which mode is each field returned?
+//!
+//! [`decide`] is pure: it reads the principal's policies and the request, nothing else.
+//! Containment (quotas and canaries, [`crate::Containment`]) is a separate step, run after
+//! the subjects of a request are known and before any data is returned.
+//!
+//! # Rules, in the order they are applied
+//! 1. A suspended principal is refused with `principal_suspended`, whatever it asks.
+//! 2. A self-service principal may only name its own subject: a request without a target
+//!    subject (search, import) or with another subject's id is refused with
+//!    `not_own_subject`.
+//! 3. An operator is allowed any action on any field of the collection, in plain, for any
+//!    stated purpose (the purpose is still required and recorded). Named fields that the
+//!    collection does not define are refused with `field_denied`.
+//! 4. Otherwise the principal's policies are narrowed step by step, and the first step that
+//!    leaves none decides the code: policies for the collection (`collection_denied`), of
+//!    those the ones listing the purpose (`purpose_denied`), of those the ones listing the
+//!    action (`action_denied`). Several policies left (a principal may hold more than one)
+//!    combine: a field's mode is the most revealing mode any of them grants.
+//! 5. Fields: when the request names fields, every named field must have a mode other than
+//!    `denied`, or the whole request is refused with `field_denied` (asking for a denied
+//!    field is a sign of a caller expecting more than it was granted, so it is not
+//!    silently dropped). When the request names none (an unqualified read), the answer
+//!    holds exactly the fields whose mode is not `denied`, in the collection's order.
+//!    A search names the one field it searches by, which must not be denied either:
+//!    otherwise a service could test whether a value it may not see exists.
+//!
+//! The modes returned are those granted: the decision never upgrades a mode, never returns a
+//! `denied` field, and never allows an action, purpose or collection absent from every
+//! policy. The property test in `tests/policy_props.rs` checks these on random policies.
+
+use kura_model::Collection;
+use serde::Serialize;
+
+use crate::{Action, DenyCode, Mode, Policy};
+
+/// Who is calling, as the decision needs it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum PrincipalKind {
+    /// A data holder's own service.
+    Service,
+    /// A processor's (subcontractor's) service. Decided like a service; the difference is
+    /// supervision (reports to the data holder), not what a policy allows.
+    Processor,
+    /// A kura operator: every field, any stated purpose.
+    Operator,
+    /// The person the data is about, limited to their own record.
+    #[serde(rename = "self")]
+    SelfService {
+        /// The subject's public id as a 128-bit number (`Uuid::as_u128`).
+        subject: u128,
+    },
+}
+
+impl PrincipalKind {
+    /// The stable name (`service`, `processor`, `operator`, `self`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PrincipalKind::Service => "service",
+            PrincipalKind::Processor => "processor",
+            PrincipalKind::Operator => "operator",
+            PrincipalKind::SelfService { .. } => "self",
+        }
+    }
+}
+
+/// The calling principal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Principal<'a> {
+    /// Principal id.
+    pub id: &'a str,
+    /// Kind.
+    pub kind: PrincipalKind,
+    /// Whether the principal is suspended (by containment or by an operator). The server
+    /// sets this from the stored record or from [`crate::Containment::is_suspended`].
+    pub suspended: bool,
+}
+
+/// One request, as the decision needs it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Request<'a> {
+    /// What is done.
+    pub action: Action,
+    /// The stated purpose (already syntax-checked by the server).
+    pub purpose: &'a str,
+    /// Collection name.
+    pub collection: &'a str,
+    /// The fields named by the request; `None` for an unqualified read (all permitted
+    /// fields). For a search, the one field searched by.
+    pub fields: Option<&'a [String]>,
+    /// The subject the request is about, as a 128-bit public id, when it is about one
+    /// (read, write, delete, export of one subject); `None` for search and import.
+    pub target: Option<u128>,
+}
+
+/// The outcome of [`decide`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "decision")]
+pub enum Decision {
+    /// Go ahead: open these fields and present each in its mode. Never holds a
+    /// [`Mode::Denied`] field.
+    Allow {
+        /// Fields to open, each with the mode to apply.
+        fields: Vec<(String, Mode)>,
+    },
+    /// Refuse with this code (HTTP 403).
+    Deny {
+        /// The stable code.
+        code: DenyCode,
+    },
+}
+
+impl Decision {
+    /// Whether the request is allowed.
+    pub fn is_allowed(&self) -> bool {
+        matches!(self, Decision::Allow { .. })
+    }
+
+    fn deny(code: DenyCode) -> Self {
+        Decision::Deny { code }
+    }
+}
+
+/// Decides one request. `policies` are all the policies the principal holds (for any
+/// collection); `collection` is the schema of the collection the request names.
+///
+/// See the module documentation for the rules, applied in order.
+pub fn decide(
+    policies: &[Policy],
+    principal: &Principal<'_>,
+    request: &Request<'_>,
+    collection: &Collection,
+) -> Decision {
+    if principal.suspended {
+        return Decision::deny(DenyCode::PrincipalSuspended);
+    }
+    if let PrincipalKind::SelfService { subject } = principal.kind
+        && request.target != Some(subject)
+    {
+        return Decision::deny(DenyCode::NotOwnSubject);
+    }
+    if request.collection != collection.name {
+        // The caller passed the wrong schema; fail closed.
+        return Decision::deny(DenyCode::CollectionDenied);
+    }
+    if principal.kind == PrincipalKind::Operator {
+        return operator(request, collection);
+    }
+
+    // Narrow the policies. Most principals hold one or two, so a small fixed buffer would
+    // do; a Vec of references keeps the code plain and costs one allocation.
+    let mut matching: Vec<&Policy> = policies
+        .iter()
+        .filter(|p| p.collection() == request.collection)
+        .collect();
+    if matching.is_empty() {
+        return Decision::deny(DenyCode::CollectionDenied);
+    }
+    matching.retain(|p| p.allows_purpose(request.purpose));
+    if matching.is_empty() {
+        return Decision::deny(DenyCode::PurposeDenied);
+    }
+    matching.retain(|p| p.allows_action(request.action));
+    if matching.is_empty() {
+        return Decision::deny(DenyCode::ActionDenied);
+    }
+    let mode_of = |field: &str| {
+        matching
+            .iter()
+            .map(|p| p.mode(field))
+            .max()
+            .unwrap_or(Mode::Denied)
+    };
+
+    match request.fields {
+        Some(names) => {
+            let mut out: Vec<(String, Mode)> = Vec::with_capacity(names.len());
+            for name in names {
+                let mode = mode_of(name);
+                if mode == Mode::Denied {
+                    return Decision::deny(DenyCode::FieldDenied);
+                }
+                if !out.iter().any(|(n, _)| n == name) {
+                    out.push((name.clone(), mode));
+                }
+            }
+            Decision::Allow { fields: out }
+        }
+        None => {
+            let fields = if let [only] = matching.as_slice() {
+                only.fields()
+                    .iter()
+                    .filter(|(_, m)| *m != Mode::Denied)
+                    .cloned()
+                    .collect()
+            } else {
+                collection
+                    .fields
+                    .iter()
+                    .map(|f| (f.name.clone(), mode_of(&f.name)))
+                    .filter(|(_, m)| *m != Mode::Denied)
+                    .collect()
+            };
+            Decision::Allow { fields }
+        }
+    }
+}
+
+fn operator(request: &Request<'_>, collection: &Collection) -> Decision {
+    match request.fields {
+        Some(names) => {
+            let mut out: Vec<(String, Mode)> = Vec::with_capacity(names.len());
+            for name in names {
+                if collection.field(name).is_none() {
+                    return Decision::deny(DenyCode::FieldDenied);
+                }
+                if !out.iter().any(|(n, _)| n == name) {
+                    out.push((name.clone(), Mode::Plain));
+                }
+            }
+            Decision::Allow { fields: out }
+        }
+        None => Decision::Allow {
+            fields: collection
+                .fields
+                .iter()
+                .map(|f| (f.name.clone(), Mode::Plain))
+                .collect(),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kura_model::Schema;
+
+    const SUPPORT: &str = r#"{"collection":"accounts","purposes":["support"],"actions":["read","search"],"fields":{"name":"plain","email":"masked","phone":"masked","birth_date":"denied"},"quota":{"subjects":100,"window_secs":3600}}"#;
+    const BILLING: &str = r#"{"collection":"accounts","purposes":["billing","support"],"actions":["read"],"fields":{"email":"plain","postal_address":"token"}}"#;
+    const SELF: &str = r#"{"collection":"accounts","purposes":["self_service"],"actions":["read","write","export","delete"],"fields":{"name":"plain","email":"plain","login_id":"plain"}}"#;
+
+    fn setup() -> (Schema, Vec<Policy>) {
+        let s = Schema::builtin();
+        let p = vec![Policy::from_json(SUPPORT, &s).unwrap()];
+        (s, p)
+    }
+
+    fn svc(id: &str) -> Principal<'_> {
+        Principal {
+            id,
+            kind: PrincipalKind::Service,
+            suspended: false,
+        }
+    }
+
+    fn req<'a>(action: Action, purpose: &'a str, fields: Option<&'a [String]>) -> Request<'a> {
+        Request {
+            action,
+            purpose,
+            collection: "accounts",
+            fields,
+            target: Some(7),
+        }
+    }
+
+    fn names(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    fn code(d: Decision) -> DenyCode {
+        match d {
+            Decision::Deny { code } => code,
+            Decision::Allow { fields } => panic!("allowed {fields:?}"),
+        }
+    }
+
+    #[test]
+    fn unqualified_read_returns_only_permitted_fields_in_order() {
+        let (s, p) = setup();
+        let c = s.collection("accounts").unwrap();
+        let d = decide(&p, &svc("a"), &req(Action::Read, "support", None), c);
+        assert_eq!(
+            d,
+            Decision::Allow {
+                fields: vec![
+                    ("name".into(), Mode::Plain),
+                    ("email".into(), Mode::Masked),
+                    ("phone".into(), Mode::Masked),
+                ]
+            }
+        );
+    }
+
+    #[test]
+    fn named_fields_keep_request_order_and_refuse_denied_ones() {
+        let (s, p) = setup();
+        let c = s.collection("accounts").unwrap();
+        let f = names(&["phone", "name", "phone"]);
+        let d = decide(&p, &svc("a"), &req(Action::Read, "support", Some(&f)), c);
+        assert_eq!(
+            d,
+            Decision::Allow {
+                fields: vec![("phone".into(), Mode::Masked), ("name".into(), Mode::Plain)]
+            }
+        );
+        for denied in ["birth_date", "login_id", "no_such_field"] {
+            let f = names(&["name", denied]);
+            let d = decide(&p, &svc("a"), &req(Action::Read, "support", Some(&f)), c);
+            assert_eq!(code(d), DenyCode::FieldDenied, "{denied}");
+        }
+    }
+
+    #[test]
+    fn codes_for_collection_purpose_action() {
+        let (s, p) = setup();
+        let c = s.collection("accounts").unwrap();
+        assert_eq!(
+            code(decide(
+                &p,
+                &svc("a"),
+                &req(Action::Read, "marketing", None),
+                c
+            )),
+            DenyCode::PurposeDenied
+        );
+        assert_eq!(
+            code(decide(
+                &p,
+                &svc("a"),
+                &req(Action::Export, "support", None),
+                c
+            )),
+            DenyCode::ActionDenied
+        );
+        assert_eq!(
+            code(decide(
+                &[],
+                &svc("a"),
+                &req(Action::Read, "support", None),
+                c
+            )),
+            DenyCode::CollectionDenied
+        );
+        let mut r = req(Action::Read, "support", None);
+        r.collection = "other";
+        assert_eq!(
+            code(decide(&p, &svc("a"), &r, c)),
+            DenyCode::CollectionDenied
+        );
+    }
+
+    #[test]
+    fn search_by_a_denied_field_is_refused() {
+        let (s, p) = setup();
+        let c = s.collection("accounts").unwrap();
+        let mut r = req(Action::Search, "support", None);
+        r.target = None;
+        let by_email = names(&["email"]);
+        r.fields = Some(&by_email);
+        assert!(decide(&p, &svc("a"), &r, c).is_allowed());
+        let by_login = names(&["login_id"]);
+        r.fields = Some(&by_login);
+        assert_eq!(code(decide(&p, &svc("a"), &r, c)), DenyCode::FieldDenied);
+    }
+
+    #[test]
+    fn suspended_principals_are_refused_first() {
+        let (s, p) = setup();
+        let c = s.collection("accounts").unwrap();
+        for kind in [
+            PrincipalKind::Service,
+            PrincipalKind::Operator,
+            PrincipalKind::SelfService { subject: 7 },
+        ] {
+            let pr = Principal {
+                id: "a",
+                kind,
+                suspended: true,
+            };
+            assert_eq!(
+                code(decide(&p, &pr, &req(Action::Read, "support", None), c)),
+                DenyCode::PrincipalSuspended
+            );
+        }
+    }
+
+    #[test]
+    fn operators_get_everything_plain_for_any_purpose() {
+        let (s, _) = setup();
+        let c = s.collection("accounts").unwrap();
+        let op = Principal {
+            id: "root",
+            kind: PrincipalKind::Operator,
+            suspended: false,
+        };
+        let d = decide(&[], &op, &req(Action::Export, "breach-scoping", None), c);
+        let Decision::Allow { fields } = d else {
+            panic!("operator refused")
+        };
+        assert_eq!(fields.len(), c.fields.len());
+        assert!(fields.iter().all(|(_, m)| *m == Mode::Plain));
+        let f = names(&["nope"]);
+        assert_eq!(
+            code(decide(&[], &op, &req(Action::Read, "x", Some(&f)), c)),
+            DenyCode::FieldDenied
+        );
+    }
+
+    #[test]
+    fn self_service_only_reaches_its_own_subject() {
+        let s = Schema::builtin();
+        let c = s.collection("accounts").unwrap();
+        let p = vec![Policy::from_json(SELF, &s).unwrap()];
+        let me = Principal {
+            id: "subject:7",
+            kind: PrincipalKind::SelfService { subject: 7 },
+            suspended: false,
+        };
+        assert!(decide(&p, &me, &req(Action::Read, "self_service", None), c).is_allowed());
+        let mut other = req(Action::Write, "self_service", None);
+        other.target = Some(8);
+        assert_eq!(code(decide(&p, &me, &other, c)), DenyCode::NotOwnSubject);
+        let mut search = req(Action::Search, "self_service", None);
+        search.target = None;
+        assert_eq!(code(decide(&p, &me, &search, c)), DenyCode::NotOwnSubject);
+        // Own subject, but the policy still applies.
+        assert_eq!(
+            code(decide(
+                &p,
+                &me,
+                &req(Action::Import, "self_service", None),
+                c
+            )),
+            DenyCode::ActionDenied
+        );
+    }
+
+    #[test]
+    fn several_policies_combine_by_the_most_revealing_mode() {
+        let s = Schema::builtin();
+        let c = s.collection("accounts").unwrap();
+        let p = vec![
+            Policy::from_json(SUPPORT, &s).unwrap(),
+            Policy::from_json(BILLING, &s).unwrap(),
+        ];
+        // Both list `support` and `read`: email is masked in one, plain in the other.
+        let d = decide(&p, &svc("a"), &req(Action::Read, "support", None), c);
+        assert_eq!(
+            d,
+            Decision::Allow {
+                fields: vec![
+                    ("name".into(), Mode::Plain),
+                    ("email".into(), Mode::Plain),
+                    ("phone".into(), Mode::Masked),
+                    ("postal_address".into(), Mode::Token),
+                ]
+            }
+        );
+        // Only the support policy allows search: email is searchable but only as granted
+        // there, and postal_address (granted by billing, which has no search) is refused.
+        let mut r = req(Action::Search, "support", None);
+        let f = names(&["postal_address"]);
+        r.fields = Some(&f);
+        assert_eq!(code(decide(&p, &svc("a"), &r, c)), DenyCode::FieldDenied);
+        // Billing purpose: only the billing policy.
+        let d = decide(&p, &svc("a"), &req(Action::Read, "billing", None), c);
+        assert_eq!(
+            d,
+            Decision::Allow {
+                fields: vec![
+                    ("email".into(), Mode::Plain),
+                    ("postal_address".into(), Mode::Token),
+                ]
+            }
+        );
+    }
+}
