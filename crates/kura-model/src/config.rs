@@ -23,6 +23,9 @@ pub struct Config {
     /// The HTTP server.
     #[serde(default)]
     pub server: ServerConfig,
+    /// The access log.
+    #[serde(default)]
+    pub audit: AuditConfig,
     /// Collections; the built-in `accounts` schema when empty.
     #[serde(default)]
     pub collections: Vec<Collection>,
@@ -76,6 +79,35 @@ pub struct ServerConfig {
     /// Bound on unwrapped data keys cached in memory (default 100,000).
     #[serde(default = "default_cache")]
     pub key_cache_entries: usize,
+}
+
+/// `[audit]`: the access log's checkpoints.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditConfig {
+    /// Sign a checkpoint once this many entries are pending (default 100,000).
+    #[serde(default = "default_cp_entries")]
+    pub checkpoint_every_entries: u64,
+    /// Sign a checkpoint once this many milliseconds have passed with entries pending
+    /// (default 1000: at least once a second while entries arrive).
+    #[serde(default = "default_cp_ms")]
+    pub checkpoint_every_ms: u64,
+}
+
+fn default_cp_entries() -> u64 {
+    100_000
+}
+fn default_cp_ms() -> u64 {
+    1000
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        AuditConfig {
+            checkpoint_every_entries: default_cp_entries(),
+            checkpoint_every_ms: default_cp_ms(),
+        }
+    }
 }
 
 fn default_listen() -> SocketAddr {

@@ -190,7 +190,10 @@ impl FieldDef {
         if value.chars().count() > self.max_len {
             return Err(bad(&format!("is longer than {} characters", self.max_len)));
         }
-        if value.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
+        if value
+            .chars()
+            .any(|c| c.is_control() && c != '\n' && c != '\t')
+        {
             return Err(bad("contains control characters"));
         }
         match self.ty {
@@ -452,10 +455,18 @@ mod tests {
         let g = a.field("gender").unwrap();
         assert!(g.check_value("female").is_ok());
         assert!(g.check_value("secret-value").is_err());
-        assert!(!g.check_value("secret-value").unwrap_err().to_string().contains("secret"));
+        assert!(
+            !g.check_value("secret-value")
+                .unwrap_err()
+                .to_string()
+                .contains("secret")
+        );
         let mut m = BTreeMap::new();
         m.insert("login_id".to_owned(), "x".to_owned());
-        assert_eq!(a.check_new(&m).unwrap_err().code(), "missing_required_field");
+        assert_eq!(
+            a.check_new(&m).unwrap_err().code(),
+            "missing_required_field"
+        );
         m.insert("email".to_owned(), "x@example.com".to_owned());
         assert!(a.check_new(&m).is_ok());
         m.insert("nope".to_owned(), "v".to_owned());

@@ -107,6 +107,14 @@ impl From<VaultError> for ApiError {
                 "contention",
                 "the subject is being changed concurrently; retry",
             ),
+            VaultError::Audit(_) => {
+                tracing::error!(error = %e, "access log unavailable; request refused");
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "audit_unavailable",
+                    "the access log could not record this request, so it was not served",
+                )
+            }
             VaultError::Crypto(_) | VaultError::Store(_) | VaultError::VaultMismatch { .. } => {
                 ApiError::internal(&e)
             }

@@ -20,7 +20,7 @@ pub mod wire;
 use std::sync::Arc;
 
 use axum::Router;
-use kura_store::DynStore;
+use kura_store::{AuditStore, DynStore};
 use kura_vault::Vault;
 
 pub use error::ApiError;
@@ -51,6 +51,8 @@ pub struct AppState {
     pub vault: Arc<Vault>,
     /// The store (API keys live there).
     pub store: DynStore,
+    /// The same store, seen as the access log's storage.
+    pub audit: Arc<dyn AuditStore>,
     /// Request limits.
     pub limits: Limits,
 }

@@ -35,6 +35,10 @@ pub enum VaultError {
         /// Provider description.
         provider: String,
     },
+    /// The access log could not record the request; fail closed: nothing was returned or
+    /// changed.
+    #[error("the access log is unavailable: {0}")]
+    Audit(#[from] kura_audit::AuditError),
     /// Optimistic concurrency gave up after repeated conflicts.
     #[error("subject {0} is being changed concurrently; retry")]
     Contention(String),
@@ -51,6 +55,7 @@ impl VaultError {
             VaultError::Store(e) => e.code(),
             VaultError::VaultMismatch { .. } => "vault_mismatch",
             VaultError::Contention(_) => "contention",
+            VaultError::Audit(_) => "audit_unavailable",
         }
     }
 }

@@ -3,6 +3,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
+use kura_audit::{AccessEvent, Action, Appended, Appender, Clock, Outcome};
 use kura_crypto::{
     BlindIndexKey, BlindToken, FieldContext, KeyProvider, KeyPurpose, SecretKey, SubjectCipher,
 };
@@ -112,6 +113,13 @@ pub struct Vault {
     vault_id: [u8; 16],
     index_keys: HashMap<(String, String), BlindIndexKey>,
     cache: KeyCache,
+    audit: Option<AuditHook>,
+}
+
+/// Where the vault records access events.
+struct AuditHook {
+    appender: Arc<Appender>,
+    clock: Arc<dyn Clock>,
 }
 
 impl std::fmt::Debug for Vault {
@@ -133,6 +141,24 @@ impl Vault {
     /// # Errors
     /// [`VaultError::VaultMismatch`] when the key provider is another vault's.
     pub fn new(
+        schema: Schema,
+        store: DynStore,
+        provider: Arc<dyn KeyProvider>,
+        options: VaultOptions,
+        appender: Arc<Appender>,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, VaultError> {
+        let mut v = Self::danger_without_audit(schema, store, provider, options)?;
+        v.audit = Some(AuditHook { appender, clock });
+        Ok(v)
+    }
+
+    /// A vault that records **no access events**. Only for `kura bench`, to measure what the
+    /// log costs; a served vault always has a log.
+    ///
+    /// # Errors
+    /// As [`Vault::new`].
+    pub fn danger_without_audit(
         schema: Schema,
         store: DynStore,
         provider: Arc<dyn KeyProvider>,
@@ -161,7 +187,55 @@ impl Vault {
             vault_id,
             index_keys,
             cache: KeyCache::new(options.key_cache_entries),
+            audit: None,
         })
+    }
+
+    fn event(&self, access: &Access, action: Action, collection: &str) -> AccessEvent {
+        let now = self.audit.as_ref().map_or(0, |a| a.clock.now_ms());
+        // A collection name from the URL is recorded only if it is well formed.
+        let coll = if kura_model::is_valid_name(collection) {
+            collection
+        } else {
+            "?"
+        };
+        AccessEvent::new(
+            now,
+            &access.principal,
+            &access.purpose,
+            action,
+            coll,
+            &access.request_id,
+        )
+    }
+
+    /// The leaves to write in the same transaction as a change.
+    fn leaves(&self, ev: &AccessEvent) -> Result<Vec<AuditLeaf>, VaultError> {
+        match &self.audit {
+            Some(_) => Ok(vec![ev.to_leaf()?]),
+            None => Ok(Vec::new()),
+        }
+    }
+
+    /// Appends an event on its own (reads, searches, refusals); returns once durable.
+    fn append(&self, ev: &AccessEvent) -> Result<Option<Appended>, VaultError> {
+        match &self.audit {
+            Some(a) => Ok(Some(a.appender.append(ev)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Records a failed or refused request and returns its error — or, if even that cannot
+    /// be recorded, the audit error (fail closed).
+    fn refused(&self, ev: AccessEvent, err: VaultError) -> VaultError {
+        if matches!(err, VaultError::Audit(_)) {
+            return err;
+        }
+        let ev = ev.with_outcome(Outcome::Error(err.code().to_owned()));
+        match self.append(&ev) {
+            Ok(_) => err,
+            Err(audit) => audit,
+        }
     }
 
     /// The schema this vault serves.
@@ -281,7 +355,7 @@ impl Vault {
         collection: &str,
         input: SubjectInput,
     ) -> Result<Uuid, VaultError> {
-        self.create_batch(access, collection, vec![input])
+        self.insert_many(access, Action::Create, collection, vec![input])
             .pop()
             .unwrap_or_else(|| Err(VaultError::Contention("empty batch".into())))
     }
@@ -295,16 +369,37 @@ impl Vault {
     /// Per input, as for [`Vault::create`].
     pub fn create_batch(
         &self,
-        _access: &Access,
+        access: &Access,
         collection: &str,
         inputs: Vec<SubjectInput>,
     ) -> Vec<Result<Uuid, VaultError>> {
+        self.insert_many(access, Action::Import, collection, inputs)
+    }
+
+    fn insert_many(
+        &self,
+        access: &Access,
+        action: Action,
+        collection: &str,
+        inputs: Vec<SubjectInput>,
+    ) -> Vec<Result<Uuid, VaultError>> {
+        let base = self.event(access, action, collection);
         let c = match self.collection(collection) {
             Ok(c) => c,
-            Err(_) => {
+            Err(e) => {
+                let failed_log = matches!(self.refused(base, e), VaultError::Audit(_));
                 return inputs
                     .iter()
-                    .map(|_| Err(ModelError::UnknownCollection(collection.to_owned()).into()))
+                    .map(|_| {
+                        Err(if failed_log {
+                            kura_audit::AuditError::AppendFailed {
+                                code: "storage_error",
+                            }
+                            .into()
+                        } else {
+                            ModelError::UnknownCollection(collection.to_owned()).into()
+                        })
+                    })
                     .collect();
             }
         };
@@ -328,15 +423,52 @@ impl Vault {
             .filter_map(|s| s.as_ref().ok())
             .cloned()
             .collect();
-        let audit: Vec<AuditLeaf> = Vec::new();
-        let written = if ok.is_empty() {
+        // One event for the refused inputs per distinct error code (no subjects: nothing
+        // was created), appended before the answer.
+        let mut codes: Vec<&'static str> = sealed
+            .iter()
+            .filter_map(|s| s.as_ref().err().map(VaultError::code))
+            .collect();
+        codes.sort_unstable();
+        codes.dedup();
+        for code in codes {
+            let ev = base.clone().with_outcome(Outcome::Error(code.to_owned()));
+            if let Err(e) = self.append(&ev) {
+                let msg = e.to_string();
+                return sealed
+                    .iter()
+                    .map(|_| Err(kura_store::StoreError::Backend(msg.clone()).into()))
+                    .collect();
+            }
+        }
+        let written: Result<(), VaultError> = if ok.is_empty() {
             Ok(())
         } else {
-            self.store.insert_subjects(&ok, &audit)
+            let mut names: Vec<&str> = Vec::new();
+            for s in &inputs {
+                for k in s.fields.keys() {
+                    if kura_model::is_valid_name(k) && !names.contains(&k.as_str()) {
+                        names.push(k);
+                    }
+                }
+            }
+            let ev = base
+                .clone()
+                .with_subjects(ok.iter().map(|s| s.iid))
+                .with_fields(names);
+            self.leaves(&ev)
+                .and_then(|leaves| Ok(self.store.insert_subjects(&ok, &leaves)?))
         };
         match written {
             Ok(()) => sealed.into_iter().map(|s| s.map(|n| n.id)).collect(),
             Err(e) => {
+                // The write failed: nothing was created; record that (best effort — if this
+                // fails too, the answer is an error either way).
+                let _ = self.append(
+                    &base
+                        .clone()
+                        .with_outcome(Outcome::Error(e.code().to_owned())),
+                );
                 let msg = e.to_string();
                 sealed
                     .into_iter()
@@ -404,10 +536,32 @@ impl Vault {
     /// [`VaultError::NotFound`], [`VaultError::Integrity`] when a ciphertext was tampered with.
     pub fn read(
         &self,
-        _access: &Access,
+        access: &Access,
         collection: &str,
         id: &Uuid,
         fields: Option<&[String]>,
+    ) -> Result<SubjectView, VaultError> {
+        let ev = self.event(access, Action::Read, collection);
+        let mut iid = None;
+        self.read_inner(collection, id, fields, &mut iid)
+            .and_then(|view| {
+                let ev = ev
+                    .clone()
+                    .with_subjects(iid)
+                    .with_fields(view.fields.keys().map(String::as_str));
+                // Durable before anything is returned (fail closed).
+                self.append(&ev)?;
+                Ok(view)
+            })
+            .map_err(|e| self.refused(ev.with_subjects(iid), e))
+    }
+
+    fn read_inner(
+        &self,
+        collection: &str,
+        id: &Uuid,
+        fields: Option<&[String]>,
+        iid: &mut Option<u64>,
     ) -> Result<SubjectView, VaultError> {
         let c = self.collection(collection)?;
         if let Some(names) = fields {
@@ -416,6 +570,7 @@ impl Vault {
             }
         }
         let stored = self.load(collection, id)?;
+        *iid = Some(stored.iid);
         let opened = self.open_fields(c, &stored, fields)?;
         Ok(SubjectView {
             id: stored.id,
@@ -433,10 +588,29 @@ impl Vault {
     /// [`VaultError::Contention`] after repeated conflicts.
     pub fn patch(
         &self,
-        _access: &Access,
+        access: &Access,
         collection: &str,
         id: &Uuid,
         changes: &BTreeMap<String, Option<String>>,
+    ) -> Result<(), VaultError> {
+        let ev = self.event(access, Action::Patch, collection).with_fields(
+            changes
+                .keys()
+                .filter(|k| kura_model::is_valid_name(k))
+                .map(String::as_str),
+        );
+        let mut iid = None;
+        self.patch_inner(&ev, collection, id, changes, &mut iid)
+            .map_err(|e| self.refused(ev.with_subjects(iid), e))
+    }
+
+    fn patch_inner(
+        &self,
+        ev: &AccessEvent,
+        collection: &str,
+        id: &Uuid,
+        changes: &BTreeMap<String, Option<String>>,
+        iid: &mut Option<u64>,
     ) -> Result<(), VaultError> {
         let c = self.collection(collection)?;
         let mut sets = PlainFields::default();
@@ -456,6 +630,7 @@ impl Vault {
         self.check_normalizable(c, sets.0.iter())?;
         for _ in 0..32 {
             let stored = self.load(collection, id)?;
+            *iid = Some(stored.iid);
             let cipher = self.cipher_for(&stored)?;
             let mut sealed = codec::decode(&stored.fields)?;
             for (name, change) in changes {
@@ -497,7 +672,8 @@ impl Vault {
                 fields: codec::encode(&sealed),
                 tokens: self.tokens(c, &searchable.0),
             };
-            match self.store.update_subject(&update, &[])? {
+            let leaves = self.leaves(&ev.clone().with_subjects([stored.iid]))?;
+            match self.store.update_subject(&update, &leaves)? {
                 UpdateOutcome::Updated(_) => return Ok(()),
                 UpdateOutcome::NotFound => return Err(VaultError::NotFound(id.to_string())),
                 UpdateOutcome::Conflict => continue,
@@ -511,15 +687,57 @@ impl Vault {
     ///
     /// # Errors
     /// [`VaultError::NotFound`], store failures.
-    pub fn delete(&self, _access: &Access, collection: &str, id: &Uuid) -> Result<(), VaultError> {
+    pub fn delete(&self, access: &Access, collection: &str, id: &Uuid) -> Result<(), VaultError> {
+        let ev = self.event(access, Action::Delete, collection);
+        let mut iid = None;
+        self.delete_inner(&ev, collection, id, &mut iid)
+            .map_err(|e| self.refused(ev.with_subjects(iid), e))
+    }
+
+    fn delete_inner(
+        &self,
+        ev: &AccessEvent,
+        collection: &str,
+        id: &Uuid,
+        iid: &mut Option<u64>,
+    ) -> Result<(), VaultError> {
         self.collection(collection)?;
+        let stored = self.load(collection, id)?;
+        *iid = Some(stored.iid);
+        let leaves = self.leaves(&ev.clone().with_subjects([stored.iid]))?;
         self.cache.remove(id);
-        let existed = self.store.delete_subject(collection, id, &[])?;
+        let existed = self.store.delete_subject(collection, id, &leaves)?;
         self.cache.remove(id);
         if existed {
             Ok(())
         } else {
             Err(VaultError::NotFound(id.to_string()))
+        }
+    }
+
+    /// Resolves a subject for a read of its own access history, recording that read (the
+    /// history says who read whom: it is personal data too). Returns the internal id.
+    ///
+    /// # Errors
+    /// As [`Vault::read`].
+    pub fn access_history_subject(
+        &self,
+        access: &Access,
+        collection: &str,
+        id: &Uuid,
+    ) -> Result<u64, VaultError> {
+        let ev = self
+            .event(access, Action::Read, collection)
+            .with_fields(["access_log"]);
+        let found = self
+            .collection(collection)
+            .and_then(|_| self.load(collection, id));
+        match found {
+            Ok(stored) => {
+                self.append(&ev.with_subjects([stored.iid]))?;
+                Ok(stored.iid)
+            }
+            Err(e) => Err(self.refused(ev, e)),
         }
     }
 
@@ -530,12 +748,31 @@ impl Vault {
     /// [`VaultError::Invalid`] with `field_not_searchable` when the field has no index.
     pub fn search(
         &self,
-        _access: &Access,
+        access: &Access,
         collection: &str,
         field: &str,
         value: &str,
         limit: usize,
     ) -> Result<Vec<Uuid>, VaultError> {
+        let mut ev = self.event(access, Action::Search, collection);
+        if kura_model::is_valid_name(field) {
+            ev = ev.with_fields([field]);
+        }
+        self.search_inner(collection, field, value, limit)
+            .and_then(|hits| {
+                self.append(&ev.clone().with_subjects(hits.iter().map(|h| h.iid)))?;
+                Ok(hits.into_iter().map(|h| h.id).collect())
+            })
+            .map_err(|e| self.refused(ev, e))
+    }
+
+    fn search_inner(
+        &self,
+        collection: &str,
+        field: &str,
+        value: &str,
+        limit: usize,
+    ) -> Result<Vec<kura_store::SearchHit>, VaultError> {
         let c = self.collection(collection)?;
         let f = c.require_field(field)?;
         let key = self
@@ -547,9 +784,8 @@ impl Vault {
             return Ok(Vec::new());
         }
         let token = key.token(n.as_bytes());
-        let hits = self
+        Ok(self
             .store
-            .search(collection, &token, limit.clamp(1, MAX_SEARCH_HITS))?;
-        Ok(hits.into_iter().map(|h| h.id).collect())
+            .search(collection, &token, limit.clamp(1, MAX_SEARCH_HITS))?)
     }
 }

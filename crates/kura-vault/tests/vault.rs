@@ -4,10 +4,32 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use kura_audit::{Appender, AppenderConfig, Clock};
 use kura_crypto::KeyFile;
 use kura_model::Schema;
+use kura_store::DynStore;
 use kura_store::sqlite::{Durability, SqliteStore};
 use kura_vault::{Access, SubjectInput, Vault, VaultOptions};
+
+struct FixedClock;
+impl Clock for FixedClock {
+    fn now_ms(&self) -> u64 {
+        1_800_000_000_000
+    }
+}
+
+fn with_log(store: DynStore, keys: KeyFile) -> Vault {
+    let appender = Arc::new(Appender::start(store.clone(), AppenderConfig::default()).unwrap());
+    Vault::new(
+        Schema::builtin(),
+        store,
+        Arc::new(keys),
+        VaultOptions::default(),
+        appender,
+        Arc::new(FixedClock),
+    )
+    .unwrap()
+}
 
 struct Fixture {
     dir: tempfile::TempDir,
@@ -19,13 +41,7 @@ fn fixture() -> Fixture {
     let id = [5u8; 16];
     let keys = KeyFile::create(&dir.path().join("vault.key"), id).unwrap();
     let store = SqliteStore::create(&dir.path().join("data"), id, Durability::Normal).unwrap();
-    let vault = Vault::new(
-        Schema::builtin(),
-        Arc::new(store),
-        Arc::new(keys),
-        VaultOptions::default(),
-    )
-    .unwrap();
+    let vault = with_log(Arc::new(store), keys);
     Fixture { dir, vault }
 }
 
@@ -291,13 +307,7 @@ fn moved_ciphertexts_fail_with_an_integrity_error() {
 fn reopen(f: &Fixture) -> Vault {
     let keys = KeyFile::open(&f.dir.path().join("vault.key")).unwrap();
     let store = SqliteStore::open(&f.dir.path().join("data"), Durability::Normal).unwrap();
-    Vault::new(
-        Schema::builtin(),
-        Arc::new(store),
-        Arc::new(keys),
-        VaultOptions::default(),
-    )
-    .unwrap()
+    with_log(Arc::new(store), keys)
 }
 
 /// Rewrites the field blob so that the ciphertexts of fields `a` and `b` trade places
@@ -335,7 +345,7 @@ fn a_key_file_of_another_vault_is_refused() {
     let f = fixture();
     let other = KeyFile::create(&f.dir.path().join("other.key"), [6; 16]).unwrap();
     let store = SqliteStore::open(&f.dir.path().join("data"), Durability::Normal).unwrap();
-    let e = Vault::new(
+    let e = Vault::danger_without_audit(
         Schema::builtin(),
         Arc::new(store),
         Arc::new(other),
@@ -343,4 +353,53 @@ fn a_key_file_of_another_vault_is_refused() {
     )
     .unwrap_err();
     assert_eq!(e.code(), "vault_mismatch");
+}
+
+#[test]
+fn every_operation_leaves_an_access_event() {
+    let f = fixture();
+    let a = access();
+    let size = || f.vault.store().audit_size().unwrap();
+    let id = f
+        .vault
+        .create(
+            &a,
+            "accounts",
+            input(&[("login_id", "ev"), ("email", "ev@x.jp")]),
+        )
+        .unwrap();
+    assert_eq!(size(), 1, "create");
+    f.vault.read(&a, "accounts", &id, None).unwrap();
+    assert_eq!(size(), 2, "read");
+    f.vault
+        .search(&a, "accounts", "login_id", "ev", 10)
+        .unwrap();
+    assert_eq!(size(), 3, "search");
+    let mut ch = BTreeMap::new();
+    ch.insert("name".to_owned(), Some("N".to_owned()));
+    f.vault.patch(&a, "accounts", &id, &ch).unwrap();
+    assert_eq!(size(), 4, "patch");
+    assert!(f.vault.read(&a, "accounts", &uuid_like(), None).is_err());
+    assert_eq!(size(), 5, "failed read");
+    f.vault.delete(&a, "accounts", &id).unwrap();
+    assert_eq!(size(), 6, "delete");
+    // The log holds names and ids, never a value.
+    let conn = rusqlite::Connection::open(f.dir.path().join("data/data.db")).unwrap();
+    let mut st = conn.prepare("SELECT leaf FROM audit_log").unwrap();
+    let leaves: Vec<Vec<u8>> = st
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(leaves.len(), 6);
+    for l in leaves {
+        assert!(
+            !l.windows(6).any(|w| w == b"ev@x.j"),
+            "a value reached the log"
+        );
+    }
+}
+
+fn uuid_like() -> kura_vault::Uuid {
+    kura_vault::Uuid::now_v7()
 }

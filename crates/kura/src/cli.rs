@@ -77,6 +77,35 @@ pub enum Command {
     },
     /// Measure kura against a plain baseline on this machine and print JSON.
     Bench(crate::cmd::bench::BenchArgs),
+    /// The verifiable access log: verifier key and offline verification.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
     /// Find stray personal data in files and folders (CSV, spreadsheets, JSON, logs, dumps).
     Scan(kura_scan::ScanArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Print the checkpoint verifier key (C2SP vkey: `name+keyid+base64(0x01||pubkey)`).
+    Key {
+        #[command(flatten)]
+        vault: VaultArgs,
+    },
+    /// Recompute the whole Merkle tree offline, check every checkpoint's signature and their
+    /// consistency; exit 1 naming the first broken entry.
+    Verify {
+        #[command(flatten)]
+        vault: VaultArgs,
+        /// Also check a signed checkpoint kept elsewhere (by an auditor) against the log.
+        #[arg(long)]
+        checkpoint: Option<PathBuf>,
+        /// Verifier key to trust (default: derived from the key file).
+        #[arg(long)]
+        verifier_key: Option<String>,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }

@@ -3,10 +3,11 @@
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
+use kura_audit::{Appender, AppenderConfig, Clock};
 use kura_crypto::{KeyFile, KeyProvider, random_array};
 use kura_model::Synchronous;
 use kura_store::sqlite::{Durability, SqliteStore};
-use kura_store::{DynStore, Store};
+use kura_store::{AuditStore, DynStore, Store};
 use kura_vault::{Vault, VaultOptions};
 
 use crate::config::{Location, Resolved};
@@ -48,7 +49,7 @@ pub fn create(r: &Resolved) -> Result<(DynStore, Arc<dyn KeyProvider>)> {
 }
 
 /// Opens the store only (for commands that need no keys).
-pub fn store(r: &Resolved) -> Result<DynStore> {
+pub fn store(r: &Resolved) -> Result<Arc<dyn AuditStore>> {
     Ok(match &r.location {
         Location::Dir(d) => Arc::new(
             SqliteStore::open(d, durability(r.config.store.synchronous))
@@ -61,19 +62,54 @@ pub fn store(r: &Resolved) -> Result<DynStore> {
     })
 }
 
-/// Opens an existing vault.
-pub fn vault(r: &Resolved) -> Result<Arc<Vault>> {
+/// The wall clock, in unix milliseconds (the libraries take time as a parameter).
+#[derive(Debug, Clone, Copy)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now_ms(&self) -> u64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0)
+    }
+}
+
+/// An opened vault with its access-log machinery.
+pub struct Opened {
+    pub vault: Arc<Vault>,
+    pub store: Arc<dyn AuditStore>,
+    pub keys: Arc<dyn KeyProvider>,
+    pub appender: Arc<Appender>,
+}
+
+/// Opens an existing vault; every access it serves is recorded through a group-committing
+/// appender.
+pub fn vault(r: &Resolved) -> Result<Opened> {
     let store = store(r)?;
-    let keys = KeyFile::open(&r.key_file).context("opening the key file")?;
+    let keys: Arc<dyn KeyProvider> =
+        Arc::new(KeyFile::open(&r.key_file).context("opening the key file")?);
+    let dyn_store: DynStore = store.clone();
+    let appender = Arc::new(
+        Appender::start(dyn_store.clone(), AppenderConfig::default())
+            .context("starting the access-log appender")?,
+    );
     let vault = Vault::new(
         r.config.schema()?,
-        store,
-        Arc::new(keys),
+        dyn_store,
+        keys.clone(),
         VaultOptions {
             key_cache_entries: r.config.server.key_cache_entries,
         },
+        appender.clone(),
+        Arc::new(SystemClock),
     )?;
-    Ok(Arc::new(vault))
+    Ok(Opened {
+        vault: Arc::new(vault),
+        store,
+        keys,
+        appender,
+    })
 }
 
 /// Describes where a store is, for messages.

@@ -27,11 +27,22 @@ fn web_root() -> tempfile::TempDir {
     fs::create_dir_all(root.join("static")).expect("mkdir");
     let mut list = String::from("name,email,phone\n");
     for i in 0..50 {
-        list.push_str(&format!("Customer {i},user{i}@gmail.com,090-1234-{:04}\n", 1000 + i));
+        list.push_str(&format!(
+            "Customer {i},user{i}@gmail.com,090-1234-{:04}\n",
+            1000 + i
+        ));
     }
     fs::write(root.join("customers.csv"), list).expect("write");
-    fs::write(root.join("static/access.log"), "GET / 200 from 93.184.216.34 mail sato.taro@yahoo.co.jp\n").expect("write");
-    fs::write(root.join("static/logo.png"), b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR").expect("write");
+    fs::write(
+        root.join("static/access.log"),
+        "GET / 200 from 93.184.216.34 mail sato.taro@yahoo.co.jp\n",
+    )
+    .expect("write");
+    fs::write(
+        root.join("static/logo.png"),
+        b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR",
+    )
+    .expect("write");
     dir
 }
 
@@ -47,7 +58,14 @@ fn json_report_lists_files_with_verdicts_and_exits_0() {
     let doc: serde_json::Value = serde_json::from_str(&out).expect("json");
     let files = doc["files"].as_array().expect("files");
     assert_eq!(files.len(), 2);
-    let list = files.iter().find(|f| f["path"].as_str().is_some_and(|p| p.ends_with("customers.csv"))).expect("list");
+    let list = files
+        .iter()
+        .find(|f| {
+            f["path"]
+                .as_str()
+                .is_some_and(|p| p.ends_with("customers.csv"))
+        })
+        .expect("list");
     assert_eq!(list["people"], 50);
     assert_eq!(list["counts"]["email"], 50);
     assert_eq!(list["verdict"], "personal data of about 50 people");
@@ -62,7 +80,15 @@ fn fail_on_exits_1_when_reached() {
     assert_eq!(code, 1);
     let (code, _, _) = kura_scan(&["--fail-on", "100000", path(dir.path())]);
     assert_eq!(code, 0);
-    let (code, _, _) = kura_scan(&["--fail-on", "1", "--exclude", "*.csv", "--exclude", "static/", path(dir.path())]);
+    let (code, _, _) = kura_scan(&[
+        "--fail-on",
+        "1",
+        "--exclude",
+        "*.csv",
+        "--exclude",
+        "static/",
+        path(dir.path()),
+    ]);
     assert_eq!(code, 0, "everything excluded, nothing found");
 }
 
@@ -78,16 +104,28 @@ fn errors_exit_2() {
 #[test]
 fn sarif_and_table_outputs() {
     let dir = web_root();
-    let (code, out, _) = kura_scan(&["--format", "sarif", "--min-confidence", "high", path(dir.path())]);
+    let (code, out, _) = kura_scan(&[
+        "--format",
+        "sarif",
+        "--min-confidence",
+        "high",
+        path(dir.path()),
+    ]);
     assert_eq!(code, 0);
     let doc: serde_json::Value = serde_json::from_str(&out).expect("sarif is json");
     assert_eq!(doc["version"], "2.1.0");
     let results = doc["runs"][0]["results"].as_array().expect("results");
-    assert!(results.iter().all(|r| r["level"] == "error"), "high confidence maps to error");
+    assert!(
+        results.iter().all(|r| r["level"] == "error"),
+        "high confidence maps to error"
+    );
     assert!(!results.is_empty());
     let (code, out, _) = kura_scan(&[path(dir.path())]);
     assert_eq!(code, 0);
     let first = out.lines().next().expect("table");
-    assert!(first.contains("customers.csv") && first.contains("about 50 people"), "{first}");
+    assert!(
+        first.contains("customers.csv") && first.contains("about 50 people"),
+        "{first}"
+    );
     assert!(out.contains("scanned 3 files"), "{out}");
 }

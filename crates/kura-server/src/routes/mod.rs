@@ -1,5 +1,6 @@
 //! Route table and the subject handlers.
 
+pub mod audit;
 pub mod import;
 
 use std::collections::BTreeMap;
@@ -31,6 +32,14 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/v1/collections/{c}/search", post(search))
         .route("/v1/collections/{c}/import", post(import::import))
+        .route(
+            "/v1/collections/{c}/subjects/{id}/access-log",
+            get(audit::subject_log),
+        )
+        .route("/v1/audit/checkpoint", get(audit::checkpoint))
+        .route("/v1/audit/entries/{index}", get(audit::entry))
+        .route("/v1/audit/proof/inclusion", get(audit::inclusion))
+        .route("/v1/audit/proof/consistency", get(audit::consistency))
         .fallback(not_found)
         .layer(axum::extract::DefaultBodyLimit::disable())
         .with_state(state)

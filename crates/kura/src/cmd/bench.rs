@@ -32,8 +32,12 @@ pub struct BenchArgs {
     /// Threads for reads and searches.
     #[arg(long, default_value_t = 2)]
     pub threads: usize,
-    /// Sections to run (comma-separated): baseline, library, http, scan.
-    #[arg(long, default_value = "baseline,library,http", value_delimiter = ',')]
+    /// Sections to run (comma-separated): baseline, library, nolog, http, scan.
+    #[arg(
+        long,
+        default_value = "baseline,library,nolog,http",
+        value_delimiter = ','
+    )]
     pub only: Vec<String>,
     /// Working directory for the temporary stores (default: a temp dir).
     #[arg(long)]
@@ -279,16 +283,37 @@ fn baseline(dir: &Path, a: &BenchArgs) -> Result<Value> {
     }))
 }
 
-fn open_vault(dir: &Path) -> Result<Vault> {
+/// A vault in `dir`, with the access log on (as served) or — only to measure what the log
+/// costs — off.
+fn open_vault(dir: &Path, log: bool) -> Result<Vault> {
     let id: [u8; 16] = kura_crypto::random_array()?;
     let keys = KeyFile::create(&dir.join("vault.key"), id)?;
-    let store = SqliteStore::create(&dir.join("data"), id, Durability::Normal)?;
-    Ok(Vault::new(
-        kura_model::Schema::builtin(),
-        Arc::new(store),
-        Arc::new(keys),
-        VaultOptions::default(),
-    )?)
+    let store: kura_store::DynStore = Arc::new(SqliteStore::create(
+        &dir.join("data"),
+        id,
+        Durability::Normal,
+    )?);
+    if log {
+        let appender = Arc::new(kura_audit::Appender::start(
+            store.clone(),
+            kura_audit::AppenderConfig::default(),
+        )?);
+        Ok(Vault::new(
+            kura_model::Schema::builtin(),
+            store,
+            Arc::new(keys),
+            VaultOptions::default(),
+            appender,
+            Arc::new(crate::open::SystemClock),
+        )?)
+    } else {
+        Ok(Vault::danger_without_audit(
+            kura_model::Schema::builtin(),
+            store,
+            Arc::new(keys),
+            VaultOptions::default(),
+        )?)
+    }
 }
 
 fn access() -> Access {
@@ -299,8 +324,8 @@ fn access() -> Access {
     }
 }
 
-fn library(dir: &Path, a: &BenchArgs) -> Result<Value> {
-    let vault = open_vault(dir)?;
+fn library(dir: &Path, a: &BenchArgs, log: bool) -> Result<Value> {
+    let vault = open_vault(dir, log)?;
     let acc = access();
     let mut ids: Vec<Uuid> = Vec::with_capacity(a.subjects);
     let start = Instant::now();
@@ -335,11 +360,14 @@ fn library(dir: &Path, a: &BenchArgs) -> Result<Value> {
 }
 
 fn http(dir: &Path, a: &BenchArgs) -> Result<Value> {
-    let vault = Arc::new(open_vault(dir)?);
+    let vault = Arc::new(open_vault(dir, true)?);
     let key = kura_server::auth::generate_api_key("bench", "operator", 0)?;
     vault.store().insert_api_key(&key.record)?;
+    let audit_store: Arc<dyn kura_store::AuditStore> =
+        Arc::new(SqliteStore::open(&dir.join("data"), Durability::Normal)?);
     let state = kura_server::AppState {
         store: vault.store().clone(),
+        audit: audit_store,
         vault,
         limits: kura_server::Limits::default(),
     };
@@ -443,10 +471,16 @@ pub fn run(a: &BenchArgs) -> Result<ExitCode> {
         report["baseline_sqlite"] = baseline(&d, a)?;
     }
     if want("library") {
-        eprintln!("bench: kura library ...");
+        eprintln!("bench: kura library (access log on) ...");
         let d = dir.join("library");
         std::fs::create_dir_all(&d)?;
-        report["kura_library"] = library(&d, a)?;
+        report["kura_library"] = library(&d, a, true)?;
+    }
+    if want("nolog") {
+        eprintln!("bench: kura library with the access log off (cost of the log) ...");
+        let d = dir.join("nolog");
+        std::fs::create_dir_all(&d)?;
+        report["kura_library_log_off"] = library(&d, a, false)?;
     }
     if want("http") {
         eprintln!("bench: kura HTTP import ...");
@@ -472,6 +506,12 @@ pub fn run(a: &BenchArgs) -> Result<ExitCode> {
         "http_import": ratio(&h["import_per_s"], &b["insert_per_s"]),
         "library_read": ratio(&l["read_per_s"], &b["read_per_s"]),
         "library_search": ratio(&l["search_per_s"], &b["search_per_s"]),
+    });
+    let n = report["kura_library_log_off"].clone();
+    report["ratios_log_on_vs_off"] = json!({
+        "insert": ratio(&l["insert_per_s"], &n["insert_per_s"]),
+        "read": ratio(&l["read_per_s"], &n["read_per_s"]),
+        "search": ratio(&l["search_per_s"], &n["search_per_s"]),
     });
     let text = serde_json::to_string_pretty(&report)?;
     println!("{text}");

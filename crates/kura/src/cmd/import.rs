@@ -17,7 +17,8 @@ const BATCH: usize = 2_000;
 pub fn run(args: &VaultArgs, collection: &str, purpose: &str, file: &Path) -> Result<ExitCode> {
     kura_model::validate_purpose(purpose)?;
     let r = resolve(args)?;
-    let vault = open::vault(&r)?;
+    let opened = open::vault(&r)?;
+    let vault = opened.vault.clone();
     if vault.schema().collection(collection).is_none() {
         anyhow::bail!("unknown collection `{collection}`");
     }
@@ -87,6 +88,7 @@ pub fn run(args: &VaultArgs, collection: &str, purpose: &str, file: &Path) -> Re
         }
     }
     flush(&mut batch, &mut ok, &mut failed);
+    opened.appender.shutdown();
     bar.finish_and_clear();
     println!("imported {ok} subjects; {failed} lines refused");
     Ok(if failed == 0 {

@@ -1,5 +1,6 @@
 //! One module per subcommand.
 
+mod audit;
 pub mod bench;
 mod import;
 mod init;
@@ -24,6 +25,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         } => import::run(&vault, &collection, &purpose, &file),
         Command::Migrate { vault } => init::migrate(&vault),
         Command::Bench(args) => bench::run(&args),
+        Command::Audit { command } => audit::run(command),
         Command::Scan(args) => {
             let outcome = kura_scan::run(&args, &mut std::io::stdout().lock())?;
             Ok(ExitCode::from(outcome.exit_code() as u8))

@@ -36,11 +36,36 @@ pub fn run(mut args: VaultArgs, listen: Option<SocketAddr>, dev: bool) -> Result
         }
     }
     let r = resolve(&args)?;
-    let vault = open::vault(&r)?;
-    let store = vault.store().clone();
+    let opened = open::vault(&r)?;
+    let store = opened.vault.store().clone();
     let addr = listen.unwrap_or(r.config.server.listen);
+    // The integrator extends the Merkle tree and signs checkpoints in the background.
+    let seed = opened
+        .keys
+        .derive(kura_crypto::KeyPurpose::AuditSigning)
+        .context("deriving the audit signing key")?;
+    let integrator = std::sync::Arc::new(
+        kura_audit::Integrator::new(
+            opened.store.clone(),
+            seed.expose(),
+            kura_audit::IntegratorConfig {
+                checkpoint_every_entries: r.config.audit.checkpoint_every_entries,
+                checkpoint_every_ms: r.config.audit.checkpoint_every_ms,
+                ..Default::default()
+            },
+        )
+        .context("starting the access-log integrator")?,
+    );
+    drop(seed);
+    let integrator_handle = integrator
+        .clone()
+        .start(std::sync::Arc::new(open::SystemClock), |e| {
+            tracing::error!(error = %e, "access-log integration failed");
+        })
+        .context("starting the access-log integrator")?;
     let state = AppState {
-        vault,
+        vault: opened.vault.clone(),
+        audit: opened.store.clone(),
         store,
         limits: Limits {
             max_body_bytes: r.config.server.max_body_bytes,
@@ -62,9 +87,16 @@ pub fn run(mut args: VaultArgs, listen: Option<SocketAddr>, dev: bool) -> Result
         kura_server::serve(listener, state, shutdown_signal())
             .await
             .context("serving")?;
-        tracing::info!("shut down cleanly");
         Ok::<_, anyhow::Error>(())
     })?;
+    // Drain: every accepted event is written, integrated and covered by a checkpoint.
+    opened.appender.shutdown();
+    drop(integrator_handle);
+    use kura_audit::Clock as _;
+    integrator
+        .integrate_now(open::SystemClock.now_ms())
+        .context("final access-log integration")?;
+    tracing::info!("shut down cleanly");
     Ok(ExitCode::SUCCESS)
 }
 
