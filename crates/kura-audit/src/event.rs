@@ -752,6 +752,32 @@ mod tests {
     }
 
     #[test]
+    fn every_accepted_leaf_is_canonical_and_nothing_panics() {
+        // Flip every bit of, and truncate at every length, a small and a bulk leaf: the
+        // decoder never panics, and whatever it accepts re-encodes to the same bytes, so
+        // no two leaves describe one event.
+        let small = sample().denied("quota_exceeded").to_leaf().unwrap();
+        let bulk = sample()
+            .with_subjects((0..300u64).map(|i| i * 7))
+            .to_leaf()
+            .unwrap();
+        for leaf in [small, bulk] {
+            for cut in 0..leaf.len() {
+                assert!(AccessEvent::from_leaf(&leaf[..cut]).is_err());
+            }
+            for i in 0..leaf.len() {
+                for bit in 0..8 {
+                    let mut m = leaf.clone();
+                    m[i] ^= 1 << bit;
+                    if let Ok(e) = AccessEvent::from_leaf(&m) {
+                        assert_eq!(e.to_leaf().unwrap(), m, "byte {i} bit {bit}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
     fn json_view_has_no_room_for_values() {
         let e = sample();
         let entry = Entry::from_leaf(7, &e.to_leaf().unwrap());
