@@ -38,6 +38,22 @@ impl Field {
     }
 }
 
+/// In a table whose other columns hold contact data (e-mail, phone, birth date, address), a
+/// bare `name` column names people, not products: upgrades it to [`Field::NameStrong`].
+pub(crate) fn person_table(cols: &mut [Field]) {
+    let contact = cols.iter().any(|c| {
+        matches!(
+            c,
+            Field::Email | Field::Phone | Field::Birth | Field::Address
+        )
+    });
+    if contact {
+        for c in cols.iter_mut().filter(|c| **c == Field::NameWeak) {
+            *c = Field::NameStrong;
+        }
+    }
+}
+
 /// Classifies a column header or key. Case, `_`, `-`, `.` and spaces are ignored.
 pub(crate) fn classify_key(key: &str) -> Field {
     let mut norm = String::with_capacity(key.len());

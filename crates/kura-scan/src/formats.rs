@@ -13,9 +13,10 @@ use std::path::Path;
 use calamine::{Data, Reader, open_workbook_auto};
 use rayon::prelude::*;
 
-use crate::context::{Field, classify_key};
+use crate::context::{Field, classify_key, person_table};
 use crate::detect::{Engine, Hit, Layout, dedup};
 use crate::report::{Location, RawFinding};
+use crate::sql::Tables;
 
 /// Size of a block read from a large file; each block is scanned in parallel chunks.
 const BLOCK: usize = 64 << 20;
@@ -31,6 +32,8 @@ pub(crate) enum Format {
     Delimited(u8),
     /// A spreadsheet that `calamine` reads.
     Spreadsheet,
+    /// A SQL dump: text, plus `INSERT` values mapped to their columns.
+    Sql,
 }
 
 /// The format named by a file extension (`None` for gzip, which wraps another).
@@ -40,6 +43,7 @@ fn format_of(name: &str) -> Format {
         "csv" => Format::Delimited(b','),
         "tsv" | "tab" => Format::Delimited(b'\t'),
         "xlsx" | "xlsm" | "xlsb" | "xls" | "ods" => Format::Spreadsheet,
+        "sql" => Format::Sql,
         _ => Format::Text,
     }
 }
@@ -51,6 +55,7 @@ fn format_label(name: &str, format: Format, gz: bool) -> String {
         Format::Delimited(b'\t') => "tsv".to_owned(),
         Format::Delimited(_) => "csv".to_owned(),
         Format::Spreadsheet => ext,
+        Format::Sql => "sql".to_owned(),
         Format::Text => match ext.as_str() {
             "json" | "ndjson" | "jsonl" | "sql" | "log" => ext,
             _ => "text".to_owned(),
@@ -120,6 +125,7 @@ fn scan_stream_blocks<R: Read>(
     let mut line_base = 0u64;
     let mut buf: Vec<u8> = Vec::new();
     let mut header: Option<Vec<Field>> = None;
+    let mut tables = (format == Format::Sql).then(Tables::default);
     let mut first = true;
     // A block holding no line end grows (up to four blocks) rather than cut a line.
     let mut target = block_size;
@@ -165,7 +171,10 @@ fn scan_stream_blocks<R: Read>(
             (Some(cols), Format::Delimited(d)) => Layout::Csv { delim: d, cols },
             _ => Layout::Text,
         };
-        let mut hits = scan_block(engine, block, &layout, skip_header);
+        if let Some(t) = tables.as_mut() {
+            t.learn(block);
+        }
+        let mut hits = scan_block(engine, block, &layout, skip_header, tables.as_ref());
         locate(block, line_base, &mut hits, &mut findings);
         line_base += memchr::memchr_iter(b'\n', block).count() as u64;
         buf.drain(..cut);
@@ -184,7 +193,13 @@ fn scan_stream_blocks<R: Read>(
 }
 
 /// Scans a block in parallel chunks that start at line starts. Offsets are block-relative.
-fn scan_block(engine: &Engine, block: &[u8], layout: &Layout<'_>, skip_header: bool) -> Vec<Hit> {
+fn scan_block(
+    engine: &Engine,
+    block: &[u8],
+    layout: &Layout<'_>,
+    skip_header: bool,
+    sql: Option<&Tables>,
+) -> Vec<Hit> {
     let mut bounds = vec![0usize];
     let mut pos = 0;
     while pos + CHUNK < block.len() {
@@ -211,6 +226,9 @@ fn scan_block(engine: &Engine, block: &[u8], layout: &Layout<'_>, skip_header: b
             engine.scan(body, layout, &mut out);
             if let Layout::Csv { delim, cols } = layout {
                 judge_columns(engine, body, *delim, cols, &mut out);
+            }
+            if let Some(tables) = sql {
+                tables.judge_inserts(engine, body, &mut out);
             }
             dedup(&mut out);
             for h in &mut out {
@@ -274,7 +292,9 @@ fn sniff_delimiter(line: &[u8], default: u8) -> u8 {
 fn parse_header(line: &[u8], delim: u8) -> Vec<Field> {
     let line = String::from_utf8_lossy(line);
     let line = line.trim_start_matches('\u{feff}').trim_end_matches('\r');
-    line.split(char::from(delim)).map(classify_key).collect()
+    let mut cols: Vec<Field> = line.split(char::from(delim)).map(classify_key).collect();
+    person_table(&mut cols);
+    cols
 }
 
 /// Gives hits (sorted by offset within `block`) their line and column.
@@ -323,6 +343,7 @@ fn scan_spreadsheet(engine: &Engine, path: &Path, name: &str) -> io::Result<File
                 if cols.iter().all(|c| *c == Field::None) {
                     cols.clear();
                 } else {
+                    person_table(&mut cols);
                     continue;
                 }
             }

@@ -14,7 +14,8 @@
 //! - `detect`: one multi-pattern regex pass finds candidates of every kind, which are then
 //!   validated and scored — the only place that sees unmasked values;
 //! - `mask`: masking, applied inside `detect` before a value leaves it;
-//! - `formats`: text, CSV/TSV, JSON, logs, SQL, gzip, XLSX/XLS/ODS;
+//! - `formats`: text, CSV/TSV, JSON, logs, SQL (`sql` maps INSERT values to columns),
+//!   gzip, XLSX/XLS/ODS;
 //! - `walk`: the file walk with gitignore-style excludes;
 //! - `report`: per-file summary, the "personal data of about N people" verdict, and the
 //!   table, JSON and SARIF 2.1.0 writers;
@@ -48,6 +49,7 @@ mod mask;
 mod names;
 mod phone;
 mod report;
+mod sql;
 mod validate;
 mod walk;
 
