@@ -123,6 +123,8 @@ struct Window {
     last: HashMap<u64, i64>,
     /// `(last touch, subject)` for every entry of `last`, oldest first, for expiry.
     order: BTreeSet<(i64, u64)>,
+    /// The window length of the last touch, used by [`Containment::sweep`].
+    window_secs: u32,
     suspended: bool,
 }
 
@@ -256,6 +258,7 @@ impl Containment {
         if w.suspended {
             return Touch::Suspended;
         }
+        w.window_secs = quota.window_secs;
         w.expire(now, quota.window_secs);
 
         let trigger = if !canaries.is_empty() {
@@ -324,14 +327,15 @@ impl Containment {
             .is_some_and(|w| w.suspended)
     }
 
-    /// Drops expired entries of every principal, given the longest window in force, and
+    /// Drops expired entries of every principal (each by the window of its last touch) and
     /// forgets principals left with nothing (not suspended, empty window). Call it
     /// periodically (every minute, say) so that idle principals do not hold memory.
-    pub fn sweep(&self, now: i64, max_window_secs: u32) {
+    pub fn sweep(&self, now: i64) {
         for shard in &self.shards {
             let mut shard = lock(shard);
             shard.principals.retain(|_, w| {
-                w.expire(now, max_window_secs);
+                let window = w.window_secs;
+                w.expire(now, window);
                 w.suspended || !w.last.is_empty()
             });
         }
@@ -427,7 +431,7 @@ mod tests {
     }
 
     #[test]
-    fn memory_is_bounded_and_swept() {
+    fn memory_is_bounded_and_swept_by_each_window() {
         let c = Containment::new();
         for p in 0..100 {
             assert!(c.touch(&format!("p{p}"), Q, &[1, 2, 3], 0).is_allowed());
@@ -441,9 +445,9 @@ mod tests {
                 entries: 297
             }
         );
-        c.sweep(59, 60);
+        c.sweep(59);
         assert_eq!(c.stats().entries, 297);
-        c.sweep(60, 60);
+        c.sweep(60);
         assert_eq!(
             c.stats(),
             ContainmentStats {
@@ -452,6 +456,21 @@ mod tests {
                 entries: 0
             }
         );
+    }
+
+    #[test]
+    fn sweep_keeps_each_principal_s_own_window() {
+        let c = Containment::new();
+        let long = Quota {
+            subjects: 3,
+            window_secs: 3600,
+        };
+        assert!(c.touch("short", Q, &[1], 0).is_allowed());
+        assert!(c.touch("long", long, &[1], 0).is_allowed());
+        c.sweep(100);
+        assert_eq!(c.stats().principals, 1);
+        assert!(c.touch("long", long, &[2, 3], 100).is_allowed());
+        assert!(!c.touch("long", long, &[4], 101).is_allowed());
     }
 
     #[test]
