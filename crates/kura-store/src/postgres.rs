@@ -1,5 +1,9 @@
 //! The production backend: PostgreSQL, with keys and data in two schemas owned by two roles.
 //!
+//! Left out: TLS (connect over a Unix socket, loopback or a local TLS proxy), retries of
+//! serialization failures (not raised at READ COMMITTED by these statements; needed on
+//! CockroachDB and YugabyteDB, see `docs/scale-out.md`).
+//!
 //! # Layout
 //! - `kura_keys` (owned by the *keys owner* role): `meta`, `data_keys` (wrapped data keys).
 //! - `kura_data` (owned by the *data owner* role): `meta`, `counters`, `subjects`,
@@ -7,9 +11,11 @@
 //!   `audit_hashes`, `audit_checkpoints`, `audit_subjects` ([`crate::AuditStore`]).
 //! - kura itself runs as (a login role that is a member of) the *app* role, which holds
 //!   only the DML grants of `src/postgres/*_grants.sql`: it owns nothing, cannot alter the
-//!   schema, and cannot rewrite the access log (no UPDATE/DELETE on `audit_log`). The data
-//!   owner has no privilege at all on `kura_keys`, so a dump taken as that role holds no key.
-//!   `docs/postgres.md` lists the roles and grants; [`Roles`] names them.
+//!   schema, and cannot rewrite the access log (no UPDATE/DELETE on `audit_log`).
+//! - Backups of the data are taken as the *data reader* role (SELECT on `kura_data` only).
+//!   Neither it nor the data owner has any privilege on `kura_keys`, so a dump taken as either
+//!   holds no key. The owners are for the admin only (see [`Roles`]); `docs/postgres.md` lists
+//!   the roles and grants.
 //!
 //! Migrations are the SQL files in `src/postgres/`, applied in order by [`PostgresStore::create`]
 //! and [`PostgresStore::migrate`], each version in one transaction under an advisory lock,
