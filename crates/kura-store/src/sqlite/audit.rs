@@ -62,21 +62,48 @@ impl AuditStore for SqliteStore {
     }
 
     fn audit_hashes(&self, indexes: &[u64]) -> Result<Vec<Option<[u8; 32]>>, StoreError> {
-        self.with_reader(|p| {
-            let mut stmt = p
-                .data
-                .prepare_cached("SELECT hash FROM audit_hashes WHERE idx = ?1")?;
-            indexes
-                .iter()
-                .map(|&i| {
-                    let idx = to_i64(i)?;
-                    stmt.query_row([idx], |r| r.get::<_, Vec<u8>>(0))
-                        .optional()?
-                        .map(|v| hash_from(v, idx))
-                        .transpose()
-                })
-                .collect()
-        })
+        if indexes.len() <= 2 {
+            return self.with_reader(|p| {
+                let mut stmt = p
+                    .data
+                    .prepare_cached("SELECT hash FROM audit_hashes WHERE idx = ?1")?;
+                indexes
+                    .iter()
+                    .map(|&i| {
+                        let idx = to_i64(i)?;
+                        stmt.query_row([idx], |r| r.get::<_, Vec<u8>>(0))
+                            .optional()?
+                            .map(|v| hash_from(v, idx))
+                            .transpose()
+                    })
+                    .collect()
+            });
+        }
+        // A proof needs a few dozen scattered hashes: fetch them in one statement.
+        let mut list = String::with_capacity(indexes.len() * 12);
+        list.push('[');
+        for (n, &i) in indexes.iter().enumerate() {
+            if n > 0 {
+                list.push(',');
+            }
+            list.push_str(&to_i64(i)?.to_string());
+        }
+        list.push(']');
+        let found = self.with_reader(|p| {
+            let mut stmt = p.data.prepare_cached(
+                "SELECT idx, hash FROM audit_hashes WHERE idx IN (SELECT value FROM json_each(?1))",
+            )?;
+            let rows = stmt.query_map([&list], |r| {
+                Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?))
+            })?;
+            let mut found = std::collections::HashMap::with_capacity(indexes.len());
+            for r in rows {
+                let (idx, h) = r?;
+                found.insert(idx as u64, hash_from(h, idx)?);
+            }
+            Ok(found)
+        })?;
+        Ok(indexes.iter().map(|i| found.get(i).copied()).collect())
     }
 
     fn audit_hash_range(&self, from: u64, to: u64) -> Result<Vec<(u64, [u8; 32])>, StoreError> {
