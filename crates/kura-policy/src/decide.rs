@@ -23,8 +23,9 @@
 //!    field is a sign of a caller expecting more than it was granted, so it is not
 //!    silently dropped). When the request names none (an unqualified read), the answer
 //!    holds exactly the fields whose mode is not `denied`, in the collection's order.
-//!    A search names the one field it searches by, which must not be denied either:
-//!    otherwise a service could test whether a value it may not see exists.
+//!    A search must name the field it searches by (a search naming none is refused with
+//!    `field_denied`), and that field must not be denied either: otherwise a service could
+//!    test whether a value it may not see exists.
 //!
 //! The modes returned are those granted: the decision never upgrades a mode, never returns a
 //! `denied` field, and never allows an action, purpose or collection absent from every
@@ -165,6 +166,10 @@ pub fn decide(
     matching.retain(|p| p.allows_action(request.action));
     if matching.is_empty() {
         return Decision::deny(DenyCode::ActionDenied);
+    }
+    if request.action == Action::Search && request.fields.is_none_or(<[String]>::is_empty) {
+        // A search must name the field it searches by, so that rule 5 can check it.
+        return Decision::deny(DenyCode::FieldDenied);
     }
     let mode_of = |field: &str| {
         matching
@@ -360,6 +365,8 @@ mod tests {
         let by_email = names(&["email"]);
         r.fields = Some(&by_email);
         assert!(decide(&p, &svc("a"), &r, c).is_allowed());
+        r.fields = None;
+        assert_eq!(code(decide(&p, &svc("a"), &r, c)), DenyCode::FieldDenied);
         let by_login = names(&["login_id"]);
         r.fields = Some(&by_login);
         assert_eq!(code(decide(&p, &svc("a"), &r, c)), DenyCode::FieldDenied);

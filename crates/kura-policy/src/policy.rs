@@ -125,6 +125,19 @@ impl Quota {
         Ok(self)
     }
 
+    /// The quota of a principal whose policies state none: 1,000 distinct subjects per
+    /// hour. Containment is never off for services and processors.
+    pub const DEFAULT: Quota = Quota {
+        subjects: 1_000,
+        window_secs: 3_600,
+    };
+
+    /// The quota to count a principal under: the strictest of those its policies state
+    /// ([`Quota::strictest`]), or [`Quota::DEFAULT`] when none states one.
+    pub fn for_policies(policies: &[Policy]) -> Quota {
+        Quota::strictest(policies.iter().filter_map(Policy::quota)).unwrap_or(Quota::DEFAULT)
+    }
+
     /// The strictest quota implied by several: the fewest subjects over the longest window.
     /// Within any window of the result, each input quota's limit also holds.
     pub fn strictest(quotas: impl IntoIterator<Item = Quota>) -> Option<Quota> {
@@ -530,6 +543,26 @@ window_secs = 3600
         assert_eq!(
             Quota::strictest([q(100, 3600), q(50, 60)]),
             Some(q(50, 3600))
+        );
+        let s = schema();
+        let with = |quota: &str| {
+            Policy::from_json(
+                &format!(
+                    r#"{{"collection":"accounts","purposes":["a"],"actions":["read"],"fields":{{}}{quota}}}"#
+                ),
+                &s,
+            )
+            .unwrap()
+        };
+        assert_eq!(Quota::for_policies(&[]), Quota::DEFAULT);
+        assert_eq!(Quota::for_policies(&[with("")]), Quota::DEFAULT);
+        assert_eq!(
+            Quota::for_policies(&[
+                with(""),
+                with(r#","quota":{"subjects":100,"window_secs":60}"#),
+                with(r#","quota":{"subjects":500,"window_secs":7200}"#),
+            ]),
+            q(100, 7200)
         );
     }
 

@@ -198,10 +198,10 @@ proptest! {
                     DenyCode::ActionDenied => !policies
                         .iter()
                         .any(|p| p.allows_purpose(r.purpose) && p.allows_action(r.action)),
-                    DenyCode::FieldDenied => r
-                        .fields
-                        .as_ref()
-                        .is_some_and(|n| n.iter().any(|f| {
+                    DenyCode::FieldDenied => (r.kind != PrincipalKind::Operator
+                        && r.action == Action::Search
+                        && r.fields.as_ref().is_none_or(Vec::is_empty))
+                        || r.fields.as_ref().is_some_and(|n| n.iter().any(|f| {
                             if r.kind == PrincipalKind::Operator {
                                 accounts.field(f).is_none()
                             } else {
