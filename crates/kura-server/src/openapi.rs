@@ -20,6 +20,11 @@ use crate::wire;
         routes::delete_subject,
         routes::search,
         routes::import::import,
+        routes::audit::checkpoint,
+        routes::audit::entry,
+        routes::audit::inclusion,
+        routes::audit::consistency,
+        routes::audit::subject_log,
     ),
     components(schemas(
         wire::CreateSubject,

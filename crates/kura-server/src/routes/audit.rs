@@ -11,6 +11,7 @@ use serde::Deserialize;
 
 use super::access;
 use crate::auth::{Principal, Purpose};
+use crate::wire::ErrorBody;
 use crate::{ApiError, AppState};
 
 fn operator_only(p: &Principal) -> Result<(), ApiError> {
@@ -43,6 +44,11 @@ async fn run<T: Send + 'static>(
 }
 
 /// `GET /v1/audit/checkpoint`: the latest signed checkpoint (C2SP signed note).
+#[utoipa::path(get, path = "/v1/audit/checkpoint",
+    responses((status = 200, content_type = "text/plain", body = String,
+               description = "C2SP tlog-checkpoint as a signed note"),
+              (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("bearer" = [])))]
 pub async fn checkpoint(
     State(state): State<AppState>,
     principal: Principal,
@@ -60,7 +66,11 @@ pub async fn checkpoint(
     }
 }
 
-/// `GET /v1/audit/entries/{index}`.
+/// `GET /v1/audit/entries/{index}`: the leaf bytes (base64) and the decoded event.
+#[utoipa::path(get, path = "/v1/audit/entries/{index}", params(("index" = u64, Path)),
+    responses((status = 200, description = "{\"index\",\"leaf\",\"event\"}"),
+              (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("bearer" = [])))]
 pub async fn entry(
     State(state): State<AppState>,
     principal: Principal,
@@ -90,7 +100,13 @@ pub struct InclusionQuery {
     size: u64,
 }
 
-/// `GET /v1/audit/proof/inclusion`.
+/// `GET /v1/audit/proof/inclusion`: RFC 9162 inclusion proof of leaf `index` in the tree
+/// of `size` leaves.
+#[utoipa::path(get, path = "/v1/audit/proof/inclusion",
+    params(("index" = u64, Query), ("size" = u64, Query)),
+    responses((status = 200, description = "{\"hashes\":[base64...]}"),
+              (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)),
+    security(("bearer" = [])))]
 pub async fn inclusion(
     State(state): State<AppState>,
     principal: Principal,
@@ -110,7 +126,12 @@ pub struct ConsistencyQuery {
     to: u64,
 }
 
-/// `GET /v1/audit/proof/consistency`.
+/// `GET /v1/audit/proof/consistency`: RFC 9162 consistency proof between tree sizes.
+#[utoipa::path(get, path = "/v1/audit/proof/consistency",
+    params(("from" = u64, Query), ("to" = u64, Query)),
+    responses((status = 200, description = "{\"hashes\":[base64...]}"),
+              (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)),
+    security(("bearer" = [])))]
 pub async fn consistency(
     State(state): State<AppState>,
     principal: Principal,
@@ -132,6 +153,12 @@ pub struct HistoryQuery {
 
 /// `GET /v1/collections/{c}/subjects/{id}/access-log`: who read or changed this subject,
 /// when, why, which fields. Reading it is itself recorded.
+#[utoipa::path(get, path = "/v1/collections/{c}/subjects/{id}/access-log",
+    params(("c" = String, Path), ("id" = String, Path), ("X-Kura-Purpose" = String, Header),
+           ("after" = Option<u64>, Query), ("limit" = Option<usize>, Query)),
+    responses((status = 200, description = "{\"id\",\"entries\":[...]}"),
+              (status = 404, body = ErrorBody)),
+    security(("bearer" = [])))]
 pub async fn subject_log(
     State(state): State<AppState>,
     principal: Principal,
