@@ -77,6 +77,29 @@ pub struct DraftIncident {
     pub canaries: Vec<u64>,
 }
 
+impl std::fmt::Display for DraftIncident {
+    /// A one-line summary for the alert log line: principal, trigger, window and counts.
+    /// Holds no subject id, so that log readers learn nothing about who was reached.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "principal `{}` suspended by {} containment: {} subjects obtained in ({}, {}] \
+             (quota {} per {} s), request for {} subjects refused",
+            self.principal,
+            match self.trigger {
+                Trigger::Quota => "quota",
+                Trigger::Canary => "canary",
+            },
+            self.subjects.len(),
+            self.window_start,
+            self.window_end,
+            self.quota.subjects,
+            self.quota.window_secs,
+            self.refused.len(),
+        )
+    }
+}
+
 /// The outcome of [`Containment::touch`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Touch {
@@ -385,6 +408,11 @@ mod tests {
         assert_eq!(i.subjects, [1, 2]);
         assert_eq!(i.refused, [3, 4]);
         assert_eq!((i.window_start, i.window_end), (42, 102));
+        assert_eq!(
+            i.to_string(),
+            "principal `p` suspended by quota containment: 2 subjects obtained in (42, 102] \
+             (quota 3 per 60 s), request for 2 subjects refused"
+        );
         assert!(c.is_suspended("p"));
         assert_eq!(c.touch("p", Q, &[1], 103), Touch::Suspended);
         assert_eq!(

@@ -23,9 +23,10 @@
 //!    field is a sign of a caller expecting more than it was granted, so it is not
 //!    silently dropped). When the request names none (an unqualified read), the answer
 //!    holds exactly the fields whose mode is not `denied`, in the collection's order.
-//!    A search must name the field it searches by (a search naming none is refused with
-//!    `field_denied`), and that field must not be denied either: otherwise a service could
-//!    test whether a value it may not see exists.
+//!    A search must name the field it searches by, and a write the fields it changes (one
+//!    naming none is refused with `field_denied`). A write may change any field whose mode
+//!    is not `denied`; a search may search by any such field (a denied one would let a
+//!    service test whether a value it may not see exists).
 //!
 //! The modes returned are those granted: the decision never upgrades a mode, never returns a
 //! `denied` field, and never allows an action, purpose or collection absent from every
@@ -88,8 +89,9 @@ pub struct Request<'a> {
     pub purpose: &'a str,
     /// Collection name.
     pub collection: &'a str,
-    /// The fields named by the request; `None` for an unqualified read (all permitted
-    /// fields). For a search, the one field searched by.
+    /// The fields named by the request; `None` for an unqualified read or export (all
+    /// permitted fields). For a search, the field searched by; for a write, the fields
+    /// changed (both required).
     pub fields: Option<&'a [String]>,
     /// The subject the request is about, as a 128-bit public id, when it is about one
     /// (read, write, delete, export of one subject); `None` for search and import.
@@ -167,8 +169,11 @@ pub fn decide(
     if matching.is_empty() {
         return Decision::deny(DenyCode::ActionDenied);
     }
-    if request.action == Action::Search && request.fields.is_none_or(<[String]>::is_empty) {
-        // A search must name the field it searches by, so that rule 5 can check it.
+    if matches!(request.action, Action::Search | Action::Write)
+        && request.fields.is_none_or(<[String]>::is_empty)
+    {
+        // A search must name the field it searches by and a write the fields it changes,
+        // so that rule 5 can check them.
         return Decision::deny(DenyCode::FieldDenied);
     }
     let mode_of = |field: &str| {
@@ -357,7 +362,7 @@ mod tests {
     }
 
     #[test]
-    fn search_by_a_denied_field_is_refused() {
+    fn search_and_write_name_their_fields_which_must_not_be_denied() {
         let (s, p) = setup();
         let c = s.collection("accounts").unwrap();
         let mut r = req(Action::Search, "support", None);
@@ -367,6 +372,22 @@ mod tests {
         assert!(decide(&p, &svc("a"), &r, c).is_allowed());
         r.fields = None;
         assert_eq!(code(decide(&p, &svc("a"), &r, c)), DenyCode::FieldDenied);
+        let s2 = Schema::builtin();
+        let writer = vec![
+            Policy::from_json(
+                r#"{"collection":"accounts","purposes":["support"],"actions":["write"],"fields":{"postal_address":"masked"}}"#,
+                &s2,
+            )
+            .unwrap(),
+        ];
+        let w = req(Action::Write, "support", None);
+        assert_eq!(
+            code(decide(&writer, &svc("a"), &w, c)),
+            DenyCode::FieldDenied
+        );
+        let addr = names(&["postal_address"]);
+        let w = req(Action::Write, "support", Some(&addr));
+        assert!(decide(&writer, &svc("a"), &w, c).is_allowed());
         let by_login = names(&["login_id"]);
         r.fields = Some(&by_login);
         assert_eq!(code(decide(&p, &svc("a"), &r, c)), DenyCode::FieldDenied);

@@ -155,12 +155,13 @@ fn self_service_reads_and_changes_only_its_own_subject() {
         kind: PrincipalKind::SelfService { subject: me },
         suspended: false,
     };
+    let email = vec!["email".to_owned()];
     for action in [Action::Read, Action::Write, Action::Export, Action::Delete] {
         let own = Request {
             action,
             purpose: "self_service",
             collection: "accounts",
-            fields: None,
+            fields: Some(&email),
             target: Some(me),
         };
         assert!(

@@ -199,7 +199,7 @@ proptest! {
                         .iter()
                         .any(|p| p.allows_purpose(r.purpose) && p.allows_action(r.action)),
                     DenyCode::FieldDenied => (r.kind != PrincipalKind::Operator
-                        && r.action == Action::Search
+                        && matches!(r.action, Action::Search | Action::Write)
                         && r.fields.as_ref().is_none_or(Vec::is_empty))
                         || r.fields.as_ref().is_some_and(|n| n.iter().any(|f| {
                             if r.kind == PrincipalKind::Operator {
