@@ -18,6 +18,8 @@
 //! - [`Containment`]: distinct subjects per principal in a sliding window, and canaries;
 //!   the request that would cross the quota, or touches a canary, is refused whole, the
 //!   principal is suspended, and a [`DraftIncident`] lists exactly the subjects it obtained.
+//! - [`SupervisionBuilder`]: per-organization reports of what each principal did (requests,
+//!   refusals by code, actions, purposes, distinct subjects, suspensions), canaries left out.
 //!
 //! # A read, in order
 //! ```
@@ -66,6 +68,7 @@ mod error;
 pub mod mask;
 mod policy;
 mod present;
+mod supervision;
 pub mod token;
 
 pub use bench::{BenchConfig, BenchReport, bench};
@@ -75,4 +78,5 @@ pub use error::{DenyCode, PolicyError};
 pub use mask::{mask, region};
 pub use policy::{Action, Mode, Policy, PolicySpec, Quota};
 pub use present::present;
+pub use supervision::{AccessRecord, OrganizationReport, PrincipalActivity, SupervisionBuilder};
 pub use token::token;
