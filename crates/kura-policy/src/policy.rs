@@ -167,11 +167,42 @@ pub struct PolicySpec {
     pub purposes: Vec<String>,
     /// Actions allowed.
     pub actions: Vec<Action>,
-    /// Mode of each field; fields not named are denied.
+    /// Mode of each field; fields not named are denied. A field named twice is refused
+    /// (JSON would otherwise keep the last silently).
+    #[serde(deserialize_with = "unique_fields")]
     pub fields: BTreeMap<String, Mode>,
     /// Containment quota.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub quota: Option<Quota>,
+}
+
+/// Deserializes the `fields` map, refusing a field named twice.
+fn unique_fields<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<BTreeMap<String, Mode>, D::Error> {
+    struct Unique;
+    impl<'de> serde::de::Visitor<'de> for Unique {
+        type Value = BTreeMap<String, Mode>;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a map of field names to modes")
+        }
+        fn visit_map<A: serde::de::MapAccess<'de>>(
+            self,
+            mut m: A,
+        ) -> Result<Self::Value, A::Error> {
+            let mut out = BTreeMap::new();
+            while let Some((k, v)) = m.next_entry::<String, Mode>()? {
+                if out.contains_key(&k) {
+                    return Err(serde::de::Error::custom(format_args!(
+                        "field `{k}` is named twice in `fields`"
+                    )));
+                }
+                out.insert(k, v);
+            }
+            Ok(out)
+        }
+    }
+    d.deserialize_map(Unique)
 }
 
 impl PolicySpec {
@@ -505,6 +536,12 @@ window_secs = 3600
         assert_eq!(e.code(), "invalid_quota");
         let e = err(&ISSUE_JSON.replace(r#""subjects":100"#, r#""subjects":-1"#));
         assert_eq!(e.code(), "policy_syntax");
+
+        let e = err(&ISSUE_JSON.replace(r#""name":"plain""#, r#""phone":"plain""#));
+        assert_eq!(e.code(), "policy_syntax");
+        assert!(e.to_string().contains("`phone` is named twice"), "{e}");
+        let e = err(&ISSUE_JSON.replace(r#""purposes""#, r#""actions":["export"],"purposes""#));
+        assert!(e.to_string().contains("duplicate field `actions`"), "{e}");
 
         let e = err(r#"{"collection":"accounts","purposes":["support"],"actions":["read"]}"#);
         assert!(e.to_string().contains("fields"), "{e}");
