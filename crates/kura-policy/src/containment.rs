@@ -216,6 +216,68 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
+/// The body of [`Containment::touch`] for one principal's window, under its shard lock.
+fn touch_window(
+    w: &mut Window,
+    principal: &str,
+    quota: Quota,
+    subjects: &[u64],
+    now: i64,
+    canaries: Vec<u64>,
+) -> Touch {
+    if w.suspended {
+        return Touch::Suspended;
+    }
+    w.window_secs = quota.window_secs;
+    w.expire(now, quota.window_secs);
+
+    let trigger = if !canaries.is_empty() {
+        Some(Trigger::Canary)
+    } else {
+        let new = match subjects {
+            // The common case (one subject read) needs no allocation.
+            [] => 0,
+            [one] => usize::from(!w.last.contains_key(one)),
+            _ => {
+                let mut new: Vec<u64> = subjects
+                    .iter()
+                    .copied()
+                    .filter(|s| !w.last.contains_key(s))
+                    .collect();
+                new.sort_unstable();
+                new.dedup();
+                new.len()
+            }
+        };
+        (w.last.len() + new > quota.subjects as usize).then_some(Trigger::Quota)
+    };
+
+    let Some(trigger) = trigger else {
+        for &s in subjects {
+            w.record(s, now);
+        }
+        return Touch::Allowed;
+    };
+
+    let mut obtained: Vec<u64> = w.last.keys().copied().collect();
+    obtained.sort_unstable();
+    let mut refused = subjects.to_vec();
+    refused.sort_unstable();
+    refused.dedup();
+    w.clear();
+    w.suspended = true;
+    Touch::Contained(Box::new(DraftIncident {
+        principal: principal.to_owned(),
+        trigger,
+        window_start: now.saturating_sub(i64::from(quota.window_secs)),
+        window_end: now,
+        quota,
+        subjects: obtained,
+        refused,
+        canaries,
+    }))
+}
+
 impl Containment {
     /// Empty state, no canaries.
     pub fn new() -> Self {
@@ -269,59 +331,13 @@ impl Containment {
             }
         };
         let mut shard = self.shard(principal);
-        if !shard.principals.contains_key(principal) {
-            shard
-                .principals
-                .insert(principal.to_owned(), Window::default());
+        // One hash of the principal id on the common path; a second only for a principal's
+        // first request.
+        if let Some(w) = shard.principals.get_mut(principal) {
+            return touch_window(w, principal, quota, subjects, now, canaries);
         }
-        let Some(w) = shard.principals.get_mut(principal) else {
-            // Inserted just above under the same lock; refusing is the safe answer anyway.
-            return Touch::Suspended;
-        };
-        if w.suspended {
-            return Touch::Suspended;
-        }
-        w.window_secs = quota.window_secs;
-        w.expire(now, quota.window_secs);
-
-        let trigger = if !canaries.is_empty() {
-            Some(Trigger::Canary)
-        } else {
-            let mut new: Vec<u64> = subjects
-                .iter()
-                .copied()
-                .filter(|s| !w.last.contains_key(s))
-                .collect();
-            new.sort_unstable();
-            new.dedup();
-            let limit = quota.subjects as usize;
-            (w.last.len() + new.len() > limit).then_some(Trigger::Quota)
-        };
-
-        let Some(trigger) = trigger else {
-            for &s in subjects {
-                w.record(s, now);
-            }
-            return Touch::Allowed;
-        };
-
-        let mut obtained: Vec<u64> = w.last.keys().copied().collect();
-        obtained.sort_unstable();
-        let mut refused = subjects.to_vec();
-        refused.sort_unstable();
-        refused.dedup();
-        w.clear();
-        w.suspended = true;
-        Touch::Contained(Box::new(DraftIncident {
-            principal: principal.to_owned(),
-            trigger,
-            window_start: now.saturating_sub(i64::from(quota.window_secs)),
-            window_end: now,
-            quota,
-            subjects: obtained,
-            refused,
-            canaries,
-        }))
+        let w = shard.principals.entry(principal.to_owned()).or_default();
+        touch_window(w, principal, quota, subjects, now, canaries)
     }
 
     /// Whether `principal` is suspended.
