@@ -117,7 +117,7 @@ const DE_CITIES: &[&str] = &[
     "Lübeck",
 ];
 const KEYS_JSON: &str = "name|full_?name|first_?name|last_?name|given_?name|family_?name|surname|customer_?name|contact_?name|氏名|名前|お名前|姓|名|顧客名|vorname|nachname|kundenname|address|street|street_?address|address_?line_?[12]|address[12]|addr|住所|所在地|anschrift|adresse|straße|strasse|password|passwd|pwd|password_?hash|pw_?hash|hashed_?password|passwort|kennwort|パスワード";
-const KEYS_TEXT: &str = "name|full_?name|first_?name|last_?name|given_?name|family_?name|surname|customer_?name|氏名|名前|お名前|顧客名|vorname|nachname|kundenname|address|street|住所|anschrift|adresse|password|passwd|pwd|password_?hash|passwort|kennwort|パスワード";
+const KEYS_TEXT: &str = "name|full_?name|first_?name|last_?name|given_?name|family_?name|surname|customer_?name|氏名|名前|お名前|顧客名|vorname|nachname|kundenname|address|street|住所|anschrift|adresse|password|passwd|password_?hash|passwort|kennwort|パスワード";
 
 fn patterns() -> Vec<(Pat, String)> {
     let b = "(?-u:\\b)";
@@ -319,9 +319,12 @@ impl Engine {
                     || ip.is_broadcast()
                     || ip.is_documentation()
                     || ip.is_multicast();
-                let conf = if special {
+                let o = ip.octets();
+                let version_like = o[0] <= 9 && o.iter().all(|&x| x <= 99);
+                let ctx = field() == Field::Ip || near(w, &words::IP);
+                let conf = if special || (version_like && !ctx) {
                     Confidence::Low
-                } else if field() == Field::Ip || near(w, &words::IP) {
+                } else if ctx {
                     Confidence::High
                 } else {
                     Confidence::Medium
@@ -568,7 +571,19 @@ impl Engine {
             }
         }
         let digits = &d[..n];
-        let negative = field == Field::Negative || near(window, &words::NEGATIVE);
+        // Numbers inside URLs are ids; "60000-64999" is a range.
+        let in_url =
+            memchr::memmem::find(window, b"://").is_some_and(|i| !window[i..].contains(&b' '));
+        let negative = field == Field::Negative || in_url || near(window, &words::NEGATIVE);
+        let range = {
+            let mut parts = text.split(|&c| c == b'-');
+            match (parts.next(), parts.next(), parts.next()) {
+                (Some(a), Some(b), None) => {
+                    a.len() == b.len() && a.len() >= 4 && a.iter().chain(b).all(u8::is_ascii_digit)
+                }
+                _ => false,
+            }
+        };
         let only_seps = |allowed: &[u8]| {
             text.iter()
                 .all(|c| c.is_ascii_digit() || allowed.contains(c))
@@ -615,7 +630,7 @@ impl Engine {
             return;
         }
         // Phone numbers: E.164 or a national format of JP, US, DE or UK.
-        if negative || !(7..=15).contains(&n) || field == Field::Zip {
+        if negative || range || !(7..=15).contains(&n) || field == Field::Zip {
             return;
         }
         let Ok(s) = std::str::from_utf8(text) else {
@@ -722,6 +737,8 @@ impl Engine {
                         ]
                         .contains(&lower.as_str())
                         || v.starts_with("${")
+                        || v.starts_with("$(")
+                        || v.starts_with('`')
                         || v.starts_with("{{")
                         || v.starts_with('%')
                         || v.starts_with('<');
@@ -1033,6 +1050,16 @@ mod tests {
             vec![Kind::IpAddress]
         );
         assert!(kinds("version 1.2.3.4", Confidence::Low).is_empty());
+        assert!(kinds("3.23.91.1", Confidence::Medium).is_empty());
+        assert!(
+            kinds(
+                "see https://oss-fuzz.com/testcase-detail/5390364397928448",
+                Confidence::Medium
+            )
+            .is_empty()
+        );
+        assert!(kinds("uids 60000-64999 are reserved", Confidence::Low).is_empty());
+        assert!(kinds("cd `pwd`; pwd: Jim", Confidence::Low).is_empty());
         assert_eq!(
             kinds("kura_AbCdEf0123456789xyz", Confidence::High),
             vec![Kind::Secret]
