@@ -35,7 +35,7 @@
 //! `n` servers could obtain up to `n` times its quota); a shared counter is future work.
 //! Time is the caller's `now` (unix seconds); nothing here reads a clock.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::hash::BuildHasher;
 use std::sync::{Mutex, MutexGuard, PoisonError, RwLock};
 
@@ -140,12 +140,19 @@ pub struct ContainmentStats {
 }
 
 /// One principal's sliding window.
+///
+/// `last` holds the live entries; `order` is a queue of `(time, subject)` in time order with
+/// lazy deletion: renewing a subject pushes a new pair and leaves the old one stale (its
+/// time no longer matches `last`), skipped when it reaches the front. A contiguous queue
+/// costs far less per touch than an ordered tree. The queue is rebuilt from `last` when
+/// stale pairs outnumber live ones, so it never holds more than twice the live entries
+/// (plus a small constant).
 #[derive(Debug, Default)]
 struct Window {
     /// Subject -> time of its last touch.
     last: HashMap<u64, i64>,
-    /// `(last touch, subject)` for every entry of `last`, oldest first, for expiry.
-    order: BTreeSet<(i64, u64)>,
+    /// `(time, subject)` pairs, times non-decreasing from front to back.
+    order: VecDeque<(i64, u64)>,
     /// The window length of the last touch, used by [`Containment::sweep`].
     window_secs: u32,
     suspended: bool,
@@ -155,32 +162,42 @@ impl Window {
     /// Drops entries last touched at or before `now - window_secs`.
     fn expire(&mut self, now: i64, window_secs: u32) {
         let cutoff = now.saturating_sub(i64::from(window_secs));
-        while let Some(&(t, s)) = self.order.first() {
+        while let Some(&(t, s)) = self.order.front() {
             if t > cutoff {
                 break;
             }
-            self.order.pop_first();
-            self.last.remove(&s);
+            self.order.pop_front();
+            if self.last.get(&s) == Some(&t) {
+                self.last.remove(&s);
+            }
         }
     }
 
     fn clear(&mut self) {
         self.last = HashMap::new();
-        self.order = BTreeSet::new();
+        self.order = VecDeque::new();
     }
 
+    /// Records a touch of `subject` at `now`. Should `now` be earlier than the newest
+    /// touch recorded (another server's clock), the touch is recorded at that newest time
+    /// instead: the subject then stays counted a little longer, never shorter.
     fn record(&mut self, subject: u64, now: i64) {
+        let t = self
+            .order
+            .back()
+            .map_or(now, |&(newest, _)| newest.max(now));
         match self.last.get_mut(&subject) {
-            Some(t) if *t >= now => {}
-            Some(t) => {
-                self.order.remove(&(*t, subject));
-                *t = now;
-                self.order.insert((now, subject));
-            }
+            Some(old) if *old >= t => return,
+            Some(old) => *old = t,
             None => {
-                self.last.insert(subject, now);
-                self.order.insert((now, subject));
+                self.last.insert(subject, t);
             }
+        }
+        self.order.push_back((t, subject));
+        if self.order.len() > 2 * self.last.len() + 64 {
+            let mut live: Vec<(i64, u64)> = self.last.iter().map(|(s, t)| (*t, *s)).collect();
+            live.sort_unstable();
+            self.order = live.into();
         }
     }
 }
@@ -515,6 +532,22 @@ mod tests {
         assert_eq!(c.stats().principals, 1);
         assert!(c.touch("long", long, &[2, 3], 100).is_allowed());
         assert!(!c.touch("long", long, &[4], 101).is_allowed());
+    }
+
+    #[test]
+    fn renewals_do_not_grow_the_queue_without_bound() {
+        let c = Containment::new();
+        let q = Quota {
+            subjects: 10,
+            window_secs: 1_000_000,
+        };
+        for now in 0..10_000 {
+            assert!(c.touch("p", q, &[now as u64 % 10], now).is_allowed());
+        }
+        let shard = c.shard("p");
+        let w = &shard.principals["p"];
+        assert_eq!(w.last.len(), 10);
+        assert!(w.order.len() <= 2 * 10 + 64, "{}", w.order.len());
     }
 
     #[test]
