@@ -630,7 +630,14 @@ impl Engine {
             return;
         }
         // Phone numbers: E.164 or a national format of JP, US, DE or UK.
-        if negative || range || !(7..=15).contains(&n) || field == Field::Zip {
+        // A row of a numeric table ("54084 54214 54345") is not a phone number.
+        let table_row = {
+            let mut groups = text.split(|&c| c == b' ').map(<[u8]>::len);
+            let first = groups.next().unwrap_or(0);
+            let rest: Vec<usize> = groups.collect();
+            rest.len() >= 2 && first >= 5 && rest.iter().all(|&l| l == first)
+        };
+        if negative || range || table_row || !(7..=15).contains(&n) || field == Field::Zip {
             return;
         }
         let Ok(s) = std::str::from_utf8(text) else {
@@ -1059,6 +1066,7 @@ mod tests {
             .is_empty()
         );
         assert!(kinds("uids 60000-64999 are reserved", Confidence::Low).is_empty());
+        assert!(kinds("  55000 55132 55264", Confidence::Low).is_empty());
         assert!(kinds("cd `pwd`; pwd: Jim", Confidence::Low).is_empty());
         assert_eq!(
             kinds("kura_AbCdEf0123456789xyz", Confidence::High),
