@@ -23,10 +23,12 @@
 //!   act), which also starts it on an empty window.
 //!
 //! # Memory
-//! A principal holds at most `quota.subjects` entries (requests beyond are refused), each
-//! dropped once older than the window: on the principal's next touch, or by
-//! [`Containment::sweep`], which the server calls periodically and which also forgets
-//! principals with empty windows. A suspended principal keeps only its flag.
+//! A principal holds at most `quota.subjects` live entries (requests beyond are refused),
+//! kept in a hash map and a time-ordered queue of at most twice as many pairs plus 64
+//! (renewals leave stale pairs, compacted away). Entries are dropped once older than the
+//! window: on the principal's next touch, or by [`Containment::sweep`], which the server
+//! calls periodically and which also forgets principals with empty windows. A suspended
+//! principal keeps only its flag.
 //!
 //! # What it leaves out
 //! State is in memory, per process: the server persists suspensions and incidents, and
