@@ -466,6 +466,34 @@ mod tests {
     }
 
     #[test]
+    fn wire_forms() {
+        let k = PrincipalKind::SelfService { subject: u128::MAX };
+        assert_eq!(
+            serde_json::to_string(&k).unwrap(),
+            format!(r#"{{"kind":"self","subject":{}}}"#, u128::MAX)
+        );
+        assert_eq!(k.as_str(), "self");
+        assert_eq!(
+            serde_json::to_string(&PrincipalKind::Processor).unwrap(),
+            r#"{"kind":"processor"}"#
+        );
+        let d = Decision::Allow {
+            fields: vec![("email".into(), Mode::Masked)],
+        };
+        assert_eq!(
+            serde_json::to_string(&d).unwrap(),
+            r#"{"decision":"allow","fields":[["email","masked"]]}"#
+        );
+        let d = Decision::Deny {
+            code: DenyCode::FieldDenied,
+        };
+        assert_eq!(
+            serde_json::to_string(&d).unwrap(),
+            r#"{"decision":"deny","code":"field_denied"}"#
+        );
+    }
+
+    #[test]
     fn several_policies_combine_by_the_most_revealing_mode() {
         let s = Schema::builtin();
         let c = s.collection("accounts").unwrap();
