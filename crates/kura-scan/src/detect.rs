@@ -635,7 +635,7 @@ impl Engine {
             let mut groups = text.split(|&c| c == b' ').map(<[u8]>::len);
             let first = groups.next().unwrap_or(0);
             let rest: Vec<usize> = groups.collect();
-            rest.len() >= 2 && first >= 5 && rest.iter().all(|&l| l == first)
+            !rest.is_empty() && first >= 5 && rest.iter().all(|&l| l == first)
         };
         if negative || range || table_row || !(7..=15).contains(&n) || field == Field::Zip {
             return;
