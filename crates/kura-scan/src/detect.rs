@@ -637,7 +637,18 @@ impl Engine {
             let rest: Vec<usize> = groups.collect();
             !rest.is_empty() && first >= 5 && rest.iter().all(|&l| l == first)
         };
-        if negative || range || table_row || !(7..=15).contains(&n) || field == Field::Zip {
+        // Decimal numbers in a row ("0.949 0.9765") and a lone leading "0 " are not how
+        // phone numbers are written.
+        let mixed = text.contains(&b'.') && text.contains(&b' ');
+        let lone_zero = text.starts_with(b"0 ");
+        if negative
+            || range
+            || table_row
+            || mixed
+            || lone_zero
+            || !(7..=15).contains(&n)
+            || field == Field::Zip
+        {
             return;
         }
         let Ok(s) = std::str::from_utf8(text) else {
@@ -1067,6 +1078,8 @@ mod tests {
         );
         assert!(kinds("uids 60000-64999 are reserved", Confidence::Low).is_empty());
         assert!(kinds("  55000 55132 55264", Confidence::Low).is_empty());
+        assert!(kinds("[0.949 0.949 0.9765] sc", Confidence::Low).is_empty());
+        assert!(kinds("0 146 468 84 re", Confidence::Low).is_empty());
         assert!(kinds("cd `pwd`; pwd: Jim", Confidence::Low).is_empty());
         assert_eq!(
             kinds("kura_AbCdEf0123456789xyz", Confidence::High),
