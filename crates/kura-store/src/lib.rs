@@ -22,6 +22,7 @@
 #![deny(missing_docs)]
 
 mod audit;
+pub mod credentials;
 mod error;
 pub mod postgres;
 mod record;
@@ -30,6 +31,10 @@ pub mod sqlite;
 pub mod conformance;
 
 pub use audit::{AuditIntegration, AuditStore, IntegrationOutcome};
+pub use credentials::{
+    CredentialState, CredentialStore, NewRecoveryToken, RecoveryCompletion, RecoveryOutcome,
+    RecoveryTokenRecord,
+};
 pub use error::StoreError;
 pub use postgres::PostgresStore;
 pub use record::{

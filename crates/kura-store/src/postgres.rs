@@ -55,6 +55,7 @@ use crate::{
 
 mod audit;
 pub mod bench;
+mod credentials;
 pub mod testing;
 
 pub use bench::{BenchOptions, BenchReport, bench_postgres, bench_postgres_with};

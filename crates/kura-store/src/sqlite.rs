@@ -7,6 +7,7 @@
 //! and never block the writer.
 
 mod audit;
+mod credentials;
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;

@@ -81,3 +81,27 @@ CREATE TABLE kura_data.audit_subjects (
     PRIMARY KEY (iid, seq)
 );
 INSERT INTO kura_data.counters (name, next) VALUES ('audit_integrated', 0);
+
+-- Credentials (issue 6): login throttling and the forced-reset flag per subject (or per
+-- pseudo-subject, a UUIDv8, for login ids that match no subject), and recovery tokens stored
+-- only as SHA-256 hashes, found by hash through a non-unique index. The password hash itself
+-- is a sealed field of the subject. Both tables are per-subject (distributed by subject_id).
+CREATE TABLE kura_data.credential_state (
+    subject_id   uuid NOT NULL,
+    version      bigint NOT NULL,
+    failures     integer NOT NULL,
+    last_failure bigint NOT NULL,
+    locked       boolean NOT NULL,
+    must_reset   boolean NOT NULL,
+    PRIMARY KEY (subject_id)
+);
+CREATE TABLE kura_data.recovery_tokens (
+    subject_id uuid NOT NULL,
+    hash       bytea NOT NULL,
+    collection text NOT NULL,
+    issued     bigint NOT NULL,
+    expires    bigint NOT NULL,
+    used       boolean NOT NULL,
+    PRIMARY KEY (subject_id, hash)
+);
+CREATE INDEX recovery_tokens_hash ON kura_data.recovery_tokens (hash);

@@ -55,3 +55,23 @@ CREATE TABLE audit_subjects (
     PRIMARY KEY (iid, seq)
 ) WITHOUT ROWID;
 INSERT INTO counters (name, next) VALUES ('audit_integrated', 0);
+-- Credentials (issue 6): login throttling and the forced-reset flag per subject (or per
+-- pseudo-subject for login ids that match no subject), and recovery tokens stored only as
+-- SHA-256 hashes. The password hash itself is a sealed field of the subject.
+CREATE TABLE credential_state (
+    subject      BLOB PRIMARY KEY,
+    version      INTEGER NOT NULL,
+    failures     INTEGER NOT NULL,
+    last_failure INTEGER NOT NULL,
+    locked       INTEGER NOT NULL,
+    must_reset   INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE recovery_tokens (
+    hash       BLOB PRIMARY KEY,
+    subject    BLOB NOT NULL,
+    collection TEXT NOT NULL,
+    issued     INTEGER NOT NULL,
+    expires    INTEGER NOT NULL,
+    used       INTEGER NOT NULL
+);
+CREATE INDEX recovery_tokens_subject ON recovery_tokens (subject, issued);
