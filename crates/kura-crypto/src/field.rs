@@ -11,7 +11,7 @@ use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use zeroize::Zeroizing;
 
-use crate::{CryptoError, SecretKey, random_array};
+use crate::{CryptoError, SecretKey, random_nonce};
 
 const VERSION: u8 = 1;
 const NONCE_LEN: usize = 24;
@@ -78,7 +78,7 @@ impl SubjectCipher {
     /// # Errors
     /// [`CryptoError::Random`] if no nonce can be drawn.
     pub fn seal(&self, ctx: &FieldContext<'_>, plaintext: &[u8]) -> Result<Vec<u8>, CryptoError> {
-        let nonce: [u8; NONCE_LEN] = random_array()?;
+        let nonce: [u8; NONCE_LEN] = random_nonce();
         let aad = ctx.aad();
         let ct = self
             .cipher

@@ -15,7 +15,7 @@
 //! # Invariants
 //! - No function here returns or logs key bytes except through [`SecretKey::expose`], whose
 //!   callers are reviewed.
-//! - Nonces are 192-bit random values from the OS generator; with XChaCha20 random nonces do
+//! - Nonces are 192-bit random values from a CSPRNG seeded by the OS generator; with XChaCha20 random nonces do
 //!   not collide in practice, so no nonce state has to be kept or synchronized between servers.
 //! - Errors never carry key material or plaintext.
 #![deny(missing_docs)]
@@ -30,4 +30,4 @@ pub use blind::{BlindIndexKey, BlindToken};
 pub use error::CryptoError;
 pub use field::{FieldContext, SubjectCipher};
 pub use provider::{KeyFile, KeyProvider, KeyPurpose, WrappedKey};
-pub use secret::{SecretKey, random_array, sha256};
+pub use secret::{SecretKey, random_array, random_nonce, sha256};

@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 use zeroize::Zeroizing;
 
-use crate::{CryptoError, SecretKey, random_array};
+use crate::{CryptoError, SecretKey};
 
 /// A data key wrapped under a KEK version.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -253,7 +253,7 @@ impl KeyProvider for KeyFile {
             .keks
             .get(&self.current)
             .ok_or(CryptoError::UnknownKekVersion(self.current))?;
-        let nonce: [u8; 24] = random_array()?;
+        let nonce: [u8; 24] = crate::random_nonce();
         let ct = cipher
             .encrypt(
                 &XNonce::from(nonce),

@@ -66,6 +66,17 @@ pub fn random_array<const N: usize>() -> Result<[u8; N], CryptoError> {
     Ok(out)
 }
 
+/// `N` bytes for a nonce, from the thread-local CSPRNG (`rand::rngs::ThreadRng`: ChaCha12
+/// seeded from the operating system and reseeded periodically). Nonces need uniqueness, not
+/// a system call each: at several nonces per subject the syscall per draw dominated import
+/// time. Long-term keys keep coming from [`random_array`] (the OS generator directly).
+pub fn random_nonce<const N: usize>() -> [u8; N] {
+    use rand::Rng as _;
+    let mut out = [0u8; N];
+    rand::rng().fill_bytes(&mut out);
+    out
+}
+
 /// SHA-256 of `data`.
 pub fn sha256(data: &[u8]) -> [u8; 32] {
     sha2::Sha256::digest(data).into()

@@ -15,6 +15,9 @@ use crate::{ApiError, AppState};
 /// Subjects per store transaction.
 pub const BATCH: usize = 2_000;
 
+/// Blocking workers sealing and writing batches concurrently.
+const WORKERS: usize = 2;
+
 enum Line {
     Ok(SubjectInput),
     Refused(LineError),
@@ -41,42 +44,65 @@ pub async fn import(
         return Err(VaultError::Invalid(kura_model::ModelError::UnknownCollection(c)).into());
     }
     let limit = state.limits.max_import_bytes;
+    // A declared length over the limit is refused before anything is read or written. (A
+    // chunked body without a length is cut at the limit; lines before it stand.)
+    let declared = req
+        .headers()
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > limit) {
+        return Err(ApiError::too_large(limit));
+    }
     let a = access(&principal, &purpose);
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<(usize, Line)>>(2);
-    let vault = state.vault.clone();
-    let collection = c.clone();
-    // The worker seals and writes batches as they arrive and returns per-line results.
-    let worker = tokio::task::spawn_blocking(move || {
-        let mut out: Vec<(usize, Result<String, LineError>)> = Vec::new();
-        while let Some(batch) = rx.blocking_recv() {
-            let mut inputs = Vec::new();
-            let mut lines = Vec::new();
-            for (n, line) in batch {
-                match line {
-                    Line::Ok(i) => {
-                        inputs.push(i);
-                        lines.push(n);
-                    }
-                    Line::Refused(e) => out.push((n, Err(e))),
-                }
-            }
-            let results = vault.create_batch(&a, &collection, inputs);
-            for (n, r) in lines.into_iter().zip(results) {
-                out.push((
-                    n,
-                    r.map(|id| id.to_string()).map_err(|e| {
-                        let api = ApiError::from(e);
-                        LineError {
-                            line: n,
-                            code: api.code.to_owned(),
-                            message: api.message,
+    let (tx, rx) = tokio::sync::mpsc::channel::<Vec<(usize, Line)>>(4);
+    let rx = std::sync::Arc::new(std::sync::Mutex::new(rx));
+    // Two workers seal and write batches as they arrive, so that the sealing of one batch
+    // overlaps the store write of the other; each returns per-line results.
+    let workers: Vec<_> = (0..WORKERS)
+        .map(|_| {
+            let rx = rx.clone();
+            let vault = state.vault.clone();
+            let collection = c.clone();
+            let a = a.clone();
+            tokio::task::spawn_blocking(move || {
+                let mut out: Vec<(usize, Result<String, LineError>)> = Vec::new();
+                loop {
+                    let next = rx
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .blocking_recv();
+                    let Some(batch) = next else { break };
+                    let mut inputs = Vec::new();
+                    let mut lines = Vec::new();
+                    for (n, line) in batch {
+                        match line {
+                            Line::Ok(i) => {
+                                inputs.push(i);
+                                lines.push(n);
+                            }
+                            Line::Refused(e) => out.push((n, Err(e))),
                         }
-                    }),
-                ));
-            }
-        }
-        out
-    });
+                    }
+                    let results = vault.create_batch(&a, &collection, inputs);
+                    for (n, r) in lines.into_iter().zip(results) {
+                        out.push((
+                            n,
+                            r.map(|id| id.to_string()).map_err(|e| {
+                                let api = ApiError::from(e);
+                                LineError {
+                                    line: n,
+                                    code: api.code.to_owned(),
+                                    message: api.message,
+                                }
+                            }),
+                        ));
+                    }
+                }
+                out
+            })
+        })
+        .collect();
 
     let mut stream = req.into_body().into_data_stream();
     let mut buf: Vec<u8> = Vec::new();
@@ -128,7 +154,9 @@ pub async fn import(
     }
     if too_large {
         drop(tx);
-        let _ = worker.await;
+        for w in workers {
+            let _ = w.await;
+        }
         return Err(ApiError::too_large(limit));
     }
     if !buf.is_empty() {
@@ -141,7 +169,10 @@ pub async fn import(
         let _ = tx.send(batch).await;
     }
     drop(tx);
-    let mut results = worker.await.map_err(|e| ApiError::internal(&e))?;
+    let mut results = Vec::new();
+    for w in workers {
+        results.extend(w.await.map_err(|e| ApiError::internal(&e))?);
+    }
     results.sort_by_key(|(n, _)| *n);
     let mut ids = Vec::with_capacity(results.len());
     let mut errors = Vec::new();

@@ -29,9 +29,13 @@ pub struct BenchArgs {
     /// Searches to time.
     #[arg(long, default_value_t = 200_000)]
     pub searches: usize,
-    /// Threads for reads and searches.
-    #[arg(long, default_value_t = 2)]
+    /// Concurrent clients for reads and searches (the baseline gets the same number).
+    #[arg(long, default_value_t = 16)]
     pub threads: usize,
+    /// Concurrent batch writers for the library import (sealing of one batch overlaps the
+    /// write of another).
+    #[arg(long, default_value_t = 2)]
+    pub writers: usize,
     /// Sections to run (comma-separated): baseline, library, nolog, http, scan.
     #[arg(
         long,
@@ -327,17 +331,39 @@ fn access() -> Access {
 fn library(dir: &Path, a: &BenchArgs, log: bool) -> Result<Value> {
     let vault = open_vault(dir, log)?;
     let acc = access();
-    let mut ids: Vec<Uuid> = Vec::with_capacity(a.subjects);
+    let mut ids: Vec<Uuid> = vec![Uuid::nil(); a.subjects];
+    let next = std::sync::atomic::AtomicUsize::new(0);
     let start = Instant::now();
-    for chunk_start in (0..a.subjects).step_by(BATCH) {
-        let inputs: Vec<SubjectInput> = (chunk_start..(chunk_start + BATCH).min(a.subjects))
-            .map(input)
+    let chunks: Vec<Vec<(usize, Uuid)>> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..a.writers.max(1))
+            .map(|_| {
+                let (vault, acc, next) = (&vault, &acc, &next);
+                s.spawn(move || -> Result<Vec<(usize, Uuid)>> {
+                    let mut out = Vec::new();
+                    loop {
+                        let from = next.fetch_add(BATCH, std::sync::atomic::Ordering::Relaxed);
+                        if from >= a.subjects {
+                            return Ok(out);
+                        }
+                        let to = (from + BATCH).min(a.subjects);
+                        let inputs: Vec<SubjectInput> = (from..to).map(input).collect();
+                        let results = vault.create_batch(acc, "accounts", inputs);
+                        for (k, r) in results.into_iter().enumerate() {
+                            out.push((from + k, r?));
+                        }
+                    }
+                })
+            })
             .collect();
-        for r in vault.create_batch(&acc, "accounts", inputs) {
-            ids.push(r?);
-        }
-    }
+        handles
+            .into_iter()
+            .map(|h| h.join().map_err(|_| anyhow::anyhow!("writer panicked"))?)
+            .collect::<Result<Vec<_>>>()
+    })?;
     let insert_s = start.elapsed().as_secs_f64();
+    for (i, id) in chunks.into_iter().flatten() {
+        ids[i] = id;
+    }
     let reads = sample(a.subjects, a.reads, 1);
     let read_s = parallel(&reads, a.threads, |&i| {
         let v = vault.read(&acc, "accounts", &ids[i], None).expect("read");
@@ -356,6 +382,7 @@ fn library(dir: &Path, a: &BenchArgs, log: bool) -> Result<Value> {
         "search_per_s": rate(a.searches, search_s),
         "insert_secs": insert_s,
         "batch": BATCH,
+        "writers": a.writers,
     }))
 }
 
