@@ -1,0 +1,772 @@
+//! End-to-end tests of the PostgreSQL backend (issue 3) through the real `kura` binary: a
+//! fresh PostgreSQL database per test (`TestDatabase`, dropped at the end), `kura init` and
+//! `kura serve` chosen by `--store-url`, real HTTP on free loopback ports.
+//!
+//! Without a reachable PostgreSQL each test prints a loud SKIPPED message and passes, except
+//! under `CI=true`, where it fails (see `kura_store::postgres::testing`).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod util;
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use kura_store::postgres::testing::{TestDatabase, dump_contains};
+use serde_json::{Value, json};
+use util::{Server, kura_bin, wait_for_listen};
+
+/// A vault initialized in a fresh PostgreSQL database, with its key file in a temp dir.
+struct PgVault {
+    /// Admin (superuser) URL of the test database: `init`, `migrate`, `pg_dump`.
+    admin_url: String,
+    /// A login role that is a member of the app role only, as production `kura serve` runs.
+    app_url: String,
+    key_file: PathBuf,
+    operator_key: String,
+    tmp: tempfile::TempDir,
+    // Last, so the database is dropped after everything else in this struct.
+    db: TestDatabase,
+}
+
+/// Runs `kura` with no vault-locating environment variables inherited.
+fn kura(args: &[&str], cwd: &Path) -> (i32, String, String) {
+    let out = Command::new(kura_bin())
+        .args(args)
+        .current_dir(cwd)
+        .env_remove("KURA_DATA")
+        .env_remove("KURA_STORE_URL")
+        .env_remove("KURA_KEY_FILE")
+        .env_remove("KURA_CONFIG")
+        .output()
+        .expect("kura runs");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// `kura init` on a fresh database; `None` when PostgreSQL is unavailable (and not CI).
+fn pg_vault(label: &str) -> Option<PgVault> {
+    let db = TestDatabase::create(label)?;
+    let tmp = tempfile::tempdir().unwrap();
+    let key_file = tmp.path().join("kura.key");
+    let admin_url = db.url().to_owned();
+    let (code, out, err) = kura(
+        &[
+            "init",
+            "--store-url",
+            &admin_url,
+            "--key-file",
+            key_file.to_str().unwrap(),
+            "--json",
+        ],
+        tmp.path(),
+    );
+    assert_eq!(code, 0, "kura init on PostgreSQL failed: {err}");
+    let v: Value = serde_json::from_str(out.trim()).unwrap();
+    let operator_key = v["operator_key"].as_str().unwrap().to_owned();
+    assert!(key_file.exists(), "init wrote no key file");
+    let app_url = db.app_url();
+    Some(PgVault {
+        admin_url,
+        app_url,
+        key_file,
+        operator_key,
+        tmp,
+        db,
+    })
+}
+
+impl PgVault {
+    fn key_file(&self) -> &str {
+        self.key_file.to_str().unwrap()
+    }
+
+    /// `kura serve` on this database as the app login role, on a free port.
+    fn serve(&self, name: &str) -> Server {
+        let stderr_path = self.tmp.path().join(format!("serve-{name}.log"));
+        let stderr = std::fs::File::create(&stderr_path).unwrap();
+        let mut child = Command::new(kura_bin())
+            .args([
+                "serve",
+                "--store-url",
+                &self.app_url,
+                "--key-file",
+                self.key_file(),
+                "--listen",
+                "127.0.0.1:0",
+            ])
+            .current_dir(self.tmp.path())
+            .env_remove("KURA_DATA")
+            .env_remove("KURA_STORE_URL")
+            .env_remove("KURA_KEY_FILE")
+            .env_remove("KURA_CONFIG")
+            .stdout(Stdio::piped())
+            .stderr(stderr)
+            .spawn()
+            .unwrap();
+        let base = wait_for_listen(&mut child, &stderr_path);
+        Server {
+            child,
+            base,
+            key: self.operator_key.clone(),
+            dir: self.tmp.path().to_owned(),
+            stderr_path,
+            _tmp: None,
+        }
+    }
+
+    /// `kura audit verify` against this database (as the app login role).
+    fn audit_verify(&self) -> (i32, String, String) {
+        kura(
+            &[
+                "audit",
+                "verify",
+                "--store-url",
+                &self.app_url,
+                "--key-file",
+                self.key_file(),
+            ],
+            self.tmp.path(),
+        )
+    }
+
+    /// `kura migrate` as the superuser. With `--key-file`, although migrating needs no key:
+    /// see `migrate_needs_no_key_file`.
+    fn migrate(&self) -> (i32, String, String) {
+        kura(
+            &[
+                "migrate",
+                "--store-url",
+                &self.admin_url,
+                "--key-file",
+                self.key_file(),
+            ],
+            self.tmp.path(),
+        )
+    }
+
+    /// One `i64` from a query run as the superuser.
+    fn query_i64(&self, sql: &str) -> i64 {
+        self.db
+            .admin()
+            .query_one(sql, &[])
+            .unwrap()
+            .get::<_, i64>(0)
+    }
+
+    /// (number of access-log leaves, highest sequence number or -1).
+    fn audit_leaves(&self) -> (i64, i64) {
+        let row = self
+            .db
+            .admin()
+            .query_one(
+                "SELECT count(*), coalesce(max(seq), -1) FROM kura_data.audit_log",
+                &[],
+            )
+            .unwrap();
+        (row.get::<_, i64>(0), row.get::<_, i64>(1))
+    }
+}
+
+fn subject_path(id: &str) -> String {
+    format!("/v1/collections/accounts/subjects/{id}")
+}
+
+fn patch(s: &Server, id: &str, fields: &Value) -> util::Resp {
+    s.req(
+        "PATCH",
+        &subject_path(id),
+        Some(&json!({ "fields": fields }).to_string()),
+        &[],
+    )
+}
+
+fn search(s: &Server, field: &str, value: &str) -> Value {
+    let r = s.post(
+        "/v1/collections/accounts/search",
+        &json!({"field": field, "value": value}),
+    );
+    assert_eq!(r.status, 200, "search {field}: {}", r.text);
+    r.body["ids"].clone()
+}
+
+fn full_subject() -> Value {
+    json!({
+        "country": "JP",
+        "locale": "ja-JP",
+        "fields": {
+            "login_id": "yamada_taro",
+            "online_id": "Taro🎮Gamer",
+            "name": "山田 太郎",
+            "email": "Taro.Yamada@Example.JP",
+            "phone": "+81 90-1234-5678",
+            "postal_address": "〒100-0001 東京都千代田区千代田1-1",
+            "birth_date": "1990-04-01",
+            "gender": "male"
+        }
+    })
+}
+
+#[test]
+fn init_serve_and_round_trip_on_postgres() {
+    let Some(v) = pg_vault("e2e_round_trip") else {
+        return;
+    };
+    let mut s = v.serve("a");
+    let id = s.create(&full_subject());
+    let r = s.get(&subject_path(&id));
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["id"], id);
+    assert_eq!(r.body["country"], "JP");
+    assert_eq!(r.body["locale"], "ja-JP");
+    assert_eq!(r.body["fields"], full_subject()["fields"]);
+    let r = s.get(&format!("{}?fields=name,birth_date", subject_path(&id)));
+    assert_eq!(
+        r.body["fields"],
+        json!({"name": "山田 太郎", "birth_date": "1990-04-01"})
+    );
+    // Search through the blind index, with normalization.
+    for (field, value) in [
+        ("email", "taro.yamada@example.jp"),
+        ("phone", "819012345678"),
+        ("login_id", "yamada_taro"),
+        ("online_id", "Taro🎮Gamer"),
+    ] {
+        assert_eq!(search(&s, field, value), json!([id]), "search by {field}");
+    }
+    // Patch with German umlauts and an emoji; remove the phone.
+    let r = patch(
+        &s,
+        &id,
+        &json!({"name": "Jürgen Müßig 😀", "postal_address": "Königstraße 1, 70173 Stuttgart", "phone": null}),
+    );
+    assert_eq!(r.status, 200, "{}", r.text);
+    let r = s.get(&subject_path(&id));
+    assert_eq!(r.body["fields"]["name"], "Jürgen Müßig 😀");
+    assert_eq!(
+        r.body["fields"]["postal_address"],
+        "Königstraße 1, 70173 Stuttgart"
+    );
+    assert_eq!(r.body["fields"]["login_id"], "yamada_taro");
+    assert!(r.body["fields"].get("phone").is_none());
+    assert_eq!(search(&s, "phone", "+81 90 1234 5678"), json!([]));
+    assert_eq!(search(&s, "email", "TARO.YAMADA@example.jp"), json!([id]));
+    // The row is in PostgreSQL, with its wrapped key in the key schema.
+    assert_eq!(v.query_i64("SELECT count(*) FROM kura_data.subjects"), 1);
+    assert_eq!(v.query_i64("SELECT count(*) FROM kura_keys.data_keys"), 1);
+    // Delete: 200, then 404 and no search hit; the wrapped key is gone (crypto-shredding).
+    let r = s.req("DELETE", &subject_path(&id), None, &[]);
+    assert_eq!(r.status, 200, "{}", r.text);
+    let r = s.get(&subject_path(&id));
+    assert_eq!(
+        (r.status, r.code()),
+        (404, "subject_not_found"),
+        "{}",
+        r.text
+    );
+    assert_eq!(search(&s, "email", "taro.yamada@example.jp"), json!([]));
+    assert_eq!(v.query_i64("SELECT count(*) FROM kura_data.subjects"), 0);
+    assert_eq!(v.query_i64("SELECT count(*) FROM kura_data.blind_index"), 0);
+    assert_eq!(v.query_i64("SELECT count(*) FROM kura_keys.data_keys"), 0);
+    // A clean shutdown, then the access log verifies offline.
+    assert_eq!(s.terminate(), 0, "{}", s.logs());
+    let (code, out, err) = v.audit_verify();
+    assert_eq!(code, 0, "audit verify failed: {out}{err}");
+    assert!(out.contains("access log verified"), "{out}");
+    let (leaves, max_seq) = v.audit_leaves();
+    assert!(leaves >= 14, "{leaves} access-log leaves");
+    assert_eq!(leaves, max_seq + 1);
+}
+
+#[test]
+fn no_plaintext_at_rest_in_postgres() {
+    let Some(v) = pg_vault("e2e_no_plaintext") else {
+        return;
+    };
+    let mut s = v.serve("a");
+    let mut markers = Vec::new();
+    let mut ids = Vec::new();
+    for i in 0..20 {
+        let m = format!("PGMRK{i:03}z9w");
+        let id = s.create(&json!({
+            "country": "DE", "locale": "de",
+            "fields": {
+                "login_id": format!("{m}login"),
+                "online_id": format!("{m}online"),
+                "name": format!("{m}Müller"),
+                "email": format!("{m}@example.de"),
+                "phone": format!("+49 30 {i:04} 5555"),
+                "postal_address": format!("{m} Straße 1, 10115 Berlin"),
+                "birth_date": "1980-01-01"
+            }
+        }));
+        markers.push(m.clone());
+        if i % 5 == 0 {
+            let pm = format!("PGPATCH{i:03}k4v");
+            let r = patch(&s, &id, &json!({"name": format!("{pm}Jürgen")}));
+            assert_eq!(r.status, 200, "{}", r.text);
+            markers.push(pm);
+        }
+        // Searching for a value must not store the value either.
+        assert_eq!(search(&s, "email", &format!("{m}@example.de")), json!([id]));
+        ids.push(id);
+    }
+    // One subject erased: its markers must not linger anywhere either.
+    let r = s.req("DELETE", &subject_path(&ids[19]), None, &[]);
+    assert_eq!(r.status, 200, "{}", r.text);
+
+    // The whole database, keys included, dumped as the superuser: while the server runs,
+    // and after a clean shutdown (final integration and checkpoint written).
+    for phase in ["running", "stopped"] {
+        if phase == "stopped" {
+            assert_eq!(s.terminate(), 0, "{}", s.logs());
+        }
+        let dump = v.db.dump(&[]).unwrap();
+        // The dump holds what it should, so a blind check cannot pass: the tables, a live
+        // subject's public id, its country, and wrapped keys.
+        assert!(
+            dump.contains("kura_data.subjects"),
+            "{phase}: no subjects table"
+        );
+        assert!(
+            dump.contains("kura_keys.data_keys"),
+            "{phase}: no key table"
+        );
+        assert!(
+            dump_contains(&dump, ids[0].as_bytes()),
+            "{phase}: live subject id {} not in the dump",
+            ids[0]
+        );
+        for m in &markers {
+            assert!(
+                !dump_contains(&dump, m.as_bytes()),
+                "{phase}: marker {m} found in the pg_dump of {}",
+                v.db.name()
+            );
+        }
+    }
+    // The check itself finds a marker stored in the clear, as text or as bytea.
+    let admin = &mut v.db.admin();
+    admin
+        .batch_execute(
+            "CREATE TABLE public.canary (t text, b bytea);
+             INSERT INTO public.canary VALUES ('xxPGMRK000z9wyy', convert_to('PGMRK001z9w', 'UTF8'));",
+        )
+        .unwrap();
+    let dump = v.db.dump(&[]).unwrap();
+    assert!(dump_contains(&dump, b"PGMRK000z9w"));
+    assert!(dump_contains(&dump, b"PGMRK001z9w"));
+    // Nor did any marker reach the server's log.
+    let logs = s.logs();
+    for m in &markers {
+        assert!(!logs.contains(m.as_str()), "marker {m} in the server log");
+    }
+}
+
+/// What one thread of the two-server test saw.
+#[derive(Default)]
+struct Tally {
+    /// Ids of successful creates, with the login id each was created with.
+    created: Vec<(String, String)>,
+    create_failures: Vec<String>,
+    /// Per shared subject: the values this thread's field was successfully set to, in order.
+    patched: HashMap<usize, Vec<String>>,
+    patch_ok: u64,
+    /// Non-successes (status, code); only `409 contention` is acceptable.
+    patch_refused: Vec<(u16, String)>,
+    searches: u64,
+}
+
+#[test]
+fn two_servers_on_one_database_under_concurrent_load() {
+    let Some(v) = pg_vault("e2e_two_servers") else {
+        return;
+    };
+    let started = Instant::now();
+    let mut a = v.serve("a");
+    let mut b = v.serve("b");
+    let servers = [&a, &b];
+    let sent = AtomicU64::new(0);
+    // Each request this test makes through a server is one access event.
+    let counted = |r: util::Resp| {
+        sent.fetch_add(1, Ordering::Relaxed);
+        r
+    };
+
+    // Shared subjects, patched concurrently through both servers by several threads, each
+    // thread owning one field (two of them searchable, so blind-index tokens change too).
+    const SHARED: usize = 4;
+    let shared: Vec<String> = (0..SHARED)
+        .map(|k| {
+            let r = counted(servers[k % 2].post(
+                "/v1/collections/accounts/subjects",
+                &json!({"country": "JP", "locale": "ja", "fields": {
+                    "login_id": format!("shared{k}"), "email": format!("shared{k}@example.jp"),
+                    "name": "共有", "online_id": format!("shared{k}-online-0"),
+                    "postal_address": "東京都"}}),
+            ));
+            assert_eq!(r.status, 201, "{}", r.text);
+            r.body["id"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    let patch_fields = ["name", "postal_address", "online_id", "phone"];
+
+    const CREATE_THREADS: usize = 2;
+    const CREATES_PER_THREAD: usize = 80;
+    const PATCHES_PER_THREAD: usize = 45; // × 4 fields
+    const SEARCH_THREADS: usize = 2;
+    const SEARCHES_PER_THREAD: usize = 30;
+    // ≈ 400 requests under load in all.
+    let deadline = Instant::now() + Duration::from_secs(35);
+
+    let tallies: Vec<Tally> = std::thread::scope(|scope| {
+        let mut handles = Vec::new();
+        for t in 0..CREATE_THREADS {
+            let counted = &counted;
+            handles.push(scope.spawn(move || {
+                let mut tally = Tally::default();
+                for i in 0..CREATES_PER_THREAD {
+                    if Instant::now() > deadline {
+                        break;
+                    }
+                    let login = format!("c{t}n{i}");
+                    let r = counted(servers[(t + i) % 2].post(
+                        "/v1/collections/accounts/subjects",
+                        &json!({"country": "DE", "locale": "de", "fields": {
+                            "login_id": login, "email": format!("{login}@example.de"),
+                            "name": format!("Jürgen {t}/{i} 😀")}}),
+                    ));
+                    if r.status == 201 {
+                        tally
+                            .created
+                            .push((r.body["id"].as_str().unwrap().to_owned(), login));
+                    } else {
+                        tally.create_failures.push(r.text);
+                    }
+                }
+                tally
+            }));
+        }
+        for (f, field) in patch_fields.iter().enumerate() {
+            let counted = &counted;
+            let shared = &shared;
+            handles.push(scope.spawn(move || {
+                let mut tally = Tally::default();
+                for i in 0..PATCHES_PER_THREAD {
+                    if Instant::now() > deadline {
+                        break;
+                    }
+                    let k = i % SHARED;
+                    let value = if *field == "phone" {
+                        format!("+81 3 {f}{i:03} {k:04}")
+                    } else {
+                        format!("{field}-{f}-{i}-{k}")
+                    };
+                    // Alternately through both servers.
+                    let r = counted(patch(
+                        servers[(i + f) % 2],
+                        &shared[k],
+                        &json!({ *field: value }),
+                    ));
+                    if r.status == 200 {
+                        tally.patch_ok += 1;
+                        tally.patched.entry(k).or_default().push(value);
+                    } else {
+                        tally.patch_refused.push((r.status, r.code().to_owned()));
+                    }
+                }
+                tally
+            }));
+        }
+        for t in 0..SEARCH_THREADS {
+            let counted = &counted;
+            let shared = &shared;
+            handles.push(scope.spawn(move || {
+                let mut tally = Tally::default();
+                for i in 0..SEARCHES_PER_THREAD {
+                    if Instant::now() > deadline {
+                        break;
+                    }
+                    let k = (i + t) % SHARED;
+                    // login_id is never patched: exactly one hit, on either server.
+                    let r = counted(servers[(i + t) % 2].post(
+                        "/v1/collections/accounts/search",
+                        &json!({"field": "login_id", "value": format!("shared{k}")}),
+                    ));
+                    assert_eq!(r.status, 200, "{}", r.text);
+                    assert_eq!(r.body["ids"], json!([shared[k]]), "search shared{k}");
+                    tally.searches += 1;
+                }
+                tally
+            }));
+        }
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let load_secs = started.elapsed().as_secs_f64();
+
+    // Creates: every one succeeded, every id is unique, and the table holds exactly them.
+    let created: Vec<(String, String)> = tallies.iter().flat_map(|t| t.created.clone()).collect();
+    let failures: Vec<&String> = tallies.iter().flat_map(|t| &t.create_failures).collect();
+    assert!(failures.is_empty(), "creates failed: {failures:?}");
+    assert!(
+        created.len() >= 40,
+        "only {} creates before the deadline",
+        created.len()
+    );
+    let unique: HashSet<&str> = created
+        .iter()
+        .map(|(id, _)| id.as_str())
+        .chain(shared.iter().map(String::as_str))
+        .collect();
+    assert_eq!(
+        unique.len(),
+        created.len() + SHARED,
+        "duplicate subject ids"
+    );
+    assert_eq!(
+        v.query_i64("SELECT count(*) FROM kura_data.subjects") as usize,
+        created.len() + SHARED
+    );
+    assert_eq!(
+        v.query_i64("SELECT count(*) FROM kura_keys.data_keys") as usize,
+        created.len() + SHARED
+    );
+    // Internal ids are unique too (allocated in blocks by each server).
+    assert_eq!(
+        v.query_i64("SELECT count(DISTINCT iid) FROM kura_data.subjects") as usize,
+        created.len() + SHARED
+    );
+
+    // Patches: only contention may refuse one, and no update was lost: each field holds the
+    // value its (sequential) thread set last, on both servers.
+    let patch_ok: u64 = tallies.iter().map(|t| t.patch_ok).sum();
+    let refused: Vec<&(u16, String)> = tallies.iter().flat_map(|t| &t.patch_refused).collect();
+    assert!(
+        refused
+            .iter()
+            .all(|(s, c)| (*s, c.as_str()) == (409, "contention")),
+        "patches refused: {refused:?}"
+    );
+    assert!(patch_ok >= 40, "only {patch_ok} patches succeeded");
+    let patch_tallies = &tallies[CREATE_THREADS..CREATE_THREADS + patch_fields.len()];
+    for (k, id) in shared.iter().enumerate() {
+        let views: Vec<Value> = servers
+            .iter()
+            .map(|s| {
+                let r = counted(s.get(&subject_path(id)));
+                assert_eq!(r.status, 200, "{}", r.text);
+                r.body["fields"].clone()
+            })
+            .collect();
+        assert_eq!(views[0], views[1], "servers disagree on shared subject {k}");
+        assert_eq!(views[0]["login_id"], format!("shared{k}"));
+        for (f, field) in patch_fields.iter().enumerate() {
+            if let Some(last) = patch_tallies[f].patched.get(&k).and_then(|v| v.last()) {
+                assert_eq!(
+                    views[0][field], *last,
+                    "lost update: shared subject {k} field {field}"
+                );
+            }
+        }
+        // The blind index follows the patches, identically on both servers.
+        let online = views[0]["online_id"].as_str().unwrap().to_owned();
+        for s in servers {
+            let r = counted(s.post(
+                "/v1/collections/accounts/search",
+                &json!({"field": "online_id", "value": online}),
+            ));
+            assert_eq!(r.body["ids"], json!([id]), "search online_id {online}");
+        }
+        if online != format!("shared{k}-online-0") {
+            for s in servers {
+                let r = counted(s.post(
+                    "/v1/collections/accounts/search",
+                    &json!({"field": "online_id", "value": format!("shared{k}-online-0")}),
+                ));
+                assert_eq!(r.body["ids"], json!([]), "stale token of shared{k}");
+            }
+        }
+    }
+
+    // Every created subject is readable from both servers, and found by both.
+    for (i, (id, login)) in created.iter().enumerate() {
+        for s in servers {
+            let r = counted(s.get(&format!("{}?fields=login_id", subject_path(id))));
+            assert_eq!(r.status, 200, "{}", r.text);
+            assert_eq!(r.body["fields"]["login_id"], login.as_str());
+        }
+        if i % 7 == 0 {
+            let hits: Vec<Value> = servers
+                .iter()
+                .map(|s| {
+                    let r = counted(s.post(
+                        "/v1/collections/accounts/search",
+                        &json!({"field": "email", "value": format!("{login}@EXAMPLE.de")}),
+                    ));
+                    assert_eq!(r.status, 200, "{}", r.text);
+                    r.body["ids"].clone()
+                })
+                .collect();
+            assert_eq!(hits[0], json!([id]));
+            assert_eq!(hits[0], hits[1], "servers disagree on a search");
+        }
+    }
+
+    // Both shut down cleanly; the access log verifies and is one gapless sequence holding
+    // exactly one leaf per request made.
+    assert_eq!(a.terminate(), 0, "{}", a.logs());
+    assert_eq!(b.terminate(), 0, "{}", b.logs());
+    let (code, out, err) = v.audit_verify();
+    assert_eq!(code, 0, "audit verify failed: {out}{err}");
+    let (leaves, max_seq) = v.audit_leaves();
+    assert_eq!(leaves, max_seq + 1, "the access log has gaps");
+    assert_eq!(
+        leaves as u64,
+        sent.load(Ordering::Relaxed),
+        "one access-log leaf per request"
+    );
+    assert_eq!(
+        v.query_i64("SELECT next FROM kura_data.counters WHERE name = 'audit'"),
+        leaves
+    );
+    eprintln!(
+        "two servers: {} creates, {patch_ok} patches ({} refused by contention), {} searches \
+         under load in {load_secs:.1}s; {leaves} access-log leaves; {:.1}s in all",
+        created.len(),
+        refused.len(),
+        tallies.iter().map(|t| t.searches).sum::<u64>(),
+        started.elapsed().as_secs_f64()
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(90),
+        "the two-server test took {:.1}s",
+        started.elapsed().as_secs_f64()
+    );
+}
+
+/// Waits for a process that must exit by itself; kills it and fails after `limit`.
+fn exit_within(child: &mut std::process::Child, limit: Duration, what: &str) -> i32 {
+    let start = Instant::now();
+    loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            return st.code().unwrap_or(-1);
+        }
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{what} did not exit within {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn set_schema_version(v: &PgVault, version: u32) {
+    v.db.admin()
+        .batch_execute(&format!(
+            "UPDATE kura_data.meta SET value = convert_to('{version}', 'UTF8') WHERE key = 'schema_version';
+             UPDATE kura_keys.meta SET value = convert_to('{version}', 'UTF8') WHERE key = 'schema_version';"
+        ))
+        .unwrap();
+}
+
+#[test]
+fn serve_refuses_a_newer_schema_and_migrate_works_on_a_current_one() {
+    let Some(v) = pg_vault("e2e_schema_version") else {
+        return;
+    };
+    let current = kura_store::SCHEMA_VERSION;
+    let newer = current + 1;
+    set_schema_version(&v, newer);
+
+    // `kura serve` refuses to start, with a clear message and exit code 2.
+    let stderr_path = v.tmp.path().join("serve-newer.log");
+    let mut child = Command::new(kura_bin())
+        .args([
+            "serve",
+            "--store-url",
+            &v.app_url,
+            "--key-file",
+            v.key_file(),
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .current_dir(v.tmp.path())
+        .env_remove("KURA_DATA")
+        .env_remove("KURA_STORE_URL")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&stderr_path).unwrap())
+        .spawn()
+        .unwrap();
+    let code = exit_within(
+        &mut child,
+        Duration::from_secs(30),
+        "kura serve on a newer schema",
+    );
+    let err = std::fs::read_to_string(&stderr_path).unwrap();
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains(&format!(
+            "schema version {newer} is newer than this kura understands ({current}); upgrade kura"
+        )),
+        "unclear message: {err}"
+    );
+    // Neither does `kura migrate` touch it, nor `kura audit verify` read it.
+    let (code, out, err) = v.migrate();
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(err.contains("newer than this kura understands"), "{err}");
+    let (code, out, err) = v.audit_verify();
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(err.contains("newer than this kura understands"), "{err}");
+    assert_eq!(
+        v.query_i64(
+            "SELECT convert_from(value, 'UTF8')::bigint FROM kura_data.meta WHERE key = 'schema_version'"
+        ),
+        i64::from(newer)
+    );
+
+    // Back to the current version: `kura migrate` succeeds (twice: it is idempotent) and the
+    // server starts and serves.
+    set_schema_version(&v, current);
+    for _ in 0..2 {
+        let (code, out, err) = v.migrate();
+        assert_eq!(code, 0, "{out}{err}");
+        assert!(
+            out.contains(&format!("store schema is at version {current}")),
+            "{out}"
+        );
+    }
+    let mut s = v.serve("current");
+    let id = s.create(&full_subject());
+    let r = s.get(&subject_path(&id));
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["fields"]["name"], "山田 太郎");
+    assert_eq!(s.terminate(), 0, "{}", s.logs());
+    let (code, out, err) = v.audit_verify();
+    assert_eq!(code, 0, "{out}{err}");
+}
+
+// PRODUCT BUG (reported, not fixed here): `kura migrate --store-url URL` refuses to run
+// without `--key-file` ("with a PostgreSQL store, name the key file"), although migrating
+// touches no key: `config::resolve` (crates/kura/src/config.rs) demands a key file for every
+// PostgreSQL command, and `init::migrate` (crates/kura/src/cmd/init.rs) calls it. The admin
+// who migrates the schema should not need the vault's key file. This test fails until then.
+#[test]
+fn migrate_needs_no_key_file() {
+    let Some(v) = pg_vault("e2e_migrate_no_key") else {
+        return;
+    };
+    let (code, out, err) = kura(&["migrate", "--store-url", &v.admin_url], v.tmp.path());
+    assert_eq!(code, 0, "kura migrate --store-url URL failed: {out}{err}");
+    assert!(
+        out.contains(&format!(
+            "store schema is at version {}",
+            kura_store::SCHEMA_VERSION
+        )),
+        "{out}"
+    );
+}
