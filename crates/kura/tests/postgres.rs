@@ -505,7 +505,19 @@ fn two_servers_on_one_database_under_concurrent_load() {
                 tally
             }));
         }
-        handles.into_iter().map(|h| h.join().unwrap()).collect()
+        // An auditor verifying the log while both servers append to it and integrate it.
+        let auditor = scope.spawn(|| {
+            let mut runs = 0;
+            while runs < 3 && Instant::now() < deadline {
+                let (code, out, err) = v.audit_verify();
+                assert_eq!(code, 0, "audit verify under load failed: {out}{err}");
+                runs += 1;
+            }
+            runs
+        });
+        let tallies = handles.into_iter().map(|h| h.join().unwrap()).collect();
+        assert!(auditor.join().unwrap() > 0);
+        tallies
     });
     let load_secs = started.elapsed().as_secs_f64();
 
@@ -617,13 +629,32 @@ fn two_servers_on_one_database_under_concurrent_load() {
         }
     }
 
-    // Both shut down cleanly; the access log verifies and is one gapless sequence holding
-    // exactly one leaf per request made.
+    // The access log verifies while both servers run (and integrate) ...
+    let (code, out, err) = v.audit_verify();
+    assert_eq!(code, 0, "audit verify on the live log failed: {out}{err}");
+    // ... and after both shut down cleanly, when it is one gapless sequence holding exactly
+    // one leaf per request made, all of it integrated and under a signed checkpoint.
     assert_eq!(a.terminate(), 0, "{}", a.logs());
     assert_eq!(b.terminate(), 0, "{}", b.logs());
-    let (code, out, err) = v.audit_verify();
+    let (code, out, err) = kura(
+        &[
+            "audit",
+            "verify",
+            "--json",
+            "--store-url",
+            &v.app_url,
+            "--key-file",
+            v.key_file(),
+        ],
+        v.tmp.path(),
+    );
     assert_eq!(code, 0, "audit verify failed: {out}{err}");
+    let report: Value = serde_json::from_str(&out).unwrap();
     let (leaves, max_seq) = v.audit_leaves();
+    assert_eq!(report["entries"], leaves, "{report}");
+    assert_eq!(report["integrated_size"], leaves, "{report}");
+    assert_eq!(report["latest_checkpoint_size"], leaves, "{report}");
+    assert_eq!(report["unsigned_tail"], 0, "{report}");
     assert_eq!(leaves, max_seq + 1, "the access log has gaps");
     assert_eq!(
         leaves as u64,
