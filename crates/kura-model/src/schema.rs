@@ -305,6 +305,9 @@ impl Schema {
         gender.values = ["female", "male", "diverse", "undisclosed"]
             .map(String::from)
             .to_vec();
+        let mut password =
+            FieldDef::new("password", Category::Credential, FieldType::String, false);
+        password.max_len = 512;
         let accounts = Collection {
             name: "accounts".to_owned(),
             fields: vec![
@@ -321,6 +324,9 @@ impl Schema {
                 ),
                 FieldDef::new("birth_date", Category::BirthDate, FieldType::Date, false),
                 gender,
+                // The password hash (issue 6): written only through the password routes,
+                // never returned by any read.
+                password,
             ],
         };
         // The built-in schema is a constant that the unit tests validate.
@@ -418,7 +424,9 @@ mod tests {
             .map(|f| f.name.as_str())
             .collect();
         assert_eq!(searchable, ["login_id", "online_id", "email", "phone"]);
-        assert_eq!(a.fields.len(), 8);
+        assert_eq!(a.fields.len(), 9);
+        let pw = a.field("password").unwrap();
+        assert!(pw.category == Category::Credential && !pw.searchable && !pw.required);
     }
 
     fn one_field(f: FieldDef) -> Result<Schema, ModelError> {

@@ -16,10 +16,12 @@
 
 mod cache;
 mod codec;
+pub mod credentials;
 mod error;
 pub mod normalize;
 mod vault;
 
+pub use credentials::{Credentials, CredentialsOptions, PasswordError, RecoveryBy};
 pub use error::VaultError;
 pub use uuid::Uuid;
 pub use vault::{Access, SubjectInput, SubjectView, Vault, VaultOptions};

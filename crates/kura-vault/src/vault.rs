@@ -37,6 +37,19 @@ impl Drop for PlainFields {
     }
 }
 
+/// Credential fields are written only through `crate::credentials` (hashed, peppered),
+/// never as plain field values.
+fn refuse_credential(f: &kura_model::FieldDef) -> Result<(), VaultError> {
+    if f.category == Category::Credential {
+        return Err(ModelError::InvalidValue {
+            field: f.name.clone(),
+            reason: "is a credential: set it through the password route".to_owned(),
+        }
+        .into());
+    }
+    Ok(())
+}
+
 /// Who is asking, and why. Carried into every operation so that each can be recorded in the
 /// access log.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -111,7 +124,8 @@ pub struct Vault {
     store: DynStore,
     provider: Arc<dyn KeyProvider>,
     vault_id: [u8; 16],
-    index_keys: HashMap<(String, String), BlindIndexKey>,
+    /// Blind-index keys by collection, then field.
+    index_keys: HashMap<String, HashMap<String, BlindIndexKey>>,
     cache: KeyCache,
     audit: Option<AuditHook>,
 }
@@ -174,10 +188,13 @@ impl Vault {
         let mut index_keys = HashMap::new();
         for c in schema.collections() {
             for f in c.fields.iter().filter(|f| f.searchable) {
-                index_keys.insert(
-                    (c.name.clone(), f.name.clone()),
-                    BlindIndexKey::derive(&root, &c.name, &f.name),
-                );
+                index_keys
+                    .entry(c.name.clone())
+                    .or_insert_with(HashMap::new)
+                    .insert(
+                        f.name.clone(),
+                        BlindIndexKey::derive(&root, &c.name, &f.name),
+                    );
             }
         }
         Ok(Vault {
@@ -191,7 +208,7 @@ impl Vault {
         })
     }
 
-    fn event(&self, access: &Access, action: Action, collection: &str) -> AccessEvent {
+    pub(crate) fn event(&self, access: &Access, action: Action, collection: &str) -> AccessEvent {
         let now = self.audit.as_ref().map_or(0, |a| a.clock.now_ms());
         // A collection name from the URL is recorded only if it is well formed.
         let coll = if kura_model::is_valid_name(collection) {
@@ -210,7 +227,7 @@ impl Vault {
     }
 
     /// The leaves to write in the same transaction as a change.
-    fn leaves(&self, ev: &AccessEvent) -> Result<Vec<AuditLeaf>, VaultError> {
+    pub(crate) fn leaves(&self, ev: &AccessEvent) -> Result<Vec<AuditLeaf>, VaultError> {
         match &self.audit {
             Some(_) => Ok(vec![ev.to_leaf()?]),
             None => Ok(Vec::new()),
@@ -218,7 +235,7 @@ impl Vault {
     }
 
     /// Appends an event on its own (reads, searches, refusals); returns once durable.
-    fn append(&self, ev: &AccessEvent) -> Result<Option<Appended>, VaultError> {
+    pub(crate) fn append(&self, ev: &AccessEvent) -> Result<Option<Appended>, VaultError> {
         match &self.audit {
             Some(a) => Ok(Some(a.appender.append(ev)?)),
             None => Ok(None),
@@ -253,7 +270,26 @@ impl Vault {
         self.vault_id
     }
 
-    fn collection(&self, name: &str) -> Result<&Collection, VaultError> {
+    /// The access log's clock, in unix milliseconds (0 for a vault without a log).
+    pub(crate) fn now_ms(&self) -> u64 {
+        self.audit.as_ref().map_or(0, |a| a.clock.now_ms())
+    }
+
+    /// The blind-index token of `value` in a searchable field; `None` when the field has no
+    /// index or the value normalizes to nothing.
+    pub(crate) fn blind_token(
+        &self,
+        c: &Collection,
+        field: &str,
+        value: &str,
+    ) -> Option<BlindToken> {
+        let f = c.field(field)?;
+        let key = self.index_key(&c.name, &f.name)?;
+        let n = Zeroizing::new(normalize(f.category, value));
+        (!n.is_empty()).then(|| key.token(n.as_bytes()))
+    }
+
+    pub(crate) fn collection(&self, name: &str) -> Result<&Collection, VaultError> {
         self.schema
             .collection(name)
             .ok_or_else(|| ModelError::UnknownCollection(name.to_owned()).into())
@@ -273,6 +309,7 @@ impl Vault {
     ) -> Result<(), VaultError> {
         for (name, value) in fields {
             let f = c.require_field(name)?;
+            refuse_credential(f)?;
             if f.searchable && normalize(f.category, value).is_empty() {
                 return Err(ModelError::InvalidValue {
                     field: name.clone(),
@@ -288,7 +325,7 @@ impl Vault {
         Ok(())
     }
 
-    fn ctx<'a>(
+    pub(crate) fn ctx<'a>(
         &'a self,
         collection: &'a str,
         subject: &'a [u8; 16],
@@ -303,6 +340,10 @@ impl Vault {
         }
     }
 
+    fn index_key(&self, collection: &str, field: &str) -> Option<&BlindIndexKey> {
+        self.index_keys.get(collection)?.get(field)
+    }
+
     fn wrap_context(&self, id: &Uuid) -> [u8; 32] {
         let mut c = [0u8; 32];
         c[..16].copy_from_slice(&self.vault_id);
@@ -313,7 +354,7 @@ impl Vault {
     fn tokens(&self, c: &Collection, fields: &BTreeMap<String, String>) -> Vec<BlindToken> {
         let mut out = Vec::new();
         for (name, value) in fields {
-            if let Some(k) = self.index_keys.get(&(c.name.clone(), name.clone())) {
+            if let Some(k) = self.index_key(&c.name, name) {
                 let category = c.field(name).map_or(Category::Other, |f| f.category);
                 let n = Zeroizing::new(normalize(category, value));
                 out.push(k.token(n.as_bytes()));
@@ -480,7 +521,10 @@ impl Vault {
         }
     }
 
-    fn cipher_for(&self, stored: &StoredSubject) -> Result<Arc<SubjectCipher>, VaultError> {
+    pub(crate) fn cipher_for(
+        &self,
+        stored: &StoredSubject,
+    ) -> Result<Arc<SubjectCipher>, VaultError> {
         if let Some(c) = self.cache.get(&stored.id) {
             return Ok(c);
         }
@@ -492,7 +536,7 @@ impl Vault {
         Ok(cipher)
     }
 
-    fn load(&self, collection: &str, id: &Uuid) -> Result<StoredSubject, VaultError> {
+    pub(crate) fn load(&self, collection: &str, id: &Uuid) -> Result<StoredSubject, VaultError> {
         self.store
             .subject(collection, id)?
             .ok_or_else(|| VaultError::NotFound(id.to_string()))
@@ -509,6 +553,12 @@ impl Vault {
         let mut out = BTreeMap::new();
         for (name, ct) in &sealed {
             if wanted.is_some_and(|w| !w.iter().any(|n| n == name)) {
+                continue;
+            }
+            // A credential (a password hash) is never returned, whoever asks and however.
+            if c.field(name)
+                .is_some_and(|f| f.category == Category::Credential)
+            {
                 continue;
             }
             let plain = cipher
@@ -616,6 +666,7 @@ impl Vault {
         let mut sets = PlainFields::default();
         for (name, change) in changes {
             let f = c.require_field(name)?;
+            refuse_credential(f)?;
             match change {
                 Some(v) => {
                     sets.0.insert(name.clone(), v.clone());
@@ -776,8 +827,7 @@ impl Vault {
         let c = self.collection(collection)?;
         let f = c.require_field(field)?;
         let key = self
-            .index_keys
-            .get(&(c.name.clone(), f.name.clone()))
+            .index_key(&c.name, &f.name)
             .ok_or_else(|| ModelError::NotSearchable(field.to_owned()))?;
         let n = Zeroizing::new(normalize(f.category, value));
         if n.is_empty() {
