@@ -268,30 +268,45 @@ pub(crate) fn write_table(
     )
 }
 
-/// Writes the JSON report.
+/// A file report with its verdict, for JSON output.
+#[derive(Serialize)]
+struct FileJson<'a> {
+    #[serde(flatten)]
+    report: &'a FileReport,
+    verdict: String,
+}
+
+/// Writes the JSON report, streaming file by file (no document tree in memory).
 pub(crate) fn write_json(
     out: &mut dyn Write,
     files: &[FileReport],
     totals: &Totals,
     min: Confidence,
 ) -> io::Result<()> {
-    let with: Vec<&FileReport> = files
+    write!(
+        out,
+        "{{\"tool\":\"kura scan\",\"version\":{},\"min_confidence\":{},\"totals\":",
+        json!(env!("CARGO_PKG_VERSION")),
+        json!(min)
+    )?;
+    serde_json::to_writer(&mut *out, totals)?;
+    write!(out, ",\"files\":[")?;
+    let with = files
         .iter()
-        .filter(|f| !f.findings.is_empty() || f.error.is_some())
-        .collect();
-    let doc = json!({
-        "tool": "kura scan",
-        "version": env!("CARGO_PKG_VERSION"),
-        "min_confidence": min,
-        "totals": totals,
-        "files": with.iter().map(|f| {
-            let mut v = serde_json::to_value(f).unwrap_or_default();
-            v["verdict"] = json!(f.verdict());
-            v
-        }).collect::<Vec<_>>(),
-    });
-    serde_json::to_writer_pretty(&mut *out, &doc)?;
-    writeln!(out)
+        .filter(|f| !f.findings.is_empty() || f.error.is_some());
+    for (i, f) in with.enumerate() {
+        if i > 0 {
+            writeln!(out, ",")?;
+        }
+        serde_json::to_writer(
+            &mut *out,
+            &FileJson {
+                report: f,
+                verdict: f.verdict(),
+            },
+        )?;
+    }
+    writeln!(out, "]}}")
 }
 
 /// Writes a SARIF 2.1.0 log: one rule per kind, one result per finding.
