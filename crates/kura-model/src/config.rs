@@ -29,6 +29,15 @@ pub struct Config {
     /// Collections; the built-in `accounts` schema when empty.
     #[serde(default)]
     pub collections: Vec<Collection>,
+    /// `[passwords]`: policy, blocklist, Argon2id parameters, hashing pool, throttling. Kept
+    /// as a table here and checked by the binary as `kura_credentials::PasswordsConfig`
+    /// (unknown keys refused there), so the model needs no credentials crate.
+    #[serde(default)]
+    pub passwords: toml::Table,
+    /// `[mail]`: outbound mail (SMTP relay or `.eml` outbox), checked by the binary as
+    /// `kura_credentials::MailConfig`.
+    #[serde(default)]
+    pub mail: toml::Table,
 }
 
 /// `[store]`: the storage backend.

@@ -3,7 +3,8 @@
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use kura_vault::VaultError;
+use kura_credentials::CredentialError;
+use kura_vault::{PasswordError, VaultError};
 use serde_json::json;
 
 /// An error answered to a client: status, stable snake_case code, human message.
@@ -120,5 +121,76 @@ impl From<VaultError> for ApiError {
             }
             _ => ApiError::internal(&e),
         }
+    }
+}
+
+impl From<PasswordError> for ApiError {
+    fn from(e: PasswordError) -> Self {
+        match e {
+            PasswordError::Vault(v) => v.into(),
+            PasswordError::Credential(c) => c.into(),
+            PasswordError::NoCredentialField(_) => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "no_credential_field",
+                "this collection has no field of category `credential`",
+            ),
+            PasswordError::ResetRequired => ApiError::new(
+                StatusCode::FORBIDDEN,
+                "password_reset_required",
+                "the password must be reset through recovery before the next login",
+            ),
+            // PasswordError is non_exhaustive; a new variant is a server error until it is
+            // mapped here on purpose.
+            other => ApiError::internal(&other),
+        }
+    }
+}
+
+impl From<CredentialError> for ApiError {
+    fn from(e: CredentialError) -> Self {
+        use CredentialError as C;
+        let status = match &e {
+            // Password rules: the message names the limit, never the password.
+            C::PasswordTooShort { .. }
+            | C::PasswordTooLong { .. }
+            | C::PasswordBreached
+            | C::PasswordContainsIdentity => StatusCode::UNPROCESSABLE_ENTITY,
+            // One fixed body for a wrong password and an unknown login id alike.
+            C::InvalidCredentials => {
+                return ApiError::new(
+                    StatusCode::UNAUTHORIZED,
+                    "invalid_credentials",
+                    "the login id or the password is wrong",
+                );
+            }
+            C::LoginThrottled { .. } => StatusCode::TOO_MANY_REQUESTS,
+            C::AccountLocked => StatusCode::LOCKED,
+            C::Busy => {
+                return ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "busy",
+                    "too many password checks at once; retry shortly",
+                );
+            }
+            C::RecoveryTokenInvalid | C::RecoveryTokenExpired | C::RecoveryTokenUsed => {
+                StatusCode::BAD_REQUEST
+            }
+            C::HashParamsTooWeak { .. }
+            | C::HashMalformed { .. }
+            | C::PepperUnknown { .. }
+            | C::HashingFailed
+            | C::InvalidConfig { .. }
+            | C::FilterInvalid { .. }
+            | C::FilterInput { .. }
+            | C::FilterBuild { .. }
+            | C::Mail { .. }
+            | C::Io { .. }
+            | C::Rng
+            | C::Internal => return ApiError::internal(&e),
+            // CredentialError is non_exhaustive: a new variant is a server error until it is
+            // mapped here on purpose.
+            _ => return ApiError::internal(&e),
+        };
+        ApiError::new(status, e.code(), e.to_string())
     }
 }

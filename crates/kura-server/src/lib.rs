@@ -55,6 +55,8 @@ pub struct AppState {
     pub audit: Arc<dyn AuditStore>,
     /// Request limits.
     pub limits: Limits,
+    /// Passwords, login and recovery (issue 6); `None` answers their routes with 503.
+    pub credentials: Option<Arc<kura_vault::Credentials>>,
 }
 
 /// The complete `/v1` router.

@@ -25,6 +25,11 @@ use crate::wire;
         routes::audit::inclusion,
         routes::audit::consistency,
         routes::audit::subject_log,
+        routes::credentials::set_password,
+        routes::credentials::login,
+        routes::credentials::request_recovery,
+        routes::credentials::complete_recovery,
+        routes::credentials::force_reset,
     ),
     components(schemas(
         wire::CreateSubject,
@@ -37,7 +42,15 @@ use crate::wire;
         wire::LineError,
         wire::ErrorBody,
         wire::ErrorDetail,
-        wire::Health
+        wire::Health,
+        routes::credentials::SetPassword,
+        routes::credentials::LoginRequest,
+        routes::credentials::LoginResult,
+        routes::credentials::RecoveryRequest,
+        routes::credentials::RecoveryAccepted,
+        routes::credentials::CompleteRecovery,
+        routes::credentials::ForceReset,
+        routes::credentials::ForceResetResult
     )),
     modifiers(&BearerAuth)
 )]

@@ -84,6 +84,16 @@ pub enum Command {
     },
     /// Find stray personal data in files and folders (CSV, spreadsheets, JSON, logs, dumps).
     Scan(kura_scan::ScanArgs),
+    /// Passwords of subjects: forced resets.
+    Credentials {
+        #[command(subcommand)]
+        command: crate::cmd::credentials::CredentialsCommand,
+    },
+    /// Breached-password filters.
+    Passwords {
+        #[command(subcommand)]
+        command: crate::cmd::credentials::PasswordsCommand,
+    },
 }
 
 #[derive(Debug, Subcommand)]

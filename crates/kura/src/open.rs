@@ -7,7 +7,7 @@ use kura_audit::{Appender, AppenderConfig, Clock};
 use kura_crypto::{KeyFile, KeyProvider, random_array};
 use kura_model::Synchronous;
 use kura_store::sqlite::{Durability, SqliteStore};
-use kura_store::{AuditStore, DynStore, Store};
+use kura_store::{AuditStore, CredentialStore, DynStore, Store};
 use kura_vault::{Vault, VaultOptions};
 
 use crate::config::{Location, Resolved};
@@ -50,15 +50,26 @@ pub fn create(r: &Resolved) -> Result<(DynStore, Arc<dyn KeyProvider>)> {
 
 /// Opens the store only (for commands that need no keys).
 pub fn store(r: &Resolved) -> Result<Arc<dyn AuditStore>> {
+    Ok(stores(r)?.0)
+}
+
+/// Opens the store once, seen both as the access log's and as the credentials' storage.
+pub fn stores(r: &Resolved) -> Result<(Arc<dyn AuditStore>, Arc<dyn CredentialStore>)> {
     Ok(match &r.location {
-        Location::Dir(d) => Arc::new(
-            SqliteStore::open(d, durability(r.config.store.synchronous))
-                .with_context(|| format!("opening the vault in {}", d.display()))?,
-        ),
-        Location::Postgres(url) => Arc::new(
-            kura_store::postgres::PostgresStore::open(url)
-                .context("opening the PostgreSQL store")?,
-        ),
+        Location::Dir(d) => {
+            let s = Arc::new(
+                SqliteStore::open(d, durability(r.config.store.synchronous))
+                    .with_context(|| format!("opening the vault in {}", d.display()))?,
+            );
+            (s.clone(), s)
+        }
+        Location::Postgres(url) => {
+            let s = Arc::new(
+                kura_store::postgres::PostgresStore::open(url)
+                    .context("opening the PostgreSQL store")?,
+            );
+            (s.clone(), s)
+        }
     })
 }
 
@@ -81,12 +92,14 @@ pub struct Opened {
     pub store: Arc<dyn AuditStore>,
     pub keys: Arc<dyn KeyProvider>,
     pub appender: Arc<Appender>,
+    /// The same store, seen as the credentials' storage.
+    pub credentials: Arc<dyn CredentialStore>,
 }
 
 /// Opens an existing vault; every access it serves is recorded through a group-committing
 /// appender.
 pub fn vault(r: &Resolved) -> Result<Opened> {
-    let store = store(r)?;
+    let (store, credentials) = stores(r)?;
     let keys: Arc<dyn KeyProvider> =
         Arc::new(KeyFile::open(&r.key_file).context("opening the key file")?);
     let dyn_store: DynStore = store.clone();
@@ -109,7 +122,71 @@ pub fn vault(r: &Resolved) -> Result<Opened> {
         store,
         keys,
         appender,
+        credentials,
     })
+}
+
+/// The `[passwords]` section, checked.
+pub fn passwords_config(r: &Resolved) -> Result<kura_credentials::PasswordsConfig> {
+    toml::Value::Table(r.config.passwords.clone())
+        .try_into()
+        .context("invalid [passwords] section")
+}
+
+/// The `[mail]` section, checked; the outbox defaults to `<data dir>.outbox` beside the data
+/// directory (a recovery mail carries a live token: never inside the data directory, never
+/// in the current directory by accident).
+pub fn mail_config(r: &Resolved) -> Result<kura_credentials::MailConfig> {
+    let mut config: kura_credentials::MailConfig = toml::Value::Table(r.config.mail.clone())
+        .try_into()
+        .context("invalid [mail] section")?;
+    if !r.config.mail.contains_key("outbox_dir") {
+        let base = match &r.location {
+            Location::Dir(d) => d.clone(),
+            Location::Postgres(_) => r.key_file.with_extension(""),
+        };
+        let mut name = base
+            .file_name()
+            .map(|n| n.to_os_string())
+            .unwrap_or_else(|| "kura".into());
+        name.push(".outbox");
+        config.outbox_dir = match base.parent() {
+            Some(p) => p.join(name),
+            None => name.into(),
+        };
+    }
+    Ok(config)
+}
+
+/// Passwords, login and recovery over an opened vault: the policy (with its breached-password
+/// filter), the Argon2id pool keyed with the pepper from the key provider, and the mailer.
+pub fn credentials(r: &Resolved, opened: &Opened) -> Result<Arc<kura_vault::Credentials>> {
+    let pw = passwords_config(r)?;
+    let mail = mail_config(r)?;
+    let policy = pw.build_policy().context("building the password policy")?;
+    let pepper = opened
+        .keys
+        .derive(kura_crypto::KeyPurpose::PasswordPepper)
+        .context("deriving the password pepper")?;
+    let pool = pw
+        .build_pool(kura_credentials::Pepper::new(1, *pepper.expose()), Vec::new())
+        .context("starting the password hashing pool")?;
+    drop(pepper);
+    let mailer: Arc<dyn kura_credentials::Mailer> = Arc::from(
+        kura_credentials::mailer_from_config(&mail).context("setting up outbound mail")?,
+    );
+    Ok(Arc::new(kura_vault::Credentials::new(
+        opened.vault.clone(),
+        opened.credentials.clone(),
+        pool,
+        Arc::new(policy),
+        mailer,
+        kura_vault::CredentialsOptions {
+            throttle: pw.throttle,
+            issue_limit: kura_credentials::IssueLimit::default(),
+            recovery_url: mail.recovery_url.clone(),
+        },
+    )))
 }
 
 /// Describes where a store is, for messages.

@@ -1,6 +1,7 @@
 //! Route table and the subject handlers.
 
 pub mod audit;
+pub mod credentials;
 pub mod import;
 
 use std::collections::BTreeMap;
@@ -8,7 +9,7 @@ use std::collections::BTreeMap;
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Path, Query, Request, State};
 use axum::http::{StatusCode, header};
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use kura_vault::{Access, SubjectInput, Uuid, VaultError};
 use serde::de::DeserializeOwned;
@@ -31,6 +32,23 @@ pub fn router(state: AppState) -> Router {
                 .delete(delete_subject),
         )
         .route("/v1/collections/{c}/search", post(search))
+        .route(
+            "/v1/collections/{c}/subjects/{id}/password",
+            put(credentials::set_password),
+        )
+        .route("/v1/collections/{c}/login", post(credentials::login))
+        .route(
+            "/v1/collections/{c}/recovery",
+            post(credentials::request_recovery),
+        )
+        .route(
+            "/v1/collections/{c}/recovery/complete",
+            post(credentials::complete_recovery),
+        )
+        .route(
+            "/v1/collections/{c}/force-reset",
+            post(credentials::force_reset),
+        )
         .route("/v1/collections/{c}/import", post(import::import))
         .route(
             "/v1/collections/{c}/subjects/{id}/access-log",

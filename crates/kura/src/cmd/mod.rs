@@ -2,6 +2,7 @@
 
 mod audit;
 pub mod bench;
+pub mod credentials;
 mod import;
 mod init;
 mod serve;
@@ -26,6 +27,8 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Migrate { vault } => init::migrate(&vault),
         Command::Bench(args) => bench::run(&args),
         Command::Audit { command } => audit::run(command),
+        Command::Credentials { command } => credentials::run_credentials(command),
+        Command::Passwords { command } => credentials::run_passwords(command),
         Command::Scan(args) => {
             let outcome = kura_scan::run(&args, &mut std::io::stdout().lock())?;
             Ok(ExitCode::from(outcome.exit_code() as u8))

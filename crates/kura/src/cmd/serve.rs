@@ -63,6 +63,15 @@ pub fn run(mut args: VaultArgs, listen: Option<SocketAddr>, dev: bool) -> Result
             tracing::error!(error = %e, "access-log integration failed");
         })
         .context("starting the access-log integrator")?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    // The hashing pool and the mailer run on this runtime's blocking threads.
+    let credentials = {
+        let _enter = rt.enter();
+        open::credentials(&r, &opened)?
+    };
     let state = AppState {
         vault: opened.vault.clone(),
         audit: opened.store.clone(),
@@ -71,11 +80,8 @@ pub fn run(mut args: VaultArgs, listen: Option<SocketAddr>, dev: bool) -> Result
             max_body_bytes: r.config.server.max_body_bytes,
             max_import_bytes: r.config.server.max_import_bytes,
         },
+        credentials: Some(credentials),
     };
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("starting the async runtime")?;
     rt.block_on(async move {
         let listener = tokio::net::TcpListener::bind(addr)
             .await
