@@ -10,9 +10,10 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
-use kura_credentials::Password;
-use kura_vault::{Credentials, RecoveryBy, Uuid};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use kura_credentials::{CredentialError, Password};
+use kura_vault::{Credentials, PasswordError, RecoveryBy, Uuid};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use zeroize::Zeroizing;
@@ -90,6 +91,40 @@ pub struct ForceResetResult {
     pub flagged: u64,
 }
 
+/// An error answer, with `Retry-After` when waiting helps (`busy`: 1 s; `login_throttled`:
+/// the seconds left, the same for every login id in the same state).
+pub struct Refusal(ApiError, Option<u64>);
+
+impl From<ApiError> for Refusal {
+    fn from(e: ApiError) -> Self {
+        Refusal(e, None)
+    }
+}
+
+impl From<PasswordError> for Refusal {
+    fn from(e: PasswordError) -> Self {
+        let retry = match &e {
+            PasswordError::Credential(CredentialError::Busy) => Some(1),
+            PasswordError::Credential(CredentialError::LoginThrottled { retry_after_secs }) => {
+                Some(*retry_after_secs)
+            }
+            _ => None,
+        };
+        Refusal(e.into(), retry)
+    }
+}
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        let mut r = self.0.into_response();
+        if let Some(secs) = self.1 {
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        r
+    }
+}
+
 /// Most ids in one force-reset request.
 const MAX_FORCE_RESET: usize = 10_000;
 
@@ -119,7 +154,7 @@ pub async fn set_password(
     purpose: Purpose,
     Path((c, id)): Path<(String, String)>,
     ApiJson(body): ApiJson<SetPassword>,
-) -> Result<StatusCode, ApiError> {
+) -> Result<StatusCode, Refusal> {
     let id = parse_id(&id)?;
     let creds = credentials(&state)?;
     creds
@@ -149,7 +184,7 @@ pub async fn login(
     purpose: Purpose,
     Path(c): Path<String>,
     ApiJson(body): ApiJson<LoginRequest>,
-) -> Result<Json<LoginResult>, ApiError> {
+) -> Result<Json<LoginResult>, Refusal> {
     let creds = credentials(&state)?;
     let LoginRequest { login_id, password } = body;
     let id: Uuid = creds
@@ -179,7 +214,7 @@ pub async fn request_recovery(
     purpose: Purpose,
     Path(c): Path<String>,
     ApiJson(body): ApiJson<RecoveryRequest>,
-) -> Result<(StatusCode, Json<RecoveryAccepted>), ApiError> {
+) -> Result<(StatusCode, Json<RecoveryAccepted>), Refusal> {
     let by = match (body.login_id, body.email) {
         (Some(l), None) => RecoveryBy::LoginId(Zeroizing::new(l)),
         (None, Some(e)) => RecoveryBy::Email(Zeroizing::new(e)),
@@ -187,7 +222,8 @@ pub async fn request_recovery(
             return Err(ApiError::bad_request(
                 "invalid_body",
                 "give exactly one of `login_id` and `email`",
-            ));
+            )
+            .into());
         }
     };
     let creds = credentials(&state)?;
@@ -215,7 +251,7 @@ pub async fn complete_recovery(
     purpose: Purpose,
     Path(c): Path<String>,
     ApiJson(body): ApiJson<CompleteRecovery>,
-) -> Result<StatusCode, ApiError> {
+) -> Result<StatusCode, Refusal> {
     let creds = credentials(&state)?;
     let CompleteRecovery {
         token,
@@ -247,19 +283,21 @@ pub async fn force_reset(
     purpose: Purpose,
     Path(c): Path<String>,
     ApiJson(body): ApiJson<ForceReset>,
-) -> Result<Json<ForceResetResult>, ApiError> {
+) -> Result<Json<ForceResetResult>, Refusal> {
     if principal.kind != "operator" {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
-            "operator_required",
+            "operator_only",
             "only an operator may force password resets",
-        ));
+        )
+        .into());
     }
     if body.subjects.len() > MAX_FORCE_RESET {
         return Err(ApiError::bad_request(
             "too_many_subjects",
             format!("at most {MAX_FORCE_RESET} subjects per request"),
-        ));
+        )
+        .into());
     }
     let ids = body
         .subjects
