@@ -80,7 +80,20 @@ pub enum Location {
 pub struct Resolved {
     pub config: Config,
     pub location: Location,
-    pub key_file: PathBuf,
+    /// The key file; `None` only for a PostgreSQL store without `--key-file`, which is fine
+    /// for commands that touch no key (`migrate`, `audit verify --verifier-key`).
+    key_file: Option<PathBuf>,
+}
+
+impl Resolved {
+    /// The key file, or an error naming how to give one.
+    pub fn key_file(&self) -> Result<&Path> {
+        self.key_file.as_deref().ok_or_else(|| {
+            anyhow::anyhow!(
+                "with a PostgreSQL store, name the key file: --key-file FILE, KURA_KEY_FILE or [keys] file"
+            )
+        })
+    }
 }
 
 /// Combines flags and config into a location and key-file path.
@@ -102,12 +115,10 @@ pub fn resolve(args: &VaultArgs) -> Result<Resolved> {
         }
     };
     let key_file = match args.key_file.clone().or_else(|| config.keys.file.clone()) {
-        Some(f) => f,
+        Some(f) => Some(f),
         None => match &location {
-            Location::Dir(d) => default_key_file(d),
-            Location::Postgres(_) => {
-                bail!("with a PostgreSQL store, name the key file: --key-file FILE or [keys] file")
-            }
+            Location::Dir(d) => Some(default_key_file(d)),
+            Location::Postgres(_) => None,
         },
     };
     Ok(Resolved {

@@ -28,10 +28,11 @@ pub fn create(r: &Resolved) -> Result<(DynStore, Arc<dyn KeyProvider>)> {
     {
         anyhow::bail!("a kura vault already exists at {}", d.display());
     }
-    if r.key_file.exists() {
+    let key_file = r.key_file()?;
+    if key_file.exists() {
         anyhow::bail!(
             "key file {} already exists; refusing to overwrite keys (move it away or choose --key-file)",
-            r.key_file.display()
+            key_file.display()
         );
     }
     let store: DynStore = match &r.location {
@@ -44,7 +45,7 @@ pub fn create(r: &Resolved) -> Result<(DynStore, Arc<dyn KeyProvider>)> {
                 .context("creating the PostgreSQL store")?,
         ),
     };
-    let keys = KeyFile::create(&r.key_file, vault_id).context("creating the key file")?;
+    let keys = KeyFile::create(key_file, vault_id).context("creating the key file")?;
     Ok((store, Arc::new(keys)))
 }
 
@@ -101,7 +102,7 @@ pub struct Opened {
 pub fn vault(r: &Resolved) -> Result<Opened> {
     let (store, credentials) = stores(r)?;
     let keys: Arc<dyn KeyProvider> =
-        Arc::new(KeyFile::open(&r.key_file).context("opening the key file")?);
+        Arc::new(KeyFile::open(r.key_file()?).context("opening the key file")?);
     let dyn_store: DynStore = store.clone();
     let appender = Arc::new(
         Appender::start(dyn_store.clone(), AppenderConfig::default())
@@ -143,7 +144,7 @@ pub fn mail_config(r: &Resolved) -> Result<kura_credentials::MailConfig> {
     if !r.config.mail.contains_key("outbox_dir") {
         let base = match &r.location {
             Location::Dir(d) => d.clone(),
-            Location::Postgres(_) => r.key_file.with_extension(""),
+            Location::Postgres(_) => r.key_file()?.with_extension(""),
         };
         let mut name = base
             .file_name()
@@ -169,12 +170,14 @@ pub fn credentials(r: &Resolved, opened: &Opened) -> Result<Arc<kura_vault::Cred
         .derive(kura_crypto::KeyPurpose::PasswordPepper)
         .context("deriving the password pepper")?;
     let pool = pw
-        .build_pool(kura_credentials::Pepper::new(1, *pepper.expose()), Vec::new())
+        .build_pool(
+            kura_credentials::Pepper::new(1, *pepper.expose()),
+            Vec::new(),
+        )
         .context("starting the password hashing pool")?;
     drop(pepper);
-    let mailer: Arc<dyn kura_credentials::Mailer> = Arc::from(
-        kura_credentials::mailer_from_config(&mail).context("setting up outbound mail")?,
-    );
+    let mailer: Arc<dyn kura_credentials::Mailer> =
+        Arc::from(kura_credentials::mailer_from_config(&mail).context("setting up outbound mail")?);
     Ok(Arc::new(kura_vault::Credentials::new(
         opened.vault.clone(),
         opened.credentials.clone(),

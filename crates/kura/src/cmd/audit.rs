@@ -12,7 +12,7 @@ use crate::open;
 fn verifier_key(args: &VaultArgs) -> Result<String> {
     let r = resolve(args)?;
     let store = open::store(&r)?;
-    let keys = KeyFile::open(&r.key_file).context("opening the key file")?;
+    let keys = KeyFile::open(r.key_file()?).context("opening the key file")?;
     let seed = keys
         .derive(KeyPurpose::AuditSigning)
         .context("deriving the audit signing key")?;

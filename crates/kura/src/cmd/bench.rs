@@ -36,7 +36,7 @@ pub struct BenchArgs {
     /// write of another).
     #[arg(long, default_value_t = 2)]
     pub writers: usize,
-    /// Sections to run (comma-separated): baseline, library, nolog, http, scan.
+    /// Sections to run (comma-separated): baseline, library, nolog, http, postgres, scan.
     #[arg(
         long,
         default_value = "baseline,library,nolog,http",
@@ -46,6 +46,14 @@ pub struct BenchArgs {
     /// Working directory for the temporary stores (default: a temp dir).
     #[arg(long)]
     pub dir: Option<PathBuf>,
+    /// PostgreSQL server for the `postgres` section (a temporary database is created in it
+    /// and dropped afterwards; the role needs CREATEDB and CREATEROLE).
+    #[arg(
+        long,
+        env = "KURA_BENCH_PG_URL",
+        default_value = "postgres://postgres@127.0.0.1:5432/test"
+    )]
+    pub pg_url: String,
     /// Also write the JSON report to this file.
     #[arg(long)]
     pub out: Option<PathBuf>,
@@ -515,6 +523,13 @@ pub fn run(a: &BenchArgs) -> Result<ExitCode> {
         let d = dir.join("http");
         std::fs::create_dir_all(&d)?;
         report["kura_http"] = http(&d, a)?;
+    }
+    if want("postgres") {
+        eprintln!("bench: PostgreSQL store beside a plaintext COPY baseline ...");
+        report["postgres"] = serde_json::to_value(kura_store::postgres::bench_postgres(
+            &a.pg_url,
+            a.subjects as u64,
+        )?)?;
     }
     if want("scan") {
         eprintln!("bench: kura scan ...");

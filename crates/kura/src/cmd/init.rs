@@ -34,7 +34,7 @@ pub fn run(args: &VaultArgs, json: bool) -> Result<ExitCode> {
         println!("Vault created in {at}.");
         println!(
             "Key file: {} (mode 0600; keep it apart from the data and back it up separately)",
-            r.key_file.display()
+            r.key_file()?.display()
         );
         println!();
         println!("Operator API key (shown once, stored only as a hash):");
