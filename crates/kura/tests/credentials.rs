@@ -838,3 +838,32 @@ fn a_login_rehashes_when_the_parameters_rose() {
         "{evs:?}"
     );
 }
+
+#[test]
+fn a_login_flood_is_refused_quickly_with_503() {
+    let s = start_with(
+        "[passwords]\nworkers = 1\nqueue = 1\n[passwords.argon2]\nm_kib = 65536\nt = 4\n[passwords.throttle]\nfree_failures = 99\n",
+    );
+    let id = s.create(&person("flood"));
+    assert_eq!(set_password(&s, &id, PW).status, 204);
+    let results: Vec<(u16, String, Duration)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..24)
+            .map(|_| {
+                scope.spawn(|| {
+                    let t = Instant::now();
+                    let r = login(&s, "flood", PW);
+                    (r.status, r.code().to_owned(), t.elapsed())
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let ok = results.iter().filter(|r| r.0 == 200).count();
+    let busy: Vec<_> = results.iter().filter(|r| r.0 == 503).collect();
+    assert!(ok >= 1, "{results:?}");
+    assert!(!busy.is_empty(), "{results:?}");
+    assert!(busy.iter().all(|r| r.1 == "busy"), "{results:?}");
+    assert_eq!(ok + busy.len(), results.len(), "{results:?}");
+    // Capacity comes back.
+    assert_eq!(login(&s, "flood", PW).status, 200);
+}
