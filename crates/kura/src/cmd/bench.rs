@@ -207,6 +207,19 @@ fn parallel<T: Sync>(items: &[T], threads: usize, f: impl Fn(&T) + Sync) -> f64 
     start.elapsed().as_secs_f64()
 }
 
+/// Runs `f` with the calling thread's own connection to the baseline database (opened on
+/// first use), as a pooled server would.
+fn with_baseline_conn<T>(path: &Path, f: impl FnOnce(&rusqlite::Connection) -> T) -> T {
+    thread_local!(static CONN: std::cell::RefCell<Option<rusqlite::Connection>> =
+        const { std::cell::RefCell::new(None) });
+    CONN.with(|c| {
+        let mut c = c.borrow_mut();
+        let conn =
+            c.get_or_insert_with(|| rusqlite::Connection::open(path).expect("baseline db opens"));
+        f(conn)
+    })
+}
+
 fn baseline(dir: &Path, a: &BenchArgs) -> Result<Value> {
     let path = dir.join("baseline.db");
     let conn = rusqlite::Connection::open(&path)?;
@@ -254,12 +267,7 @@ fn baseline(dir: &Path, a: &BenchArgs) -> Result<Value> {
     let insert_s = start.elapsed().as_secs_f64();
     let reads = sample(a.subjects, a.reads, 1);
     let read_s = parallel(&reads, a.threads, |&i| {
-        thread_local!(static C: std::cell::RefCell<Option<rusqlite::Connection>> = const { std::cell::RefCell::new(None) });
-        C.with(|c| {
-            let mut c = c.borrow_mut();
-            let conn = c.get_or_insert_with(|| {
-                rusqlite::Connection::open(&path).expect("baseline db opens")
-            });
+        with_baseline_conn(&path, |conn| {
             let mut st = conn
                 .prepare_cached("SELECT * FROM accounts WHERE id = ?1")
                 .expect("prepare");
@@ -271,12 +279,7 @@ fn baseline(dir: &Path, a: &BenchArgs) -> Result<Value> {
     });
     let searches = sample(a.subjects, a.searches, 2);
     let search_s = parallel(&searches, a.threads, |&i| {
-        thread_local!(static C: std::cell::RefCell<Option<rusqlite::Connection>> = const { std::cell::RefCell::new(None) });
-        C.with(|c| {
-            let mut c = c.borrow_mut();
-            let conn = c.get_or_insert_with(|| {
-                rusqlite::Connection::open(&path).expect("baseline db opens")
-            });
+        with_baseline_conn(&path, |conn| {
             let mut st = conn
                 .prepare_cached("SELECT id FROM accounts WHERE email = ?1")
                 .expect("prepare");
