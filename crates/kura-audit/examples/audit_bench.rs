@@ -1,9 +1,9 @@
 //! Runs the `kura-audit` benchmarks on a fresh SQLite store and prints JSON.
 //!
 //! ```text
-//! cargo run --release -p kura-audit --example bench -- append [threads] [events/thread] [in_flight] [max_batch] [normal|full]
-//! cargo run --release -p kura-audit --example bench -- log [entries] [checkpoint_every]
-//! cargo run --release -p kura-audit --example bench -- overhead [subjects] [threads] [ops/thread]
+//! cargo run --release -p kura-audit --example audit_bench -- append [threads] [events/thread] [in_flight] [max_batch] [normal|full]
+//! cargo run --release -p kura-audit --example audit_bench -- log [entries] [checkpoint_every]
+//! cargo run --release -p kura-audit --example audit_bench -- overhead [subjects] [threads] [ops/thread]
 //! ```
 //! Prefix the mode with `pg-` (`pg-append`, `pg-log`, `pg-overhead`) to run on a fresh
 //! PostgreSQL database from `KURA_TEST_PG_URL` instead of SQLite.

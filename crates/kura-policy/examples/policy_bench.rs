@@ -3,7 +3,7 @@
 //! best run is the one least disturbed by others):
 //!
 //! ```sh
-//! cargo run --release -p kura-policy --example bench [runs]
+//! cargo run --release -p kura-policy --example policy_bench [runs]
 //! ```
 
 use serde_json::{Value, json};
