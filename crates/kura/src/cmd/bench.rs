@@ -139,10 +139,19 @@ pub fn person(i: usize) -> (&'static str, &'static str, [(&'static str, String);
         // Identifiers are unique but not in insertion order (SplitMix64 is a bijection), as
         // real e-mail addresses and login ids are: sorted synthetic values would flatter the
         // baseline's plaintext indexes, which kura's blind index (random tokens) never enjoys.
-        ("login_id", format!("p{:016x}", mix(i as u64 ^ 0x6c6f_6769_6e5f_6964))),
-        ("online_id", format!("Player_{:x}", mix(i as u64 ^ 0x6f6e_6c69_6e65))),
+        (
+            "login_id",
+            format!("p{:016x}", mix(i as u64 ^ 0x6c6f_6769_6e5f_6964)),
+        ),
+        (
+            "online_id",
+            format!("Player_{:x}", mix(i as u64 ^ 0x6f6e_6c69_6e65)),
+        ),
         ("name", name),
-        ("email", format!("u{:016x}@example.{tld}", mix(i as u64 ^ 0x6d61_696c))),
+        (
+            "email",
+            format!("u{:016x}@example.{tld}", mix(i as u64 ^ 0x6d61_696c)),
+        ),
         (
             "phone",
             format!(
