@@ -186,7 +186,42 @@ pub mod conformance {
         throttle_cas(&*store);
         recovery_flow(&*store);
         paging_and_reset(&*store);
+        erasure_forgets_credentials(&*store);
         concurrent_failures(store);
+    }
+
+    /// Erasing a subject removes its throttle state and recovery tokens with it.
+    fn erasure_forgets_credentials(store: &dyn CredentialStore) {
+        let s = sample(store, "gone", 9);
+        let id = s.id;
+        store.insert_subjects(&[s], &[]).unwrap();
+        let st = CredentialState {
+            failures: 3,
+            last_failure_unix: 70,
+            locked: false,
+            must_reset: true,
+            version: 0,
+        };
+        assert!(store.put_credential_state(&id, 0, &st, &[]).unwrap());
+        let token = NewRecoveryToken {
+            subject: id,
+            collection: "gone".into(),
+            hash: [0xE5; 32],
+            issued_unix: 5000,
+            expires_unix: 6800,
+        };
+        assert!(store.issue_recovery_token(&token, 3, 3600, &[]).unwrap());
+        assert!(store.recovery_token(&[0xE5; 32]).unwrap().is_some());
+        assert!(store.delete_subject("gone", &id, &[]).unwrap());
+        assert_eq!(
+            store.credential_state(&id).unwrap(),
+            CredentialState::default(),
+            "throttle state erased"
+        );
+        assert!(
+            store.recovery_token(&[0xE5; 32]).unwrap().is_none(),
+            "recovery tokens erased"
+        );
     }
 
     fn throttle_cas(store: &dyn CredentialStore) {

@@ -1030,6 +1030,9 @@ impl Store for PostgresStore {
         const UNINDEX: &str =
             "DELETE FROM kura_data.blind_index WHERE subject_id = $1 AND token = ANY($2::bytea[])";
         const REMOVE: &str = "DELETE FROM kura_data.subjects WHERE subject_id = $1";
+        // Erasure is complete: the subject's login-throttle state and recovery tokens go too.
+        const FORGET_STATE: &str = "DELETE FROM kura_data.credential_state WHERE subject_id = $1";
+        const FORGET_TOKENS: &str = "DELETE FROM kura_data.recovery_tokens WHERE subject_id = $1";
         let mut conn = self.pool.get()?;
         let Conn { client, stmts } = &mut *conn;
         let mut tx = client.transaction()?;
@@ -1046,6 +1049,10 @@ impl Store for PostgresStore {
         tx.execute(&unindex, &[id, &tokens])?;
         let remove = prepared(&mut tx, stmts, REMOVE)?;
         tx.execute(&remove, &[id])?;
+        for sql in [FORGET_STATE, FORGET_TOKENS] {
+            let stmt = prepared(&mut tx, stmts, sql)?;
+            tx.execute(&stmt, &[id])?;
+        }
         append_leaves(&mut tx, stmts, audit)?;
         tx.commit()?;
         Ok(had_key)

@@ -499,6 +499,15 @@ impl Store for SqliteStore {
                 del.execute(params![t.as_slice(), iid])?;
             }
             tx.execute("DELETE FROM subjects WHERE iid = ?1", [iid])?;
+            // Erasure is complete: login-throttle state and recovery tokens go too.
+            tx.execute(
+                "DELETE FROM credential_state WHERE subject = ?1",
+                [id.as_bytes().as_slice()],
+            )?;
+            tx.execute(
+                "DELETE FROM recovery_tokens WHERE subject = ?1",
+                [id.as_bytes().as_slice()],
+            )?;
         }
         tx.commit()?;
         Ok(existed_key > 0)

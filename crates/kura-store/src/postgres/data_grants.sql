@@ -12,7 +12,7 @@ GRANT SELECT, INSERT, UPDATE ON kura_data.api_keys TO {app};
 GRANT SELECT, INSERT ON kura_data.audit_hashes TO {app};
 GRANT SELECT, INSERT ON kura_data.audit_checkpoints TO {app};
 GRANT SELECT, INSERT ON kura_data.audit_subjects TO {app};
-GRANT SELECT, INSERT, UPDATE ON kura_data.credential_state TO {app};
+GRANT SELECT, INSERT, UPDATE, DELETE ON kura_data.credential_state TO {app};
 GRANT SELECT, INSERT, UPDATE, DELETE ON kura_data.recovery_tokens TO {app};
 -- The reader role (backups, analysts of the sealed data): SELECT on the data schema only.
 GRANT USAGE ON SCHEMA kura_data TO {reader};
