@@ -42,6 +42,8 @@ fn postgres_bench_small_run_reports_sane_numbers() {
     assert!(json.contains("import_ratio"));
 }
 
+// Ignored by default because it loads a million subjects: run it with KURA_BENCH_N and
+// --release (BENCHMARKS.md has the command); the small run above keeps the code path tested.
 #[test]
 #[ignore = "long: run with KURA_BENCH_N and --release"]
 fn postgres_bench_full() {

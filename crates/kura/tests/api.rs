@@ -453,18 +453,7 @@ fn no_plaintext_at_rest() {
     let mut markers = Vec::new();
     for i in 0..40 {
         let m = format!("MRK{i:03}q7x");
-        let id = s.create(&json!({
-            "country": "DE", "locale": "de",
-            "fields": {
-                "login_id": format!("{m}login"),
-                "online_id": format!("{m}online"),
-                "name": format!("{m}Müller"),
-                "email": format!("{m}@example.de"),
-                "phone": format!("+49 30 {i:04} 5555"),
-                "postal_address": format!("{m} Straße 1, 10115 Berlin"),
-                "birth_date": "1980-01-01"
-            }
-        }));
+        let id = s.create(&util::marked_subject(&m, i));
         markers.push(m.clone());
         if i % 10 == 0 {
             let p = format!("/v1/collections/accounts/subjects/{id}");

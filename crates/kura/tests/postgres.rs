@@ -293,18 +293,7 @@ fn no_plaintext_at_rest_in_postgres() {
     let mut ids = Vec::new();
     for i in 0..20 {
         let m = format!("PGMRK{i:03}z9w");
-        let id = s.create(&json!({
-            "country": "DE", "locale": "de",
-            "fields": {
-                "login_id": format!("{m}login"),
-                "online_id": format!("{m}online"),
-                "name": format!("{m}Müller"),
-                "email": format!("{m}@example.de"),
-                "phone": format!("+49 30 {i:04} 5555"),
-                "postal_address": format!("{m} Straße 1, 10115 Berlin"),
-                "birth_date": "1980-01-01"
-            }
-        }));
+        let id = s.create(&util::marked_subject(&m, i));
         markers.push(m.clone());
         if i % 5 == 0 {
             let pm = format!("PGPATCH{i:03}k4v");

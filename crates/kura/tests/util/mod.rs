@@ -229,3 +229,20 @@ impl Server {
             .unwrap()
     }
 }
+
+/// A German subject whose every text field carries the marker `m` (and a phone number made
+/// from `i`), for the no-plaintext-at-rest tests.
+pub fn marked_subject(m: &str, i: usize) -> serde_json::Value {
+    serde_json::json!({
+        "country": "DE", "locale": "de",
+        "fields": {
+            "login_id": format!("{m}login"),
+            "online_id": format!("{m}online"),
+            "name": format!("{m}Müller"),
+            "email": format!("{m}@example.de"),
+            "phone": format!("+49 30 {i:04} 5555"),
+            "postal_address": format!("{m} Straße 1, 10115 Berlin"),
+            "birth_date": "1980-01-01"
+        }
+    })
+}
