@@ -7,22 +7,7 @@ mod util;
 use serde_json::json;
 use util::{Server, kura, start};
 
-fn full_subject() -> serde_json::Value {
-    json!({
-        "country": "JP",
-        "locale": "ja-JP",
-        "fields": {
-            "login_id": "yamada_taro",
-            "online_id": "Taro🎮Gamer",
-            "name": "山田 太郎",
-            "email": "Taro.Yamada@Example.JP",
-            "phone": "+81 90-1234-5678",
-            "postal_address": "〒100-0001 東京都千代田区千代田1-1",
-            "birth_date": "1990-04-01",
-            "gender": "male"
-        }
-    })
-}
+use util::full_subject;
 
 #[test]
 fn round_trip_of_every_field_type_and_unicode() {

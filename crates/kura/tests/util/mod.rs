@@ -246,3 +246,22 @@ pub fn marked_subject(m: &str, i: usize) -> serde_json::Value {
         }
     })
 }
+
+/// A Japanese subject with every field of the built-in `accounts` collection set, including
+/// an emoji, full-width address characters and a date.
+pub fn full_subject() -> serde_json::Value {
+    serde_json::json!({
+        "country": "JP",
+        "locale": "ja-JP",
+        "fields": {
+            "login_id": "yamada_taro",
+            "online_id": "Taro🎮Gamer",
+            "name": "山田 太郎",
+            "email": "Taro.Yamada@Example.JP",
+            "phone": "+81 90-1234-5678",
+            "postal_address": "〒100-0001 東京都千代田区千代田1-1",
+            "birth_date": "1990-04-01",
+            "gender": "male"
+        }
+    })
+}
