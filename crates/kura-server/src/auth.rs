@@ -66,12 +66,14 @@ fn prefix_of(key: &str) -> Option<&str> {
 }
 
 /// The authenticated caller of a request.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Principal {
     /// Principal id.
     pub id: String,
     /// Kind (`operator`, ...).
     pub kind: String,
+    /// The grant requests are decided against.
+    pub caller: kura_vault::Caller,
 }
 
 impl FromRequestParts<AppState> for Principal {
@@ -101,9 +103,17 @@ impl FromRequestParts<AppState> for Principal {
         if !matches || record.revoked_at.is_some() {
             return Err(ApiError::unauthorized());
         }
+        let caller = if record.kind == "operator" {
+            kura_vault::Caller::operator()
+        } else {
+            // Principals with policies arrive with issue 5's directory; until then a
+            // non-operator key is granted nothing (fail closed).
+            kura_vault::Caller::with_policies(kura_vault::PrincipalKind::Service, Vec::new(), false)
+        };
         Ok(Principal {
             id: record.principal,
             kind: record.kind,
+            caller,
         })
     }
 }

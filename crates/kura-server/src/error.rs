@@ -42,6 +42,22 @@ impl ApiError {
         )
     }
 
+    /// 403: the caller's grant refuses the request. The code is precise (which rule refused)
+    /// and the message says what to change, never what data exists.
+    pub fn denied(code: kura_vault::DenyCode) -> Self {
+        use kura_vault::DenyCode as D;
+        let message = match code {
+            D::ActionDenied => "no policy of this principal allows this action for this collection and purpose",
+            D::PurposeDenied => "no policy of this principal allows this purpose for this collection",
+            D::CollectionDenied => "no policy of this principal covers this collection",
+            D::FieldDenied => "a field named in the request is denied by this principal's policies",
+            D::NotOwnSubject => "a self-service principal may only act on its own subject",
+            D::PrincipalSuspended => "this principal is suspended; an operator must reinstate it",
+            _ => "the request is not allowed for this principal",
+        };
+        Self::new(StatusCode::FORBIDDEN, code.as_str(), message)
+    }
+
     /// 413: body too large.
     pub fn too_large(limit: usize) -> Self {
         Self::new(
@@ -103,6 +119,7 @@ impl From<VaultError> for ApiError {
                     "stored data of this subject failed its integrity check; nothing of it is returned",
                 )
             }
+            VaultError::Denied(code) => ApiError::denied(*code),
             VaultError::Contention(_) => ApiError::new(
                 StatusCode::CONFLICT,
                 "contention",

@@ -39,6 +39,10 @@ pub enum VaultError {
     /// changed.
     #[error("the access log is unavailable: {0}")]
     Audit(#[from] kura_audit::AuditError),
+    /// The caller's grant does not allow the request (or the caller is suspended, or the
+    /// request tripped containment). Recorded in the access log as `denied:<code>`.
+    #[error("request denied: {0}")]
+    Denied(kura_policy::DenyCode),
     /// Optimistic concurrency gave up after repeated conflicts.
     #[error("subject {0} is being changed concurrently; retry")]
     Contention(String),
@@ -55,6 +59,7 @@ impl VaultError {
             VaultError::Store(e) => e.code(),
             VaultError::VaultMismatch { .. } => "vault_mismatch",
             VaultError::Contention(_) => "contention",
+            VaultError::Denied(c) => c.as_str(),
             VaultError::Audit(_) => "audit_unavailable",
         }
     }

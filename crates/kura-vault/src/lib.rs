@@ -14,14 +14,18 @@
 //! - Errors name collections, fields and ids, never values.
 #![deny(missing_docs)]
 
+mod access;
 mod cache;
 mod codec;
 pub mod credentials;
 mod error;
+mod guard;
 pub mod normalize;
 mod vault;
 
 pub use credentials::{Credentials, CredentialsOptions, PasswordError, RecoveryBy};
 pub use error::VaultError;
 pub use uuid::Uuid;
-pub use vault::{Access, SubjectInput, SubjectView, Vault, VaultOptions};
+pub use access::{Access, Caller};
+pub use kura_policy::{Action as PolicyAction, DenyCode, Mode, Policy, PrincipalKind, Quota};
+pub use vault::{SubjectInput, SubjectView, Vault, VaultOptions};

@@ -13,6 +13,7 @@ use rayon::prelude::*;
 use uuid::Uuid;
 use zeroize::Zeroizing;
 
+pub use crate::access::Access;
 use crate::cache::KeyCache;
 use crate::normalize::normalize;
 use crate::{VaultError, codec};
@@ -48,18 +49,6 @@ fn refuse_credential(f: &kura_model::FieldDef) -> Result<(), VaultError> {
         .into());
     }
     Ok(())
-}
-
-/// Who is asking, and why. Carried into every operation so that each can be recorded in the
-/// access log.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Access {
-    /// Principal id.
-    pub principal: String,
-    /// Stated purpose (already validated).
-    pub purpose: String,
-    /// Request id, for correlating log lines and access events.
-    pub request_id: String,
 }
 
 /// A new subject as given by a caller. Values are plaintext and zeroized on drop.
@@ -244,11 +233,15 @@ impl Vault {
 
     /// Records a failed or refused request and returns its error — or, if even that cannot
     /// be recorded, the audit error (fail closed).
-    fn refused(&self, ev: AccessEvent, err: VaultError) -> VaultError {
+    pub(crate) fn refused(&self, ev: AccessEvent, err: VaultError) -> VaultError {
         if matches!(err, VaultError::Audit(_)) {
             return err;
         }
-        let ev = ev.with_outcome(Outcome::Error(err.code().to_owned()));
+        let outcome = match &err {
+            VaultError::Denied(code) => Outcome::Denied(code.as_str().to_owned()),
+            other => Outcome::Error(other.code().to_owned()),
+        };
+        let ev = ev.with_outcome(outcome);
         match self.append(&ev) {
             Ok(_) => err,
             Err(audit) => audit,

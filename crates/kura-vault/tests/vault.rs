@@ -46,11 +46,7 @@ fn fixture() -> Fixture {
 }
 
 fn access() -> Access {
-    Access {
-        principal: "test".into(),
-        purpose: "testing".into(),
-        request_id: "r1".into(),
-    }
+    Access::operator("test", "testing")
 }
 
 fn input(pairs: &[(&str, &str)]) -> SubjectInput {

@@ -123,6 +123,7 @@ pub fn access(principal: &Principal, purpose: &Purpose) -> Access {
         principal: principal.id.clone(),
         purpose: purpose.0.clone(),
         request_id: Uuid::now_v7().to_string(),
+        caller: principal.caller.clone(),
     }
 }
 

@@ -344,11 +344,7 @@ fn open_vault(dir: &Path, log: bool) -> Result<Vault> {
 }
 
 fn access() -> Access {
-    Access {
-        principal: "bench".into(),
-        purpose: "bench".into(),
-        request_id: "bench".into(),
-    }
+    Access::operator("bench", "bench")
 }
 
 fn library(dir: &Path, a: &BenchArgs, log: bool) -> Result<Value> {

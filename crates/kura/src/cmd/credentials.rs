@@ -78,11 +78,7 @@ fn run_force_reset(args: &ForceResetArgs) -> Result<ExitCode> {
     kura_model::validate_purpose(&args.purpose).context("invalid --purpose")?;
     let r = resolve(&args.vault)?;
     let opened = open::vault(&r)?;
-    let access = Access {
-        principal: "cli".to_owned(),
-        purpose: args.purpose.clone(),
-        request_id: Uuid::now_v7().to_string(),
-    };
+    let access = Access::operator("cli", &args.purpose);
     let (vault, store) = (&*opened.vault, &*opened.credentials);
     let flagged = match (&args.subjects, args.all) {
         (_, true) => force_reset_all(vault, store, &access, &args.collection, &mut |n| {

@@ -41,11 +41,7 @@ pub fn run(args: &VaultArgs, collection: &str, purpose: &str, file: &Path) -> Re
     if !std::io::IsTerminal::is_terminal(&std::io::stderr()) {
         bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
     }
-    let access = Access {
-        principal: "operator-cli".into(),
-        purpose: purpose.to_owned(),
-        request_id: uuid::Uuid::now_v7().to_string(),
-    };
+    let access = Access::operator("operator-cli", purpose);
     let mut reader = BufReader::with_capacity(1 << 20, reader);
     let mut line = String::new();
     let mut batch: Vec<(usize, SubjectInput)> = Vec::with_capacity(BATCH);

@@ -1,0 +1,46 @@
+//! The policy check every vault operation runs before it touches data: the caller's grant
+//! ([`crate::Caller`]) against the request, through [`kura_policy::decide`].
+
+use kura_policy::{Action, Decision, Mode, Principal, Request};
+use uuid::Uuid;
+
+use crate::{Access, Vault, VaultError};
+
+impl Vault {
+    /// Decides `action` on `collection` for `access`'s caller. `fields` are the fields the
+    /// request names (`None`: all it may see); `target` the subject it is about, if one.
+    /// Returns the fields to open, each with the mode to present it in.
+    ///
+    /// Records nothing: the operation that calls it records the refusal (`denied:<code>`)
+    /// through its own event, so that a denied request is logged exactly once.
+    ///
+    /// # Errors
+    /// [`VaultError::Invalid`] for an unknown collection; [`VaultError::Denied`] with the
+    /// precise code when the grant refuses.
+    pub fn decide(
+        &self,
+        access: &Access,
+        action: Action,
+        collection: &str,
+        fields: Option<&[String]>,
+        target: Option<&Uuid>,
+    ) -> Result<Vec<(String, Mode)>, VaultError> {
+        let c = self.collection(collection)?;
+        let principal = Principal {
+            id: &access.principal,
+            kind: access.caller.kind,
+            suspended: access.caller.suspended,
+        };
+        let request = Request {
+            action,
+            purpose: &access.purpose,
+            collection,
+            fields,
+            target: target.map(Uuid::as_u128),
+        };
+        match kura_policy::decide(&access.caller.policies, &principal, &request, c) {
+            Decision::Allow { fields } => Ok(fields),
+            Decision::Deny { code } => Err(VaultError::Denied(code)),
+        }
+    }
+}
