@@ -46,6 +46,8 @@ pub enum KeyPurpose {
     PasswordPepper,
     /// Seed of the key that signs deletion receipts.
     ReceiptSigning,
+    /// Root of the per-organization keys of `token`-mode fields (policy field mode).
+    FieldTokenRoot,
 }
 
 impl KeyPurpose {
@@ -55,6 +57,7 @@ impl KeyPurpose {
             KeyPurpose::AuditSigning => b"kura audit signing v1",
             KeyPurpose::PasswordPepper => b"kura password pepper v1",
             KeyPurpose::ReceiptSigning => b"kura receipt signing v1",
+            KeyPurpose::FieldTokenRoot => b"kura field token root v1",
         }
     }
 }

@@ -44,6 +44,17 @@ impl SecretKey {
         &self.0
     }
 
+    /// A subkey for `context` under domain `salt` (HKDF-SHA-256 with this key as input key
+    /// material). Distinct contexts give independent keys; the subkey reveals nothing of
+    /// this key.
+    pub fn derive_subkey(&self, salt: &[u8], context: &[u8]) -> SecretKey {
+        let hk = hkdf::Hkdf::<sha2::Sha256>::new(Some(salt), &self.0);
+        let mut okm = [0u8; 32];
+        hk.expand(context, &mut okm)
+            .expect("32 bytes is a valid HKDF-SHA-256 output length");
+        SecretKey(okm)
+    }
+
     /// An explicit copy (for caches). Both copies zeroize on drop.
     pub fn duplicate(&self) -> Self {
         SecretKey(self.0)

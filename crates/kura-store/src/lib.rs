@@ -23,6 +23,7 @@
 
 mod audit;
 pub mod credentials;
+pub mod directory;
 mod error;
 pub mod postgres;
 mod record;
@@ -35,6 +36,7 @@ pub use credentials::{
     CredentialState, CredentialStore, NewRecoveryToken, RecoveryCompletion, RecoveryOutcome,
     RecoveryTokenRecord,
 };
+pub use directory::{DirectoryStore, IncidentRecord, OrganizationRecord, PrincipalRecord};
 pub use error::StoreError;
 pub use postgres::PostgresStore;
 pub use record::{
@@ -45,7 +47,7 @@ pub use uuid::Uuid;
 use kura_crypto::BlindToken;
 
 /// The schema version this build of kura writes and understands.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// The storage interface the vault relies on. Implementations: [`sqlite::SqliteStore`] and
 /// [`postgres::PostgresStore`].

@@ -56,6 +56,7 @@ use crate::{
 mod audit;
 pub mod bench;
 mod credentials;
+mod directory;
 pub mod testing;
 
 pub use bench::{BenchOptions, BenchReport, bench_postgres, bench_postgres_with};
@@ -67,10 +68,16 @@ struct Migration {
 }
 
 /// Migrations in order; index `i` brings the schema to version `i + 1`.
-const MIGRATIONS: &[Migration] = &[Migration {
-    keys: include_str!("postgres/keys_v1.sql"),
-    data: include_str!("postgres/data_v1.sql"),
-}];
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        keys: include_str!("postgres/keys_v1.sql"),
+        data: include_str!("postgres/data_v1.sql"),
+    },
+    Migration {
+        keys: include_str!("postgres/keys_v2.sql"),
+        data: include_str!("postgres/data_v2.sql"),
+    },
+];
 
 const KEYS_GRANTS: &str = include_str!("postgres/keys_grants.sql");
 const DATA_GRANTS: &str = include_str!("postgres/data_grants.sql");
@@ -1082,7 +1089,9 @@ impl Store for PostgresStore {
     }
 
     fn count_subjects(&self, collection: &str) -> Result<u64, StoreError> {
-        const SQL: &str = "SELECT count(*) FROM kura_data.subjects WHERE collection = $1";
+        // Canaries are subjects too, but never counted for operators.
+        const SQL: &str = "SELECT (SELECT count(*) FROM kura_data.subjects WHERE collection = $1) \
+             - (SELECT count(*) FROM kura_keys.canaries WHERE collection = $1)";
         let mut conn = self.pool.get()?;
         let Conn { client, stmts } = &mut *conn;
         let stmt = prepared(client, stmts, SQL)?;

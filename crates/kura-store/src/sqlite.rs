@@ -8,6 +8,7 @@
 
 mod audit;
 mod credentials;
+mod directory;
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -22,8 +23,14 @@ use crate::{
     StoredSubject, SubjectUpdate, UpdateOutcome,
 };
 
-const DATA_MIGRATIONS: &[&str] = &[include_str!("sqlite/data_v1.sql")];
-const KEYS_MIGRATIONS: &[&str] = &[include_str!("sqlite/keys_v1.sql")];
+const DATA_MIGRATIONS: &[&str] = &[
+    include_str!("sqlite/data_v1.sql"),
+    include_str!("sqlite/data_v2.sql"),
+];
+const KEYS_MIGRATIONS: &[&str] = &[
+    include_str!("sqlite/keys_v1.sql"),
+    include_str!("sqlite/keys_v2.sql"),
+];
 
 /// Name of the data file inside the data directory.
 pub const DATA_FILE: &str = "data.db";
@@ -548,7 +555,13 @@ impl Store for SqliteStore {
                 [collection],
                 |r| r.get(0),
             )?;
-            Ok(n as u64)
+            // Canaries are subjects too, but never counted for operators.
+            let canaries: i64 = p.keys.query_row(
+                "SELECT count(*) FROM canaries WHERE collection = ?1",
+                [collection],
+                |r| r.get(0),
+            )?;
+            Ok((n - canaries).max(0) as u64)
         })
     }
 

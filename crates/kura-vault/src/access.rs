@@ -24,6 +24,12 @@ pub struct Caller {
     /// Suspended (by containment or an operator) as last recorded in the store: every
     /// request is refused with `principal_suspended`.
     pub suspended: bool,
+    /// When an operator last reinstated the principal (unix ms; 0 if never): lifts an
+    /// in-memory suspension older than that.
+    pub reinstated_at_ms: u64,
+    /// The organization whose token domain `token`-mode fields are computed in (two
+    /// services of one organization can join on tokens; other organizations cannot).
+    pub org: String,
 }
 
 impl Caller {
@@ -35,6 +41,8 @@ impl Caller {
             policies: Arc::from(Vec::new()),
             quota: None,
             suspended: false,
+            reinstated_at_ms: 0,
+            org: String::new(),
         }
     }
 
@@ -47,7 +55,17 @@ impl Caller {
             policies: Arc::from(policies),
             quota,
             suspended,
+            reinstated_at_ms: 0,
+            org: String::new(),
         }
+    }
+
+    /// Sets the organization (token domain) and the last reinstatement time.
+    #[must_use]
+    pub fn in_org(mut self, org: &str, reinstated_at_ms: u64) -> Caller {
+        org.clone_into(&mut self.org);
+        self.reinstated_at_ms = reinstated_at_ms;
+        self
     }
 
     /// Whether this caller is an operator.

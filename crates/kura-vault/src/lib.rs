@@ -17,15 +17,18 @@
 mod access;
 mod cache;
 mod codec;
+mod contain;
 pub mod credentials;
 mod error;
 mod guard;
 pub mod normalize;
+mod present;
 mod vault;
 
+pub use access::{Access, Caller};
+pub use contain::ContainmentSink;
 pub use credentials::{Credentials, CredentialsOptions, PasswordError, RecoveryBy};
 pub use error::VaultError;
-pub use uuid::Uuid;
-pub use access::{Access, Caller};
 pub use kura_policy::{Action as PolicyAction, DenyCode, Mode, Policy, PrincipalKind, Quota};
+pub use uuid::Uuid;
 pub use vault::{SubjectInput, SubjectView, Vault, VaultOptions};

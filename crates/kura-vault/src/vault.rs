@@ -17,6 +17,7 @@ pub use crate::access::Access;
 use crate::cache::KeyCache;
 use crate::normalize::normalize;
 use crate::{VaultError, codec};
+use kura_policy::Action as PolicyAction;
 
 /// Version of the per-subject data key bound into every field's associated data. Data keys
 /// are not rotated individually (KEK rotation rewraps them without touching fields).
@@ -117,6 +118,10 @@ pub struct Vault {
     index_keys: HashMap<String, HashMap<String, BlindIndexKey>>,
     cache: KeyCache,
     audit: Option<AuditHook>,
+    pub(crate) containment: Option<crate::contain::ContainmentHook>,
+    /// Root of the per-organization keys of `token`-mode fields.
+    pub(crate) token_root: SecretKey,
+    pub(crate) token_keys: std::sync::RwLock<HashMap<String, Arc<SecretKey>>>,
 }
 
 /// Where the vault records access events.
@@ -174,6 +179,7 @@ impl Vault {
             });
         }
         let root = provider.derive(KeyPurpose::IndexRoot)?;
+        let token_root = provider.derive(KeyPurpose::FieldTokenRoot)?;
         let mut index_keys = HashMap::new();
         for c in schema.collections() {
             for f in c.fields.iter().filter(|f| f.searchable) {
@@ -194,6 +200,9 @@ impl Vault {
             index_keys,
             cache: KeyCache::new(options.key_cache_entries),
             audit: None,
+            containment: None,
+            token_root,
+            token_keys: std::sync::RwLock::new(HashMap::new()),
         })
     }
 
@@ -437,6 +446,49 @@ impl Vault {
                     .collect();
             }
         };
+        // Policy: a create names the fields it writes; an import is checked line by line
+        // against the fields the caller may import.
+        let decided = match action {
+            Action::Create => {
+                let names: Vec<String> = inputs
+                    .iter()
+                    .flat_map(|i| i.fields.keys())
+                    // Unknown names are refused by validation below, with their own code.
+                    .filter(|k| c.field(k).is_some())
+                    .cloned()
+                    .collect();
+                self.decide(access, PolicyAction::Write, collection, Some(&names), None)
+            }
+            _ => self.decide(access, PolicyAction::Import, collection, None, None),
+        };
+        let grant = match decided {
+            Ok(g) => g,
+            Err(e) => {
+                let code = match &e {
+                    VaultError::Denied(code) => Some(*code),
+                    _ => None,
+                };
+                let failed_log = matches!(self.refused(base, e), VaultError::Audit(_));
+                return inputs
+                    .iter()
+                    .map(|_| {
+                        Err(match (failed_log, code) {
+                            (false, Some(code)) => VaultError::Denied(code),
+                            _ => kura_audit::AuditError::AppendFailed {
+                                code: "storage_error",
+                            }
+                            .into(),
+                        })
+                    })
+                    .collect();
+            }
+        };
+        let may_write = |input: &SubjectInput| {
+            input
+                .fields
+                .keys()
+                .all(|k| c.field(k).is_none() || grant.iter().any(|(n, _)| n == k))
+        };
         let first = match self.store.reserve_iids(inputs.len() as u64) {
             Ok(f) => f,
             Err(e) => {
@@ -450,7 +502,13 @@ impl Vault {
         let sealed: Vec<Sealed> = inputs
             .par_iter()
             .enumerate()
-            .map(|(i, input)| self.seal(c, first + i as u64, input))
+            .map(|(i, input)| {
+                if may_write(input) {
+                    self.seal(c, first + i as u64, input)
+                } else {
+                    Err(VaultError::Denied(kura_policy::DenyCode::FieldDenied))
+                }
+            })
             .collect();
         let ok: Vec<NewSubject> = sealed
             .iter()
@@ -459,14 +517,23 @@ impl Vault {
             .collect();
         // One event for the refused inputs per distinct error code (no subjects: nothing
         // was created), appended before the answer.
-        let mut codes: Vec<&'static str> = sealed
+        let mut codes: Vec<(bool, &'static str)> = sealed
             .iter()
-            .filter_map(|s| s.as_ref().err().map(VaultError::code))
+            .filter_map(|s| {
+                s.as_ref()
+                    .err()
+                    .map(|e| (matches!(e, VaultError::Denied(_)), e.code()))
+            })
             .collect();
         codes.sort_unstable();
         codes.dedup();
-        for code in codes {
-            let ev = base.clone().with_outcome(Outcome::Error(code.to_owned()));
+        for (denied, code) in codes {
+            let outcome = if denied {
+                Outcome::Denied(code.to_owned())
+            } else {
+                Outcome::Error(code.to_owned())
+            };
+            let ev = base.clone().with_outcome(outcome);
             if let Err(e) = self.append(&ev) {
                 let msg = e.to_string();
                 return sealed
@@ -586,7 +653,7 @@ impl Vault {
     ) -> Result<SubjectView, VaultError> {
         let ev = self.event(access, Action::Read, collection);
         let mut iid = None;
-        self.read_inner(collection, id, fields, &mut iid)
+        self.read_inner(access, collection, id, fields, &mut iid)
             .and_then(|view| {
                 let ev = ev
                     .clone()
@@ -601,6 +668,7 @@ impl Vault {
 
     fn read_inner(
         &self,
+        access: &Access,
         collection: &str,
         id: &Uuid,
         fields: Option<&[String]>,
@@ -612,14 +680,20 @@ impl Vault {
                 c.require_field(n)?;
             }
         }
+        // Policy first (nothing is loaded for a refused request), containment once the
+        // subject is known and before anything is opened.
+        let grant = self.decide(access, PolicyAction::Read, collection, fields, Some(id))?;
         let stored = self.load(collection, id)?;
         *iid = Some(stored.iid);
-        let opened = self.open_fields(c, &stored, fields)?;
+        self.touch(access, &[stored.iid])?;
+        let names: Vec<String> = grant.iter().map(|(n, _)| n.clone()).collect();
+        let opened = self.open_fields(c, &stored, Some(&names))?;
+        let fields = self.present_fields(access, c, &stored.country, opened, &grant);
         Ok(SubjectView {
             id: stored.id,
             country: stored.country,
             locale: stored.locale,
-            fields: opened,
+            fields,
         })
     }
 
@@ -643,12 +717,13 @@ impl Vault {
                 .map(String::as_str),
         );
         let mut iid = None;
-        self.patch_inner(&ev, collection, id, changes, &mut iid)
+        self.patch_inner(access, &ev, collection, id, changes, &mut iid)
             .map_err(|e| self.refused(ev.with_subjects(iid), e))
     }
 
     fn patch_inner(
         &self,
+        access: &Access,
         ev: &AccessEvent,
         collection: &str,
         id: &Uuid,
@@ -656,6 +731,17 @@ impl Vault {
         iid: &mut Option<u64>,
     ) -> Result<(), VaultError> {
         let c = self.collection(collection)?;
+        let names: Vec<String> = changes.keys().cloned().collect();
+        for n in &names {
+            c.require_field(n)?;
+        }
+        self.decide(
+            access,
+            PolicyAction::Write,
+            collection,
+            Some(&names),
+            Some(id),
+        )?;
         let mut sets = PlainFields::default();
         for (name, change) in changes {
             let f = c.require_field(name)?;
@@ -672,9 +758,12 @@ impl Vault {
         }
         c.check_patch(&sets.0)?;
         self.check_normalizable(c, sets.0.iter())?;
-        for _ in 0..32 {
+        for attempt in 0..32 {
             let stored = self.load(collection, id)?;
             *iid = Some(stored.iid);
+            if attempt == 0 {
+                self.touch(access, &[stored.iid])?;
+            }
             let cipher = self.cipher_for(&stored)?;
             let mut sealed = codec::decode(&stored.fields)?;
             for (name, change) in changes {
@@ -734,20 +823,23 @@ impl Vault {
     pub fn delete(&self, access: &Access, collection: &str, id: &Uuid) -> Result<(), VaultError> {
         let ev = self.event(access, Action::Delete, collection);
         let mut iid = None;
-        self.delete_inner(&ev, collection, id, &mut iid)
+        self.delete_inner(access, &ev, collection, id, &mut iid)
             .map_err(|e| self.refused(ev.with_subjects(iid), e))
     }
 
     fn delete_inner(
         &self,
+        access: &Access,
         ev: &AccessEvent,
         collection: &str,
         id: &Uuid,
         iid: &mut Option<u64>,
     ) -> Result<(), VaultError> {
         self.collection(collection)?;
+        self.decide(access, PolicyAction::Delete, collection, None, Some(id))?;
         let stored = self.load(collection, id)?;
         *iid = Some(stored.iid);
+        self.touch(access, &[stored.iid])?;
         let leaves = self.leaves(&ev.clone().with_subjects([stored.iid]))?;
         self.cache.remove(id);
         let existed = self.store.delete_subject(collection, id, &leaves)?;
@@ -773,15 +865,24 @@ impl Vault {
         let ev = self
             .event(access, Action::Read, collection)
             .with_fields(["access_log"]);
+        // Who read a subject is part of the subject's own record: the export grant
+        // (operators, and a self-service principal for its own subject) is needed.
+        let mut iid = None;
         let found = self
             .collection(collection)
-            .and_then(|_| self.load(collection, id));
-        match found {
-            Ok(stored) => {
-                self.append(&ev.with_subjects([stored.iid]))?;
-                Ok(stored.iid)
+            .and_then(|_| self.decide(access, PolicyAction::Export, collection, None, Some(id)))
+            .and_then(|_| self.load(collection, id))
+            .and_then(|stored| {
+                iid = Some(stored.iid);
+                self.touch(access, &[stored.iid])
+            });
+        match (found, iid) {
+            (Ok(()), Some(iid)) => {
+                self.append(&ev.with_subjects([iid]))?;
+                Ok(iid)
             }
-            Err(e) => Err(self.refused(ev, e)),
+            (Err(e), iid) => Err(self.refused(ev.with_subjects(iid), e)),
+            (Ok(()), None) => Err(VaultError::NotFound(id.to_string())),
         }
     }
 
@@ -802,16 +903,22 @@ impl Vault {
         if kura_model::is_valid_name(field) {
             ev = ev.with_fields([field]);
         }
-        self.search_inner(collection, field, value, limit)
+        let mut found: Vec<u64> = Vec::new();
+        self.search_inner(access, collection, field, value, limit)
             .and_then(|hits| {
-                self.append(&ev.clone().with_subjects(hits.iter().map(|h| h.iid)))?;
+                found = hits.iter().map(|h| h.iid).collect();
+                // Every hit counts, and a canary among them trips containment: the whole
+                // answer is refused, so no id of it leaves.
+                self.touch(access, &found)?;
+                self.append(&ev.clone().with_subjects(found.iter().copied()))?;
                 Ok(hits.into_iter().map(|h| h.id).collect())
             })
-            .map_err(|e| self.refused(ev, e))
+            .map_err(|e| self.refused(ev.with_subjects(found.iter().copied()), e))
     }
 
     fn search_inner(
         &self,
+        access: &Access,
         collection: &str,
         field: &str,
         value: &str,
@@ -819,6 +926,13 @@ impl Vault {
     ) -> Result<Vec<kura_store::SearchHit>, VaultError> {
         let c = self.collection(collection)?;
         let f = c.require_field(field)?;
+        self.decide(
+            access,
+            PolicyAction::Search,
+            collection,
+            Some(std::slice::from_ref(&f.name)),
+            None,
+        )?;
         let key = self
             .index_key(&c.name, &f.name)
             .ok_or_else(|| ModelError::NotSearchable(field.to_owned()))?;

@@ -1,0 +1,376 @@
+//! [`DirectoryStore`] for the embedded backend: organizations, principals, incidents and API
+//! keys in `data.db`; canaries in `keys.db`.
+
+use rusqlite::{OptionalExtension, TransactionBehavior, params};
+use uuid::Uuid;
+
+use super::{SqliteStore, append_leaves, lock, to_i64};
+use crate::directory::{DirectoryStore, IncidentRecord, OrganizationRecord, PrincipalRecord};
+use crate::{ApiKeyRecord, AuditLeaf, StoreError};
+
+const ORG_COLUMNS: &str = "id, name, role, supervisor, officer_name, officer_contact, created_at";
+const PRINCIPAL_COLUMNS: &str = "p.id, p.org, p.name, p.kind, p.subject, p.policies, \
+     p.policy_version, p.created_at, p.suspended_at, p.suspended_reason, p.reinstated_at";
+const KEY_COLUMNS: &str = "k.prefix, k.hash, k.principal, k.kind, k.created_at, k.revoked_at";
+
+fn org_from(r: &rusqlite::Row<'_>) -> rusqlite::Result<OrganizationRecord> {
+    Ok(OrganizationRecord {
+        id: r.get(0)?,
+        name: r.get(1)?,
+        role: r.get(2)?,
+        supervisor: r.get(3)?,
+        officer_name: r.get(4)?,
+        officer_contact: r.get(5)?,
+        created_at: r.get(6)?,
+    })
+}
+
+/// Reads a principal from columns `at..at+10`.
+fn principal_from(r: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<PrincipalRecord> {
+    let subject: Option<Vec<u8>> = r.get(at + 4)?;
+    Ok(PrincipalRecord {
+        id: r.get(at)?,
+        org: r.get(at + 1)?,
+        name: r.get(at + 2)?,
+        kind: r.get(at + 3)?,
+        subject: subject.and_then(|b| Uuid::from_slice(&b).ok()),
+        policies: r.get(at + 5)?,
+        policy_version: r.get(at + 6)?,
+        created_at: r.get(at + 7)?,
+        suspended_at: r.get(at + 8)?,
+        suspended_reason: r.get(at + 9)?,
+        reinstated_at: r.get(at + 10)?,
+    })
+}
+
+/// Reads an API key from columns `0..6`.
+fn key_from(r: &rusqlite::Row<'_>) -> rusqlite::Result<(ApiKeyRecord, Vec<u8>)> {
+    let hash: Vec<u8> = r.get(1)?;
+    Ok((
+        ApiKeyRecord {
+            prefix: r.get(0)?,
+            hash: [0; 32],
+            principal: r.get(2)?,
+            kind: r.get(3)?,
+            created_at: r.get(4)?,
+            revoked_at: r.get(5)?,
+        },
+        hash,
+    ))
+}
+
+fn with_hash((mut k, hash): (ApiKeyRecord, Vec<u8>)) -> Result<ApiKeyRecord, StoreError> {
+    k.hash = hash
+        .try_into()
+        .map_err(|_| StoreError::Corrupt("api key hash is not 32 bytes".into()))?;
+    Ok(k)
+}
+
+impl DirectoryStore for SqliteStore {
+    fn insert_organization(
+        &self,
+        org: &OrganizationRecord,
+        audit: &[AuditLeaf],
+    ) -> Result<(), StoreError> {
+        let mut w = lock(&self.writer);
+        let tx = w
+            .data
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        tx.execute(
+            &format!(
+                "INSERT INTO organizations ({ORG_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
+            ),
+            params![
+                org.id,
+                org.name,
+                org.role,
+                org.supervisor,
+                org.officer_name,
+                org.officer_contact,
+                org.created_at
+            ],
+        )?;
+        append_leaves(&tx, audit)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn organization(&self, id: &str) -> Result<Option<OrganizationRecord>, StoreError> {
+        self.with_reader(|p| {
+            Ok(p.data
+                .prepare_cached(&format!(
+                    "SELECT {ORG_COLUMNS} FROM organizations WHERE id = ?1"
+                ))?
+                .query_row([id], org_from)
+                .optional()?)
+        })
+    }
+
+    fn organizations(&self) -> Result<Vec<OrganizationRecord>, StoreError> {
+        self.with_reader(|p| {
+            let mut stmt = p.data.prepare_cached(&format!(
+                "SELECT {ORG_COLUMNS} FROM organizations ORDER BY id"
+            ))?;
+            let rows = stmt.query_map([], org_from)?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })
+    }
+
+    fn insert_principal(
+        &self,
+        p: &PrincipalRecord,
+        key: &ApiKeyRecord,
+        audit: &[AuditLeaf],
+    ) -> Result<(), StoreError> {
+        let mut w = lock(&self.writer);
+        let tx = w
+            .data
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        tx.execute(
+            "INSERT INTO principals (id, org, name, kind, subject, policies, policy_version, \
+             created_at, suspended_at, suspended_reason, reinstated_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+            params![
+                p.id,
+                p.org,
+                p.name,
+                p.kind,
+                p.subject.map(|s| s.as_bytes().to_vec()),
+                p.policies,
+                p.policy_version,
+                p.created_at,
+                p.suspended_at,
+                p.suspended_reason,
+                p.reinstated_at
+            ],
+        )?;
+        insert_key(&tx, key)?;
+        append_leaves(&tx, audit)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn principal(&self, id: &str) -> Result<Option<PrincipalRecord>, StoreError> {
+        self.with_reader(|p| {
+            Ok(p.data
+                .prepare_cached(&format!(
+                    "SELECT {PRINCIPAL_COLUMNS} FROM principals p WHERE p.id = ?1"
+                ))?
+                .query_row([id], |r| principal_from(r, 0))
+                .optional()?)
+        })
+    }
+
+    fn principals(&self, org: Option<&str>) -> Result<Vec<PrincipalRecord>, StoreError> {
+        self.with_reader(|p| {
+            let mut stmt = p.data.prepare_cached(&format!(
+                "SELECT {PRINCIPAL_COLUMNS} FROM principals p \
+                 WHERE ?1 IS NULL OR p.org = ?1 ORDER BY p.id"
+            ))?;
+            let rows = stmt.query_map([org], |r| principal_from(r, 0))?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })
+    }
+
+    fn authenticate(
+        &self,
+        prefix: &str,
+    ) -> Result<Option<(ApiKeyRecord, Option<PrincipalRecord>)>, StoreError> {
+        self.with_reader(|p| {
+            let row = p
+                .data
+                .prepare_cached(&format!(
+                    "SELECT {KEY_COLUMNS}, {PRINCIPAL_COLUMNS} FROM api_keys k \
+                     LEFT JOIN principals p ON p.id = k.principal WHERE k.prefix = ?1"
+                ))?
+                .query_row([prefix], |r| {
+                    let key = key_from(r)?;
+                    let has_principal: Option<String> = r.get(6)?;
+                    let principal = match has_principal {
+                        Some(_) => Some(principal_from(r, 6)?),
+                        None => None,
+                    };
+                    Ok((key, principal))
+                })
+                .optional()?;
+            row.map(|(k, p)| Ok((with_hash(k)?, p))).transpose()
+        })
+    }
+
+    fn api_keys_of(&self, principal: &str) -> Result<Vec<ApiKeyRecord>, StoreError> {
+        self.with_reader(|p| {
+            let mut stmt = p.data.prepare_cached(&format!(
+                "SELECT {KEY_COLUMNS} FROM api_keys k WHERE k.principal = ?1 \
+                 ORDER BY k.created_at, k.prefix"
+            ))?;
+            let rows = stmt.query_map([principal], key_from)?;
+            rows.map(|r| with_hash(r?)).collect()
+        })
+    }
+
+    fn add_api_key(&self, key: &ApiKeyRecord, audit: &[AuditLeaf]) -> Result<(), StoreError> {
+        let mut w = lock(&self.writer);
+        let tx = w
+            .data
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        insert_key(&tx, key)?;
+        append_leaves(&tx, audit)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn revoke_api_keys(
+        &self,
+        principal: &str,
+        only: Option<&str>,
+        keep: Option<&str>,
+        now: i64,
+        audit: &[AuditLeaf],
+    ) -> Result<u64, StoreError> {
+        let mut w = lock(&self.writer);
+        let tx = w
+            .data
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let n = tx.execute(
+            "UPDATE api_keys SET revoked_at = ?2 WHERE principal = ?1 AND revoked_at IS NULL \
+             AND (?3 IS NULL OR prefix = ?3) AND (?4 IS NULL OR prefix <> ?4)",
+            params![principal, now, only, keep],
+        )?;
+        if n > 0 {
+            append_leaves(&tx, audit)?;
+        }
+        tx.commit()?;
+        Ok(n as u64)
+    }
+
+    fn set_suspended(
+        &self,
+        principal: &str,
+        reason: Option<&str>,
+        now_ms: i64,
+        audit: &[AuditLeaf],
+    ) -> Result<bool, StoreError> {
+        let mut w = lock(&self.writer);
+        let tx = w
+            .data
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let n = match reason {
+            Some(reason) => tx.execute(
+                "UPDATE principals SET suspended_at = ?2, suspended_reason = ?3 WHERE id = ?1",
+                params![principal, now_ms, reason],
+            )?,
+            None => tx.execute(
+                "UPDATE principals SET suspended_at = NULL, suspended_reason = NULL, \
+                 reinstated_at = ?2 WHERE id = ?1",
+                params![principal, now_ms],
+            )?,
+        };
+        if n > 0 {
+            append_leaves(&tx, audit)?;
+        }
+        tx.commit()?;
+        Ok(n > 0)
+    }
+
+    fn insert_incident(&self, i: &IncidentRecord) -> Result<(), StoreError> {
+        let w = lock(&self.writer);
+        w.data.execute(
+            "INSERT INTO incidents (id, opened_at, principal, org, trigger, status, body) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![
+                i.id,
+                i.opened_at,
+                i.principal,
+                i.org,
+                i.trigger,
+                i.status,
+                i.body
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn incidents(&self) -> Result<Vec<IncidentRecord>, StoreError> {
+        self.with_reader(|p| {
+            let mut stmt = p.data.prepare_cached(
+                "SELECT id, opened_at, principal, org, trigger, status, body FROM incidents \
+                 ORDER BY opened_at DESC, id DESC",
+            )?;
+            let rows = stmt.query_map([], |r| {
+                Ok(IncidentRecord {
+                    id: r.get(0)?,
+                    opened_at: r.get(1)?,
+                    principal: r.get(2)?,
+                    org: r.get(3)?,
+                    trigger: r.get(4)?,
+                    status: r.get(5)?,
+                    body: r.get(6)?,
+                })
+            })?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })
+    }
+
+    fn add_canaries(&self, collection: &str, iids: &[u64]) -> Result<(), StoreError> {
+        let mut w = lock(&self.writer);
+        let tx = w
+            .keys
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        {
+            let mut stmt =
+                tx.prepare_cached("INSERT INTO canaries (iid, collection) VALUES (?1, ?2)")?;
+            for iid in iids {
+                stmt.execute(params![to_i64(*iid)?, collection])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn canaries(&self) -> Result<Vec<u64>, StoreError> {
+        self.with_reader(|p| {
+            let mut stmt = p
+                .keys
+                .prepare_cached("SELECT iid FROM canaries ORDER BY iid")?;
+            let rows = stmt.query_map([], |r| r.get::<_, i64>(0))?;
+            Ok(rows
+                .map(|r| r.map(|v| v as u64))
+                .collect::<Result<Vec<_>, _>>()?)
+        })
+    }
+
+    fn subject_ids(&self, iids: &[u64]) -> Result<Vec<(u64, Uuid)>, StoreError> {
+        self.with_reader(|p| {
+            let mut stmt = p
+                .data
+                .prepare_cached("SELECT id FROM subjects WHERE iid = ?1")?;
+            let mut out = Vec::with_capacity(iids.len());
+            for iid in iids {
+                let id: Option<Vec<u8>> =
+                    stmt.query_row([to_i64(*iid)?], |r| r.get(0)).optional()?;
+                if let Some(b) = id {
+                    let id = Uuid::from_slice(&b)
+                        .map_err(|_| StoreError::Corrupt("subject id is not 16 bytes".into()))?;
+                    out.push((*iid, id));
+                }
+            }
+            Ok(out)
+        })
+    }
+}
+
+fn insert_key(tx: &rusqlite::Transaction<'_>, key: &ApiKeyRecord) -> Result<(), StoreError> {
+    tx.execute(
+        "INSERT INTO api_keys (prefix, hash, principal, kind, created_at, revoked_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![
+            key.prefix,
+            key.hash.as_slice(),
+            key.principal,
+            key.kind,
+            key.created_at,
+            key.revoked_at
+        ],
+    )?;
+    Ok(())
+}
