@@ -107,6 +107,14 @@ actions! {
     CardTokenize => "card_tokenize",
     /// A card number revealed to the payment principal.
     CardDetokenize => "card_detokenize",
+    /// An organization registered (with its security officer).
+    OrgCreate => "org_create",
+    /// A principal created (with its first API key).
+    PrincipalCreate => "principal_create",
+    /// A principal suspended (by containment or an operator).
+    PrincipalSuspend => "principal_suspend",
+    /// A suspended principal reinstated by an operator.
+    PrincipalReinstate => "principal_reinstate",
 }
 
 impl fmt::Display for Action {

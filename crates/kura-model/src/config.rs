@@ -26,6 +26,9 @@ pub struct Config {
     /// The access log.
     #[serde(default)]
     pub audit: AuditConfig,
+    /// Containment alerts and housekeeping.
+    #[serde(default)]
+    pub containment: ContainmentConfig,
     /// Collections; the built-in `accounts` schema when empty.
     #[serde(default)]
     pub collections: Vec<Collection>,
@@ -101,6 +104,34 @@ pub struct AuditConfig {
     /// (default 1000: at least once a second while entries arrive).
     #[serde(default = "default_cp_ms")]
     pub checkpoint_every_ms: u64,
+}
+
+/// `[containment]`: where containment alerts go, and how often the server refreshes what
+/// containment needs from the store.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ContainmentConfig {
+    /// An `http://` URL that receives a JSON POST for every containment trip (principal,
+    /// organization, trigger, incident id, counts; never a subject id or field value).
+    /// Absent: alerts go to the log and the metrics only.
+    pub webhook_url: Option<String>,
+    /// Seconds between refreshes of the canary list and sweeps of expired window entries
+    /// (default 5). A canary planted while the server runs protects from then on.
+    #[serde(default = "default_refresh")]
+    pub refresh_secs: u64,
+}
+
+fn default_refresh() -> u64 {
+    5
+}
+
+impl Default for ContainmentConfig {
+    fn default() -> Self {
+        ContainmentConfig {
+            webhook_url: None,
+            refresh_secs: default_refresh(),
+        }
+    }
 }
 
 fn default_cp_entries() -> u64 {

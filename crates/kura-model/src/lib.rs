@@ -26,7 +26,9 @@ mod error;
 mod schema;
 mod subject;
 
-pub use config::{AuditConfig, Config, KeysConfig, ServerConfig, StoreConfig, Synchronous};
+pub use config::{
+    AuditConfig, Config, ContainmentConfig, KeysConfig, ServerConfig, StoreConfig, Synchronous,
+};
 pub use country::{is_country_code, validate_country, validate_locale};
 pub use error::ModelError;
 pub use schema::{Category, Collection, FieldDef, FieldType, MaskRule, Schema};

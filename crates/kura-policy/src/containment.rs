@@ -399,6 +399,14 @@ impl Containment {
         }
     }
 
+    /// How many canaries are watched.
+    pub fn canary_count(&self) -> usize {
+        self.canaries
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len()
+    }
+
     /// What is held, for metrics.
     pub fn stats(&self) -> ContainmentStats {
         let mut s = ContainmentStats::default();

@@ -72,8 +72,95 @@ pub struct Principal {
     pub id: String,
     /// Kind (`operator`, ...).
     pub kind: String,
+    /// Organization (`None` for the bootstrap operator key).
+    pub org: Option<String>,
     /// The grant requests are decided against.
     pub caller: kura_vault::Caller,
+}
+
+impl Principal {
+    /// Refuses anyone but an operator (administrative routes).
+    ///
+    /// # Errors
+    /// 403 `operator_only`.
+    pub fn require_operator(&self) -> Result<(), ApiError> {
+        if self.caller.is_operator() && !self.caller.suspended {
+            Ok(())
+        } else {
+            Err(ApiError::new(
+                axum::http::StatusCode::FORBIDDEN,
+                "operator_only",
+                "only an operator may do this",
+            ))
+        }
+    }
+}
+
+/// Parsed policies by principal, reparsed only when a principal's policy version changes.
+#[derive(Debug, Default)]
+pub struct PolicyCache {
+    parsed: std::sync::RwLock<
+        std::collections::HashMap<String, (i64, std::sync::Arc<[kura_policy::Policy]>)>,
+    >,
+}
+
+impl PolicyCache {
+    /// The grant of a stored principal.
+    ///
+    /// # Errors
+    /// 500 when its stored policies no longer check against the schema (logged; the request
+    /// is refused rather than served under a guessed policy).
+    pub fn caller(
+        &self,
+        p: &kura_store::PrincipalRecord,
+        schema: &kura_model::Schema,
+    ) -> Result<kura_vault::Caller, ApiError> {
+        let kind = crate::directory::parse_kind(&p.kind, p.subject).ok_or_else(|| {
+            tracing::error!(principal = %p.id, "stored principal has an unknown kind");
+            ApiError::internal(&"principal kind")
+        })?;
+        let cached = self
+            .parsed
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(&p.id)
+            .filter(|(v, _)| *v == p.policy_version)
+            .map(|(_, pol)| pol.clone());
+        let policies = match cached {
+            Some(p) => p,
+            None => {
+                let parsed: std::sync::Arc<[kura_policy::Policy]> =
+                    crate::directory::parse_policies(&p.policies, schema)
+                        .map_err(|e| {
+                            tracing::error!(principal = %p.id, error = %e, "stored policies do not check");
+                            ApiError::internal(&"principal policies")
+                        })?
+                        .into();
+                let mut map = self
+                    .parsed
+                    .write()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                if map.len() >= 100_000 {
+                    map.clear();
+                }
+                map.insert(p.id.clone(), (p.policy_version, parsed.clone()));
+                parsed
+            }
+        };
+        let suspended = p.suspended_at.is_some();
+        let mut caller = if kind == kura_vault::PrincipalKind::Operator {
+            let mut c = kura_vault::Caller::operator();
+            c.suspended = suspended;
+            c
+        } else {
+            kura_vault::Caller::with_policies(kind, Vec::new(), suspended)
+        };
+        if kind != kura_vault::PrincipalKind::Operator {
+            caller.policies = policies;
+            caller.quota = Some(kura_policy::Quota::for_policies(&caller.policies));
+        }
+        Ok(caller.in_org(&p.org, p.reinstated_at.unwrap_or(0).max(0) as u64))
+    }
 }
 
 impl FromRequestParts<AppState> for Principal {
@@ -93,26 +180,27 @@ impl FromRequestParts<AppState> for Principal {
             .ok_or_else(ApiError::unauthorized)?
             .to_owned();
         let presented = sha256(key.as_bytes());
-        let store = state.store.clone();
-        let record = tokio::task::spawn_blocking(move || store.api_key(&prefix))
-            .await
-            .map_err(|e| ApiError::internal(&e))?
-            .map_err(|e| ApiError::internal(&e))?
-            .ok_or_else(ApiError::unauthorized)?;
+        let directory = state.directory.clone();
+        let (record, principal) =
+            tokio::task::spawn_blocking(move || directory.authenticate(&prefix))
+                .await
+                .map_err(|e| ApiError::internal(&e))?
+                .map_err(|e| ApiError::internal(&e))?
+                .ok_or_else(ApiError::unauthorized)?;
         let matches: bool = record.hash.ct_eq(&presented).into();
         if !matches || record.revoked_at.is_some() {
             return Err(ApiError::unauthorized());
         }
-        let caller = if record.kind == "operator" {
-            kura_vault::Caller::operator()
-        } else {
-            // Principals with policies arrive with issue 5's directory; until then a
-            // non-operator key is granted nothing (fail closed).
-            kura_vault::Caller::with_policies(kura_vault::PrincipalKind::Service, Vec::new(), false)
+        let caller = match &principal {
+            // The bootstrap operator key (`kura init`, `serve --dev`) has no principal row.
+            None if record.kind == "operator" => kura_vault::Caller::operator(),
+            None => return Err(ApiError::unauthorized()),
+            Some(p) => state.policies.caller(p, state.vault.schema())?,
         };
         Ok(Principal {
             id: record.principal,
             kind: record.kind,
+            org: principal.map(|p| p.org),
             caller,
         })
     }

@@ -12,8 +12,12 @@
 #![deny(missing_docs)]
 
 pub mod auth;
+pub mod containment;
+pub mod directory;
 pub mod error;
+pub mod metrics;
 mod openapi;
+pub mod report;
 mod routes;
 pub mod wire;
 
@@ -57,6 +61,12 @@ pub struct AppState {
     pub limits: Limits,
     /// Passwords, login and recovery (issue 6); `None` answers their routes with 503.
     pub credentials: Option<Arc<kura_vault::Credentials>>,
+    /// The same store, seen as organizations, principals and incidents.
+    pub directory: Arc<dyn kura_store::DirectoryStore>,
+    /// Parsed policies of recently seen principals.
+    pub policies: Arc<auth::PolicyCache>,
+    /// Counters exported at `/v1/metrics`.
+    pub metrics: Arc<metrics::Metrics>,
 }
 
 /// The complete `/v1` router.

@@ -30,6 +30,19 @@ use crate::wire;
         routes::credentials::request_recovery,
         routes::credentials::complete_recovery,
         routes::credentials::force_reset,
+        routes::admin::create_org,
+        routes::admin::list_orgs,
+        routes::admin::show_org,
+        routes::admin::org_report,
+        routes::admin::create_principal,
+        routes::admin::list_principals,
+        routes::admin::show_principal,
+        routes::admin::rotate_key,
+        routes::admin::revoke_key,
+        routes::admin::suspend,
+        routes::admin::reinstate,
+        routes::admin::incidents,
+        routes::admin::metrics,
     ),
     components(schemas(
         wire::CreateSubject,
@@ -50,7 +63,16 @@ use crate::wire;
         routes::credentials::RecoveryAccepted,
         routes::credentials::CompleteRecovery,
         routes::credentials::ForceReset,
-        routes::credentials::ForceResetResult
+        routes::credentials::ForceResetResult,
+        crate::directory::NewOrganization,
+        crate::directory::SecurityOfficer,
+        crate::directory::NewPrincipal,
+        crate::directory::IssuedKey,
+        crate::directory::OrganizationView,
+        crate::directory::PrincipalView,
+        crate::report::OrgReport,
+        crate::report::PrincipalReport,
+        crate::report::ContainmentEvent
     )),
     modifiers(&BearerAuth)
 )]

@@ -82,6 +82,31 @@ pub enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// Organizations (data holder, processors) and their security officers.
+    Org {
+        #[command(subcommand)]
+        command: crate::cmd::directory::OrgCommand,
+    },
+    /// Principals (services, processors, operators, self-service) and their API keys.
+    Principal {
+        #[command(subcommand)]
+        command: crate::cmd::directory::PrincipalCommand,
+    },
+    /// Canary subjects: records no legitimate caller reads; touching one trips containment.
+    Canary {
+        #[command(subcommand)]
+        command: CanaryCommand,
+    },
+    /// Containment incidents.
+    Incident {
+        #[command(subcommand)]
+        command: crate::cmd::directory::IncidentCommand,
+    },
+    /// Supervision reports.
+    Report {
+        #[command(subcommand)]
+        command: crate::cmd::directory::ReportCommand,
+    },
     /// Find stray personal data in files and folders (CSV, spreadsheets, JSON, logs, dumps).
     Scan(kura_scan::ScanArgs),
     /// Passwords of subjects: forced resets.
@@ -94,6 +119,12 @@ pub enum Command {
         #[command(subcommand)]
         command: crate::cmd::credentials::PasswordsCommand,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CanaryCommand {
+    /// Plant N realistic-looking canary subjects.
+    Plant(crate::cmd::canary::PlantArgs),
 }
 
 #[derive(Debug, Subcommand)]

@@ -9,7 +9,15 @@ use kura_model::Config;
 use crate::cli::VaultArgs;
 
 /// Sections whose scalar keys may be overridden from the environment.
-const SECTIONS: &[&str] = &["store", "keys", "server", "audit", "passwords", "mail"];
+const SECTIONS: &[&str] = &[
+    "store",
+    "keys",
+    "server",
+    "audit",
+    "passwords",
+    "mail",
+    "containment",
+];
 
 /// Reads the config file (if any) and applies environment overrides.
 pub fn load(path: Option<&Path>) -> Result<Config> {

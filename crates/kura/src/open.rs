@@ -7,7 +7,7 @@ use kura_audit::{Appender, AppenderConfig, Clock};
 use kura_crypto::{KeyFile, KeyProvider, random_array};
 use kura_model::Synchronous;
 use kura_store::sqlite::{Durability, SqliteStore};
-use kura_store::{AuditStore, CredentialStore, DynStore, Store};
+use kura_store::{AuditStore, CredentialStore, DirectoryStore, DynStore, Store};
 use kura_vault::{Vault, VaultOptions};
 
 use crate::config::{Location, Resolved};
@@ -54,22 +54,30 @@ pub fn store(r: &Resolved) -> Result<Arc<dyn AuditStore>> {
     Ok(stores(r)?.0)
 }
 
-/// Opens the store once, seen both as the access log's and as the credentials' storage.
-pub fn stores(r: &Resolved) -> Result<(Arc<dyn AuditStore>, Arc<dyn CredentialStore>)> {
+/// The store opened once, seen through each of its interfaces.
+pub type Stores = (
+    Arc<dyn AuditStore>,
+    Arc<dyn CredentialStore>,
+    Arc<dyn DirectoryStore>,
+);
+
+/// Opens the store once, seen as the access log's, the credentials' and the directory's
+/// storage.
+pub fn stores(r: &Resolved) -> Result<Stores> {
     Ok(match &r.location {
         Location::Dir(d) => {
             let s = Arc::new(
                 SqliteStore::open(d, durability(r.config.store.synchronous))
                     .with_context(|| format!("opening the vault in {}", d.display()))?,
             );
-            (s.clone(), s)
+            (s.clone(), s.clone(), s)
         }
         Location::Postgres(url) => {
             let s = Arc::new(
                 kura_store::postgres::PostgresStore::open(url)
                     .context("opening the PostgreSQL store")?,
             );
-            (s.clone(), s)
+            (s.clone(), s.clone(), s)
         }
     })
 }
@@ -95,12 +103,24 @@ pub struct Opened {
     pub appender: Arc<Appender>,
     /// The same store, seen as the credentials' storage.
     pub credentials: Arc<dyn CredentialStore>,
+    /// The same store, seen as organizations, principals, incidents and canaries.
+    pub directory: Arc<dyn DirectoryStore>,
 }
 
 /// Opens an existing vault; every access it serves is recorded through a group-committing
 /// appender.
 pub fn vault(r: &Resolved) -> Result<Opened> {
-    let (store, credentials) = stores(r)?;
+    vault_with(r, None)
+}
+
+/// Opens an existing vault for serving: containment on (quotas and canaries), trips recorded
+/// and alerted through [`kura_server::containment::AlertSink`].
+pub fn served_vault(r: &Resolved, metrics: Arc<kura_server::metrics::Metrics>) -> Result<Opened> {
+    vault_with(r, Some(metrics))
+}
+
+fn vault_with(r: &Resolved, metrics: Option<Arc<kura_server::metrics::Metrics>>) -> Result<Opened> {
+    let (store, credentials, directory) = stores(r)?;
     let keys: Arc<dyn KeyProvider> =
         Arc::new(KeyFile::open(r.key_file()?).context("opening the key file")?);
     let dyn_store: DynStore = store.clone();
@@ -118,12 +138,34 @@ pub fn vault(r: &Resolved) -> Result<Opened> {
         appender.clone(),
         Arc::new(SystemClock),
     )?;
+    let vault = match metrics {
+        Some(metrics) => {
+            let webhook = r.config.containment.webhook_url.clone();
+            if let Some(url) = &webhook
+                && !url.starts_with("http://")
+            {
+                anyhow::bail!(
+                    "[containment] webhook_url must be an http:// URL (a local relay; TLS is not built in yet)"
+                );
+            }
+            let containment = Arc::new(kura_policy::Containment::new());
+            containment.set_canaries(directory.canaries().context("reading the canary list")?);
+            let sink = Arc::new(kura_server::containment::AlertSink::new(
+                directory.clone(),
+                metrics,
+                webhook,
+            ));
+            vault.with_containment(containment, sink)
+        }
+        None => vault,
+    };
     Ok(Opened {
         vault: Arc::new(vault),
         store,
         keys,
         appender,
         credentials,
+        directory,
     })
 }
 

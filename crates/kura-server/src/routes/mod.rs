@@ -1,5 +1,6 @@
 //! Route table and the subject handlers.
 
+pub mod admin;
 pub mod audit;
 pub mod credentials;
 pub mod import;
@@ -54,13 +55,45 @@ pub fn router(state: AppState) -> Router {
             "/v1/collections/{c}/subjects/{id}/access-log",
             get(audit::subject_log),
         )
+        .route("/v1/orgs", post(admin::create_org).get(admin::list_orgs))
+        .route("/v1/orgs/{id}", get(admin::show_org))
+        .route("/v1/orgs/{id}/report", get(admin::org_report))
+        .route(
+            "/v1/principals",
+            post(admin::create_principal).get(admin::list_principals),
+        )
+        .route("/v1/principals/{id}", get(admin::show_principal))
+        .route("/v1/principals/{id}/keys", post(admin::rotate_key))
+        .route(
+            "/v1/principals/{id}/keys/{prefix}",
+            axum::routing::delete(admin::revoke_key),
+        )
+        .route("/v1/principals/{id}/suspend", post(admin::suspend))
+        .route("/v1/principals/{id}/reinstate", post(admin::reinstate))
+        .route("/v1/incidents", get(admin::incidents))
+        .route("/v1/metrics", get(admin::metrics))
         .route("/v1/audit/checkpoint", get(audit::checkpoint))
         .route("/v1/audit/entries/{index}", get(audit::entry))
         .route("/v1/audit/proof/inclusion", get(audit::inclusion))
         .route("/v1/audit/proof/consistency", get(audit::consistency))
         .fallback(not_found)
+        .layer(axum::middleware::map_response_with_state(
+            state.clone(),
+            count_denied,
+        ))
         .layer(axum::extract::DefaultBodyLimit::disable())
         .with_state(state)
+}
+
+/// Counts policy refusals for `/v1/metrics`.
+async fn count_denied(
+    State(state): State<AppState>,
+    response: axum::response::Response,
+) -> axum::response::Response {
+    if response.status() == StatusCode::FORBIDDEN {
+        crate::metrics::Metrics::inc(&state.metrics.denied);
+    }
+    response
 }
 
 async fn not_found() -> ApiError {

@@ -409,14 +409,16 @@ fn http(dir: &Path, a: &BenchArgs) -> Result<Value> {
     let vault = Arc::new(open_vault(dir, true)?);
     let key = kura_server::auth::generate_api_key("bench", "operator", 0)?;
     vault.store().insert_api_key(&key.record)?;
-    let audit_store: Arc<dyn kura_store::AuditStore> =
-        Arc::new(SqliteStore::open(&dir.join("data"), Durability::Normal)?);
+    let opened = Arc::new(SqliteStore::open(&dir.join("data"), Durability::Normal)?);
     let state = kura_server::AppState {
         store: vault.store().clone(),
-        audit: audit_store,
+        audit: opened.clone(),
         vault,
         limits: kura_server::Limits::default(),
         credentials: None,
+        directory: opened,
+        policies: Arc::default(),
+        metrics: Arc::default(),
     };
     let rt = tokio::runtime::Runtime::new()?;
     let listener = rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))?;

@@ -2,7 +2,9 @@
 
 mod audit;
 pub mod bench;
+pub mod canary;
 pub mod credentials;
+pub mod directory;
 mod import;
 mod init;
 mod serve;
@@ -29,6 +31,13 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Audit { command } => audit::run(command),
         Command::Credentials { command } => credentials::run_credentials(command),
         Command::Passwords { command } => credentials::run_passwords(command),
+        Command::Org { command } => directory::run_org(command),
+        Command::Principal { command } => directory::run_principal(command),
+        Command::Canary {
+            command: crate::cli::CanaryCommand::Plant(args),
+        } => canary::plant(&args),
+        Command::Incident { command } => directory::run_incident(command),
+        Command::Report { command } => directory::run_report(command),
         Command::Scan(args) => {
             let outcome = kura_scan::run(&args, &mut std::io::stdout().lock())?;
             Ok(ExitCode::from(outcome.exit_code() as u8))

@@ -36,7 +36,8 @@ pub fn run(mut args: VaultArgs, listen: Option<SocketAddr>, dev: bool) -> Result
         }
     }
     let r = resolve(&args)?;
-    let opened = open::vault(&r)?;
+    let metrics = std::sync::Arc::new(kura_server::metrics::Metrics::default());
+    let opened = open::served_vault(&r, metrics.clone())?;
     let store = opened.vault.store().clone();
     let addr = listen.unwrap_or(r.config.server.listen);
     // The integrator extends the Merkle tree and signs checkpoints in the background.
@@ -81,7 +82,19 @@ pub fn run(mut args: VaultArgs, listen: Option<SocketAddr>, dev: bool) -> Result
             max_import_bytes: r.config.server.max_import_bytes,
         },
         credentials: Some(credentials),
+        directory: opened.directory.clone(),
+        policies: std::sync::Arc::default(),
+        metrics,
     };
+    if let Some(c) = opened.vault.containment() {
+        let _enter = rt.enter();
+        kura_server::containment::spawn_housekeeping(
+            c.clone(),
+            opened.directory.clone(),
+            std::sync::Arc::new(open::SystemClock),
+            std::time::Duration::from_secs(r.config.containment.refresh_secs.max(1)),
+        );
+    }
     rt.block_on(async move {
         let listener = tokio::net::TcpListener::bind(addr)
             .await

@@ -1,0 +1,186 @@
+//! What happens when containment trips: the suspension and a draft incident are recorded in
+//! the store, and an alert is raised three ways — a `WARN` log line (target `kura::alert`), a
+//! metric, and a JSON POST to the configured webhook. None of them carries a subject id or a
+//! field value; the incident record (operators only) holds the subjects obtained.
+//!
+//! Also here: the housekeeping task that refreshes the canary list from the store and sweeps
+//! expired window entries.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use kura_audit::{AccessEvent, Action, Clock};
+use kura_policy::{Containment, DraftIncident, Trigger};
+use kura_store::{DirectoryStore, IncidentRecord};
+use kura_vault::ContainmentSink;
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::metrics::Metrics;
+
+/// Records trips and raises alerts.
+pub struct AlertSink {
+    directory: Arc<dyn DirectoryStore>,
+    metrics: Arc<Metrics>,
+    webhook: Option<String>,
+}
+
+impl std::fmt::Debug for AlertSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AlertSink")
+            .field("webhook", &self.webhook.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl AlertSink {
+    /// A sink writing to `directory`, counting in `metrics`, posting to `webhook` (an
+    /// `http://` URL) if given.
+    pub fn new(
+        directory: Arc<dyn DirectoryStore>,
+        metrics: Arc<Metrics>,
+        webhook: Option<String>,
+    ) -> Self {
+        AlertSink {
+            directory,
+            metrics,
+            webhook,
+        }
+    }
+
+    fn record(&self, incident: &DraftIncident, time_ms: u64, id: &str) -> Result<(), String> {
+        let reason = match incident.trigger {
+            Trigger::Quota => "containment:quota",
+            Trigger::Canary => "containment:canary",
+        };
+        let principal = self
+            .directory
+            .principal(&incident.principal)
+            .map_err(|e| e.to_string())?;
+        let obtained = self
+            .directory
+            .subject_ids(&incident.subjects)
+            .map_err(|e| e.to_string())?;
+        let body = json!({
+            "trigger": incident.trigger,
+            "window_start": incident.window_start,
+            "window_end": incident.window_end,
+            "quota": incident.quota,
+            "subjects_obtained": obtained.iter().map(|(_, id)| id.to_string()).collect::<Vec<_>>(),
+            "subjects_obtained_iids": incident.subjects,
+            "subjects_refused": incident.refused.len(),
+            "canaries_hit": incident.canaries.len(),
+        });
+        self.directory
+            .insert_incident(&IncidentRecord {
+                id: id.to_owned(),
+                opened_at: (time_ms / 1000) as i64,
+                principal: incident.principal.clone(),
+                org: principal.as_ref().map(|p| p.org.clone()),
+                trigger: reason.trim_start_matches("containment:").to_owned(),
+                status: "draft".to_owned(),
+                body: body.to_string(),
+            })
+            .map_err(|e| e.to_string())?;
+        let leaf = AccessEvent::new(
+            time_ms,
+            "kura-containment",
+            "containment",
+            Action::PrincipalSuspend,
+            "",
+            id,
+        )
+        .to_leaf()
+        .map_err(|e| e.to_string())?;
+        if principal.is_some() {
+            self.directory
+                .set_suspended(&incident.principal, Some(reason), time_ms as i64, &[leaf])
+                .map_err(|e| e.to_string())?;
+        }
+        Ok(())
+    }
+
+    fn post(&self, payload: serde_json::Value) {
+        let Some(url) = self.webhook.clone() else {
+            return;
+        };
+        let metrics = self.metrics.clone();
+        // Off the request's thread: the refusal does not wait for the receiver.
+        std::thread::spawn(move || {
+            let agent: ureq::Agent = ureq::Agent::config_builder()
+                .timeout_global(Some(Duration::from_secs(5)))
+                .build()
+                .into();
+            let sent = agent
+                .post(&url)
+                .header("content-type", "application/json")
+                .send(payload.to_string());
+            if let Err(e) = sent {
+                Metrics::inc(&metrics.webhook_failures);
+                tracing::error!(target: "kura::alert", error = %e, "containment webhook failed");
+            }
+        });
+    }
+}
+
+impl ContainmentSink for AlertSink {
+    fn contained(&self, incident: &DraftIncident, time_ms: u64) {
+        let id = Uuid::now_v7().to_string();
+        match incident.trigger {
+            Trigger::Quota => Metrics::inc(&self.metrics.containment_quota),
+            Trigger::Canary => Metrics::inc(&self.metrics.containment_canary),
+        }
+        tracing::warn!(target: "kura::alert", incident = %id, "{incident}");
+        if let Err(e) = self.record(incident, time_ms, &id) {
+            // The principal stays suspended in this process; an operator must look.
+            tracing::error!(target: "kura::alert", incident = %id, error = %e,
+                "could not record the containment incident; the principal is suspended in memory only");
+        }
+        let org = self
+            .directory
+            .principal(&incident.principal)
+            .ok()
+            .flatten()
+            .map(|p| p.org);
+        self.post(json!({
+            "event": "containment",
+            "incident": id,
+            "principal": incident.principal,
+            "org": org,
+            "trigger": incident.trigger,
+            "window_start": incident.window_start,
+            "window_end": incident.window_end,
+            "subjects_obtained": incident.subjects.len(),
+            "subjects_refused": incident.refused.len(),
+        }));
+    }
+}
+
+/// Refreshes the canary list and sweeps expired entries every `every`, until the runtime
+/// shuts down.
+pub fn spawn_housekeeping(
+    containment: Arc<Containment>,
+    directory: Arc<dyn DirectoryStore>,
+    clock: Arc<dyn Clock>,
+    every: Duration,
+) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        loop {
+            tick.tick().await;
+            let (c, d, now) = (
+                containment.clone(),
+                directory.clone(),
+                (clock.now_ms() / 1000) as i64,
+            );
+            let done = tokio::task::spawn_blocking(move || {
+                c.sweep(now);
+                d.canaries().map(|list| c.set_canaries(list))
+            })
+            .await;
+            if let Ok(Err(e)) = done {
+                tracing::error!(error = %e, "could not refresh the canary list");
+            }
+        }
+    });
+}

@@ -1,0 +1,659 @@
+//! Organizations and principals: the rules for creating them, their keys, suspension and
+//! reinstatement — shared by the HTTP admin routes and the `kura org` / `kura principal`
+//! commands, so both refuse the same things with the same codes.
+//!
+//! # Invariants
+//! - No organization without a named security officer (name and contact).
+//! - A processor names the holder that supervises it; a holder names none.
+//! - A principal's policies are checked against the schema before anything is stored; an
+//!   operator holds none (it is allowed everything), a self-service principal is bound to
+//!   one existing subject.
+//! - Every change is recorded in the access log in the same transaction.
+//! - A new API key is returned once and never stored in clear.
+
+use std::sync::Arc;
+
+use kura_audit::{AccessEvent, Action};
+use kura_model::Schema;
+use kura_policy::{Policy, PolicySpec, PrincipalKind};
+use kura_store::{DirectoryStore, OrganizationRecord, PrincipalRecord, StoreError};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+use zeroize::Zeroizing;
+
+use crate::auth::generate_api_key;
+
+/// Why an administrative request was refused. Messages name ids and keys, never secrets.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AdminError {
+    /// The input breaks a rule; `code` says which.
+    #[error("{message}")]
+    Invalid {
+        /// Stable code.
+        code: &'static str,
+        /// What to fix.
+        message: String,
+    },
+    /// The named organization or principal does not exist.
+    #[error("{0}")]
+    NotFound(String),
+    /// The id or name is taken.
+    #[error("{0}")]
+    Conflict(String),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The access log entry could not be encoded.
+    #[error(transparent)]
+    Audit(#[from] kura_audit::AuditError),
+    /// The random generator failed.
+    #[error(transparent)]
+    Crypto(#[from] kura_crypto::CryptoError),
+}
+
+impl AdminError {
+    fn invalid(code: &'static str, message: impl Into<String>) -> Self {
+        AdminError::Invalid {
+            code,
+            message: message.into(),
+        }
+    }
+
+    /// Stable snake_case code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            AdminError::Invalid { code, .. } => code,
+            AdminError::NotFound(_) => "not_found",
+            AdminError::Conflict(_) => "conflict",
+            AdminError::Store(e) => e.code(),
+            AdminError::Audit(_) => "audit_unavailable",
+            AdminError::Crypto(e) => e.code(),
+        }
+    }
+}
+
+/// A new organization, as given by an operator.
+#[derive(Debug, Clone, Deserialize, Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewOrganization {
+    /// Short id: 1-63 characters of `a-z`, `0-9`, `-`, starting with a letter or digit.
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    /// `holder` (the data holder, default) or `processor` (a subcontractor).
+    #[serde(default = "holder")]
+    pub role: String,
+    /// For a processor: the id of the holder that supervises it.
+    #[serde(default)]
+    pub supervisor: Option<String>,
+    /// The responsible security officer.
+    pub security_officer: SecurityOfficer,
+}
+
+fn holder() -> String {
+    "holder".to_owned()
+}
+
+/// The person responsible for an organization's security.
+#[derive(Debug, Clone, Deserialize, Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SecurityOfficer {
+    /// Full name.
+    pub name: String,
+    /// An e-mail address or phone number where the officer can be reached.
+    pub contact: String,
+}
+
+/// A new principal, as given by an operator.
+#[derive(Debug, Clone, Deserialize, Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewPrincipal {
+    /// The organization it belongs to.
+    pub org: String,
+    /// Name, unique within the organization.
+    pub name: String,
+    /// `service` (default), `processor`, `operator` or `self`.
+    #[serde(default = "service")]
+    pub kind: String,
+    /// For `self`: the subject's id.
+    #[serde(default)]
+    pub subject: Option<String>,
+    /// Policy documents (see docs/policies.md). Required for services and processors; none
+    /// for operators; a self-service principal gets a default (its own record, every
+    /// non-credential field, read/write/export, purpose `self_service`) when none is given.
+    #[serde(default)]
+    #[schema(value_type = Vec<Object>)]
+    pub policies: Vec<PolicySpec>,
+}
+
+fn service() -> String {
+    "service".to_owned()
+}
+
+/// A principal created or given a new key: the key is shown here once.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct IssuedKey {
+    /// Principal id.
+    pub id: String,
+    /// The API key. Store it now: kura keeps only its hash.
+    pub api_key: String,
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+fn event(by: &str, action: Action) -> AccessEvent {
+    AccessEvent::new(
+        now_ms() as u64,
+        by,
+        "administration",
+        action,
+        "",
+        &Uuid::now_v7().to_string(),
+    )
+}
+
+fn valid_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 63
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !id.starts_with('-')
+}
+
+fn text(field: &'static str, v: &str, max: usize) -> Result<String, AdminError> {
+    let t = v.trim();
+    if t.is_empty() || t.chars().count() > max || t.chars().any(char::is_control) {
+        return Err(AdminError::invalid(
+            "invalid_value",
+            format!("`{field}` must be 1 to {max} printable characters"),
+        ));
+    }
+    Ok(t.to_owned())
+}
+
+/// A contact is an e-mail address (`local@domain.tld`) or a phone number (at least 6 digits,
+/// only digits, spaces, `+`, `-`, `(`, `)`).
+fn valid_contact(c: &str) -> bool {
+    let email = c.split_once('@').is_some_and(|(l, d)| {
+        !l.is_empty() && d.contains('.') && !d.starts_with('.') && !d.ends_with('.')
+    }) && !c.contains(char::is_whitespace);
+    let phone = c.chars().filter(char::is_ascii_digit).count() >= 6
+        && c.chars()
+            .all(|ch| ch.is_ascii_digit() || " +-()".contains(ch));
+    email || phone
+}
+
+/// Registers an organization.
+///
+/// # Errors
+/// `security_officer_required`, `invalid_org_id`, `invalid_value`, `invalid_role`,
+/// `supervisor_required`, `invalid_supervisor`, `conflict`.
+pub fn create_org(
+    store: &dyn DirectoryStore,
+    by: &str,
+    input: NewOrganization,
+) -> Result<OrganizationRecord, AdminError> {
+    if input.security_officer.name.trim().is_empty()
+        || input.security_officer.contact.trim().is_empty()
+    {
+        return Err(AdminError::invalid(
+            "security_officer_required",
+            "an organization must name its security officer: a name and a contact address",
+        ));
+    }
+    if !valid_id(&input.id) {
+        return Err(AdminError::invalid(
+            "invalid_org_id",
+            "an organization id is 1-63 characters of a-z, 0-9 and `-`, not starting with `-`",
+        ));
+    }
+    let name = text("name", &input.name, 200)?;
+    let officer_name = text("security_officer.name", &input.security_officer.name, 200)?;
+    let officer_contact = text(
+        "security_officer.contact",
+        &input.security_officer.contact,
+        254,
+    )?;
+    if !valid_contact(&officer_contact) {
+        return Err(AdminError::invalid(
+            "invalid_contact",
+            "the security officer's contact must be an e-mail address or a phone number",
+        ));
+    }
+    let supervisor = match (input.role.as_str(), input.supervisor) {
+        ("holder", None) => None,
+        ("holder", Some(_)) => {
+            return Err(AdminError::invalid(
+                "invalid_supervisor",
+                "a holder is supervised by nobody; only a processor names a supervisor",
+            ));
+        }
+        ("processor", None) => {
+            return Err(AdminError::invalid(
+                "supervisor_required",
+                "a processor must name the holder that supervises it (`supervisor`)",
+            ));
+        }
+        ("processor", Some(s)) => {
+            match store.organization(&s)? {
+                Some(o) if o.role == "holder" => {}
+                Some(_) => {
+                    return Err(AdminError::invalid(
+                        "invalid_supervisor",
+                        format!("`{s}` is a processor; a processor is supervised by a holder"),
+                    ));
+                }
+                None => {
+                    return Err(AdminError::invalid(
+                        "invalid_supervisor",
+                        format!("no organization `{s}`"),
+                    ));
+                }
+            }
+            Some(s)
+        }
+        _ => {
+            return Err(AdminError::invalid(
+                "invalid_role",
+                "`role` must be `holder` or `processor`",
+            ));
+        }
+    };
+    let record = OrganizationRecord {
+        id: input.id,
+        name,
+        role: input.role,
+        supervisor,
+        officer_name,
+        officer_contact,
+        created_at: now_ms() / 1000,
+    };
+    if store.organization(&record.id)?.is_some() {
+        return Err(AdminError::Conflict(format!(
+            "organization `{}` exists",
+            record.id
+        )));
+    }
+    let leaf = event(by, Action::OrgCreate).to_leaf()?;
+    store
+        .insert_organization(&record, &[leaf])
+        .map_err(|e| match e {
+            StoreError::Conflict(_) => {
+                AdminError::Conflict(format!("organization `{}` exists", record.id))
+            }
+            other => other.into(),
+        })?;
+    Ok(record)
+}
+
+/// The default policy of a self-service principal: its own record, every field but
+/// credentials, in plain, to read, change and export, for the purpose `self_service`.
+fn self_policy(schema: &Schema, collection: &str) -> Option<PolicySpec> {
+    let c = schema.collection(collection)?;
+    Some(PolicySpec {
+        collection: collection.to_owned(),
+        purposes: vec!["self_service".to_owned()],
+        actions: vec![
+            kura_policy::Action::Read,
+            kura_policy::Action::Write,
+            kura_policy::Action::Export,
+        ],
+        fields: c
+            .fields
+            .iter()
+            .filter(|f| f.category != kura_model::Category::Credential)
+            .map(|f| (f.name.clone(), kura_policy::Mode::Plain))
+            .collect(),
+        quota: None,
+    })
+}
+
+/// Parses a principal kind name.
+pub fn parse_kind(kind: &str, subject: Option<Uuid>) -> Option<PrincipalKind> {
+    Some(match kind {
+        "service" => PrincipalKind::Service,
+        "processor" => PrincipalKind::Processor,
+        "operator" => PrincipalKind::Operator,
+        "self" => PrincipalKind::SelfService {
+            subject: subject?.as_u128(),
+        },
+        _ => return None,
+    })
+}
+
+/// Parses and checks a stored policy array.
+///
+/// # Errors
+/// The first policy that no longer checks against `schema` (e.g. after a schema change).
+pub fn parse_policies(json: &str, schema: &Schema) -> Result<Vec<Policy>, String> {
+    let specs: Vec<PolicySpec> = serde_json::from_str(json).map_err(|e| e.to_string())?;
+    specs
+        .into_iter()
+        .map(|s| s.check(schema).map_err(|e| e.to_string()))
+        .collect()
+}
+
+/// Creates a principal with its first API key.
+///
+/// # Errors
+/// `invalid_kind`, `invalid_value`, `policy_required`, `policy_*` codes of the policy
+/// checker, `subject_required`, `subject_not_found`, `not_found` (organization), `conflict`.
+pub fn create_principal(
+    store: &dyn DirectoryStore,
+    schema: &Schema,
+    by: &str,
+    input: NewPrincipal,
+) -> Result<(PrincipalRecord, IssuedKey), AdminError> {
+    let name = text("name", &input.name, 100)?;
+    if store.organization(&input.org)?.is_none() {
+        return Err(AdminError::NotFound(format!(
+            "no organization `{}`",
+            input.org
+        )));
+    }
+    let subject = match &input.subject {
+        Some(s) => Some(Uuid::parse_str(s).map_err(|_| {
+            AdminError::invalid(
+                "invalid_subject_id",
+                "`subject` must be a subject id (UUID)",
+            )
+        })?),
+        None => None,
+    };
+    let mut specs = input.policies;
+    match input.kind.as_str() {
+        "service" | "processor" => {
+            if specs.is_empty() {
+                return Err(AdminError::invalid(
+                    "policy_required",
+                    "a service or processor needs at least one policy",
+                ));
+            }
+            if subject.is_some() {
+                return Err(AdminError::invalid(
+                    "invalid_value",
+                    "only a self-service principal names a subject",
+                ));
+            }
+        }
+        "operator" => {
+            if !specs.is_empty() || subject.is_some() {
+                return Err(AdminError::invalid(
+                    "invalid_value",
+                    "an operator holds no policy and no subject: it may do everything, and is recorded",
+                ));
+            }
+        }
+        "self" => {
+            let Some(id) = subject else {
+                return Err(AdminError::invalid(
+                    "subject_required",
+                    "a self-service principal names its subject (`subject`)",
+                ));
+            };
+            if specs.is_empty() {
+                let collection = schema
+                    .collections()
+                    .iter()
+                    .find(|c| store.subject(&c.name, &id).ok().flatten().is_some())
+                    .map(|c| c.name.clone());
+                let Some(collection) = collection else {
+                    return Err(AdminError::invalid(
+                        "subject_not_found",
+                        "no subject with this id",
+                    ));
+                };
+                specs.extend(self_policy(schema, &collection));
+            }
+            for s in &specs {
+                if store.subject(&s.collection, &id)?.is_none() {
+                    return Err(AdminError::invalid(
+                        "subject_not_found",
+                        format!("no subject with this id in `{}`", s.collection),
+                    ));
+                }
+            }
+        }
+        _ => {
+            return Err(AdminError::invalid(
+                "invalid_kind",
+                "`kind` must be service, processor, operator or self",
+            ));
+        }
+    }
+    for s in &specs {
+        s.clone()
+            .check(schema)
+            .map_err(|e| AdminError::invalid(e.code(), e.to_string()))?;
+    }
+    let policies = serde_json::to_string(&specs).map_err(|e| {
+        AdminError::invalid("invalid_value", format!("policies do not serialize: {e}"))
+    })?;
+    let id = Uuid::now_v7().to_string();
+    let now = now_ms();
+    let key = generate_api_key(&id, &input.kind, now / 1000)?;
+    let record = PrincipalRecord {
+        id: id.clone(),
+        org: input.org,
+        name,
+        kind: input.kind,
+        subject,
+        policies,
+        policy_version: 1,
+        created_at: now / 1000,
+        suspended_at: None,
+        suspended_reason: None,
+        reinstated_at: None,
+    };
+    let leaves = [
+        event(by, Action::PrincipalCreate).to_leaf()?,
+        event(by, Action::ApiKeyCreate).to_leaf()?,
+    ];
+    store
+        .insert_principal(&record, &key.record, &leaves)
+        .map_err(|e| match e {
+            StoreError::Conflict(_) => AdminError::Conflict(format!(
+                "organization `{}` already has a principal named `{}`",
+                record.org, record.name
+            )),
+            other => other.into(),
+        })?;
+    let issued = IssuedKey {
+        id,
+        api_key: key.secret.to_string(),
+    };
+    Ok((record, issued))
+}
+
+/// Issues a new key for a principal and revokes its others (rotation).
+///
+/// # Errors
+/// `not_found`, store failures.
+pub fn rotate_key(
+    store: &dyn DirectoryStore,
+    by: &str,
+    principal: &str,
+) -> Result<IssuedKey, AdminError> {
+    let p = store
+        .principal(principal)?
+        .ok_or_else(|| AdminError::NotFound(format!("no principal `{principal}`")))?;
+    let key = generate_api_key(&p.id, &p.kind, now_ms() / 1000)?;
+    store.add_api_key(&key.record, &[event(by, Action::ApiKeyCreate).to_leaf()?])?;
+    store.revoke_api_keys(
+        &p.id,
+        None,
+        Some(&key.record.prefix),
+        now_ms() / 1000,
+        &[event(by, Action::ApiKeyRevoke).to_leaf()?],
+    )?;
+    let secret: Zeroizing<String> = key.secret;
+    Ok(IssuedKey {
+        id: p.id,
+        api_key: secret.to_string(),
+    })
+}
+
+/// Revokes one key (by its public prefix) or all keys of a principal.
+///
+/// # Errors
+/// `not_found` when the principal or key does not exist (or is already revoked).
+pub fn revoke_keys(
+    store: &dyn DirectoryStore,
+    by: &str,
+    principal: &str,
+    prefix: Option<&str>,
+) -> Result<u64, AdminError> {
+    if store.principal(principal)?.is_none() {
+        return Err(AdminError::NotFound(format!("no principal `{principal}`")));
+    }
+    let n = store.revoke_api_keys(
+        principal,
+        prefix,
+        None,
+        now_ms() / 1000,
+        &[event(by, Action::ApiKeyRevoke).to_leaf()?],
+    )?;
+    if n == 0 {
+        return Err(AdminError::NotFound("no active key matches".to_owned()));
+    }
+    Ok(n)
+}
+
+/// Suspends (`Some(reason)`) or reinstates (`None`) a principal.
+///
+/// # Errors
+/// `not_found`.
+pub fn set_suspended(
+    store: &dyn DirectoryStore,
+    by: &str,
+    principal: &str,
+    reason: Option<&str>,
+) -> Result<(), AdminError> {
+    let action = if reason.is_some() {
+        Action::PrincipalSuspend
+    } else {
+        Action::PrincipalReinstate
+    };
+    let found =
+        store.set_suspended(principal, reason, now_ms(), &[event(by, action).to_leaf()?])?;
+    if !found {
+        return Err(AdminError::NotFound(format!("no principal `{principal}`")));
+    }
+    Ok(())
+}
+
+/// An organization as shown to operators.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct OrganizationView {
+    /// Id.
+    pub id: String,
+    /// Name.
+    pub name: String,
+    /// `holder` or `processor`.
+    pub role: String,
+    /// The supervising holder of a processor.
+    pub supervisor: Option<String>,
+    /// The security officer.
+    pub security_officer: SecurityOfficer,
+    /// Unix seconds.
+    pub created_at: i64,
+}
+
+impl From<OrganizationRecord> for OrganizationView {
+    fn from(o: OrganizationRecord) -> Self {
+        OrganizationView {
+            id: o.id,
+            name: o.name,
+            role: o.role,
+            supervisor: o.supervisor,
+            security_officer: SecurityOfficer {
+                name: o.officer_name,
+                contact: o.officer_contact,
+            },
+            created_at: o.created_at,
+        }
+    }
+}
+
+/// A principal as shown to operators (never a key, only key prefixes).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct PrincipalView {
+    /// Id.
+    pub id: String,
+    /// Organization.
+    pub org: String,
+    /// Name.
+    pub name: String,
+    /// Kind.
+    pub kind: String,
+    /// Self-service subject.
+    pub subject: Option<String>,
+    /// Policies.
+    #[schema(value_type = Vec<Object>)]
+    pub policies: serde_json::Value,
+    /// Suspended since (unix ms), if suspended.
+    pub suspended_at: Option<i64>,
+    /// Why.
+    pub suspended_reason: Option<String>,
+    /// Public prefixes of the active keys.
+    pub active_keys: Vec<String>,
+}
+
+/// Builds the view of a principal, with its active key prefixes.
+///
+/// # Errors
+/// Store failures.
+pub fn principal_view(
+    store: &dyn DirectoryStore,
+    p: PrincipalRecord,
+) -> Result<PrincipalView, AdminError> {
+    let keys = store
+        .api_keys_of(&p.id)?
+        .into_iter()
+        .filter(|k| k.revoked_at.is_none())
+        .map(|k| k.prefix)
+        .collect();
+    Ok(PrincipalView {
+        policies: serde_json::from_str(&p.policies).unwrap_or(serde_json::Value::Null),
+        id: p.id,
+        org: p.org,
+        name: p.name,
+        kind: p.kind,
+        subject: p.subject.map(|s| s.to_string()),
+        suspended_at: p.suspended_at,
+        suspended_reason: p.suspended_reason,
+        active_keys: keys,
+    })
+}
+
+/// Shared handle type.
+pub type Directory = Arc<dyn DirectoryStore>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn contacts() {
+        assert!(valid_contact("security@example.com"));
+        assert!(valid_contact("+81 3-1234-5678"));
+        assert!(!valid_contact("nobody"));
+        assert!(!valid_contact("a@b"));
+        assert!(!valid_contact("12345"));
+    }
+
+    #[test]
+    fn ids() {
+        assert!(valid_id("acme-support"));
+        assert!(!valid_id("-x"));
+        assert!(!valid_id("Acme"));
+        assert!(!valid_id(""));
+    }
+}
