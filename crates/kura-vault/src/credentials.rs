@@ -379,6 +379,48 @@ impl Credentials {
         &self.store
     }
 
+    /// The policy check of every password operation: the caller must be allowed to write the
+    /// collection's credential field (for its purpose), about `target` when there is one.
+    /// A refusal is recorded as `action` with `denied:<code>`.
+    fn gate(
+        &self,
+        access: &Access,
+        action: Action,
+        collection: &str,
+        target: Option<&Uuid>,
+    ) -> Result<()> {
+        if access.caller.is_operator() && !access.caller.suspended {
+            return Ok(());
+        }
+        let v = &self.vault;
+        let Ok(c) = v.collection(collection) else {
+            // Unknown collection: the operation answers it with its own code.
+            return Ok(());
+        };
+        let field = layout(c).ok().map(|l| vec![l.credential]);
+        match v.decide(
+            access,
+            kura_policy::Action::Write,
+            collection,
+            field.as_deref(),
+            target,
+        ) {
+            Ok(_) => Ok(()),
+            Err(e) => Err(v.refused(v.event(access, action, collection), e).into()),
+        }
+    }
+
+    async fn gated(
+        &self,
+        access: &Access,
+        action: Action,
+        collection: &str,
+        target: Option<Uuid>,
+    ) -> Result<()> {
+        let (me, access, collection) = (self.clone(), access.clone(), collection.to_owned());
+        blocking(move || me.gate(&access, action, &collection, target.as_ref())).await
+    }
+
     fn now_unix(&self) -> u64 {
         self.vault.now_ms() / 1000
     }
@@ -397,6 +439,8 @@ impl Credentials {
         id: Uuid,
         password: Password,
     ) -> Result<()> {
+        self.gated(&access, Action::PasswordSet, &collection, Some(id))
+            .await?;
         let me = self.clone();
         let coll = collection.clone();
         let (ev, acct_email, locale, had, password) = blocking(move || {
@@ -482,6 +526,8 @@ impl Credentials {
         login_id: Zeroizing<String>,
         password: Password,
     ) -> Result<Uuid> {
+        self.gated(&access, Action::PasswordVerify, &collection, None)
+            .await?;
         let now = self.now_unix();
         let me = self.clone();
         // Step 1: resolve the login id and check the throttle, before any hashing.
@@ -660,6 +706,16 @@ impl Credentials {
         }
     }
 
+    /// The policy check of a recovery request, run before it is accepted (a refusal is an
+    /// answer about the caller's grant, not about any subject, so it may be given at once).
+    ///
+    /// # Errors
+    /// [`VaultError::Denied`] through [`PasswordError::Vault`].
+    pub async fn authorize_recovery(&self, access: &Access, collection: &str) -> Result<()> {
+        self.gated(access, Action::RecoveryIssue, collection, None)
+            .await
+    }
+
     /// Starts a recovery and returns at once; the lookup, the token and the mail happen in
     /// the background, so the caller's answer is the same whether or not the account exists
     /// and has an address. A subject gets at most `issue_limit` mails per window.
@@ -750,6 +806,8 @@ impl Credentials {
         token: Zeroizing<String>,
         new_password: Password,
     ) -> Result<()> {
+        self.gated(&access, Action::RecoveryRedeem, &collection, None)
+            .await?;
         let now = self.now_unix();
         let me = self.clone();
         let (hash, prep, new_password) = blocking(move || {
@@ -882,6 +940,8 @@ impl Credentials {
         collection: String,
         ids: Vec<Uuid>,
     ) -> Result<u64> {
+        self.gated(&access, Action::PasswordResetForce, &collection, None)
+            .await?;
         let me = self.clone();
         blocking(move || force_reset(&me.vault, &*me.store, &access, &collection, &ids)).await
     }

@@ -227,7 +227,9 @@ pub async fn request_recovery(
         }
     };
     let creds = credentials(&state)?;
-    creds.request_recovery(access(&principal, &purpose), c, by);
+    let a = access(&principal, &purpose);
+    creds.authorize_recovery(&a, &c).await?;
+    creds.request_recovery(a, c, by);
     Ok((
         StatusCode::ACCEPTED,
         Json(RecoveryAccepted {
