@@ -1,0 +1,837 @@
+//! Organizations, principals, policies and containment through the real binary, the real
+//! SQLite store and HTTP (issue 5).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod util;
+
+use std::collections::BTreeSet;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::path::Path;
+use std::sync::mpsc;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use util::{Server, full_subject, kura, serve};
+
+/// The policy document of the issue, word for word.
+const SUPPORT_POLICY: &str = r#"{"collection":"accounts","purposes":["support"],"actions":["read","search"],
+  "fields":{"name":"plain","email":"masked","phone":"masked","birth_date":"denied"},
+  "quota":{"subjects":100,"window_secs":3600}}"#;
+
+/// A vault initialized in a temp dir, served with `config` (TOML), with the operator key.
+fn start_with(config: &str) -> (Server, tempfile::TempDir) {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("vault");
+    let (code, out, err) = kura(
+        &["init", "--data", dir.to_str().unwrap(), "--json"],
+        tmp.path(),
+    );
+    assert_eq!(code, 0, "{err}");
+    let key = serde_json::from_str::<Value>(out.trim()).unwrap()["operator_key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let cfg = tmp.path().join("kura.toml");
+    std::fs::write(&cfg, config).unwrap();
+    let mut s = serve(&dir, &["--config", cfg.to_str().unwrap()], tmp.path());
+    s.key = key;
+    (s, tmp)
+}
+
+fn cli(s: &Server, cwd: &Path, args: &[&str]) -> (i32, String, String) {
+    let mut all: Vec<&str> = args.to_vec();
+    let data = s.dir.to_str().unwrap().to_owned();
+    all.extend_from_slice(&["--data", &data]);
+    kura(&all, cwd)
+}
+
+/// `kura org create` with a security officer, then `kura principal create --json`.
+fn principal(
+    s: &Server,
+    cwd: &Path,
+    org: &str,
+    name: &str,
+    kind: &str,
+    policy: &str,
+) -> (String, String) {
+    // Register the organization unless it exists already.
+    let (code, _, err) = cli(
+        s,
+        cwd,
+        &[
+            "org",
+            "create",
+            org,
+            "--name",
+            org,
+            "--officer-name",
+            "Hanako Sato",
+            "--officer-contact",
+            "security@example.com",
+        ],
+    );
+    assert!(code == 0 || err.contains("(conflict)"), "{err}");
+    let file = cwd.join(format!("{name}.json"));
+    std::fs::write(&file, policy).unwrap();
+    let (code, out, err) = cli(
+        s,
+        cwd,
+        &[
+            "principal",
+            "create",
+            "--org",
+            org,
+            "--name",
+            name,
+            "--kind",
+            kind,
+            "--policy",
+            file.to_str().unwrap(),
+            "--json",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    let v: Value = serde_json::from_str(out.trim()).unwrap();
+    (
+        v["id"].as_str().unwrap().to_owned(),
+        v["api_key"].as_str().unwrap().to_owned(),
+    )
+}
+
+fn as_key(
+    s: &Server,
+    key: &str,
+    purpose: &str,
+    method: &str,
+    path: &str,
+    body: Option<&Value>,
+) -> util::Resp {
+    let auth = format!("Bearer {key}");
+    let text = body.map(Value::to_string);
+    s.req(
+        method,
+        path,
+        text.as_deref(),
+        &[("Authorization", &auth), ("X-Kura-Purpose", purpose)],
+    )
+}
+
+/// Imports `n` subjects over HTTP in one request; returns their ids in order.
+fn import(s: &Server, n: usize) -> Vec<String> {
+    let body: Vec<String> = (0..n)
+        .map(|i| {
+            let mut v = full_subject();
+            v["fields"]["login_id"] = json!(format!("user{i:05}"));
+            v["fields"]["email"] = json!(format!("user{i:05}@example.jp"));
+            v.to_string()
+        })
+        .collect();
+    let r = s.req(
+        "POST",
+        "/v1/collections/accounts/import",
+        Some(&body.join("\n")),
+        &[],
+    );
+    assert_eq!(r.status, 200, "{}", r.text);
+    r.body["ids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[test]
+fn an_organization_needs_a_security_officer() {
+    let (s, tmp) = start_with("");
+    // CLI: empty officer name refused, nothing stored.
+    let (code, _, err) = cli(
+        &s,
+        tmp.path(),
+        &[
+            "org",
+            "create",
+            "acme",
+            "--name",
+            "Acme",
+            "--officer-name",
+            " ",
+            "--officer-contact",
+            "sec@acme.example",
+        ],
+    );
+    assert_ne!(code, 0);
+    assert!(err.contains("security officer"), "{err}");
+    // HTTP: no officer at all → invalid body; empty → security_officer_required.
+    let r = s.post("/v1/orgs", &json!({"id": "acme", "name": "Acme"}));
+    assert_eq!((r.status, r.code()), (400, "invalid_body"), "{}", r.text);
+    let r = s.post(
+        "/v1/orgs",
+        &json!({"id": "acme", "name": "Acme",
+        "security_officer": {"name": "", "contact": ""}}),
+    );
+    assert_eq!(
+        (r.status, r.code()),
+        (400, "security_officer_required"),
+        "{}",
+        r.text
+    );
+    let r = s.post(
+        "/v1/orgs",
+        &json!({"id": "acme", "name": "Acme",
+        "security_officer": {"name": "Taro", "contact": "not a contact"}}),
+    );
+    assert_eq!((r.status, r.code()), (400, "invalid_contact"), "{}", r.text);
+    assert_eq!(s.get("/v1/orgs").body, json!([]));
+    // A holder, then a processor it supervises; a processor needs a supervisor.
+    let r = s.post(
+        "/v1/orgs",
+        &json!({"id": "acme", "name": "Acme",
+        "security_officer": {"name": "Taro Yamada", "contact": "security@acme.example"}}),
+    );
+    assert_eq!(r.status, 201, "{}", r.text);
+    let r = s.post(
+        "/v1/orgs",
+        &json!({"id": "callcenter", "name": "Call Center Ltd",
+        "role": "processor", "security_officer": {"name": "Ann Lee", "contact": "+1 555 0100"}}),
+    );
+    assert_eq!(
+        (r.status, r.code()),
+        (400, "supervisor_required"),
+        "{}",
+        r.text
+    );
+    let (code, out, err) = cli(
+        &s,
+        tmp.path(),
+        &[
+            "org",
+            "create",
+            "callcenter",
+            "--name",
+            "Call Center Ltd",
+            "--role",
+            "processor",
+            "--supervisor",
+            "acme",
+            "--officer-name",
+            "Ann Lee",
+            "--officer-contact",
+            "+1 555 0100",
+            "--json",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("\"supervisor\": \"acme\""), "{out}");
+    let r = s.post(
+        "/v1/orgs",
+        &json!({"id": "acme", "name": "Again",
+        "security_officer": {"name": "X Y", "contact": "x@y.example"}}),
+    );
+    assert_eq!((r.status, r.code()), (409, "conflict"));
+    let list = s.get("/v1/orgs").body;
+    assert_eq!(list.as_array().unwrap().len(), 2);
+    assert_eq!(
+        s.get("/v1/orgs/callcenter").body["security_officer"]["name"],
+        "Ann Lee"
+    );
+    let (code, out, _) = cli(&s, tmp.path(), &["org", "list"]);
+    assert_eq!(code, 0);
+    assert!(
+        out.contains("callcenter") && out.contains("Ann Lee"),
+        "{out}"
+    );
+    // Only operators administer.
+    let (_, key) = principal(&s, tmp.path(), "acme", "svc", "service", SUPPORT_POLICY);
+    let r = as_key(&s, &key, "support", "GET", "/v1/orgs", None);
+    assert_eq!((r.status, r.code()), (403, "operator_only"));
+}
+
+#[test]
+fn policy_modes_and_precise_refusals() {
+    let (s, tmp) = start_with("");
+    let id = s.create(&full_subject());
+    let (pid, key) = principal(
+        &s,
+        tmp.path(),
+        "acme",
+        "support-desk",
+        "processor",
+        SUPPORT_POLICY,
+    );
+    assert!(
+        key.starts_with("kura_") && key.len() >= 13 + 1 + 43,
+        "{key}"
+    );
+    let r = as_key(
+        &s,
+        &key,
+        "support",
+        "GET",
+        &format!("/v1/collections/accounts/subjects/{id}"),
+        None,
+    );
+    assert_eq!(r.status, 200, "{}", r.text);
+    let f = &r.body["fields"];
+    let plain = full_subject();
+    assert_eq!(f["name"], plain["fields"]["name"]);
+    let email = plain["fields"]["email"].as_str().unwrap();
+    let shown = f["email"].as_str().unwrap();
+    assert_ne!(shown, email);
+    assert_eq!(&shown[..1], &email[..1]);
+    assert!(shown.contains("***@"), "{shown}");
+    let phone = plain["fields"]["phone"].as_str().unwrap();
+    let shown_phone = f["phone"].as_str().unwrap();
+    assert!(shown_phone.ends_with(&phone[phone.len() - 2..]) && shown_phone != phone);
+    assert!(
+        f.get("birth_date").is_none()
+            && f.get("postal_address").is_none()
+            && f.get("login_id").is_none()
+    );
+    // Precise refusals, each a 403 with its code.
+    let subject = format!("/v1/collections/accounts/subjects/{id}");
+    let cases: Vec<(&str, &str, String, Option<Value>, &str)> = vec![
+        (
+            "support",
+            "GET",
+            format!("{subject}?fields=birth_date"),
+            None,
+            "field_denied",
+        ),
+        (
+            "support",
+            "GET",
+            format!("{subject}?fields=login_id"),
+            None,
+            "field_denied",
+        ),
+        ("marketing", "GET", subject.clone(), None, "purpose_denied"),
+        (
+            "support",
+            "PATCH",
+            subject.clone(),
+            Some(json!({"fields": {"name": "X"}})),
+            "action_denied",
+        ),
+        ("support", "DELETE", subject.clone(), None, "action_denied"),
+        (
+            "support",
+            "POST",
+            "/v1/collections/accounts/subjects".into(),
+            Some(full_subject()),
+            "action_denied",
+        ),
+        (
+            "support",
+            "POST",
+            "/v1/collections/accounts/search".into(),
+            Some(json!({"field": "login_id", "value": "taro"})),
+            "field_denied",
+        ),
+        (
+            "support",
+            "GET",
+            format!("{subject}/access-log"),
+            None,
+            "action_denied",
+        ),
+    ];
+    for (purpose, method, path, body, code) in &cases {
+        let r = as_key(&s, &key, purpose, method, path, body.as_ref());
+        assert_eq!(
+            (r.status, r.code()),
+            (403, *code),
+            "{method} {path}: {}",
+            r.text
+        );
+        assert!(!r.text.contains(email), "refusal leaks a value");
+    }
+    // Search by e-mail (masked, so allowed) works.
+    let r = as_key(
+        &s,
+        &key,
+        "support",
+        "POST",
+        "/v1/collections/accounts/search",
+        Some(&json!({"field": "email", "value": email})),
+    );
+    assert_eq!(r.body["ids"], json!([id]), "{}", r.text);
+    // Every refusal is in the access log, as the supervision report shows.
+    let (code, out, err) = cli(&s, tmp.path(), &["report", "org", "acme", "--json"]);
+    assert_eq!(code, 0, "{err}");
+    let rep: Value = serde_json::from_str(&out).unwrap();
+    let p = rep["principals"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["id"] == pid.as_str())
+        .unwrap();
+    assert_eq!(p["denied"]["field_denied"], 3, "{p}");
+    assert_eq!(p["denied"]["purpose_denied"], 1);
+    assert_eq!(p["denied"]["action_denied"], 4);
+    assert_eq!(p["distinct_subjects"], 1);
+    assert_eq!(p["categories_by_purpose"]["support"]["name"], 1, "{p}");
+    assert!(
+        p["categories_by_purpose"]["support"]
+            .get("birth_date")
+            .is_none()
+    );
+    let (code, md, _) = cli(&s, tmp.path(), &["report", "org", "acme"]);
+    assert_eq!(code, 0);
+    assert!(
+        md.contains("# Supervision report")
+            && md.contains("support-desk")
+            && md.contains("Hanako Sato"),
+        "{md}"
+    );
+    // Key rotation: the old key stops working, the new one works; revocation ends it.
+    let r = s.post(&format!("/v1/principals/{pid}/keys"), &json!({}));
+    assert_eq!(r.status, 201, "{}", r.text);
+    let new_key = r.body["api_key"].as_str().unwrap().to_owned();
+    let r = as_key(&s, &key, "support", "GET", &subject, None);
+    assert_eq!(r.status, 401);
+    let r = as_key(&s, &new_key, "support", "GET", &subject, None);
+    assert_eq!(r.status, 200);
+    let view = s.get(&format!("/v1/principals/{pid}")).body;
+    let prefix = view["active_keys"][0].as_str().unwrap().to_owned();
+    assert!(new_key.starts_with(&prefix));
+    assert!(!view.to_string().contains(&new_key));
+    let r = s.req(
+        "DELETE",
+        &format!("/v1/principals/{pid}/keys/{prefix}"),
+        None,
+        &[],
+    );
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(
+        as_key(&s, &new_key, "support", "GET", &subject, None).status,
+        401
+    );
+}
+
+/// A one-shot HTTP receiver on loopback: the first request's body.
+fn webhook() -> (String, mpsc::Receiver<String>) {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/alert", l.local_addr().unwrap());
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for stream in l.incoming().take(4) {
+            let Ok(mut stream) = stream else { continue };
+            stream
+                .set_read_timeout(Some(Duration::from_secs(5)))
+                .unwrap();
+            let mut r = BufReader::new(stream.try_clone().unwrap());
+            let mut len = 0usize;
+            loop {
+                let mut line = String::new();
+                if r.read_line(&mut line).unwrap_or(0) == 0 {
+                    break;
+                }
+                let l = line.trim_end();
+                if l.is_empty() {
+                    break;
+                }
+                if let Some(v) = l.to_ascii_lowercase().strip_prefix("content-length:") {
+                    len = v.trim().parse().unwrap_or(0);
+                }
+            }
+            let mut body = vec![0u8; len];
+            let _ = r.read_exact(&mut body);
+            let _ = stream.write_all(b"HTTP/1.1 204 No Content\r\ncontent-length: 0\r\n\r\n");
+            let _ = tx.send(String::from_utf8_lossy(&body).into_owned());
+        }
+    });
+    (url, rx)
+}
+
+fn incident_of(s: &Server, pid: &str) -> Value {
+    let list = s.get("/v1/incidents").body;
+    list.as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["principal"] == pid)
+        .cloned()
+        .expect("incident opened")
+}
+
+#[test]
+fn a_stolen_processor_key_obtains_at_most_its_quota() {
+    let (url, alerts) = webhook();
+    let (s, tmp) = start_with(&format!("[containment]\nwebhook_url = \"{url}\"\n"));
+    let ids = import(&s, 10_000);
+    assert_eq!(ids.len(), 10_000);
+    let policy = SUPPORT_POLICY; // quota: 100 subjects per hour
+    let (pid, key) = principal(
+        &s,
+        tmp.path(),
+        "callcenter",
+        "stolen-reader",
+        "processor",
+        policy,
+    );
+
+    // The thief reads every subject in a tight loop.
+    let mut obtained = BTreeSet::new();
+    let mut codes = std::collections::BTreeMap::<String, usize>::new();
+    for id in &ids {
+        let r = as_key(
+            &s,
+            &key,
+            "support",
+            "GET",
+            &format!("/v1/collections/accounts/subjects/{id}"),
+            None,
+        );
+        if r.status == 200 {
+            obtained.insert(id.clone());
+        } else {
+            *codes
+                .entry(format!("{} {}", r.status, r.code()))
+                .or_default() += 1;
+        }
+    }
+    assert_eq!(obtained.len(), 100, "{codes:?}");
+    assert_eq!(codes.len(), 1, "{codes:?}");
+    assert_eq!(codes["403 principal_suspended"], 9_900);
+    // Suspended in the store, an incident lists exactly what it obtained, an alert went out.
+    let view = s.get(&format!("/v1/principals/{pid}")).body;
+    assert_eq!(view["suspended_reason"], "containment:quota", "{view}");
+    let inc = incident_of(&s, &pid);
+    assert_eq!(inc["trigger"], "quota");
+    assert_eq!(inc["status"], "draft");
+    let listed: BTreeSet<String> = inc["detail"]["subjects_obtained"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(listed, obtained);
+    let alert: Value =
+        serde_json::from_str(&alerts.recv_timeout(Duration::from_secs(10)).unwrap()).unwrap();
+    assert_eq!(alert["event"], "containment");
+    assert_eq!(alert["principal"], pid.as_str());
+    assert_eq!(alert["org"], "callcenter");
+    assert_eq!(alert["subjects_obtained"], 100);
+    assert!(
+        !alert.to_string().contains(obtained.iter().next().unwrap()),
+        "the alert names no subject"
+    );
+    let logs = s.logs();
+    assert!(logs.contains("suspended by quota containment"), "{logs}");
+    let metrics = s.req("GET", "/v1/metrics", None, &[]).text;
+    assert!(
+        metrics.contains("kura_containment_trips_total{trigger=\"quota\"} 1"),
+        "{metrics}"
+    );
+
+    // A second stolen key, in a search loop.
+    let (pid2, key2) = principal(
+        &s,
+        tmp.path(),
+        "callcenter",
+        "stolen-searcher",
+        "processor",
+        &SUPPORT_POLICY.replace("\"subjects\":100", "\"subjects\":50"),
+    );
+    let mut found = BTreeSet::new();
+    for i in 0..10_000 {
+        let r = as_key(
+            &s,
+            &key2,
+            "support",
+            "POST",
+            "/v1/collections/accounts/search",
+            Some(&json!({"field": "email", "value": format!("user{i:05}@example.jp")})),
+        );
+        if r.status == 200 {
+            for id in r.body["ids"].as_array().unwrap() {
+                found.insert(id.as_str().unwrap().to_owned());
+            }
+        } else {
+            assert_eq!((r.status, r.code()), (403, "principal_suspended"));
+        }
+    }
+    assert_eq!(found.len(), 50);
+    let inc = incident_of(&s, &pid2);
+    let listed: BTreeSet<String> = inc["detail"]["subjects_obtained"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(listed, found);
+
+    // The supervision report shows both, with their containment events.
+    let r = s.get(&format!(
+        "/v1/orgs/callcenter/report?from=0&to={}",
+        i64::MAX / 2000
+    ));
+    assert_eq!(r.status, 200, "{}", r.text);
+    let ps = r.body["principals"].as_array().unwrap();
+    let reader = ps.iter().find(|p| p["id"] == pid.as_str()).unwrap();
+    assert_eq!(reader["distinct_subjects"], 100);
+    assert_eq!(reader["denied"]["principal_suspended"], 9_900);
+    assert_eq!(reader["containment_events"].as_array().unwrap().len(), 1);
+    assert!(reader["suspended"].as_bool().unwrap());
+
+    // An operator reinstates: the principal works again, on an empty window.
+    let r = s.post(&format!("/v1/principals/{pid}/reinstate"), &json!({}));
+    assert_eq!(r.status, 200, "{}", r.text);
+    let r = as_key(
+        &s,
+        &key,
+        "support",
+        "GET",
+        &format!("/v1/collections/accounts/subjects/{}", ids[5000]),
+        None,
+    );
+    assert_eq!(r.status, 200, "{}", r.text);
+}
+
+fn canary_ids(dir: &Path) -> Vec<String> {
+    let keys = rusqlite::Connection::open(dir.join("keys.db")).unwrap();
+    let iids: Vec<i64> = keys
+        .prepare("SELECT iid FROM canaries")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    let data = rusqlite::Connection::open(dir.join("data.db")).unwrap();
+    iids.iter()
+        .map(|iid| {
+            let b: Vec<u8> = data
+                .query_row("SELECT id FROM subjects WHERE iid = ?1", [iid], |r| {
+                    r.get(0)
+                })
+                .unwrap();
+            uuid::Uuid::from_slice(&b).unwrap().to_string()
+        })
+        .collect()
+}
+
+#[test]
+fn a_single_canary_read_suspends_the_principal() {
+    let (s, tmp) = start_with("[containment]\nrefresh_secs = 1\n");
+    let real = import(&s, 20);
+    let (code, out, err) = cli(
+        &s,
+        tmp.path(),
+        &["canary", "plant", "--count", "5", "--json"],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out.trim(), r#"{"planted":5}"#);
+    let canaries = canary_ids(&s.dir);
+    assert_eq!(canaries.len(), 5);
+    // To an operator a canary reads like anyone else: the same fields, realistic values.
+    let c = s
+        .get(&format!(
+            "/v1/collections/accounts/subjects/{}",
+            canaries[0]
+        ))
+        .body;
+    assert_eq!(c["fields"].as_object().unwrap().len(), 8, "{c}");
+    assert!(
+        c["fields"]["email"]
+            .as_str()
+            .unwrap()
+            .ends_with("@example.net")
+    );
+    // Let the server pick the list up (refresh every second).
+    std::thread::sleep(Duration::from_millis(2500));
+    let big = SUPPORT_POLICY.replace("\"subjects\":100", "\"subjects\":100000");
+    let (pid, key) = principal(&s, tmp.path(), "acme", "curious", "service", &big);
+    let r = as_key(
+        &s,
+        &key,
+        "support",
+        "GET",
+        &format!("/v1/collections/accounts/subjects/{}", real[0]),
+        None,
+    );
+    assert_eq!(r.status, 200);
+    let r = as_key(
+        &s,
+        &key,
+        "support",
+        "GET",
+        &format!("/v1/collections/accounts/subjects/{}", canaries[3]),
+        None,
+    );
+    assert_eq!(
+        (r.status, r.code()),
+        (403, "principal_suspended"),
+        "{}",
+        r.text
+    );
+    let r = as_key(
+        &s,
+        &key,
+        "support",
+        "GET",
+        &format!("/v1/collections/accounts/subjects/{}", real[1]),
+        None,
+    );
+    assert_eq!((r.status, r.code()), (403, "principal_suspended"));
+    let inc = incident_of(&s, &pid);
+    assert_eq!(inc["trigger"], "canary");
+    assert_eq!(inc["detail"]["subjects_obtained"], json!([real[0]]));
+    // A search hit on a canary trips it too.
+    let (_, key2) = principal(&s, tmp.path(), "acme", "searcher", "service", &big);
+    let email = c["fields"]["email"].as_str().unwrap();
+    let r = as_key(
+        &s,
+        &key2,
+        "support",
+        "POST",
+        "/v1/collections/accounts/search",
+        Some(&json!({"field": "email", "value": email})),
+    );
+    assert_eq!(
+        (r.status, r.code()),
+        (403, "principal_suspended"),
+        "{}",
+        r.text
+    );
+    assert!(!r.text.contains(&canaries[0]));
+}
+
+#[test]
+fn self_service_reads_and_changes_only_its_own_subject() {
+    let (s, tmp) = start_with("");
+    let mine = s.create(&full_subject());
+    let mut other = full_subject();
+    other["fields"]["login_id"] = json!("someone_else");
+    other["fields"]["email"] = json!("else@example.jp");
+    let theirs = s.create(&other);
+    let (code, _, err) = cli(
+        &s,
+        tmp.path(),
+        &[
+            "org",
+            "create",
+            "acme",
+            "--name",
+            "Acme",
+            "--officer-name",
+            "Hanako Sato",
+            "--officer-contact",
+            "security@acme.example",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    let (code, out, err) = cli(
+        &s,
+        tmp.path(),
+        &[
+            "principal",
+            "create",
+            "--org",
+            "acme",
+            "--name",
+            "me",
+            "--kind",
+            "self",
+            "--subject",
+            &mine,
+            "--json",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    let key = serde_json::from_str::<Value>(out.trim()).unwrap()["api_key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let p = "self_service";
+    let r = as_key(
+        &s,
+        &key,
+        p,
+        "GET",
+        &format!("/v1/collections/accounts/subjects/{mine}"),
+        None,
+    );
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["fields"]["email"], full_subject()["fields"]["email"]);
+    assert!(r.body["fields"].get("password").is_none());
+    let r = as_key(
+        &s,
+        &key,
+        p,
+        "PATCH",
+        &format!("/v1/collections/accounts/subjects/{mine}"),
+        Some(&json!({"fields": {"name": "新しい 名前"}})),
+    );
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(
+        s.get(&format!("/v1/collections/accounts/subjects/{mine}"))
+            .body["fields"]["name"],
+        "新しい 名前"
+    );
+    let r = as_key(
+        &s,
+        &key,
+        p,
+        "GET",
+        &format!("/v1/collections/accounts/subjects/{mine}/access-log"),
+        None,
+    );
+    assert_eq!(r.status, 200, "{}", r.text);
+    // Anything about another subject, or about no one subject, is refused.
+    for (method, path, body) in [
+        (
+            "GET",
+            format!("/v1/collections/accounts/subjects/{theirs}"),
+            None,
+        ),
+        (
+            "PATCH",
+            format!("/v1/collections/accounts/subjects/{theirs}"),
+            Some(json!({"fields": {"name": "X"}})),
+        ),
+        (
+            "DELETE",
+            format!("/v1/collections/accounts/subjects/{theirs}"),
+            None,
+        ),
+        (
+            "GET",
+            format!("/v1/collections/accounts/subjects/{theirs}/access-log"),
+            None,
+        ),
+        (
+            "POST",
+            "/v1/collections/accounts/search".to_owned(),
+            Some(json!({"field": "email", "value": "else@example.jp"})),
+        ),
+        (
+            "POST",
+            "/v1/collections/accounts/subjects".to_owned(),
+            Some(full_subject()),
+        ),
+    ] {
+        let r = as_key(&s, &key, p, method, &path, body.as_ref());
+        assert_eq!(
+            (r.status, r.code()),
+            (403, "not_own_subject"),
+            "{method} {path}: {}",
+            r.text
+        );
+    }
+    assert_eq!(
+        s.get(&format!("/v1/collections/accounts/subjects/{theirs}"))
+            .body["fields"]["name"],
+        other["fields"]["name"]
+    );
+    // Even its own record is not erasable through this grant (erasure is a rights request).
+    let r = as_key(
+        &s,
+        &key,
+        p,
+        "DELETE",
+        &format!("/v1/collections/accounts/subjects/{mine}"),
+        None,
+    );
+    assert_eq!((r.status, r.code()), (403, "action_denied"));
+}
