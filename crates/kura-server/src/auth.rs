@@ -96,12 +96,13 @@ impl Principal {
     }
 }
 
+/// A principal's parsed policies and the policy version they were parsed from.
+type Parsed = (i64, std::sync::Arc<[kura_policy::Policy]>);
+
 /// Parsed policies by principal, reparsed only when a principal's policy version changes.
 #[derive(Debug, Default)]
 pub struct PolicyCache {
-    parsed: std::sync::RwLock<
-        std::collections::HashMap<String, (i64, std::sync::Arc<[kura_policy::Policy]>)>,
-    >,
+    parsed: std::sync::RwLock<std::collections::HashMap<String, Parsed>>,
 }
 
 impl PolicyCache {
