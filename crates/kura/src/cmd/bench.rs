@@ -2,7 +2,9 @@
 //! (the same rows as plaintext in plain SQLite, without kura), and prints JSON.
 //!
 //! Sections: `baseline` (plain SQLite insert/read/search), `library` (the vault API in
-//! batches, reads, searches), `http` (NDJSON import over loopback HTTP into a real server).
+//! batches, reads, searches), `http` (NDJSON import over loopback HTTP into a real server),
+//! `policy` (reads with the policy check and containment on, against a bypass: see
+//! `bench_policy.rs`).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -36,7 +38,8 @@ pub struct BenchArgs {
     /// write of another).
     #[arg(long, default_value_t = 2)]
     pub writers: usize,
-    /// Sections to run (comma-separated): baseline, library, nolog, http, postgres, scan.
+    /// Sections to run (comma-separated): baseline, library, nolog, http, policy, postgres,
+    /// scan.
     #[arg(
         long,
         default_value = "baseline,library,nolog,http",
@@ -59,7 +62,7 @@ pub struct BenchArgs {
     pub out: Option<PathBuf>,
 }
 
-const BATCH: usize = 2_000;
+pub(crate) const BATCH: usize = 2_000;
 
 /// A deterministic, non-cryptographic generator for synthetic people (SplitMix64).
 fn mix(mut x: u64) -> u64 {
@@ -180,7 +183,7 @@ pub fn person(i: usize) -> (&'static str, &'static str, [(&'static str, String);
     (country, locale, fields)
 }
 
-fn input(i: usize) -> SubjectInput {
+pub(crate) fn input(i: usize) -> SubjectInput {
     let (country, locale, fields) = person(i);
     SubjectInput {
         country: country.into(),
@@ -202,13 +205,13 @@ fn rate(n: usize, secs: f64) -> f64 {
     (n as f64 / secs).round()
 }
 
-fn sample(n: usize, count: usize, salt: u64) -> Vec<usize> {
+pub(crate) fn sample(n: usize, count: usize, salt: u64) -> Vec<usize> {
     (0..count)
         .map(|j| (mix(j as u64 ^ salt) % n as u64) as usize)
         .collect()
 }
 
-fn parallel<T: Sync>(items: &[T], threads: usize, f: impl Fn(&T) + Sync) -> f64 {
+pub(crate) fn parallel<T: Sync>(items: &[T], threads: usize, f: impl Fn(&T) + Sync) -> f64 {
     let start = Instant::now();
     std::thread::scope(|s| {
         for chunk in items.chunks(items.len().div_ceil(threads.max(1)).max(1)) {
@@ -536,6 +539,12 @@ pub fn run(a: &BenchArgs) -> Result<ExitCode> {
         let d = dir.join("http");
         std::fs::create_dir_all(&d)?;
         report["kura_http"] = http(&d, a)?;
+    }
+    if want("policy") {
+        eprintln!("bench: policy check and quota accounting on reads ...");
+        let d = dir.join("policy");
+        std::fs::create_dir_all(&d)?;
+        report["policy"] = super::bench_policy::run(&d, a)?;
     }
     if want("postgres") {
         eprintln!("bench: PostgreSQL store beside a plaintext COPY baseline ...");

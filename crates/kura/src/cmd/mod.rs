@@ -2,6 +2,7 @@
 
 mod audit;
 pub mod bench;
+mod bench_policy;
 pub mod canary;
 pub mod credentials;
 pub mod directory;
