@@ -15,7 +15,7 @@ use crate::wire::ErrorBody;
 use crate::{ApiError, AppState};
 
 fn operator_only(p: &Principal) -> Result<(), ApiError> {
-    if p.kind == "operator" {
+    if p.caller.is_operator() && !p.caller.suspended {
         Ok(())
     } else {
         Err(ApiError::new(
