@@ -835,3 +835,32 @@ fn self_service_reads_and_changes_only_its_own_subject() {
     );
     assert_eq!((r.status, r.code()), (403, "action_denied"));
 }
+
+#[test]
+fn the_policy_bench_runs_and_reports_both_sides() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (code, out, err) = kura(
+        &[
+            "bench",
+            "--only",
+            "policy",
+            "--subjects",
+            "2000",
+            "--reads",
+            "4000",
+            "--threads",
+            "4",
+            "--dir",
+            tmp.path().join("b").to_str().unwrap(),
+        ],
+        tmp.path(),
+    );
+    assert_eq!(code, 0, "{err}");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    let p = &v["policy"];
+    assert_eq!(p["principals"], 1000);
+    assert!(p["read_per_s_bypass"].as_f64().unwrap() > 0.0);
+    assert!(p["read_per_s_check_on"].as_f64().unwrap() > 0.0);
+    // Every principal was counted: the check really ran.
+    assert_eq!(p["containment_principals"], 1000, "{p}");
+}
