@@ -3,8 +3,8 @@
 #![allow(clippy::unwrap_used)]
 
 use kura_cards::{
-    Brand, CardError, CardToken, Pan, TOKEN_LEN, TOKEN_PREFIX, is_security_code_field, luhn_valid,
-    lookup_hash, security_code_field,
+    Brand, CardError, CardToken, Pan, TOKEN_LEN, TOKEN_PREFIX, is_security_code_field, lookup_hash,
+    luhn_valid, security_code_field,
 };
 
 const TEST_CARDS: &str = include_str!("../testdata/test_cards.txt");
@@ -46,9 +46,15 @@ fn published_test_cards_parse_with_brand() {
         Brand::UnionPay,
         Brand::Maestro,
     ] {
-        assert!(cards.iter().any(|(b, _)| *b == brand), "no test card for {brand:?}");
+        assert!(
+            cards.iter().any(|(b, _)| *b == brand),
+            "no test card for {brand:?}"
+        );
     }
-    assert!(cards.iter().any(|(_, n)| n.starts_with('2')), "no Mastercard 2-series");
+    assert!(
+        cards.iter().any(|(_, n)| n.starts_with('2')),
+        "no Mastercard 2-series"
+    );
     for (brand, number) in &cards {
         assert!(luhn_valid(number), "{number}");
         let pan = Pan::parse(number).unwrap();

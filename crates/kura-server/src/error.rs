@@ -47,8 +47,12 @@ impl ApiError {
     pub fn denied(code: kura_vault::DenyCode) -> Self {
         use kura_vault::DenyCode as D;
         let message = match code {
-            D::ActionDenied => "no policy of this principal allows this action for this collection and purpose",
-            D::PurposeDenied => "no policy of this principal allows this purpose for this collection",
+            D::ActionDenied => {
+                "no policy of this principal allows this action for this collection and purpose"
+            }
+            D::PurposeDenied => {
+                "no policy of this principal allows this purpose for this collection"
+            }
             D::CollectionDenied => "no policy of this principal covers this collection",
             D::FieldDenied => "a field named in the request is denied by this principal's policies",
             D::NotOwnSubject => "a self-service principal may only act on its own subject",

@@ -23,9 +23,9 @@ mod guard;
 pub mod normalize;
 mod vault;
 
+pub use access::{Access, Caller};
 pub use credentials::{Credentials, CredentialsOptions, PasswordError, RecoveryBy};
 pub use error::VaultError;
-pub use uuid::Uuid;
-pub use access::{Access, Caller};
 pub use kura_policy::{Action as PolicyAction, DenyCode, Mode, Policy, PrincipalKind, Quota};
+pub use uuid::Uuid;
 pub use vault::{SubjectInput, SubjectView, Vault, VaultOptions};
