@@ -107,6 +107,10 @@ actions! {
     CardTokenize => "card_tokenize",
     /// A card number revealed to the payment principal.
     CardDetokenize => "card_detokenize",
+    /// A card's metadata (brand, last four, expiry) read.
+    CardRead => "card_read",
+    /// A card deleted (its sealed number and key shredded).
+    CardDelete => "card_delete",
 }
 
 impl fmt::Display for Action {

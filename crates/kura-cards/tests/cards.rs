@@ -160,6 +160,7 @@ fn errors_and_debug_contain_no_pan_digits() {
         CardError::PanChecksum,
         CardError::InvalidExpiry,
         CardError::CardExpired,
+        CardError::InvalidHolder,
         CardError::SecurityCodeNotAccepted,
     ];
     let mut codes = std::collections::HashSet::new();

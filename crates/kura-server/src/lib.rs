@@ -57,6 +57,8 @@ pub struct AppState {
     pub limits: Limits,
     /// Passwords, login and recovery (issue 6); `None` answers their routes with 503.
     pub credentials: Option<Arc<kura_vault::Credentials>>,
+    /// The card vault (issue 7); `None` answers its routes with 503 `cards_unavailable`.
+    pub cards: Option<Arc<kura_vault::CardVault>>,
 }
 
 /// The complete `/v1` router.

@@ -30,6 +30,10 @@ use crate::wire;
         routes::credentials::request_recovery,
         routes::credentials::complete_recovery,
         routes::credentials::force_reset,
+        routes::cards::tokenize,
+        routes::cards::metadata,
+        routes::cards::detokenize,
+        routes::cards::delete,
     ),
     components(schemas(
         wire::CreateSubject,
@@ -50,7 +54,10 @@ use crate::wire;
         routes::credentials::RecoveryAccepted,
         routes::credentials::CompleteRecovery,
         routes::credentials::ForceReset,
-        routes::credentials::ForceResetResult
+        routes::credentials::ForceResetResult,
+        routes::cards::TokenizeCard,
+        routes::cards::CardBody,
+        routes::cards::DetokenizedBody
     )),
     modifiers(&BearerAuth)
 )]

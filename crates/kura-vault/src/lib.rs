@@ -16,6 +16,7 @@
 
 mod access;
 mod cache;
+pub mod cards;
 mod codec;
 pub mod credentials;
 mod error;
@@ -24,6 +25,7 @@ pub mod normalize;
 mod vault;
 
 pub use access::{Access, Caller};
+pub use cards::{CardVault, CardView, DetokenizedCard, NewCardInput};
 pub use credentials::{Credentials, CredentialsOptions, PasswordError, RecoveryBy};
 pub use error::VaultError;
 pub use kura_policy::{Action as PolicyAction, DenyCode, Mode, Policy, PrincipalKind, Quota};

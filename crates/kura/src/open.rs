@@ -7,7 +7,7 @@ use kura_audit::{Appender, AppenderConfig, Clock};
 use kura_crypto::{KeyFile, KeyProvider, random_array};
 use kura_model::Synchronous;
 use kura_store::sqlite::{Durability, SqliteStore};
-use kura_store::{AuditStore, CredentialStore, DynStore, Store};
+use kura_store::{AuditStore, CardStore, CredentialStore, DynStore, Store};
 use kura_vault::{Vault, VaultOptions};
 
 use crate::config::{Location, Resolved};
@@ -54,22 +54,31 @@ pub fn store(r: &Resolved) -> Result<Arc<dyn AuditStore>> {
     Ok(stores(r)?.0)
 }
 
-/// Opens the store once, seen both as the access log's and as the credentials' storage.
-pub fn stores(r: &Resolved) -> Result<(Arc<dyn AuditStore>, Arc<dyn CredentialStore>)> {
+/// One opened store, seen as the access log's, the credentials' and the card vault's
+/// storage.
+pub type Stores = (
+    Arc<dyn AuditStore>,
+    Arc<dyn CredentialStore>,
+    Arc<dyn CardStore>,
+);
+
+/// Opens the store once, seen both as the access log's and as the credentials' storage (and
+/// the card vault's).
+pub fn stores(r: &Resolved) -> Result<Stores> {
     Ok(match &r.location {
         Location::Dir(d) => {
             let s = Arc::new(
                 SqliteStore::open(d, durability(r.config.store.synchronous))
                     .with_context(|| format!("opening the vault in {}", d.display()))?,
             );
-            (s.clone(), s)
+            (s.clone(), s.clone(), s)
         }
         Location::Postgres(url) => {
             let s = Arc::new(
                 kura_store::postgres::PostgresStore::open(url)
                     .context("opening the PostgreSQL store")?,
             );
-            (s.clone(), s)
+            (s.clone(), s.clone(), s)
         }
     })
 }
@@ -95,12 +104,14 @@ pub struct Opened {
     pub appender: Arc<Appender>,
     /// The same store, seen as the credentials' storage.
     pub credentials: Arc<dyn CredentialStore>,
+    /// The card vault (issue 7), over the same store, with its own keys.
+    pub cards: Arc<kura_vault::CardVault>,
 }
 
 /// Opens an existing vault; every access it serves is recorded through a group-committing
 /// appender.
 pub fn vault(r: &Resolved) -> Result<Opened> {
-    let (store, credentials) = stores(r)?;
+    let (store, credentials, card_store) = stores(r)?;
     let keys: Arc<dyn KeyProvider> =
         Arc::new(KeyFile::open(r.key_file()?).context("opening the key file")?);
     let dyn_store: DynStore = store.clone();
@@ -118,8 +129,14 @@ pub fn vault(r: &Resolved) -> Result<Opened> {
         appender.clone(),
         Arc::new(SystemClock),
     )?;
+    let vault = Arc::new(vault);
+    let cards = Arc::new(
+        kura_vault::CardVault::new(vault.clone(), card_store, &*keys)
+            .context("opening the card vault")?,
+    );
     Ok(Opened {
-        vault: Arc::new(vault),
+        cards,
+        vault,
         store,
         keys,
         appender,

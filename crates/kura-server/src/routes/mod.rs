@@ -1,6 +1,7 @@
 //! Route table and the subject handlers.
 
 pub mod audit;
+pub mod cards;
 pub mod credentials;
 pub mod import;
 
@@ -54,6 +55,12 @@ pub fn router(state: AppState) -> Router {
             "/v1/collections/{c}/subjects/{id}/access-log",
             get(audit::subject_log),
         )
+        .route("/v1/cards", post(cards::tokenize))
+        .route(
+            "/v1/cards/{token}",
+            get(cards::metadata).delete(cards::delete),
+        )
+        .route("/v1/cards/{token}/detokenize", post(cards::detokenize))
         .route("/v1/audit/checkpoint", get(audit::checkpoint))
         .route("/v1/audit/entries/{index}", get(audit::entry))
         .route("/v1/audit/proof/inclusion", get(audit::inclusion))

@@ -417,6 +417,7 @@ fn http(dir: &Path, a: &BenchArgs) -> Result<Value> {
         vault,
         limits: kura_server::Limits::default(),
         credentials: None,
+        cards: None,
     };
     let rt = tokio::runtime::Runtime::new()?;
     let listener = rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))?;

@@ -81,6 +81,7 @@ pub fn run(mut args: VaultArgs, listen: Option<SocketAddr>, dev: bool) -> Result
             max_import_bytes: r.config.server.max_import_bytes,
         },
         credentials: Some(credentials),
+        cards: Some(opened.cards.clone()),
     };
     rt.block_on(async move {
         let listener = tokio::net::TcpListener::bind(addr)
