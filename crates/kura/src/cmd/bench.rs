@@ -36,7 +36,8 @@ pub struct BenchArgs {
     /// write of another).
     #[arg(long, default_value_t = 2)]
     pub writers: usize,
-    /// Sections to run (comma-separated): baseline, library, nolog, http, postgres, scan.
+    /// Sections to run (comma-separated): baseline, library, nolog, http, postgres, scan,
+    /// cards.
     #[arg(
         long,
         default_value = "baseline,library,nolog,http",
@@ -542,6 +543,9 @@ pub fn run(a: &BenchArgs) -> Result<ExitCode> {
             &a.pg_url,
             a.subjects as u64,
         )?)?;
+    }
+    if want("cards") {
+        report["cards"] = super::bench_cards::run(&dir.join("cards"), a)?;
     }
     if want("scan") {
         eprintln!("bench: kura scan ...");

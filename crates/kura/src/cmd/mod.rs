@@ -2,6 +2,7 @@
 
 mod audit;
 pub mod bench;
+pub mod bench_cards;
 pub mod credentials;
 mod import;
 mod init;
