@@ -40,7 +40,9 @@ fn sqlite_v1_store_migrates_to_cards() {
     let subject = {
         let store = SqliteStore::create(dir.path(), [1; 16], Durability::Normal).unwrap();
         let s = kura_store::conformance::sample(&store, "accounts", 1);
-        store.insert_subjects(&[s.clone()], &[]).unwrap();
+        store
+            .insert_subjects(std::slice::from_ref(&s), &[])
+            .unwrap();
         s
     };
     // Turn it back into a v1 store: drop the v2 tables and record version 1.

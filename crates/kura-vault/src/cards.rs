@@ -537,7 +537,7 @@ impl Vault {
             .iter()
             .filter(|f| f.category == Category::PaymentCard)
         {
-            if wanted.is_some_and(|w| !w.iter().any(|n| *n == f.name)) {
+            if wanted.is_some_and(|w| !w.contains(&f.name)) {
                 continue;
             }
             let tokens = self.store().card_tokens(&stored.id)?;

@@ -138,7 +138,7 @@ fn tokenize_is_stable_per_subject_and_random_across() {
 
     // The record shows the tokens as its payment_card field, never a number.
     let view = f.vault.read(&op, "accounts", &a, None).unwrap();
-    let mut want = vec![t1.token.clone(), second.token.clone()];
+    let mut want = [t1.token.clone(), second.token.clone()];
     want.sort();
     assert_eq!(view.fields["payment_cards"].as_str(), want.join(","));
     let only = f
