@@ -115,6 +115,10 @@ actions! {
     PrincipalSuspend => "principal_suspend",
     /// A suspended principal reinstated by an operator.
     PrincipalReinstate => "principal_reinstate",
+    /// A card's metadata (brand, last four, expiry) read.
+    CardRead => "card_read",
+    /// A card deleted (its sealed number and key shredded).
+    CardDelete => "card_delete",
 }
 
 impl fmt::Display for Action {

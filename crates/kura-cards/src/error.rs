@@ -27,6 +27,9 @@ pub enum CardError {
     /// The card's expiry month lies before the reference month.
     #[error("card has expired")]
     CardExpired,
+    /// The holder name is blank, longer than 200 characters or holds a control character.
+    #[error("card holder name is blank, too long or holds control characters")]
+    InvalidHolder,
     /// The request carries a card security code, which kura never accepts (PCI DSS 3.3.1).
     #[error("card security codes are not accepted")]
     SecurityCodeNotAccepted,
@@ -42,6 +45,7 @@ impl CardError {
             Self::PanChecksum => "invalid_pan_checksum",
             Self::InvalidExpiry => "invalid_expiry",
             Self::CardExpired => "card_expired",
+            Self::InvalidHolder => "invalid_holder",
             Self::SecurityCodeNotAccepted => "security_code_not_accepted",
         }
     }

@@ -8,28 +8,32 @@
 //!   request's field names so the request can be refused with
 //!   [`CardError::SecurityCodeNotAccepted`]. PCI DSS 3.3.1: sensitive authentication data
 //!   is not retained after authorization, and kura never authorizes, so it never accepts it.
-//! - [`token_for`]: a deterministic, keyed [`CardToken`] per (subject, PAN), `ct_` followed
-//!   by 26 base32 characters, so equal cards of one subject can be matched without the PAN.
+//! - [`CardToken`]: a random token, `ct_` followed by 26 base32 characters (128 bits from
+//!   the OS generator, drawn by the caller), never derived from the PAN.
+//! - [`lookup_hash`]: a keyed HMAC-SHA-256 of subject and whole PAN (PCI DSS 3.5.1.1), the
+//!   card vault's key for finding the token already issued for the same card.
 //! - [`Expiry`]: month and year checked against a `(year, month)` the caller passes in.
 //!
 //! # Invariants
 //! - No error message or `Debug` output contains a digit of a PAN; error messages contain no
 //!   digits at all.
 //! - A [`CardToken`] always starts with `ct_`, so it never parses as a [`Pan`] and is never
-//!   taken for one; it carries no part of the PAN, only an HMAC output.
+//!   taken for one; it carries no part of the PAN, not even a hash of it.
 //! - Security codes are never parsed, held or returned: only field *names* are inspected.
 //!
 //! ```
-//! use kura_cards::{Brand, Pan, token_for};
+//! use kura_cards::{Brand, CardToken, Pan, lookup_hash};
 //!
 //! let pan = Pan::parse("4111 1111-1111 1111").expect("valid test card");
 //! assert_eq!(pan.brand(), Brand::Visa);
 //! assert_eq!(pan.last4(), "1111");
 //! assert_eq!(format!("{pan:?}"), "Pan(visa, ****)");
 //!
-//! let token = token_for(&[7; 32], &[1; 16], &pan);
+//! let token = CardToken::from_random([7; 16]);
 //! assert!(token.as_str().starts_with("ct_"));
 //! assert!(Pan::parse(token.as_str()).is_err());
+//! assert_eq!(CardToken::parse(token.as_str()), Some(token));
+//! assert_ne!(lookup_hash(&[9; 32], &[1; 16], &pan), lookup_hash(&[9; 32], &[2; 16], &pan));
 //! ```
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
@@ -44,4 +48,4 @@ pub use error::CardError;
 pub use expiry::Expiry;
 pub use pan::{Brand, Pan, luhn_valid};
 pub use security_code::{is_security_code_field, security_code_field};
-pub use token::{CardToken, TOKEN_PREFIX, token_for};
+pub use token::{CardToken, TOKEN_LEN, TOKEN_PREFIX, lookup_hash};

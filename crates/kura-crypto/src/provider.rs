@@ -48,6 +48,12 @@ pub enum KeyPurpose {
     ReceiptSigning,
     /// Root of the per-organization keys of `token`-mode fields (policy field mode).
     FieldTokenRoot,
+    /// Key-encryption key of the card vault: wraps the per-card data keys. Distinct from
+    /// the subjects' KEK, so the card key hierarchy is separate from the subjects' one.
+    CardKek,
+    /// HMAC key of the card vault's lookup hashes (keyed hash of subject and whole PAN,
+    /// PCI DSS 3.5.1), used only to find an existing token for the same card.
+    CardLookup,
 }
 
 impl KeyPurpose {
@@ -58,6 +64,8 @@ impl KeyPurpose {
             KeyPurpose::PasswordPepper => b"kura password pepper v1",
             KeyPurpose::ReceiptSigning => b"kura receipt signing v1",
             KeyPurpose::FieldTokenRoot => b"kura field token root v1",
+            KeyPurpose::CardKek => b"kura card kek v1",
+            KeyPurpose::CardLookup => b"kura card lookup v1",
         }
     }
 }

@@ -327,6 +327,14 @@ impl Schema {
                 // The password hash (issue 6): written only through the password routes,
                 // never returned by any read.
                 password,
+                // The subject's card tokens (issue 7): filled from the card vault on read,
+                // never written through the subject routes, never a card number.
+                FieldDef::new(
+                    "payment_cards",
+                    Category::PaymentCard,
+                    FieldType::String,
+                    false,
+                ),
             ],
         };
         // The built-in schema is a constant that the unit tests validate.
@@ -424,7 +432,9 @@ mod tests {
             .map(|f| f.name.as_str())
             .collect();
         assert_eq!(searchable, ["login_id", "online_id", "email", "phone"]);
-        assert_eq!(a.fields.len(), 9);
+        assert_eq!(a.fields.len(), 10);
+        let cards = a.field("payment_cards").unwrap();
+        assert!(cards.category == Category::PaymentCard && !cards.searchable && !cards.required);
         let pw = a.field("password").unwrap();
         assert!(pw.category == Category::Credential && !pw.searchable && !pw.required);
     }

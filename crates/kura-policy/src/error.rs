@@ -83,6 +83,9 @@ pub enum DenyCode {
     /// The principal is suspended (by containment or by an operator). Also the code of the
     /// request that trips containment, so that a canary hit looks like a quota hit.
     PrincipalSuspended,
+    /// Detokenization (card vault) asked for by anyone but a service or processor with the
+    /// `charge` purpose: operators and self-service principals never detokenize.
+    DetokenizeDenied,
 }
 
 impl DenyCode {
@@ -95,6 +98,7 @@ impl DenyCode {
             DenyCode::FieldDenied => "field_denied",
             DenyCode::NotOwnSubject => "not_own_subject",
             DenyCode::PrincipalSuspended => "principal_suspended",
+            DenyCode::DetokenizeDenied => "detokenize_denied",
         }
     }
 }
@@ -118,6 +122,7 @@ mod tests {
             DenyCode::FieldDenied,
             DenyCode::NotOwnSubject,
             DenyCode::PrincipalSuspended,
+            DenyCode::DetokenizeDenied,
         ] {
             let json = serde_json::to_string(&c).unwrap();
             assert_eq!(json, format!("\"{}\"", c.as_str()));

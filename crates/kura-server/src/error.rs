@@ -57,6 +57,9 @@ impl ApiError {
             D::FieldDenied => "a field named in the request is denied by this principal's policies",
             D::NotOwnSubject => "a self-service principal may only act on its own subject",
             D::PrincipalSuspended => "this principal is suspended; an operator must reinstate it",
+            D::DetokenizeDenied => {
+                "card numbers are revealed only to a payment service or processor whose policy allows `detokenize`, with the purpose `charge`"
+            }
             _ => "the request is not allowed for this principal",
         };
         Self::new(StatusCode::FORBIDDEN, code.as_str(), message)
@@ -124,6 +127,18 @@ impl From<VaultError> for ApiError {
                 )
             }
             VaultError::Denied(code) => ApiError::denied(*code),
+            // Fixed messages without a digit of the input (kura-cards' invariant).
+            VaultError::Card(c) => ApiError::bad_request(c.code(), c.to_string()),
+            VaultError::CardNotFound => ApiError::new(
+                StatusCode::NOT_FOUND,
+                "card_not_found",
+                "no such card token",
+            ),
+            VaultError::NoCardField(_) => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "no_card_field",
+                "the subject's collection has no field of category `payment_card`",
+            ),
             VaultError::Contention(_) => ApiError::new(
                 StatusCode::CONFLICT,
                 "contention",

@@ -67,6 +67,8 @@ pub struct AppState {
     pub policies: Arc<auth::PolicyCache>,
     /// Counters exported at `/v1/metrics`.
     pub metrics: Arc<metrics::Metrics>,
+    /// The card vault (issue 7); `None` answers its routes with 503 `cards_unavailable`.
+    pub cards: Option<Arc<kura_vault::CardVault>>,
 }
 
 /// The complete `/v1` router.

@@ -43,6 +43,10 @@ use crate::wire;
         routes::admin::reinstate,
         routes::admin::incidents,
         routes::admin::metrics,
+        routes::cards::tokenize,
+        routes::cards::metadata,
+        routes::cards::detokenize,
+        routes::cards::delete,
     ),
     components(schemas(
         wire::CreateSubject,
@@ -72,7 +76,10 @@ use crate::wire;
         crate::directory::PrincipalView,
         crate::report::OrgReport,
         crate::report::PrincipalReport,
-        crate::report::ContainmentEvent
+        crate::report::ContainmentEvent,
+        routes::cards::TokenizeCard,
+        routes::cards::CardBody,
+        routes::cards::DetokenizedBody
     )),
     modifiers(&BearerAuth)
 )]

@@ -22,6 +22,7 @@
 #![deny(missing_docs)]
 
 mod audit;
+pub mod cards;
 pub mod credentials;
 pub mod directory;
 mod error;
@@ -32,6 +33,7 @@ pub mod sqlite;
 pub mod conformance;
 
 pub use audit::{AuditIntegration, AuditStore, IntegrationOutcome};
+pub use cards::{CardInsert, CardMeta, CardSecret, CardStore, NewCard};
 pub use credentials::{
     CredentialState, CredentialStore, NewRecoveryToken, RecoveryCompletion, RecoveryOutcome,
     RecoveryTokenRecord,
@@ -47,7 +49,7 @@ pub use uuid::Uuid;
 use kura_crypto::BlindToken;
 
 /// The schema version this build of kura writes and understands.
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
 
 /// The storage interface the vault relies on. Implementations: [`sqlite::SqliteStore`] and
 /// [`postgres::PostgresStore`].
@@ -149,6 +151,16 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// # Errors
     /// Backend failures.
     fn api_key(&self, prefix: &str) -> Result<Option<ApiKeyRecord>, StoreError>;
+
+    /// Tokens of the payment cards a subject holds (card vault, [`CardStore`]), in token
+    /// order. Tokens are not secret; a backend without a card vault has none.
+    ///
+    /// # Errors
+    /// Backend failures.
+    fn card_tokens(&self, subject: &Uuid) -> Result<Vec<String>, StoreError> {
+        let _ = subject;
+        Ok(Vec::new())
+    }
 }
 
 /// Lets tests and the vault use `Arc<dyn Store>` and `&dyn Store` alike.

@@ -55,6 +55,7 @@ use crate::{
 
 mod audit;
 pub mod bench;
+mod cards;
 mod credentials;
 mod directory;
 pub mod testing;
@@ -76,6 +77,10 @@ const MIGRATIONS: &[Migration] = &[
     Migration {
         keys: include_str!("postgres/keys_v2.sql"),
         data: include_str!("postgres/data_v2.sql"),
+    },
+    Migration {
+        keys: include_str!("postgres/keys_v3.sql"),
+        data: include_str!("postgres/data_v3.sql"),
     },
 ];
 
@@ -830,6 +835,12 @@ impl Store for PostgresStore {
         "postgres"
     }
 
+    fn card_tokens(&self, subject: &Uuid) -> Result<Vec<String>, StoreError> {
+        let mut conn = self.pool.get()?;
+        let Conn { client, stmts } = &mut *conn;
+        cards::card_tokens(client, stmts, subject)
+    }
+
     fn vault_id(&self) -> Result<[u8; 16], StoreError> {
         Ok(self.vault_id)
     }
@@ -1048,6 +1059,8 @@ impl Store for PostgresStore {
             return Ok(false);
         };
         let tokens = tokens_from_blob(row.get(0))?;
+        // The subject's cards first (issue 7): sealed PANs and card keys, then metadata.
+        cards::erase_subject_cards(&mut tx, stmts, id)?;
         // Key first: crypto-shredding is what makes the erasure reach backups too.
         let shred = prepared(&mut tx, stmts, SHRED)?;
         let had_key = tx.execute(&shred, &[id])? > 0;

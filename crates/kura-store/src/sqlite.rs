@@ -7,6 +7,7 @@
 //! and never block the writer.
 
 mod audit;
+mod cards;
 mod credentials;
 mod directory;
 
@@ -26,10 +27,12 @@ use crate::{
 const DATA_MIGRATIONS: &[&str] = &[
     include_str!("sqlite/data_v1.sql"),
     include_str!("sqlite/data_v2.sql"),
+    include_str!("sqlite/data_v3.sql"),
 ];
 const KEYS_MIGRATIONS: &[&str] = &[
     include_str!("sqlite/keys_v1.sql"),
     include_str!("sqlite/keys_v2.sql"),
+    include_str!("sqlite/keys_v3.sql"),
 ];
 
 /// Name of the data file inside the data directory.
@@ -292,6 +295,10 @@ impl Store for SqliteStore {
         "sqlite"
     }
 
+    fn card_tokens(&self, subject: &Uuid) -> Result<Vec<String>, StoreError> {
+        self.with_reader(|p| cards::card_tokens(p, subject))
+    }
+
     fn vault_id(&self) -> Result<[u8; 16], StoreError> {
         Ok(self.vault_id)
     }
@@ -493,6 +500,9 @@ impl Store for SqliteStore {
             return Ok(false);
         };
         append_leaves(&tx, audit)?;
+        // The subject's cards go first (issue 7): their sealed PANs and keys, then below
+        // their metadata.
+        cards::shred_subject_cards(&mut w.keys, id)?;
         // Crypto-shred first, in its own committed transaction: from here on the subject's
         // sealed fields are unreadable everywhere, backups included.
         let existed_key = w.keys.execute(
@@ -506,6 +516,10 @@ impl Store for SqliteStore {
                 del.execute(params![t.as_slice(), iid])?;
             }
             tx.execute("DELETE FROM subjects WHERE iid = ?1", [iid])?;
+            tx.execute(
+                "DELETE FROM cards WHERE subject = ?1",
+                [id.as_bytes().as_slice()],
+            )?;
             // Erasure is complete: login-throttle state and recovery tokens go too.
             tx.execute(
                 "DELETE FROM credential_state WHERE subject = ?1",

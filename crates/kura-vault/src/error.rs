@@ -43,6 +43,17 @@ pub enum VaultError {
     /// request tripped containment). Recorded in the access log as `denied:<code>`.
     #[error("request denied: {0}")]
     Denied(kura_policy::DenyCode),
+    /// Card input was refused (invalid number, expiry, a security code...). The message is
+    /// fixed per code and carries no digit of the input.
+    #[error(transparent)]
+    Card(#[from] kura_cards::CardError),
+    /// No such card token (or its card or subject has been erased).
+    #[error("card not found")]
+    CardNotFound,
+    /// The subject's collection has no field of category `payment_card`, so its record
+    /// could not show its cards: the card vault refuses to hold cards for it.
+    #[error("collection {0} has no payment_card field")]
+    NoCardField(String),
     /// Optimistic concurrency gave up after repeated conflicts.
     #[error("subject {0} is being changed concurrently; retry")]
     Contention(String),
@@ -61,6 +72,9 @@ impl VaultError {
             VaultError::Contention(_) => "contention",
             VaultError::Denied(c) => c.as_str(),
             VaultError::Audit(_) => "audit_unavailable",
+            VaultError::Card(e) => e.code(),
+            VaultError::CardNotFound => "card_not_found",
+            VaultError::NoCardField(_) => "no_card_field",
         }
     }
 }

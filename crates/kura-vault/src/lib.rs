@@ -16,6 +16,7 @@
 
 mod access;
 mod cache;
+pub mod cards;
 mod codec;
 mod contain;
 pub mod credentials;
@@ -26,6 +27,7 @@ mod present;
 mod vault;
 
 pub use access::{Access, Caller};
+pub use cards::{CardVault, CardView, DetokenizedCard, NewCardInput};
 pub use contain::ContainmentSink;
 pub use credentials::{Credentials, CredentialsOptions, PasswordError, RecoveryBy};
 pub use error::VaultError;

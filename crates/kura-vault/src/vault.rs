@@ -49,6 +49,14 @@ fn refuse_credential(f: &kura_model::FieldDef) -> Result<(), VaultError> {
         }
         .into());
     }
+    // Card tokens come from the card vault (issue 7), never from a subject write.
+    if f.category == Category::PaymentCard {
+        return Err(ModelError::InvalidValue {
+            field: f.name.clone(),
+            reason: "holds card tokens: add cards through the card routes".to_owned(),
+        }
+        .into());
+    }
     Ok(())
 }
 
@@ -636,6 +644,8 @@ impl Vault {
             })?;
             out.insert(name.clone(), Zeroizing::new(text));
         }
+        // The subject's card tokens, as its `payment_card` field (issue 7, `cards.rs`).
+        self.add_card_tokens(c, stored, wanted, &mut out)?;
         Ok(out)
     }
 

@@ -7,7 +7,7 @@ use kura_audit::{Appender, AppenderConfig, Clock};
 use kura_crypto::{KeyFile, KeyProvider, random_array};
 use kura_model::Synchronous;
 use kura_store::sqlite::{Durability, SqliteStore};
-use kura_store::{AuditStore, CredentialStore, DirectoryStore, DynStore, Store};
+use kura_store::{AuditStore, CardStore, CredentialStore, DirectoryStore, DynStore, Store};
 use kura_vault::{Vault, VaultOptions};
 
 use crate::config::{Location, Resolved};
@@ -51,18 +51,33 @@ pub fn create(r: &Resolved) -> Result<(DynStore, Arc<dyn KeyProvider>)> {
 
 /// Opens the store only (for commands that need no keys).
 pub fn store(r: &Resolved) -> Result<Arc<dyn AuditStore>> {
-    Ok(stores(r)?.0)
+    Ok(stores(r)?.audit)
 }
 
 /// The store opened once, seen through each of its interfaces.
-pub type Stores = (
-    Arc<dyn AuditStore>,
-    Arc<dyn CredentialStore>,
-    Arc<dyn DirectoryStore>,
-);
+pub struct Stores {
+    /// The access log's storage (and the subjects', as `Store`).
+    pub audit: Arc<dyn AuditStore>,
+    /// Credential state and recovery tokens.
+    pub credentials: Arc<dyn CredentialStore>,
+    /// Organizations, principals, incidents and canaries.
+    pub directory: Arc<dyn DirectoryStore>,
+    /// The card vault's metadata and secrets.
+    pub cards: Arc<dyn CardStore>,
+}
 
-/// Opens the store once, seen as the access log's, the credentials' and the directory's
-/// storage.
+fn views<S: AuditStore + CredentialStore + DirectoryStore + CardStore + 'static>(
+    s: Arc<S>,
+) -> Stores {
+    Stores {
+        audit: s.clone(),
+        credentials: s.clone(),
+        directory: s.clone(),
+        cards: s,
+    }
+}
+
+/// Opens the store once, seen through each of its interfaces.
 pub fn stores(r: &Resolved) -> Result<Stores> {
     Ok(match &r.location {
         Location::Dir(d) => {
@@ -70,14 +85,14 @@ pub fn stores(r: &Resolved) -> Result<Stores> {
                 SqliteStore::open(d, durability(r.config.store.synchronous))
                     .with_context(|| format!("opening the vault in {}", d.display()))?,
             );
-            (s.clone(), s.clone(), s)
+            views(s)
         }
         Location::Postgres(url) => {
             let s = Arc::new(
                 kura_store::postgres::PostgresStore::open(url)
                     .context("opening the PostgreSQL store")?,
             );
-            (s.clone(), s.clone(), s)
+            views(s)
         }
     })
 }
@@ -105,6 +120,8 @@ pub struct Opened {
     pub credentials: Arc<dyn CredentialStore>,
     /// The same store, seen as organizations, principals, incidents and canaries.
     pub directory: Arc<dyn DirectoryStore>,
+    /// The card vault (issue 7), over the same store, with its own keys.
+    pub cards: Arc<kura_vault::CardVault>,
 }
 
 /// Opens an existing vault; every access it serves is recorded through a group-committing
@@ -120,7 +137,12 @@ pub fn served_vault(r: &Resolved, metrics: Arc<kura_server::metrics::Metrics>) -
 }
 
 fn vault_with(r: &Resolved, metrics: Option<Arc<kura_server::metrics::Metrics>>) -> Result<Opened> {
-    let (store, credentials, directory) = stores(r)?;
+    let Stores {
+        audit: store,
+        credentials,
+        directory,
+        cards: card_store,
+    } = stores(r)?;
     let keys: Arc<dyn KeyProvider> =
         Arc::new(KeyFile::open(r.key_file()?).context("opening the key file")?);
     let dyn_store: DynStore = store.clone();
@@ -159,8 +181,14 @@ fn vault_with(r: &Resolved, metrics: Option<Arc<kura_server::metrics::Metrics>>)
         }
         None => vault,
     };
+    let vault = Arc::new(vault);
+    let cards = Arc::new(
+        kura_vault::CardVault::new(vault.clone(), card_store, &*keys)
+            .context("opening the card vault")?,
+    );
     Ok(Opened {
-        vault: Arc::new(vault),
+        cards,
+        vault,
         store,
         keys,
         appender,

@@ -864,3 +864,35 @@ fn the_policy_bench_runs_and_reports_both_sides() {
     // Every principal was counted: the check really ran.
     assert_eq!(p["containment_principals"], 1000, "{p}");
 }
+
+#[test]
+fn only_a_charge_grant_detokenizes_through_the_binary() {
+    let (s, tmp) = start_with("");
+    let id = s.create(&full_subject());
+    let r = s.post(
+        "/v1/cards",
+        &json!({"subject_id": id, "pan": "4111 1111 1111 1111", "exp_month": 12,
+                "exp_year": 2030, "holder": "TARO YAMADA"}),
+    );
+    assert_eq!(r.status, 201, "{}", r.text);
+    let token = r.body["token"].as_str().unwrap().to_owned();
+    let payer = r#"{"collection":"accounts","purposes":["charge"],"actions":["detokenize"],
+        "fields":{"payment_cards":"plain"}}"#;
+    let (_, pay_key) = principal(&s, tmp.path(), "acme", "payments", "service", payer);
+    let (_, support_key) = principal(&s, tmp.path(), "acme", "support", "service", SUPPORT_POLICY);
+    let path = format!("/v1/cards/{token}/detokenize");
+    let r = as_key(&s, &pay_key, "charge", "POST", &path, Some(&json!({})));
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["pan"], "4111111111111111");
+    for (key, purpose) in [
+        (&pay_key, "support"),
+        (&pay_key, "billing"),
+        (&support_key, "charge"),
+        (&support_key, "support"),
+        (&s.key, "charge"),
+    ] {
+        let r = as_key(&s, key, purpose, "POST", &path, Some(&json!({})));
+        assert_eq!(r.status, 403, "{purpose}: {}", r.text);
+        assert!(!r.text.contains("4111111111111111"));
+    }
+}

@@ -775,3 +775,71 @@ fn migrate_needs_no_key_file() {
         "{out}"
     );
 }
+
+/// Issue 7 on PostgreSQL: the whole database (keys schema included) dumped while the server
+/// runs and after it stops holds no 7-digit run of any card number, tokenized or refused;
+/// erasing a subject removes its card rows from both schemas.
+#[test]
+fn no_card_number_in_the_postgres_dump() {
+    let Some(v) = pg_vault("e2e_cards") else {
+        return;
+    };
+    let mut s = v.serve("cards");
+    let id = s.create(&util::full_subject());
+    // Luhn-valid numbers with distinctive digits (fixed here, checked by `luhn_valid`).
+    let pans = ["4929372830495720", "5398228707871527", "371958426170353"];
+    let refused = "4929372830495721";
+    let mut tokens = Vec::new();
+    for p in pans {
+        assert!(kura_cards::luhn_valid(p), "{p}");
+        let r = s.post(
+            "/v1/cards",
+            &json!({"subject_id": id, "pan": p, "exp_month": 3, "exp_year": 2031, "holder": "Erika Mustermann"}),
+        );
+        assert_eq!(r.status, 201, "{}", r.text);
+        tokens.push(r.body["token"].as_str().unwrap().to_owned());
+    }
+    for body in [
+        json!({"subject_id": id, "pan": refused, "exp_month": 3, "exp_year": 2031}),
+        json!({"subject_id": id, "pan": pans[0], "exp_month": 3, "exp_year": 2031, "cvc": "737"}),
+    ] {
+        let r = s.post("/v1/cards", &body);
+        assert_eq!(r.status, 400, "{}", r.text);
+    }
+    let windows =
+        |p: &str| -> Vec<String> { (0..=p.len() - 7).map(|i| p[i..i + 7].to_owned()).collect() };
+    for phase in ["running", "stopped"] {
+        if phase == "stopped" {
+            assert_eq!(s.terminate(), 0, "{}", s.logs());
+        }
+        let dump = v.db.dump(&[]).unwrap();
+        assert!(
+            dump.contains("kura_keys.card_keys"),
+            "{phase}: no card key table"
+        );
+        assert!(
+            dump_contains(&dump, tokens[0].as_bytes()),
+            "{phase}: blind dump"
+        );
+        for p in pans.iter().chain([&refused]) {
+            for w in windows(p) {
+                assert!(
+                    !dump_contains(&dump, w.as_bytes()),
+                    "{phase}: `{w}` of a card number in the pg_dump"
+                );
+            }
+        }
+    }
+    for p in pans.iter().chain([&refused]) {
+        for w in windows(p) {
+            assert!(!s.logs().contains(&w), "`{w}` in the server log");
+        }
+    }
+    let mut s = v.serve("cards-erase");
+    let r = s.req("DELETE", &subject_path(&id), None, &[]);
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(v.query_i64("SELECT count(*) FROM kura_data.cards"), 0);
+    assert_eq!(v.query_i64("SELECT count(*) FROM kura_keys.card_keys"), 0);
+    assert_eq!(v.query_i64("SELECT count(*) FROM kura_keys.card_lookup"), 0);
+    assert_eq!(s.terminate(), 0);
+}

@@ -2,6 +2,7 @@
 
 pub mod admin;
 pub mod audit;
+pub mod cards;
 pub mod credentials;
 pub mod import;
 
@@ -72,6 +73,12 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/principals/{id}/reinstate", post(admin::reinstate))
         .route("/v1/incidents", get(admin::incidents))
         .route("/v1/metrics", get(admin::metrics))
+        .route("/v1/cards", post(cards::tokenize))
+        .route(
+            "/v1/cards/{token}",
+            get(cards::metadata).delete(cards::delete),
+        )
+        .route("/v1/cards/{token}/detokenize", post(cards::detokenize))
         .route("/v1/audit/checkpoint", get(audit::checkpoint))
         .route("/v1/audit/entries/{index}", get(audit::entry))
         .route("/v1/audit/proof/inclusion", get(audit::inclusion))

@@ -14,10 +14,10 @@ GRANT SELECT, INSERT ON kura_data.audit_checkpoints TO {app};
 GRANT SELECT, INSERT ON kura_data.audit_subjects TO {app};
 GRANT SELECT, INSERT, UPDATE, DELETE ON kura_data.credential_state TO {app};
 GRANT SELECT, INSERT, UPDATE, DELETE ON kura_data.recovery_tokens TO {app};
--- The reader role (backups, analysts of the sealed data): SELECT on the data schema only.
-GRANT USAGE ON SCHEMA kura_data TO {reader};
-GRANT SELECT ON ALL TABLES IN SCHEMA kura_data TO {reader};
--- Schema version 2.
+GRANT SELECT, INSERT, DELETE ON kura_data.cards TO {app};
 GRANT SELECT, INSERT ON kura_data.organizations TO {app};
 GRANT SELECT, INSERT, UPDATE ON kura_data.principals TO {app};
 GRANT SELECT, INSERT, UPDATE ON kura_data.incidents TO {app};
+-- The reader role (backups, analysts of the sealed data): SELECT on the data schema only.
+GRANT USAGE ON SCHEMA kura_data TO {reader};
+GRANT SELECT ON ALL TABLES IN SCHEMA kura_data TO {reader};

@@ -5,3 +5,5 @@ GRANT USAGE ON SCHEMA kura_keys TO {app};
 GRANT SELECT ON kura_keys.meta TO {app};
 GRANT SELECT, INSERT, UPDATE, DELETE ON kura_keys.data_keys TO {app};
 GRANT SELECT, INSERT, DELETE ON kura_keys.canaries TO {app};
+GRANT SELECT, INSERT, DELETE ON kura_keys.card_keys TO {app};
+GRANT SELECT, INSERT, DELETE ON kura_keys.card_lookup TO {app};

@@ -39,7 +39,7 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 2)]
     pub writers: usize,
     /// Sections to run (comma-separated): baseline, library, nolog, http, policy, postgres,
-    /// scan.
+    /// scan, cards.
     #[arg(
         long,
         default_value = "baseline,library,nolog,http",
@@ -422,6 +422,7 @@ fn http(dir: &Path, a: &BenchArgs) -> Result<Value> {
         directory: opened,
         policies: Arc::default(),
         metrics: Arc::default(),
+        cards: None,
     };
     let rt = tokio::runtime::Runtime::new()?;
     let listener = rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))?;
@@ -552,6 +553,9 @@ pub fn run(a: &BenchArgs) -> Result<ExitCode> {
             &a.pg_url,
             a.subjects as u64,
         )?)?;
+    }
+    if want("cards") {
+        report["cards"] = super::bench_cards::run(&dir.join("cards"), a)?;
     }
     if want("scan") {
         eprintln!("bench: kura scan ...");

@@ -195,7 +195,7 @@ pub fn run_org(cmd: OrgCommand) -> Result<ExitCode> {
             officer_contact,
             json,
         } => {
-            let (_, _, d) = open::stores(&resolve(&vault)?)?;
+            let d = open::stores(&resolve(&vault)?)?.directory;
             let org = directory::create_org(
                 &*d,
                 CLI,
@@ -218,7 +218,7 @@ pub fn run_org(cmd: OrgCommand) -> Result<ExitCode> {
             }
         }
         OrgCommand::List { vault, json } => {
-            let (_, _, d) = open::stores(&resolve(&vault)?)?;
+            let d = open::stores(&resolve(&vault)?)?.directory;
             let orgs: Vec<directory::OrganizationView> =
                 d.organizations()?.into_iter().map(Into::into).collect();
             if json {
@@ -233,7 +233,7 @@ pub fn run_org(cmd: OrgCommand) -> Result<ExitCode> {
             }
         }
         OrgCommand::Show { vault, id, json } => {
-            let (_, _, d) = open::stores(&resolve(&vault)?)?;
+            let d = open::stores(&resolve(&vault)?)?.directory;
             let Some(o) = d.organization(&id)? else {
                 bail!("no organization `{id}`");
             };
@@ -300,7 +300,7 @@ pub fn run_principal(cmd: PrincipalCommand) -> Result<ExitCode> {
             let r = resolve(&vault)?;
             let schema = r.config.schema()?;
             let policies = policy.iter().map(read_policy).collect::<Result<Vec<_>>>()?;
-            let (_, _, d) = open::stores(&r)?;
+            let d = open::stores(&r)?.directory;
             let (_, key) = directory::create_principal(
                 &*d,
                 &schema,
@@ -326,7 +326,7 @@ pub fn run_principal(cmd: PrincipalCommand) -> Result<ExitCode> {
             }
         }
         PrincipalCommand::List { vault, org, json } => {
-            let (_, _, d) = open::stores(&resolve(&vault)?)?;
+            let d = open::stores(&resolve(&vault)?)?.directory;
             let list = d
                 .principals(org.as_deref())?
                 .into_iter()
@@ -353,14 +353,14 @@ pub fn run_principal(cmd: PrincipalCommand) -> Result<ExitCode> {
             }
         }
         PrincipalCommand::Show { vault, id } => {
-            let (_, _, d) = open::stores(&resolve(&vault)?)?;
+            let d = open::stores(&resolve(&vault)?)?.directory;
             let Some(p) = d.principal(&id)? else {
                 bail!("no principal `{id}`");
             };
             print_json(&directory::principal_view(&*d, p).map_err(fail)?)?;
         }
         PrincipalCommand::Rotate { vault, id, json } => {
-            let (_, _, d) = open::stores(&resolve(&vault)?)?;
+            let d = open::stores(&resolve(&vault)?)?.directory;
             let key = directory::rotate_key(&*d, CLI, &id).map_err(fail)?;
             if json {
                 println!(
@@ -376,17 +376,17 @@ pub fn run_principal(cmd: PrincipalCommand) -> Result<ExitCode> {
             }
         }
         PrincipalCommand::Revoke { vault, id, key } => {
-            let (_, _, d) = open::stores(&resolve(&vault)?)?;
+            let d = open::stores(&resolve(&vault)?)?.directory;
             let n = directory::revoke_keys(&*d, CLI, &id, key.as_deref()).map_err(fail)?;
             println!("{n} key(s) revoked");
         }
         PrincipalCommand::Suspend { vault, id } => {
-            let (_, _, d) = open::stores(&resolve(&vault)?)?;
+            let d = open::stores(&resolve(&vault)?)?.directory;
             directory::set_suspended(&*d, CLI, &id, Some("operator")).map_err(fail)?;
             println!("principal {id} suspended");
         }
         PrincipalCommand::Reinstate { vault, id } => {
-            let (_, _, d) = open::stores(&resolve(&vault)?)?;
+            let d = open::stores(&resolve(&vault)?)?.directory;
             directory::set_suspended(&*d, CLI, &id, None).map_err(fail)?;
             println!("principal {id} reinstated");
         }
@@ -397,7 +397,7 @@ pub fn run_principal(cmd: PrincipalCommand) -> Result<ExitCode> {
 pub fn run_incident(cmd: IncidentCommand) -> Result<ExitCode> {
     match cmd {
         IncidentCommand::List { vault, json } => {
-            let (_, _, d) = open::stores(&resolve(&vault)?)?;
+            let d = open::stores(&resolve(&vault)?)?.directory;
             let list = d.incidents()?;
             if json {
                 let v: Vec<serde_json::Value> = list
@@ -448,7 +448,11 @@ pub fn run_report(cmd: ReportCommand) -> Result<ExitCode> {
         } => {
             let r = resolve(&vault)?;
             let schema = r.config.schema()?;
-            let (audit, _, d) = open::stores(&r)?;
+            let open::Stores {
+                audit,
+                directory: d,
+                ..
+            } = open::stores(&r)?;
             let now = super::now_unix();
             let to = to
                 .as_deref()

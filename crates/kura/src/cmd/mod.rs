@@ -2,6 +2,7 @@
 
 mod audit;
 pub mod bench;
+pub mod bench_cards;
 mod bench_policy;
 pub mod canary;
 pub mod credentials;

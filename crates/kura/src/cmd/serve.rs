@@ -85,6 +85,7 @@ pub fn run(mut args: VaultArgs, listen: Option<SocketAddr>, dev: bool) -> Result
         directory: opened.directory.clone(),
         policies: std::sync::Arc::default(),
         metrics,
+        cards: Some(opened.cards.clone()),
     };
     if let Some(c) = opened.vault.containment() {
         let _enter = rt.enter();

@@ -61,8 +61,30 @@ pub fn start() -> Server {
     s
 }
 
+/// Like [`start`], with extra environment variables for the server (e.g. `KURA_LOG`).
+pub fn start_with_env(envs: &[(&str, &str)]) -> Server {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("vault");
+    let (code, out, err) = kura(
+        &["init", "--data", dir.to_str().unwrap(), "--json"],
+        tmp.path(),
+    );
+    assert_eq!(code, 0, "init failed: {err}");
+    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    let key = v["operator_key"].as_str().unwrap().to_owned();
+    let mut s = serve_with_env(&dir, &[], tmp.path(), envs);
+    s.key = key;
+    s._tmp = Some(tmp);
+    s
+}
+
 /// Serves an existing vault directory on a free port.
 pub fn serve(dir: &Path, extra: &[&str], cwd: &Path) -> Server {
+    serve_with_env(dir, extra, cwd, &[])
+}
+
+/// Serves an existing vault directory on a free port with extra environment variables.
+pub fn serve_with_env(dir: &Path, extra: &[&str], cwd: &Path, envs: &[(&str, &str)]) -> Server {
     let stderr_path = cwd.join(format!("serve-{}.log", std::process::id()));
     let stderr = std::fs::File::create(&stderr_path).unwrap();
     let mut args = vec![
@@ -75,6 +97,7 @@ pub fn serve(dir: &Path, extra: &[&str], cwd: &Path) -> Server {
     args.extend_from_slice(extra);
     let mut child = Command::new(kura_bin())
         .args(&args)
+        .envs(envs.iter().copied())
         .current_dir(cwd)
         .stdout(Stdio::piped())
         .stderr(stderr)
@@ -95,8 +118,14 @@ pub fn serve(dir: &Path, extra: &[&str], cwd: &Path) -> Server {
 pub fn wait_for_listen(child: &mut Child, stderr_path: &Path) -> String {
     let stdout = child.stdout.take().unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
+    // Everything the server prints on stdout is kept too, for the tests that scan its output.
+    let mut copy = std::fs::File::create(stderr_path.with_extension("stdout")).ok();
     std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Some(f) = copy.as_mut() {
+                use std::io::Write;
+                let _ = writeln!(f, "{line}");
+            }
             if let Some(rest) = line.strip_prefix("listening on ") {
                 let _ = tx.send(rest.to_owned());
             }
@@ -220,6 +249,11 @@ impl Server {
 
     pub fn logs(&self) -> String {
         std::fs::read_to_string(&self.stderr_path).unwrap_or_default()
+    }
+
+    /// What the server printed on stdout (the "listening on" line and anything after it).
+    pub fn stdout(&self) -> String {
+        std::fs::read_to_string(self.stderr_path.with_extension("stdout")).unwrap_or_default()
     }
 
     /// Subjects rows in the data store, read directly from SQLite.

@@ -1,0 +1,198 @@
+//! [`CardStore`] for PostgreSQL: metadata in `kura_data.cards`, secrets in
+//! `kura_keys.card_keys` and `kura_keys.card_lookup`, all keyed by `subject_id` (the
+//! distribution column, docs/scale-out.md).
+//!
+//! One transaction per write, across both schemas: an insert claims the lookup hash first
+//! (`INSERT ... ON CONFLICT DO NOTHING`, so a concurrent tokenization of the same card waits
+//! for the first and then sees its token), then writes the secrets, the metadata and the
+//! access-log leaves; a deletion removes the secrets first, then the lookup hash and the
+//! metadata. Left out: any cryptography or rule.
+
+use postgres::GenericClient;
+use uuid::Uuid;
+
+use super::{Conn, PostgresStore, append_leaves, kek_version_to_sql, prepared, to_i64};
+use crate::cards::{CardInsert, CardMeta, CardSecret, CardStore, NewCard};
+use crate::{AuditLeaf, StoreError};
+
+/// Tokens of a subject's cards.
+pub(super) fn card_tokens(
+    client: &mut impl GenericClient,
+    stmts: &mut std::collections::HashMap<&'static str, postgres::Statement>,
+    subject: &Uuid,
+) -> Result<Vec<String>, StoreError> {
+    const SQL: &str = "SELECT token FROM kura_data.cards WHERE subject_id = $1 ORDER BY token";
+    let stmt = prepared(client, stmts, SQL)?;
+    Ok(client
+        .query(&stmt, &[subject])?
+        .iter()
+        .map(|r| r.get(0))
+        .collect())
+}
+
+/// Deletes every card of `subject` in the caller's transaction: secrets first.
+pub(super) fn erase_subject_cards(
+    tx: &mut postgres::Transaction<'_>,
+    stmts: &mut std::collections::HashMap<&'static str, postgres::Statement>,
+    subject: &Uuid,
+) -> Result<(), StoreError> {
+    for sql in [
+        "DELETE FROM kura_keys.card_keys WHERE subject_id = $1",
+        "DELETE FROM kura_keys.card_lookup WHERE subject_id = $1",
+        "DELETE FROM kura_data.cards WHERE subject_id = $1",
+    ] {
+        let stmt = prepared(tx, stmts, sql)?;
+        tx.execute(&stmt, &[subject])?;
+    }
+    Ok(())
+}
+
+impl CardStore for PostgresStore {
+    fn card_by_lookup(
+        &self,
+        subject: &Uuid,
+        lookup: &[u8; 32],
+    ) -> Result<Option<String>, StoreError> {
+        const SQL: &str =
+            "SELECT token FROM kura_keys.card_lookup WHERE subject_id = $1 AND lookup = $2";
+        let mut conn = self.pool.get()?;
+        let Conn { client, stmts } = &mut *conn;
+        let stmt = prepared(client, stmts, SQL)?;
+        Ok(client
+            .query_opt(&stmt, &[subject, &lookup.as_slice()])?
+            .map(|r| r.get(0)))
+    }
+
+    fn insert_card(&self, card: &NewCard, audit: &[AuditLeaf]) -> Result<CardInsert, StoreError> {
+        const CLAIM: &str = "INSERT INTO kura_keys.card_lookup (subject_id, lookup, token) \
+             VALUES ($1, $2, $3) ON CONFLICT (subject_id, lookup) DO NOTHING";
+        const EXISTING: &str =
+            "SELECT token FROM kura_keys.card_lookup WHERE subject_id = $1 AND lookup = $2";
+        const SECRET: &str = "INSERT INTO kura_keys.card_keys \
+             (subject_id, token, kek_version, wrapped, sealed_pan, sealed_holder) \
+             VALUES ($1, $2, $3, $4, $5, $6)";
+        const META: &str = "INSERT INTO kura_data.cards (subject_id, token, subject_iid, \
+             collection, brand, last4, exp_month, exp_year, created) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
+        let m = &card.meta;
+        let s = &card.secret;
+        let mut conn = self.pool.get()?;
+        let Conn { client, stmts } = &mut *conn;
+        let mut tx = client.transaction()?;
+        let claim = prepared(&mut tx, stmts, CLAIM)?;
+        if tx.execute(&claim, &[&m.subject, &card.lookup.as_slice(), &m.token])? == 0 {
+            let existing = prepared(&mut tx, stmts, EXISTING)?;
+            let token: String = tx
+                .query_one(&existing, &[&m.subject, &card.lookup.as_slice()])?
+                .get(0);
+            tx.rollback()?;
+            return Ok(CardInsert::Existing(token));
+        }
+        let secret = prepared(&mut tx, stmts, SECRET)?;
+        tx.execute(
+            &secret,
+            &[
+                &m.subject,
+                &m.token,
+                &kek_version_to_sql(s.kek_version)?,
+                &s.wrapped_key,
+                &s.sealed_pan,
+                &s.sealed_holder,
+            ],
+        )?;
+        let meta = prepared(&mut tx, stmts, META)?;
+        tx.execute(
+            &meta,
+            &[
+                &m.subject,
+                &m.token,
+                &to_i64(m.subject_iid)?,
+                &m.collection,
+                &m.brand,
+                &m.last4,
+                &i16::from(m.exp_month),
+                &i16::try_from(m.exp_year)
+                    .map_err(|_| StoreError::Backend("expiry year out of range".into()))?,
+                &to_i64(m.created_unix)?,
+            ],
+        )?;
+        append_leaves(&mut tx, stmts, audit)?;
+        tx.commit()?;
+        Ok(CardInsert::Inserted)
+    }
+
+    fn card(&self, token: &str) -> Result<Option<CardMeta>, StoreError> {
+        const SQL: &str = "SELECT token, subject_id, subject_iid, collection, brand, last4, \
+             exp_month, exp_year, created FROM kura_data.cards WHERE token = $1";
+        let mut conn = self.pool.get()?;
+        let Conn { client, stmts } = &mut *conn;
+        let stmt = prepared(client, stmts, SQL)?;
+        Ok(client.query_opt(&stmt, &[&token])?.map(|r| CardMeta {
+            token: r.get(0),
+            subject: r.get(1),
+            subject_iid: r.get::<_, i64>(2).max(0) as u64,
+            collection: r.get(3),
+            brand: r.get(4),
+            last4: r.get(5),
+            exp_month: r.get::<_, i16>(6).clamp(0, 255) as u8,
+            exp_year: r.get::<_, i16>(7).max(0) as u16,
+            created_unix: r.get::<_, i64>(8).max(0) as u64,
+        }))
+    }
+
+    fn card_secret(&self, token: &str) -> Result<Option<CardSecret>, StoreError> {
+        const SQL: &str = "SELECT kek_version, wrapped, sealed_pan, sealed_holder \
+             FROM kura_keys.card_keys WHERE token = $1";
+        let mut conn = self.pool.get()?;
+        let Conn { client, stmts } = &mut *conn;
+        let stmt = prepared(client, stmts, SQL)?;
+        Ok(client.query_opt(&stmt, &[&token])?.map(|r| CardSecret {
+            kek_version: r.get::<_, i32>(0).max(0) as u32,
+            wrapped_key: r.get(1),
+            sealed_pan: r.get(2),
+            sealed_holder: r.get(3),
+        }))
+    }
+
+    fn delete_card(&self, token: &str, audit: &[AuditLeaf]) -> Result<bool, StoreError> {
+        const FIND: &str = "SELECT subject_id FROM kura_data.cards WHERE token = $1";
+        const SHRED: &str = "DELETE FROM kura_keys.card_keys WHERE subject_id = $1 AND token = $2";
+        const UNLOOK: &str =
+            "DELETE FROM kura_keys.card_lookup WHERE subject_id = $1 AND token = $2";
+        const REMOVE: &str = "DELETE FROM kura_data.cards WHERE subject_id = $1 AND token = $2";
+        let mut conn = self.pool.get()?;
+        let Conn { client, stmts } = &mut *conn;
+        let mut tx = client.transaction()?;
+        let find = prepared(&mut tx, stmts, FIND)?;
+        let Some(row) = tx.query_opt(&find, &[&token])? else {
+            return Ok(false);
+        };
+        let subject: Uuid = row.get(0);
+        // Secrets first; the metadata row decides whether this call deleted the card (a
+        // concurrent deletion waits on its row lock, then deletes nothing).
+        let mut removed = 0;
+        for sql in [SHRED, UNLOOK, REMOVE] {
+            let stmt = prepared(&mut tx, stmts, sql)?;
+            removed = tx.execute(&stmt, &[&subject, &token])?;
+        }
+        if removed == 0 {
+            tx.rollback()?;
+            return Ok(false);
+        }
+        append_leaves(&mut tx, stmts, audit)?;
+        tx.commit()?;
+        Ok(true)
+    }
+
+    fn count_cards(&self) -> Result<(u64, u64), StoreError> {
+        let mut conn = self.pool.get()?;
+        let Conn { client, .. } = &mut *conn;
+        let meta: i64 = client
+            .query_one("SELECT count(*) FROM kura_data.cards", &[])?
+            .get(0);
+        let keys: i64 = client
+            .query_one("SELECT count(*) FROM kura_keys.card_keys", &[])?
+            .get(0);
+        Ok((meta.max(0) as u64, keys.max(0) as u64))
+    }
+}

@@ -1,0 +1,77 @@
+//! The card-store conformance suite on both backends, and the v1 → v2 migration.
+#![allow(clippy::unwrap_used)]
+
+use std::sync::Arc;
+
+use kura_store::sqlite::{Durability, SqliteStore};
+use kura_store::{CardStore, SCHEMA_VERSION, Store};
+
+#[test]
+fn sqlite_card_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::create(dir.path(), [1; 16], Durability::Normal).unwrap();
+    kura_store::cards::conformance::run_all(Arc::new(store));
+}
+
+#[test]
+fn postgres_card_store() {
+    let Some(db) = kura_store::postgres::testing::TestDatabase::create("cards") else {
+        return;
+    };
+    let store = kura_store::PostgresStore::create(db.url(), [1; 16]).unwrap();
+    kura_store::cards::conformance::run_all(Arc::new(store));
+}
+
+#[test]
+fn postgres_card_store_as_the_app_role() {
+    let Some(db) = kura_store::postgres::testing::TestDatabase::create("cards_app") else {
+        return;
+    };
+    drop(kura_store::PostgresStore::create(db.url(), [1; 16]).unwrap());
+    let store = kura_store::PostgresStore::open(&db.app_url()).unwrap();
+    kura_store::cards::conformance::run_all(Arc::new(store));
+}
+
+/// A version-1 store (as written before principals and the card vault) migrates to the
+/// current version, keeping its subjects, and then holds cards and principals.
+#[test]
+fn sqlite_v1_store_migrates_to_the_current_schema() {
+    let dir = tempfile::tempdir().unwrap();
+    let subject = {
+        let store = SqliteStore::create(dir.path(), [1; 16], Durability::Normal).unwrap();
+        let s = kura_store::conformance::sample(&store, "accounts", 1);
+        store
+            .insert_subjects(std::slice::from_ref(&s), &[])
+            .unwrap();
+        s
+    };
+    // Turn it back into a v1 store: drop the v2 and v3 tables and record version 1.
+    for (file, sql) in [
+        (
+            "data.db",
+            "DROP TABLE cards; DROP TABLE principals; DROP TABLE organizations; \
+             DROP TABLE incidents; DROP INDEX api_keys_principal; UPDATE meta SET value = CAST('1' AS BLOB) WHERE key = 'schema_version';",
+        ),
+        (
+            "keys.db",
+            "DROP TABLE card_keys; DROP TABLE card_lookup; DROP TABLE canaries; UPDATE meta SET value = CAST('1' AS BLOB) WHERE key = 'schema_version';",
+        ),
+    ] {
+        let c = rusqlite::Connection::open(dir.path().join(file)).unwrap();
+        c.execute_batch(sql).unwrap();
+    }
+    let e = SqliteStore::open(dir.path(), Durability::Normal).unwrap_err();
+    assert!(e.to_string().contains("kura migrate"), "{e}");
+    assert_eq!(
+        SqliteStore::migrate(dir.path(), Durability::Normal).unwrap(),
+        SCHEMA_VERSION
+    );
+    let store = SqliteStore::open(dir.path(), Durability::Normal).unwrap();
+    assert!(store.subject("accounts", &subject.id).unwrap().is_some());
+    let c = kura_store::cards::conformance::card(&subject, 1);
+    store.insert_card(&c, &[]).unwrap();
+    assert_eq!(store.count_cards().unwrap(), (1, 1));
+    use kura_store::DirectoryStore as _;
+    assert!(store.organizations().unwrap().is_empty());
+    assert!(store.canaries().unwrap().is_empty());
+}
