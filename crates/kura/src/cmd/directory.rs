@@ -178,6 +178,12 @@ pub enum ReportCommand {
     },
 }
 
+/// `{"id":"...","api_key":"..."}`, in that order (the documented shape).
+fn issued_json(key: &directory::IssuedKey) -> String {
+    // `IssuedKey` serializes its fields in declaration order: id, then api_key.
+    serde_json::to_string(key).unwrap_or_default()
+}
+
 fn print_json(v: &impl serde::Serialize) -> Result<()> {
     println!("{}", serde_json::to_string_pretty(v)?);
     Ok(())
@@ -315,10 +321,7 @@ pub fn run_principal(cmd: PrincipalCommand) -> Result<ExitCode> {
             )
             .map_err(fail)?;
             if json {
-                println!(
-                    "{}",
-                    serde_json::json!({"id": key.id, "api_key": key.api_key})
-                );
+                println!("{}", issued_json(&key));
             } else {
                 println!("principal {} created", key.id);
                 println!("API key (shown once, stored only as a hash):");
@@ -363,10 +366,7 @@ pub fn run_principal(cmd: PrincipalCommand) -> Result<ExitCode> {
             let d = open::stores(&resolve(&vault)?)?.directory;
             let key = directory::rotate_key(&*d, CLI, &id).map_err(fail)?;
             if json {
-                println!(
-                    "{}",
-                    serde_json::json!({"id": key.id, "api_key": key.api_key})
-                );
+                println!("{}", issued_json(&key));
             } else {
                 println!(
                     "new API key for {} (older keys revoked; shown once):",
