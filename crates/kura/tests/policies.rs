@@ -863,6 +863,10 @@ fn the_policy_bench_runs_and_reports_both_sides() {
     assert!(p["read_per_s_check_on"].as_f64().unwrap() > 0.0);
     // Every principal was counted: the check really ran.
     assert_eq!(p["containment_principals"], 1000, "{p}");
+    assert!(
+        p["http"]["read_per_s_service_keys"].as_f64().unwrap() > 0.0,
+        "{p}"
+    );
 }
 
 #[test]

@@ -10,6 +10,9 @@
 //! - **issue policy**: the same principals under the issue's example policy (masked e-mail
 //!   and phone, denied birth date): reported for information; it opens fewer fields.
 //!
+//! - **over HTTP**: the same reads through the real server, the operator's bootstrap key
+//!   against 1,000 service keys (stored principals joined at authentication).
+//!
 //! Rounds alternate (bypass, on, three times each) and each side reports its best round, so that
 //! neither side gets a warmer cache or a quieter machine by its position.
 
@@ -125,12 +128,13 @@ pub fn run(dir: &Path, a: &BenchArgs) -> Result<Value> {
         best_on = best_on.max(round(&on, Some(&plain_callers), 8));
     }
     let issue_rate = round(&on, Some(&issue_callers), 3);
+    let library_stats = on.containment().map(|c| c.stats());
+    let http = http_rounds(a, &dir.join("data"), on, &ids)?;
     let trips = sink.0.load(Ordering::Relaxed);
     anyhow::ensure!(
         trips == 0,
         "containment tripped {trips} times in the policy bench"
     );
-    let stats = on.containment().map(|c| c.stats());
     Ok(json!({
         "principals": PRINCIPALS,
         "read_per_s_bypass": best_off.round(),
@@ -138,7 +142,114 @@ pub fn run(dir: &Path, a: &BenchArgs) -> Result<Value> {
         "read_per_s_issue_policy": issue_rate.round(),
         "check_on_vs_bypass": (best_on / best_off * 1000.0).round() / 1000.0,
         "overhead_pct": ((1.0 - best_on / best_off) * 1000.0).round() / 10.0,
-        "containment_principals": stats.map(|s| s.principals),
-        "containment_entries": stats.map(|s| s.entries),
+        "containment_principals": library_stats.map(|s| s.principals),
+        "containment_entries": library_stats.map(|s| s.entries),
+        "http": http,
+    }))
+}
+
+/// Reads over loopback HTTP through the real server: the operator's bootstrap key against
+/// 1,000 service principals (stored rows, joined at authentication, policies parsed once per
+/// principal), alternating, best of two each.
+fn http_rounds(a: &BenchArgs, data: &Path, on: Vault, ids: &[Uuid]) -> Result<Value> {
+    let vault = Arc::new(on);
+    let sqlite = Arc::new(SqliteStore::open(data, Durability::Normal)?);
+    let schema = kura_model::Schema::builtin();
+    let op_key = kura_server::auth::generate_api_key("bench-operator", "operator", 0)?;
+    vault.store().insert_api_key(&op_key.record)?;
+    kura_server::directory::create_org(
+        &*sqlite,
+        "bench",
+        kura_server::directory::NewOrganization {
+            id: "bench-org".into(),
+            name: "Bench".into(),
+            role: "holder".into(),
+            supervisor: None,
+            security_officer: kura_server::directory::SecurityOfficer {
+                name: "Bench Officer".into(),
+                contact: "bench@example.com".into(),
+            },
+        },
+    )
+    .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let spec = kura_policy::PolicySpec::from_json(&policy(
+        r#""login_id":"plain","online_id":"plain","name":"plain","email":"plain","phone":"plain",
+           "postal_address":"plain","birth_date":"plain","gender":"plain""#,
+    ))?;
+    let mut keys = Vec::with_capacity(PRINCIPALS);
+    for i in 0..PRINCIPALS {
+        let (_, k) = kura_server::directory::create_principal(
+            &*sqlite,
+            &schema,
+            "bench",
+            kura_server::directory::NewPrincipal {
+                org: "bench-org".into(),
+                name: format!("http-{i:04}"),
+                kind: "service".into(),
+                subject: None,
+                policies: vec![spec.clone()],
+            },
+        )
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+        keys.push(k.api_key);
+    }
+    let state = kura_server::AppState {
+        store: vault.store().clone(),
+        audit: sqlite.clone(),
+        vault: vault.clone(),
+        limits: kura_server::Limits::default(),
+        credentials: None,
+        directory: sqlite,
+        policies: Arc::default(),
+        metrics: Arc::default(),
+        cards: None,
+    };
+    let rt = tokio::runtime::Runtime::new()?;
+    let listener = rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))?;
+    let addr = listener.local_addr()?;
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = rt.spawn(kura_server::serve(listener, state, async move {
+        let _ = stop_rx.await;
+    }));
+    let n = a.reads.min(50_000);
+    let jobs: Vec<(usize, usize)> = sample(a.subjects, n, 11).into_iter().enumerate().collect();
+    let op_secret = op_key.secret.to_string();
+    let round = |service: bool| -> f64 {
+        let secs = parallel(&jobs, a.threads, |&(j, i)| {
+            thread_local!(static AGENT: ureq::Agent = ureq::Agent::config_builder()
+                .timeout_global(Some(std::time::Duration::from_secs(60)))
+                .build()
+                .into());
+            let key = if service {
+                &keys[j % keys.len()]
+            } else {
+                &op_secret
+            };
+            let url = format!("http://{addr}/v1/collections/accounts/subjects/{}", ids[i]);
+            let status = AGENT.with(|agent| {
+                agent
+                    .get(&url)
+                    .header("Authorization", &format!("Bearer {key}"))
+                    .header("X-Kura-Purpose", "support")
+                    .call()
+                    .map(|r| r.status().as_u16())
+                    .unwrap_or(0)
+            });
+            assert_eq!(status, 200, "HTTP read refused in the policy bench");
+        });
+        n as f64 / secs
+    };
+    let (mut op, mut svc) = (0f64, 0f64);
+    for _ in 0..2 {
+        op = op.max(round(false));
+        svc = svc.max(round(true));
+    }
+    let _ = stop_tx.send(());
+    let _ = rt.block_on(server);
+    Ok(json!({
+        "reads": n,
+        "read_per_s_operator_key": op.round(),
+        "read_per_s_service_keys": svc.round(),
+        "service_vs_operator": (svc / op * 1000.0).round() / 1000.0,
     }))
 }
