@@ -4,9 +4,10 @@
 //! clients, through two vaults over the same store, keys and access log:
 //! - **bypass**: the operator grant on a vault without containment — the decision's
 //!   shortest path and no counting (the bench-only stand-in for "no check");
-//! - **check on**: 1,000 service principals, each holding a policy that grants the same
-//!   eight fields in plain (so both sides open and return the same data), counted by
-//!   containment under a quota no one reaches;
+//! - **check on**: 1,000 service principals, each holding a policy that grants every field
+//!   the operator gets (the eight stored fields and `payment_cards`, whose read looks up the
+//!   subject's card tokens) in plain, so both sides do the same work; counted by containment
+//!   under a quota no one reaches;
 //! - **issue policy**: the same principals under the issue's example policy (masked e-mail
 //!   and phone, denied birth date): reported for information; it opens fewer fields.
 //!
@@ -94,7 +95,8 @@ pub fn run(dir: &Path, a: &BenchArgs) -> Result<Value> {
     let schema = kura_model::Schema::builtin();
     let all_plain = policy(
         r#""login_id":"plain","online_id":"plain","name":"plain","email":"plain","phone":"plain",
-           "postal_address":"plain","birth_date":"plain","gender":"plain""#,
+           "postal_address":"plain","birth_date":"plain","gender":"plain",
+           "payment_cards":"plain""#,
     );
     let issue = policy(r#""name":"plain","email":"masked","phone":"masked","birth_date":"denied""#);
     let callers = |text: &str| -> Result<Vec<Access>> {
@@ -174,7 +176,8 @@ fn http_rounds(a: &BenchArgs, data: &Path, on: Vault, ids: &[Uuid]) -> Result<Va
     .map_err(|e| anyhow::anyhow!("{e}"))?;
     let spec = kura_policy::PolicySpec::from_json(&policy(
         r#""login_id":"plain","online_id":"plain","name":"plain","email":"plain","phone":"plain",
-           "postal_address":"plain","birth_date":"plain","gender":"plain""#,
+           "postal_address":"plain","birth_date":"plain","gender":"plain",
+           "payment_cards":"plain""#,
     ))?;
     let mut keys = Vec::with_capacity(PRINCIPALS);
     for i in 0..PRINCIPALS {
