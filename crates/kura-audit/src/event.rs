@@ -115,6 +115,8 @@ actions! {
     PrincipalSuspend => "principal_suspend",
     /// A suspended principal reinstated by an operator.
     PrincipalReinstate => "principal_reinstate",
+    /// A principal's policies replaced.
+    PrincipalUpdate => "principal_update",
     /// A card's metadata (brand, last four, expiry) read.
     CardRead => "card_read",
     /// A card deleted (its sealed number and key shredded).

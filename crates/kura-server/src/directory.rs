@@ -472,6 +472,62 @@ pub fn create_principal(
     Ok((record, issued))
 }
 
+/// Replaces the policies of a service, processor or self-service principal. Takes effect on
+/// each server at the principal's next request.
+///
+/// # Errors
+/// `not_found`; `invalid_kind` for an operator (it holds none); `policy_required` for an
+/// empty list of a service or processor; the policy checker's codes; `subject_not_found`
+/// when a self-service principal's subject is not in a policy's collection.
+pub fn update_policies(
+    store: &dyn DirectoryStore,
+    schema: &Schema,
+    by: &str,
+    principal: &str,
+    specs: Vec<PolicySpec>,
+) -> Result<(), AdminError> {
+    let p = store
+        .principal(principal)?
+        .ok_or_else(|| AdminError::NotFound(format!("no principal `{principal}`")))?;
+    match p.kind.as_str() {
+        "operator" => {
+            return Err(AdminError::invalid(
+                "invalid_kind",
+                "an operator holds no policy",
+            ));
+        }
+        "service" | "processor" if specs.is_empty() => {
+            return Err(AdminError::invalid(
+                "policy_required",
+                "a service or processor needs at least one policy",
+            ));
+        }
+        _ => {}
+    }
+    for s in &specs {
+        s.clone()
+            .check(schema)
+            .map_err(|e| AdminError::invalid(e.code(), e.to_string()))?;
+        if let Some(id) = p.subject
+            && store.subject(&s.collection, &id)?.is_none()
+        {
+            return Err(AdminError::invalid(
+                "subject_not_found",
+                format!("the principal's subject is not in `{}`", s.collection),
+            ));
+        }
+    }
+    let json = serde_json::to_string(&specs).map_err(|e| {
+        AdminError::invalid("invalid_value", format!("policies do not serialize: {e}"))
+    })?;
+    store.set_policies(
+        &p.id,
+        &json,
+        &[event(by, Action::PrincipalUpdate).to_leaf()?],
+    )?;
+    Ok(())
+}
+
 /// Issues a new key for a principal and revokes its others (rotation).
 ///
 /// # Errors

@@ -168,6 +168,19 @@ pub trait DirectoryStore: Store {
         audit: &[AuditLeaf],
     ) -> Result<u64, StoreError>;
 
+    /// Replaces a principal's policies (a JSON array, checked by the caller) and bumps its
+    /// policy version, so that every server reparses them on the next request; returns
+    /// whether it exists.
+    ///
+    /// # Errors
+    /// Backend failures.
+    fn set_policies(
+        &self,
+        principal: &str,
+        policies: &str,
+        audit: &[AuditLeaf],
+    ) -> Result<bool, StoreError>;
+
     /// Suspends (`Some(reason)`) or reinstates (`None`) a principal at `now_ms`; returns
     /// whether it exists.
     ///
@@ -331,6 +344,12 @@ pub mod conformance {
             keys.iter()
                 .any(|k| k.prefix == "kura_dddddddd" && k.revoked_at.is_none())
         );
+
+        // A policy change bumps the version authentication returns.
+        assert!(s.set_policies(&p.id, "[{}]", &[]).unwrap());
+        let got = s.authenticate("kura_dddddddd").unwrap().unwrap().1.unwrap();
+        assert_eq!((got.policies.as_str(), got.policy_version), ("[{}]", 2));
+        assert!(!s.set_policies("nobody", "[]", &[]).unwrap());
 
         // Suspension and reinstatement are seen by authentication.
         assert!(

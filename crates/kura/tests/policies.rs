@@ -385,6 +385,54 @@ fn policy_modes_and_precise_refusals() {
             && md.contains("Hanako Sato"),
         "{md}"
     );
+    // Tightening the policy takes effect at the next request (here: e-mail now denied).
+    let tighter = SUPPORT_POLICY.replace(r#""email":"masked""#, r#""email":"denied""#);
+    let file = tmp.path().join("tighter.json");
+    std::fs::write(&file, &tighter).unwrap();
+    let (code, _, err) = cli(
+        &s,
+        tmp.path(),
+        &[
+            "principal",
+            "update",
+            &pid,
+            "--policy",
+            file.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    let r = as_key(&s, &key, "support", "GET", &subject, None);
+    assert_eq!(r.status, 200);
+    assert!(r.body["fields"].get("email").is_none(), "{}", r.text);
+    let r = as_key(
+        &s,
+        &key,
+        "support",
+        "POST",
+        "/v1/collections/accounts/search",
+        Some(&json!({"field": "email", "value": email})),
+    );
+    assert_eq!((r.status, r.code()), (403, "field_denied"));
+    let r = s.req(
+        "PUT",
+        &format!("/v1/principals/{pid}/policies"),
+        Some(
+            &json!({"policies": [serde_json::from_str::<Value>(SUPPORT_POLICY).unwrap()]})
+                .to_string(),
+        ),
+        &[],
+    );
+    assert_eq!(r.status, 200, "{}", r.text);
+    let r = as_key(&s, &key, "support", "GET", &subject, None);
+    assert!(r.body["fields"]["email"].as_str().unwrap().contains("***@"));
+    let r = s.req(
+        "PUT",
+        &format!("/v1/principals/{pid}/policies"),
+        Some(&json!({"policies": []}).to_string()),
+        &[],
+    );
+    assert_eq!((r.status, r.code()), (400, "policy_required"));
+
     // Key rotation: the old key stops working, the new one works; revocation ends it.
     let r = s.post(&format!("/v1/principals/{pid}/keys"), &json!({}));
     assert_eq!(r.status, 201, "{}", r.text);

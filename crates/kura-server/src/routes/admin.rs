@@ -154,6 +154,35 @@ pub async fn show_principal(
     Ok(Json(view))
 }
 
+/// `{"policies":[...]}`.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PoliciesBody {
+    /// The new policies (they replace the old ones).
+    #[schema(value_type = Vec<Object>)]
+    pub policies: Vec<kura_policy::PolicySpec>,
+}
+
+/// Replaces a principal's policies (effective at its next request, on every server).
+#[utoipa::path(put, path = "/v1/principals/{id}/policies", params(("id" = String, Path)),
+    request_body = PoliciesBody,
+    responses((status = 200), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn update_policies(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<PoliciesBody>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    principal.require_operator()?;
+    let (d, vault, who) = (state.directory.clone(), state.vault.clone(), id.clone());
+    run(move || {
+        directory::update_policies(&*d, vault.schema(), &principal.id, &who, body.policies)
+    })
+    .await?;
+    Ok(Json(serde_json::json!({ "id": id, "updated": true })))
+}
+
 /// Rotates a principal's key: a new key (shown once) and every older key revoked.
 #[utoipa::path(post, path = "/v1/principals/{id}/keys", params(("id" = String, Path)),
     responses((status = 201, body = IssuedKey), (status = 404, body = ErrorBody)),

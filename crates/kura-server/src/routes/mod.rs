@@ -65,6 +65,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/v1/principals/{id}", get(admin::show_principal))
         .route("/v1/principals/{id}/keys", post(admin::rotate_key))
+        .route("/v1/principals/{id}/policies", put(admin::update_policies))
         .route(
             "/v1/principals/{id}/keys/{prefix}",
             axum::routing::delete(admin::revoke_key),

@@ -232,6 +232,27 @@ impl DirectoryStore for PostgresStore {
         Ok(n)
     }
 
+    fn set_policies(
+        &self,
+        principal: &str,
+        policies: &str,
+        audit: &[AuditLeaf],
+    ) -> Result<bool, StoreError> {
+        let mut conn = self.pool.get()?;
+        let Conn { client, stmts } = &mut *conn;
+        let mut tx = client.transaction()?;
+        let n = tx.execute(
+            "UPDATE kura_data.principals SET policies = $2, \
+             policy_version = policy_version + 1 WHERE id = $1",
+            &[&principal, &policies],
+        )?;
+        if n > 0 {
+            append_leaves(&mut tx, stmts, audit)?;
+        }
+        tx.commit()?;
+        Ok(n > 0)
+    }
+
     fn set_suspended(
         &self,
         principal: &str,

@@ -243,6 +243,28 @@ impl DirectoryStore for SqliteStore {
         Ok(n as u64)
     }
 
+    fn set_policies(
+        &self,
+        principal: &str,
+        policies: &str,
+        audit: &[AuditLeaf],
+    ) -> Result<bool, StoreError> {
+        let mut w = lock(&self.writer);
+        let tx = w
+            .data
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let n = tx.execute(
+            "UPDATE principals SET policies = ?2, policy_version = policy_version + 1 \
+             WHERE id = ?1",
+            params![principal, policies],
+        )?;
+        if n > 0 {
+            append_leaves(&tx, audit)?;
+        }
+        tx.commit()?;
+        Ok(n > 0)
+    }
+
     fn set_suspended(
         &self,
         principal: &str,

@@ -109,6 +109,16 @@ pub enum PrincipalCommand {
         /// Principal id.
         id: String,
     },
+    /// Replace a principal's policies (effective at its next request).
+    Update {
+        #[command(flatten)]
+        vault: VaultArgs,
+        /// Principal id.
+        id: String,
+        /// Policy file (JSON or TOML). Repeat for several; the set replaces the old one.
+        #[arg(long)]
+        policy: Vec<PathBuf>,
+    },
     /// Issue a new key and revoke the others; prints the new key once.
     Rotate {
         #[command(flatten)]
@@ -361,6 +371,14 @@ pub fn run_principal(cmd: PrincipalCommand) -> Result<ExitCode> {
                 bail!("no principal `{id}`");
             };
             print_json(&directory::principal_view(&*d, p).map_err(fail)?)?;
+        }
+        PrincipalCommand::Update { vault, id, policy } => {
+            let r = resolve(&vault)?;
+            let schema = r.config.schema()?;
+            let policies = policy.iter().map(read_policy).collect::<Result<Vec<_>>>()?;
+            let d = open::stores(&r)?.directory;
+            directory::update_policies(&*d, &schema, CLI, &id, policies).map_err(fail)?;
+            println!("principal {id}: policies replaced");
         }
         PrincipalCommand::Rotate { vault, id, json } => {
             let d = open::stores(&resolve(&vault)?)?.directory;
