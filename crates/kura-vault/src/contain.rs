@@ -71,14 +71,17 @@ impl Vault {
         };
         let now_ms = self.now_ms();
         let principal = access.principal.as_str();
-        let mut since = hook.since.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(at) = since.get(principal).copied()
-            && access.caller.reinstated_at_ms > at
-        {
-            hook.state.reinstate(principal);
-            since.remove(principal);
+        // Only a principal an operator has reinstated can have a suspension to lift; the
+        // shared map is not touched on the common path.
+        if access.caller.reinstated_at_ms > 0 {
+            let mut since = hook.since.lock().unwrap_or_else(PoisonError::into_inner);
+            if let Some(at) = since.get(principal).copied()
+                && access.caller.reinstated_at_ms > at
+            {
+                hook.state.reinstate(principal);
+                since.remove(principal);
+            }
         }
-        drop(since);
         match hook
             .state
             .touch(principal, quota, iids, (now_ms / 1000) as i64)
