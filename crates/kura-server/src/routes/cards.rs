@@ -15,9 +15,8 @@
 //! - A refused request stores nothing.
 
 use axum::Json;
-use axum::body::Bytes;
 use axum::extract::{Path, Request, State};
-use axum::http::{StatusCode, header};
+use axum::http::StatusCode;
 use kura_vault::{CardVault, CardView, NewCardInput, Uuid};
 use serde::Serialize;
 use serde_json::Value;
@@ -133,19 +132,7 @@ fn has_security_code(v: &Value) -> bool {
 
 /// The raw body under the size limit, as an owned buffer that is zeroized on drop.
 async fn read_body(req: Request, state: &AppState) -> Result<Zeroizing<Vec<u8>>, ApiError> {
-    if let Some(ct) = req.headers().get(header::CONTENT_TYPE)
-        && !ct.to_str().unwrap_or("").starts_with("application/json")
-    {
-        return Err(ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_media_type",
-            "send the body as application/json",
-        ));
-    }
-    let limit = state.limits.max_body_bytes;
-    let bytes: Bytes = axum::body::to_bytes(req.into_body(), limit)
-        .await
-        .map_err(|_| ApiError::too_large(limit))?;
+    let bytes = super::json_body(req, state).await?;
     // Take the buffer over when no one else holds it, so it can be wiped; otherwise copy.
     Ok(Zeroizing::new(match bytes.try_into_mut() {
         Ok(m) => Vec::from(m),
