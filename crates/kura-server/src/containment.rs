@@ -48,15 +48,17 @@ impl AlertSink {
         }
     }
 
-    fn record(&self, incident: &DraftIncident, time_ms: u64, id: &str) -> Result<(), String> {
+    fn record(
+        &self,
+        incident: &DraftIncident,
+        principal: Option<&kura_store::PrincipalRecord>,
+        time_ms: u64,
+        id: &str,
+    ) -> Result<(), String> {
         let reason = match incident.trigger {
             Trigger::Quota => "containment:quota",
             Trigger::Canary => "containment:canary",
         };
-        let principal = self
-            .directory
-            .principal(&incident.principal)
-            .map_err(|e| e.to_string())?;
         let obtained = self
             .directory
             .subject_ids(&incident.subjects)
@@ -76,7 +78,7 @@ impl AlertSink {
                 id: id.to_owned(),
                 opened_at: (time_ms / 1000) as i64,
                 principal: incident.principal.clone(),
-                org: principal.as_ref().map(|p| p.org.clone()),
+                org: principal.map(|p| p.org.clone()),
                 trigger: reason.trim_start_matches("containment:").to_owned(),
                 status: "draft".to_owned(),
                 body: body.to_string(),
@@ -131,17 +133,17 @@ impl ContainmentSink for AlertSink {
             Trigger::Canary => Metrics::inc(&self.metrics.containment_canary),
         }
         tracing::warn!(target: "kura::alert", incident = %id, "{incident}");
-        if let Err(e) = self.record(incident, time_ms, &id) {
+        let principal = self.directory.principal(&incident.principal);
+        let recorded = principal
+            .as_ref()
+            .map_err(ToString::to_string)
+            .and_then(|p| self.record(incident, p.as_ref(), time_ms, &id));
+        if let Err(e) = recorded {
             // The principal stays suspended in this process; an operator must look.
             tracing::error!(target: "kura::alert", incident = %id, error = %e,
                 "could not record the containment incident; the principal is suspended in memory only");
         }
-        let org = self
-            .directory
-            .principal(&incident.principal)
-            .ok()
-            .flatten()
-            .map(|p| p.org);
+        let org = principal.ok().flatten().map(|p| p.org);
         self.post(json!({
             "event": "containment",
             "incident": id,
