@@ -46,16 +46,8 @@ fn cli(s: &Server, cwd: &Path, args: &[&str]) -> (i32, String, String) {
     kura(&all, cwd)
 }
 
-/// `kura org create` with a security officer, then `kura principal create --json`.
-fn principal(
-    s: &Server,
-    cwd: &Path,
-    org: &str,
-    name: &str,
-    kind: &str,
-    policy: &str,
-) -> (String, String) {
-    // Register the organization unless it exists already.
+/// `kura org create ID` with Hanako Sato as security officer; returns (exit code, stderr).
+fn create_org(s: &Server, cwd: &Path, org: &str, contact: &str) -> (i32, String) {
     let (code, _, err) = cli(
         s,
         cwd,
@@ -68,9 +60,23 @@ fn principal(
             "--officer-name",
             "Hanako Sato",
             "--officer-contact",
-            "security@example.com",
+            contact,
         ],
     );
+    (code, err)
+}
+
+/// `kura org create` with a security officer, then `kura principal create --json`.
+fn principal(
+    s: &Server,
+    cwd: &Path,
+    org: &str,
+    name: &str,
+    kind: &str,
+    policy: &str,
+) -> (String, String) {
+    // Register the organization unless it exists already.
+    let (code, err) = create_org(s, cwd, org, "security@example.com");
     assert!(code == 0 || err.contains("(conflict)"), "{err}");
     let file = cwd.join(format!("{name}.json"));
     std::fs::write(&file, policy).unwrap();
@@ -753,21 +759,7 @@ fn self_service_reads_and_changes_only_its_own_subject() {
     other["fields"]["login_id"] = json!("someone_else");
     other["fields"]["email"] = json!("else@example.jp");
     let theirs = s.create(&other);
-    let (code, _, err) = cli(
-        &s,
-        tmp.path(),
-        &[
-            "org",
-            "create",
-            "acme",
-            "--name",
-            "Acme",
-            "--officer-name",
-            "Hanako Sato",
-            "--officer-contact",
-            "security@acme.example",
-        ],
-    );
+    let (code, err) = create_org(&s, tmp.path(), "acme", "security@acme.example");
     assert_eq!(code, 0, "{err}");
     let (code, out, err) = cli(
         &s,
