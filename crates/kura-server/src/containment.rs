@@ -119,7 +119,14 @@ impl AlertSink {
                 .send(payload.to_string());
             if let Err(e) = sent {
                 Metrics::inc(&metrics.webhook_failures);
-                tracing::error!(target: "kura::alert", error = %e, "containment webhook failed");
+                // Webhook URLs often carry a secret; say what failed, never where.
+                let why = match &e {
+                    ureq::Error::StatusCode(c) => format!("answered HTTP {c}"),
+                    ureq::Error::Timeout(_) => "timed out".to_owned(),
+                    ureq::Error::Io(io) => format!("I/O error ({:?})", io.kind()),
+                    _ => "could not be delivered".to_owned(),
+                };
+                tracing::error!(target: "kura::alert", "containment webhook {why}");
             }
         });
     }
