@@ -23,6 +23,7 @@
 
 mod audit;
 pub mod cards;
+pub mod containment;
 pub mod credentials;
 pub mod directory;
 mod error;
@@ -33,6 +34,7 @@ pub mod sqlite;
 pub mod conformance;
 
 pub use audit::{AuditIntegration, AuditStore, IntegrationOutcome};
+pub use containment::{ContainmentStore, WindowOutcome, WindowTouch, probe_key};
 pub use cards::{CardInsert, CardMeta, CardSecret, CardStore, NewCard};
 pub use credentials::{
     CredentialState, CredentialStore, NewRecoveryToken, RecoveryCompletion, RecoveryOutcome,
@@ -49,7 +51,7 @@ pub use uuid::Uuid;
 use kura_crypto::BlindToken;
 
 /// The schema version this build of kura writes and understands.
-pub const SCHEMA_VERSION: u32 = 3;
+pub const SCHEMA_VERSION: u32 = 4;
 
 /// The storage interface the vault relies on. Implementations: [`sqlite::SqliteStore`] and
 /// [`postgres::PostgresStore`].

@@ -56,6 +56,7 @@ use crate::{
 mod audit;
 pub mod bench;
 mod cards;
+mod containment;
 mod credentials;
 mod directory;
 pub mod testing;
@@ -81,6 +82,10 @@ const MIGRATIONS: &[Migration] = &[
     Migration {
         keys: include_str!("postgres/keys_v3.sql"),
         data: include_str!("postgres/data_v3.sql"),
+    },
+    Migration {
+        keys: include_str!("postgres/keys_v4.sql"),
+        data: include_str!("postgres/data_v4.sql"),
     },
 ];
 

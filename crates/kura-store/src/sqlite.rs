@@ -8,6 +8,7 @@
 
 mod audit;
 mod cards;
+mod containment;
 mod credentials;
 mod directory;
 
@@ -28,11 +29,13 @@ const DATA_MIGRATIONS: &[&str] = &[
     include_str!("sqlite/data_v1.sql"),
     include_str!("sqlite/data_v2.sql"),
     include_str!("sqlite/data_v3.sql"),
+    include_str!("sqlite/data_v4.sql"),
 ];
 const KEYS_MIGRATIONS: &[&str] = &[
     include_str!("sqlite/keys_v1.sql"),
     include_str!("sqlite/keys_v2.sql"),
     include_str!("sqlite/keys_v3.sql"),
+    include_str!("sqlite/keys_v4.sql"),
 ];
 
 /// Name of the data file inside the data directory.

@@ -275,6 +275,10 @@ impl DirectoryStore for PostgresStore {
                 &[&principal, &now_ms],
             )?,
         };
+        if reason.is_none() && n > 0 {
+            // Reinstated: the principal starts on empty windows, on every server.
+            super::containment::clear(&mut tx, principal)?;
+        }
         if n > 0 {
             append_leaves(&mut tx, stmts, audit)?;
         }

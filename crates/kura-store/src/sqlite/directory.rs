@@ -287,6 +287,10 @@ impl DirectoryStore for SqliteStore {
                 params![principal, now_ms],
             )?,
         };
+        if reason.is_none() && n > 0 {
+            // Reinstated: the principal starts on empty windows, on every server.
+            super::containment::clear(&tx, principal)?;
+        }
         if n > 0 {
             append_leaves(&tx, audit)?;
         }

@@ -1,0 +1,229 @@
+//! [`ContainmentStore`]: the containment window of every principal, kept in the database so
+//! that all servers over one store, and a server after a restart, count one window.
+//!
+//! # What is stored
+//! Per counted key (a principal id, or a principal's probe key `<id>#probe`): one row per
+//! subject in its window (`containment_entries`: key, subject internal id, time it entered
+//! the window) and one row of state (`containment_windows`: key, live count, trip time).
+//! Nothing here is a field value; the subjects are internal ids.
+//!
+//! # Invariants
+//! - [`ContainmentStore::touch_window`] is one database transaction that first serializes on
+//!   the key's state row (PostgreSQL: `SELECT … FOR UPDATE`; SQLite: the single writer), so
+//!   two servers can never both admit the last free slot: `n` servers and any number of
+//!   restarts together admit at most the quota.
+//! - A trip is recorded in the same transaction as the decision: the state row is marked
+//!   tripped and, when the key is a stored principal's, the principal is suspended (with the
+//!   access-log leaves describing it), so every server refuses the key from its next request.
+//! - An entry counts from the touch that brought its subject into the window for
+//!   `window_ms`; touching it again while it counts neither extends nor repeats it. So a key
+//!   obtains at most `quota` subjects entering its window in any period of `window_ms`.
+//! - Reinstating a principal ([`crate::DirectoryStore::set_suspended`] with no reason) clears
+//!   its windows in the same transaction.
+
+use crate::{AuditLeaf, StoreError};
+
+/// One request to count, as [`ContainmentStore::touch_window`] takes it.
+#[derive(Clone, Copy)]
+pub struct WindowTouch<'a> {
+    /// The counted key: a principal id, or `<principal id>#probe` for its search probes.
+    pub key: &'a str,
+    /// The principal to suspend on a trip (the key's principal).
+    pub principal: &'a str,
+    /// The request's subjects (internal ids), ascending and without repeats.
+    pub subjects: &'a [u64],
+    /// The request's time, unix milliseconds.
+    pub now_ms: i64,
+    /// Window length, milliseconds: an entry made at `t` counts while `now_ms < t + window_ms`.
+    pub window_ms: i64,
+    /// The admission rule, given the live count and the number of the request's subjects
+    /// not yet in the window (`kura_policy::Quota::admits`).
+    pub admits: &'a dyn Fn(u64, u64) -> bool,
+    /// Trip whatever the count (a canary among the subjects).
+    pub force_trip: bool,
+    /// Why the principal is suspended on a trip (`containment:quota`, ...).
+    pub reason: &'a str,
+    /// Leaves recording the suspension, written with it on a trip.
+    pub audit: &'a [AuditLeaf],
+}
+
+impl std::fmt::Debug for WindowTouch<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WindowTouch")
+            .field("key", &self.key)
+            .field("subjects", &self.subjects.len())
+            .field("now_ms", &self.now_ms)
+            .field("window_ms", &self.window_ms)
+            .field("force_trip", &self.force_trip)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What [`ContainmentStore::touch_window`] decided.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WindowOutcome {
+    /// Admitted: the request's new subjects are now in the window.
+    Admitted,
+    /// This request tripped containment: nothing of it was recorded, the key is marked
+    /// tripped and its principal suspended. `obtained` are the subjects in the window when
+    /// it tripped (ascending): exactly those earlier requests obtained.
+    Tripped {
+        /// Subjects in the window, ascending.
+        obtained: Vec<u64>,
+    },
+    /// The key had tripped before (and was not reinstated since): refused.
+    AlreadyTripped,
+}
+
+/// Containment windows shared by every server over one store.
+pub trait ContainmentStore: Send + Sync {
+    /// Counts one request; see the module documentation for the rules.
+    ///
+    /// # Errors
+    /// Backend failures (the caller refuses the request: containment fails closed).
+    fn touch_window(&self, touch: &WindowTouch<'_>) -> Result<WindowOutcome, StoreError>;
+
+    /// Forgets the windows of `principal` (its own and its probe key) and their trips.
+    ///
+    /// # Errors
+    /// Backend failures.
+    fn clear_windows(&self, principal: &str) -> Result<(), StoreError>;
+
+    /// Drops entries that stopped counting before `before_ms` (housekeeping; the live counts
+    /// are corrected by the next touch of each key). Returns how many were dropped.
+    ///
+    /// # Errors
+    /// Backend failures.
+    fn sweep_windows(&self, before_ms: i64) -> Result<u64, StoreError>;
+}
+
+/// The probe key of a principal: its searches without a hit are counted under it.
+pub fn probe_key(principal: &str) -> String {
+    format!("{principal}#probe")
+}
+
+/// Conformance checks every [`ContainmentStore`] backend must pass.
+#[doc(hidden)]
+#[allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+pub mod conformance {
+    use super::*;
+    use std::sync::Arc;
+
+    fn quota(q: u64) -> impl Fn(u64, u64) -> bool {
+        move |live, new| live + new <= q
+    }
+
+    fn touch(
+        s: &dyn ContainmentStore,
+        key: &str,
+        subjects: &[u64],
+        now_ms: i64,
+        q: u64,
+    ) -> WindowOutcome {
+        let admits = quota(q);
+        s.touch_window(&WindowTouch {
+            key,
+            principal: key,
+            subjects,
+            now_ms,
+            window_ms: 60_000,
+            admits: &admits,
+            force_trip: false,
+            reason: "containment:quota",
+            audit: &[],
+        })
+        .unwrap()
+    }
+
+    /// `other` is a second handle on the same database (another server).
+    pub fn run_all(store: Arc<dyn ContainmentStore>, other: Arc<dyn ContainmentStore>) {
+        let s = &*store;
+        let key = format!("p-{}", uuid::Uuid::now_v7());
+        let k = key.as_str();
+        let t = 1_800_000_000_000;
+        assert_eq!(touch(s, k, &[1, 2], t, 3), WindowOutcome::Admitted);
+        // Repeats count once, on either server.
+        assert_eq!(touch(&*other, k, &[1, 2], t + 1, 3), WindowOutcome::Admitted);
+        assert_eq!(touch(&*other, k, &[3], t + 2, 3), WindowOutcome::Admitted);
+        // The fourth subject, on either server, trips.
+        assert_eq!(
+            touch(s, k, &[3, 4], t + 3, 3),
+            WindowOutcome::Tripped {
+                obtained: vec![1, 2, 3]
+            }
+        );
+        assert_eq!(touch(&*other, k, &[1], t + 4, 3), WindowOutcome::AlreadyTripped);
+        s.clear_windows(k).unwrap();
+        assert_eq!(touch(&*other, k, &[7, 8, 9], t + 5, 3), WindowOutcome::Admitted);
+
+        // The window: an entry counts for window_ms from the touch that brought it in.
+        let key = format!("p-{}", uuid::Uuid::now_v7());
+        let k = key.as_str();
+        assert_eq!(touch(s, k, &[1], t, 2), WindowOutcome::Admitted);
+        assert_eq!(touch(s, k, &[2], t + 30_000, 2), WindowOutcome::Admitted);
+        // Touching 1 again does not renew it.
+        assert_eq!(touch(s, k, &[1], t + 59_000, 2), WindowOutcome::Admitted);
+        assert!(matches!(
+            touch(&*other, k, &[3], t + 59_999, 2),
+            WindowOutcome::Tripped { .. }
+        ));
+        s.clear_windows(k).unwrap();
+        assert_eq!(touch(s, k, &[1], t, 2), WindowOutcome::Admitted);
+        assert_eq!(touch(s, k, &[2], t + 30_000, 2), WindowOutcome::Admitted);
+        // At t + 60 s subject 1 has left the window: 3 fits, 4 does not.
+        assert_eq!(touch(&*other, k, &[3], t + 60_000, 2), WindowOutcome::Admitted);
+        assert_eq!(
+            touch(s, k, &[4], t + 60_001, 2),
+            WindowOutcome::Tripped {
+                obtained: vec![2, 3]
+            }
+        );
+
+        // A forced trip (canary) trips whatever the count.
+        let key = format!("p-{}", uuid::Uuid::now_v7());
+        let admits = quota(100);
+        let out = s
+            .touch_window(&WindowTouch {
+                key: &key,
+                principal: &key,
+                subjects: &[5],
+                now_ms: t,
+                window_ms: 60_000,
+                admits: &admits,
+                force_trip: true,
+                reason: "containment:canary",
+                audit: &[],
+            })
+            .unwrap();
+        assert_eq!(out, WindowOutcome::Tripped { obtained: vec![] });
+
+        // Sweeping drops what no longer counts and nothing else.
+        let key = format!("p-{}", uuid::Uuid::now_v7());
+        let k = key.as_str();
+        assert_eq!(touch(s, k, &[1, 2], t, 5), WindowOutcome::Admitted);
+        assert!(s.sweep_windows(t + 60_000).unwrap() >= 2);
+        assert_eq!(touch(s, k, &[3, 4, 5, 6, 7], t + 60_000, 5), WindowOutcome::Admitted);
+
+        // Concurrent touches from both handles never admit more than the quota.
+        let key = format!("p-{}", uuid::Uuid::now_v7());
+        let admitted = std::sync::atomic::AtomicU64::new(0);
+        std::thread::scope(|scope| {
+            for (i, st) in [store.clone(), other.clone(), store.clone(), other.clone()]
+                .into_iter()
+                .enumerate()
+            {
+                let (key, admitted) = (&key, &admitted);
+                scope.spawn(move || {
+                    for j in 0..10u64 {
+                        let subject = (i as u64) * 100 + j;
+                        if touch(&*st, key, &[subject], t + j as i64, 7) == WindowOutcome::Admitted
+                        {
+                            admitted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        }
+                    }
+                });
+            }
+        });
+        assert_eq!(admitted.into_inner(), 7, "exactly the quota, across handles");
+    }
+}

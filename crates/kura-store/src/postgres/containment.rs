@@ -1,0 +1,136 @@
+//! [`ContainmentStore`] for PostgreSQL: windows in `kura_data`, each touch one transaction
+//! that first locks the key's state row (`SELECT … FOR UPDATE`), so concurrent touches of one
+//! key from any number of servers are counted one after the other.
+
+use super::{Conn, PostgresStore, append_leaves, prepared, to_i64};
+use crate::StoreError;
+use crate::containment::{ContainmentStore, WindowOutcome, WindowTouch, probe_key};
+
+const ENSURE: &str = "INSERT INTO kura_data.containment_windows (key, live) VALUES ($1, 0) \
+     ON CONFLICT (key) DO NOTHING";
+const LOCK: &str =
+    "SELECT live, tripped_at FROM kura_data.containment_windows WHERE key = $1 FOR UPDATE";
+const EXPIRE: &str =
+    "DELETE FROM kura_data.containment_entries WHERE key = $1 AND entered_at <= $2";
+const PRESENT: &str = "SELECT subject FROM kura_data.containment_entries \
+     WHERE key = $1 AND subject = ANY($2)";
+const INSERT: &str = "INSERT INTO kura_data.containment_entries (key, subject, entered_at) \
+     SELECT $1, s, $3 FROM unnest($2::bigint[]) AS s";
+const SET_LIVE: &str = "UPDATE kura_data.containment_windows SET live = $2 WHERE key = $1";
+const OBTAINED: &str =
+    "SELECT subject FROM kura_data.containment_entries WHERE key = $1 ORDER BY subject";
+const TRIP: &str =
+    "UPDATE kura_data.containment_windows SET live = $2, tripped_at = $3 WHERE key = $1";
+const SUSPEND: &str = "UPDATE kura_data.principals SET suspended_at = $2, suspended_reason = $3 \
+     WHERE id = $1 AND suspended_at IS NULL";
+
+impl ContainmentStore for PostgresStore {
+    fn touch_window(&self, t: &WindowTouch<'_>) -> Result<WindowOutcome, StoreError> {
+        let mut conn = self.pool.get()?;
+        let Conn { client, stmts } = &mut *conn;
+        let mut tx = client.transaction()?;
+        let ensure = prepared(&mut tx, stmts, ENSURE)?;
+        tx.execute(&ensure, &[&t.key])?;
+        let lock = prepared(&mut tx, stmts, LOCK)?;
+        let row = tx.query_one(&lock, &[&t.key])?;
+        let (mut live, tripped): (i64, Option<i64>) = (row.get(0), row.get(1));
+        if tripped.is_some() {
+            tx.commit()?;
+            return Ok(WindowOutcome::AlreadyTripped);
+        }
+        let cutoff = t.now_ms.saturating_sub(t.window_ms);
+        let expire = prepared(&mut tx, stmts, EXPIRE)?;
+        let expired = tx.execute(&expire, &[&t.key, &cutoff])?;
+        live = live.saturating_sub(expired as i64).max(0);
+        let subjects: Vec<i64> = t
+            .subjects
+            .iter()
+            .map(|&s| to_i64(s))
+            .collect::<Result<_, _>>()?;
+        let present = prepared(&mut tx, stmts, PRESENT)?;
+        let known: std::collections::HashSet<i64> = tx
+            .query(&present, &[&t.key, &subjects])?
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        let new: Vec<i64> = subjects
+            .into_iter()
+            .filter(|s| !known.contains(s))
+            .collect();
+        if !t.force_trip && (t.admits)(live as u64, new.len() as u64) {
+            if !new.is_empty() {
+                let insert = prepared(&mut tx, stmts, INSERT)?;
+                tx.execute(&insert, &[&t.key, &new, &t.now_ms])?;
+                live += new.len() as i64;
+            }
+            if expired > 0 || !new.is_empty() {
+                let set = prepared(&mut tx, stmts, SET_LIVE)?;
+                tx.execute(&set, &[&t.key, &live])?;
+            }
+            tx.commit()?;
+            return Ok(WindowOutcome::Admitted);
+        }
+        let obtained_q = prepared(&mut tx, stmts, OBTAINED)?;
+        let obtained: Vec<u64> = tx
+            .query(&obtained_q, &[&t.key])?
+            .iter()
+            .map(|r| r.get::<_, i64>(0) as u64)
+            .collect();
+        let trip = prepared(&mut tx, stmts, TRIP)?;
+        tx.execute(&trip, &[&t.key, &live, &t.now_ms])?;
+        let suspend = prepared(&mut tx, stmts, SUSPEND)?;
+        let n = tx.execute(&suspend, &[&t.principal, &t.now_ms, &t.reason])?;
+        if n > 0 {
+            append_leaves(&mut tx, stmts, t.audit)?;
+        }
+        tx.commit()?;
+        Ok(WindowOutcome::Tripped { obtained })
+    }
+
+    fn clear_windows(&self, principal: &str) -> Result<(), StoreError> {
+        let mut conn = self.pool.get()?;
+        let mut tx = conn.client.transaction()?;
+        clear(&mut tx, principal)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn sweep_windows(&self, before_ms: i64) -> Result<u64, StoreError> {
+        let mut conn = self.pool.get()?;
+        let mut tx = conn.client.transaction()?;
+        // Lock the state rows first (in key order), as touches do, so that a live count
+        // is never corrected under a concurrent touch.
+        tx.execute(
+            "SELECT key FROM kura_data.containment_windows ORDER BY key FOR UPDATE",
+            &[],
+        )?;
+        let n = tx.execute(
+            "DELETE FROM kura_data.containment_entries WHERE entered_at <= $1",
+            &[&before_ms],
+        )?;
+        if n > 0 {
+            tx.execute(
+                "UPDATE kura_data.containment_windows w SET live = \
+                 (SELECT count(*) FROM kura_data.containment_entries e WHERE e.key = w.key)",
+                &[],
+            )?;
+        }
+        tx.commit()?;
+        Ok(n)
+    }
+}
+
+/// Clears a principal's windows inside a transaction (reinstatement).
+pub(super) fn clear(tx: &mut postgres::Transaction<'_>, principal: &str) -> Result<(), StoreError> {
+    for key in [principal.to_owned(), probe_key(principal)] {
+        tx.execute(
+            "DELETE FROM kura_data.containment_entries WHERE key = $1",
+            &[&key],
+        )?;
+        tx.execute(
+            "DELETE FROM kura_data.containment_windows WHERE key = $1",
+            &[&key],
+        )?;
+    }
+    Ok(())
+}
