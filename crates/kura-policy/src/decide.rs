@@ -6,27 +6,36 @@
 //! the subjects of a request are known and before any data is returned.
 //!
 //! # Rules, in the order they are applied
+//! This is the one place where kura decides who may do what: every HTTP route and every
+//! command that touches a subject, a card, a credential, the log or the directory asks it.
 //! 1. A suspended principal is refused with `principal_suspended`, whatever it asks.
-//! 2. A self-service principal may only name its own subject: a request without a target
-//!    subject (search, import) or with another subject's id is refused with
+//! 2. Administering kura and reading the log itself ([`Action::Administer`],
+//!    [`Action::ReadLog`]) are for operators only (`operator_only`); no policy grants them.
+//! 3. A self-service principal may only name its own subject: a request without a target
+//!    subject (search, import, login) or with another subject's id is refused with
 //!    `not_own_subject`.
-//! 3. An operator is allowed any action on any field of the collection, in plain, for any
-//!    stated purpose (the purpose is still required and recorded). Named fields that the
-//!    collection does not define are refused with `field_denied`.
-//! 4. Otherwise the principal's policies are narrowed step by step, and the first step that
+//! 4. The request must name a collection the schema defines (`collection_denied`).
+//! 5. Detokenizing a card is for a service or processor stating the `charge` purpose
+//!    ([`CHARGE_PURPOSE`]) only; anyone else, operators included, gets `detokenize_denied`.
+//!    The principal's policies must still grant `detokenize` on the card field (rule 7).
+//! 6. An operator is allowed any other action on any field of the collection, in plain, for
+//!    any stated purpose (the purpose is still required and recorded). Named fields that
+//!    the collection does not define are refused with `field_denied`.
+//! 7. Otherwise the principal's policies are narrowed step by step, and the first step that
 //!    leaves none decides the code: policies for the collection (`collection_denied`), of
 //!    those the ones listing the purpose (`purpose_denied`), of those the ones listing the
 //!    action (`action_denied`). Several policies left (a principal may hold more than one)
 //!    combine: a field's mode is the most revealing mode any of them grants.
-//! 5. Fields: when the request names fields, every named field must have a mode other than
+//! 8. Fields: when the request names fields, every named field must have a mode other than
 //!    `denied`, or the whole request is refused with `field_denied` (asking for a denied
 //!    field is a sign of a caller expecting more than it was granted, so it is not
 //!    silently dropped). When the request names none (an unqualified read), the answer
 //!    holds exactly the fields whose mode is not `denied`, in the collection's order.
-//!    A search must name the field it searches by, and a write the fields it changes (one
-//!    naming none is refused with `field_denied`). A write may change any field whose mode
-//!    is not `denied`; a search may search by any such field (a denied one would let a
-//!    service test whether a value it may not see exists).
+//!    A search must name the field it searches by, a write the fields it changes, and the
+//!    credential and card actions the field they act on (one naming none is refused with
+//!    `field_denied`). A write may change any field whose mode is not `denied`; a search
+//!    may search by any such field (a denied one would let a service test whether a value
+//!    it may not see exists).
 //!
 //! The modes returned are those granted: the decision never upgrades a mode, never returns a
 //! `denied` field, and never allows an action, purpose or collection absent from every
@@ -36,6 +45,9 @@ use kura_model::Collection;
 use serde::Serialize;
 
 use crate::{Action, DenyCode, Mode, Policy};
+
+/// The one purpose under which a card number is ever returned (rule 5).
+pub const CHARGE_PURPOSE: &str = "charge";
 
 /// Who is calling, as the decision needs it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -87,7 +99,8 @@ pub struct Request<'a> {
     pub action: Action,
     /// The stated purpose (already syntax-checked by the server).
     pub purpose: &'a str,
-    /// Collection name.
+    /// Collection name (empty for [`Action::Administer`] and [`Action::ReadLog`], which are
+    /// about no collection).
     pub collection: &'a str,
     /// The fields named by the request; `None` for an unqualified read or export (all
     /// permitted fields). For a search, the field searched by; for a write, the fields
@@ -127,26 +140,42 @@ impl Decision {
 }
 
 /// Decides one request. `policies` are all the policies the principal holds (for any
-/// collection); `collection` is the schema of the collection the request names.
+/// collection); `collection` is the schema of the collection the request names (`None`
+/// when it names none the schema defines, and for the operator-only actions).
 ///
 /// See the module documentation for the rules, applied in order.
 pub fn decide(
     policies: &[Policy],
     principal: &Principal<'_>,
     request: &Request<'_>,
-    collection: &Collection,
+    collection: Option<&Collection>,
 ) -> Decision {
     if principal.suspended {
         return Decision::deny(DenyCode::PrincipalSuspended);
+    }
+    if request.action.is_operator_only() {
+        return if principal.kind == PrincipalKind::Operator {
+            Decision::Allow { fields: Vec::new() }
+        } else {
+            Decision::deny(DenyCode::OperatorOnly)
+        };
     }
     if let PrincipalKind::SelfService { subject } = principal.kind
         && request.target != Some(subject)
     {
         return Decision::deny(DenyCode::NotOwnSubject);
     }
-    if request.collection != collection.name {
-        // The caller passed the wrong schema; fail closed.
+    let Some(collection) = collection.filter(|c| c.name == request.collection) else {
+        // Unknown collection, or the caller passed the wrong schema: fail closed.
         return Decision::deny(DenyCode::CollectionDenied);
+    };
+    if request.action == Action::Detokenize
+        && (!matches!(
+            principal.kind,
+            PrincipalKind::Service | PrincipalKind::Processor
+        ) || request.purpose != CHARGE_PURPOSE)
+    {
+        return Decision::deny(DenyCode::DetokenizeDenied);
     }
     if principal.kind == PrincipalKind::Operator {
         return operator(request, collection);
@@ -169,8 +198,14 @@ pub fn decide(
     if matching.is_empty() {
         return Decision::deny(DenyCode::ActionDenied);
     }
-    if matches!(request.action, Action::Search | Action::Write)
-        && request.fields.is_none_or(<[String]>::is_empty)
+    if matches!(
+        request.action,
+        Action::Search
+            | Action::Write
+            | Action::Authenticate
+            | Action::SetCredential
+            | Action::Detokenize
+    ) && request.fields.is_none_or(<[String]>::is_empty)
     {
         // A search must name the field it searches by and a write the fields it changes,
         // so that rule 5 can check them.
@@ -290,7 +325,7 @@ mod tests {
     fn unqualified_read_returns_only_permitted_fields_in_order() {
         let (s, p) = setup();
         let c = s.collection("accounts").unwrap();
-        let d = decide(&p, &svc("a"), &req(Action::Read, "support", None), c);
+        let d = decide(&p, &svc("a"), &req(Action::Read, "support", None), Some(c));
         assert_eq!(
             d,
             Decision::Allow {
@@ -308,7 +343,7 @@ mod tests {
         let (s, p) = setup();
         let c = s.collection("accounts").unwrap();
         let f = names(&["phone", "name", "phone"]);
-        let d = decide(&p, &svc("a"), &req(Action::Read, "support", Some(&f)), c);
+        let d = decide(&p, &svc("a"), &req(Action::Read, "support", Some(&f)), Some(c));
         assert_eq!(
             d,
             Decision::Allow {
@@ -317,7 +352,7 @@ mod tests {
         );
         for denied in ["birth_date", "login_id", "no_such_field"] {
             let f = names(&["name", denied]);
-            let d = decide(&p, &svc("a"), &req(Action::Read, "support", Some(&f)), c);
+            let d = decide(&p, &svc("a"), &req(Action::Read, "support", Some(&f)), Some(c));
             assert_eq!(code(d), DenyCode::FieldDenied, "{denied}");
         }
     }
@@ -330,33 +365,27 @@ mod tests {
             code(decide(
                 &p,
                 &svc("a"),
-                &req(Action::Read, "marketing", None),
-                c
-            )),
+                &req(Action::Read, "marketing", None), Some(c))),
             DenyCode::PurposeDenied
         );
         assert_eq!(
             code(decide(
                 &p,
                 &svc("a"),
-                &req(Action::Export, "support", None),
-                c
-            )),
+                &req(Action::Export, "support", None), Some(c))),
             DenyCode::ActionDenied
         );
         assert_eq!(
             code(decide(
                 &[],
                 &svc("a"),
-                &req(Action::Read, "support", None),
-                c
-            )),
+                &req(Action::Read, "support", None), Some(c))),
             DenyCode::CollectionDenied
         );
         let mut r = req(Action::Read, "support", None);
         r.collection = "other";
         assert_eq!(
-            code(decide(&p, &svc("a"), &r, c)),
+            code(decide(&p, &svc("a"), &r, Some(c))),
             DenyCode::CollectionDenied
         );
     }
@@ -369,9 +398,9 @@ mod tests {
         r.target = None;
         let by_email = names(&["email"]);
         r.fields = Some(&by_email);
-        assert!(decide(&p, &svc("a"), &r, c).is_allowed());
+        assert!(decide(&p, &svc("a"), &r, Some(c)).is_allowed());
         r.fields = None;
-        assert_eq!(code(decide(&p, &svc("a"), &r, c)), DenyCode::FieldDenied);
+        assert_eq!(code(decide(&p, &svc("a"), &r, Some(c))), DenyCode::FieldDenied);
         let s2 = Schema::builtin();
         let writer = vec![
             Policy::from_json(
@@ -382,15 +411,15 @@ mod tests {
         ];
         let w = req(Action::Write, "support", None);
         assert_eq!(
-            code(decide(&writer, &svc("a"), &w, c)),
+            code(decide(&writer, &svc("a"), &w, Some(c))),
             DenyCode::FieldDenied
         );
         let addr = names(&["postal_address"]);
         let w = req(Action::Write, "support", Some(&addr));
-        assert!(decide(&writer, &svc("a"), &w, c).is_allowed());
+        assert!(decide(&writer, &svc("a"), &w, Some(c)).is_allowed());
         let by_login = names(&["login_id"]);
         r.fields = Some(&by_login);
-        assert_eq!(code(decide(&p, &svc("a"), &r, c)), DenyCode::FieldDenied);
+        assert_eq!(code(decide(&p, &svc("a"), &r, Some(c))), DenyCode::FieldDenied);
     }
 
     #[test]
@@ -408,7 +437,7 @@ mod tests {
                 suspended: true,
             };
             assert_eq!(
-                code(decide(&p, &pr, &req(Action::Read, "support", None), c)),
+                code(decide(&p, &pr, &req(Action::Read, "support", None), Some(c))),
                 DenyCode::PrincipalSuspended
             );
         }
@@ -423,7 +452,7 @@ mod tests {
             kind: PrincipalKind::Operator,
             suspended: false,
         };
-        let d = decide(&[], &op, &req(Action::Export, "breach-scoping", None), c);
+        let d = decide(&[], &op, &req(Action::Export, "breach-scoping", None), Some(c));
         let Decision::Allow { fields } = d else {
             panic!("operator refused")
         };
@@ -431,7 +460,7 @@ mod tests {
         assert!(fields.iter().all(|(_, m)| *m == Mode::Plain));
         let f = names(&["nope"]);
         assert_eq!(
-            code(decide(&[], &op, &req(Action::Read, "x", Some(&f)), c)),
+            code(decide(&[], &op, &req(Action::Read, "x", Some(&f)), Some(c))),
             DenyCode::FieldDenied
         );
     }
@@ -446,21 +475,19 @@ mod tests {
             kind: PrincipalKind::SelfService { subject: 7 },
             suspended: false,
         };
-        assert!(decide(&p, &me, &req(Action::Read, "self_service", None), c).is_allowed());
+        assert!(decide(&p, &me, &req(Action::Read, "self_service", None), Some(c)).is_allowed());
         let mut other = req(Action::Write, "self_service", None);
         other.target = Some(8);
-        assert_eq!(code(decide(&p, &me, &other, c)), DenyCode::NotOwnSubject);
+        assert_eq!(code(decide(&p, &me, &other, Some(c))), DenyCode::NotOwnSubject);
         let mut search = req(Action::Search, "self_service", None);
         search.target = None;
-        assert_eq!(code(decide(&p, &me, &search, c)), DenyCode::NotOwnSubject);
+        assert_eq!(code(decide(&p, &me, &search, Some(c))), DenyCode::NotOwnSubject);
         // Own subject, but the policy still applies.
         assert_eq!(
             code(decide(
                 &p,
                 &me,
-                &req(Action::Import, "self_service", None),
-                c
-            )),
+                &req(Action::Import, "self_service", None), Some(c))),
             DenyCode::ActionDenied
         );
     }
@@ -502,7 +529,7 @@ mod tests {
             Policy::from_json(BILLING, &s).unwrap(),
         ];
         // Both list `support` and `read`: email is masked in one, plain in the other.
-        let d = decide(&p, &svc("a"), &req(Action::Read, "support", None), c);
+        let d = decide(&p, &svc("a"), &req(Action::Read, "support", None), Some(c));
         assert_eq!(
             d,
             Decision::Allow {
@@ -519,9 +546,9 @@ mod tests {
         let mut r = req(Action::Search, "support", None);
         let f = names(&["postal_address"]);
         r.fields = Some(&f);
-        assert_eq!(code(decide(&p, &svc("a"), &r, c)), DenyCode::FieldDenied);
+        assert_eq!(code(decide(&p, &svc("a"), &r, Some(c))), DenyCode::FieldDenied);
         // Billing purpose: only the billing policy.
-        let d = decide(&p, &svc("a"), &req(Action::Read, "billing", None), c);
+        let d = decide(&p, &svc("a"), &req(Action::Read, "billing", None), Some(c));
         assert_eq!(
             d,
             Decision::Allow {

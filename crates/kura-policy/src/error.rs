@@ -46,6 +46,9 @@ pub enum PolicyError {
     /// The quota is zero or out of range.
     #[error("policy quota is invalid: {0}")]
     InvalidQuota(String),
+    /// The policy lists an action only operators have (`administer`, `read_log`).
+    #[error("policy action `{0}` belongs to operators only and cannot be granted by a policy")]
+    OperatorOnlyAction(String),
 }
 
 impl PolicyError {
@@ -59,6 +62,7 @@ impl PolicyError {
             PolicyError::Empty(_) => "policy_empty",
             PolicyError::Duplicate { .. } => "policy_duplicate",
             PolicyError::InvalidQuota(_) => "invalid_quota",
+            PolicyError::OperatorOnlyAction(_) => "operator_only_action",
         }
     }
 }
@@ -86,6 +90,8 @@ pub enum DenyCode {
     /// Detokenization (card vault) asked for by anyone but a service or processor with the
     /// `charge` purpose: operators and self-service principals never detokenize.
     DetokenizeDenied,
+    /// An administrative or log-reading action asked for by anyone but an operator.
+    OperatorOnly,
 }
 
 impl DenyCode {
@@ -99,6 +105,7 @@ impl DenyCode {
             DenyCode::NotOwnSubject => "not_own_subject",
             DenyCode::PrincipalSuspended => "principal_suspended",
             DenyCode::DetokenizeDenied => "detokenize_denied",
+            DenyCode::OperatorOnly => "operator_only",
         }
     }
 }
@@ -123,6 +130,7 @@ mod tests {
             DenyCode::NotOwnSubject,
             DenyCode::PrincipalSuspended,
             DenyCode::DetokenizeDenied,
+            DenyCode::OperatorOnly,
         ] {
             let json = serde_json::to_string(&c).unwrap();
             assert_eq!(json, format!("\"{}\"", c.as_str()));

@@ -15,17 +15,17 @@
 //! - [`present`] applies a mode to an opened value: [`mask`] by category (e-mail, phone,
 //!   name, postal region, birth year, login id, …), [`token`] (a keyed HMAC token that
 //!   lets services join without seeing).
-//! - [`Containment`]: distinct subjects per principal in a sliding window, and canaries;
-//!   the request that would cross the quota, or touches a canary, is refused whole, the
-//!   principal is suspended, and a [`DraftIncident`] lists exactly the subjects it obtained.
+//! - Containment rules ([`Quota::admits`], [`Trigger`], [`DraftIncident`], the [`Canaries`]
+//!   list): the request that would cross the quota, or touches a canary, is refused whole,
+//!   the principal is suspended, and the draft incident lists exactly the subjects it
+//!   obtained. The windows themselves live in the store, shared by every server.
 //! - [`SupervisionBuilder`]: per-organization reports of what each principal did (requests,
 //!   refusals by code, actions, purposes, distinct subjects, suspensions), canaries left out.
 //!
 //! # A read, in order
 //! ```
 //! use kura_model::Schema;
-//! use kura_policy::{Action, Containment, Decision, Mode, Policy, Principal, PrincipalKind,
-//!     Request, Touch, decide};
+//! use kura_policy::{Action, Decision, Mode, Policy, Principal, PrincipalKind, Request, decide};
 //!
 //! let schema = Schema::builtin();
 //! let accounts = schema.collection("accounts").expect("built in");
@@ -35,33 +35,32 @@
 //!         "quota":{"subjects":100,"window_secs":3600}}"#,
 //!     &schema,
 //! )?;
-//! let containment = Containment::new();
 //! let principal = Principal { id: "svc-support", kind: PrincipalKind::Processor, suspended: false };
 //! let request = Request {
 //!     action: Action::Read, purpose: "support", collection: "accounts",
 //!     fields: None, target: Some(42),
 //! };
 //! // 1. Policy: which fields, in which mode.
-//! let Decision::Allow { fields } = decide(&[policy.clone()], &principal, &request, accounts) else {
+//! let Decision::Allow { fields } = decide(&[policy.clone()], &principal, &request, Some(accounts)) else {
 //!     panic!("refused")
 //! };
 //! assert_eq!(fields[1], ("email".to_owned(), Mode::Masked));
-//! // 2. Containment, once the subject's internal id is known and before returning data.
+//! // 2. Containment, once the subject's internal id is known and before returning data: the
+//! //    store counts the window, under this rule.
 //! let quota = policy.quota().expect("stated");
-//! assert_eq!(containment.touch("svc-support", quota, &[7], 1_700_000_000), Touch::Allowed);
+//! assert!(quota.admits(99, 1) && !quota.admits(100, 1));
 //! // 3. Open the fields (kura-vault), then present each with `kura_policy::present`.
 //! # Ok::<(), kura_policy::PolicyError>(())
 //! ```
 //!
 //! # Invariants
-//! - No IO and no clock read, except [`bench`], which times itself.
+//! - No IO and no clock read.
 //! - A decision never returns a mode above the one granted, nor a `denied` field, nor
 //!   allows an action, purpose or collection that no policy lists (property-tested).
 //! - Errors and incidents carry names and internal ids, never a field value.
 //! - A mask never slices inside a grapheme; a value a mask rule cannot parse shows `***`.
 #![deny(missing_docs)]
 
-pub mod bench;
 mod containment;
 mod decide;
 mod error;
@@ -71,9 +70,8 @@ mod present;
 mod supervision;
 pub mod token;
 
-pub use bench::{BenchConfig, BenchReport, bench};
-pub use containment::{Containment, ContainmentStats, DraftIncident, Touch, Trigger};
-pub use decide::{Decision, Principal, PrincipalKind, Request, decide};
+pub use containment::{Canaries, DraftIncident, Trigger};
+pub use decide::{CHARGE_PURPOSE, Decision, Principal, PrincipalKind, Request, decide};
 pub use error::{DenyCode, PolicyError};
 pub use mask::{mask, region};
 pub use policy::{Action, Mode, Policy, PolicySpec, Quota};

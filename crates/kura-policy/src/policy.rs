@@ -31,13 +31,26 @@ pub enum Action {
     Delete,
     /// Export subjects in bulk (or, for a self-service principal, its own record).
     Export,
-    /// Turn a card token back into a card number (card vault only).
+    /// Turn a card token back into a card number (card vault only). Only a service or
+    /// processor stating the [`crate::CHARGE_PURPOSE`] is ever allowed it.
     Detokenize,
+    /// Verify a login or start a recovery: reveals only match / no match, changes nothing
+    /// but throttling state. Decided on the collection's credential field.
+    Authenticate,
+    /// Set or reset a subject's password, or force a reset: decided on the credential field
+    /// and counted against the quota like any change to a subject.
+    SetCredential,
+    /// Administer kura: organizations, principals, keys, suspensions, incidents, reports,
+    /// metrics. Operators only; no policy may grant it.
+    Administer,
+    /// Read the verifiable log itself (checkpoints, entries, proofs). Operators only; no
+    /// policy may grant it. (A subject's own access history is [`Action::Export`].)
+    ReadLog,
 }
 
 impl Action {
     /// Every action, in declaration order.
-    pub const ALL: [Action; 7] = [
+    pub const ALL: [Action; 11] = [
         Action::Read,
         Action::Write,
         Action::Search,
@@ -45,7 +58,16 @@ impl Action {
         Action::Delete,
         Action::Export,
         Action::Detokenize,
+        Action::Authenticate,
+        Action::SetCredential,
+        Action::Administer,
+        Action::ReadLog,
     ];
+
+    /// Whether only operators may do this (no policy grants it).
+    pub fn is_operator_only(self) -> bool {
+        matches!(self, Action::Administer | Action::ReadLog)
+    }
 
     /// The stable snake_case name.
     pub fn as_str(self) -> &'static str {
@@ -57,6 +79,10 @@ impl Action {
             Action::Delete => "delete",
             Action::Export => "export",
             Action::Detokenize => "detokenize",
+            Action::Authenticate => "authenticate",
+            Action::SetCredential => "set_credential",
+            Action::Administer => "administer",
+            Action::ReadLog => "read_log",
         }
     }
 }
@@ -102,6 +128,13 @@ pub struct Quota {
 }
 
 impl Quota {
+    /// The admission rule, the one place it is stated: a request may bring `new` subjects
+    /// into a window already holding `live` only if the window then holds at most
+    /// `subjects`. A request that would cross the quota is refused whole.
+    pub fn admits(self, live: u64, new: u64) -> bool {
+        live.saturating_add(new) <= u64::from(self.subjects)
+    }
+
     /// The longest window accepted: 31 days.
     pub const MAX_WINDOW_SECS: u32 = 31 * 24 * 3600;
 
@@ -270,9 +303,12 @@ impl PolicySpec {
             }
             purposes.push(p);
         }
-        let mut actions = 0u8;
+        let mut actions = 0u16;
         for a in &self.actions {
-            let bit = 1u8 << (*a as u8);
+            if a.is_operator_only() {
+                return Err(PolicyError::OperatorOnlyAction(a.as_str().to_owned()));
+            }
+            let bit = 1u16 << (*a as u8);
             if actions & bit != 0 {
                 return Err(PolicyError::Duplicate {
                     what: "action",
@@ -317,7 +353,7 @@ pub struct Policy {
     collection: String,
     purposes: Vec<String>,
     /// Bit `a as u8` set for each allowed action.
-    actions: u8,
+    actions: u16,
     /// Every field of the collection with its mode, in declaration order.
     fields: Vec<(String, Mode)>,
     quota: Option<Quota>,
@@ -357,7 +393,7 @@ impl Policy {
 
     /// Whether `action` is allowed.
     pub fn allows_action(&self, action: Action) -> bool {
-        self.actions & (1u8 << (action as u8)) != 0
+        self.actions & (1u16 << (action as u8)) != 0
     }
 
     /// The allowed actions.

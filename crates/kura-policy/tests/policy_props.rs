@@ -11,7 +11,7 @@ use kura_policy::{
 };
 use proptest::prelude::*;
 
-const PURPOSES: [&str; 4] = ["support", "billing", "login", "fraud"];
+const PURPOSES: [&str; 5] = ["support", "billing", "login", "fraud", "charge"];
 const COLLECTIONS: [&str; 2] = ["accounts", "other"];
 
 fn field_names() -> Vec<String> {
@@ -33,6 +33,19 @@ fn mode() -> impl Strategy<Value = Mode> {
     ]
 }
 
+/// The actions a policy may list (operators alone administer and read the log).
+const GRANTABLE: [Action; 9] = [
+    Action::Read,
+    Action::Write,
+    Action::Search,
+    Action::Import,
+    Action::Delete,
+    Action::Export,
+    Action::Detokenize,
+    Action::Authenticate,
+    Action::SetCredential,
+];
+
 fn action() -> impl Strategy<Value = Action> {
     (0..Action::ALL.len()).prop_map(|i| Action::ALL[i])
 }
@@ -41,7 +54,7 @@ fn spec() -> impl Strategy<Value = PolicySpec> {
     let n = field_names().len();
     (
         proptest::sample::subsequence(PURPOSES.to_vec(), 1..=PURPOSES.len()),
-        proptest::sample::subsequence(Action::ALL.to_vec(), 1..=Action::ALL.len()),
+        proptest::sample::subsequence(GRANTABLE.to_vec(), 1..=GRANTABLE.len()),
         proptest::collection::vec(proptest::option::of(mode()), n),
     )
         .prop_map(|(purposes, actions, modes)| {
@@ -126,7 +139,7 @@ proptest! {
             fields: r.fields.as_deref(),
             target: r.target,
         };
-        let d = decide(&policies, &principal, &request, accounts);
+        let d = decide(&policies, &principal, &request, Some(accounts));
 
         // Policies that match the request's collection, purpose and action.
         let matching: Vec<&Policy> = policies
@@ -140,9 +153,18 @@ proptest! {
         let granted = |f: &str| matching.iter().map(|p| p.mode(f)).max().unwrap_or(Mode::Denied);
 
         match d {
+            Decision::Allow { fields } if r.action.is_operator_only() => {
+                prop_assert!(!r.suspended);
+                prop_assert_eq!(r.kind, PrincipalKind::Operator);
+                prop_assert!(fields.is_empty());
+            }
             Decision::Allow { fields } => {
                 prop_assert!(!r.suspended);
                 prop_assert_eq!(r.collection, "accounts");
+                if r.action == Action::Detokenize {
+                    prop_assert!(matches!(r.kind, PrincipalKind::Service | PrincipalKind::Processor));
+                    prop_assert_eq!(r.purpose, "charge");
+                }
                 if let PrincipalKind::SelfService { subject } = r.kind {
                     prop_assert_eq!(r.target, Some(subject));
                 }
@@ -198,8 +220,23 @@ proptest! {
                     DenyCode::ActionDenied => !policies
                         .iter()
                         .any(|p| p.allows_purpose(r.purpose) && p.allows_action(r.action)),
+                    DenyCode::OperatorOnly => {
+                        r.action.is_operator_only() && r.kind != PrincipalKind::Operator
+                    }
+                    DenyCode::DetokenizeDenied => {
+                        r.action == Action::Detokenize
+                            && (!matches!(r.kind, PrincipalKind::Service | PrincipalKind::Processor)
+                                || r.purpose != "charge")
+                    }
                     DenyCode::FieldDenied => (r.kind != PrincipalKind::Operator
-                        && matches!(r.action, Action::Search | Action::Write)
+                        && matches!(
+                            r.action,
+                            Action::Search
+                                | Action::Write
+                                | Action::Authenticate
+                                | Action::SetCredential
+                                | Action::Detokenize
+                        )
                         && r.fields.as_ref().is_none_or(Vec::is_empty))
                         || r.fields.as_ref().is_some_and(|n| n.iter().any(|f| {
                             if r.kind == PrincipalKind::Operator {
