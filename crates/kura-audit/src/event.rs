@@ -121,6 +121,13 @@ actions! {
     CardRead => "card_read",
     /// A card deleted (its sealed number and key shredded).
     CardDelete => "card_delete",
+    /// An administrative request (directory, incidents, reports, metrics) refused; the
+    /// acts themselves are recorded under their own actions.
+    Admin => "admin",
+    /// The verifiable log itself read (checkpoint, entry, proof), or such a read refused.
+    LogRead => "log_read",
+    /// An operator key issued through the break-glass path (local access to the key file).
+    BreakGlass => "break_glass",
 }
 
 impl fmt::Display for Action {

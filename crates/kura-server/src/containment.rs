@@ -3,18 +3,20 @@
 //! metric, and a JSON POST to the configured webhook. None of them carries a subject id or a
 //! field value; the incident record (operators only) holds the subjects obtained.
 //!
+//! The principal itself is suspended by the store in the transaction that counted the trip
+//! (`kura_store::ContainmentStore`), so every server refuses it from its next request.
+//!
 //! Also here: the housekeeping task that refreshes the canary list from the store and sweeps
-//! expired window entries.
+//! window entries that no longer count.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use kura_audit::{AccessEvent, Action, Clock};
-use kura_policy::{Containment, DraftIncident, Trigger};
-use kura_store::{DirectoryStore, IncidentRecord};
+use kura_audit::Clock;
+use kura_policy::{Canaries, DraftIncident};
+use kura_store::{ContainmentStore, DirectoryStore, IncidentRecord};
 use kura_vault::ContainmentSink;
 use serde_json::json;
-use uuid::Uuid;
 
 use crate::metrics::Metrics;
 
@@ -55,10 +57,6 @@ impl AlertSink {
         time_ms: u64,
         id: &str,
     ) -> Result<(), String> {
-        let reason = match incident.trigger {
-            Trigger::Quota => "containment:quota",
-            Trigger::Canary => "containment:canary",
-        };
         let obtained = self
             .directory
             .subject_ids(&incident.subjects)
@@ -79,27 +77,11 @@ impl AlertSink {
                 opened_at: (time_ms / 1000) as i64,
                 principal: incident.principal.clone(),
                 org: principal.map(|p| p.org.clone()),
-                trigger: reason.trim_start_matches("containment:").to_owned(),
+                trigger: incident.trigger.as_str().to_owned(),
                 status: "draft".to_owned(),
                 body: body.to_string(),
             })
-            .map_err(|e| e.to_string())?;
-        let leaf = AccessEvent::new(
-            time_ms,
-            "kura-containment",
-            "containment",
-            Action::PrincipalSuspend,
-            "",
-            id,
-        )
-        .to_leaf()
-        .map_err(|e| e.to_string())?;
-        if principal.is_some() {
-            self.directory
-                .set_suspended(&incident.principal, Some(reason), time_ms as i64, &[leaf])
-                .map_err(|e| e.to_string())?;
-        }
-        Ok(())
+            .map_err(|e| e.to_string())
     }
 
     fn post(&self, payload: serde_json::Value) {
@@ -133,22 +115,22 @@ impl AlertSink {
 }
 
 impl ContainmentSink for AlertSink {
-    fn contained(&self, incident: &DraftIncident, time_ms: u64) {
-        let id = Uuid::now_v7().to_string();
+    fn contained(&self, incident: &DraftIncident, id: &str, time_ms: u64) {
         match incident.trigger {
-            Trigger::Quota => Metrics::inc(&self.metrics.containment_quota),
-            Trigger::Canary => Metrics::inc(&self.metrics.containment_canary),
+            kura_policy::Trigger::Quota => Metrics::inc(&self.metrics.containment_quota),
+            kura_policy::Trigger::Canary => Metrics::inc(&self.metrics.containment_canary),
+            _ => Metrics::inc(&self.metrics.containment_probe),
         }
         tracing::warn!(target: "kura::alert", incident = %id, "{incident}");
         let principal = self.directory.principal(&incident.principal);
         let recorded = principal
             .as_ref()
             .map_err(ToString::to_string)
-            .and_then(|p| self.record(incident, p.as_ref(), time_ms, &id));
+            .and_then(|p| self.record(incident, p.as_ref(), time_ms, id));
         if let Err(e) = recorded {
-            // The principal stays suspended in this process; an operator must look.
+            // The principal is suspended in the store regardless; an operator must look.
             tracing::error!(target: "kura::alert", incident = %id, error = %e,
-                "could not record the containment incident; the principal is suspended in memory only");
+                "could not record the containment incident; the principal is suspended");
         }
         let org = principal.ok().flatten().map(|p| p.org);
         self.post(json!({
@@ -165,11 +147,12 @@ impl ContainmentSink for AlertSink {
     }
 }
 
-/// Refreshes the canary list and sweeps expired entries every `every`, until the runtime
-/// shuts down.
+/// Refreshes the canary list and sweeps window entries that no longer count (older than
+/// the longest window a policy may state) every `every`, until the runtime shuts down.
 pub fn spawn_housekeeping(
-    containment: Arc<Containment>,
+    canaries: Arc<Canaries>,
     directory: Arc<dyn DirectoryStore>,
+    windows: Arc<dyn ContainmentStore>,
     clock: Arc<dyn Clock>,
     every: Duration,
 ) {
@@ -177,14 +160,18 @@ pub fn spawn_housekeeping(
         let mut tick = tokio::time::interval(every);
         loop {
             tick.tick().await;
-            let (c, d, now) = (
-                containment.clone(),
+            let (c, d, w, now_ms) = (
+                canaries.clone(),
                 directory.clone(),
-                (clock.now_ms() / 1000) as i64,
+                windows.clone(),
+                clock.now_ms() as i64,
             );
             let done = tokio::task::spawn_blocking(move || {
-                c.sweep(now);
-                d.canaries().map(|list| c.set_canaries(list))
+                let longest = i64::from(kura_policy::Quota::MAX_WINDOW_SECS) * 1000;
+                if let Err(e) = w.sweep_windows(now_ms - longest) {
+                    tracing::error!(error = %e, "could not sweep containment windows");
+                }
+                d.canaries().map(|list| c.set(list))
             })
             .await;
             if let Ok(Err(e)) = done {

@@ -11,6 +11,8 @@ pub struct Metrics {
     pub containment_quota: AtomicU64,
     /// Containment trips by a canary.
     pub containment_canary: AtomicU64,
+    /// Containment trips by the probe budget (searches without a hit).
+    pub containment_probe: AtomicU64,
     /// Containment alerts whose webhook delivery failed.
     pub webhook_failures: AtomicU64,
     /// Requests refused by policy (403), any code.
@@ -23,8 +25,8 @@ impl Metrics {
         counter.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// The exposition text, with the current gauge values passed in.
-    pub fn render(&self, suspended_now: usize, canaries: usize) -> String {
+    /// The exposition text, with the current gauge value passed in.
+    pub fn render(&self, canaries: usize) -> String {
         let mut out = String::new();
         let mut counter = |name: &str, help: &str, labels: &str, v: u64| {
             let _ = writeln!(out, "# HELP {name} {help}");
@@ -42,6 +44,11 @@ impl Metrics {
             "kura_containment_trips_total{{trigger=\"canary\"}} {}",
             self.containment_canary.load(Ordering::Relaxed)
         );
+        let _ = writeln!(
+            out,
+            "kura_containment_trips_total{{trigger=\"probe\"}} {}",
+            self.containment_probe.load(Ordering::Relaxed)
+        );
         let mut more = |name: &str, help: &str, kind: &str, v: u64| {
             let _ = writeln!(out, "# HELP {name} {help}");
             let _ = writeln!(out, "# TYPE {name} {kind}");
@@ -58,12 +65,6 @@ impl Metrics {
             "Requests refused by policy or suspension (HTTP 403).",
             "counter",
             self.denied.load(Ordering::Relaxed),
-        );
-        more(
-            "kura_principals_suspended_in_memory",
-            "Principals suspended by containment in this process.",
-            "gauge",
-            suspended_now as u64,
         );
         more(
             "kura_canaries",

@@ -38,7 +38,7 @@ use kura_audit::{AccessEvent, Action};
 use kura_cards::{CardError, CardToken, Expiry, Pan, lookup_hash};
 use kura_crypto::{FieldContext, KeyProvider, KeyPurpose, SecretKey, SubjectCipher, random_array};
 use kura_model::{Category, Collection};
-use kura_policy::{Action as PolicyAction, DenyCode, PrincipalKind};
+use kura_policy::Action as PolicyAction;
 use kura_store::{CardInsert, CardMeta, CardSecret, CardStore, NewCard, StoredSubject};
 use uuid::Uuid;
 use zeroize::Zeroizing;
@@ -52,8 +52,8 @@ const CARD_KEK_VERSION: u32 = 1;
 /// Longest holder name accepted, in characters.
 const MAX_HOLDER_CHARS: usize = 200;
 
-/// The one purpose detokenization is ever allowed for.
-pub const CHARGE_PURPOSE: &str = "charge";
+/// The one purpose detokenization is ever allowed for (decided by `kura_policy::decide`).
+pub use kura_policy::CHARGE_PURPOSE;
 
 /// A card to tokenize, as given by a caller. The PAN text is zeroized on drop.
 pub struct NewCardInput {
@@ -228,16 +228,8 @@ impl CardVault {
         subject: &Uuid,
     ) -> Result<(), VaultError> {
         let field = card_field(c).ok_or_else(|| VaultError::NoCardField(c.name.clone()))?;
-        if action == PolicyAction::Detokenize {
-            // Only a payment service (or processor) charging a card ever sees the number.
-            let payer = matches!(
-                access.caller.kind,
-                PrincipalKind::Service | PrincipalKind::Processor
-            );
-            if !payer || access.purpose != CHARGE_PURPOSE {
-                return Err(VaultError::Denied(DenyCode::DetokenizeDenied));
-            }
-        }
+        // Who may detokenize (a service or processor charging a card) is decided by
+        // `kura_policy::decide` with the other rules.
         let fields = [field.to_owned()];
         // Deleting a card is deciding `delete` for the subject: a policy's field modes do not
         // apply to deletions, which name no field.

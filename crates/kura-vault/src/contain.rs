@@ -1,101 +1,148 @@
 //! Containment inside the vault: after a request's subjects are known and before any of
 //! their data is returned, the caller's distinct-subject quota and the canary list are
-//! checked ([`kura_policy::Containment`]). A trip refuses the whole request with
-//! `principal_suspended` and hands a [`DraftIncident`] to a [`ContainmentSink`], which
-//! persists the suspension and the incident and raises the alert.
+//! checked. The window is counted in the store ([`kura_store::ContainmentStore`]), one
+//! transaction per request, so that every server over one database and every restart share
+//! it. A trip refuses the whole request with `principal_suspended`: the store suspends the
+//! principal in the same transaction, and a [`ContainmentSink`] records the incident and
+//! raises the alert.
 //!
-//! # Suspension, memory and store
-//! A trip suspends the principal in memory at once (so that its concurrent requests are
-//! refused even before the store has recorded anything) and the sink records it in the store,
-//! from where every server sees it on the principal's next authentication
-//! ([`crate::Caller::suspended`]). An operator reinstates in the store; a request that then
-//! arrives with [`crate::Caller::reinstated_at_ms`] later than the in-memory suspension
-//! lifts the in-memory one too, starting the principal on an empty window.
+//! # Fail closed
+//! A store failure while counting refuses the request (the error is returned; no data).
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 
-use kura_policy::{Containment, DenyCode, DraftIncident, Touch};
+use kura_audit::{AccessEvent, Action};
+use kura_policy::{Canaries, DenyCode, DraftIncident, Quota, Trigger};
+use kura_store::{ContainmentStore, WindowOutcome, WindowTouch};
+use uuid::Uuid;
 
 use crate::{Access, Vault, VaultError};
 
-/// Where a containment trip goes: persistence and alerting, provided by the server.
+/// Where a containment trip goes: persistence of the incident and alerting, provided by the
+/// server (or the administrative layer).
 pub trait ContainmentSink: Send + Sync {
-    /// A request of `incident.principal` tripped containment (quota or canary). Called once
-    /// per trip, on the request's thread, before the refusal is returned: persist the
-    /// suspension and the draft incident, then raise the alert. Must not panic; failures are
-    /// the sink's to log (the principal stays suspended in memory regardless).
-    fn contained(&self, incident: &DraftIncident, time_ms: u64);
+    /// A request of `incident.principal` tripped containment (quota, probe or canary). The
+    /// principal is already suspended in the store, and `incident_id` names the suspension's
+    /// access event. Called once per trip, on the request's thread, before the refusal is
+    /// returned: record the draft incident, then raise the alert. Must not panic; failures
+    /// are the sink's to log (the principal stays suspended regardless).
+    fn contained(&self, incident: &DraftIncident, incident_id: &str, time_ms: u64);
 }
 
 /// The containment state a vault checks requests against.
 pub(crate) struct ContainmentHook {
-    pub(crate) state: Arc<Containment>,
+    pub(crate) canaries: Arc<Canaries>,
+    windows: Arc<dyn ContainmentStore>,
     sink: Arc<dyn ContainmentSink>,
-    /// When each principal was suspended in memory (unix ms), to tell a reinstatement in
-    /// the store from a request that raced its own suspension.
-    since: Mutex<HashMap<String, u64>>,
 }
 
 impl Vault {
     /// Turns containment on: every request of a caller with a quota (services, processors,
-    /// self-service principals) is counted, and canaries trip it. A vault without it (the
-    /// CLI, `kura bench`'s bypass) counts nothing.
+    /// self-service principals) is counted in `windows`, and canaries trip it. A vault
+    /// without it (`kura bench`'s bypass) counts nothing.
     #[must_use]
     pub fn with_containment(
         mut self,
-        state: Arc<Containment>,
+        canaries: Arc<Canaries>,
+        windows: Arc<dyn ContainmentStore>,
         sink: Arc<dyn ContainmentSink>,
     ) -> Self {
         self.containment = Some(ContainmentHook {
-            state,
+            canaries,
+            windows,
             sink,
-            since: Mutex::new(HashMap::new()),
         });
         self
     }
 
-    /// The containment state, if on (the server seeds canaries and sweeps through it).
-    pub fn containment(&self) -> Option<&Arc<Containment>> {
-        self.containment.as_ref().map(|h| &h.state)
+    /// The canary list, if containment is on (the server refreshes it from the store).
+    pub fn canaries(&self) -> Option<&Arc<Canaries>> {
+        self.containment.as_ref().map(|h| &h.canaries)
     }
 
     /// Counts `iids` against the caller's quota and the canary list.
     ///
     /// # Errors
     /// [`VaultError::Denied`] with `principal_suspended` when the request trips containment
-    /// or the principal is already suspended.
+    /// or the principal's window has tripped before; store failures (fail closed).
     pub(crate) fn touch(&self, access: &Access, iids: &[u64]) -> Result<(), VaultError> {
+        self.count(access, iids, false)
+    }
+
+    /// Counts one search that found nothing against the caller's probe budget, keyed by
+    /// `probe` (a number derived from the searched value's blind token, so that repeating a
+    /// value counts once).
+    ///
+    /// # Errors
+    /// As [`Vault::touch`].
+    pub(crate) fn touch_probe(&self, access: &Access, probe: u64) -> Result<(), VaultError> {
+        self.count(access, &[probe], true)
+    }
+
+    fn count(&self, access: &Access, iids: &[u64], probe: bool) -> Result<(), VaultError> {
         let (Some(hook), Some(quota)) = (&self.containment, access.caller.quota) else {
             return Ok(());
         };
         let now_ms = self.now_ms();
         let principal = access.principal.as_str();
-        // Only a principal an operator has reinstated can have a suspension to lift; the
-        // shared map is not touched on the common path.
-        if access.caller.reinstated_at_ms > 0 {
-            let mut since = hook.since.lock().unwrap_or_else(PoisonError::into_inner);
-            if let Some(at) = since.get(principal).copied()
-                && access.caller.reinstated_at_ms > at
-            {
-                hook.state.reinstate(principal);
-                since.remove(principal);
-            }
-        }
-        match hook
-            .state
-            .touch(principal, quota, iids, (now_ms / 1000) as i64)
-        {
-            Touch::Allowed => Ok(()),
-            Touch::Contained(incident) => {
-                hook.since
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .insert(principal.to_owned(), now_ms);
-                hook.sink.contained(&incident, now_ms);
+        let mut subjects = iids.to_vec();
+        subjects.sort_unstable();
+        subjects.dedup();
+        let canaries = if probe {
+            Vec::new()
+        } else {
+            hook.canaries.among(&subjects)
+        };
+        let trigger = match (probe, canaries.is_empty()) {
+            (true, _) => Trigger::Probe,
+            (false, false) => Trigger::Canary,
+            (false, true) => Trigger::Quota,
+        };
+        let incident_id = Uuid::now_v7().to_string();
+        let leaf = AccessEvent::new(
+            now_ms,
+            "kura-containment",
+            "containment",
+            Action::PrincipalSuspend,
+            "",
+            &incident_id,
+        )
+        .to_leaf()?;
+        let key = if probe {
+            kura_store::probe_key(principal)
+        } else {
+            principal.to_owned()
+        };
+        let admits = |live: u64, new: u64| quota.admits(live, new);
+        let outcome = hook.windows.touch_window(&WindowTouch {
+            key: &key,
+            principal,
+            subjects: &subjects,
+            now_ms: now_ms as i64,
+            window_ms: i64::from(quota.window_secs) * 1000,
+            admits: &admits,
+            force_trip: !canaries.is_empty(),
+            reason: trigger.reason(),
+            audit: std::slice::from_ref(&leaf),
+        })?;
+        match outcome {
+            WindowOutcome::Admitted => Ok(()),
+            WindowOutcome::AlreadyTripped => Err(VaultError::Denied(DenyCode::PrincipalSuspended)),
+            WindowOutcome::Tripped { obtained } => {
+                let now = (now_ms / 1000) as i64;
+                let incident = DraftIncident {
+                    principal: principal.to_owned(),
+                    trigger,
+                    window_start: now.saturating_sub(i64::from(quota.window_secs)),
+                    window_end: now,
+                    quota: Quota { ..quota },
+                    subjects: if probe { Vec::new() } else { obtained },
+                    refused: if probe { Vec::new() } else { subjects },
+                    canaries,
+                };
+                hook.sink.contained(&incident, &incident_id, now_ms);
                 Err(VaultError::Denied(DenyCode::PrincipalSuspended))
             }
-            Touch::Suspended => Err(VaultError::Denied(DenyCode::PrincipalSuspended)),
         }
     }
 }

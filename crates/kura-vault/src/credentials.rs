@@ -320,8 +320,12 @@ fn flag(
     }
     let ev = vault
         .event(access, Action::PasswordResetForce, collection)
-        .with_subjects(iids)
+        .with_subjects(iids.iter().copied())
         .with_fields([l.credential.as_str()]);
+    // Forcing resets changes the subjects: counted like any change (operators are not).
+    if let Err(e) = vault.touch(access, &iids) {
+        return Err(vault.refused(ev, e).into());
+    }
     store.set_must_reset(ids, &vault.leaves(&ev)?)?;
     Ok(ids.len() as u64)
 }
@@ -379,9 +383,13 @@ impl Credentials {
         &self.store
     }
 
-    /// The policy check of every password operation: the caller must be allowed to write the
-    /// collection's credential field (for its purpose), about `target` when there is one.
-    /// A refusal is recorded as `action` with `denied:<code>`.
+    /// The policy check of every password operation, through [`kura_policy::decide`] like
+    /// every other route: verifying a login and starting or completing a recovery decide
+    /// `authenticate` (they reveal only match / no match, and completion needs the
+    /// single-use token); setting a password and forcing resets decide `set_credential`.
+    /// Both name the collection's credential field, about `target` when there is one.
+    /// Operators are decided like everyone else (the policy crate allows them). A refusal
+    /// is recorded as `action` with `denied:<code>`.
     fn gate(
         &self,
         access: &Access,
@@ -389,22 +397,19 @@ impl Credentials {
         collection: &str,
         target: Option<&Uuid>,
     ) -> Result<()> {
-        if access.caller.is_operator() && !access.caller.suspended {
-            return Ok(());
-        }
         let v = &self.vault;
         let Ok(c) = v.collection(collection) else {
             // Unknown collection: the operation answers it with its own code.
             return Ok(());
         };
+        let decided = match action {
+            Action::PasswordSet | Action::PasswordResetForce => {
+                kura_policy::Action::SetCredential
+            }
+            _ => kura_policy::Action::Authenticate,
+        };
         let field = layout(c).ok().map(|l| vec![l.credential]);
-        match v.decide(
-            access,
-            kura_policy::Action::Write,
-            collection,
-            field.as_deref(),
-            target,
-        ) {
+        match v.decide(access, decided, collection, field.as_deref(), target) {
             Ok(_) => Ok(()),
             Err(e) => Err(v.refused(v.event(access, action, collection), e).into()),
         }
@@ -417,9 +422,6 @@ impl Credentials {
         collection: &str,
         target: Option<Uuid>,
     ) -> Result<()> {
-        if access.caller.is_operator() && !access.caller.suspended {
-            return Ok(());
-        }
         let (me, access, collection) = (self.clone(), access.clone(), collection.to_owned());
         blocking(move || me.gate(&access, action, &collection, target.as_ref())).await
     }
@@ -457,6 +459,12 @@ impl Credentials {
                     .clone()
                     .with_subjects([acct.stored.iid])
                     .with_fields([l.credential.as_str()]);
+                // Setting a subject's password is changing that subject: it counts
+                // against the caller's quota (a stolen login-service key sets at most
+                // its quota of passwords), and a canary trips it.
+                if let Err(e) = v.touch(&access, &[acct.stored.iid]) {
+                    return Err(v.refused(ev, e).into());
+                }
                 if let Err(e) = me.policy.check(&password, acct.identity()) {
                     v.append(&failed(&ev, e.code()))?;
                     return Err(e.into());
@@ -865,6 +873,11 @@ impl Credentials {
             Err(e) => return Err(refuse(&base, e)),
         };
         let ev = base.with_subjects([acct.stored.iid]);
+        // A completed recovery changes the subject's password: it counts against the
+        // relaying caller's quota like setting one.
+        if let Err(e) = v.touch(access, &[acct.stored.iid]) {
+            return Err(v.refused(ev, e).into());
+        }
         if rec.used {
             return Err(refuse(&ev, CredentialError::RecoveryTokenUsed.into()));
         }

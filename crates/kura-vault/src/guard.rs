@@ -38,9 +38,46 @@ impl Vault {
             fields,
             target: target.map(Uuid::as_u128),
         };
-        match kura_policy::decide(&access.caller.policies, &principal, &request, c) {
+        match kura_policy::decide(&access.caller.policies, &principal, &request, Some(c)) {
             Decision::Allow { fields } => Ok(fields),
             Decision::Deny { code } => Err(VaultError::Denied(code)),
+        }
+    }
+}
+
+impl Vault {
+    /// Decides an operator-only action ([`Action::Administer`], [`Action::ReadLog`]) for
+    /// `access` through [`kura_policy::decide`], and records a refusal as an access event
+    /// (`denied:<code>`, event action `event`). The allowed acts are recorded by the
+    /// operations themselves.
+    ///
+    /// # Errors
+    /// [`VaultError::Denied`] (`operator_only`, `principal_suspended`); audit failures.
+    pub fn authorize_operator(
+        &self,
+        access: &Access,
+        action: Action,
+        event: kura_audit::Action,
+    ) -> Result<(), VaultError> {
+        debug_assert!(action.is_operator_only());
+        let principal = Principal {
+            id: &access.principal,
+            kind: access.caller.kind,
+            suspended: access.caller.suspended,
+        };
+        let request = Request {
+            action,
+            purpose: &access.purpose,
+            collection: "",
+            fields: None,
+            target: None,
+        };
+        match kura_policy::decide(&access.caller.policies, &principal, &request, None) {
+            Decision::Allow { .. } => Ok(()),
+            Decision::Deny { code } => Err(self.refused(
+                self.event(access, event, ""),
+                VaultError::Denied(code),
+            )),
         }
     }
 }

@@ -915,11 +915,15 @@ impl Vault {
         }
         let mut found: Vec<u64> = Vec::new();
         self.search_inner(access, collection, field, value, limit)
-            .and_then(|hits| {
+            .and_then(|(hits, probe)| {
                 found = hits.iter().map(|h| h.iid).collect();
                 // Every hit counts, and a canary among them trips containment: the whole
-                // answer is refused, so no id of it leaves.
-                self.touch(access, &found)?;
+                // answer is refused, so no id of it leaves. A search without a hit counts
+                // against the probe budget, so that testing values is bounded too.
+                match probe {
+                    Some(probe) if found.is_empty() => self.touch_probe(access, probe)?,
+                    _ => self.touch(access, &found)?,
+                }
                 self.append(&ev.clone().with_subjects(found.iter().copied()))?;
                 Ok(hits.into_iter().map(|h| h.id).collect())
             })
@@ -933,7 +937,7 @@ impl Vault {
         field: &str,
         value: &str,
         limit: usize,
-    ) -> Result<Vec<kura_store::SearchHit>, VaultError> {
+    ) -> Result<(Vec<kura_store::SearchHit>, Option<u64>), VaultError> {
         let c = self.collection(collection)?;
         let f = c.require_field(field)?;
         self.decide(
@@ -948,11 +952,17 @@ impl Vault {
             .ok_or_else(|| ModelError::NotSearchable(field.to_owned()))?;
         let n = Zeroizing::new(normalize(f.category, value));
         if n.is_empty() {
-            return Ok(Vec::new());
+            return Ok((Vec::new(), None));
         }
         let token = key.token(n.as_bytes());
-        Ok(self
+        // The probe key of this value: 63 bits of its blind token (the same value probed
+        // twice counts once; the token is keyed, so the number reveals nothing).
+        let mut first = [0u8; 8];
+        first.copy_from_slice(&token[..8]);
+        let probe = u64::from_be_bytes(first) >> 1;
+        let hits = self
             .store
-            .search(collection, &token, limit.clamp(1, MAX_SEARCH_HITS))?)
+            .search(collection, &token, limit.clamp(1, MAX_SEARCH_HITS))?;
+        Ok((hits, Some(probe)))
     }
 }

@@ -64,16 +64,21 @@ pub struct Stores {
     pub directory: Arc<dyn DirectoryStore>,
     /// The card vault's metadata and secrets.
     pub cards: Arc<dyn CardStore>,
+    /// Containment windows, shared by every server over this store.
+    pub windows: Arc<dyn kura_store::ContainmentStore>,
 }
 
-fn views<S: AuditStore + CredentialStore + DirectoryStore + CardStore + 'static>(
+fn views<
+    S: AuditStore + CredentialStore + DirectoryStore + CardStore + kura_store::ContainmentStore + 'static,
+>(
     s: Arc<S>,
 ) -> Stores {
     Stores {
         audit: s.clone(),
         credentials: s.clone(),
         directory: s.clone(),
-        cards: s,
+        cards: s.clone(),
+        windows: s,
     }
 }
 
@@ -122,6 +127,8 @@ pub struct Opened {
     pub directory: Arc<dyn DirectoryStore>,
     /// The card vault (issue 7), over the same store, with its own keys.
     pub cards: Arc<kura_vault::CardVault>,
+    /// The same store, seen as the containment windows.
+    pub windows: Arc<dyn kura_store::ContainmentStore>,
 }
 
 /// Opens an existing vault; every access it serves is recorded through a group-committing
@@ -142,6 +149,7 @@ fn vault_with(r: &Resolved, metrics: Option<Arc<kura_server::metrics::Metrics>>)
         credentials,
         directory,
         cards: card_store,
+        windows,
     } = stores(r)?;
     let keys: Arc<dyn KeyProvider> =
         Arc::new(KeyFile::open(r.key_file()?).context("opening the key file")?);
@@ -170,14 +178,14 @@ fn vault_with(r: &Resolved, metrics: Option<Arc<kura_server::metrics::Metrics>>)
                     "[containment] webhook_url must be an http:// URL (a local relay; TLS is not built in yet)"
                 );
             }
-            let containment = Arc::new(kura_policy::Containment::new());
-            containment.set_canaries(directory.canaries().context("reading the canary list")?);
+            let canaries = Arc::new(kura_policy::Canaries::new());
+            canaries.set(directory.canaries().context("reading the canary list")?);
             let sink = Arc::new(kura_server::containment::AlertSink::new(
                 directory.clone(),
                 metrics,
                 webhook,
             ));
-            vault.with_containment(containment, sink)
+            vault.with_containment(canaries, windows.clone(), sink)
         }
         None => vault,
     };
@@ -194,6 +202,7 @@ fn vault_with(r: &Resolved, metrics: Option<Arc<kura_server::metrics::Metrics>>)
         appender,
         credentials,
         directory,
+        windows,
     })
 }
 

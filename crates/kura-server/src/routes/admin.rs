@@ -227,9 +227,6 @@ pub async fn suspend(
     let d = state.directory.clone();
     let who = id.clone();
     run(move || directory::set_suspended(&*d, &principal.id, &who, Some("operator"))).await?;
-    if let Some(c) = state.vault.containment() {
-        c.suspend(&id);
-    }
     Ok(Json(serde_json::json!({ "id": id, "suspended": true })))
 }
 
@@ -246,9 +243,6 @@ pub async fn reinstate(
     let d = state.directory.clone();
     let who = id.clone();
     run(move || directory::set_suspended(&*d, &principal.id, &who, None)).await?;
-    if let Some(c) = state.vault.containment() {
-        c.reinstate(&id);
-    }
     Ok(Json(serde_json::json!({ "id": id, "suspended": false })))
 }
 
@@ -327,12 +321,9 @@ pub async fn metrics(
     principal: Principal,
 ) -> Result<impl axum::response::IntoResponse, ApiError> {
     principal.require_operator()?;
-    let (suspended, canaries) = state.vault.containment().map_or((0, 0), |c| {
-        let s = c.stats();
-        (s.suspended, c.canary_count())
-    });
+    let canaries = state.vault.canaries().map_or(0, |c| c.len());
     Ok((
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        state.metrics.render(suspended, canaries),
+        state.metrics.render(canaries),
     ))
 }

@@ -87,11 +87,12 @@ pub fn run(mut args: VaultArgs, listen: Option<SocketAddr>, dev: bool) -> Result
         metrics,
         cards: Some(opened.cards.clone()),
     };
-    if let Some(c) = opened.vault.containment() {
+    if let Some(c) = opened.vault.canaries() {
         let _enter = rt.enter();
         kura_server::containment::spawn_housekeeping(
             c.clone(),
             opened.directory.clone(),
+            opened.windows.clone(),
             std::sync::Arc::new(open::SystemClock),
             std::time::Duration::from_secs(r.config.containment.refresh_secs.max(1)),
         );
