@@ -72,27 +72,74 @@ pub struct Principal {
     pub id: String,
     /// Kind (`operator`, ...).
     pub kind: String,
-    /// Organization (`None` for the bootstrap operator key).
+    /// Organization.
     pub org: Option<String>,
     /// The grant requests are decided against.
     pub caller: kura_vault::Caller,
 }
 
-impl Principal {
-    /// Refuses anyone but an operator (administrative routes).
-    ///
-    /// # Errors
-    /// 403 `operator_only`.
-    pub fn require_operator(&self) -> Result<(), ApiError> {
-        if self.caller.is_operator() && !self.caller.suspended {
-            Ok(())
-        } else {
-            Err(ApiError::new(
-                axum::http::StatusCode::FORBIDDEN,
-                "operator_only",
-                "only an operator may do this",
-            ))
-        }
+/// An authenticated principal that `kura_policy::decide` allowed to administer kura
+/// ([`kura_policy::Action::Administer`]): the extractor of every directory, incident,
+/// report and metrics route. A refusal (`operator_only`, `principal_suspended`) is an access
+/// event `denied:<code>` before the 403 is returned.
+#[derive(Debug, Clone)]
+pub struct Operator(pub Principal);
+
+/// An authenticated principal allowed to read the verifiable log itself
+/// ([`kura_policy::Action::ReadLog`]): checkpoints, entries, proofs. Refusals are access
+/// events like [`Operator`]'s.
+#[derive(Debug, Clone)]
+pub struct LogReader(pub Principal);
+
+/// Decides an operator-only action for `p` (recording a refusal) on a blocking thread.
+async fn decide_operator(
+    state: &AppState,
+    p: &Principal,
+    action: kura_policy::Action,
+    event: kura_audit::Action,
+) -> Result<(), ApiError> {
+    let access = kura_vault::Access {
+        principal: p.id.clone(),
+        purpose: "administration".to_owned(),
+        request_id: uuid::Uuid::now_v7().to_string(),
+        caller: p.caller.clone(),
+    };
+    let vault = state.vault.clone();
+    tokio::task::spawn_blocking(move || vault.authorize_operator(&access, action, event))
+        .await
+        .map_err(|e| ApiError::internal(&e))?
+        .map_err(ApiError::from)
+}
+
+impl FromRequestParts<AppState> for Operator {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let p = Principal::from_request_parts(parts, state).await?;
+        decide_operator(
+            state,
+            &p,
+            kura_policy::Action::Administer,
+            kura_audit::Action::Admin,
+        )
+        .await?;
+        Ok(Operator(p))
+    }
+}
+
+impl FromRequestParts<AppState> for LogReader {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let p = Principal::from_request_parts(parts, state).await?;
+        decide_operator(
+            state,
+            &p,
+            kura_policy::Action::ReadLog,
+            kura_audit::Action::LogRead,
+        )
+        .await?;
+        Ok(LogReader(p))
     }
 }
 
@@ -192,12 +239,14 @@ impl FromRequestParts<AppState> for Principal {
         if !matches || record.revoked_at.is_some() {
             return Err(ApiError::unauthorized());
         }
-        let caller = match &principal {
-            // The bootstrap operator key (`kura init`, `serve --dev`) has no principal row.
-            None if record.kind == "operator" => kura_vault::Caller::operator(),
-            None => return Err(ApiError::unauthorized()),
-            Some(p) => state.policies.caller(p, state.vault.schema())?,
+        // Every key belongs to a principal of an organization (the first operator too, since
+        // `kura init` creates it as one). A key without a principal row (a bootstrap key of
+        // a vault made before that) is refused: nobody could revoke or suspend it, and no
+        // security officer answers for it. `kura break-glass` issues a replacement.
+        let Some(p) = &principal else {
+            return Err(ApiError::unauthorized());
         };
+        let caller = state.policies.caller(p, state.vault.schema())?;
         Ok(Principal {
             id: record.principal,
             kind: record.kind,

@@ -95,6 +95,12 @@ pub trait ContainmentStore: Send + Sync {
     /// # Errors
     /// Backend failures.
     fn sweep_windows(&self, before_ms: i64) -> Result<u64, StoreError>;
+
+    /// How many keys have a window and how many entries all windows hold (for metrics).
+    ///
+    /// # Errors
+    /// Backend failures.
+    fn windows_held(&self) -> Result<(u64, u64), StoreError>;
 }
 
 /// The probe key of a principal: its searches without a hit are counted under it.
@@ -203,6 +209,8 @@ pub mod conformance {
         assert_eq!(touch(s, k, &[1, 2], t, 5), WindowOutcome::Admitted);
         assert!(s.sweep_windows(t + 60_000).unwrap() >= 2);
         assert_eq!(touch(s, k, &[3, 4, 5, 6, 7], t + 60_000, 5), WindowOutcome::Admitted);
+        let (keys, entries) = s.windows_held().unwrap();
+        assert!(keys >= 1 && entries >= 5, "{keys} {entries}");
 
         // Concurrent touches from both handles never admit more than the quota.
         let key = format!("p-{}", uuid::Uuid::now_v7());

@@ -18,6 +18,23 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// The organization that owns a new vault and answers for it (`kura init`).
+#[derive(Debug, Clone, clap::Args, Default)]
+pub struct OwnerArgs {
+    /// Id of the owning organization (`[a-z0-9-]`, e.g. `acme`).
+    #[arg(long = "org")]
+    pub org: Option<String>,
+    /// Its display name.
+    #[arg(long = "org-name")]
+    pub org_name: Option<String>,
+    /// Its responsible security officer's name.
+    #[arg(long = "officer-name")]
+    pub officer_name: Option<String>,
+    /// How to reach the officer: an e-mail address or a phone number.
+    #[arg(long = "officer-contact")]
+    pub officer_contact: Option<String>,
+}
+
 /// Where the vault is and how it is configured. Shared by every command that opens one.
 #[derive(Debug, Args, Clone, Default)]
 pub struct VaultArgs {
@@ -37,11 +54,31 @@ pub struct VaultArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Create a new vault and print its first operator API key (once).
+    /// Create a new vault, its owning organization (with its security officer) and its first
+    /// operator, a principal of that organization; print the operator's API key (once).
     Init {
         #[command(flatten)]
         vault: VaultArgs,
-        /// Print `{"operator_key": "..."}` on stdout instead of text.
+        #[command(flatten)]
+        owner: OwnerArgs,
+        /// Print `{"operator_key": "...", "operator_id": "...", "org": "..."}` on stdout
+        /// instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Break glass: issue a new operator key, as a new operator principal of `--org`, to
+    /// whoever has local access to the vault's key file (for when every operator key is
+    /// lost, revoked or suspended). Recorded in the access log and logged as an alert.
+    BreakGlass {
+        #[command(flatten)]
+        vault: VaultArgs,
+        /// The organization the new operator belongs to.
+        #[arg(long)]
+        org: String,
+        /// Who asks, and why (recorded).
+        #[arg(long)]
+        reason: String,
+        /// Print `{"operator_key": "...", "operator_id": "..."}` on stdout.
         #[arg(long)]
         json: bool,
     },

@@ -106,6 +106,13 @@ pub fn stores(r: &Resolved) -> Result<Stores> {
 #[derive(Debug, Clone, Copy)]
 pub struct SystemClock;
 
+impl SystemClock {
+    /// Now, unix milliseconds.
+    pub fn now_ms_u64() -> u64 {
+        SystemClock.now_ms()
+    }
+}
+
 impl Clock for SystemClock {
     fn now_ms(&self) -> u64 {
         std::time::SystemTime::now()

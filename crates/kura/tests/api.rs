@@ -591,14 +591,17 @@ fn serve_refuses_an_uninitialized_dir_and_init_refuses_twice() {
     assert_eq!(code, 2);
     assert!(err.contains("kura init"), "{err}");
     let (code, _, err) = kura(
-        &["init", "--data", dir.to_str().unwrap(), "--json"],
+        &util::with_owner(&["init", "--data", dir.to_str().unwrap(), "--json"]),
         tmp.path(),
     );
     assert_eq!(code, 0, "{err}");
     let mode = std::fs::metadata(tmp.path().join("v.key")).unwrap();
     use std::os::unix::fs::PermissionsExt;
     assert_eq!(mode.permissions().mode() & 0o777, 0o600);
-    let (code, _, err) = kura(&["init", "--data", dir.to_str().unwrap()], tmp.path());
+    let (code, _, err) = kura(
+        &util::with_owner(&["init", "--data", dir.to_str().unwrap()]),
+        tmp.path(),
+    );
     assert_eq!(code, 2);
     assert!(err.contains("already exists"), "{err}");
 }

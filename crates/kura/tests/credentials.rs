@@ -26,7 +26,7 @@ fn start_with(config: &str) -> Server {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("vault");
     let (code, out, err) = kura(
-        &["init", "--data", dir.to_str().unwrap(), "--json"],
+        &util::with_owner(&["init", "--data", dir.to_str().unwrap(), "--json"]),
         tmp.path(),
     );
     assert_eq!(code, 0, "init failed: {err}");

@@ -56,14 +56,14 @@ fn pg_vault(label: &str) -> Option<PgVault> {
     let key_file = tmp.path().join("kura.key");
     let admin_url = db.url().to_owned();
     let (code, out, err) = kura(
-        &[
+        &util::with_owner(&[
             "init",
             "--store-url",
             &admin_url,
             "--key-file",
             key_file.to_str().unwrap(),
             "--json",
-        ],
+        ]),
         tmp.path(),
     );
     assert_eq!(code, 0, "kura init on PostgreSQL failed: {err}");

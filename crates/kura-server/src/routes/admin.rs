@@ -7,7 +7,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use serde::Deserialize;
 
-use crate::auth::Principal;
+use crate::auth::Operator;
 use crate::directory::{
     self, AdminError, IssuedKey, NewOrganization, NewPrincipal, OrganizationView, PrincipalView,
 };
@@ -45,10 +45,9 @@ async fn run<T: Send + 'static>(
     security(("bearer" = [])))]
 pub async fn create_org(
     State(state): State<AppState>,
-    principal: Principal,
+    Operator(principal): Operator,
     ApiJson(body): ApiJson<NewOrganization>,
 ) -> Result<(StatusCode, Json<OrganizationView>), ApiError> {
-    principal.require_operator()?;
     let d = state.directory.clone();
     let org = run(move || directory::create_org(&*d, &principal.id, body)).await?;
     Ok((StatusCode::CREATED, Json(org.into())))
@@ -60,9 +59,8 @@ pub async fn create_org(
     security(("bearer" = [])))]
 pub async fn list_orgs(
     State(state): State<AppState>,
-    principal: Principal,
+    _: Operator,
 ) -> Result<Json<Vec<OrganizationView>>, ApiError> {
-    principal.require_operator()?;
     let d = state.directory.clone();
     let orgs = run(move || Ok(d.organizations()?)).await?;
     Ok(Json(orgs.into_iter().map(Into::into).collect()))
@@ -74,10 +72,9 @@ pub async fn list_orgs(
     security(("bearer" = [])))]
 pub async fn show_org(
     State(state): State<AppState>,
-    principal: Principal,
+    _: Operator,
     Path(id): Path<String>,
 ) -> Result<Json<OrganizationView>, ApiError> {
-    principal.require_operator()?;
     let d = state.directory.clone();
     let org = run(move || {
         d.organization(&id)?
@@ -95,10 +92,9 @@ pub async fn show_org(
     security(("bearer" = [])))]
 pub async fn create_principal(
     State(state): State<AppState>,
-    principal: Principal,
+    Operator(principal): Operator,
     ApiJson(body): ApiJson<NewPrincipal>,
 ) -> Result<(StatusCode, Json<IssuedKey>), ApiError> {
-    principal.require_operator()?;
     let d = state.directory.clone();
     let vault = state.vault.clone();
     let (_, key) =
@@ -118,10 +114,9 @@ pub struct OrgQuery {
     security(("bearer" = [])))]
 pub async fn list_principals(
     State(state): State<AppState>,
-    principal: Principal,
+    _: Operator,
     Query(q): Query<OrgQuery>,
 ) -> Result<Json<Vec<PrincipalView>>, ApiError> {
-    principal.require_operator()?;
     let d = state.directory.clone();
     let list = run(move || {
         d.principals(q.org.as_deref())?
@@ -139,10 +134,9 @@ pub async fn list_principals(
     security(("bearer" = [])))]
 pub async fn show_principal(
     State(state): State<AppState>,
-    principal: Principal,
+    _: Operator,
     Path(id): Path<String>,
 ) -> Result<Json<PrincipalView>, ApiError> {
-    principal.require_operator()?;
     let d = state.directory.clone();
     let view = run(move || {
         let p = d
@@ -170,11 +164,10 @@ pub struct PoliciesBody {
     security(("bearer" = [])))]
 pub async fn update_policies(
     State(state): State<AppState>,
-    principal: Principal,
+    Operator(principal): Operator,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<PoliciesBody>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    principal.require_operator()?;
     let (d, vault, who) = (state.directory.clone(), state.vault.clone(), id.clone());
     run(move || {
         directory::update_policies(&*d, vault.schema(), &principal.id, &who, body.policies)
@@ -189,10 +182,9 @@ pub async fn update_policies(
     security(("bearer" = [])))]
 pub async fn rotate_key(
     State(state): State<AppState>,
-    principal: Principal,
+    Operator(principal): Operator,
     Path(id): Path<String>,
 ) -> Result<(StatusCode, Json<IssuedKey>), ApiError> {
-    principal.require_operator()?;
     let d = state.directory.clone();
     let key = run(move || directory::rotate_key(&*d, &principal.id, &id)).await?;
     Ok((StatusCode::CREATED, Json(key)))
@@ -205,10 +197,9 @@ pub async fn rotate_key(
     security(("bearer" = [])))]
 pub async fn revoke_key(
     State(state): State<AppState>,
-    principal: Principal,
+    Operator(principal): Operator,
     Path((id, prefix)): Path<(String, String)>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    principal.require_operator()?;
     let d = state.directory.clone();
     let n = run(move || directory::revoke_keys(&*d, &principal.id, &id, Some(&prefix))).await?;
     Ok(Json(serde_json::json!({ "revoked": n })))
@@ -220,10 +211,9 @@ pub async fn revoke_key(
     security(("bearer" = [])))]
 pub async fn suspend(
     State(state): State<AppState>,
-    principal: Principal,
+    Operator(principal): Operator,
     Path(id): Path<String>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    principal.require_operator()?;
     let d = state.directory.clone();
     let who = id.clone();
     run(move || directory::set_suspended(&*d, &principal.id, &who, Some("operator"))).await?;
@@ -236,10 +226,9 @@ pub async fn suspend(
     security(("bearer" = [])))]
 pub async fn reinstate(
     State(state): State<AppState>,
-    principal: Principal,
+    Operator(principal): Operator,
     Path(id): Path<String>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    principal.require_operator()?;
     let d = state.directory.clone();
     let who = id.clone();
     run(move || directory::set_suspended(&*d, &principal.id, &who, None)).await?;
@@ -253,9 +242,8 @@ pub async fn reinstate(
     security(("bearer" = [])))]
 pub async fn incidents(
     State(state): State<AppState>,
-    principal: Principal,
+    _: Operator,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    principal.require_operator()?;
     let d = state.directory.clone();
     let list = run(move || Ok(d.incidents()?)).await?;
     Ok(Json(serde_json::Value::Array(
@@ -287,11 +275,10 @@ pub struct Period {
     security(("bearer" = [])))]
 pub async fn org_report(
     State(state): State<AppState>,
-    principal: Principal,
+    _: Operator,
     Path(id): Path<String>,
     Query(p): Query<Period>,
 ) -> Result<Json<OrgReport>, ApiError> {
-    principal.require_operator()?;
     let (audit, d, vault) = (
         state.audit.clone(),
         state.directory.clone(),
@@ -318,9 +305,8 @@ pub async fn org_report(
     security(("bearer" = [])))]
 pub async fn metrics(
     State(state): State<AppState>,
-    principal: Principal,
+    _: Operator,
 ) -> Result<impl axum::response::IntoResponse, ApiError> {
-    principal.require_operator()?;
     let canaries = state.vault.canaries().map_or(0, |c| c.len());
     Ok((
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],

@@ -10,21 +10,9 @@ use kura_vault::Uuid;
 use serde::Deserialize;
 
 use super::access;
-use crate::auth::{Principal, Purpose};
+use crate::auth::{LogReader, Principal, Purpose};
 use crate::wire::ErrorBody;
 use crate::{ApiError, AppState};
-
-fn operator_only(p: &Principal) -> Result<(), ApiError> {
-    if p.caller.is_operator() && !p.caller.suspended {
-        Ok(())
-    } else {
-        Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "operator_only",
-            "the access log is served to operators only",
-        ))
-    }
-}
 
 fn audit_err(e: AuditError) -> ApiError {
     match e {
@@ -51,9 +39,8 @@ async fn run<T: Send + 'static>(
     security(("bearer" = [])))]
 pub async fn checkpoint(
     State(state): State<AppState>,
-    principal: Principal,
+    LogReader(_principal): LogReader,
 ) -> Result<impl IntoResponse, ApiError> {
-    operator_only(&principal)?;
     let store = state.audit.clone();
     let note = run(move || kura_audit::latest_checkpoint(&*store)).await?;
     match note {
@@ -73,10 +60,9 @@ pub async fn checkpoint(
     security(("bearer" = [])))]
 pub async fn entry(
     State(state): State<AppState>,
-    principal: Principal,
+    LogReader(_principal): LogReader,
     Path(index): Path<String>,
 ) -> Result<Json<kura_audit::Entry>, ApiError> {
-    operator_only(&principal)?;
     let index: u64 = index.parse().map_err(|_| {
         ApiError::bad_request("invalid_index", "index must be a non-negative integer")
     })?;
@@ -109,10 +95,9 @@ pub struct InclusionQuery {
     security(("bearer" = [])))]
 pub async fn inclusion(
     State(state): State<AppState>,
-    principal: Principal,
+    LogReader(_principal): LogReader,
     Query(q): Query<InclusionQuery>,
 ) -> Result<Json<kura_audit::Proof>, ApiError> {
-    operator_only(&principal)?;
     let store = state.audit.clone();
     Ok(Json(
         run(move || kura_audit::inclusion_proof(&*store, q.index, q.size)).await?,
@@ -134,10 +119,9 @@ pub struct ConsistencyQuery {
     security(("bearer" = [])))]
 pub async fn consistency(
     State(state): State<AppState>,
-    principal: Principal,
+    LogReader(_principal): LogReader,
     Query(q): Query<ConsistencyQuery>,
 ) -> Result<Json<kura_audit::Proof>, ApiError> {
-    operator_only(&principal)?;
     let store = state.audit.clone();
     Ok(Json(
         run(move || kura_audit::consistency_proof(&*store, q.from, q.to)).await?,

@@ -118,6 +118,16 @@ impl ContainmentStore for PostgresStore {
         tx.commit()?;
         Ok(n)
     }
+
+    fn windows_held(&self) -> Result<(u64, u64), StoreError> {
+        let mut conn = self.pool.get()?;
+        let r = conn.client.query_one(
+            "SELECT (SELECT count(*) FROM kura_data.containment_windows), \
+             (SELECT count(*) FROM kura_data.containment_entries)",
+            &[],
+        )?;
+        Ok((r.get::<_, i64>(0) as u64, r.get::<_, i64>(1) as u64))
+    }
 }
 
 /// Clears a principal's windows inside a transaction (reinstatement).

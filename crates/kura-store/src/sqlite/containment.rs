@@ -111,6 +111,23 @@ impl ContainmentStore for SqliteStore {
         tx.commit()?;
         Ok(n as u64)
     }
+
+    fn windows_held(&self) -> Result<(u64, u64), StoreError> {
+        self.held()
+    }
+}
+
+impl SqliteStore {
+    fn held(&self) -> Result<(u64, u64), StoreError> {
+        let w = lock(&self.writer);
+        let keys: i64 = w
+            .data
+            .query_row("SELECT count(*) FROM containment_windows", [], |r| r.get(0))?;
+        let entries: i64 = w
+            .data
+            .query_row("SELECT count(*) FROM containment_entries", [], |r| r.get(0))?;
+        Ok((keys as u64, entries as u64))
+    }
 }
 
 /// Clears a principal's windows inside a transaction (reinstatement).

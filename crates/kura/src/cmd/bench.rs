@@ -408,11 +408,46 @@ fn library(dir: &Path, a: &BenchArgs, log: bool) -> Result<Value> {
     }))
 }
 
+/// The benchmark's organization (`bench-org`, created if missing) and an operator principal
+/// of it; returns the operator's API key.
+pub fn bench_operator(store: &dyn kura_store::DirectoryStore, name: &str) -> Result<String> {
+    if store.organization("bench-org")?.is_none() {
+        kura_server::directory::create_org(
+            store,
+            "bench",
+            kura_server::directory::NewOrganization {
+                id: "bench-org".into(),
+                name: "Bench".into(),
+                role: "holder".into(),
+                supervisor: None,
+                security_officer: kura_server::directory::SecurityOfficer {
+                    name: "Bench Officer".into(),
+                    contact: "bench@example.com".into(),
+                },
+            },
+        )
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    }
+    let (_, key) = kura_server::directory::create_principal(
+        store,
+        &kura_model::Schema::builtin(),
+        "bench",
+        kura_server::directory::NewPrincipal {
+            org: "bench-org".into(),
+            name: name.into(),
+            kind: "operator".into(),
+            subject: None,
+            policies: Vec::new(),
+        },
+    )
+    .map_err(|e| anyhow::anyhow!("{e}"))?;
+    Ok(key.api_key)
+}
+
 fn http(dir: &Path, a: &BenchArgs) -> Result<Value> {
     let vault = Arc::new(open_vault(dir, true)?);
-    let key = kura_server::auth::generate_api_key("bench", "operator", 0)?;
-    vault.store().insert_api_key(&key.record)?;
     let opened = Arc::new(SqliteStore::open(&dir.join("data"), Durability::Normal)?);
+    let key = bench_operator(&*opened, "bench-operator")?;
     let state = kura_server::AppState {
         store: vault.store().clone(),
         audit: opened.clone(),
@@ -453,7 +488,7 @@ fn http(dir: &Path, a: &BenchArgs) -> Result<Value> {
         let body = chunk.join("\n");
         let mut resp = agent
             .post(&url)
-            .header("Authorization", &format!("Bearer {}", key.secret.as_str()))
+            .header("Authorization", &format!("Bearer {}", key))
             .header("X-Kura-Purpose", "bench")
             .header("Content-Type", "application/x-ndjson")
             .send(body.as_bytes())

@@ -132,6 +132,7 @@ pub fn run(dir: &Path, a: &BenchArgs) -> Result<Value> {
         best_on = best_on.max(round(&on, Some(&plain_callers), 8));
     }
     let issue_rate = round(&on, Some(&issue_callers), 3);
+    let held = kura_store::ContainmentStore::windows_held(&*sqlite)?;
     let http = http_rounds(a, &dir.join("data"), on, &ids)?;
     let trips = sink.0.load(Ordering::Relaxed);
     anyhow::ensure!(
@@ -146,6 +147,8 @@ pub fn run(dir: &Path, a: &BenchArgs) -> Result<Value> {
         "check_on_vs_bypass": (best_on / best_off * 1000.0).round() / 1000.0,
         "overhead_pct": ((1.0 - best_on / best_off) * 1000.0).round() / 10.0,
         "containment": "windows in the store (data.db), one transaction per read",
+        "containment_principals": held.0,
+        "containment_entries": held.1,
         "http": http,
     }))
 }
@@ -157,23 +160,7 @@ fn http_rounds(a: &BenchArgs, data: &Path, on: Vault, ids: &[Uuid]) -> Result<Va
     let vault = Arc::new(on);
     let sqlite = Arc::new(SqliteStore::open(data, Durability::Normal)?);
     let schema = kura_model::Schema::builtin();
-    let op_key = kura_server::auth::generate_api_key("bench-operator", "operator", 0)?;
-    vault.store().insert_api_key(&op_key.record)?;
-    kura_server::directory::create_org(
-        &*sqlite,
-        "bench",
-        kura_server::directory::NewOrganization {
-            id: "bench-org".into(),
-            name: "Bench".into(),
-            role: "holder".into(),
-            supervisor: None,
-            security_officer: kura_server::directory::SecurityOfficer {
-                name: "Bench Officer".into(),
-                contact: "bench@example.com".into(),
-            },
-        },
-    )
-    .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let op_secret = super::bench::bench_operator(&*sqlite, "bench-operator")?;
     let spec = kura_policy::PolicySpec::from_json(&policy(
         r#""login_id":"plain","online_id":"plain","name":"plain","email":"plain","phone":"plain",
            "postal_address":"plain","birth_date":"plain","gender":"plain",
@@ -216,7 +203,6 @@ fn http_rounds(a: &BenchArgs, data: &Path, on: Vault, ids: &[Uuid]) -> Result<Va
     }));
     let n = a.reads.min(50_000);
     let jobs: Vec<(usize, usize)> = sample(a.subjects, n, 11).into_iter().enumerate().collect();
-    let op_secret = op_key.secret.to_string();
     let round = |service: bool| -> f64 {
         let secs = parallel(&jobs, a.threads, |&(j, i)| {
             thread_local!(static AGENT: ureq::Agent = ureq::Agent::config_builder()

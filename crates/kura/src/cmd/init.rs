@@ -1,44 +1,212 @@
-//! `kura init` and `kura migrate`.
+//! `kura init`, `kura break-glass` and `kura migrate`.
 
+use std::io::{BufRead, IsTerminal, Write};
 use std::process::ExitCode;
 
-use anyhow::{Context, Result};
-use kura_server::auth::generate_api_key;
+use anyhow::{Context, Result, bail};
+use kura_audit::{AccessEvent, Action};
+use kura_server::directory::{self, NewOrganization, NewPrincipal, SecurityOfficer};
 
-use crate::cli::VaultArgs;
+use crate::cli::{OwnerArgs, VaultArgs};
 use crate::config::{Location, resolve};
 use crate::open;
 
-/// Creates the vault and its first operator key; returns the key (shown once).
-pub fn create_vault(args: &VaultArgs) -> Result<zeroize::Zeroizing<String>> {
-    let r = resolve(args)?;
-    let (store, _keys) = open::create(&r)?;
-    let key = generate_api_key("operator", "operator", super::now_unix())
-        .context("generating the operator key")?;
-    store
-        .insert_api_key(&key.record)
-        .context("storing the operator key hash")?;
-    Ok(key.secret)
+/// The first operator of a new vault.
+pub struct FirstOperator {
+    /// Principal id.
+    pub id: String,
+    /// Owning organization id.
+    pub org: String,
+    /// The API key, shown once.
+    pub key: zeroize::Zeroizing<String>,
 }
 
-pub fn run(args: &VaultArgs, json: bool) -> Result<ExitCode> {
+/// The owner of a development vault (`serve --dev`): a placeholder, said so when printed.
+pub fn dev_owner() -> OwnerArgs {
+    OwnerArgs {
+        org: Some("dev".to_owned()),
+        org_name: Some("Development vault (placeholder owner)".to_owned()),
+        officer_name: Some("Placeholder Officer".to_owned()),
+        officer_contact: Some("security@example.invalid".to_owned()),
+    }
+}
+
+/// Fills in missing owner values by asking on the terminal; refuses in a script, naming the
+/// flags.
+fn complete_owner(mut o: OwnerArgs) -> Result<OwnerArgs> {
+    let missing = [
+        ("--org", o.org.is_none()),
+        ("--org-name", o.org_name.is_none()),
+        ("--officer-name", o.officer_name.is_none()),
+        ("--officer-contact", o.officer_contact.is_none()),
+    ]
+    .iter()
+    .filter(|(_, m)| *m)
+    .map(|(f, _)| *f)
+    .collect::<Vec<_>>();
+    if missing.is_empty() {
+        return Ok(o);
+    }
+    if !std::io::stdin().is_terminal() {
+        bail!(
+            "kura init needs the organization that owns the vault and its security officer, who \
+             answers for it: pass {} (or run it on a terminal to be asked)",
+            missing.join(", ")
+        );
+    }
+    let ask = |prompt: &str| -> Result<String> {
+        eprint!("{prompt}: ");
+        std::io::stderr().flush().ok();
+        let mut line = String::new();
+        std::io::stdin().lock().read_line(&mut line)?;
+        Ok(line.trim().to_owned())
+    };
+    if o.org.is_none() {
+        o.org = Some(ask("Owning organization id (a-z, 0-9, -)")?);
+    }
+    if o.org_name.is_none() {
+        o.org_name = Some(ask("Organization name")?);
+    }
+    if o.officer_name.is_none() {
+        o.officer_name = Some(ask("Security officer's name")?);
+    }
+    if o.officer_contact.is_none() {
+        o.officer_contact = Some(ask("Security officer's contact (e-mail or phone)")?);
+    }
+    Ok(o)
+}
+
+/// Creates the vault, its owning organization and its first operator (a principal of that
+/// organization, listed, rotated, revoked and suspended like any other).
+pub fn create_vault(args: &VaultArgs, owner: OwnerArgs) -> Result<FirstOperator> {
     let r = resolve(args)?;
-    let secret = create_vault(args)?;
+    // A bad schema is refused before anything is asked or created.
+    r.config.schema()?;
+    let owner = complete_owner(owner)?;
+    let (store, _keys) = open::create(&r)?;
+    drop(store);
+    let stores = open::stores(&r)?;
+    let org = directory::create_org(
+        &*stores.directory,
+        "kura-init",
+        NewOrganization {
+            id: owner.org.unwrap_or_default(),
+            name: owner.org_name.unwrap_or_default(),
+            role: "holder".into(),
+            supervisor: None,
+            security_officer: SecurityOfficer {
+                name: owner.officer_name.unwrap_or_default(),
+                contact: owner.officer_contact.unwrap_or_default(),
+            },
+        },
+    )
+    .map_err(|e| anyhow::anyhow!("{e} ({})", e.code()))
+    .context("registering the owning organization (nothing else was created but the empty vault)")?;
+    let (p, key) = directory::create_principal(
+        &*stores.directory,
+        &r.config.schema()?,
+        "kura-init",
+        NewPrincipal {
+            org: org.id.clone(),
+            name: "operator".into(),
+            kind: "operator".into(),
+            subject: None,
+            policies: Vec::new(),
+        },
+    )
+    .map_err(|e| anyhow::anyhow!("{e} ({})", e.code()))
+    .context("creating the first operator")?;
+    Ok(FirstOperator {
+        id: p.id,
+        org: org.id,
+        key: zeroize::Zeroizing::new(key.api_key),
+    })
+}
+
+pub fn run(args: &VaultArgs, owner: OwnerArgs, json: bool) -> Result<ExitCode> {
+    let r = resolve(args)?;
+    let first = create_vault(args, owner)?;
     if json {
-        println!("{}", serde_json::json!({"operator_key": secret.as_str()}));
+        println!(
+            "{}",
+            serde_json::json!({
+                "operator_key": first.key.as_str(),
+                "operator_id": first.id,
+                "org": first.org,
+            })
+        );
     } else {
         let at = match &r.location {
             Location::Dir(d) => d.display().to_string(),
             Location::Postgres(_) => "PostgreSQL".to_owned(),
         };
-        println!("Vault created in {at}.");
+        println!("Vault created in {at}, owned by organization `{}`.", first.org);
         println!(
             "Key file: {} (mode 0600; keep it apart from the data and back it up separately)",
             r.key_file()?.display()
         );
         println!();
-        println!("Operator API key (shown once, stored only as a hash):");
-        println!("  {}", secret.as_str());
+        println!(
+            "Operator `{}` (a principal of `{}`) API key (shown once, stored only as a hash):",
+            first.id, first.org
+        );
+        println!("  {}", first.key.as_str());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `kura break-glass`: a new operator principal for whoever can open the vault's key file.
+pub fn break_glass(args: &VaultArgs, org: &str, reason: &str, json: bool) -> Result<ExitCode> {
+    let r = resolve(args)?;
+    // Local access to the key file is the authority: open it and check it is this vault's.
+    let opened = open::vault(&r).context(
+        "break-glass needs the vault's key file (local access to it is the authority)",
+    )?;
+    let reason = reason.trim();
+    if reason.is_empty() || reason.chars().count() > 500 {
+        bail!("--reason must say who asks and why (1 to 500 characters)");
+    }
+    let name = format!("break-glass-{}", super::now_unix());
+    let (p, key) = directory::create_principal(
+        &*opened.directory,
+        &r.config.schema()?,
+        "kura-break-glass",
+        NewPrincipal {
+            org: org.to_owned(),
+            name: name.clone(),
+            kind: "operator".into(),
+            subject: None,
+            policies: Vec::new(),
+        },
+    )
+    .map_err(|e| anyhow::anyhow!("{e} ({})", e.code()))
+    .context("creating the break-glass operator")?;
+    // The act is an access event of its own, naming the new principal. The free-text
+    // reason goes to the alert log line (an event holds no free text).
+    let ev = AccessEvent::new(
+        open::SystemClock::now_ms_u64(),
+        "kura-break-glass",
+        "break_glass",
+        Action::BreakGlass,
+        "",
+        &p.id,
+    );
+    let _appended = opened
+        .appender
+        .append(&ev)
+        .context("recording the break-glass event (the key was created; revoke it if this fails)")?;
+    tracing::warn!(target: "kura::alert", principal = %p.id, org = %org, reason = %reason,
+        "break-glass: a new operator key was issued from the command line");
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({"operator_key": key.api_key, "operator_id": p.id})
+        );
+    } else {
+        println!("Break-glass operator `{}` ({name}) in `{org}`.", p.id);
+        println!("API key (shown once, stored only as a hash):");
+        println!("  {}", key.api_key);
+        println!("This was recorded in the access log and logged as an alert.");
     }
     Ok(ExitCode::SUCCESS)
 }

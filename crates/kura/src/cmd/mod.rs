@@ -20,7 +20,13 @@ use crate::cli::{Cli, Command};
 /// Runs the parsed command line.
 pub fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
-        Command::Init { vault, json } => init::run(&vault, json),
+        Command::Init { vault, owner, json } => init::run(&vault, owner, json),
+        Command::BreakGlass {
+            vault,
+            org,
+            reason,
+            json,
+        } => init::break_glass(&vault, &org, &reason, json),
         Command::Serve { vault, listen, dev } => serve::run(vault, listen, dev),
         Command::Import {
             vault,

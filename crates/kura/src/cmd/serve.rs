@@ -16,9 +16,15 @@ pub fn run(mut args: VaultArgs, listen: Option<SocketAddr>, dev: bool) -> Result
         let dir = PathBuf::from("kura-dev");
         args.data = Some(dir.clone());
         if !dir.join(kura_store::sqlite::DATA_FILE).exists() {
-            let key = super::init::create_vault(&args)?;
+            let first = super::init::create_vault(&args, super::init::dev_owner())?;
+            let key = first.key;
             let addr = listen.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8270)));
             println!("kura dev vault created in ./kura-dev (keys in ./kura-dev.key).");
+            println!(
+                "Owner: a PLACEHOLDER organization `dev` with a placeholder security officer \
+                 (security@example.invalid). A real vault names its own: kura init --org ... \
+                 --officer-name ... --officer-contact ..."
+            );
             println!();
             println!("Operator API key (shown once, stored only as a hash):");
             println!("  {}", key.as_str());

@@ -27,6 +27,25 @@ pub fn kura(args: &[&str], cwd: &Path) -> (i32, String, String) {
     )
 }
 
+/// The owning organization and security officer every test vault is created with.
+pub const OWNER: [&str; 8] = [
+    "--org",
+    "owner",
+    "--org-name",
+    "Owner Inc.",
+    "--officer-name",
+    "Owner Officer",
+    "--officer-contact",
+    "security@owner.example",
+];
+
+/// `kura init` arguments with [`OWNER`] added.
+pub fn with_owner<'a>(args: &[&'a str]) -> Vec<&'a str> {
+    let mut v = args.to_vec();
+    v.extend(OWNER);
+    v
+}
+
 /// A running `kura serve`.
 pub struct Server {
     pub child: Child,
@@ -49,7 +68,7 @@ pub fn start() -> Server {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("vault");
     let (code, out, err) = kura(
-        &["init", "--data", dir.to_str().unwrap(), "--json"],
+        &with_owner(&["init", "--data", dir.to_str().unwrap(), "--json"]),
         tmp.path(),
     );
     assert_eq!(code, 0, "init failed: {err}");
@@ -66,7 +85,7 @@ pub fn start_with_env(envs: &[(&str, &str)]) -> Server {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("vault");
     let (code, out, err) = kura(
-        &["init", "--data", dir.to_str().unwrap(), "--json"],
+        &with_owner(&["init", "--data", dir.to_str().unwrap(), "--json"]),
         tmp.path(),
     );
     assert_eq!(code, 0, "init failed: {err}");
