@@ -270,7 +270,7 @@ pub async fn complete_recovery(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// Flags subjects for a forced password reset (operators only).
+/// Flags subjects for a forced password reset (`set_credential`; operators may).
 #[utoipa::path(
     post, path = "/v1/collections/{c}/force-reset",
     params(("c" = String, Path), ("X-Kura-Purpose" = String, Header)),
@@ -286,14 +286,8 @@ pub async fn force_reset(
     Path(c): Path<String>,
     ApiJson(body): ApiJson<ForceReset>,
 ) -> Result<Json<ForceResetResult>, Refusal> {
-    if principal.kind != "operator" {
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "operator_only",
-            "only an operator may force password resets",
-        )
-        .into());
-    }
+    // Who may force resets is decided with the other credential actions (`set_credential`,
+    // counted against the caller's quota) inside the vault.
     if body.subjects.len() > MAX_FORCE_RESET {
         return Err(ApiError::bad_request(
             "too_many_subjects",
