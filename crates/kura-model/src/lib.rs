@@ -23,6 +23,7 @@
 mod config;
 mod country;
 mod error;
+pub mod normalize;
 mod schema;
 mod subject;
 

@@ -2,12 +2,16 @@
 
 use kura_crypto::SecretKey;
 use kura_model::FieldDef;
+use kura_model::normalize::normalize;
+use zeroize::Zeroizing;
 
 use crate::{Mode, mask, token};
 
 /// Presents one opened value in `mode`: the value itself (`plain`), its category's mask
-/// (`masked`, the field's own [`kura_model::MaskRule`] or its category's default), its keyed
-/// token (`token`), or nothing (`denied`). `country` is the subject's country (used by the
+/// (`masked`, the field's own [`kura_model::MaskRule`] or its category's default), the keyed
+/// token of its normalized form (`token`: spellings that find each other in a search get one
+/// token), or nothing (`denied`). This is the one place a mode is applied: the vault calls it
+/// for every field it returns. `country` is the subject's country (used by the
 /// postal-address mask); `token_key` is the key of the caller's token domain (see
 /// [`crate::token`]).
 ///
@@ -24,7 +28,10 @@ pub fn present(
     match mode {
         Mode::Plain => Some(value.to_owned()),
         Mode::Masked => Some(mask(field.mask_rule(), value, country)),
-        Mode::Token => Some(token(token_key, collection, &field.name, value)),
+        Mode::Token => {
+            let n = Zeroizing::new(normalize(field.category, value));
+            Some(token(token_key, collection, &field.name, &n))
+        }
         Mode::Denied => None,
     }
 }
@@ -45,6 +52,8 @@ mod tests {
         assert_eq!(p(Mode::Plain).as_deref(), Some(v));
         assert_eq!(p(Mode::Masked).as_deref(), Some("t***@example.com"));
         assert!(p(Mode::Token).unwrap().starts_with("tok_"));
+        // Spellings that normalize alike share a token.
+        assert_eq!(p(Mode::Token), present(Mode::Token, "accounts", email, " TARO@example.com", "JP", &k));
         assert_eq!(p(Mode::Denied), None);
         let addr = c.field("postal_address").unwrap();
         assert_eq!(

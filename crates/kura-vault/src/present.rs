@@ -9,7 +9,6 @@ use kura_model::Collection;
 use kura_policy::Mode;
 use zeroize::Zeroizing;
 
-use crate::normalize::normalize;
 use crate::{Access, Vault};
 
 impl Vault {
@@ -55,15 +54,15 @@ impl Vault {
             };
             let shown = match mode {
                 Mode::Plain => value,
-                Mode::Masked => {
-                    Zeroizing::new(kura_policy::mask(field.mask_rule(), &value, country))
-                }
-                Mode::Token => {
-                    let key = self.token_key(&access.caller.org);
-                    let n = Zeroizing::new(normalize(field.category, &value));
-                    Zeroizing::new(kura_policy::token(&key, &c.name, name, &n))
-                }
                 Mode::Denied => continue,
+                // Masks and tokens: the one implementation, `kura_policy::present`.
+                _ => {
+                    let key = self.token_key(&access.caller.org);
+                    match kura_policy::present(*mode, &c.name, field, &value, country, &key) {
+                        Some(v) => Zeroizing::new(v),
+                        None => continue,
+                    }
+                }
             };
             out.insert(name.clone(), shown);
         }
