@@ -145,7 +145,10 @@ impl Canaries {
 
     /// How many canaries are watched.
     pub fn len(&self) -> usize {
-        self.set.read().unwrap_or_else(PoisonError::into_inner).len()
+        self.set
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len()
     }
 
     /// Whether none is watched.

@@ -343,7 +343,12 @@ mod tests {
         let (s, p) = setup();
         let c = s.collection("accounts").unwrap();
         let f = names(&["phone", "name", "phone"]);
-        let d = decide(&p, &svc("a"), &req(Action::Read, "support", Some(&f)), Some(c));
+        let d = decide(
+            &p,
+            &svc("a"),
+            &req(Action::Read, "support", Some(&f)),
+            Some(c),
+        );
         assert_eq!(
             d,
             Decision::Allow {
@@ -352,7 +357,12 @@ mod tests {
         );
         for denied in ["birth_date", "login_id", "no_such_field"] {
             let f = names(&["name", denied]);
-            let d = decide(&p, &svc("a"), &req(Action::Read, "support", Some(&f)), Some(c));
+            let d = decide(
+                &p,
+                &svc("a"),
+                &req(Action::Read, "support", Some(&f)),
+                Some(c),
+            );
             assert_eq!(code(d), DenyCode::FieldDenied, "{denied}");
         }
     }
@@ -365,21 +375,27 @@ mod tests {
             code(decide(
                 &p,
                 &svc("a"),
-                &req(Action::Read, "marketing", None), Some(c))),
+                &req(Action::Read, "marketing", None),
+                Some(c)
+            )),
             DenyCode::PurposeDenied
         );
         assert_eq!(
             code(decide(
                 &p,
                 &svc("a"),
-                &req(Action::Export, "support", None), Some(c))),
+                &req(Action::Export, "support", None),
+                Some(c)
+            )),
             DenyCode::ActionDenied
         );
         assert_eq!(
             code(decide(
                 &[],
                 &svc("a"),
-                &req(Action::Read, "support", None), Some(c))),
+                &req(Action::Read, "support", None),
+                Some(c)
+            )),
             DenyCode::CollectionDenied
         );
         let mut r = req(Action::Read, "support", None);
@@ -400,7 +416,10 @@ mod tests {
         r.fields = Some(&by_email);
         assert!(decide(&p, &svc("a"), &r, Some(c)).is_allowed());
         r.fields = None;
-        assert_eq!(code(decide(&p, &svc("a"), &r, Some(c))), DenyCode::FieldDenied);
+        assert_eq!(
+            code(decide(&p, &svc("a"), &r, Some(c))),
+            DenyCode::FieldDenied
+        );
         let s2 = Schema::builtin();
         let writer = vec![
             Policy::from_json(
@@ -419,7 +438,10 @@ mod tests {
         assert!(decide(&writer, &svc("a"), &w, Some(c)).is_allowed());
         let by_login = names(&["login_id"]);
         r.fields = Some(&by_login);
-        assert_eq!(code(decide(&p, &svc("a"), &r, Some(c))), DenyCode::FieldDenied);
+        assert_eq!(
+            code(decide(&p, &svc("a"), &r, Some(c))),
+            DenyCode::FieldDenied
+        );
     }
 
     #[test]
@@ -437,7 +459,12 @@ mod tests {
                 suspended: true,
             };
             assert_eq!(
-                code(decide(&p, &pr, &req(Action::Read, "support", None), Some(c))),
+                code(decide(
+                    &p,
+                    &pr,
+                    &req(Action::Read, "support", None),
+                    Some(c)
+                )),
                 DenyCode::PrincipalSuspended
             );
         }
@@ -452,7 +479,12 @@ mod tests {
             kind: PrincipalKind::Operator,
             suspended: false,
         };
-        let d = decide(&[], &op, &req(Action::Export, "breach-scoping", None), Some(c));
+        let d = decide(
+            &[],
+            &op,
+            &req(Action::Export, "breach-scoping", None),
+            Some(c),
+        );
         let Decision::Allow { fields } = d else {
             panic!("operator refused")
         };
@@ -478,16 +510,24 @@ mod tests {
         assert!(decide(&p, &me, &req(Action::Read, "self_service", None), Some(c)).is_allowed());
         let mut other = req(Action::Write, "self_service", None);
         other.target = Some(8);
-        assert_eq!(code(decide(&p, &me, &other, Some(c))), DenyCode::NotOwnSubject);
+        assert_eq!(
+            code(decide(&p, &me, &other, Some(c))),
+            DenyCode::NotOwnSubject
+        );
         let mut search = req(Action::Search, "self_service", None);
         search.target = None;
-        assert_eq!(code(decide(&p, &me, &search, Some(c))), DenyCode::NotOwnSubject);
+        assert_eq!(
+            code(decide(&p, &me, &search, Some(c))),
+            DenyCode::NotOwnSubject
+        );
         // Own subject, but the policy still applies.
         assert_eq!(
             code(decide(
                 &p,
                 &me,
-                &req(Action::Import, "self_service", None), Some(c))),
+                &req(Action::Import, "self_service", None),
+                Some(c)
+            )),
             DenyCode::ActionDenied
         );
     }
@@ -546,7 +586,10 @@ mod tests {
         let mut r = req(Action::Search, "support", None);
         let f = names(&["postal_address"]);
         r.fields = Some(&f);
-        assert_eq!(code(decide(&p, &svc("a"), &r, Some(c))), DenyCode::FieldDenied);
+        assert_eq!(
+            code(decide(&p, &svc("a"), &r, Some(c))),
+            DenyCode::FieldDenied
+        );
         // Billing purpose: only the billing policy.
         let d = decide(&p, &svc("a"), &req(Action::Read, "billing", None), Some(c));
         assert_eq!(

@@ -53,7 +53,17 @@ mod tests {
         assert_eq!(p(Mode::Masked).as_deref(), Some("t***@example.com"));
         assert!(p(Mode::Token).unwrap().starts_with("tok_"));
         // Spellings that normalize alike share a token.
-        assert_eq!(p(Mode::Token), present(Mode::Token, "accounts", email, " TARO@example.com", "JP", &k));
+        assert_eq!(
+            p(Mode::Token),
+            present(
+                Mode::Token,
+                "accounts",
+                email,
+                " TARO@example.com",
+                "JP",
+                &k
+            )
+        );
         assert_eq!(p(Mode::Denied), None);
         let addr = c.field("postal_address").unwrap();
         assert_eq!(

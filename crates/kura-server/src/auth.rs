@@ -1,69 +1,16 @@
 //! API keys and request identity.
 //!
-//! A key looks like `kura_<8 hex prefix>_<43 base64url chars>`: 256 random bits after a
-//! public lookup prefix, and a fixed `kura_` start so that `kura scan` and secret scanners
-//! can spot a leaked key. Only SHA-256 of the whole key is stored (keys are high-entropy,
-//! so a fast hash is enough); comparison is constant-time.
+//! Keys are issued by `kura_admin::keys` (their shape is stated there); this module checks a
+//! presented key: its prefix finds the record, SHA-256 of the whole key is compared in
+//! constant time, and the key's principal is loaded in the same query.
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use kura_crypto::{random_array, sha256};
-use kura_store::ApiKeyRecord;
+use kura_admin::keys::prefix_of;
+use kura_crypto::sha256;
 use subtle::ConstantTimeEq;
-use zeroize::Zeroizing;
 
 use crate::{ApiError, AppState};
-
-/// A freshly generated API key: the secret (shown once) and the record to store.
-pub struct NewApiKey {
-    /// The full key. Shown to the user once, never stored or logged.
-    pub secret: Zeroizing<String>,
-    /// What the store keeps.
-    pub record: ApiKeyRecord,
-}
-
-/// Generates an API key for `principal` of `kind`, created at `now` (unix seconds).
-///
-/// # Errors
-/// The OS random generator failed.
-pub fn generate_api_key(
-    principal: &str,
-    kind: &str,
-    now: i64,
-) -> Result<NewApiKey, kura_crypto::CryptoError> {
-    let prefix_bytes: [u8; 4] = random_array()?;
-    let secret_bytes = Zeroizing::new(random_array::<32>()?);
-    let prefix = format!(
-        "kura_{}",
-        prefix_bytes
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect::<String>()
-    );
-    let secret = Zeroizing::new(format!(
-        "{prefix}_{}",
-        URL_SAFE_NO_PAD.encode(*secret_bytes)
-    ));
-    let record = ApiKeyRecord {
-        prefix,
-        hash: sha256(secret.as_bytes()),
-        principal: principal.to_owned(),
-        kind: kind.to_owned(),
-        created_at: now,
-        revoked_at: None,
-    };
-    Ok(NewApiKey { secret, record })
-}
-
-/// The public prefix of a presented key, if it has the kura shape.
-fn prefix_of(key: &str) -> Option<&str> {
-    let rest = key.strip_prefix("kura_")?;
-    let (hex, secret) = rest.split_once('_')?;
-    (hex.len() == 8 && hex.bytes().all(|b| b.is_ascii_hexdigit()) && secret.len() == 43)
-        .then(|| &key[..13])
-}
 
 /// The authenticated caller of a request.
 #[derive(Debug, Clone)]
@@ -163,7 +110,7 @@ impl PolicyCache {
         p: &kura_store::PrincipalRecord,
         schema: &kura_model::Schema,
     ) -> Result<kura_vault::Caller, ApiError> {
-        let kind = crate::directory::parse_kind(&p.kind, p.subject).ok_or_else(|| {
+        let kind = kura_admin::directory::parse_kind(&p.kind, p.subject).ok_or_else(|| {
             tracing::error!(principal = %p.id, "stored principal has an unknown kind");
             ApiError::internal(&"principal kind")
         })?;
@@ -178,7 +125,7 @@ impl PolicyCache {
             Some(p) => p,
             None => {
                 let parsed: std::sync::Arc<[kura_policy::Policy]> =
-                    crate::directory::parse_policies(&p.policies, schema)
+                    kura_admin::directory::parse_policies(&p.policies, schema)
                         .map_err(|e| {
                             tracing::error!(principal = %p.id, error = %e, "stored policies do not check");
                             ApiError::internal(&"principal policies")
@@ -276,22 +223,5 @@ impl<S: Send + Sync> FromRequestParts<S> for Purpose {
         kura_model::validate_purpose(p)
             .map_err(|e| ApiError::bad_request(e.code(), e.to_string()))?;
         Ok(Purpose(p.to_owned()))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn keys_have_the_kura_shape_and_a_stable_prefix() {
-        let k = generate_api_key("operator", "operator", 0).unwrap();
-        assert!(k.secret.starts_with("kura_"));
-        assert_eq!(prefix_of(&k.secret), Some(k.record.prefix.as_str()));
-        assert_eq!(k.record.hash, sha256(k.secret.as_bytes()));
-        assert_eq!(prefix_of("kura_zz_abc"), None);
-        assert_eq!(prefix_of("Bearer x"), None);
-        let other = generate_api_key("operator", "operator", 0).unwrap();
-        assert_ne!(k.record.prefix, other.record.prefix);
     }
 }

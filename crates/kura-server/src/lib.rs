@@ -1,4 +1,7 @@
-//! The HTTP/JSON API under `/v1` (axum), its authentication, and the OpenAPI document.
+//! The HTTP/JSON API under `/v1` (axum), its authentication, and the OpenAPI document: an
+//! adapter. The administrative domain (organizations, principals, keys, reports, alerts) is
+//! `kura-admin`; subjects, cards and credentials are `kura-vault`; every authorization
+//! decision is `kura_policy::decide`.
 //!
 //! A data request flows: authenticate the bearer key ([`auth`]) → require a stated purpose
 //! (`X-Kura-Purpose`) → validate the body → call the vault on a blocking thread → map the
@@ -13,11 +16,8 @@
 
 pub mod auth;
 pub mod containment;
-pub mod directory;
 pub mod error;
-pub mod metrics;
 mod openapi;
-pub mod report;
 mod routes;
 pub mod wire;
 
@@ -66,7 +66,7 @@ pub struct AppState {
     /// Parsed policies of recently seen principals.
     pub policies: Arc<auth::PolicyCache>,
     /// Counters exported at `/v1/metrics`.
-    pub metrics: Arc<metrics::Metrics>,
+    pub metrics: Arc<kura_admin::metrics::Metrics>,
     /// The card vault (issue 7); `None` answers its routes with 503 `cards_unavailable`.
     pub cards: Option<Arc<kura_vault::CardVault>>,
 }

@@ -149,7 +149,10 @@ pub mod conformance {
         let t = 1_800_000_000_000;
         assert_eq!(touch(s, k, &[1, 2], t, 3), WindowOutcome::Admitted);
         // Repeats count once, on either server.
-        assert_eq!(touch(&*other, k, &[1, 2], t + 1, 3), WindowOutcome::Admitted);
+        assert_eq!(
+            touch(&*other, k, &[1, 2], t + 1, 3),
+            WindowOutcome::Admitted
+        );
         assert_eq!(touch(&*other, k, &[3], t + 2, 3), WindowOutcome::Admitted);
         // The fourth subject, on either server, trips.
         assert_eq!(
@@ -158,9 +161,15 @@ pub mod conformance {
                 obtained: vec![1, 2, 3]
             }
         );
-        assert_eq!(touch(&*other, k, &[1], t + 4, 3), WindowOutcome::AlreadyTripped);
+        assert_eq!(
+            touch(&*other, k, &[1], t + 4, 3),
+            WindowOutcome::AlreadyTripped
+        );
         s.clear_windows(k).unwrap();
-        assert_eq!(touch(&*other, k, &[7, 8, 9], t + 5, 3), WindowOutcome::Admitted);
+        assert_eq!(
+            touch(&*other, k, &[7, 8, 9], t + 5, 3),
+            WindowOutcome::Admitted
+        );
 
         // The window: an entry counts for window_ms from the touch that brought it in.
         let key = format!("p-{}", uuid::Uuid::now_v7());
@@ -177,7 +186,10 @@ pub mod conformance {
         assert_eq!(touch(s, k, &[1], t, 2), WindowOutcome::Admitted);
         assert_eq!(touch(s, k, &[2], t + 30_000, 2), WindowOutcome::Admitted);
         // At t + 60 s subject 1 has left the window: 3 fits, 4 does not.
-        assert_eq!(touch(&*other, k, &[3], t + 60_000, 2), WindowOutcome::Admitted);
+        assert_eq!(
+            touch(&*other, k, &[3], t + 60_000, 2),
+            WindowOutcome::Admitted
+        );
         assert_eq!(
             touch(s, k, &[4], t + 60_001, 2),
             WindowOutcome::Tripped {
@@ -208,7 +220,10 @@ pub mod conformance {
         let k = key.as_str();
         assert_eq!(touch(s, k, &[1, 2], t, 5), WindowOutcome::Admitted);
         assert!(s.sweep_windows(t + 60_000).unwrap() >= 2);
-        assert_eq!(touch(s, k, &[3, 4, 5, 6, 7], t + 60_000, 5), WindowOutcome::Admitted);
+        assert_eq!(
+            touch(s, k, &[3, 4, 5, 6, 7], t + 60_000, 5),
+            WindowOutcome::Admitted
+        );
         let (keys, entries) = s.windows_held().unwrap();
         assert!(keys >= 1 && entries >= 5, "{keys} {entries}");
 
@@ -232,6 +247,10 @@ pub mod conformance {
                 });
             }
         });
-        assert_eq!(admitted.into_inner(), 7, "exactly the quota, across handles");
+        assert_eq!(
+            admitted.into_inner(),
+            7,
+            "exactly the quota, across handles"
+        );
     }
 }

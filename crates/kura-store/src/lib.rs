@@ -34,8 +34,8 @@ pub mod sqlite;
 pub mod conformance;
 
 pub use audit::{AuditIntegration, AuditStore, IntegrationOutcome};
-pub use containment::{ContainmentStore, WindowOutcome, WindowTouch, probe_key};
 pub use cards::{CardInsert, CardMeta, CardSecret, CardStore, NewCard};
+pub use containment::{ContainmentStore, WindowOutcome, WindowTouch, probe_key};
 pub use credentials::{
     CredentialState, CredentialStore, NewRecoveryToken, RecoveryCompletion, RecoveryOutcome,
     RecoveryTokenRecord,

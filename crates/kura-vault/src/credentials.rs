@@ -403,9 +403,7 @@ impl Credentials {
             return Ok(());
         };
         let decided = match action {
-            Action::PasswordSet | Action::PasswordResetForce => {
-                kura_policy::Action::SetCredential
-            }
+            Action::PasswordSet | Action::PasswordResetForce => kura_policy::Action::SetCredential,
             _ => kura_policy::Action::Authenticate,
         };
         let field = layout(c).ok().map(|l| vec![l.credential]);

@@ -74,10 +74,9 @@ impl Vault {
         };
         match kura_policy::decide(&access.caller.policies, &principal, &request, None) {
             Decision::Allow { .. } => Ok(()),
-            Decision::Deny { code } => Err(self.refused(
-                self.event(access, event, ""),
-                VaultError::Denied(code),
-            )),
+            Decision::Deny { code } => {
+                Err(self.refused(self.event(access, event, ""), VaultError::Denied(code)))
+            }
         }
     }
 }

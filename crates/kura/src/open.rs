@@ -69,7 +69,12 @@ pub struct Stores {
 }
 
 fn views<
-    S: AuditStore + CredentialStore + DirectoryStore + CardStore + kura_store::ContainmentStore + 'static,
+    S: AuditStore
+        + CredentialStore
+        + DirectoryStore
+        + CardStore
+        + kura_store::ContainmentStore
+        + 'static,
 >(
     s: Arc<S>,
 ) -> Stores {
@@ -145,12 +150,12 @@ pub fn vault(r: &Resolved) -> Result<Opened> {
 }
 
 /// Opens an existing vault for serving: containment on (quotas and canaries), trips recorded
-/// and alerted through [`kura_server::containment::AlertSink`].
-pub fn served_vault(r: &Resolved, metrics: Arc<kura_server::metrics::Metrics>) -> Result<Opened> {
+/// and alerted through [`kura_admin::alert::AlertSink`].
+pub fn served_vault(r: &Resolved, metrics: Arc<kura_admin::metrics::Metrics>) -> Result<Opened> {
     vault_with(r, Some(metrics))
 }
 
-fn vault_with(r: &Resolved, metrics: Option<Arc<kura_server::metrics::Metrics>>) -> Result<Opened> {
+fn vault_with(r: &Resolved, metrics: Option<Arc<kura_admin::metrics::Metrics>>) -> Result<Opened> {
     let Stores {
         audit: store,
         credentials,
@@ -187,7 +192,7 @@ fn vault_with(r: &Resolved, metrics: Option<Arc<kura_server::metrics::Metrics>>)
             }
             let canaries = Arc::new(kura_policy::Canaries::new());
             canaries.set(directory.canaries().context("reading the canary list")?);
-            let sink = Arc::new(kura_server::containment::AlertSink::new(
+            let sink = Arc::new(kura_admin::alert::AlertSink::new(
                 directory.clone(),
                 metrics,
                 webhook,

@@ -38,42 +38,186 @@ const fn policy(action: &'static str, targeted: bool) -> Need {
 
 /// The decision table: every route and what it needs.
 const ROUTES: &[Route] = &[
-    Route { method: "GET", template: "/v1/health", need: Need::Public },
-    Route { method: "GET", template: "/v1/openapi.json", need: Need::Public },
-    Route { method: "POST", template: "/v1/collections/{c}/subjects", need: policy("write", false) },
-    Route { method: "GET", template: "/v1/collections/{c}/subjects/{id}", need: policy("read", true) },
-    Route { method: "PATCH", template: "/v1/collections/{c}/subjects/{id}", need: policy("write", true) },
-    Route { method: "DELETE", template: "/v1/collections/{c}/subjects/{id}", need: policy("delete", true) },
-    Route { method: "POST", template: "/v1/collections/{c}/search", need: policy("search", false) },
-    Route { method: "PUT", template: "/v1/collections/{c}/subjects/{id}/password", need: policy("set_credential", true) },
-    Route { method: "POST", template: "/v1/collections/{c}/login", need: policy("authenticate", false) },
-    Route { method: "POST", template: "/v1/collections/{c}/recovery", need: policy("authenticate", false) },
-    Route { method: "POST", template: "/v1/collections/{c}/recovery/complete", need: policy("authenticate", false) },
-    Route { method: "POST", template: "/v1/collections/{c}/force-reset", need: policy("set_credential", false) },
-    Route { method: "POST", template: "/v1/collections/{c}/import", need: policy("import", false) },
-    Route { method: "GET", template: "/v1/collections/{c}/subjects/{id}/access-log", need: policy("export", true) },
-    Route { method: "POST", template: "/v1/cards", need: policy("write", true) },
-    Route { method: "GET", template: "/v1/cards/{token}", need: policy("read", true) },
-    Route { method: "DELETE", template: "/v1/cards/{token}", need: policy("delete", true) },
-    Route { method: "POST", template: "/v1/cards/{token}/detokenize", need: policy("detokenize", true) },
-    Route { method: "GET", template: "/v1/orgs", need: Need::OperatorOnly },
-    Route { method: "POST", template: "/v1/orgs", need: Need::OperatorOnly },
-    Route { method: "GET", template: "/v1/orgs/{id}", need: Need::OperatorOnly },
-    Route { method: "GET", template: "/v1/orgs/{id}/report", need: Need::OperatorOnly },
-    Route { method: "GET", template: "/v1/principals", need: Need::OperatorOnly },
-    Route { method: "POST", template: "/v1/principals", need: Need::OperatorOnly },
-    Route { method: "GET", template: "/v1/principals/{id}", need: Need::OperatorOnly },
-    Route { method: "POST", template: "/v1/principals/{id}/keys", need: Need::OperatorOnly },
-    Route { method: "DELETE", template: "/v1/principals/{id}/keys/{prefix}", need: Need::OperatorOnly },
-    Route { method: "PUT", template: "/v1/principals/{id}/policies", need: Need::OperatorOnly },
-    Route { method: "POST", template: "/v1/principals/{id}/suspend", need: Need::OperatorOnly },
-    Route { method: "POST", template: "/v1/principals/{id}/reinstate", need: Need::OperatorOnly },
-    Route { method: "GET", template: "/v1/incidents", need: Need::OperatorOnly },
-    Route { method: "GET", template: "/v1/metrics", need: Need::OperatorOnly },
-    Route { method: "GET", template: "/v1/audit/checkpoint", need: Need::OperatorOnly },
-    Route { method: "GET", template: "/v1/audit/entries/{index}", need: Need::OperatorOnly },
-    Route { method: "GET", template: "/v1/audit/proof/inclusion", need: Need::OperatorOnly },
-    Route { method: "GET", template: "/v1/audit/proof/consistency", need: Need::OperatorOnly },
+    Route {
+        method: "GET",
+        template: "/v1/health",
+        need: Need::Public,
+    },
+    Route {
+        method: "GET",
+        template: "/v1/openapi.json",
+        need: Need::Public,
+    },
+    Route {
+        method: "POST",
+        template: "/v1/collections/{c}/subjects",
+        need: policy("write", false),
+    },
+    Route {
+        method: "GET",
+        template: "/v1/collections/{c}/subjects/{id}",
+        need: policy("read", true),
+    },
+    Route {
+        method: "PATCH",
+        template: "/v1/collections/{c}/subjects/{id}",
+        need: policy("write", true),
+    },
+    Route {
+        method: "DELETE",
+        template: "/v1/collections/{c}/subjects/{id}",
+        need: policy("delete", true),
+    },
+    Route {
+        method: "POST",
+        template: "/v1/collections/{c}/search",
+        need: policy("search", false),
+    },
+    Route {
+        method: "PUT",
+        template: "/v1/collections/{c}/subjects/{id}/password",
+        need: policy("set_credential", true),
+    },
+    Route {
+        method: "POST",
+        template: "/v1/collections/{c}/login",
+        need: policy("authenticate", false),
+    },
+    Route {
+        method: "POST",
+        template: "/v1/collections/{c}/recovery",
+        need: policy("authenticate", false),
+    },
+    Route {
+        method: "POST",
+        template: "/v1/collections/{c}/recovery/complete",
+        need: policy("authenticate", false),
+    },
+    Route {
+        method: "POST",
+        template: "/v1/collections/{c}/force-reset",
+        need: policy("set_credential", false),
+    },
+    Route {
+        method: "POST",
+        template: "/v1/collections/{c}/import",
+        need: policy("import", false),
+    },
+    Route {
+        method: "GET",
+        template: "/v1/collections/{c}/subjects/{id}/access-log",
+        need: policy("export", true),
+    },
+    Route {
+        method: "POST",
+        template: "/v1/cards",
+        need: policy("write", true),
+    },
+    Route {
+        method: "GET",
+        template: "/v1/cards/{token}",
+        need: policy("read", true),
+    },
+    Route {
+        method: "DELETE",
+        template: "/v1/cards/{token}",
+        need: policy("delete", true),
+    },
+    Route {
+        method: "POST",
+        template: "/v1/cards/{token}/detokenize",
+        need: policy("detokenize", true),
+    },
+    Route {
+        method: "GET",
+        template: "/v1/orgs",
+        need: Need::OperatorOnly,
+    },
+    Route {
+        method: "POST",
+        template: "/v1/orgs",
+        need: Need::OperatorOnly,
+    },
+    Route {
+        method: "GET",
+        template: "/v1/orgs/{id}",
+        need: Need::OperatorOnly,
+    },
+    Route {
+        method: "GET",
+        template: "/v1/orgs/{id}/report",
+        need: Need::OperatorOnly,
+    },
+    Route {
+        method: "GET",
+        template: "/v1/principals",
+        need: Need::OperatorOnly,
+    },
+    Route {
+        method: "POST",
+        template: "/v1/principals",
+        need: Need::OperatorOnly,
+    },
+    Route {
+        method: "GET",
+        template: "/v1/principals/{id}",
+        need: Need::OperatorOnly,
+    },
+    Route {
+        method: "POST",
+        template: "/v1/principals/{id}/keys",
+        need: Need::OperatorOnly,
+    },
+    Route {
+        method: "DELETE",
+        template: "/v1/principals/{id}/keys/{prefix}",
+        need: Need::OperatorOnly,
+    },
+    Route {
+        method: "PUT",
+        template: "/v1/principals/{id}/policies",
+        need: Need::OperatorOnly,
+    },
+    Route {
+        method: "POST",
+        template: "/v1/principals/{id}/suspend",
+        need: Need::OperatorOnly,
+    },
+    Route {
+        method: "POST",
+        template: "/v1/principals/{id}/reinstate",
+        need: Need::OperatorOnly,
+    },
+    Route {
+        method: "GET",
+        template: "/v1/incidents",
+        need: Need::OperatorOnly,
+    },
+    Route {
+        method: "GET",
+        template: "/v1/metrics",
+        need: Need::OperatorOnly,
+    },
+    Route {
+        method: "GET",
+        template: "/v1/audit/checkpoint",
+        need: Need::OperatorOnly,
+    },
+    Route {
+        method: "GET",
+        template: "/v1/audit/entries/{index}",
+        need: Need::OperatorOnly,
+    },
+    Route {
+        method: "GET",
+        template: "/v1/audit/proof/inclusion",
+        need: Need::OperatorOnly,
+    },
+    Route {
+        method: "GET",
+        template: "/v1/audit/proof/consistency",
+        need: Need::OperatorOnly,
+    },
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -96,7 +240,11 @@ enum Grant {
 
 /// The purpose each action is asked for.
 fn purpose_of(action: &str) -> &'static str {
-    if action == "detokenize" { "charge" } else { "support" }
+    if action == "detokenize" {
+        "charge"
+    } else {
+        "support"
+    }
 }
 
 fn other_action(action: &str) -> &'static str {
@@ -288,9 +436,15 @@ fn every_route_every_kind_every_grant_matches_the_table_and_every_refusal_is_log
         .filter(|r| r.template != "/v1/openapi.json")
         .map(|r| (r.method.to_owned(), r.template.to_owned()))
         .collect();
-    assert_eq!(documented, table, "the decision table and the OpenAPI document differ");
+    assert_eq!(
+        documented, table,
+        "the decision table and the OpenAPI document differ"
+    );
 
-    for (id, role, sup) in [("tenant", "holder", None), ("vendor", "processor", Some("tenant"))] {
+    for (id, role, sup) in [
+        ("tenant", "holder", None),
+        ("vendor", "processor", Some("tenant")),
+    ] {
         let r = s.post(
             "/v1/orgs",
             &json!({"id": id, "name": id, "role": role, "supervisor": sup,
@@ -303,7 +457,12 @@ fn every_route_every_kind_every_grant_matches_the_table_and_every_refusal_is_log
     let mut checked = 0;
     let mut refusals = 0;
     for route in ROUTES {
-        for kind in [Kind::Operator, Kind::Service, Kind::Processor, Kind::SelfService] {
+        for kind in [
+            Kind::Operator,
+            Kind::Service,
+            Kind::Processor,
+            Kind::SelfService,
+        ] {
             for grant in [Grant::None, Grant::Route, Grant::Other] {
                 if (kind == Kind::Operator || route.need == Need::Public) && grant != Grant::Route {
                     continue; // an operator holds no policy; public routes decide nothing
@@ -322,10 +481,16 @@ fn every_route_every_kind_every_grant_matches_the_table_and_every_refusal_is_log
                     route.method,
                     &path,
                     body.as_deref(),
-                    &[("Authorization", &auth), ("X-Kura-Purpose", purpose_of(action))],
+                    &[
+                        ("Authorization", &auth),
+                        ("X-Kura-Purpose", purpose_of(action)),
+                    ],
                 );
                 let want = expected(route.need, kind, grant);
-                let case = format!("{} {} as {kind:?} with grant {grant:?}", route.method, route.template);
+                let case = format!(
+                    "{} {} as {kind:?} with grant {grant:?}",
+                    route.method, route.template
+                );
                 match want {
                     Some(code) => {
                         assert_eq!((r.status, r.code()), (403, code), "{case}: {}", r.text);

@@ -54,10 +54,22 @@ impl Kind {
     /// The stolen key's policy: exactly what this route needs, with a quota of `Q`.
     fn policy(self) -> Value {
         let (purpose, actions, fields) = match self {
-            Kind::Read => ("support", json!(["read"]), json!({"name": "plain", "email": "plain"})),
+            Kind::Read => (
+                "support",
+                json!(["read"]),
+                json!({"name": "plain", "email": "plain"}),
+            ),
             Kind::Search | Kind::Probe => ("support", json!(["search"]), json!({"email": "plain"})),
-            Kind::PasswordSet => ("login", json!(["set_credential"]), json!({"password": "plain"})),
-            Kind::CardTokenize => ("billing", json!(["write"]), json!({"payment_cards": "plain"})),
+            Kind::PasswordSet => (
+                "login",
+                json!(["set_credential"]),
+                json!({"password": "plain"}),
+            ),
+            Kind::CardTokenize => (
+                "billing",
+                json!(["write"]),
+                json!({"payment_cards": "plain"}),
+            ),
             Kind::AccessLog => ("support", json!(["export"]), json!({"name": "plain"})),
         };
         json!({"collection": "accounts", "purposes": [purpose], "actions": actions,
@@ -75,7 +87,11 @@ impl Kind {
     /// One attempt on subject `i` (id `id`); returns whether it obtained or changed it.
     fn attempt(self, s: &Server, key: &str, i: usize, id: &str) -> (bool, Resp) {
         let (method, path, body) = match self {
-            Kind::Read => ("GET", format!("/v1/collections/accounts/subjects/{id}"), None),
+            Kind::Read => (
+                "GET",
+                format!("/v1/collections/accounts/subjects/{id}"),
+                None,
+            ),
             Kind::Search => (
                 "POST",
                 "/v1/collections/accounts/search".to_owned(),
@@ -165,7 +181,11 @@ fn steal(s: &Server, kind: Kind, n: usize) -> (String, String) {
 fn assert_contained(servers: &[&Server], kind: Kind, principal: &str, key: &str, ids: &[String]) {
     for s in servers {
         let (got, r) = kind.attempt(s, key, 0, &ids[0]);
-        assert!(!got, "{kind:?}: the key still works after the trip: {}", r.text);
+        assert!(
+            !got,
+            "{kind:?}: the key still works after the trip: {}",
+            r.text
+        );
     }
     let r = servers[0].get("/v1/incidents");
     assert_eq!(r.status, 200, "{}", r.text);
@@ -177,7 +197,11 @@ fn assert_contained(servers: &[&Server], kind: Kind, principal: &str, key: &str,
         .filter(|i| i["principal"] == principal)
         .collect();
     assert_eq!(mine.len(), 1, "{kind:?}: one incident per trip: {}", r.text);
-    let want = if kind == Kind::Probe { "probe" } else { "quota" };
+    let want = if kind == Kind::Probe {
+        "probe"
+    } else {
+        "quota"
+    };
     assert_eq!(mine[0]["trigger"], want, "{}", r.text);
     let obtained = mine[0]["detail"]["subjects_obtained"]
         .as_array()
@@ -186,9 +210,11 @@ fn assert_contained(servers: &[&Server], kind: Kind, principal: &str, key: &str,
     assert_eq!(obtained, expect, "{kind:?}: {}", r.text);
 }
 
-/// Runs every kind: `pick(attempt)` chooses the server of each attempt; `between(attempt)`
-/// may restart servers.
-fn run_all(servers: &mut Vec<Server>, restart: Option<&dyn Fn(&mut Vec<Server>)>) {
+/// Restarts (some of) the servers.
+type Restart<'a> = &'a dyn Fn(&mut Vec<Server>);
+
+/// Runs every kind, alternating between `servers`; `restart` runs a quarter of the way in.
+fn run_all(servers: &mut Vec<Server>, restart: Option<Restart<'_>>) {
     let ids = plant(&servers[0]);
     for (n, kind) in KINDS.into_iter().enumerate() {
         let (principal, key) = steal(&servers[0], kind, n);

@@ -8,16 +8,20 @@ use axum::http::{StatusCode, header};
 use serde::Deserialize;
 
 use crate::auth::Operator;
-use crate::directory::{
-    self, AdminError, IssuedKey, NewOrganization, NewPrincipal, OrganizationView, PrincipalView,
-};
-use crate::report::{self, OrgReport, ReportError};
 use crate::routes::ApiJson;
 use crate::wire::ErrorBody;
 use crate::{ApiError, AppState};
+use kura_admin::directory::{
+    self, AdminError, IssuedKey, NewOrganization, NewPrincipal, OrganizationView, PrincipalView,
+};
+use kura_admin::report::{self, OrgReport};
 
 impl From<AdminError> for ApiError {
     fn from(e: AdminError) -> Self {
+        let e = match e {
+            AdminError::Vault(v) => return ApiError::from(v),
+            other => other,
+        };
         let status = match &e {
             AdminError::Invalid { .. } => StatusCode::BAD_REQUEST,
             AdminError::NotFound(_) => StatusCode::NOT_FOUND,
@@ -288,14 +292,7 @@ pub async fn org_report(
         report::org_report(&*audit, &*d, vault.schema(), &id, p.from, p.to)
     })
     .await
-    .map_err(|e| ApiError::internal(&e))?
-    .map_err(|e| match e {
-        ReportError::UnknownOrg(_) => {
-            ApiError::new(StatusCode::NOT_FOUND, "not_found", e.to_string())
-        }
-        ReportError::EmptyPeriod => ApiError::bad_request("invalid_period", e.to_string()),
-        ReportError::Store(s) => ApiError::internal(&s),
-    })?;
+    .map_err(|e| ApiError::internal(&e))??;
     Ok(Json(r))
 }
 

@@ -99,7 +99,7 @@ async fn count_denied(
     response: axum::response::Response,
 ) -> axum::response::Response {
     if response.status() == StatusCode::FORBIDDEN {
-        crate::metrics::Metrics::inc(&state.metrics.denied);
+        kura_admin::metrics::Metrics::inc(&state.metrics.denied);
     }
     response
 }

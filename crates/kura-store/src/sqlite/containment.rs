@@ -4,8 +4,8 @@
 use rusqlite::{OptionalExtension, TransactionBehavior, params};
 
 use super::{SqliteStore, append_leaves, lock, to_i64};
-use crate::containment::{ContainmentStore, WindowOutcome, WindowTouch, probe_key};
 use crate::StoreError;
+use crate::containment::{ContainmentStore, WindowOutcome, WindowTouch, probe_key};
 
 impl ContainmentStore for SqliteStore {
     fn touch_window(&self, t: &WindowTouch<'_>) -> Result<WindowOutcome, StoreError> {
@@ -33,7 +33,11 @@ impl ContainmentStore for SqliteStore {
             )?;
             for &s in t.subjects {
                 let s = to_i64(s)?;
-                if has.query_row(params![t.key, s], |_| Ok(())).optional()?.is_none() {
+                if has
+                    .query_row(params![t.key, s], |_| Ok(()))
+                    .optional()?
+                    .is_none()
+                {
                     new.push(s);
                 }
             }
@@ -123,9 +127,9 @@ impl SqliteStore {
         let keys: i64 = w
             .data
             .query_row("SELECT count(*) FROM containment_windows", [], |r| r.get(0))?;
-        let entries: i64 = w
-            .data
-            .query_row("SELECT count(*) FROM containment_entries", [], |r| r.get(0))?;
+        let entries: i64 =
+            w.data
+                .query_row("SELECT count(*) FROM containment_entries", [], |r| r.get(0))?;
         Ok((keys as u64, entries as u64))
     }
 }

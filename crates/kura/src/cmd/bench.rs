@@ -412,15 +412,15 @@ fn library(dir: &Path, a: &BenchArgs, log: bool) -> Result<Value> {
 /// of it; returns the operator's API key.
 pub fn bench_operator(store: &dyn kura_store::DirectoryStore, name: &str) -> Result<String> {
     if store.organization("bench-org")?.is_none() {
-        kura_server::directory::create_org(
+        kura_admin::directory::create_org(
             store,
             "bench",
-            kura_server::directory::NewOrganization {
+            kura_admin::directory::NewOrganization {
                 id: "bench-org".into(),
                 name: "Bench".into(),
                 role: "holder".into(),
                 supervisor: None,
-                security_officer: kura_server::directory::SecurityOfficer {
+                security_officer: kura_admin::directory::SecurityOfficer {
                     name: "Bench Officer".into(),
                     contact: "bench@example.com".into(),
                 },
@@ -428,11 +428,11 @@ pub fn bench_operator(store: &dyn kura_store::DirectoryStore, name: &str) -> Res
         )
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     }
-    let (_, key) = kura_server::directory::create_principal(
+    let (_, key) = kura_admin::directory::create_principal(
         store,
         &kura_model::Schema::builtin(),
         "bench",
-        kura_server::directory::NewPrincipal {
+        kura_admin::directory::NewPrincipal {
             org: "bench-org".into(),
             name: name.into(),
             kind: "operator".into(),

@@ -168,11 +168,11 @@ fn http_rounds(a: &BenchArgs, data: &Path, on: Vault, ids: &[Uuid]) -> Result<Va
     ))?;
     let mut keys = Vec::with_capacity(PRINCIPALS);
     for i in 0..PRINCIPALS {
-        let (_, k) = kura_server::directory::create_principal(
+        let (_, k) = kura_admin::directory::create_principal(
             &*sqlite,
             &schema,
             "bench",
-            kura_server::directory::NewPrincipal {
+            kura_admin::directory::NewPrincipal {
                 org: "bench-org".into(),
                 name: format!("http-{i:04}"),
                 kind: "service".into(),

@@ -1,14 +1,14 @@
 //! `kura org`, `kura principal`, `kura incident` and `kura report`: organizations,
 //! principals, containment incidents and supervision reports, from the command line. The
-//! rules are `kura_server::directory`'s, the same as over HTTP.
+//! rules are `kura_admin::directory`'s, the same as over HTTP.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 use clap::Subcommand;
-use kura_server::directory::{self, NewOrganization, NewPrincipal, SecurityOfficer};
-use kura_server::report;
+use kura_admin::directory::{self, NewOrganization, NewPrincipal, SecurityOfficer};
+use kura_admin::report;
 
 use crate::cli::VaultArgs;
 use crate::config::resolve;

@@ -4,8 +4,8 @@ use std::io::{BufRead, IsTerminal, Write};
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
+use kura_admin::directory::{self, NewOrganization, NewPrincipal, SecurityOfficer};
 use kura_audit::{AccessEvent, Action};
-use kura_server::directory::{self, NewOrganization, NewPrincipal, SecurityOfficer};
 
 use crate::cli::{OwnerArgs, VaultArgs};
 use crate::config::{Location, resolve};
@@ -101,7 +101,9 @@ pub fn create_vault(args: &VaultArgs, owner: OwnerArgs) -> Result<FirstOperator>
         },
     )
     .map_err(|e| anyhow::anyhow!("{e} ({})", e.code()))
-    .context("registering the owning organization (nothing else was created but the empty vault)")?;
+    .context(
+        "registering the owning organization (nothing else was created but the empty vault)",
+    )?;
     let (p, key) = directory::create_principal(
         &*stores.directory,
         &r.config.schema()?,
@@ -140,7 +142,10 @@ pub fn run(args: &VaultArgs, owner: OwnerArgs, json: bool) -> Result<ExitCode> {
             Location::Dir(d) => d.display().to_string(),
             Location::Postgres(_) => "PostgreSQL".to_owned(),
         };
-        println!("Vault created in {at}, owned by organization `{}`.", first.org);
+        println!(
+            "Vault created in {at}, owned by organization `{}`.",
+            first.org
+        );
         println!(
             "Key file: {} (mode 0600; keep it apart from the data and back it up separately)",
             r.key_file()?.display()
@@ -159,9 +164,8 @@ pub fn run(args: &VaultArgs, owner: OwnerArgs, json: bool) -> Result<ExitCode> {
 pub fn break_glass(args: &VaultArgs, org: &str, reason: &str, json: bool) -> Result<ExitCode> {
     let r = resolve(args)?;
     // Local access to the key file is the authority: open it and check it is this vault's.
-    let opened = open::vault(&r).context(
-        "break-glass needs the vault's key file (local access to it is the authority)",
-    )?;
+    let opened = open::vault(&r)
+        .context("break-glass needs the vault's key file (local access to it is the authority)")?;
     let reason = reason.trim();
     if reason.is_empty() || reason.chars().count() > 500 {
         bail!("--reason must say who asks and why (1 to 500 characters)");
@@ -191,10 +195,9 @@ pub fn break_glass(args: &VaultArgs, org: &str, reason: &str, json: bool) -> Res
         "",
         &p.id,
     );
-    let _appended = opened
-        .appender
-        .append(&ev)
-        .context("recording the break-glass event (the key was created; revoke it if this fails)")?;
+    let _appended = opened.appender.append(&ev).context(
+        "recording the break-glass event (the key was created; revoke it if this fails)",
+    )?;
     tracing::warn!(target: "kura::alert", principal = %p.id, org = %org, reason = %reason,
         "break-glass: a new operator key was issued from the command line");
     if json {

@@ -42,7 +42,7 @@ pub fn run(mut args: VaultArgs, listen: Option<SocketAddr>, dev: bool) -> Result
         }
     }
     let r = resolve(&args)?;
-    let metrics = std::sync::Arc::new(kura_server::metrics::Metrics::default());
+    let metrics = std::sync::Arc::new(kura_admin::metrics::Metrics::default());
     let opened = open::served_vault(&r, metrics.clone())?;
     let store = opened.vault.store().clone();
     let addr = listen.unwrap_or(r.config.server.listen);

@@ -13,6 +13,8 @@ use std::collections::{BTreeMap, HashSet};
 use kura_audit::{AccessEvent, Action, Outcome};
 use kura_model::Schema;
 use kura_store::{AuditStore, DirectoryStore, StoreError};
+
+use crate::AdminError;
 use serde::Serialize;
 
 /// Entries read per batch.
@@ -79,20 +81,6 @@ pub struct OrgReport {
     pub principals: Vec<PrincipalReport>,
 }
 
-/// Why a report could not be built.
-#[derive(Debug, thiserror::Error)]
-pub enum ReportError {
-    /// No such organization.
-    #[error("no organization `{0}`")]
-    UnknownOrg(String),
-    /// `from` is not before `to`.
-    #[error("the period is empty: `from` must be before `to`")]
-    EmptyPeriod,
-    /// Storage failed.
-    #[error(transparent)]
-    Store(#[from] StoreError),
-}
-
 fn time_of(store: &dyn AuditStore, seq: u64) -> Result<Option<u64>, StoreError> {
     Ok(store
         .audit_leaf(seq)?
@@ -116,7 +104,8 @@ fn first_at(store: &dyn AuditStore, size: u64, t_ms: u64) -> Result<u64, StoreEr
 /// Builds the report of `org` for `[from, to)` (unix seconds).
 ///
 /// # Errors
-/// [`ReportError`].
+/// [`AdminError::NotFound`] for an unknown organization, `invalid_period` when `from` is not
+/// before `to`, store failures.
 pub fn org_report(
     audit: &dyn AuditStore,
     directory: &dyn DirectoryStore,
@@ -124,13 +113,16 @@ pub fn org_report(
     org: &str,
     from: i64,
     to: i64,
-) -> Result<OrgReport, ReportError> {
+) -> Result<OrgReport, AdminError> {
     if from >= to {
-        return Err(ReportError::EmptyPeriod);
+        return Err(AdminError::invalid(
+            "invalid_period",
+            "the period is empty: `from` must be before `to`",
+        ));
     }
     let o = directory
         .organization(org)?
-        .ok_or_else(|| ReportError::UnknownOrg(org.to_owned()))?;
+        .ok_or_else(|| AdminError::NotFound(format!("no organization `{org}`")))?;
     let mut principals: BTreeMap<String, (PrincipalReport, HashSet<u64>)> = directory
         .principals(Some(org))?
         .into_iter()

@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 use zeroize::Zeroizing;
 
-use crate::auth::generate_api_key;
+use crate::keys::generate_api_key;
 
 /// Why an administrative request was refused. Messages name ids and keys, never secrets.
 #[derive(Debug, thiserror::Error)]
@@ -50,10 +50,13 @@ pub enum AdminError {
     /// The random generator failed.
     #[error(transparent)]
     Crypto(#[from] kura_crypto::CryptoError),
+    /// The vault refused or failed (planting canaries).
+    #[error(transparent)]
+    Vault(#[from] kura_vault::VaultError),
 }
 
 impl AdminError {
-    fn invalid(code: &'static str, message: impl Into<String>) -> Self {
+    pub(crate) fn invalid(code: &'static str, message: impl Into<String>) -> Self {
         AdminError::Invalid {
             code,
             message: message.into(),
@@ -69,6 +72,7 @@ impl AdminError {
             AdminError::Store(e) => e.code(),
             AdminError::Audit(_) => "audit_unavailable",
             AdminError::Crypto(e) => e.code(),
+            AdminError::Vault(e) => e.code(),
         }
     }
 }
