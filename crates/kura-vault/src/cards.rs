@@ -361,6 +361,9 @@ impl CardVault {
         let leaves = self.vault.leaves(ev)?;
         match self.store.insert_card(&card, &leaves)? {
             CardInsert::Inserted => Ok(view_of(&card.meta, true)),
+            // The subject was erased since it was looked up: the store refused the card in
+            // the transaction that would have stored it, serialized with the erasure.
+            CardInsert::NoSubject => Err(VaultError::NotFound(stored.id.to_string())),
             CardInsert::Existing(other) => {
                 // A concurrent tokenization of the same card won; its token is the answer.
                 let existing = self.existing(&other)?;
