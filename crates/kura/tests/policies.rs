@@ -940,3 +940,138 @@ fn only_a_charge_grant_detokenizes_through_the_binary() {
         assert!(!r.text.contains("4111111111111111"));
     }
 }
+
+/// Every access event so far, decoded from the access log.
+fn access_events(s: &Server) -> Vec<kura_audit::AccessEvent> {
+    let c = rusqlite::Connection::open(s.dir.join("data.db")).unwrap();
+    let mut st = c
+        .prepare("SELECT leaf FROM audit_log ORDER BY seq")
+        .unwrap();
+    st.query_map([], |r| r.get::<_, Vec<u8>>(0))
+        .unwrap()
+        .map(|l| kura_audit::AccessEvent::from_leaf(&l.unwrap()).unwrap())
+        .collect()
+}
+
+fn card_for(subject: &str, pan: &str) -> Value {
+    json!({"subject_id": subject, "pan": pan, "exp_month": 12, "exp_year": 2030})
+}
+
+/// A service allowed to tokenize cards for `billing`, with a quota of `quota` subjects.
+fn card_writer_policy(quota: u32) -> String {
+    format!(
+        r#"{{"collection":"accounts","purposes":["billing"],"actions":["write"],
+        "fields":{{"payment_cards":"plain"}},"quota":{{"subjects":{quota},"window_secs":3600}}}}"#
+    )
+}
+
+/// Issue 13: tokenize decides the write grant before it looks the subject up. A key without
+/// the grant gets 403 for a known and an unknown subject alike (before: 404 for the unknown
+/// one, an existence oracle), and each refusal is an access event; with the grant, an
+/// unknown subject is 404. A known and a new card give the same status and body shape.
+#[test]
+fn tokenize_decides_permission_before_looking_anything_up() {
+    let (s, tmp) = start_with("");
+    let known = s.create(&full_subject());
+    let unknown = "0190a000-0000-7000-8000-000000000000";
+    let (_, reader) = principal(&s, tmp.path(), "acme", "support", "service", SUPPORT_POLICY);
+    let (_, writer) = principal(
+        &s,
+        tmp.path(),
+        "acme",
+        "billing",
+        "service",
+        &card_writer_policy(100),
+    );
+    let before = access_events(&s).len();
+    for purpose in ["support", "billing"] {
+        let mut seen = Vec::new();
+        for subject in [known.as_str(), unknown] {
+            let body = card_for(subject, "4111 1111 1111 1111");
+            let r = as_key(&s, &reader, purpose, "POST", "/v1/cards", Some(&body));
+            seen.push((r.status, r.code().to_owned()));
+        }
+        assert_eq!(
+            seen[0], seen[1],
+            "{purpose}: the answer depends on the subject"
+        );
+        assert_eq!(seen[0].0, 403, "{purpose}: {seen:?}");
+    }
+    let events = access_events(&s);
+    let refusals: Vec<_> = events[before..]
+        .iter()
+        .filter(|e| e.action == kura_audit::Action::CardTokenize)
+        .collect();
+    assert_eq!(refusals.len(), 4);
+    for e in refusals {
+        assert!(
+            matches!(&e.outcome, kura_audit::Outcome::Denied(_)),
+            "{:?}",
+            e.outcome
+        );
+    }
+    assert_eq!(
+        s.get("/v1/cards/ct_aaaaaaaaaaaaaaaaaaaaaaaaaa").status,
+        404,
+        "nothing stored"
+    );
+
+    // With the grant: an unknown subject is 404, a new and a known card are both 201 with
+    // the same body.
+    let body = card_for(unknown, "4111 1111 1111 1111");
+    let r = as_key(&s, &writer, "billing", "POST", "/v1/cards", Some(&body));
+    assert_eq!(
+        (r.status, r.code()),
+        (404, "subject_not_found"),
+        "{}",
+        r.text
+    );
+    let body = card_for(&known, "4111 1111 1111 1111");
+    let new = as_key(&s, &writer, "billing", "POST", "/v1/cards", Some(&body));
+    assert_eq!(new.status, 201, "{}", new.text);
+    let again = as_key(&s, &writer, "billing", "POST", "/v1/cards", Some(&body));
+    assert_eq!(again.status, 201, "{}", again.text);
+    assert_eq!(again.body, new.body);
+}
+
+/// Issue 13: tokenizing a card obtains and changes its subject, so it counts against the
+/// quota. A key with a quota of 5 tokenizing cards for 20 subjects gets 5 through; then it
+/// is suspended and an incident is opened.
+#[test]
+fn tokenize_counts_against_the_quota() {
+    let (s, tmp) = start_with("");
+    let ids = import(&s, 20);
+    let (pid, key) = principal(
+        &s,
+        tmp.path(),
+        "acme",
+        "billing",
+        "service",
+        &card_writer_policy(5),
+    );
+    let mut ok = 0;
+    let mut codes = std::collections::BTreeMap::<String, usize>::new();
+    for id in &ids {
+        let body = card_for(id, "4111 1111 1111 1111");
+        let r = as_key(&s, &key, "billing", "POST", "/v1/cards", Some(&body));
+        if r.status == 201 {
+            ok += 1;
+        } else {
+            *codes
+                .entry(format!("{} {}", r.status, r.code()))
+                .or_default() += 1;
+        }
+    }
+    assert_eq!(ok, 5, "{codes:?}");
+    assert_eq!(codes.len(), 1, "{codes:?}");
+    assert_eq!(codes["403 principal_suspended"], 15);
+    let c = rusqlite::Connection::open(s.dir.join("data.db")).unwrap();
+    let cards: i64 = c
+        .query_row("SELECT count(*) FROM cards", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(cards, 5);
+    let inc = incident_of(&s, &pid);
+    assert_eq!(inc["trigger"], "quota");
+    let view = s.get(&format!("/v1/principals/{pid}")).body;
+    assert_eq!(view["suspended_reason"], "containment:quota", "{view}");
+}
