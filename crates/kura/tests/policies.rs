@@ -1075,3 +1075,198 @@ fn tokenize_counts_against_the_quota() {
     let view = s.get(&format!("/v1/principals/{pid}")).body;
     assert_eq!(view["suspended_reason"], "containment:quota", "{view}");
 }
+
+/// An import sent by hand over a raw connection, so that a test controls when each byte of
+/// the body leaves.
+struct RawImport {
+    stream: std::net::TcpStream,
+}
+
+impl RawImport {
+    /// Sends the request line and headers of an import of `len` bytes; no body yet.
+    fn start(s: &Server, key: &str, purpose: &str, len: usize) -> RawImport {
+        let addr = s.base.trim_start_matches("http://").to_owned();
+        let mut stream = std::net::TcpStream::connect(&addr).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(60)))
+            .unwrap();
+        write!(
+            stream,
+            "POST /v1/collections/accounts/import HTTP/1.1\r\nHost: {addr}\r\n\
+             Authorization: Bearer {key}\r\nX-Kura-Purpose: {purpose}\r\n\
+             Content-Type: application/x-ndjson\r\nContent-Length: {len}\r\n\
+             Connection: close\r\n\r\n"
+        )
+        .unwrap();
+        RawImport { stream }
+    }
+
+    /// Reads the answer: status and JSON body.
+    fn answer(&mut self) -> (u16, Value) {
+        let mut got = Vec::new();
+        let mut buf = [0u8; 8192];
+        loop {
+            if let Some(end) = got.windows(4).position(|w| w == b"\r\n\r\n") {
+                let head = String::from_utf8_lossy(&got[..end]).to_string();
+                let status: u16 = head.split(' ').nth(1).unwrap().parse().unwrap();
+                let len: usize = head
+                    .lines()
+                    .find_map(|l| {
+                        let (k, v) = l.split_once(':')?;
+                        k.eq_ignore_ascii_case("content-length")
+                            .then(|| v.trim().parse().unwrap())
+                    })
+                    .unwrap_or(0);
+                if got.len() >= end + 4 + len {
+                    let body =
+                        serde_json::from_slice(&got[end + 4..end + 4 + len]).unwrap_or(Value::Null);
+                    return (status, body);
+                }
+            }
+            match self.stream.read(&mut buf) {
+                Ok(0) => panic!("connection closed before the answer: {got:?}"),
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+                Err(e) => panic!("reading the answer: {e}"),
+            }
+        }
+    }
+}
+
+/// `n` valid NDJSON subject lines, logins starting at `from`.
+fn ndjson(from: usize, n: usize) -> String {
+    (from..from + n)
+        .map(|i| {
+            let mut v = full_subject();
+            v["fields"]["login_id"] = json!(format!("bulk{i:07}"));
+            v["fields"]["email"] = json!(format!("bulk{i:07}@example.jp"));
+            v.to_string() + "\n"
+        })
+        .collect()
+}
+
+/// Issue 13: a key without the import grant is refused before the server reads the body.
+/// A 50 MB import is sent slowly; the 403 arrives while the client is still sending, long
+/// before half of it is out (before: the server read all 50 MB, then answered 200 with a
+/// refusal per line). The refusal is an access event.
+#[test]
+fn an_import_without_a_grant_is_refused_before_its_body_is_read() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    let (s, tmp) = start_with("");
+    let (pid, key) = principal(&s, tmp.path(), "acme", "support", "service", SUPPORT_POLICY);
+    let before = access_events(&s).len();
+    let chunk = ndjson(0, 256).into_bytes();
+    let len = 50 << 20;
+    let mut imp = RawImport::start(&s, &key, "support", len);
+    let sent = Arc::new(AtomicUsize::new(0));
+    let done = Arc::new(AtomicBool::new(false));
+    let writer = {
+        let mut out = imp.stream.try_clone().unwrap();
+        let (sent, done) = (sent.clone(), done.clone());
+        std::thread::spawn(move || {
+            let mut n = 0;
+            while n < len && !done.load(Ordering::SeqCst) {
+                let part = &chunk[..chunk.len().min(len - n)];
+                if out.write_all(part).is_err() {
+                    break; // the server closed the connection: it will read no more
+                }
+                n += part.len();
+                sent.store(n, Ordering::SeqCst);
+                std::thread::sleep(Duration::from_millis(2));
+            }
+        })
+    };
+    let (status, body) = imp.answer();
+    let at_answer = sent.load(Ordering::SeqCst);
+    done.store(true, Ordering::SeqCst);
+    writer.join().unwrap();
+    let shown: String = body.to_string().chars().take(300).collect();
+    assert_eq!(status, 403, "{shown}");
+    assert_eq!(body["error"]["code"], "action_denied", "{body}");
+    assert!(
+        at_answer < len / 2,
+        "the answer came after {at_answer} of {len} bytes were sent"
+    );
+    assert_eq!(s.row_count(), 0);
+    let refusals: Vec<_> = access_events(&s)[before..]
+        .iter()
+        .filter(|e| e.action == kura_audit::Action::Import && e.principal == pid)
+        .map(|e| e.outcome.clone())
+        .collect();
+    assert_eq!(
+        refusals,
+        [kura_audit::Outcome::Denied("action_denied".into())]
+    );
+}
+
+/// Issue 13: a line longer than `max_import_line_bytes` is refused on its own with
+/// `line_too_long` (terminated or not); the lines around it stand.
+#[test]
+fn an_over_long_import_line_is_refused() {
+    let (s, _tmp) = start_with("[server]\nmax_import_line_bytes = 4096\n");
+    let mut long = full_subject();
+    long["fields"]["name"] = json!("x".repeat(5000));
+    let body = format!(
+        "{}{}\n{}{}",
+        ndjson(0, 1),
+        long,
+        ndjson(1, 1),
+        "y".repeat(100_000)
+    );
+    let r = s.req(
+        "POST",
+        "/v1/collections/accounts/import",
+        Some(&body),
+        &[("Content-Type", "application/x-ndjson")],
+    );
+    assert_eq!(r.status, 200, "{}", r.text);
+    let ids = r.body["ids"].as_array().unwrap();
+    assert_eq!(ids.len(), 4, "{}", r.text);
+    assert!(ids[0].is_string() && ids[1].is_null() && ids[2].is_string() && ids[3].is_null());
+    let errors: Vec<(u64, &str)> = r.body["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["line"].as_u64().unwrap(), e["code"].as_str().unwrap()))
+        .collect();
+    assert_eq!(errors, [(2, "line_too_long"), (4, "line_too_long")]);
+    assert_eq!(s.row_count(), 2);
+}
+
+/// Issue 13: imports beyond `max_concurrent_imports` are refused with 429
+/// `too_many_imports`, before their body is read; once the running import is done, the
+/// next one is served.
+#[test]
+fn imports_beyond_the_bound_are_refused() {
+    let (s, _tmp) = start_with("[server]\nmax_concurrent_imports = 1\n");
+    let body = ndjson(0, 50);
+    let (first, rest) = body.as_bytes().split_at(body.len() / 2);
+    let mut running = RawImport::start(&s, &s.key, "testing", body.len());
+    running.stream.write_all(first).unwrap();
+    let import = |from: usize| {
+        s.req(
+            "POST",
+            "/v1/collections/accounts/import",
+            Some(&ndjson(from, 1)),
+            &[("Content-Type", "application/x-ndjson")],
+        )
+    };
+    // The running import takes its slot as soon as its headers are in; wait for that.
+    let mut refused = None;
+    for i in 0..50 {
+        let r = import(1000 + i);
+        if r.status == 429 {
+            refused = Some(r);
+            break;
+        }
+        assert_eq!(r.status, 200, "{}", r.text);
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let refused = refused.expect("a second import was refused");
+    assert_eq!(refused.code(), "too_many_imports", "{}", refused.text);
+    running.stream.write_all(rest).unwrap();
+    let (status, done) = running.answer();
+    assert_eq!(status, 200, "{done}");
+    assert_eq!(done["ids"].as_array().unwrap().len(), 50);
+    assert_eq!(import(2000).status, 200);
+}
