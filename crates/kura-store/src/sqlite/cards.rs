@@ -4,7 +4,11 @@
 //! Writes go through the writer connections with `BEGIN IMMEDIATE`, which serializes them
 //! with every other writer on the same files, in this process and in others. The key-store
 //! half commits first on insert (a metadata row never exists without its secrets) and is
-//! deleted first on deletion (crypto-shredding). Left out: any cryptography or rule.
+//! deleted first on deletion (crypto-shredding). An insert holds the data store's write lock
+//! from before it checks the subject's data key until its metadata commits — the lock
+//! `delete_subject` holds across its own key-store shredding — so an insert and an erasure of
+//! the same subject never interleave, in this process or another. Left out: any cryptography
+//! or rule.
 
 use rusqlite::{OptionalExtension, TransactionBehavior, params};
 use uuid::Uuid;
