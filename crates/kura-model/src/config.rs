@@ -88,6 +88,14 @@ pub struct ServerConfig {
     /// Largest import body in bytes (default 1 GiB); imports are streamed, not buffered.
     #[serde(default = "default_max_import")]
     pub max_import_bytes: usize,
+    /// Longest NDJSON import line in bytes (default 64 KiB). A longer line is refused on its
+    /// own (`line_too_long`) and skipped without being buffered.
+    #[serde(default = "default_max_import_line")]
+    pub max_import_line_bytes: usize,
+    /// Imports served at once by this server (default 4); one more is answered 429
+    /// `too_many_imports` before its body is read.
+    #[serde(default = "default_max_concurrent_imports")]
+    pub max_concurrent_imports: usize,
     /// Bound on unwrapped data keys cached in memory (default 100,000).
     #[serde(default = "default_cache")]
     pub key_cache_entries: usize,
@@ -159,6 +167,12 @@ fn default_max_body() -> usize {
 fn default_max_import() -> usize {
     1 << 30
 }
+fn default_max_import_line() -> usize {
+    64 << 10
+}
+fn default_max_concurrent_imports() -> usize {
+    4
+}
 fn default_cache() -> usize {
     100_000
 }
@@ -169,6 +183,8 @@ impl Default for ServerConfig {
             listen: default_listen(),
             max_body_bytes: default_max_body(),
             max_import_bytes: default_max_import(),
+            max_import_line_bytes: default_max_import_line(),
+            max_concurrent_imports: default_max_concurrent_imports(),
             key_cache_entries: default_cache(),
         }
     }

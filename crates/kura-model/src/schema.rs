@@ -84,6 +84,15 @@ impl Category {
     }
 }
 
+/// Longest `max_len` (in characters) at which a `string` field counts as low-entropy and may
+/// not be searchable: a string of at most 8 characters can hold only a flag (`y`, `true`), a
+/// small number (an age, a count, a PIN) or a short code, whose whole domain — at most
+/// about 10^8 values for digits — anyone holding a dump and the index key can enumerate
+/// through the blind index in minutes.
+pub const SHORT_STRING_MAX_LEN: usize = 8;
+// The refusal message of `FieldDef::low_entropy_type` names the number.
+const _: () = assert!(SHORT_STRING_MAX_LEN == 8);
+
 /// The value type of a field. All values travel as JSON strings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -165,6 +174,27 @@ impl FieldDef {
             mask: None,
             values: Vec::new(),
             max_len: default_max_len(),
+        }
+    }
+
+    /// Why the field's *type* makes it low-entropy, whatever its category: `None` when the
+    /// type alone does not. A blind index over such a field could be reversed by anyone
+    /// holding a dump and the index key, by enumerating every possible value.
+    ///
+    /// - `date`: a few tens of thousands of days in a century;
+    /// - `enum`: its declared values;
+    /// - `string` with `max_len` at most [`SHORT_STRING_MAX_LEN`]: booleans, small numbers,
+    ///   PINs and short codes live there (kura has no numeric or boolean type; such values
+    ///   are short strings).
+    pub fn low_entropy_type(&self) -> Option<&'static str> {
+        match self.ty {
+            FieldType::Date => Some("a date has only a few tens of thousands of values"),
+            FieldType::Enum => Some("an enum has few values"),
+            FieldType::String if self.max_len <= SHORT_STRING_MAX_LEN => Some(
+                "a string of at most 8 characters (max_len) holds flags, small numbers or \
+                 short codes",
+            ),
+            FieldType::String => None,
         }
     }
 
@@ -395,10 +425,12 @@ impl Schema {
                         f.category.as_str()
                     ));
                 }
-                if f.searchable && f.ty == FieldType::Enum {
+                if f.searchable
+                    && let Some(why) = f.low_entropy_type()
+                {
                     return err(format!(
-                        "{at} may not be searchable: an enum has few values, so its blind index \
-                         could be reversed by enumeration"
+                        "{at} may not be searchable: {why}, so its blind index could be \
+                         reversed by enumeration (whatever its category)"
                     ));
                 }
                 if f.ty == FieldType::Enum && f.values.is_empty() {
@@ -458,6 +490,38 @@ mod tests {
         let e = one_field(en).unwrap_err().to_string();
         assert!(e.contains("enum"), "{e}");
         assert!(one_field(FieldDef::new("n", Category::Name, FieldType::String, true)).is_ok());
+    }
+
+    /// Issue 13: the low-entropy rule looks at the type, whatever the category. Each of
+    /// these schemas was accepted before (category `other`, `name` or `login_id`).
+    #[test]
+    fn low_entropy_types_cannot_be_searchable_whatever_the_category() {
+        for category in [
+            Category::Other,
+            Category::Name,
+            Category::LoginId,
+            Category::FreeText,
+        ] {
+            let date = FieldDef::new("when", category, FieldType::Date, true);
+            let e = one_field(date).unwrap_err().to_string();
+            assert!(e.contains("c.when") && e.contains("date"), "{e}");
+            let mut short = FieldDef::new("flag", category, FieldType::String, true);
+            short.max_len = 1;
+            let e = one_field(short).unwrap_err().to_string();
+            assert!(e.contains("c.flag") && e.contains("max_len"), "{e}");
+            let mut pin = FieldDef::new("pin", category, FieldType::String, true);
+            pin.max_len = SHORT_STRING_MAX_LEN;
+            assert!(one_field(pin).is_err());
+            let mut code = FieldDef::new("code", category, FieldType::String, true);
+            code.max_len = SHORT_STRING_MAX_LEN + 1;
+            assert!(one_field(code).is_ok());
+            // The same fields without an index are fine.
+            let mut quiet = FieldDef::new("when", category, FieldType::Date, false);
+            assert!(one_field(quiet.clone()).is_ok());
+            quiet.ty = FieldType::String;
+            quiet.max_len = 1;
+            assert!(one_field(quiet).is_ok());
+        }
     }
 
     #[test]

@@ -37,6 +37,24 @@ pub struct Limits {
     pub max_body_bytes: usize,
     /// Largest import body in bytes.
     pub max_import_bytes: usize,
+    /// Longest NDJSON import line in bytes: a longer line is refused (`line_too_long`) and
+    /// skipped, never buffered beyond this.
+    pub max_import_line_bytes: usize,
+    /// One permit per import being served; when none is left an import is answered 429
+    /// `too_many_imports` before its body is read. Shared by every clone of the state.
+    pub import_slots: Arc<tokio::sync::Semaphore>,
+}
+
+impl Limits {
+    /// Default import line limit: 64 KiB.
+    pub const DEFAULT_MAX_IMPORT_LINE_BYTES: usize = 64 << 10;
+    /// Default bound on concurrent imports.
+    pub const DEFAULT_MAX_CONCURRENT_IMPORTS: usize = 4;
+
+    /// Slots for `n` concurrent imports (at least one).
+    pub fn import_slots(n: usize) -> Arc<tokio::sync::Semaphore> {
+        Arc::new(tokio::sync::Semaphore::new(n.max(1)))
+    }
 }
 
 impl Default for Limits {
@@ -44,6 +62,8 @@ impl Default for Limits {
         Limits {
             max_body_bytes: 1 << 20,
             max_import_bytes: 1 << 30,
+            max_import_line_bytes: Self::DEFAULT_MAX_IMPORT_LINE_BYTES,
+            import_slots: Self::import_slots(Self::DEFAULT_MAX_CONCURRENT_IMPORTS),
         }
     }
 }

@@ -21,6 +21,9 @@
 //!   same token.
 //! - Deleting a card, or erasing its subject ([`Store::delete_subject`]), deletes the card's
 //!   key-store row (wrapped key and sealed PAN) first, then its lookup hash and metadata.
+//! - No card outlives its subject: [`CardStore::insert_card`] checks the subject's data-key
+//!   row in its transaction, serialized with the erasure (which deletes the subject's cards
+//!   in its own), so an insert racing an erasure is either erased with it or refused.
 //! - Access-log leaves given to a mutating call are written in its data-store transaction.
 
 use uuid::Uuid;
@@ -95,6 +98,9 @@ pub enum CardInsert {
     Inserted,
     /// The subject already holds this card: nothing was written; here is its token.
     Existing(String),
+    /// The subject has no data key (it never existed, or it is erased or being erased):
+    /// nothing was written.
+    NoSubject,
 }
 
 /// Card storage, implemented by both backends beside [`Store`].
@@ -111,8 +117,14 @@ pub trait CardStore: Store {
 
     /// Stores a card (key-store half first, then metadata and the access-log leaves), unless
     /// its lookup hash is already present, in which case nothing is written and the existing
-    /// token is returned. The subject must exist (checked by the caller; an erasure racing
-    /// with a tokenization is cleaned up by the erasure, which deletes by subject).
+    /// token is returned.
+    ///
+    /// The subject's data-key row is checked in the same transaction, serialized with
+    /// [`Store::delete_subject`] (SQLite: both hold the data store's write lock, then the key
+    /// store's; PostgreSQL: the insert holds `FOR SHARE` on the key row, which the erasure
+    /// locks `FOR UPDATE` before deleting the subject's cards): a card is either inserted
+    /// before an erasure, which then deletes it, or refused with
+    /// [`CardInsert::NoSubject`]. No card ever outlives its subject.
     ///
     /// # Errors
     /// [`StoreError::Conflict`] if the token exists; backend failures.
@@ -183,7 +195,102 @@ pub mod conformance {
         insert_read_delete(&*store);
         same_lookup_gives_existing_token(&*store);
         erasure_shreds_cards(&*store);
-        concurrent_same_card(store);
+        card_for_erased_subject_is_refused(&*store);
+        concurrent_same_card(store.clone());
+        insert_racing_erasure_leaves_no_card(store);
+    }
+
+    /// Issue 13: a card for a subject whose key is gone (erased, never created) is refused
+    /// and nothing is stored.
+    pub fn card_for_erased_subject_is_refused(store: &dyn CardStore) {
+        let s = sample(store, "accounts", 9);
+        store
+            .insert_subjects(std::slice::from_ref(&s), &[])
+            .unwrap();
+        assert!(store.delete_subject("accounts", &s.id, &[]).unwrap());
+        let c = card(&s, 9);
+        let before = (store.count_cards().unwrap(), store.audit_size().unwrap());
+        assert_eq!(
+            store.insert_card(&c, &[b"leaf".to_vec()]).unwrap(),
+            CardInsert::NoSubject
+        );
+        assert_eq!(
+            (store.count_cards().unwrap(), store.audit_size().unwrap()),
+            before,
+            "nothing stored"
+        );
+        assert!(store.card(&c.meta.token).unwrap().is_none());
+        assert!(store.card_secret(&c.meta.token).unwrap().is_none());
+        assert!(store.card_by_lookup(&s.id, &c.lookup).unwrap().is_none());
+        // A subject that never existed: the same.
+        let ghost = sample(store, "accounts", 10);
+        assert_eq!(
+            store.insert_card(&card(&ghost, 10), &[]).unwrap(),
+            CardInsert::NoSubject
+        );
+        assert_eq!(store.count_cards().unwrap(), before.0);
+    }
+
+    /// Issue 13: card inserts racing the subject's erasure, many times over. Whatever the
+    /// interleaving, once the erasure has returned no card of the subject remains: no
+    /// metadata, no secret, no lookup hash.
+    pub fn insert_racing_erasure_leaves_no_card<S: CardStore + 'static>(store: Arc<S>) {
+        let before = store.count_cards().unwrap();
+        for round in 0..40u8 {
+            let s = sample(&*store, "accounts", round);
+            store
+                .insert_subjects(std::slice::from_ref(&s), &[])
+                .unwrap();
+            let barrier = Arc::new(std::sync::Barrier::new(3));
+            let inserters: Vec<_> = (0..2u8)
+                .map(|t| {
+                    let (store, s, barrier) = (store.clone(), s.clone(), barrier.clone());
+                    std::thread::spawn(move || {
+                        barrier.wait();
+                        let mut tried = Vec::new();
+                        for i in 0..6u8 {
+                            let mut c = card(&s, 0);
+                            let n = t * 6 + i;
+                            c.meta.token = format!("ct_{round:02}{n:02}{}", "q".repeat(22));
+                            c.lookup = [n; 32];
+                            c.lookup[0] = round;
+                            c.lookup[1] = 0xee;
+                            store.insert_card(&c, &[]).unwrap();
+                            tried.push(c);
+                        }
+                        tried
+                    })
+                })
+                .collect();
+            barrier.wait();
+            if round % 2 == 1 {
+                std::thread::yield_now();
+            }
+            assert!(store.delete_subject("accounts", &s.id, &[]).unwrap());
+            let tried: Vec<NewCard> = inserters
+                .into_iter()
+                .flat_map(|h| h.join().unwrap())
+                .collect();
+            assert!(
+                store.card_tokens(&s.id).unwrap().is_empty(),
+                "round {round}: a card outlived its subject"
+            );
+            for c in &tried {
+                assert!(
+                    store.card(&c.meta.token).unwrap().is_none(),
+                    "round {round}"
+                );
+                assert!(
+                    store.card_secret(&c.meta.token).unwrap().is_none(),
+                    "round {round}"
+                );
+                assert!(
+                    store.card_by_lookup(&s.id, &c.lookup).unwrap().is_none(),
+                    "round {round}"
+                );
+            }
+        }
+        assert_eq!(store.count_cards().unwrap(), before);
     }
 
     pub fn insert_read_delete(store: &dyn CardStore) {
@@ -302,6 +409,7 @@ pub mod conformance {
                     match store.insert_card(&c, &[]).unwrap() {
                         CardInsert::Inserted => c.meta.token,
                         CardInsert::Existing(t) => t,
+                        CardInsert::NoSubject => panic!("the subject exists"),
                     }
                 })
             })

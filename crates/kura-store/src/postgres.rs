@@ -1049,6 +1049,7 @@ impl Store for PostgresStore {
     ) -> Result<bool, StoreError> {
         const LOCK: &str = "SELECT tokens FROM kura_data.subjects \
              WHERE subject_id = $1 AND collection = $2 FOR UPDATE";
+        const KEY_LOCK: &str = "SELECT 1 FROM kura_keys.data_keys WHERE subject_id = $1 FOR UPDATE";
         const SHRED: &str = "DELETE FROM kura_keys.data_keys WHERE subject_id = $1";
         const UNINDEX: &str =
             "DELETE FROM kura_data.blind_index WHERE subject_id = $1 AND token = ANY($2::bytea[])";
@@ -1064,6 +1065,13 @@ impl Store for PostgresStore {
             return Ok(false);
         };
         let tokens = tokens_from_blob(row.get(0))?;
+        // Issue 13: lock the key row before looking at the subject's cards. A card insert
+        // holds it FOR SHARE until it commits: this waits for it, and the deletions below
+        // (each statement with a fresh snapshot under READ COMMITTED) see its card; an
+        // insert arriving later waits for this transaction, then finds no key and stores
+        // nothing.
+        let key_lock = prepared(&mut tx, stmts, KEY_LOCK)?;
+        tx.query_opt(&key_lock, &[id])?;
         // The subject's cards first (issue 7): sealed PANs and card keys, then metadata.
         cards::erase_subject_cards(&mut tx, stmts, id)?;
         // Key first: crypto-shredding is what makes the erasure reach backups too.

@@ -503,15 +503,12 @@ impl Store for SqliteStore {
             return Ok(false);
         };
         append_leaves(&tx, audit)?;
-        // The subject's cards go first (issue 7): their sealed PANs and keys, then below
-        // their metadata.
-        cards::shred_subject_cards(&mut w.keys, id)?;
-        // Crypto-shred first, in its own committed transaction: from here on the subject's
-        // sealed fields are unreadable everywhere, backups included.
-        let existed_key = w.keys.execute(
-            "DELETE FROM data_keys WHERE subject = ?1",
-            [id.as_bytes().as_slice()],
-        )?;
+        // Crypto-shred first, in its own committed key-store transaction: the subject's
+        // cards (issue 7: sealed PANs and keys; their metadata below), then its data key.
+        // From here on its sealed fields and cards are unreadable everywhere, backups
+        // included. This data-store transaction holds the write lock that a card insert
+        // takes before it checks the key (issue 13), so no card is inserted in between.
+        let existed_key = cards::shred_subject(&mut w.keys, id)?;
         {
             let mut del =
                 tx.prepare_cached("DELETE FROM blind_index WHERE token = ?1 AND iid = ?2")?;
@@ -534,7 +531,7 @@ impl Store for SqliteStore {
             )?;
         }
         tx.commit()?;
-        Ok(existed_key > 0)
+        Ok(existed_key)
     }
 
     fn search(

@@ -209,16 +209,6 @@ impl CardVault {
         }
     }
 
-    /// The subject's stored row and its collection, searching every collection.
-    fn find_subject(&self, id: &Uuid) -> Result<(&Collection, StoredSubject), VaultError> {
-        for c in self.vault.schema().collections() {
-            if let Some(stored) = self.vault.store().subject(&c.name, id)? {
-                return Ok((c, stored));
-            }
-        }
-        Err(VaultError::NotFound(id.to_string()))
-    }
-
     /// Decides a card action for `access` on a card of `subject` in `c`.
     fn authorize(
         &self,
@@ -262,18 +252,64 @@ impl CardVault {
             .refused(ev, CardError::SecurityCodeNotAccepted.into())
     }
 
-    /// Tokenizes a card for a subject: validates it, and either returns the token the subject
-    /// already holds for the same number (found through the keyed lookup hash) or stores it
-    /// under a new random token.
+    /// Tokenizes a card for a subject: validates it, decides the caller's `write` grant,
+    /// finds the subject, counts it against the caller's quota, then stores the card under
+    /// a new random token — or, when the subject already holds the same number (found
+    /// through the keyed lookup hash, inside the store's insert), returns that token.
+    ///
+    /// # Security
+    /// - The grant is decided before the subject or the card is looked up: a caller without
+    ///   it learns nothing of either (403 for a known and an unknown subject alike). The
+    ///   subject is looked up only in collections the caller may tokenize for.
+    /// - A known and a new card take the same path (a card key is generated and the card
+    ///   sealed either way; the store decides) and give the same answer shape; only
+    ///   [`CardView::created`] tells them apart, and the server does not show it.
+    /// - A tokenization obtains and changes the subject: it counts against containment like
+    ///   every other card operation, so a quota of N subjects tokenizes for at most N.
     ///
     /// # Errors
     /// [`VaultError::Card`] for an invalid number, expiry or holder (nothing is written, no
-    /// key is generated); [`VaultError::NotFound`] for an unknown subject;
-    /// [`VaultError::NoCardField`]; [`VaultError::Denied`]; store, crypto and audit failures.
+    /// key is generated); [`VaultError::Denied`] (before any lookup);
+    /// [`VaultError::NotFound`] for an unknown or erased subject;
+    /// [`VaultError::NoCardField`] when no collection holds cards; store, crypto and audit
+    /// failures.
     pub fn tokenize(&self, access: &Access, input: NewCardInput) -> Result<CardView, VaultError> {
         let mut ev = self.event(access, Action::CardTokenize, None);
         self.tokenize_inner(access, &input, &mut ev)
             .map_err(|e| self.vault.refused(ev, e))
+    }
+
+    /// Decides `write` on every collection that holds cards, without looking anything up;
+    /// returns the collections the caller may tokenize for (at least one), or the first
+    /// refusal.
+    fn writable_card_collections(
+        &self,
+        access: &Access,
+        subject: &Uuid,
+    ) -> Result<Vec<&Collection>, VaultError> {
+        let mut allowed = Vec::new();
+        let mut refusal = None;
+        for c in self
+            .vault
+            .schema()
+            .collections()
+            .iter()
+            .filter(|c| card_field(c).is_some())
+        {
+            match self.authorize(access, PolicyAction::Write, c, subject) {
+                Ok(()) => allowed.push(c),
+                Err(e) => {
+                    refusal.get_or_insert(e);
+                }
+            }
+        }
+        match (allowed.is_empty(), refusal) {
+            (false, _) => Ok(allowed),
+            (true, Some(e)) => Err(e),
+            (true, None) => Err(VaultError::NoCardField(
+                "(no collection has a payment_card field)".to_owned(),
+            )),
+        }
     }
 
     fn tokenize_inner(
@@ -296,19 +332,29 @@ impl CardVault {
         {
             return Err(CardError::InvalidHolder.into());
         }
-        let (c, stored) = self.find_subject(&input.subject)?;
+        // Permission before any lookup (issue 13).
+        let allowed = self.writable_card_collections(access, &input.subject)?;
+        if let [only] = allowed[..] {
+            *ev = self.event(access, Action::CardTokenize, Some(only));
+        }
+        let mut found = None;
+        for c in allowed {
+            if let Some(stored) = self.vault.store().subject(&c.name, &input.subject)? {
+                found = Some((c, stored));
+                break;
+            }
+        }
+        let (c, stored) = found.ok_or_else(|| VaultError::NotFound(input.subject.to_string()))?;
         *ev = self
             .event(access, Action::CardTokenize, Some(c))
             .with_subjects([stored.iid]);
-        self.authorize(access, PolicyAction::Write, c, &stored.id)?;
+        // A card tokenized for a subject counts against the caller's quota, and a canary's
+        // card trips containment, as for every other card operation.
+        self.vault.touch(access, &[stored.iid])?;
 
+        // From here a known and a new card take the same path: the store's insert finds
+        // the lookup hash, under its write lock, and then writes nothing.
         let lookup = lookup_hash(self.lookup_key.expose(), stored.id.as_bytes(), &pan);
-        if let Some(token) = self.store.card_by_lookup(&stored.id, &lookup)? {
-            let existing = self.existing(&token)?;
-            self.vault.append(ev)?;
-            return Ok(view_of(&existing, false));
-        }
-
         let card_id: [u8; 16] = random_array()?;
         let token = CardToken::from_random(card_id);
         let subject_label = format!("card:{}", stored.id);
@@ -353,6 +399,9 @@ impl CardVault {
         let leaves = self.vault.leaves(ev)?;
         match self.store.insert_card(&card, &leaves)? {
             CardInsert::Inserted => Ok(view_of(&card.meta, true)),
+            // The subject was erased since it was looked up: the store refused the card in
+            // the transaction that would have stored it, serialized with the erasure.
+            CardInsert::NoSubject => Err(VaultError::NotFound(stored.id.to_string())),
             CardInsert::Existing(other) => {
                 // A concurrent tokenization of the same card won; its token is the answer.
                 let existing = self.existing(&other)?;

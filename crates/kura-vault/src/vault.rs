@@ -427,6 +427,20 @@ impl Vault {
         self.insert_many(access, Action::Import, collection, inputs)
     }
 
+    /// Decides whether `access` may import into `collection` — the decision
+    /// [`Vault::create_batch`] makes — so that a server can refuse an import before it
+    /// reads a byte of its body. A refusal is recorded as an `import` access event
+    /// (`denied:<code>`, or `error:<code>` for an unknown collection) before it is returned.
+    ///
+    /// # Errors
+    /// [`VaultError::Denied`] with the precise code; [`VaultError::Invalid`] for an unknown
+    /// collection; [`VaultError::Audit`] when the refusal cannot be recorded.
+    pub fn decide_import(&self, access: &Access, collection: &str) -> Result<(), VaultError> {
+        self.decide(access, PolicyAction::Import, collection, None, None)
+            .map(|_| ())
+            .map_err(|e| self.refused(self.event(access, Action::Import, collection), e))
+    }
+
     fn insert_many(
         &self,
         access: &Access,

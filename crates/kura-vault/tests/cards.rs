@@ -9,7 +9,7 @@ use kura_audit::{AccessEvent, Action, Appender, AppenderConfig, Clock, Outcome};
 use kura_crypto::KeyFile;
 use kura_model::Schema;
 use kura_store::sqlite::{Durability, SqliteStore};
-use kura_store::{CardStore, DynStore};
+use kura_store::{CardStore, DynStore, Store};
 use kura_vault::{
     Access, Caller, CardVault, NewCardInput, Policy, PrincipalKind, SubjectInput, Uuid, Vault,
     VaultError, VaultOptions,
@@ -477,4 +477,108 @@ fn a_moved_sealed_pan_is_an_integrity_error() {
         f.cards.detokenize(&payer, &t2).unwrap().pan.as_str(),
         "5555555555554444"
     );
+}
+
+/// Issue 13: a card for a subject whose key has just been shredded (an erasure has deleted
+/// the key and not yet the record) is refused with `subject_not_found` and nothing is
+/// stored — the record alone is no proof that the subject still exists.
+#[test]
+fn a_card_for_a_subject_whose_key_was_shredded_is_refused() {
+    let f = fixture();
+    let a = subject(&f, "a");
+    let keys = rusqlite::Connection::open(f.dir.path().join("data/keys.db")).unwrap();
+    assert_eq!(
+        keys.execute(
+            "DELETE FROM data_keys WHERE subject = ?1",
+            [a.as_bytes().as_slice()]
+        )
+        .unwrap(),
+        1
+    );
+    let e = f
+        .cards
+        .tokenize(&operator(), card(a, "4111111111111111"))
+        .unwrap_err();
+    assert_eq!(e.code(), "subject_not_found");
+    assert_eq!(f.store.count_cards().unwrap(), (0, 0));
+    assert!(f.store.card_tokens(&a).unwrap().is_empty());
+    let ev = last_event(&f);
+    assert_eq!(ev.action, Action::CardTokenize);
+    assert_eq!(ev.outcome, Outcome::Error("subject_not_found".into()));
+}
+
+/// Issue 13: tokenizations racing the erasure of their subject, many times over. Once the
+/// erasure has returned, no card of the subject remains in either store and no token
+/// handed out detokenizes, whatever the interleaving.
+#[test]
+fn tokenize_racing_erasure_leaves_no_card() {
+    let f = fixture();
+    let schema = Schema::builtin();
+    let payer = Access {
+        principal: "payments".into(),
+        purpose: "charge".into(),
+        request_id: "r".into(),
+        caller: Caller::with_policies(
+            PrincipalKind::Service,
+            vec![Policy::from_json(DETOKENIZE_CHARGE, &schema).unwrap()],
+            false,
+        ),
+    };
+    let pans = [
+        "4111111111111111",
+        "5555555555554444",
+        "378282246310005",
+        "6011111111111117",
+        "3530111333300000",
+        "4012888888881881",
+        "5105105105105100",
+        "371449635398431",
+    ];
+    let mut issued = 0;
+    for round in 0..30 {
+        let s = subject(&f, &format!("r{round}"));
+        let tokens = std::thread::scope(|scope| {
+            let tokenizers: Vec<_> = pans
+                .chunks(4)
+                .map(|chunk| {
+                    let f = &f;
+                    scope.spawn(move || {
+                        chunk
+                            .iter()
+                            .filter_map(|pan| f.cards.tokenize(&operator(), card(s, pan)).ok())
+                            .map(|v| v.token)
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            match round % 3 {
+                1 => std::thread::yield_now(),
+                // Let some tokenizations through before the erasure, so the race is real.
+                2 => std::thread::sleep(std::time::Duration::from_millis(3)),
+                _ => {}
+            }
+            f.vault.delete(&operator(), "accounts", &s).unwrap();
+            tokenizers
+                .into_iter()
+                .flat_map(|h| h.join().unwrap())
+                .collect::<Vec<_>>()
+        });
+        issued += tokens.len();
+        assert!(
+            f.store.card_tokens(&s).unwrap().is_empty(),
+            "round {round}: a card outlived its subject"
+        );
+        for t in &tokens {
+            assert_eq!(f.store.card(t).unwrap(), None, "round {round}");
+            assert_eq!(f.store.card_secret(t).unwrap(), None, "round {round}");
+            assert_eq!(
+                f.cards.detokenize(&payer, t).unwrap_err().code(),
+                "card_not_found",
+                "round {round}"
+            );
+        }
+    }
+    assert_eq!(f.store.count_cards().unwrap(), (0, 0));
+    // The race was real: some tokenizations got through before their erasure.
+    assert!(issued > 0);
 }

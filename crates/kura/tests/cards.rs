@@ -398,12 +398,14 @@ fn card_lifecycle_tokens_metadata_record_and_erasure() {
     );
     assert!(token.starts_with("ct_") && token.len() == 29);
     assert!(!kura_cards::luhn_valid(&token));
-    // Same card, same subject: same token (200). Other subject: another token.
+    // Same card, same subject: same token, and the same status and body shape as a new
+    // card (issue 13: the status is no oracle). Other subject: another token.
     let again = tokenize(&s, &card_body(&a, "5555-5555-5555-4444"));
     assert_eq!(
         (again.status, again.body["token"].as_str()),
-        (200, Some(token.as_str()))
+        (201, Some(token.as_str()))
     );
+    assert_eq!(again.body, first.body);
     let theirs = tokenize(&s, &card_body(&b, "5555555555554444"));
     assert_eq!(theirs.status, 201);
     assert_ne!(theirs.body["token"], json!(token));

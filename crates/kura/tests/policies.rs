@@ -941,3 +941,333 @@ fn only_a_charge_grant_detokenizes_through_the_binary() {
         assert!(!r.text.contains("4111111111111111"));
     }
 }
+
+/// Every access event so far, decoded from the access log.
+fn access_events(s: &Server) -> Vec<kura_audit::AccessEvent> {
+    let c = rusqlite::Connection::open(s.dir.join("data.db")).unwrap();
+    let mut st = c
+        .prepare("SELECT leaf FROM audit_log ORDER BY seq")
+        .unwrap();
+    st.query_map([], |r| r.get::<_, Vec<u8>>(0))
+        .unwrap()
+        .map(|l| kura_audit::AccessEvent::from_leaf(&l.unwrap()).unwrap())
+        .collect()
+}
+
+fn card_for(subject: &str, pan: &str) -> Value {
+    json!({"subject_id": subject, "pan": pan, "exp_month": 12, "exp_year": 2030})
+}
+
+/// A service allowed to tokenize cards for `billing`, with a quota of `quota` subjects.
+fn card_writer_policy(quota: u32) -> String {
+    format!(
+        r#"{{"collection":"accounts","purposes":["billing"],"actions":["write"],
+        "fields":{{"payment_cards":"plain"}},"quota":{{"subjects":{quota},"window_secs":3600}}}}"#
+    )
+}
+
+/// Issue 13: tokenize decides the write grant before it looks the subject up. A key without
+/// the grant gets 403 for a known and an unknown subject alike (before: 404 for the unknown
+/// one, an existence oracle), and each refusal is an access event; with the grant, an
+/// unknown subject is 404. A known and a new card give the same status and body shape.
+#[test]
+fn tokenize_decides_permission_before_looking_anything_up() {
+    let (s, tmp) = start_with("");
+    let known = s.create(&full_subject());
+    let unknown = "0190a000-0000-7000-8000-000000000000";
+    let (_, reader) = principal(&s, tmp.path(), "acme", "support", "service", SUPPORT_POLICY);
+    let (_, writer) = principal(
+        &s,
+        tmp.path(),
+        "acme",
+        "billing",
+        "service",
+        &card_writer_policy(100),
+    );
+    let before = access_events(&s).len();
+    for purpose in ["support", "billing"] {
+        let mut seen = Vec::new();
+        for subject in [known.as_str(), unknown] {
+            let body = card_for(subject, "4111 1111 1111 1111");
+            let r = as_key(&s, &reader, purpose, "POST", "/v1/cards", Some(&body));
+            seen.push((r.status, r.code().to_owned()));
+        }
+        assert_eq!(
+            seen[0], seen[1],
+            "{purpose}: the answer depends on the subject"
+        );
+        assert_eq!(seen[0].0, 403, "{purpose}: {seen:?}");
+    }
+    let events = access_events(&s);
+    let refusals: Vec<_> = events[before..]
+        .iter()
+        .filter(|e| e.action == kura_audit::Action::CardTokenize)
+        .collect();
+    assert_eq!(refusals.len(), 4);
+    for e in refusals {
+        assert!(
+            matches!(&e.outcome, kura_audit::Outcome::Denied(_)),
+            "{:?}",
+            e.outcome
+        );
+    }
+    assert_eq!(
+        s.get("/v1/cards/ct_aaaaaaaaaaaaaaaaaaaaaaaaaa").status,
+        404,
+        "nothing stored"
+    );
+
+    // With the grant: an unknown subject is 404, a new and a known card are both 201 with
+    // the same body.
+    let body = card_for(unknown, "4111 1111 1111 1111");
+    let r = as_key(&s, &writer, "billing", "POST", "/v1/cards", Some(&body));
+    assert_eq!(
+        (r.status, r.code()),
+        (404, "subject_not_found"),
+        "{}",
+        r.text
+    );
+    let body = card_for(&known, "4111 1111 1111 1111");
+    let new = as_key(&s, &writer, "billing", "POST", "/v1/cards", Some(&body));
+    assert_eq!(new.status, 201, "{}", new.text);
+    let again = as_key(&s, &writer, "billing", "POST", "/v1/cards", Some(&body));
+    assert_eq!(again.status, 201, "{}", again.text);
+    assert_eq!(again.body, new.body);
+}
+
+/// Issue 13: tokenizing a card obtains and changes its subject, so it counts against the
+/// quota. A key with a quota of 5 tokenizing cards for 20 subjects gets 5 through; then it
+/// is suspended and an incident is opened.
+#[test]
+fn tokenize_counts_against_the_quota() {
+    let (s, tmp) = start_with("");
+    let ids = import(&s, 20);
+    let (pid, key) = principal(
+        &s,
+        tmp.path(),
+        "acme",
+        "billing",
+        "service",
+        &card_writer_policy(5),
+    );
+    let mut ok = 0;
+    let mut codes = std::collections::BTreeMap::<String, usize>::new();
+    for id in &ids {
+        let body = card_for(id, "4111 1111 1111 1111");
+        let r = as_key(&s, &key, "billing", "POST", "/v1/cards", Some(&body));
+        if r.status == 201 {
+            ok += 1;
+        } else {
+            *codes
+                .entry(format!("{} {}", r.status, r.code()))
+                .or_default() += 1;
+        }
+    }
+    assert_eq!(ok, 5, "{codes:?}");
+    assert_eq!(codes.len(), 1, "{codes:?}");
+    assert_eq!(codes["403 principal_suspended"], 15);
+    let c = rusqlite::Connection::open(s.dir.join("data.db")).unwrap();
+    let cards: i64 = c
+        .query_row("SELECT count(*) FROM cards", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(cards, 5);
+    let inc = incident_of(&s, &pid);
+    assert_eq!(inc["trigger"], "quota");
+    let view = s.get(&format!("/v1/principals/{pid}")).body;
+    assert_eq!(view["suspended_reason"], "containment:quota", "{view}");
+}
+
+/// An import sent by hand over a raw connection, so that a test controls when each byte of
+/// the body leaves.
+struct RawImport {
+    stream: std::net::TcpStream,
+}
+
+impl RawImport {
+    /// Sends the request line and headers of an import of `len` bytes; no body yet.
+    fn start(s: &Server, key: &str, purpose: &str, len: usize) -> RawImport {
+        let addr = s.base.trim_start_matches("http://").to_owned();
+        let mut stream = std::net::TcpStream::connect(&addr).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(60)))
+            .unwrap();
+        write!(
+            stream,
+            "POST /v1/collections/accounts/import HTTP/1.1\r\nHost: {addr}\r\n\
+             Authorization: Bearer {key}\r\nX-Kura-Purpose: {purpose}\r\n\
+             Content-Type: application/x-ndjson\r\nContent-Length: {len}\r\n\
+             Connection: close\r\n\r\n"
+        )
+        .unwrap();
+        RawImport { stream }
+    }
+
+    /// Reads the answer: status and JSON body.
+    fn answer(&mut self) -> (u16, Value) {
+        let mut got = Vec::new();
+        let mut buf = [0u8; 8192];
+        loop {
+            if let Some(end) = got.windows(4).position(|w| w == b"\r\n\r\n") {
+                let head = String::from_utf8_lossy(&got[..end]).to_string();
+                let status: u16 = head.split(' ').nth(1).unwrap().parse().unwrap();
+                let len: usize = head
+                    .lines()
+                    .find_map(|l| {
+                        let (k, v) = l.split_once(':')?;
+                        k.eq_ignore_ascii_case("content-length")
+                            .then(|| v.trim().parse().unwrap())
+                    })
+                    .unwrap_or(0);
+                if got.len() >= end + 4 + len {
+                    let body =
+                        serde_json::from_slice(&got[end + 4..end + 4 + len]).unwrap_or(Value::Null);
+                    return (status, body);
+                }
+            }
+            match self.stream.read(&mut buf) {
+                Ok(0) => panic!("connection closed before the answer: {got:?}"),
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+                Err(e) => panic!("reading the answer: {e}"),
+            }
+        }
+    }
+}
+
+/// `n` valid NDJSON subject lines, logins starting at `from`.
+fn ndjson(from: usize, n: usize) -> String {
+    (from..from + n)
+        .map(|i| {
+            let mut v = full_subject();
+            v["fields"]["login_id"] = json!(format!("bulk{i:07}"));
+            v["fields"]["email"] = json!(format!("bulk{i:07}@example.jp"));
+            v.to_string() + "\n"
+        })
+        .collect()
+}
+
+/// Issue 13: a key without the import grant is refused before the server reads the body.
+/// A 50 MB import is sent slowly; the 403 arrives while the client is still sending, long
+/// before half of it is out (before: the server read all 50 MB, then answered 200 with a
+/// refusal per line). The refusal is an access event.
+#[test]
+fn an_import_without_a_grant_is_refused_before_its_body_is_read() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    let (s, tmp) = start_with("");
+    let (pid, key) = principal(&s, tmp.path(), "acme", "support", "service", SUPPORT_POLICY);
+    let before = access_events(&s).len();
+    let chunk = ndjson(0, 256).into_bytes();
+    let len = 50 << 20;
+    let mut imp = RawImport::start(&s, &key, "support", len);
+    let sent = Arc::new(AtomicUsize::new(0));
+    let done = Arc::new(AtomicBool::new(false));
+    let writer = {
+        let mut out = imp.stream.try_clone().unwrap();
+        let (sent, done) = (sent.clone(), done.clone());
+        std::thread::spawn(move || {
+            let mut n = 0;
+            while n < len && !done.load(Ordering::SeqCst) {
+                let part = &chunk[..chunk.len().min(len - n)];
+                if out.write_all(part).is_err() {
+                    break; // the server closed the connection: it will read no more
+                }
+                n += part.len();
+                sent.store(n, Ordering::SeqCst);
+                std::thread::sleep(Duration::from_millis(2));
+            }
+        })
+    };
+    let (status, body) = imp.answer();
+    let at_answer = sent.load(Ordering::SeqCst);
+    done.store(true, Ordering::SeqCst);
+    writer.join().unwrap();
+    let shown: String = body.to_string().chars().take(300).collect();
+    assert_eq!(status, 403, "{shown}");
+    assert_eq!(body["error"]["code"], "action_denied", "{body}");
+    assert!(
+        at_answer < len / 2,
+        "the answer came after {at_answer} of {len} bytes were sent"
+    );
+    assert_eq!(s.row_count(), 0);
+    let refusals: Vec<_> = access_events(&s)[before..]
+        .iter()
+        .filter(|e| e.action == kura_audit::Action::Import && e.principal == pid)
+        .map(|e| e.outcome.clone())
+        .collect();
+    assert_eq!(
+        refusals,
+        [kura_audit::Outcome::Denied("action_denied".into())]
+    );
+}
+
+/// Issue 13: a line longer than `max_import_line_bytes` is refused on its own with
+/// `line_too_long` (terminated or not); the lines around it stand.
+#[test]
+fn an_over_long_import_line_is_refused() {
+    let (s, _tmp) = start_with("[server]\nmax_import_line_bytes = 4096\n");
+    let mut long = full_subject();
+    long["fields"]["name"] = json!("x".repeat(5000));
+    let body = format!(
+        "{}{}\n{}{}",
+        ndjson(0, 1),
+        long,
+        ndjson(1, 1),
+        "y".repeat(100_000)
+    );
+    let r = s.req(
+        "POST",
+        "/v1/collections/accounts/import",
+        Some(&body),
+        &[("Content-Type", "application/x-ndjson")],
+    );
+    assert_eq!(r.status, 200, "{}", r.text);
+    let ids = r.body["ids"].as_array().unwrap();
+    assert_eq!(ids.len(), 4, "{}", r.text);
+    assert!(ids[0].is_string() && ids[1].is_null() && ids[2].is_string() && ids[3].is_null());
+    let errors: Vec<(u64, &str)> = r.body["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["line"].as_u64().unwrap(), e["code"].as_str().unwrap()))
+        .collect();
+    assert_eq!(errors, [(2, "line_too_long"), (4, "line_too_long")]);
+    assert_eq!(s.row_count(), 2);
+}
+
+/// Issue 13: imports beyond `max_concurrent_imports` are refused with 429
+/// `too_many_imports`, before their body is read; once the running import is done, the
+/// next one is served.
+#[test]
+fn imports_beyond_the_bound_are_refused() {
+    let (s, _tmp) = start_with("[server]\nmax_concurrent_imports = 1\n");
+    let body = ndjson(0, 50);
+    let (first, rest) = body.as_bytes().split_at(body.len() / 2);
+    let mut running = RawImport::start(&s, &s.key, "testing", body.len());
+    running.stream.write_all(first).unwrap();
+    let import = |from: usize| {
+        s.req(
+            "POST",
+            "/v1/collections/accounts/import",
+            Some(&ndjson(from, 1)),
+            &[("Content-Type", "application/x-ndjson")],
+        )
+    };
+    // The running import takes its slot as soon as its headers are in; wait for that.
+    let mut refused = None;
+    for i in 0..50 {
+        let r = import(1000 + i);
+        if r.status == 429 {
+            refused = Some(r);
+            break;
+        }
+        assert_eq!(r.status, 200, "{}", r.text);
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let refused = refused.expect("a second import was refused");
+    assert_eq!(refused.code(), "too_many_imports", "{}", refused.text);
+    running.stream.write_all(rest).unwrap();
+    let (status, done) = running.answer();
+    assert_eq!(status, 200, "{done}");
+    assert_eq!(done["ids"].as_array().unwrap().len(), 50);
+    assert_eq!(import(2000).status, 200);
+}

@@ -215,14 +215,17 @@ fn card_input(body: &mut serde_json::Map<String, Value>) -> Result<NewCardInput,
     })
 }
 
-/// Tokenizes a card for a subject. The same card for the same subject gives the same token
-/// (200 instead of 201). A body naming a security code is refused with 400
+/// Tokenizes a card for a subject. The same card for the same subject gives the same token.
+/// The answer is 201 with the same body shape whether the card was new or already known, so
+/// the status tells nothing about which cards a subject holds. The caller's `write` grant is
+/// decided before the subject is looked up (403 before any 404), and the subject counts
+/// against the caller's containment quota. A body naming a security code is refused with 400
 /// `security_code_not_accepted` and nothing is stored (PCI DSS 3.3.1).
 #[utoipa::path(
     post, path = "/v1/cards",
     params(("X-Kura-Purpose" = String, Header, description = "purpose of the request")),
     request_body = TokenizeCard,
-    responses((status = 201, body = CardBody), (status = 200, body = CardBody),
+    responses((status = 201, body = CardBody),
               (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
               (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
               (status = 413, body = ErrorBody), (status = 422, body = ErrorBody)),
@@ -258,12 +261,8 @@ pub async fn tokenize(
         Err(Err(vault)) => return Err(vault.into()),
     };
     let view = blocking(move || cards.tokenize(&a, input)).await?;
-    let status = if view.created {
-        StatusCode::CREATED
-    } else {
-        StatusCode::OK
-    };
-    Ok((status, Json(body_of(view))))
+    // One status for a new and a known card (issue 13): `view.created` is not shown.
+    Ok((StatusCode::CREATED, Json(body_of(view))))
 }
 
 /// A card's metadata: brand, last four digits, expiry. Never more of the number.

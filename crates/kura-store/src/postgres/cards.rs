@@ -2,7 +2,10 @@
 //! `kura_keys.card_keys` and `kura_keys.card_lookup`, all keyed by `subject_id` (the
 //! distribution column, docs/scale-out.md).
 //!
-//! One transaction per write, across both schemas: an insert claims the lookup hash first
+//! One transaction per write, across both schemas: an insert first holds the subject's
+//! data-key row `FOR SHARE` (refusing the card when there is none; an erasure locks the row
+//! `FOR UPDATE` before deleting the subject's cards, so the two serialize), then claims the
+//! lookup hash
 //! (`INSERT ... ON CONFLICT DO NOTHING`, so a concurrent tokenization of the same card waits
 //! for the first and then sees its token), then writes the secrets, the metadata and the
 //! access-log leaves; a deletion removes the secrets first, then the lookup hash and the
@@ -64,6 +67,9 @@ impl CardStore for PostgresStore {
     }
 
     fn insert_card(&self, card: &NewCard, audit: &[AuditLeaf]) -> Result<CardInsert, StoreError> {
+        // Holds the subject's key row against erasure until commit (`delete_subject` locks
+        // it FOR UPDATE before it deletes the subject's cards).
+        const KEY: &str = "SELECT 1 FROM kura_keys.data_keys WHERE subject_id = $1 FOR SHARE";
         const CLAIM: &str = "INSERT INTO kura_keys.card_lookup (subject_id, lookup, token) \
              VALUES ($1, $2, $3) ON CONFLICT (subject_id, lookup) DO NOTHING";
         const EXISTING: &str =
@@ -79,6 +85,11 @@ impl CardStore for PostgresStore {
         let mut conn = self.pool.get()?;
         let Conn { client, stmts } = &mut *conn;
         let mut tx = client.transaction()?;
+        let key = prepared(&mut tx, stmts, KEY)?;
+        if tx.query_opt(&key, &[&m.subject])?.is_none() {
+            tx.rollback()?;
+            return Ok(CardInsert::NoSubject);
+        }
         let claim = prepared(&mut tx, stmts, CLAIM)?;
         if tx.execute(&claim, &[&m.subject, &card.lookup.as_slice(), &m.token])? == 0 {
             let existing = prepared(&mut tx, stmts, EXISTING)?;

@@ -4,7 +4,11 @@
 //! Writes go through the writer connections with `BEGIN IMMEDIATE`, which serializes them
 //! with every other writer on the same files, in this process and in others. The key-store
 //! half commits first on insert (a metadata row never exists without its secrets) and is
-//! deleted first on deletion (crypto-shredding). Left out: any cryptography or rule.
+//! deleted first on deletion (crypto-shredding). An insert holds the data store's write lock
+//! from before it checks the subject's data key until its metadata commits — the lock
+//! `delete_subject` holds across its own key-store shredding — so an insert and an erasure of
+//! the same subject never interleave, in this process or another. Left out: any cryptography
+//! or rule.
 
 use rusqlite::{OptionalExtension, TransactionBehavior, params};
 use uuid::Uuid;
@@ -39,23 +43,28 @@ pub(super) fn card_tokens(pair: &Pair, subject: &Uuid) -> Result<Vec<String>, St
     Ok(rows.collect::<Result<Vec<String>, _>>()?)
 }
 
-/// Crypto-shreds every card of `subject` in the key store (own committed transaction);
-/// the caller deletes the metadata in its data-store transaction.
-pub(super) fn shred_subject_cards(
+/// Crypto-shreds `subject` in the key store, in one committed transaction: every card's
+/// sealed PAN and key and lookup hash first, then the subject's own data key. Returns
+/// whether the subject had a data key. The caller holds the data store's write lock (as
+/// [`CardStore::insert_card`] does before it checks the key), and deletes the card
+/// metadata in its data-store transaction.
+pub(super) fn shred_subject(
     keys: &mut rusqlite::Connection,
     subject: &Uuid,
-) -> Result<(), StoreError> {
+) -> Result<bool, StoreError> {
     let tx = keys.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    tx.execute(
+    for sql in [
         "DELETE FROM card_keys WHERE subject = ?1",
-        [subject.as_bytes().as_slice()],
-    )?;
-    tx.execute(
         "DELETE FROM card_lookup WHERE subject = ?1",
+    ] {
+        tx.execute(sql, [subject.as_bytes().as_slice()])?;
+    }
+    let had_key = tx.execute(
+        "DELETE FROM data_keys WHERE subject = ?1",
         [subject.as_bytes().as_slice()],
-    )?;
+    )? > 0;
     tx.commit()?;
-    Ok(())
+    Ok(had_key)
 }
 
 impl CardStore for SqliteStore {
@@ -81,10 +90,23 @@ impl CardStore for SqliteStore {
         let subject = m.subject.as_bytes().as_slice();
         let mut guard = lock(&self.writer);
         let w = &mut *guard;
+        // The data store's write lock first, then the key store's, held to the end: the
+        // order `delete_subject` takes them in, so an erasure (in this process or another)
+        // runs wholly before or wholly after this insert.
+        let dtx = w
+            .data
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
         {
             let tx = w
                 .keys
                 .transaction_with_behavior(TransactionBehavior::Immediate)?;
+            // The subject's key is what erasure shreds: no key, no card.
+            let has_key: bool = tx
+                .prepare_cached("SELECT count(*) > 0 FROM data_keys WHERE subject = ?1")?
+                .query_row([subject], |r| r.get(0))?;
+            if !has_key {
+                return Ok(CardInsert::NoSubject);
+            }
             let existing: Option<String> = tx
                 .prepare_cached("SELECT token FROM card_lookup WHERE lookup = ?1")?
                 .query_row([card.lookup.as_slice()], |r| r.get(0))
@@ -111,10 +133,7 @@ impl CardStore for SqliteStore {
             tx.commit()?;
         }
         let written = (|| -> Result<(), StoreError> {
-            let tx = w
-                .data
-                .transaction_with_behavior(TransactionBehavior::Immediate)?;
-            tx.prepare_cached(
+            dtx.prepare_cached(
                 "INSERT INTO cards (token, subject, subject_iid, collection, brand, last4, \
                  exp_month, exp_year, created) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
             )?
@@ -129,8 +148,8 @@ impl CardStore for SqliteStore {
                 m.exp_year,
                 to_i64(m.created_unix)?
             ])?;
-            append_leaves(&tx, audit)?;
-            tx.commit()?;
+            append_leaves(&dtx, audit)?;
+            dtx.commit()?;
             Ok(())
         })();
         if let Err(e) = written {

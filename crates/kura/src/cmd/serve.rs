@@ -86,6 +86,8 @@ pub fn run(mut args: VaultArgs, listen: Option<SocketAddr>, dev: bool) -> Result
         limits: Limits {
             max_body_bytes: r.config.server.max_body_bytes,
             max_import_bytes: r.config.server.max_import_bytes,
+            max_import_line_bytes: r.config.server.max_import_line_bytes,
+            import_slots: Limits::import_slots(r.config.server.max_concurrent_imports),
         },
         credentials: Some(credentials),
         directory: opened.directory.clone(),
