@@ -14,7 +14,7 @@
 use std::sync::Arc;
 
 use kura_audit::{AccessEvent, Action};
-use kura_model::Schema;
+use kura_model::{OrgRole, PrincipalType, Schema};
 use kura_policy::{Policy, PolicySpec, PrincipalKind};
 use kura_store::{DirectoryStore, OrganizationRecord, PrincipalRecord, StoreError};
 use serde::{Deserialize, Serialize};
@@ -231,23 +231,24 @@ pub fn create_org(
             "the security officer's contact must be an e-mail address or a phone number",
         ));
     }
-    let supervisor = match (input.role.as_str(), input.supervisor) {
-        ("holder", None) => None,
-        ("holder", Some(_)) => {
+    let role = OrgRole::parse(&input.role);
+    let supervisor = match (role, input.supervisor) {
+        (Some(OrgRole::Holder), None) => None,
+        (Some(OrgRole::Holder), Some(_)) => {
             return Err(AdminError::invalid(
                 "invalid_supervisor",
                 "a holder is supervised by nobody; only a processor names a supervisor",
             ));
         }
-        ("processor", None) => {
+        (Some(OrgRole::Processor), None) => {
             return Err(AdminError::invalid(
                 "supervisor_required",
                 "a processor must name the holder that supervises it (`supervisor`)",
             ));
         }
-        ("processor", Some(s)) => {
+        (Some(OrgRole::Processor), Some(s)) => {
             match store.organization(&s)? {
-                Some(o) if o.role == "holder" => {}
+                Some(o) if o.role == OrgRole::Holder => {}
                 Some(_) => {
                     return Err(AdminError::invalid(
                         "invalid_supervisor",
@@ -273,7 +274,7 @@ pub fn create_org(
     let record = OrganizationRecord {
         id: input.id,
         name,
-        role: input.role,
+        role: role.unwrap_or(OrgRole::Holder),
         supervisor,
         officer_name,
         officer_contact,
@@ -319,16 +320,16 @@ fn self_policy(schema: &Schema, collection: &str) -> Option<PolicySpec> {
     })
 }
 
-/// Parses a principal kind name.
-pub fn parse_kind(kind: &str, subject: Option<Uuid>) -> Option<PrincipalKind> {
+/// The decision's view of a stored principal kind (`None`: a self-service principal
+/// without a subject, which cannot be decided for).
+pub fn parse_kind(kind: PrincipalType, subject: Option<Uuid>) -> Option<PrincipalKind> {
     Some(match kind {
-        "service" => PrincipalKind::Service,
-        "processor" => PrincipalKind::Processor,
-        "operator" => PrincipalKind::Operator,
-        "self" => PrincipalKind::SelfService {
+        PrincipalType::Service => PrincipalKind::Service,
+        PrincipalType::Processor => PrincipalKind::Processor,
+        PrincipalType::Operator => PrincipalKind::Operator,
+        PrincipalType::SelfService => PrincipalKind::SelfService {
             subject: subject?.as_u128(),
         },
-        _ => return None,
     })
 }
 
@@ -372,8 +373,14 @@ pub fn create_principal(
         None => None,
     };
     let mut specs = input.policies;
-    match input.kind.as_str() {
-        "service" | "processor" => {
+    let Some(kind) = PrincipalType::parse(&input.kind) else {
+        return Err(AdminError::invalid(
+            "invalid_kind",
+            "`kind` must be service, processor, operator or self",
+        ));
+    };
+    match kind {
+        PrincipalType::Service | PrincipalType::Processor => {
             if specs.is_empty() {
                 return Err(AdminError::invalid(
                     "policy_required",
@@ -387,7 +394,7 @@ pub fn create_principal(
                 ));
             }
         }
-        "operator" => {
+        PrincipalType::Operator => {
             if !specs.is_empty() || subject.is_some() {
                 return Err(AdminError::invalid(
                     "invalid_value",
@@ -395,7 +402,7 @@ pub fn create_principal(
                 ));
             }
         }
-        "self" => {
+        PrincipalType::SelfService => {
             let Some(id) = subject else {
                 return Err(AdminError::invalid(
                     "subject_required",
@@ -425,12 +432,6 @@ pub fn create_principal(
                 }
             }
         }
-        _ => {
-            return Err(AdminError::invalid(
-                "invalid_kind",
-                "`kind` must be service, processor, operator or self",
-            ));
-        }
     }
     for s in &specs {
         s.clone()
@@ -442,12 +443,12 @@ pub fn create_principal(
     })?;
     let id = Uuid::now_v7().to_string();
     let now = now_ms();
-    let key = generate_api_key(&id, &input.kind, now / 1000)?;
+    let key = generate_api_key(&id, kind, now / 1000)?;
     let record = PrincipalRecord {
         id: id.clone(),
         org: input.org,
         name,
-        kind: input.kind,
+        kind,
         subject,
         policies,
         policy_version: 1,
@@ -493,14 +494,14 @@ pub fn update_policies(
     let p = store
         .principal(principal)?
         .ok_or_else(|| AdminError::NotFound(format!("no principal `{principal}`")))?;
-    match p.kind.as_str() {
-        "operator" => {
+    match p.kind {
+        PrincipalType::Operator => {
             return Err(AdminError::invalid(
                 "invalid_kind",
                 "an operator holds no policy",
             ));
         }
-        "service" | "processor" if specs.is_empty() => {
+        PrincipalType::Service | PrincipalType::Processor if specs.is_empty() => {
             return Err(AdminError::invalid(
                 "policy_required",
                 "a service or processor needs at least one policy",
@@ -544,7 +545,7 @@ pub fn rotate_key(
     let p = store
         .principal(principal)?
         .ok_or_else(|| AdminError::NotFound(format!("no principal `{principal}`")))?;
-    let key = generate_api_key(&p.id, &p.kind, now_ms() / 1000)?;
+    let key = generate_api_key(&p.id, p.kind, now_ms() / 1000)?;
     store.add_api_key(&key.record, &[event(by, Action::ApiKeyCreate).to_leaf()?])?;
     store.revoke_api_keys(
         &p.id,
@@ -617,7 +618,8 @@ pub struct OrganizationView {
     /// Name.
     pub name: String,
     /// `holder` or `processor`.
-    pub role: String,
+    #[schema(value_type = String)]
+    pub role: OrgRole,
     /// The supervising holder of a processor.
     pub supervisor: Option<String>,
     /// The security officer.
@@ -652,7 +654,8 @@ pub struct PrincipalView {
     /// Name.
     pub name: String,
     /// Kind.
-    pub kind: String,
+    #[schema(value_type = String)]
+    pub kind: PrincipalType,
     /// Self-service subject.
     pub subject: Option<String>,
     /// Policies.

@@ -26,7 +26,7 @@ pub struct NewApiKey {
 /// The OS random generator failed.
 pub fn generate_api_key(
     principal: &str,
-    kind: &str,
+    kind: kura_model::PrincipalType,
     now: i64,
 ) -> Result<NewApiKey, kura_crypto::CryptoError> {
     let prefix_bytes: [u8; 4] = random_array()?;
@@ -46,7 +46,7 @@ pub fn generate_api_key(
         prefix,
         hash: sha256(secret.as_bytes()),
         principal: principal.to_owned(),
-        kind: kind.to_owned(),
+        kind,
         created_at: now,
         revoked_at: None,
     };
@@ -67,13 +67,13 @@ mod tests {
 
     #[test]
     fn keys_have_the_kura_shape_and_a_stable_prefix() {
-        let k = generate_api_key("operator", "operator", 0).unwrap();
+        let k = generate_api_key("operator", kura_model::PrincipalType::Operator, 0).unwrap();
         assert!(k.secret.starts_with("kura_"));
         assert_eq!(prefix_of(&k.secret), Some(k.record.prefix.as_str()));
         assert_eq!(k.record.hash, sha256(k.secret.as_bytes()));
         assert_eq!(prefix_of("kura_zz_abc"), None);
         assert_eq!(prefix_of("Bearer x"), None);
-        let other = generate_api_key("operator", "operator", 0).unwrap();
+        let other = generate_api_key("operator", kura_model::PrincipalType::Operator, 0).unwrap();
         assert_ne!(k.record.prefix, other.record.prefix);
     }
 }

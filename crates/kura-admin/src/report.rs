@@ -23,14 +23,15 @@ const BATCH: u64 = 4096;
 const SKEW_MS: u64 = 60_000;
 
 /// What one principal did.
-#[derive(Debug, Default, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct PrincipalReport {
     /// Principal id.
     pub id: String,
     /// Name.
     pub name: String,
     /// Kind.
-    pub kind: String,
+    #[schema(value_type = String)]
+    pub kind: kura_model::PrincipalType,
     /// Requests recorded.
     pub requests: u64,
     /// Requests refused by policy or containment, by code.
@@ -66,7 +67,8 @@ pub struct OrgReport {
     /// Its name.
     pub name: String,
     /// `holder` or `processor`.
-    pub role: String,
+    #[schema(value_type = String)]
+    pub role: kura_model::OrgRole,
     /// The supervising holder of a processor.
     pub supervisor: Option<String>,
     /// Security officer, `name <contact>`.
@@ -132,7 +134,12 @@ pub fn org_report(
                 name: p.name,
                 kind: p.kind,
                 suspended: p.suspended_at.is_some(),
-                ..PrincipalReport::default()
+                requests: 0,
+                denied: BTreeMap::new(),
+                actions: BTreeMap::new(),
+                categories_by_purpose: BTreeMap::new(),
+                distinct_subjects: 0,
+                containment_events: Vec::new(),
             };
             (p.id, (r, HashSet::new()))
         })

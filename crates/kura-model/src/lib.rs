@@ -24,6 +24,7 @@ mod config;
 mod country;
 mod error;
 pub mod normalize;
+mod principal;
 mod schema;
 mod subject;
 
@@ -32,5 +33,6 @@ pub use config::{
 };
 pub use country::{is_country_code, validate_country, validate_locale};
 pub use error::ModelError;
+pub use principal::{OrgRole, PrincipalType};
 pub use schema::{Category, Collection, FieldDef, FieldType, MaskRule, Schema};
 pub use subject::{is_valid_name, validate_purpose};

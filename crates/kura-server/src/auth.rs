@@ -17,8 +17,8 @@ use crate::{ApiError, AppState};
 pub struct Principal {
     /// Principal id.
     pub id: String,
-    /// Kind (`operator`, ...).
-    pub kind: String,
+    /// Kind.
+    pub kind: kura_model::PrincipalType,
     /// Organization.
     pub org: Option<String>,
     /// The grant requests are decided against.
@@ -110,7 +110,7 @@ impl PolicyCache {
         p: &kura_store::PrincipalRecord,
         schema: &kura_model::Schema,
     ) -> Result<kura_vault::Caller, ApiError> {
-        let kind = kura_admin::directory::parse_kind(&p.kind, p.subject).ok_or_else(|| {
+        let kind = kura_admin::directory::parse_kind(p.kind, p.subject).ok_or_else(|| {
             tracing::error!(principal = %p.id, "stored principal has an unknown kind");
             ApiError::internal(&"principal kind")
         })?;

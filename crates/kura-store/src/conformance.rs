@@ -240,7 +240,7 @@ pub fn api_keys(store: &dyn Store) {
         prefix: "kura_abc".into(),
         hash: [4; 32],
         principal: "operator".into(),
-        kind: "operator".into(),
+        kind: kura_model::PrincipalType::Operator,
         created_at: 1_700_000_000,
         revoked_at: None,
     };

@@ -26,8 +26,8 @@ pub struct OrganizationRecord {
     pub id: String,
     /// Display name.
     pub name: String,
-    /// `holder` or `processor`.
-    pub role: String,
+    /// Holder or processor.
+    pub role: kura_model::OrgRole,
     /// For a processor: the holder that supervises it.
     pub supervisor: Option<String>,
     /// The responsible security officer's name.
@@ -47,8 +47,8 @@ pub struct PrincipalRecord {
     pub org: String,
     /// Name, unique within the organization.
     pub name: String,
-    /// `service`, `processor`, `operator` or `self`.
-    pub kind: String,
+    /// Service, processor, operator or self.
+    pub kind: kura_model::PrincipalType,
     /// For `self`: the subject it may act on.
     pub subject: Option<Uuid>,
     /// The policies, as a JSON array of policy documents (checked by the caller).
@@ -237,7 +237,7 @@ pub mod conformance {
         OrganizationRecord {
             id: id.to_owned(),
             name: format!("{id} Inc."),
-            role: role.to_owned(),
+            role: kura_model::OrgRole::parse(role).unwrap(),
             supervisor: supervisor.map(str::to_owned),
             officer_name: "Hanako Sato".to_owned(),
             officer_contact: "security@example.com".to_owned(),
@@ -250,7 +250,7 @@ pub mod conformance {
             prefix: prefix.to_owned(),
             hash: [7; 32],
             principal: principal.to_owned(),
-            kind: "processor".to_owned(),
+            kind: kura_model::PrincipalType::Processor,
             created_at: 1_800_000_000,
             revoked_at: None,
         }
@@ -291,7 +291,7 @@ pub mod conformance {
             id: Uuid::now_v7().to_string(),
             org: "callcenter".to_owned(),
             name: "reader".to_owned(),
-            kind: "processor".to_owned(),
+            kind: kura_model::PrincipalType::Processor,
             subject: Some(subject),
             policies: "[]".to_owned(),
             policy_version: 1,

@@ -1195,7 +1195,7 @@ impl Store for PostgresStore {
                 &key.prefix,
                 &key.hash.as_slice(),
                 &key.principal,
-                &key.kind,
+                &key.kind.as_str(),
                 &key.created_at,
                 &key.revoked_at,
             ],
@@ -1219,7 +1219,7 @@ impl Store for PostgresStore {
                 .try_into()
                 .map_err(|_| StoreError::Corrupt("api key hash is not 32 bytes".into()))?,
             principal: r.get(1),
-            kind: r.get(2),
+            kind: directory::principal_type(&r, 2)?,
             created_at: r.get(3),
             revoked_at: r.get(4),
         }))

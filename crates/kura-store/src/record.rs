@@ -94,8 +94,8 @@ pub struct ApiKeyRecord {
     pub hash: [u8; 32],
     /// Principal the key authenticates.
     pub principal: String,
-    /// Principal kind, e.g. `operator`.
-    pub kind: String,
+    /// Principal kind.
+    pub kind: kura_model::PrincipalType,
     /// Unix seconds.
     pub created_at: i64,
     /// Unix seconds, if revoked.

@@ -609,7 +609,7 @@ impl Store for SqliteStore {
                 key.prefix,
                 key.hash.as_slice(),
                 key.principal,
-                key.kind,
+                key.kind.as_str(),
                 key.created_at,
                 key.revoked_at
             ],
@@ -628,7 +628,7 @@ impl Store for SqliteStore {
                     Ok((
                         r.get::<_, Vec<u8>>(0)?,
                         r.get::<_, String>(1)?,
-                        r.get::<_, String>(2)?,
+                        directory::principal_type(r, 2)?,
                         r.get::<_, i64>(3)?,
                         r.get::<_, Option<i64>>(4)?,
                     ))

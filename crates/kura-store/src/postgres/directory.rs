@@ -8,24 +8,34 @@ use super::{Conn, PostgresStore, append_leaves, prepared, to_i64};
 use crate::directory::{DirectoryStore, IncidentRecord, OrganizationRecord, PrincipalRecord};
 use crate::{ApiKeyRecord, AuditLeaf, StoreError};
 
-fn org_from(r: &Row) -> OrganizationRecord {
-    OrganizationRecord {
+/// A text column that must hold one of a fixed set of names.
+fn named<T>(r: &Row, at: usize, parse: fn(&str) -> Option<T>) -> Result<T, StoreError> {
+    let text: String = r.get(at);
+    parse(&text).ok_or_else(|| StoreError::Corrupt(format!("unknown kind or role `{text}`")))
+}
+
+pub(super) fn principal_type(r: &Row, at: usize) -> Result<kura_model::PrincipalType, StoreError> {
+    named(r, at, kura_model::PrincipalType::parse)
+}
+
+fn org_from(r: &Row) -> Result<OrganizationRecord, StoreError> {
+    Ok(OrganizationRecord {
         id: r.get(0),
         name: r.get(1),
-        role: r.get(2),
+        role: named(r, 2, kura_model::OrgRole::parse)?,
         supervisor: r.get(3),
         officer_name: r.get(4),
         officer_contact: r.get(5),
         created_at: r.get(6),
-    }
+    })
 }
 
-fn principal_from(r: &Row, at: usize) -> PrincipalRecord {
-    PrincipalRecord {
+fn principal_from(r: &Row, at: usize) -> Result<PrincipalRecord, StoreError> {
+    Ok(PrincipalRecord {
         id: r.get(at),
         org: r.get(at + 1),
         name: r.get(at + 2),
-        kind: r.get(at + 3),
+        kind: principal_type(r, at + 3)?,
         subject: r.get(at + 4),
         policies: r.get(at + 5),
         policy_version: r.get(at + 6),
@@ -33,7 +43,7 @@ fn principal_from(r: &Row, at: usize) -> PrincipalRecord {
         suspended_at: r.get(at + 8),
         suspended_reason: r.get(at + 9),
         reinstated_at: r.get(at + 10),
-    }
+    })
 }
 
 fn key_from(r: &Row) -> Result<ApiKeyRecord, StoreError> {
@@ -44,7 +54,7 @@ fn key_from(r: &Row) -> Result<ApiKeyRecord, StoreError> {
             .try_into()
             .map_err(|_| StoreError::Corrupt("api key hash is not 32 bytes".into()))?,
         principal: r.get(2),
-        kind: r.get(3),
+        kind: principal_type(r, 3)?,
         created_at: r.get(4),
         revoked_at: r.get(5),
     })
@@ -65,7 +75,7 @@ fn insert_key(tx: &mut postgres::Transaction<'_>, key: &ApiKeyRecord) -> Result<
             &key.prefix,
             &key.hash.as_slice(),
             &key.principal,
-            &key.kind,
+            &key.kind.as_str(),
             &key.created_at,
             &key.revoked_at,
         ],
@@ -89,7 +99,7 @@ impl DirectoryStore for PostgresStore {
             &[
                 &org.id,
                 &org.name,
-                &org.role,
+                &org.role.as_str(),
                 &org.supervisor,
                 &org.officer_name,
                 &org.officer_contact,
@@ -104,13 +114,17 @@ impl DirectoryStore for PostgresStore {
     fn organization(&self, id: &str) -> Result<Option<OrganizationRecord>, StoreError> {
         let mut conn = self.pool.get()?;
         let sql = format!("{ORGS} WHERE id = $1");
-        Ok(conn.client.query_opt(&sql, &[&id])?.as_ref().map(org_from))
+        conn.client
+            .query_opt(&sql, &[&id])?
+            .as_ref()
+            .map(org_from)
+            .transpose()
     }
 
     fn organizations(&self) -> Result<Vec<OrganizationRecord>, StoreError> {
         let mut conn = self.pool.get()?;
         let sql = format!("{ORGS} ORDER BY id");
-        Ok(conn.client.query(&sql, &[])?.iter().map(org_from).collect())
+        conn.client.query(&sql, &[])?.iter().map(org_from).collect()
     }
 
     fn insert_principal(
@@ -130,7 +144,7 @@ impl DirectoryStore for PostgresStore {
                 &p.id,
                 &p.org,
                 &p.name,
-                &p.kind,
+                &p.kind.as_str(),
                 &p.subject,
                 &p.policies,
                 &p.policy_version,
@@ -149,21 +163,20 @@ impl DirectoryStore for PostgresStore {
     fn principal(&self, id: &str) -> Result<Option<PrincipalRecord>, StoreError> {
         let mut conn = self.pool.get()?;
         let sql = format!("{PRINCIPALS} WHERE p.id = $1");
-        Ok(conn
-            .client
+        conn.client
             .query_opt(&sql, &[&id])?
-            .map(|r| principal_from(&r, 0)))
+            .map(|r| principal_from(&r, 0))
+            .transpose()
     }
 
     fn principals(&self, org: Option<&str>) -> Result<Vec<PrincipalRecord>, StoreError> {
         let mut conn = self.pool.get()?;
         let sql = format!("{PRINCIPALS} WHERE $1::text IS NULL OR p.org = $1 ORDER BY p.id");
-        Ok(conn
-            .client
+        conn.client
             .query(&sql, &[&org])?
             .iter()
             .map(|r| principal_from(r, 0))
-            .collect())
+            .collect()
     }
 
     fn authenticate(
@@ -181,7 +194,10 @@ impl DirectoryStore for PostgresStore {
         let Some(r) = client.query_opt(&stmt, &[&prefix])? else {
             return Ok(None);
         };
-        let principal = r.get::<_, Option<String>>(6).map(|_| principal_from(&r, 6));
+        let principal = r
+            .get::<_, Option<String>>(6)
+            .map(|_| principal_from(&r, 6))
+            .transpose()?;
         Ok(Some((key_from(&r)?, principal)))
     }
 

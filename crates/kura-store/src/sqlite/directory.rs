@@ -13,11 +13,30 @@ const PRINCIPAL_COLUMNS: &str = "p.id, p.org, p.name, p.kind, p.subject, p.polic
      p.policy_version, p.created_at, p.suspended_at, p.suspended_reason, p.reinstated_at";
 const KEY_COLUMNS: &str = "k.prefix, k.hash, k.principal, k.kind, k.created_at, k.revoked_at";
 
+/// A text column that must hold one of a fixed set of names.
+fn named<T>(r: &rusqlite::Row<'_>, at: usize, parse: fn(&str) -> Option<T>) -> rusqlite::Result<T> {
+    let text: String = r.get(at)?;
+    parse(&text).ok_or_else(|| {
+        rusqlite::Error::FromSqlConversionFailure(
+            at,
+            rusqlite::types::Type::Text,
+            format!("unknown kind or role `{text}`").into(),
+        )
+    })
+}
+
+pub(super) fn principal_type(
+    r: &rusqlite::Row<'_>,
+    at: usize,
+) -> rusqlite::Result<kura_model::PrincipalType> {
+    named(r, at, kura_model::PrincipalType::parse)
+}
+
 fn org_from(r: &rusqlite::Row<'_>) -> rusqlite::Result<OrganizationRecord> {
     Ok(OrganizationRecord {
         id: r.get(0)?,
         name: r.get(1)?,
-        role: r.get(2)?,
+        role: named(r, 2, kura_model::OrgRole::parse)?,
         supervisor: r.get(3)?,
         officer_name: r.get(4)?,
         officer_contact: r.get(5)?,
@@ -32,7 +51,7 @@ fn principal_from(r: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<Principa
         id: r.get(at)?,
         org: r.get(at + 1)?,
         name: r.get(at + 2)?,
-        kind: r.get(at + 3)?,
+        kind: principal_type(r, at + 3)?,
         subject: subject.and_then(|b| Uuid::from_slice(&b).ok()),
         policies: r.get(at + 5)?,
         policy_version: r.get(at + 6)?,
@@ -51,7 +70,7 @@ fn key_from(r: &rusqlite::Row<'_>) -> rusqlite::Result<(ApiKeyRecord, Vec<u8>)> 
             prefix: r.get(0)?,
             hash: [0; 32],
             principal: r.get(2)?,
-            kind: r.get(3)?,
+            kind: principal_type(r, 3)?,
             created_at: r.get(4)?,
             revoked_at: r.get(5)?,
         },
@@ -83,7 +102,7 @@ impl DirectoryStore for SqliteStore {
             params![
                 org.id,
                 org.name,
-                org.role,
+                org.role.as_str(),
                 org.supervisor,
                 org.officer_name,
                 org.officer_contact,
@@ -134,7 +153,7 @@ impl DirectoryStore for SqliteStore {
                 p.id,
                 p.org,
                 p.name,
-                p.kind,
+                p.kind.as_str(),
                 p.subject.map(|s| s.as_bytes().to_vec()),
                 p.policies,
                 p.policy_version,
@@ -393,7 +412,7 @@ fn insert_key(tx: &rusqlite::Transaction<'_>, key: &ApiKeyRecord) -> Result<(), 
             key.prefix,
             key.hash.as_slice(),
             key.principal,
-            key.kind,
+            key.kind.as_str(),
             key.created_at,
             key.revoked_at
         ],
