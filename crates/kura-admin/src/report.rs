@@ -12,6 +12,7 @@ use std::collections::{BTreeMap, HashSet};
 
 use kura_audit::{AccessEvent, Action, Outcome};
 use kura_model::Schema;
+use kura_policy::{AccessRecord, RecordOutcome, SupervisionBuilder};
 use kura_store::{AuditStore, DirectoryStore, StoreError};
 
 use crate::AdminError;
@@ -125,26 +126,13 @@ pub fn org_report(
     let o = directory
         .organization(org)?
         .ok_or_else(|| AdminError::NotFound(format!("no organization `{org}`")))?;
-    let mut principals: BTreeMap<String, (PrincipalReport, HashSet<u64>)> = directory
-        .principals(Some(org))?
-        .into_iter()
-        .map(|p| {
-            let r = PrincipalReport {
-                id: p.id.clone(),
-                name: p.name,
-                kind: p.kind,
-                suspended: p.suspended_at.is_some(),
-                requests: 0,
-                denied: BTreeMap::new(),
-                actions: BTreeMap::new(),
-                categories_by_purpose: BTreeMap::new(),
-                distinct_subjects: 0,
-                containment_events: Vec::new(),
-            };
-            (p.id, (r, HashSet::new()))
-        })
-        .collect();
+    let records = directory.principals(Some(org))?;
     let canaries: HashSet<u64> = directory.canaries()?.into_iter().collect();
+    // The one implementation of the supervision counts: `kura_policy::SupervisionBuilder`.
+    let mut builder = SupervisionBuilder::new(from, to, |s| canaries.contains(&s));
+    for p in &records {
+        builder.principal(org, &p.id);
+    }
     let (from_ms, to_ms) = (from.max(0) as u64 * 1000, to.max(0) as u64 * 1000);
     let size = audit.audit_size()?;
     let mut seq = first_at(audit, size, from_ms.saturating_sub(SKEW_MS))?;
@@ -162,50 +150,69 @@ pub fn org_report(
             if ev.time_ms < from_ms || ev.time_ms >= to_ms {
                 continue;
             }
-            let Some((r, seen)) = principals.get_mut(&ev.principal) else {
+            if !records.iter().any(|p| p.id == ev.principal) {
                 continue;
-            };
-            r.requests += 1;
-            *r.actions.entry(ev.action.as_str().to_owned()).or_default() += 1;
-            match &ev.outcome {
-                Outcome::Denied(code) => {
-                    *r.denied.entry(code.clone()).or_default() += 1;
-                }
-                Outcome::Error(_) => {}
-                Outcome::Ok => {
-                    let obtained =
-                        matches!(ev.action, Action::Read | Action::Search | Action::Export);
-                    if obtained {
-                        seen.extend(ev.subjects.iter().filter(|s| !canaries.contains(s)));
-                        let c = schema.collection(&ev.collection);
-                        let per = r
-                            .categories_by_purpose
-                            .entry(ev.purpose.clone())
-                            .or_default();
-                        for f in &ev.fields {
-                            let cat = c
-                                .and_then(|c| c.field(f))
-                                .map_or("other", |f| f.category.as_str());
-                            *per.entry(cat.to_owned()).or_default() += 1;
-                        }
-                    }
-                }
             }
+            let c = schema.collection(&ev.collection);
+            let categories: Vec<&str> = ev
+                .fields
+                .iter()
+                .map(|f| {
+                    c.and_then(|c| c.field(f))
+                        .map_or("other", |f| f.category.as_str())
+                })
+                .collect();
+            let subjects: Vec<u64> = ev.subjects.iter().collect();
+            builder.add(&AccessRecord {
+                organization: org,
+                principal: &ev.principal,
+                action: ev.action.as_str(),
+                purpose: &ev.purpose,
+                outcome: match &ev.outcome {
+                    Outcome::Ok => RecordOutcome::Allowed,
+                    Outcome::Denied(code) => RecordOutcome::Denied(code),
+                    Outcome::Error(_) => RecordOutcome::Failed,
+                },
+                obtained: matches!(ev.action, Action::Read | Action::Search | Action::Export),
+                subjects: &subjects,
+                categories: &categories,
+            });
         }
         seq = end;
     }
-    for i in directory.incidents()? {
-        if i.opened_at < from || i.opened_at >= to {
-            continue;
-        }
-        if let Some((r, _)) = principals.get_mut(&i.principal) {
-            r.containment_events.push(ContainmentEvent {
-                incident: i.id,
-                opened_at: i.opened_at,
-                trigger: i.trigger,
-            });
-        }
-    }
+    let mut activity = builder
+        .finish()
+        .into_iter()
+        .next()
+        .map(|r| r.principals)
+        .unwrap_or_default();
+    let incidents = directory.incidents()?;
+    let principals = records
+        .into_iter()
+        .map(|p| {
+            let a = activity.remove(&p.id).unwrap_or_default();
+            PrincipalReport {
+                containment_events: incidents
+                    .iter()
+                    .filter(|i| i.principal == p.id && i.opened_at >= from && i.opened_at < to)
+                    .map(|i| ContainmentEvent {
+                        incident: i.id.clone(),
+                        opened_at: i.opened_at,
+                        trigger: i.trigger.clone(),
+                    })
+                    .collect(),
+                id: p.id,
+                name: p.name,
+                kind: p.kind,
+                suspended: p.suspended_at.is_some(),
+                requests: a.requests,
+                denied: a.denied,
+                actions: a.actions,
+                categories_by_purpose: a.categories_by_purpose,
+                distinct_subjects: a.distinct_subjects,
+            }
+        })
+        .collect();
     Ok(OrgReport {
         org: o.id,
         name: o.name,
@@ -215,13 +222,7 @@ pub fn org_report(
         from,
         to,
         entries_scanned: scanned,
-        principals: principals
-            .into_values()
-            .map(|(mut r, seen)| {
-                r.distinct_subjects = seen.len() as u64;
-                r
-            })
-            .collect(),
+        principals,
     })
 }
 

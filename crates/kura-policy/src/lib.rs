@@ -76,5 +76,7 @@ pub use error::{DenyCode, PolicyError};
 pub use mask::{mask, region};
 pub use policy::{Action, Mode, Policy, PolicySpec, Quota};
 pub use present::present;
-pub use supervision::{AccessRecord, OrganizationReport, PrincipalActivity, SupervisionBuilder};
+pub use supervision::{
+    AccessRecord, OrganizationReport, PrincipalActivity, RecordOutcome, SupervisionBuilder,
+};
 pub use token::token;
