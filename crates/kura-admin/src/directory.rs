@@ -13,7 +13,7 @@
 
 use std::sync::Arc;
 
-use kura_audit::{AccessEvent, Action};
+use kura_audit::{AccessEvent, Action, Clock};
 use kura_model::{OrgRole, PrincipalType, Schema};
 use kura_policy::{Policy, PolicySpec, PrincipalKind};
 use kura_store::{DirectoryStore, OrganizationRecord, PrincipalRecord, StoreError};
@@ -144,16 +144,9 @@ pub struct IssuedKey {
     pub api_key: String,
 }
 
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
-
-fn event(by: &str, action: Action) -> AccessEvent {
+fn event(by: &str, action: Action, now_ms: i64) -> AccessEvent {
     AccessEvent::new(
-        now_ms() as u64,
+        now_ms.max(0) as u64,
         by,
         "administration",
         action,
@@ -201,6 +194,7 @@ fn valid_contact(c: &str) -> bool {
 /// `supervisor_required`, `invalid_supervisor`, `conflict`.
 pub fn create_org(
     store: &dyn DirectoryStore,
+    clock: &dyn Clock,
     by: &str,
     input: NewOrganization,
 ) -> Result<OrganizationRecord, AdminError> {
@@ -278,7 +272,7 @@ pub fn create_org(
         supervisor,
         officer_name,
         officer_contact,
-        created_at: now_ms() / 1000,
+        created_at: (clock.now_ms() as i64) / 1000,
     };
     if store.organization(&record.id)?.is_some() {
         return Err(AdminError::Conflict(format!(
@@ -286,7 +280,7 @@ pub fn create_org(
             record.id
         )));
     }
-    let leaf = event(by, Action::OrgCreate).to_leaf()?;
+    let leaf = event(by, Action::OrgCreate, clock.now_ms() as i64).to_leaf()?;
     store
         .insert_organization(&record, &[leaf])
         .map_err(|e| match e {
@@ -352,6 +346,7 @@ pub fn parse_policies(json: &str, schema: &Schema) -> Result<Vec<Policy>, String
 /// checker, `subject_required`, `subject_not_found`, `not_found` (organization), `conflict`.
 pub fn create_principal(
     store: &dyn DirectoryStore,
+    clock: &dyn Clock,
     schema: &Schema,
     by: &str,
     input: NewPrincipal,
@@ -442,7 +437,7 @@ pub fn create_principal(
         AdminError::invalid("invalid_value", format!("policies do not serialize: {e}"))
     })?;
     let id = Uuid::now_v7().to_string();
-    let now = now_ms();
+    let now = clock.now_ms() as i64;
     let key = generate_api_key(&id, kind, now / 1000)?;
     let record = PrincipalRecord {
         id: id.clone(),
@@ -458,8 +453,8 @@ pub fn create_principal(
         reinstated_at: None,
     };
     let leaves = [
-        event(by, Action::PrincipalCreate).to_leaf()?,
-        event(by, Action::ApiKeyCreate).to_leaf()?,
+        event(by, Action::PrincipalCreate, clock.now_ms() as i64).to_leaf()?,
+        event(by, Action::ApiKeyCreate, clock.now_ms() as i64).to_leaf()?,
     ];
     store
         .insert_principal(&record, &key.record, &leaves)
@@ -486,6 +481,7 @@ pub fn create_principal(
 /// when a self-service principal's subject is not in a policy's collection.
 pub fn update_policies(
     store: &dyn DirectoryStore,
+    clock: &dyn Clock,
     schema: &Schema,
     by: &str,
     principal: &str,
@@ -528,7 +524,7 @@ pub fn update_policies(
     store.set_policies(
         &p.id,
         &json,
-        &[event(by, Action::PrincipalUpdate).to_leaf()?],
+        &[event(by, Action::PrincipalUpdate, clock.now_ms() as i64).to_leaf()?],
     )?;
     Ok(())
 }
@@ -539,20 +535,24 @@ pub fn update_policies(
 /// `not_found`, store failures.
 pub fn rotate_key(
     store: &dyn DirectoryStore,
+    clock: &dyn Clock,
     by: &str,
     principal: &str,
 ) -> Result<IssuedKey, AdminError> {
     let p = store
         .principal(principal)?
         .ok_or_else(|| AdminError::NotFound(format!("no principal `{principal}`")))?;
-    let key = generate_api_key(&p.id, p.kind, now_ms() / 1000)?;
-    store.add_api_key(&key.record, &[event(by, Action::ApiKeyCreate).to_leaf()?])?;
+    let key = generate_api_key(&p.id, p.kind, (clock.now_ms() as i64) / 1000)?;
+    store.add_api_key(
+        &key.record,
+        &[event(by, Action::ApiKeyCreate, clock.now_ms() as i64).to_leaf()?],
+    )?;
     store.revoke_api_keys(
         &p.id,
         None,
         Some(&key.record.prefix),
-        now_ms() / 1000,
-        &[event(by, Action::ApiKeyRevoke).to_leaf()?],
+        (clock.now_ms() as i64) / 1000,
+        &[event(by, Action::ApiKeyRevoke, clock.now_ms() as i64).to_leaf()?],
     )?;
     let secret: Zeroizing<String> = key.secret;
     Ok(IssuedKey {
@@ -567,6 +567,7 @@ pub fn rotate_key(
 /// `not_found` when the principal or key does not exist (or is already revoked).
 pub fn revoke_keys(
     store: &dyn DirectoryStore,
+    clock: &dyn Clock,
     by: &str,
     principal: &str,
     prefix: Option<&str>,
@@ -578,8 +579,8 @@ pub fn revoke_keys(
         principal,
         prefix,
         None,
-        now_ms() / 1000,
-        &[event(by, Action::ApiKeyRevoke).to_leaf()?],
+        (clock.now_ms() as i64) / 1000,
+        &[event(by, Action::ApiKeyRevoke, clock.now_ms() as i64).to_leaf()?],
     )?;
     if n == 0 {
         return Err(AdminError::NotFound("no active key matches".to_owned()));
@@ -593,6 +594,7 @@ pub fn revoke_keys(
 /// `not_found`.
 pub fn set_suspended(
     store: &dyn DirectoryStore,
+    clock: &dyn Clock,
     by: &str,
     principal: &str,
     reason: Option<&str>,
@@ -602,8 +604,9 @@ pub fn set_suspended(
     } else {
         Action::PrincipalReinstate
     };
+    let now = clock.now_ms() as i64;
     let found =
-        store.set_suspended(principal, reason, now_ms(), &[event(by, action).to_leaf()?])?;
+        store.set_suspended(principal, reason, now, &[event(by, action, now).to_leaf()?])?;
     if !found {
         return Err(AdminError::NotFound(format!("no principal `{principal}`")));
     }

@@ -69,7 +69,7 @@ impl Default for Limits {
 }
 
 /// Shared state of all handlers.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct AppState {
     /// The vault.
     pub vault: Arc<Vault>,
@@ -89,6 +89,17 @@ pub struct AppState {
     pub metrics: Arc<kura_admin::metrics::Metrics>,
     /// The card vault (issue 7); `None` answers its routes with 503 `cards_unavailable`.
     pub cards: Option<Arc<kura_vault::CardVault>>,
+    /// The clock administrative acts are stamped with.
+    pub clock: Arc<dyn kura_audit::Clock>,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState")
+            .field("vault", &self.vault)
+            .field("limits", &self.limits)
+            .finish_non_exhaustive()
+    }
 }
 
 /// The complete `/v1` router.

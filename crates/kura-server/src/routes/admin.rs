@@ -53,7 +53,8 @@ pub async fn create_org(
     ApiJson(body): ApiJson<NewOrganization>,
 ) -> Result<(StatusCode, Json<OrganizationView>), ApiError> {
     let d = state.directory.clone();
-    let org = run(move || directory::create_org(&*d, &principal.id, body)).await?;
+    let clock = state.clock.clone();
+    let org = run(move || directory::create_org(&*d, &*clock, &principal.id, body)).await?;
     Ok((StatusCode::CREATED, Json(org.into())))
 }
 
@@ -100,9 +101,11 @@ pub async fn create_principal(
     ApiJson(body): ApiJson<NewPrincipal>,
 ) -> Result<(StatusCode, Json<IssuedKey>), ApiError> {
     let d = state.directory.clone();
+    let clock = state.clock.clone();
     let vault = state.vault.clone();
     let (_, key) =
-        run(move || directory::create_principal(&*d, vault.schema(), &principal.id, body)).await?;
+        run(move || directory::create_principal(&*d, &*clock, vault.schema(), &principal.id, body))
+            .await?;
     Ok((StatusCode::CREATED, Json(key)))
 }
 
@@ -173,8 +176,16 @@ pub async fn update_policies(
     ApiJson(body): ApiJson<PoliciesBody>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let (d, vault, who) = (state.directory.clone(), state.vault.clone(), id.clone());
+    let clock = state.clock.clone();
     run(move || {
-        directory::update_policies(&*d, vault.schema(), &principal.id, &who, body.policies)
+        directory::update_policies(
+            &*d,
+            &*clock,
+            vault.schema(),
+            &principal.id,
+            &who,
+            body.policies,
+        )
     })
     .await?;
     Ok(Json(serde_json::json!({ "id": id, "updated": true })))
@@ -190,7 +201,8 @@ pub async fn rotate_key(
     Path(id): Path<String>,
 ) -> Result<(StatusCode, Json<IssuedKey>), ApiError> {
     let d = state.directory.clone();
-    let key = run(move || directory::rotate_key(&*d, &principal.id, &id)).await?;
+    let clock = state.clock.clone();
+    let key = run(move || directory::rotate_key(&*d, &*clock, &principal.id, &id)).await?;
     Ok((StatusCode::CREATED, Json(key)))
 }
 
@@ -205,7 +217,9 @@ pub async fn revoke_key(
     Path((id, prefix)): Path<(String, String)>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let d = state.directory.clone();
-    let n = run(move || directory::revoke_keys(&*d, &principal.id, &id, Some(&prefix))).await?;
+    let clock = state.clock.clone();
+    let n = run(move || directory::revoke_keys(&*d, &*clock, &principal.id, &id, Some(&prefix)))
+        .await?;
     Ok(Json(serde_json::json!({ "revoked": n })))
 }
 
@@ -219,8 +233,10 @@ pub async fn suspend(
     Path(id): Path<String>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let d = state.directory.clone();
+    let clock = state.clock.clone();
     let who = id.clone();
-    run(move || directory::set_suspended(&*d, &principal.id, &who, Some("operator"))).await?;
+    run(move || directory::set_suspended(&*d, &*clock, &principal.id, &who, Some("operator")))
+        .await?;
     Ok(Json(serde_json::json!({ "id": id, "suspended": true })))
 }
 
@@ -234,8 +250,9 @@ pub async fn reinstate(
     Path(id): Path<String>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let d = state.directory.clone();
+    let clock = state.clock.clone();
     let who = id.clone();
-    run(move || directory::set_suspended(&*d, &principal.id, &who, None)).await?;
+    run(move || directory::set_suspended(&*d, &*clock, &principal.id, &who, None)).await?;
     Ok(Json(serde_json::json!({ "id": id, "suspended": false })))
 }
 

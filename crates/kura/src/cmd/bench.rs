@@ -414,6 +414,7 @@ pub fn bench_operator(store: &dyn kura_store::DirectoryStore, name: &str) -> Res
     if store.organization("bench-org")?.is_none() {
         kura_admin::directory::create_org(
             store,
+            &crate::open::SystemClock,
             "bench",
             kura_admin::directory::NewOrganization {
                 id: "bench-org".into(),
@@ -430,6 +431,7 @@ pub fn bench_operator(store: &dyn kura_store::DirectoryStore, name: &str) -> Res
     }
     let (_, key) = kura_admin::directory::create_principal(
         store,
+        &crate::open::SystemClock,
         &kura_model::Schema::builtin(),
         "bench",
         kura_admin::directory::NewPrincipal {
@@ -458,6 +460,7 @@ fn http(dir: &Path, a: &BenchArgs) -> Result<Value> {
         policies: Arc::default(),
         metrics: Arc::default(),
         cards: None,
+        clock: std::sync::Arc::new(crate::open::SystemClock),
     };
     let rt = tokio::runtime::Runtime::new()?;
     let listener = rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))?;

@@ -170,6 +170,7 @@ fn http_rounds(a: &BenchArgs, data: &Path, on: Vault, ids: &[Uuid]) -> Result<Va
     for i in 0..PRINCIPALS {
         let (_, k) = kura_admin::directory::create_principal(
             &*sqlite,
+            &crate::open::SystemClock,
             &schema,
             "bench",
             kura_admin::directory::NewPrincipal {
@@ -193,6 +194,7 @@ fn http_rounds(a: &BenchArgs, data: &Path, on: Vault, ids: &[Uuid]) -> Result<Va
         policies: Arc::default(),
         metrics: Arc::default(),
         cards: None,
+        clock: std::sync::Arc::new(crate::open::SystemClock),
     };
     let rt = tokio::runtime::Runtime::new()?;
     let listener = rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))?;

@@ -214,6 +214,7 @@ pub fn run_org(cmd: OrgCommand) -> Result<ExitCode> {
             let d = open::stores(&resolve(&vault)?)?.directory;
             let org = directory::create_org(
                 &*d,
+                &crate::open::SystemClock,
                 CLI,
                 NewOrganization {
                     id,
@@ -319,6 +320,7 @@ pub fn run_principal(cmd: PrincipalCommand) -> Result<ExitCode> {
             let d = open::stores(&r)?.directory;
             let (_, key) = directory::create_principal(
                 &*d,
+                &crate::open::SystemClock,
                 &schema,
                 CLI,
                 NewPrincipal {
@@ -377,12 +379,14 @@ pub fn run_principal(cmd: PrincipalCommand) -> Result<ExitCode> {
             let schema = r.config.schema()?;
             let policies = policy.iter().map(read_policy).collect::<Result<Vec<_>>>()?;
             let d = open::stores(&r)?.directory;
-            directory::update_policies(&*d, &schema, CLI, &id, policies).map_err(fail)?;
+            directory::update_policies(&*d, &crate::open::SystemClock, &schema, CLI, &id, policies)
+                .map_err(fail)?;
             println!("principal {id}: policies replaced");
         }
         PrincipalCommand::Rotate { vault, id, json } => {
             let d = open::stores(&resolve(&vault)?)?.directory;
-            let key = directory::rotate_key(&*d, CLI, &id).map_err(fail)?;
+            let key =
+                directory::rotate_key(&*d, &crate::open::SystemClock, CLI, &id).map_err(fail)?;
             if json {
                 println!("{}", issued_json(&key));
             } else {
@@ -395,17 +399,21 @@ pub fn run_principal(cmd: PrincipalCommand) -> Result<ExitCode> {
         }
         PrincipalCommand::Revoke { vault, id, key } => {
             let d = open::stores(&resolve(&vault)?)?.directory;
-            let n = directory::revoke_keys(&*d, CLI, &id, key.as_deref()).map_err(fail)?;
+            let n =
+                directory::revoke_keys(&*d, &crate::open::SystemClock, CLI, &id, key.as_deref())
+                    .map_err(fail)?;
             println!("{n} key(s) revoked");
         }
         PrincipalCommand::Suspend { vault, id } => {
             let d = open::stores(&resolve(&vault)?)?.directory;
-            directory::set_suspended(&*d, CLI, &id, Some("operator")).map_err(fail)?;
+            directory::set_suspended(&*d, &crate::open::SystemClock, CLI, &id, Some("operator"))
+                .map_err(fail)?;
             println!("principal {id} suspended");
         }
         PrincipalCommand::Reinstate { vault, id } => {
             let d = open::stores(&resolve(&vault)?)?.directory;
-            directory::set_suspended(&*d, CLI, &id, None).map_err(fail)?;
+            directory::set_suspended(&*d, &crate::open::SystemClock, CLI, &id, None)
+                .map_err(fail)?;
             println!("principal {id} reinstated");
         }
     }

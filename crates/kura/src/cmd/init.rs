@@ -88,6 +88,7 @@ pub fn create_vault(args: &VaultArgs, owner: OwnerArgs) -> Result<FirstOperator>
     let stores = open::stores(&r)?;
     let org = directory::create_org(
         &*stores.directory,
+        &crate::open::SystemClock,
         "kura-init",
         NewOrganization {
             id: owner.org.unwrap_or_default(),
@@ -106,6 +107,7 @@ pub fn create_vault(args: &VaultArgs, owner: OwnerArgs) -> Result<FirstOperator>
     )?;
     let (p, key) = directory::create_principal(
         &*stores.directory,
+        &crate::open::SystemClock,
         &r.config.schema()?,
         "kura-init",
         NewPrincipal {
@@ -173,6 +175,7 @@ pub fn break_glass(args: &VaultArgs, org: &str, reason: &str, json: bool) -> Res
     let name = format!("break-glass-{}", super::now_unix());
     let (p, key) = directory::create_principal(
         &*opened.directory,
+        &crate::open::SystemClock,
         &r.config.schema()?,
         "kura-break-glass",
         NewPrincipal {

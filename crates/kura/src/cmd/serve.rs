@@ -94,6 +94,7 @@ pub fn run(mut args: VaultArgs, listen: Option<SocketAddr>, dev: bool) -> Result
         policies: std::sync::Arc::default(),
         metrics,
         cards: Some(opened.cards.clone()),
+        clock: std::sync::Arc::new(crate::open::SystemClock),
     };
     if let Some(c) = opened.vault.canaries() {
         let _enter = rt.enter();
