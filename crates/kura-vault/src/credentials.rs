@@ -10,10 +10,15 @@
 //! [`Credentials`] ties the pieces of `kura-credentials` to the vault and a
 //! [`CredentialStore`]:
 //! - **login** runs in the same steps whether or not the login id exists: blind-index lookup,
-//!   throttle check (state keyed by the subject, or by a pseudo-subject derived from the login
-//!   id's blind-index token, so unknown ids are throttled and locked alike), one Argon2
-//!   verification (against a dummy hash for unknown ids), one state write with the access
-//!   event. The answer for a wrong password and an unknown id is the same error.
+//!   reservation of the attempt (state keyed by the subject, or by a pseudo-subject derived
+//!   from the login id's blind-index token, so unknown ids are throttled and locked alike):
+//!   the throttle check and the attempt counted as a failure, in one compare-and-set on the
+//!   state's version *before* any hashing, so parallel attempts cannot all pass the check;
+//!   then one Argon2 verification (against a dummy hash for unknown ids); then the outcome:
+//!   a failure only writes its event, a success turns the reservation into a reset — unless
+//!   another attempt locked the account meanwhile. The answer for a wrong password and an
+//!   unknown id is the same error. At most `lock_after` attempts are ever evaluated between
+//!   two successes, however many run at once.
 //! - **recovery** never trusts knowledge of personal data: a single-use 256-bit token, stored
 //!   hashed, valid 30 minutes, mailed to the address on file. The request is answered before
 //!   any lookup happens (the work runs in the background), so neither the answer nor its
@@ -533,7 +538,8 @@ impl Credentials {
             .await?;
         let now = self.now_unix();
         let me = self.clone();
-        // Step 1: resolve the login id and check the throttle, before any hashing.
+        // Step 1: resolve the login id and reserve the attempt (throttle check and count in
+        // one compare-and-set), before any hashing.
         let target =
             blocking(move || me.resolve_login(&access, &collection, &login_id, now)).await?;
         // Step 2: one Argon2 verification, against the dummy hash for unknown ids.
@@ -546,14 +552,19 @@ impl Credentials {
             .await;
         let me = self.clone();
         match verified {
-            Err(CredentialError::Busy) => Err(CredentialError::Busy.into()),
+            Err(CredentialError::Busy) => {
+                // Not evaluated: give the reservation back (no event, as before: answered at
+                // once without any work on the password).
+                let _ = blocking(move || me.release(&target, None)).await;
+                Err(CredentialError::Busy.into())
+            }
             Err(CredentialError::InvalidCredentials) => {
-                blocking(move || me.record_failure(&target, now)).await?;
+                blocking(move || me.record_failure(&target)).await?;
                 Err(CredentialError::InvalidCredentials.into())
             }
             Err(e) => {
                 let code = e.code();
-                blocking(move || Ok(me.vault.append(&failed(&target.ev, code))?)).await?;
+                blocking(move || me.release(&target, Some(&failed(&target.ev, code)))).await?;
                 Err(e.into())
             }
             Ok(v) => {
@@ -613,67 +624,105 @@ impl Credentials {
             }
             None => (pseudo_subject(token), None, ev, None),
         };
-        let state = self.store.credential_state(&key)?;
-        if let Err(e) = throttle_of(&state).check(&self.options.throttle, now) {
-            v.append(&failed(&ev, e.code()))?;
-            return Err(e.into());
-        }
+        // Reserve the attempt before any hashing: it counts as a failure until it verifies.
+        let (prior, locks) = match self.reserve(&key, now) {
+            Ok(r) => r,
+            Err(PasswordError::Credential(e)) => {
+                v.append(&failed(&ev, e.code()))?;
+                return Err(e.into());
+            }
+            Err(e) => return Err(e),
+        };
         Ok(LoginTarget {
             collection: collection.to_owned(),
             key,
             subject,
             ev,
             phc,
-            must_reset: state.must_reset,
+            prior,
+            locks,
         })
     }
 
-    fn record_failure(&self, t: &LoginTarget, now: u64) -> Result<()> {
+    /// Reserves one login attempt on `key`: checks the throttle and counts the attempt as a
+    /// failure ([`ThrottleState::reserve`]) in one compare-and-set on the state's version, so
+    /// that attempts running at the same time (here or on other servers) each see those
+    /// reserved before them. Returns the state it replaced and whether it locked the account.
+    ///
+    /// Writes no access event: the attempt's event is written with its outcome.
+    ///
+    /// # Errors
+    /// `account_locked`, `login_throttled` (nothing written); store failures; `contention`.
+    fn reserve(&self, key: &Uuid, now: u64) -> Result<(CredentialState, bool)> {
         for _ in 0..CAS_ATTEMPTS {
-            let state = self.store.credential_state(&t.key)?;
+            let state = self.store.credential_state(key)?;
             let mut th = throttle_of(&state);
-            let was_locked = th.locked;
-            th.record_failure(&self.options.throttle, now);
-            let mut events = vec![failed(&t.ev, "invalid_credentials")];
-            if th.locked && !was_locked {
-                // The lock is an event of its own.
-                events.push(failed(&t.ev, "account_locked"));
-            }
-            let mut leaves = Vec::new();
-            for e in &events {
-                leaves.extend(self.vault.leaves(e)?);
-            }
+            let locks = th.reserve(&self.options.throttle, now)?;
             if self.store.put_credential_state(
-                &t.key,
+                key,
                 state.version,
                 &with_throttle(&state, &th),
-                &leaves,
+                &[],
             )? {
-                return Ok(());
+                return Ok((state, locks));
             }
         }
-        Err(VaultError::Contention(t.key.to_string()).into())
+        Err(VaultError::Contention(key.to_string()).into())
     }
 
-    fn record_success(&self, t: &LoginTarget, id: Uuid) -> Result<()> {
-        if t.must_reset {
-            self.vault
-                .append(&failed(&t.ev, "password_reset_required"))?;
-            return Err(PasswordError::ResetRequired);
+    /// Gives back a reservation whose password was never evaluated (the pool was full, or
+    /// the stored hash unusable) or was right under a forced reset, if nothing changed the
+    /// state since; otherwise the attempt stays counted (fail closed). `ev`, when given, is
+    /// written in the same transaction, or appended on its own.
+    fn release(&self, t: &LoginTarget, ev: Option<&AccessEvent>) -> Result<()> {
+        let state = self.store.credential_state(&t.key)?;
+        let leaves = match ev {
+            Some(ev) => self.vault.leaves(ev)?,
+            None => Vec::new(),
+        };
+        let given_back = t.untouched(&state)
+            && self.store.put_credential_state(
+                &t.key,
+                state.version,
+                &t.restored(&state),
+                &leaves,
+            )?;
+        if let (false, Some(ev)) = (given_back, ev) {
+            self.vault.append(ev)?;
         }
+        Ok(())
+    }
+
+    /// A wrong password: its reservation already counted it (and locked the account if it
+    /// was the `lock_after`-th attempt); only the events remain to be written.
+    fn record_failure(&self, t: &LoginTarget) -> Result<()> {
+        self.vault.append(&failed(&t.ev, "invalid_credentials"))?;
+        if t.locks {
+            // The lock is an event of its own.
+            self.vault.append(&failed(&t.ev, "account_locked"))?;
+        }
+        Ok(())
+    }
+
+    /// A verified password turns its reservation into a success — unless another attempt
+    /// locked the account while this one was being hashed (then `account_locked`), or the
+    /// subject must reset its password (then `password_reset_required`, and the reservation
+    /// is given back: a right password is no failed guess).
+    fn record_success(&self, t: &LoginTarget, id: Uuid) -> Result<()> {
         for _ in 0..CAS_ATTEMPTS {
             let state = self.store.credential_state(&id)?;
+            let untouched = t.untouched(&state);
+            // Locked by this attempt's own reservation is no lock: the attempt succeeded.
+            if state.locked && !(untouched && t.locks) {
+                self.vault.append(&failed(&t.ev, "account_locked"))?;
+                return Err(CredentialError::AccountLocked.into());
+            }
             if state.must_reset {
-                self.vault
-                    .append(&failed(&t.ev, "password_reset_required"))?;
+                self.release(t, Some(&failed(&t.ev, "password_reset_required")))?;
                 return Err(PasswordError::ResetRequired);
             }
-            if state.failures == 0 {
-                self.vault.append(&t.ev)?;
-                return Ok(());
-            }
             let mut th = throttle_of(&state);
-            th.record_success();
+            th.unlock();
             let leaves = self.vault.leaves(&t.ev)?;
             if self.store.put_credential_state(
                 &id,
@@ -959,7 +1008,27 @@ struct LoginTarget {
     subject: Option<Uuid>,
     ev: AccessEvent,
     phc: Option<Zeroizing<String>>,
-    must_reset: bool,
+    /// The state the reservation replaced (its version is the one the reservation moved on).
+    prior: CredentialState,
+    /// The reservation locked the account (this is the `lock_after`-th attempt).
+    locks: bool,
+}
+
+impl LoginTarget {
+    /// Nothing changed the state since this attempt's reservation.
+    fn untouched(&self, now: &CredentialState) -> bool {
+        now.version == self.prior.version + 1
+    }
+
+    /// `now` with the throttle counters from before the reservation.
+    fn restored(&self, now: &CredentialState) -> CredentialState {
+        CredentialState {
+            failures: self.prior.failures,
+            last_failure_unix: self.prior.last_failure_unix,
+            locked: self.prior.locked,
+            ..*now
+        }
+    }
 }
 
 /// A checked recovery completion, waiting for its hash.

@@ -1,0 +1,346 @@
+//! Passwords over a real vault (issue 13): login throttling under concurrency, on a real
+//! SQLite store and a real PostgreSQL database (skipped loudly without one, failing under
+//! `CI=true`), with a real Argon2id pool.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use kura_audit::{Appender, AppenderConfig, Clock};
+use kura_credentials::{
+    Argon2Config, BreachFilter, HashPool, MIN_M_KIB, Password, PasswordHasher, PasswordPolicy,
+    Pepper, PolicyConfig, PoolConfig, ThrottlePolicy,
+};
+use kura_crypto::KeyFile;
+use kura_model::Schema;
+use kura_store::sqlite::{Durability, SqliteStore};
+use kura_store::{CredentialStore, DynStore, PostgresStore};
+use kura_vault::{Access, Credentials, CredentialsOptions, SubjectInput, Vault, VaultOptions};
+use uuid::Uuid;
+use zeroize::Zeroizing;
+
+const VAULT: [u8; 16] = [13u8; 16];
+const PW: &str = "a quiet storehouse by the river";
+const WRONG: &str = "wrong wrong wrong wrong";
+
+/// Time stands still: a throttle delay never passes during a test.
+struct FixedClock;
+impl Clock for FixedClock {
+    fn now_ms(&self) -> u64 {
+        1_800_000_000_000
+    }
+}
+
+/// A vault with passwords over one backend.
+struct Fixture {
+    _dir: tempfile::TempDir,
+    _db: Option<kura_store::postgres::testing::TestDatabase>,
+    vault: Arc<Vault>,
+    creds: Credentials,
+    store: Arc<dyn CredentialStore>,
+}
+
+/// Which backend a fixture runs on.
+#[derive(Clone, Copy, Debug)]
+enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Runs blocking code (the PostgreSQL client, a store call) from a test's async body.
+fn sync<T>(f: impl FnOnce() -> T) -> T {
+    tokio::task::block_in_place(f)
+}
+
+/// `t` passes of Argon2id at the minimum memory: a larger `t` makes every verification
+/// slow enough for the races below to be arranged with a margin of hundreds of ms.
+fn fixture(backend: Backend, throttle: ThrottlePolicy, t: u32) -> Option<Fixture> {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = KeyFile::create(&dir.path().join("vault.key"), VAULT).unwrap();
+    let (store, db): (Arc<dyn CredentialStore>, _) = match backend {
+        Backend::Sqlite => (
+            Arc::new(
+                SqliteStore::create(&dir.path().join("data"), VAULT, Durability::Normal).unwrap(),
+            ),
+            None,
+        ),
+        Backend::Postgres => {
+            let db = kura_store::postgres::testing::TestDatabase::create("vault_credentials")?;
+            drop(PostgresStore::create(db.url(), VAULT).unwrap());
+            let store = Arc::new(PostgresStore::open(&db.app_url()).unwrap());
+            (store, Some(db))
+        }
+    };
+    let dyn_store: DynStore = store.clone();
+    let appender = Arc::new(Appender::start(dyn_store.clone(), AppenderConfig::default()).unwrap());
+    let vault = Arc::new(
+        Vault::new(
+            Schema::builtin(),
+            dyn_store,
+            Arc::new(keys),
+            VaultOptions::default(),
+            appender,
+            Arc::new(FixedClock),
+        )
+        .unwrap(),
+    );
+    let hasher = PasswordHasher::new(
+        Argon2Config {
+            m_kib: MIN_M_KIB,
+            t,
+            p: 1,
+        },
+        Pepper::new(1, [7u8; 32]),
+    )
+    .unwrap();
+    let pool = HashPool::new(
+        Arc::new(hasher),
+        PoolConfig {
+            workers: 4,
+            queue: 64,
+        },
+    )
+    .unwrap();
+    let blocklist = Arc::new(BreachFilter::embedded_default().unwrap().clone());
+    let policy = PasswordPolicy::new(&PolicyConfig::default(), blocklist).unwrap();
+    let mailer: Arc<dyn kura_credentials::Mailer> = Arc::new(
+        kura_credentials::OutboxMailer::new(&kura_credentials::MailConfig {
+            outbox_dir: dir.path().join("outbox"),
+            ..kura_credentials::MailConfig::default()
+        })
+        .unwrap(),
+    );
+    let creds = Credentials::new(
+        vault.clone(),
+        store.clone(),
+        pool,
+        Arc::new(policy),
+        mailer,
+        CredentialsOptions {
+            throttle,
+            ..CredentialsOptions::default()
+        },
+    );
+    Some(Fixture {
+        _dir: dir,
+        _db: db,
+        vault,
+        creds,
+        store,
+    })
+}
+
+fn access() -> Access {
+    Access::operator("test", "testing")
+}
+
+/// Creates `login` with the password [`PW`].
+async fn account(f: &Fixture, login: &str) -> Uuid {
+    let vault = f.vault.clone();
+    let login = login.to_owned();
+    let id = tokio::task::spawn_blocking(move || {
+        vault
+            .create(
+                &access(),
+                "accounts",
+                SubjectInput {
+                    country: "JP".into(),
+                    locale: "en".into(),
+                    fields: [
+                        ("login_id".to_owned(), login.clone()),
+                        ("email".to_owned(), format!("{login}@example.jp")),
+                    ]
+                    .into_iter()
+                    .collect(),
+                },
+            )
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    f.creds
+        .set_password(access(), "accounts".into(), id, Password::from(PW))
+        .await
+        .unwrap();
+    id
+}
+
+async fn login(creds: &Credentials, login_id: &str, pw: &str) -> Result<Uuid, &'static str> {
+    creds
+        .login(
+            access(),
+            "accounts".into(),
+            Zeroizing::new(login_id.to_owned()),
+            Password::from(pw),
+        )
+        .await
+        .map_err(|e| e.code())
+}
+
+/// Counts each answer code of `results`.
+fn tally(
+    results: &[Result<Uuid, &'static str>],
+) -> std::collections::BTreeMap<&'static str, usize> {
+    let mut m = std::collections::BTreeMap::new();
+    for r in results {
+        *m.entry(r.as_ref().map_or_else(|c| *c, |_| "ok"))
+            .or_insert(0) += 1;
+    }
+    m
+}
+
+const LOCK_AT_3: ThrottlePolicy = ThrottlePolicy {
+    free_failures: 2,
+    base_delay_secs: 60,
+    max_delay_secs: 60,
+    lock_after: 3,
+};
+
+/// Twenty wrong logins at once against an account that locks at 3: exactly 3 are evaluated
+/// (answered `invalid_credentials`), every other is refused without hashing, and the account
+/// ends locked at exactly 3 failures.
+async fn parallel_wrong_logins_lock_at_exactly_lock_after(backend: Backend) {
+    let Some(f) = sync(|| fixture(backend, LOCK_AT_3, 8)) else {
+        return;
+    };
+    let id = account(&f, "taro").await;
+    let tasks: Vec<_> = (0..20)
+        .map(|_| {
+            let c = f.creds.clone();
+            tokio::spawn(async move { login(&c, "taro", WRONG).await })
+        })
+        .collect();
+    let mut results = Vec::new();
+    for t in tasks {
+        results.push(t.await.unwrap());
+    }
+    let counts = tally(&results);
+    assert_eq!(counts.get("invalid_credentials"), Some(&3), "{counts:?}");
+    assert_eq!(counts.get("account_locked"), Some(&17), "{counts:?}");
+    let st = sync(|| f.store.credential_state(&id).unwrap());
+    assert!(st.locked, "{st:?}");
+    assert_eq!(st.failures, 3, "never more than lock_after: {st:?}");
+    // Locked means locked, even with the right password.
+    assert_eq!(login(&f.creds, "taro", PW).await, Err("account_locked"));
+    sync(move || drop(f));
+}
+
+/// The same for a login id that matches no account (the pseudo-subject's state), and for
+/// the delay: with room before the lock, attempts beyond the free ones are throttled even
+/// while the earlier ones are still being hashed.
+async fn parallel_wrong_logins_respect_the_delay(backend: Backend) {
+    let policy = ThrottlePolicy {
+        lock_after: 10,
+        ..LOCK_AT_3
+    };
+    let Some(f) = sync(|| fixture(backend, policy, 8)) else {
+        return;
+    };
+    let _ = account(&f, "hanako").await;
+    for who in ["hanako", "nobody-at-all"] {
+        let tasks: Vec<_> = (0..20)
+            .map(|_| {
+                let c = f.creds.clone();
+                let who = who.to_owned();
+                tokio::spawn(async move { login(&c, &who, WRONG).await })
+            })
+            .collect();
+        let mut results = Vec::new();
+        for t in tasks {
+            results.push(t.await.unwrap());
+        }
+        let counts = tally(&results);
+        assert_eq!(
+            counts.get("invalid_credentials"),
+            Some(&3),
+            "{who}: {counts:?}"
+        );
+        assert_eq!(
+            counts.get("login_throttled"),
+            Some(&17),
+            "{who}: {counts:?}"
+        );
+    }
+    sync(move || drop(f));
+}
+
+/// A right password whose attempt was reserved first, racing wrong ones that lock the
+/// account while it is being hashed, must not log in; a right password whose own attempt
+/// is the one that reaches the lock is a success.
+async fn a_right_password_racing_a_lock_does_not_log_in(backend: Backend) {
+    // t = 48: each verification takes far longer than the 200 ms head start below.
+    let Some(f) = sync(|| fixture(backend, LOCK_AT_3, 48)) else {
+        return;
+    };
+    let id = account(&f, "jiro").await;
+    assert_eq!(
+        login(&f.creds, "jiro", WRONG).await,
+        Err("invalid_credentials")
+    );
+    // The right password starts first (1 failure so far) ...
+    let c = f.creds.clone();
+    let right = tokio::spawn(async move { login(&c, "jiro", PW).await });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // ... then two wrong ones while it is being hashed: one is evaluated and locks.
+    let wrong: Vec<_> = (0..2)
+        .map(|_| {
+            let c = f.creds.clone();
+            tokio::spawn(async move { login(&c, "jiro", WRONG).await })
+        })
+        .collect();
+    let right = right.await.unwrap();
+    let mut results = Vec::new();
+    for t in wrong {
+        results.push(t.await.unwrap());
+    }
+    assert_eq!(right, Err("account_locked"), "{results:?}");
+    let counts = tally(&results);
+    assert_eq!(counts.get("invalid_credentials"), Some(&1), "{counts:?}");
+    assert_eq!(counts.get("account_locked"), Some(&1), "{counts:?}");
+    let st = sync(|| f.store.credential_state(&id).unwrap());
+    assert!(st.locked && st.failures == 3, "{st:?}");
+
+    // Another account, two failures: the right password is the third attempt. Its own
+    // reservation reaches the lock; it verifies, so it is a success and undoes it.
+    let id = account(&f, "saburo").await;
+    for _ in 0..2 {
+        assert_eq!(
+            login(&f.creds, "saburo", WRONG).await,
+            Err("invalid_credentials")
+        );
+    }
+    assert_eq!(login(&f.creds, "saburo", PW).await, Ok(id));
+    let st = sync(|| f.store.credential_state(&id).unwrap());
+    assert!(!st.locked && st.failures == 0, "{st:?}");
+    sync(move || drop(f));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sqlite_parallel_wrong_logins_lock_at_exactly_lock_after() {
+    parallel_wrong_logins_lock_at_exactly_lock_after(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_parallel_wrong_logins_lock_at_exactly_lock_after() {
+    parallel_wrong_logins_lock_at_exactly_lock_after(Backend::Postgres).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sqlite_parallel_wrong_logins_respect_the_delay() {
+    parallel_wrong_logins_respect_the_delay(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_parallel_wrong_logins_respect_the_delay() {
+    parallel_wrong_logins_respect_the_delay(Backend::Postgres).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sqlite_a_right_password_racing_a_lock_does_not_log_in() {
+    a_right_password_racing_a_lock_does_not_log_in(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_a_right_password_racing_a_lock_does_not_log_in() {
+    a_right_password_racing_a_lock_does_not_log_in(Backend::Postgres).await;
+}
