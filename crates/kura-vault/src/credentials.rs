@@ -36,9 +36,10 @@ use std::sync::Arc;
 use kura_audit::{AccessEvent, Action, Outcome};
 use kura_credentials::recovery::{self, TOKEN_TTL_SECS};
 use kura_credentials::{
-    CredentialError, HashPool, Identity, IssueLimit, Mailer, Password, PasswordPolicy,
+    ComposedMail, CredentialError, HashPool, Identity, IssueLimit, Password, PasswordPolicy,
     ThrottlePolicy, ThrottleState, password_changed_mail, recovery_mail,
 };
+use kura_mail::{OutgoingMail, Transport};
 use kura_model::{Category, Collection};
 use kura_store::{
     CredentialState, CredentialStore, NewRecoveryToken, RecoveryCompletion, RecoveryOutcome,
@@ -92,6 +93,12 @@ impl PasswordError {
 
 impl From<kura_store::StoreError> for PasswordError {
     fn from(e: kura_store::StoreError) -> Self {
+        PasswordError::Vault(e.into())
+    }
+}
+
+impl From<kura_mail::MailError> for PasswordError {
+    fn from(e: kura_mail::MailError) -> Self {
         PasswordError::Vault(e.into())
     }
 }
@@ -338,7 +345,7 @@ pub struct Credentials {
     store: Arc<dyn CredentialStore>,
     pool: HashPool,
     policy: Arc<PasswordPolicy>,
-    mailer: Arc<dyn Mailer>,
+    mailer: Arc<dyn Transport>,
     options: CredentialsOptions,
     background: Arc<tokio::sync::Semaphore>,
 }
@@ -360,14 +367,18 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'sta
 
 impl Credentials {
     /// Ties the pieces together. `store` must be the vault's own store (the same database).
+    /// Registers `mailer` with the vault ([`Vault::attach_mail`]): erasing a subject removes
+    /// the messages about it that the mailer still holds.
     pub fn new(
         vault: Arc<Vault>,
         store: Arc<dyn CredentialStore>,
         pool: HashPool,
         policy: Arc<PasswordPolicy>,
-        mailer: Arc<dyn Mailer>,
+        mailer: Arc<dyn Transport>,
         options: CredentialsOptions,
     ) -> Self {
+        // An erasure must find the messages this mailer still holds about the subject.
+        vault.attach_mail(mailer.clone());
         Credentials {
             vault,
             store,
@@ -485,9 +496,10 @@ impl Credentials {
         .await?;
         let phc = Zeroizing::new(self.pool.hash(password).await?);
         let me = self.clone();
-        blocking(move || me.write_hash(&coll, &id, &phc, &ev)).await?;
+        let c = coll.clone();
+        blocking(move || me.write_hash(&c, &id, &phc, &ev)).await?;
         if had && let Some(to) = acct_email {
-            self.notify_changed(locale, to);
+            self.notify_changed(coll, id, locale, to);
         }
         Ok(())
     }
@@ -840,7 +852,17 @@ impl Credentials {
             &token,
             self.options.recovery_url.as_deref(),
         );
-        self.mailer.send(&mail)?;
+        self.mailer.send(&self.about(&hit.id, mail))?;
+        self.purge_if_erased(collection, &hit.id)?;
+        Ok(())
+    }
+
+    /// An erasure that ran while a mail about `id` was being written has purged the
+    /// transport before the mail was there: look again now that it is, and remove it.
+    fn purge_if_erased(&self, collection: &str, id: &Uuid) -> Result<()> {
+        if self.vault.store().subject(collection, id)?.is_none() {
+            self.vault.purge_mail(id)?;
+        }
         Ok(())
     }
 
@@ -869,9 +891,10 @@ impl Credentials {
         .await?;
         let phc = Zeroizing::new(self.pool.hash(new_password).await?);
         let me = self.clone();
+        let (collection, subject) = (prep.collection.clone(), prep.subject);
         let (locale, email) = blocking(move || me.finish_completion(hash, &prep, &phc)).await?;
         if let Some(to) = email {
-            self.notify_changed(locale, to);
+            self.notify_changed(collection, subject, locale, to);
         }
         Ok(())
     }
@@ -971,12 +994,26 @@ impl Credentials {
         Err(VaultError::Contention(p.subject.to_string()).into())
     }
 
+    /// A composed mail, filed under the subject's mail tag (a keyed hash of its id), so that
+    /// its erasure finds the copies a transport still holds.
+    fn about(&self, subject: &Uuid, m: ComposedMail) -> OutgoingMail {
+        OutgoingMail::new(m.to, m.subject, m.body).about(self.vault.mail_tag(subject))
+    }
+
     /// Sends the "password changed" notice in the background; failures are logged.
-    fn notify_changed(&self, locale: String, to: Zeroizing<String>) {
-        let mailer = self.mailer.clone();
+    fn notify_changed(
+        &self,
+        collection: String,
+        subject: Uuid,
+        locale: String,
+        to: Zeroizing<String>,
+    ) {
+        let me = self.clone();
         let now = self.now_unix();
         tokio::task::spawn_blocking(move || {
-            if let Err(e) = mailer.send(&password_changed_mail(&locale, &to, now)) {
+            let mail = me.about(&subject, password_changed_mail(&locale, &to, now));
+            let sent = me.mailer.send(&mail).map_err(PasswordError::from);
+            if let Err(e) = sent.and_then(|()| me.purge_if_erased(&collection, &subject)) {
                 tracing::warn!(code = e.code(), "password-changed notice not sent");
             }
         });

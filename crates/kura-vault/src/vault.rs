@@ -130,6 +130,11 @@ pub struct Vault {
     /// Root of the per-organization keys of `token`-mode fields.
     pub(crate) token_root: SecretKey,
     pub(crate) token_keys: std::sync::RwLock<HashMap<String, Arc<SecretKey>>>,
+    /// Key of the subjects' mail tags ([`Vault::mail_tag`]).
+    mail_tags: BlindIndexKey,
+    /// Transports that may hold messages about subjects (the outbox): an erasure purges
+    /// the subject's messages from each ([`Vault::attach_mail`]).
+    mail: std::sync::RwLock<Vec<Arc<dyn kura_mail::Transport>>>,
 }
 
 /// Where the vault records access events.
@@ -188,6 +193,11 @@ impl Vault {
         }
         let root = provider.derive(KeyPurpose::IndexRoot)?;
         let token_root = provider.derive(KeyPurpose::FieldTokenRoot)?;
+        let mail_tags = BlindIndexKey::derive(
+            &provider.derive(KeyPurpose::MailTag)?,
+            "kura-mail",
+            "subject",
+        );
         let mut index_keys = HashMap::new();
         for c in schema.collections() {
             for f in c.fields.iter().filter(|f| f.searchable) {
@@ -211,7 +221,43 @@ impl Vault {
             containment: None,
             token_root,
             token_keys: std::sync::RwLock::new(HashMap::new()),
+            mail_tags,
+            mail: std::sync::RwLock::new(Vec::new()),
         })
+    }
+
+    /// The tag under which mail about `subject` is filed by a transport that holds messages:
+    /// HMAC-SHA-256 of the subject id under a key from the key provider, truncated to 128
+    /// bits. Whoever reads the outbox without the key learns no subject id from it.
+    pub fn mail_tag(&self, subject: &Uuid) -> kura_mail::SubjectTag {
+        kura_mail::SubjectTag::from_keyed_hash(self.mail_tags.token(subject.as_bytes()))
+    }
+
+    /// Removes the messages about `id` from every attached transport.
+    pub(crate) fn purge_mail(&self, id: &Uuid) -> Result<(), VaultError> {
+        let tag = self.mail_tag(id);
+        let all = self
+            .mail
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        for t in all {
+            t.purge_subject(&tag)?;
+        }
+        Ok(())
+    }
+
+    /// Registers a transport whose held messages a subject's erasure must remove
+    /// ([`kura_mail::Transport::purge_subject`]). [`crate::Credentials::new`] registers its
+    /// own, so no mail about a subject outlives the subject's erasure in a kura outbox.
+    pub fn attach_mail(&self, transport: Arc<dyn kura_mail::Transport>) {
+        let mut all = self
+            .mail
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if !all.iter().any(|t| Arc::ptr_eq(t, &transport)) {
+            all.push(transport);
+        }
     }
 
     pub(crate) fn event(&self, access: &Access, action: Action, collection: &str) -> AccessEvent {
@@ -826,10 +872,14 @@ impl Vault {
     }
 
     /// Erases a subject by crypto-shredding: the wrapped data key goes first (and the cached
-    /// key is evicted), then the rows and index entries.
+    /// key is evicted), then the rows and index entries (the store deletes its credential
+    /// state and recovery tokens with them), then every message about the subject held by
+    /// an [attached](Vault::attach_mail) transport (the outbox).
     ///
     /// # Errors
-    /// [`VaultError::NotFound`], store failures.
+    /// [`VaultError::NotFound`], store failures; [`VaultError::Mail`] when held messages
+    /// could not be removed (the subject is erased already; erasing it again, answered
+    /// `subject_not_found`, retries the removal).
     pub fn delete(&self, access: &Access, collection: &str, id: &Uuid) -> Result<(), VaultError> {
         let ev = self.event(access, Action::Delete, collection);
         let mut iid = None;
@@ -847,13 +897,24 @@ impl Vault {
     ) -> Result<(), VaultError> {
         self.collection(collection)?;
         self.decide(access, PolicyAction::Delete, collection, None, Some(id))?;
-        let stored = self.load(collection, id)?;
+        let stored = match self.load(collection, id) {
+            Ok(s) => s,
+            Err(e @ VaultError::NotFound(_)) => {
+                // Gone already — perhaps by an erasure whose purge failed: finish that.
+                self.purge_mail(id)?;
+                return Err(e);
+            }
+            Err(e) => return Err(e),
+        };
         *iid = Some(stored.iid);
         self.touch(access, &[stored.iid])?;
         let leaves = self.leaves(&ev.clone().with_subjects([stored.iid]))?;
         self.cache.remove(id);
         let existed = self.store.delete_subject(collection, id, &leaves)?;
         self.cache.remove(id);
+        // The key, the row, the tokens are gone; now the mail about the subject that a
+        // transport still holds (a recovery mail carries a live token, every mail an address).
+        self.purge_mail(id)?;
         if existed {
             Ok(())
         } else {

@@ -15,7 +15,9 @@ use kura_crypto::KeyFile;
 use kura_model::Schema;
 use kura_store::sqlite::{Durability, SqliteStore};
 use kura_store::{CredentialStore, DynStore, PostgresStore};
-use kura_vault::{Access, Credentials, CredentialsOptions, SubjectInput, Vault, VaultOptions};
+use kura_vault::{
+    Access, Credentials, CredentialsOptions, RecoveryBy, SubjectInput, Vault, VaultOptions,
+};
 use uuid::Uuid;
 use zeroize::Zeroizing;
 
@@ -34,6 +36,7 @@ impl Clock for FixedClock {
 /// A vault with passwords over one backend.
 struct Fixture {
     _dir: tempfile::TempDir,
+    outbox: std::path::PathBuf,
     _db: Option<kura_store::postgres::testing::TestDatabase>,
     vault: Arc<Vault>,
     creds: Credentials,
@@ -103,10 +106,10 @@ fn fixture(backend: Backend, throttle: ThrottlePolicy, t: u32) -> Option<Fixture
     .unwrap();
     let blocklist = Arc::new(BreachFilter::embedded_default().unwrap().clone());
     let policy = PasswordPolicy::new(&PolicyConfig::default(), blocklist).unwrap();
-    let mailer: Arc<dyn kura_credentials::Mailer> = Arc::new(
-        kura_credentials::OutboxMailer::new(&kura_credentials::MailConfig {
+    let mailer: Arc<dyn kura_mail::Transport> = Arc::new(
+        kura_mail::Outbox::new(&kura_mail::MailConfig {
             outbox_dir: dir.path().join("outbox"),
-            ..kura_credentials::MailConfig::default()
+            ..kura_mail::MailConfig::default()
         })
         .unwrap(),
     );
@@ -122,6 +125,7 @@ fn fixture(backend: Backend, throttle: ThrottlePolicy, t: u32) -> Option<Fixture
         },
     );
     Some(Fixture {
+        outbox: dir.path().join("outbox"),
         _dir: dir,
         _db: db,
         vault,
@@ -343,4 +347,101 @@ async fn sqlite_a_right_password_racing_a_lock_does_not_log_in() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn postgres_a_right_password_racing_a_lock_does_not_log_in() {
     a_right_password_racing_a_lock_does_not_log_in(Backend::Postgres).await;
+}
+
+/// Every file in the outbox directory (finished or not), sorted.
+fn outbox_files(f: &Fixture) -> Vec<std::path::PathBuf> {
+    let mut v: Vec<_> = std::fs::read_dir(&f.outbox)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    v.sort();
+    v
+}
+
+/// The recovery token in a mail (quoted-printable soft line breaks joined).
+fn token_in(eml: &str) -> String {
+    let text = eml.replace("=\r\n", "").replace("=\n", "");
+    let i = text.find("kura_rt_").expect("a token in the mail");
+    text[i..]
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+        .collect()
+}
+
+/// Erasing a subject removes its recovery mail (a live token) from the outbox, leaves
+/// other subjects' mail alone, and kills its recovery tokens; the outbox file names carry
+/// neither the subject id nor the address.
+async fn erasure_purges_the_outbox_and_kills_recovery_tokens(backend: Backend) {
+    let Some(f) = sync(|| fixture(backend, ThrottlePolicy::default(), 2)) else {
+        return;
+    };
+    let id = account(&f, "shiro").await;
+    let other = account(&f, "goro").await;
+    for who in ["shiro", "goro"] {
+        f.creds.request_recovery(
+            access(),
+            "accounts".into(),
+            RecoveryBy::LoginId(Zeroizing::new(who.into())),
+        );
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while outbox_files(&f).len() < 2 {
+        assert!(std::time::Instant::now() < deadline, "no recovery mails");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let files = outbox_files(&f);
+    assert_eq!(files.len(), 2, "{files:?}");
+    for p in &files {
+        let name = p.file_name().unwrap().to_string_lossy().into_owned();
+        for secret in [
+            id.to_string(),
+            id.simple().to_string(),
+            other.simple().to_string(),
+            "shiro".into(),
+            "goro".into(),
+        ] {
+            assert!(!name.contains(&secret), "{name} reveals {secret}");
+        }
+    }
+    let read = |p: &std::path::PathBuf| std::fs::read_to_string(p).unwrap();
+    let mine = files
+        .iter()
+        .find(|p| read(p).contains("shiro@example.jp"))
+        .expect("shiro's mail");
+    let token = token_in(&read(mine));
+    let hash = kura_credentials::recovery::token_hash(&token).unwrap();
+    assert!(sync(|| f.store.recovery_token(&hash).unwrap()).is_some());
+
+    let vault = f.vault.clone();
+    sync(move || vault.delete(&access(), "accounts", &id).unwrap());
+
+    let left = outbox_files(&f);
+    assert_eq!(left.len(), 1, "the erased subject's mail is gone: {left:?}");
+    assert!(read(&left[0]).contains("goro@example.jp"));
+    assert!(
+        sync(|| f.store.recovery_token(&hash).unwrap()).is_none(),
+        "the token is gone from the store"
+    );
+    let r = f
+        .creds
+        .complete_recovery(
+            access(),
+            "accounts".into(),
+            Zeroizing::new(token),
+            Password::from("another long river under the moon"),
+        )
+        .await;
+    assert_eq!(r.unwrap_err().code(), "recovery_token_invalid");
+    sync(move || drop(f));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sqlite_erasure_purges_the_outbox_and_kills_recovery_tokens() {
+    erasure_purges_the_outbox_and_kills_recovery_tokens(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_erasure_purges_the_outbox_and_kills_recovery_tokens() {
+    erasure_purges_the_outbox_and_kills_recovery_tokens(Backend::Postgres).await;
 }
