@@ -57,6 +57,9 @@ pub enum KeyPurpose {
     /// HMAC key of the tags under which the mail outbox files messages about a subject
     /// (a keyed hash of the subject id, so file names reveal no id), found again at erasure.
     MailTag,
+    /// HMAC key of stored recovery-token hashes: the store keeps HMAC(key, SHA-256(token)),
+    /// so a row written into the data store without this key redeems no token.
+    RecoveryToken,
 }
 
 impl KeyPurpose {
@@ -70,6 +73,7 @@ impl KeyPurpose {
             KeyPurpose::CardKek => b"kura card kek v1",
             KeyPurpose::CardLookup => b"kura card lookup v1",
             KeyPurpose::MailTag => b"kura mail tag v1",
+            KeyPurpose::RecoveryToken => b"kura recovery token v1",
         }
     }
 }

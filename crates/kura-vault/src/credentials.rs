@@ -20,7 +20,8 @@
 //!   unknown id is the same error. At most `lock_after` attempts are ever evaluated between
 //!   two successes, however many run at once.
 //! - **recovery** never trusts knowledge of personal data: a single-use 256-bit token, stored
-//!   hashed, valid 30 minutes, mailed to the address on file. The request is answered before
+//!   as HMAC-SHA-256 (key from the key provider) of its SHA-256 — so a row written into the
+//!   data store without the key redeems no token —, valid 30 minutes, mailed to the address on file. The request is answered before
 //!   any lookup happens (the work runs in the background), so neither the answer nor its
 //!   timing says whether the account exists.
 //! - **forced reset** sets a flag that turns a correct password into `password_reset_required`
@@ -834,7 +835,7 @@ impl Credentials {
             &NewRecoveryToken {
                 subject: hit.id,
                 collection: collection.to_owned(),
-                hash: stored.hash,
+                hash: v.recovery_token_hash(&stored.hash),
                 issued_unix: stored.issued_unix,
                 expires_unix: stored.expires_unix,
             },
@@ -916,7 +917,7 @@ impl Credentials {
             }
         };
         let hash = match recovery::token_hash(token) {
-            Ok(h) => h,
+            Ok(h) => v.recovery_token_hash(&h),
             Err(e) => return Err(refuse(&base, e.into())),
         };
         let l = match v

@@ -132,6 +132,8 @@ pub struct Vault {
     pub(crate) token_keys: std::sync::RwLock<HashMap<String, Arc<SecretKey>>>,
     /// Key of the subjects' mail tags ([`Vault::mail_tag`]).
     mail_tags: BlindIndexKey,
+    /// Key of stored recovery-token hashes ([`Vault::recovery_token_hash`]).
+    recovery_tokens: kura_crypto::KeyedHash,
     /// Transports that may hold messages about subjects (the outbox): an erasure purges
     /// the subject's messages from each ([`Vault::attach_mail`]).
     mail: std::sync::RwLock<Vec<Arc<dyn kura_mail::Transport>>>,
@@ -198,6 +200,8 @@ impl Vault {
             "kura-mail",
             "subject",
         );
+        let recovery_tokens =
+            kura_crypto::KeyedHash::new(&provider.derive(KeyPurpose::RecoveryToken)?);
         let mut index_keys = HashMap::new();
         for c in schema.collections() {
             for f in c.fields.iter().filter(|f| f.searchable) {
@@ -222,8 +226,16 @@ impl Vault {
             token_root,
             token_keys: std::sync::RwLock::new(HashMap::new()),
             mail_tags,
+            recovery_tokens,
             mail: std::sync::RwLock::new(Vec::new()),
         })
+    }
+
+    /// What the store keeps of a recovery token: HMAC-SHA-256, under a key from the key
+    /// provider, of the token's SHA-256 (`kura_credentials::recovery::token_hash`). A row
+    /// written into the data store by someone without the key matches no token they know.
+    pub fn recovery_token_hash(&self, sha256: &[u8; 32]) -> [u8; 32] {
+        self.recovery_tokens.hash(sha256)
     }
 
     /// The tag under which mail about `subject` is filed by a transport that holds messages:

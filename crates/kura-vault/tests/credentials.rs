@@ -410,7 +410,9 @@ async fn erasure_purges_the_outbox_and_kills_recovery_tokens(backend: Backend) {
         .find(|p| read(p).contains("shiro@example.jp"))
         .expect("shiro's mail");
     let token = token_in(&read(mine));
-    let hash = kura_credentials::recovery::token_hash(&token).unwrap();
+    let hash = f
+        .vault
+        .recovery_token_hash(&kura_credentials::recovery::token_hash(&token).unwrap());
     assert!(sync(|| f.store.recovery_token(&hash).unwrap()).is_some());
 
     let vault = f.vault.clone();
@@ -444,4 +446,49 @@ async fn sqlite_erasure_purges_the_outbox_and_kills_recovery_tokens() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn postgres_erasure_purges_the_outbox_and_kills_recovery_tokens() {
     erasure_purges_the_outbox_and_kills_recovery_tokens(Backend::Postgres).await;
+}
+
+/// Whoever can write the data store (but holds no key) puts in a recovery token row for a
+/// token of their choosing — through the store's own API, the very row a SQL `INSERT` would
+/// write — and tries to redeem it: the redemption must fail and the password stay.
+async fn a_token_written_into_the_store_without_the_key_redeems_nothing(backend: Backend) {
+    let Some(f) = sync(|| fixture(backend, ThrottlePolicy::default(), 2)) else {
+        return;
+    };
+    let id = account(&f, "rokuro").await;
+    let chosen = format!("kura_rt_{}", "ab".repeat(32));
+    let sha256 = kura_credentials::recovery::token_hash(&chosen).unwrap();
+    let row = kura_store::NewRecoveryToken {
+        subject: id,
+        collection: "accounts".into(),
+        hash: sha256,
+        issued_unix: 1_800_000_000,
+        expires_unix: 1_800_000_000 + 1800,
+    };
+    assert!(sync(|| f
+        .store
+        .issue_recovery_token(&row, 3, 3600, &[])
+        .unwrap()));
+    let r = f
+        .creds
+        .complete_recovery(
+            access(),
+            "accounts".into(),
+            Zeroizing::new(chosen),
+            Password::from("the attacker's own long passphrase"),
+        )
+        .await;
+    assert_eq!(r.map_err(|e| e.code()), Err("recovery_token_invalid"));
+    assert_eq!(login(&f.creds, "rokuro", PW).await, Ok(id));
+    sync(move || drop(f));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sqlite_a_token_written_into_the_store_without_the_key_redeems_nothing() {
+    a_token_written_into_the_store_without_the_key_redeems_nothing(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_a_token_written_into_the_store_without_the_key_redeems_nothing() {
+    a_token_written_into_the_store_without_the_key_redeems_nothing(Backend::Postgres).await;
 }
