@@ -23,8 +23,9 @@
 //!   ships inside the crate.
 //! * [`ThrottleState`] — progressive per-account delays and a lock at 100
 //!   consecutive failures; the clock is a parameter.
-//! * [`recovery`] — 256-bit single-use tokens `kura_rt_…`, stored as SHA-256,
-//!   valid 30 minutes. Recovery never trusts knowledge of personal data.
+//! * [`recovery`] — 256-bit single-use tokens `kura_rt_…`, hashed with SHA-256
+//!   (the caller keys the stored form), valid 30 minutes. Recovery never
+//!   trusts knowledge of personal data.
 //! * [`recovery_mail`], [`password_changed_mail`] — the messages, composed in
 //!   en, ja and de ([`ComposedMail`]); delivery is kura-mail's.
 //! * [`PasswordsConfig`] — the `[passwords]` section; builds the policy and

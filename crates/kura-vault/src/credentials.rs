@@ -19,11 +19,12 @@
 //!   another attempt locked the account meanwhile. The answer for a wrong password and an
 //!   unknown id is the same error. At most `lock_after` attempts are ever evaluated between
 //!   two successes, however many run at once.
-//! - **recovery** never trusts knowledge of personal data: a single-use 256-bit token, stored
-//!   as HMAC-SHA-256 (key from the key provider) of its SHA-256 — so a row written into the
-//!   data store without the key redeems no token —, valid 30 minutes, mailed to the address on file. The request is answered before
-//!   any lookup happens (the work runs in the background), so neither the answer nor its
-//!   timing says whether the account exists.
+//! - **recovery** never trusts knowledge of personal data: a single-use 256-bit token, valid
+//!   30 minutes, mailed to the address on file, stored as HMAC-SHA-256 (key from the key
+//!   provider) of its SHA-256, so that a row written into the data store without the key
+//!   redeems no token. The request is answered before any lookup happens (the work runs in
+//!   the background), so neither the answer nor its timing says whether the account exists.
+//!   Mails are filed under the subject's keyed mail tag; erasing the subject purges them.
 //! - **forced reset** sets a flag that turns a correct password into `password_reset_required`
 //!   until a recovery completes.
 //!
