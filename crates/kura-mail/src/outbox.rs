@@ -39,11 +39,12 @@ fn tag_marker(tag: &SubjectTag) -> String {
     format!("-t{}-", tag.to_hex())
 }
 
-/// Writes `bytes` to `dir/name` atomically: a new temporary file `.tmp-<name>` (mode 0600),
-/// fsync, rename, then fsync of the directory (best effort where unsupported).
-fn atomic_write(dir: &Path, name: &str, bytes: &[u8]) -> Result<()> {
-    let tmp = dir.join(format!(".tmp-{name}"));
-    let path = dir.join(name);
+/// Writes `bytes` to `dir/<stem>.eml` atomically: a new temporary file `.tmp-<stem>` (mode
+/// 0600; no `.eml` extension, so a poller of `*.eml` never sees it), fsync, rename, then
+/// fsync of the directory (best effort where unsupported).
+fn atomic_write(dir: &Path, stem: &str, bytes: &[u8]) -> Result<()> {
+    let tmp = dir.join(format!(".tmp-{stem}"));
+    let path = dir.join(format!("{stem}.eml"));
     let result = (|| -> std::io::Result<()> {
         let mut options = OpenOptions::new();
         options.write(true).create_new(true);
@@ -140,12 +141,12 @@ impl Transport for Outbox {
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_millis())
             .unwrap_or(0);
-        let name = match &mail.about {
-            Some(tag) => format!("{millis}{}{}.eml", tag_marker(tag), random_hex(8)?),
-            None => format!("{millis}-{}.eml", random_hex(8)?),
+        let stem = match &mail.about {
+            Some(tag) => format!("{millis}{}{}", tag_marker(tag), random_hex(8)?),
+            None => format!("{millis}-{}", random_hex(8)?),
         };
         let bytes = Zeroizing::new(message.formatted());
-        atomic_write(&self.dir, &name, &bytes)
+        atomic_write(&self.dir, &stem, &bytes)
     }
 
     fn purge_subject(&self, tag: &SubjectTag) -> Result<usize> {

@@ -272,7 +272,7 @@ async fn parallel_wrong_logins_respect_the_delay(backend: Backend) {
 /// account while it is being hashed, must not log in; a right password whose own attempt
 /// is the one that reaches the lock is a success.
 async fn a_right_password_racing_a_lock_does_not_log_in(backend: Backend) {
-    // t = 48: each verification takes far longer than the 200 ms head start below.
+    // t = 48: each verification takes far longer than reserving the wrong attempts below.
     let Some(f) = sync(|| fixture(backend, LOCK_AT_3, 48)) else {
         return;
     };
@@ -284,7 +284,15 @@ async fn a_right_password_racing_a_lock_does_not_log_in(backend: Backend) {
     // The right password starts first (1 failure so far) ...
     let c = f.creds.clone();
     let right = tokio::spawn(async move { login(&c, "jiro", PW).await });
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Wait until its attempt is reserved (2 counted), while it is being hashed.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while sync(|| f.store.credential_state(&id).unwrap()).failures < 2 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the attempt was never reserved"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
     // ... then two wrong ones while it is being hashed: one is evaluated and locks.
     let wrong: Vec<_> = (0..2)
         .map(|_| {
