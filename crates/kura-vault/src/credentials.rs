@@ -200,7 +200,7 @@ fn open_field(
 fn account(vault: &Vault, l: &Layout, collection: &str, id: &Uuid) -> Result<Account> {
     let stored = vault.load(collection, id)?;
     let cipher = vault.cipher_for(&stored)?;
-    let sealed = codec::decode(&stored.fields).map_err(VaultError::from)?;
+    let (sealed, _) = vault.open_row(&stored, &cipher)?;
     let phc = open_field(vault, &stored, &cipher, &sealed, Some(&l.credential))?;
     let login = open_field(vault, &stored, &cipher, &sealed, l.login.as_deref())?;
     let email = open_field(vault, &stored, &cipher, &sealed, l.email.as_deref())?;
@@ -212,10 +212,16 @@ fn account(vault: &Vault, l: &Layout, collection: &str, id: &Uuid) -> Result<Acc
     })
 }
 
-/// The subject's fields with `field` set to `phc`, sealed, ready for the store.
-fn sealed_with(vault: &Vault, stored: &StoredSubject, field: &str, phc: &str) -> Result<Vec<u8>> {
+/// The subject's fields with `field` set to `phc`, sealed with a new manifest, ready for the
+/// store; and the epoch to advance the key store to once written.
+fn sealed_with(
+    vault: &Vault,
+    stored: &StoredSubject,
+    field: &str,
+    phc: &str,
+) -> Result<(Vec<u8>, u64)> {
     let cipher = vault.cipher_for(stored)?;
-    let mut sealed = codec::decode(&stored.fields).map_err(VaultError::from)?;
+    let (mut sealed, row_epoch) = vault.open_row(stored, &cipher)?;
     let ct = cipher
         .seal(
             &vault.ctx(&stored.collection, stored.id.as_bytes(), field),
@@ -223,7 +229,9 @@ fn sealed_with(vault: &Vault, stored: &StoredSubject, field: &str, phc: &str) ->
         )
         .map_err(VaultError::from)?;
     sealed.insert(field.to_owned(), ct);
-    Ok(codec::encode(&sealed))
+    let epoch = Vault::next_epoch(stored, row_epoch);
+    vault.seal_row(&stored.collection, &stored.id, &cipher, &mut sealed, epoch)?;
+    Ok((codec::encode(&sealed), epoch))
 }
 
 /// The throttle key of a login id that matches no subject: a UUIDv8 made from its
@@ -513,15 +521,19 @@ impl Credentials {
         let l = layout(v.collection(collection)?)?;
         for _ in 0..CAS_ATTEMPTS {
             let stored = v.load(collection, id)?;
+            let (fields, epoch) = sealed_with(v, &stored, &l.credential, phc)?;
             let update = SubjectUpdate {
                 collection: collection.to_owned(),
                 id: *id,
                 expected_version: stored.version,
-                fields: sealed_with(v, &stored, &l.credential, phc)?,
+                fields,
                 tokens: stored.tokens.clone(),
             };
             match v.store().update_subject(&update, &v.leaves(ev)?)? {
-                UpdateOutcome::Updated(_) => return Ok(()),
+                UpdateOutcome::Updated(_) => {
+                    v.advance_epoch(id, epoch);
+                    return Ok(());
+                }
                 UpdateOutcome::NotFound => {
                     return Err(VaultError::NotFound(id.to_string()).into());
                 }
@@ -970,19 +982,21 @@ impl Credentials {
         let l = layout(v.collection(&p.collection)?)?;
         for _ in 0..CAS_ATTEMPTS {
             let acct = account(v, &l, &p.collection, &p.subject)?;
+            let (fields, epoch) = sealed_with(v, &acct.stored, &p.credential, phc)?;
             let completion = RecoveryCompletion {
                 hash,
                 now_unix: p.now,
                 subject: p.subject,
                 collection: p.collection.clone(),
                 expected_version: acct.stored.version,
-                fields: sealed_with(v, &acct.stored, &p.credential, phc)?,
+                fields,
             };
             let err: PasswordError = match self
                 .store
                 .complete_recovery(&completion, &v.leaves(&p.ev)?)?
             {
                 RecoveryOutcome::Completed => {
+                    v.advance_epoch(&p.subject, epoch);
                     return Ok((acct.stored.locale.clone(), acct.email.clone()));
                 }
                 RecoveryOutcome::Conflict => continue,

@@ -23,6 +23,23 @@ use kura_policy::Action as PolicyAction;
 /// are not rotated individually (KEK rotation rewraps them without touching fields).
 const DEK_VERSION: u32 = 1;
 
+/// Name of the sealed manifest entry of every row (not a valid field name): the row's seal
+/// epoch and, per field, its name and the SHA-256 of its ciphertext, sealed under the
+/// subject's key. With the key store's epoch it makes an older row put back into the data
+/// store, or a row with a field dropped or swapped, fail to open (docs/decisions/0010).
+const ROW_MANIFEST: &str = "\u{0}row";
+
+/// The manifest plaintext of `sealed` (its own entry excluded) at `epoch`.
+fn manifest(epoch: u64, sealed: &BTreeMap<String, Vec<u8>>) -> Vec<u8> {
+    let mut out = epoch.to_be_bytes().to_vec();
+    for (name, ct) in sealed.iter().filter(|(n, _)| n.as_str() != ROW_MANIFEST) {
+        out.extend_from_slice(&(name.len() as u32).to_be_bytes());
+        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(&kura_crypto::sha256(ct));
+    }
+    out
+}
+
 /// Most search hits returned.
 pub const MAX_SEARCH_HITS: usize = 1000;
 
@@ -431,6 +448,84 @@ impl Vault {
         out
     }
 
+    /// Seals the manifest of `sealed` at `epoch` into it (replacing any older one).
+    pub(crate) fn seal_row(
+        &self,
+        collection: &str,
+        id: &Uuid,
+        cipher: &SubjectCipher,
+        sealed: &mut BTreeMap<String, Vec<u8>>,
+        epoch: u64,
+    ) -> Result<(), VaultError> {
+        sealed.remove(ROW_MANIFEST);
+        let plain = Zeroizing::new(manifest(epoch, sealed));
+        let ct = cipher.seal(&self.ctx(collection, id.as_bytes(), ROW_MANIFEST), &plain)?;
+        sealed.insert(ROW_MANIFEST.to_owned(), ct);
+        Ok(())
+    }
+
+    /// Decodes a stored row and checks its manifest: sealed under the subject's key, naming
+    /// exactly the fields present with their ciphertexts, at an epoch no older than the key
+    /// store's. Returns the fields (manifest removed) and the row's epoch. A row newer than
+    /// the key store (a write whose epoch update did not land) rolls the key store forward.
+    /// Rows written before schema version 4 have no manifest and are accepted only while the
+    /// key store's epoch is 0.
+    ///
+    /// # Errors
+    /// [`VaultError::Integrity`] (field `row`) for an older, altered or incomplete row.
+    pub(crate) fn open_row(
+        &self,
+        stored: &StoredSubject,
+        cipher: &SubjectCipher,
+    ) -> Result<(BTreeMap<String, Vec<u8>>, u64), VaultError> {
+        let mut sealed = codec::decode(&stored.fields)?;
+        let integrity = || VaultError::Integrity {
+            subject: stored.id.to_string(),
+            field: "row".to_owned(),
+        };
+        let Some(ct) = sealed.remove(ROW_MANIFEST) else {
+            return if stored.key_epoch == 0 {
+                Ok((sealed, 0))
+            } else {
+                Err(integrity())
+            };
+        };
+        let plain = cipher
+            .open(
+                &self.ctx(&stored.collection, stored.id.as_bytes(), ROW_MANIFEST),
+                &ct,
+            )
+            .map_err(|_| integrity())?;
+        let epoch = plain
+            .get(..8)
+            .and_then(|b| <[u8; 8]>::try_from(b).ok())
+            .map(u64::from_be_bytes)
+            .ok_or_else(integrity)?;
+        if epoch < stored.key_epoch || plain[..] != manifest(epoch, &sealed)[..] {
+            return Err(integrity());
+        }
+        if epoch > stored.key_epoch {
+            self.advance_epoch(&stored.id, epoch);
+        }
+        Ok((sealed, epoch))
+    }
+
+    /// The epoch a new write of a row read at `row_epoch` is sealed at.
+    pub(crate) fn next_epoch(stored: &StoredSubject, row_epoch: u64) -> u64 {
+        row_epoch.max(stored.key_epoch) + 1
+    }
+
+    /// Raises the key store's epoch of `id` after a row write. Best effort: if it fails, the
+    /// row is still readable (newer than the key store) and the next read rolls it forward.
+    pub(crate) fn advance_epoch(&self, id: &Uuid, epoch: u64) {
+        if let Err(e) = self.store.advance_epoch(id, epoch) {
+            tracing::warn!(
+                code = e.code(),
+                "seal epoch not advanced; the next read will"
+            );
+        }
+    }
+
     fn seal(&self, c: &Collection, iid: u64, input: &SubjectInput) -> Sealed {
         self.check_input(c, input)?;
         let id = Uuid::now_v7();
@@ -442,6 +537,8 @@ impl Vault {
             let ct = cipher.seal(&self.ctx(&c.name, id.as_bytes(), name), value.as_bytes())?;
             sealed.insert(name.clone(), ct);
         }
+        // New subjects start at epoch 1 in the key store.
+        self.seal_row(&c.name, &id, &cipher, &mut sealed, 1)?;
         Ok(NewSubject {
             id,
             iid,
@@ -675,7 +772,7 @@ impl Vault {
         wanted: Option<&[String]>,
     ) -> Result<BTreeMap<String, Zeroizing<String>>, VaultError> {
         let cipher = self.cipher_for(stored)?;
-        let sealed = codec::decode(&stored.fields)?;
+        let (sealed, _) = self.open_row(stored, &cipher)?;
         let mut out = BTreeMap::new();
         for (name, ct) in &sealed {
             if wanted.is_some_and(|w| !w.iter().any(|n| n == name)) {
@@ -833,7 +930,7 @@ impl Vault {
                 self.touch(access, &[stored.iid])?;
             }
             let cipher = self.cipher_for(&stored)?;
-            let mut sealed = codec::decode(&stored.fields)?;
+            let (mut sealed, row_epoch) = self.open_row(&stored, &cipher)?;
             for (name, change) in changes {
                 match change {
                     Some(v) => {
@@ -866,6 +963,8 @@ impl Vault {
                     searchable.0.insert(f.name.clone(), text);
                 }
             }
+            let epoch = Self::next_epoch(&stored, row_epoch);
+            self.seal_row(&c.name, id, &cipher, &mut sealed, epoch)?;
             let update = SubjectUpdate {
                 collection: collection.to_owned(),
                 id: *id,
@@ -875,7 +974,10 @@ impl Vault {
             };
             let leaves = self.leaves(&ev.clone().with_subjects([stored.iid]))?;
             match self.store.update_subject(&update, &leaves)? {
-                UpdateOutcome::Updated(_) => return Ok(()),
+                UpdateOutcome::Updated(_) => {
+                    self.advance_epoch(id, epoch);
+                    return Ok(());
+                }
                 UpdateOutcome::NotFound => return Err(VaultError::NotFound(id.to_string())),
                 UpdateOutcome::Conflict => continue,
             }

@@ -37,7 +37,8 @@ impl Clock for FixedClock {
 struct Fixture {
     _dir: tempfile::TempDir,
     outbox: std::path::PathBuf,
-    _db: Option<kura_store::postgres::testing::TestDatabase>,
+    data_dir: std::path::PathBuf,
+    db: Option<kura_store::postgres::testing::TestDatabase>,
     vault: Arc<Vault>,
     creds: Credentials,
     store: Arc<dyn CredentialStore>,
@@ -126,8 +127,9 @@ fn fixture(backend: Backend, throttle: ThrottlePolicy, t: u32) -> Option<Fixture
     );
     Some(Fixture {
         outbox: dir.path().join("outbox"),
+        data_dir: dir.path().join("data"),
         _dir: dir,
-        _db: db,
+        db,
         vault,
         creds,
         store,
@@ -499,4 +501,240 @@ async fn sqlite_a_token_written_into_the_store_without_the_key_redeems_nothing()
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn postgres_a_token_written_into_the_store_without_the_key_redeems_nothing() {
     a_token_written_into_the_store_without_the_key_redeems_nothing(Backend::Postgres).await;
+}
+
+/// The stored row of `id` as the data store holds it: (fields, version, tokens).
+type RawRow = (Vec<u8>, i64, Vec<u8>);
+
+/// Reads the raw row of `id` straight from the data store, as its owner (or a thief with
+/// write access to the data store only) can.
+fn raw_row(f: &Fixture, id: &Uuid) -> RawRow {
+    match &f.db {
+        None => {
+            let c = rusqlite::Connection::open(f.data_dir.join("data.db")).unwrap();
+            c.query_row(
+                "SELECT fields, version, tokens FROM subjects WHERE id = ?1",
+                [id.as_bytes().as_slice()],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .unwrap()
+        }
+        Some(db) => {
+            let r = db
+                .admin()
+                .query_one(
+                    "SELECT fields, version, tokens FROM kura_data.subjects WHERE subject_id = $1",
+                    &[id],
+                )
+                .unwrap();
+            (r.get(0), r.get(1), r.get(2))
+        }
+    }
+}
+
+/// Writes an older raw row of `id` back into the data store with SQL.
+fn restore_row(f: &Fixture, id: &Uuid, row: &RawRow) {
+    match &f.db {
+        None => {
+            let c = rusqlite::Connection::open(f.data_dir.join("data.db")).unwrap();
+            let n = c
+                .execute(
+                    "UPDATE subjects SET fields = ?1, version = ?2, tokens = ?3 WHERE id = ?4",
+                    rusqlite::params![row.0, row.1, row.2, id.as_bytes().as_slice()],
+                )
+                .unwrap();
+            assert_eq!(n, 1);
+        }
+        Some(db) => {
+            let n = db
+                .admin()
+                .execute(
+                    "UPDATE kura_data.subjects SET fields = $1, version = $2, tokens = $3 \
+                     WHERE subject_id = $4",
+                    &[&row.0, &row.1, &row.2, id],
+                )
+                .unwrap();
+            assert_eq!(n, 1);
+        }
+    }
+}
+
+/// Whoever can write the data store (not the key store) puts an older copy of a subject's
+/// row back — fields and version together, e.g. to revive a password hash they know. The
+/// read must fail with the integrity error (never return the old data), and neither the
+/// old nor the new password may log in.
+async fn a_restored_older_row_fails_to_open(backend: Backend) {
+    let Some(f) = sync(|| fixture(backend, ThrottlePolicy::default(), 2)) else {
+        return;
+    };
+    let id = account(&f, "hachiro").await;
+    let old = sync(|| raw_row(&f, &id));
+    let new_pw = "another long river under the moon";
+    f.creds
+        .set_password(access(), "accounts".into(), id, Password::from(new_pw))
+        .await
+        .unwrap();
+    assert_eq!(login(&f.creds, "hachiro", new_pw).await, Ok(id));
+    let current = sync(|| raw_row(&f, &id));
+    assert_ne!(current.0, old.0);
+    sync(|| restore_row(&f, &id, &old));
+
+    let vault = f.vault.clone();
+    let read = sync(move || vault.read(&access(), "accounts", &id, None).map(|_| ()));
+    assert_eq!(read.map_err(|e| e.code()), Err("integrity_error"));
+    assert_eq!(login(&f.creds, "hachiro", PW).await, Err("integrity_error"));
+    assert_eq!(
+        login(&f.creds, "hachiro", new_pw).await,
+        Err("integrity_error")
+    );
+    // The current row, put back, opens again: nothing else was harmed.
+    sync(|| restore_row(&f, &id, &current));
+    assert_eq!(login(&f.creds, "hachiro", new_pw).await, Ok(id));
+    sync(move || drop(f));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sqlite_a_restored_older_row_fails_to_open() {
+    a_restored_older_row_fails_to_open(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_a_restored_older_row_fails_to_open() {
+    a_restored_older_row_fails_to_open(Backend::Postgres).await;
+}
+
+/// Sets the key store's seal epoch of `id` (as only the key role can).
+fn set_key_epoch(f: &Fixture, id: &Uuid, epoch: i64) {
+    let n = match &f.db {
+        None => rusqlite::Connection::open(f.data_dir.join("keys.db"))
+            .unwrap()
+            .execute(
+                "UPDATE data_keys SET epoch = ?1 WHERE subject = ?2",
+                rusqlite::params![epoch, id.as_bytes().as_slice()],
+            )
+            .unwrap() as u64,
+        Some(db) => db
+            .admin()
+            .execute(
+                "UPDATE kura_keys.data_keys SET epoch = $1 WHERE subject_id = $2",
+                &[&epoch, id],
+            )
+            .unwrap(),
+    };
+    assert_eq!(n, 1);
+}
+
+/// The decoded entries of a sealed-field blob, and back (the codec's layout, written out
+/// here as a dump reader would: `0x01 || count (u16 BE) || { name_len (u8) || name ||
+/// ct_len (u32 BE) || ct }*`).
+fn entries(blob: &[u8]) -> Vec<(String, Vec<u8>)> {
+    assert_eq!(blob[0], 1, "codec version");
+    let mut out = Vec::new();
+    let n = u16::from_be_bytes([blob[1], blob[2]]) as usize;
+    let mut i = 3;
+    for _ in 0..n {
+        let l = blob[i] as usize;
+        let name = String::from_utf8(blob[i + 1..i + 1 + l].to_vec()).unwrap();
+        i += 1 + l;
+        let vl = u32::from_be_bytes(blob[i..i + 4].try_into().unwrap()) as usize;
+        out.push((name, blob[i + 4..i + 4 + vl].to_vec()));
+        i += 4 + vl;
+    }
+    assert_eq!(i, blob.len(), "codec layout");
+    out
+}
+
+fn blob(entries: &[(String, Vec<u8>)]) -> Vec<u8> {
+    let mut out = vec![1u8];
+    out.extend_from_slice(&(entries.len() as u16).to_be_bytes());
+    for (n, v) in entries {
+        out.push(n.len() as u8);
+        out.extend_from_slice(n.as_bytes());
+        out.extend_from_slice(&(v.len() as u32).to_be_bytes());
+        out.extend_from_slice(v);
+    }
+    out
+}
+
+/// A row whose key-store epoch update was lost (a crash between the two stores) still
+/// opens and rolls the key store forward; a row with a field dropped fails; a row from
+/// before schema version 4 (no manifest, key epoch 0) opens, and once its subject was
+/// written again it cannot be put back.
+async fn epochs_roll_forward_refuse_dropped_fields_and_accept_legacy_rows(backend: Backend) {
+    let Some(f) = sync(|| fixture(backend, ThrottlePolicy::default(), 2)) else {
+        return;
+    };
+    let id = account(&f, "kuro").await;
+    let read = |f: &Fixture| {
+        let vault = f.vault.clone();
+        sync(move || vault.read(&access(), "accounts", &id, None).map(|_| ())).map_err(|e| e.code())
+    };
+    let key_epoch =
+        |f: &Fixture| sync(|| f.store.subject("accounts", &id).unwrap().unwrap().key_epoch);
+    // Created at 1, the password written at 2.
+    assert_eq!(key_epoch(&f), 2);
+    sync(|| set_key_epoch(&f, &id, 1));
+    assert_eq!(read(&f), Ok(()));
+    assert_eq!(key_epoch(&f), 2, "rolled forward");
+
+    let current = sync(|| raw_row(&f, &id));
+    let all = entries(&current.0);
+    assert!(
+        all.iter().any(|(n, _)| n == "\u{0}row"),
+        "{:?}",
+        all.iter().map(|e| &e.0).collect::<Vec<_>>()
+    );
+    let without_email: Vec<_> = all.iter().filter(|(n, _)| n != "email").cloned().collect();
+    sync(|| {
+        restore_row(
+            &f,
+            &id,
+            &(blob(&without_email), current.1, current.2.clone()),
+        )
+    });
+    assert_eq!(read(&f), Err("integrity_error"));
+
+    // A legacy row: no manifest, key epoch 0.
+    let legacy: Vec<_> = all
+        .iter()
+        .filter(|(n, _)| n != "\u{0}row")
+        .cloned()
+        .collect();
+    sync(|| restore_row(&f, &id, &(blob(&legacy), current.1, current.2.clone())));
+    assert_eq!(
+        read(&f),
+        Err("integrity_error"),
+        "refused while the key store is at 2"
+    );
+    sync(|| set_key_epoch(&f, &id, 0));
+    assert_eq!(read(&f), Ok(()), "rows from before version 4 stay readable");
+    assert_eq!(login(&f.creds, "kuro", PW).await, Ok(id));
+    let old = sync(|| raw_row(&f, &id));
+    f.creds
+        .set_password(
+            access(),
+            "accounts".into(),
+            id,
+            Password::from("a brand new river passphrase"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(key_epoch(&f), 1);
+    sync(|| restore_row(&f, &id, &old));
+    assert_eq!(
+        read(&f),
+        Err("integrity_error"),
+        "the legacy row cannot come back"
+    );
+    sync(move || drop(f));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sqlite_epochs_roll_forward_refuse_dropped_fields_and_accept_legacy_rows() {
+    epochs_roll_forward_refuse_dropped_fields_and_accept_legacy_rows(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_epochs_roll_forward_refuse_dropped_fields_and_accept_legacy_rows() {
+    epochs_roll_forward_refuse_dropped_fields_and_accept_legacy_rows(Backend::Postgres).await;
 }
