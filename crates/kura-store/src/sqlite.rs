@@ -386,6 +386,30 @@ impl Store for SqliteStore {
 
     fn subject(&self, collection: &str, id: &Uuid) -> Result<Option<StoredSubject>, StoreError> {
         self.with_reader(|p| {
+            // The key (and its seal epoch) first, the row second: the two files are read in
+            // two transactions, and a writer raises the epoch only after its row committed,
+            // so a row read after its epoch is never older than that epoch (a concurrent
+            // write cannot make a legitimate row look rolled back).
+            let key = p
+                .keys
+                .prepare_cached(
+                    "SELECT kek_version, wrapped, epoch FROM data_keys WHERE subject = ?1",
+                )?
+                .query_row([id.as_bytes().as_slice()], |r| {
+                    Ok((
+                        WrappedKey {
+                            kek_version: r.get(0)?,
+                            bytes: r.get(1)?,
+                        },
+                        r.get::<_, i64>(2)?,
+                    ))
+                })
+                .optional()?;
+            let Some((wrapped_key, key_epoch)) = key else {
+                // Unknown, or shredded: the row may linger after an interrupted erasure, but
+                // it can never be read again.
+                return Ok(None);
+            };
             let row = p
                 .data
                 .prepare_cached(
@@ -404,26 +428,6 @@ impl Store for SqliteStore {
                 })
                 .optional()?;
             let Some((iid, country, locale, version, fields, tokens)) = row else {
-                return Ok(None);
-            };
-            let key = p
-                .keys
-                .prepare_cached(
-                    "SELECT kek_version, wrapped, epoch FROM data_keys WHERE subject = ?1",
-                )?
-                .query_row([id.as_bytes().as_slice()], |r| {
-                    Ok((
-                        WrappedKey {
-                            kek_version: r.get(0)?,
-                            bytes: r.get(1)?,
-                        },
-                        r.get::<_, i64>(2)?,
-                    ))
-                })
-                .optional()?;
-            let Some((wrapped_key, key_epoch)) = key else {
-                // Shredded: the row may linger after an interrupted erasure, but it can
-                // never be read again.
                 return Ok(None);
             };
             Ok(Some(StoredSubject {

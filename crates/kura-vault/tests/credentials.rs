@@ -738,3 +738,52 @@ async fn sqlite_epochs_roll_forward_refuse_dropped_fields_and_accept_legacy_rows
 async fn postgres_epochs_roll_forward_refuse_dropped_fields_and_accept_legacy_rows() {
     epochs_roll_forward_refuse_dropped_fields_and_accept_legacy_rows(Backend::Postgres).await;
 }
+
+/// Reads racing writes never see a legitimate row as rolled back: the key store's epoch is
+/// read before the row (SQLite) or with it (PostgreSQL), and raised only after the row.
+async fn reads_racing_writes_never_see_a_rollback(backend: Backend) {
+    let Some(f) = sync(|| fixture(backend, ThrottlePolicy::default(), 2)) else {
+        return;
+    };
+    let id = account(&f, "kyuro").await;
+    let vault = f.vault.clone();
+    sync(move || {
+        let done = std::sync::atomic::AtomicBool::new(false);
+        std::thread::scope(|s| {
+            let readers: Vec<_> = (0..3)
+                .map(|_| {
+                    s.spawn(|| {
+                        let mut reads = 0;
+                        while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                            if let Err(e) = vault.read(&access(), "accounts", &id, None) {
+                                panic!("read during writes: {}", e.code());
+                            }
+                            reads += 1;
+                        }
+                        reads
+                    })
+                })
+                .collect();
+            for i in 0..400 {
+                let mut changes = std::collections::BTreeMap::new();
+                changes.insert("name".to_owned(), Some(format!("Kyuro {i}")));
+                vault.patch(&access(), "accounts", &id, &changes).unwrap();
+            }
+            done.store(true, std::sync::atomic::Ordering::Relaxed);
+            for r in readers {
+                assert!(r.join().unwrap() > 0);
+            }
+        });
+    });
+    sync(move || drop(f));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sqlite_reads_racing_writes_never_see_a_rollback() {
+    reads_racing_writes_never_see_a_rollback(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_reads_racing_writes_never_see_a_rollback() {
+    reads_racing_writes_never_see_a_rollback(Backend::Postgres).await;
+}
