@@ -318,6 +318,9 @@ impl Store for Flaky {
     ) -> Result<UpdateOutcome, StoreError> {
         self.inner.update_subject(u, a)
     }
+    fn advance_epoch(&self, id: &Uuid, epoch: u64) -> Result<(), StoreError> {
+        self.inner.advance_epoch(id, epoch)
+    }
     fn delete_subject(&self, c: &str, id: &Uuid, a: &[AuditLeaf]) -> Result<bool, StoreError> {
         self.inner.delete_subject(c, id, a)
     }

@@ -16,7 +16,7 @@
 //! lock_after = 100
 //! ```
 //!
-//! The `[mail]` section is [`crate::MailConfig`]. What this module leaves out:
+//! The `[mail]` section is `kura_mail::MailConfig`. What this module leaves out:
 //! reading files and `KURA_*` overrides (the binary does that) and where the
 //! pepper comes from (the key provider).
 

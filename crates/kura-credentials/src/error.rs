@@ -111,16 +111,10 @@ pub enum CredentialError {
         /// Seconds until the next attempt is accepted.
         retry_after_secs: u64,
     },
-    /// Sending or writing an outbound e-mail failed.
-    #[error("outbound mail failed: {reason}")]
-    Mail {
-        /// A description without addresses or message content.
-        reason: String,
-    },
     /// An I/O error on a file this crate reads or writes.
     #[error("i/o error while {context}: {source}")]
     Io {
-        /// What the crate was doing (e.g. "writing outbox message").
+        /// What the crate was doing (e.g. "reading filter file").
         context: &'static str,
         /// The underlying error.
         #[source]
@@ -160,7 +154,6 @@ impl CredentialError {
             Self::RecoveryTokenUsed => "recovery_token_used",
             Self::AccountLocked => "account_locked",
             Self::LoginThrottled { .. } => "login_throttled",
-            Self::Mail { .. } => "mail_failed",
             Self::Io { .. } => "io_error",
             Self::Rng => "rng_failed",
             Self::Internal => "internal",
@@ -206,7 +199,6 @@ mod tests {
             CredentialError::LoginThrottled {
                 retry_after_secs: 1,
             },
-            CredentialError::Mail { reason: "x".into() },
             CredentialError::Io {
                 context: "x",
                 source: io::Error::other("x"),

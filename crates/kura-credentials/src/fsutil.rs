@@ -1,9 +1,10 @@
-//! Atomic file writes (temporary file in the target directory, fsync, rename)
-//! and random names. Used by the filter writer and the mail outbox.
+//! Randomness from the OS CSPRNG, and the atomic write of the breached-password
+//! filter file (temporary file in the target directory, fsync, rename): a
+//! reader sees either no file or the complete file, never a partial one.
 //!
-//! A reader of the directory sees either no file or the complete file, never a
-//! partial one: the temporary name starts with `.tmp-` and carries no final
-//! extension, so an outbox poller that looks for `*.eml` never picks it up.
+//! The filter file is the last file this crate writes; mail files moved to
+//! kura-mail (issue 13). Moving the filter's file IO (`BreachFilter::load`,
+//! `save`, `build_filter_cli`) out as well is left for later.
 
 use std::fs::{self, OpenOptions};
 use std::io::Write;
@@ -17,7 +18,7 @@ pub(crate) fn random_bytes(buf: &mut [u8]) -> Result<()> {
 }
 
 /// A random lowercase hex string of `2 * n` characters.
-pub(crate) fn random_hex(n: usize) -> Result<String> {
+fn random_hex(n: usize) -> Result<String> {
     let mut buf = vec![0u8; n];
     random_bytes(&mut buf)?;
     Ok(hex::encode(buf))

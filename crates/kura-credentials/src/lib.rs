@@ -1,6 +1,8 @@
 //! Credentials for kura: passwords, login throttling, recovery tokens and the
-//! mails that go with them. Pure logic and local files only — no storage, no
-//! HTTP; `kura-server` wires these pieces to its routes (issue 6).
+//! text of the mails that go with them. Pure logic — no storage, no network,
+//! no mail delivery (kura-mail sends what [`recovery_mail`] composes); the
+//! only file it touches is the breached-password filter. `kura-vault` and
+//! `kura-server` wire these pieces to the store and the routes (issue 6).
 //!
 //! # Main types and why
 //! * [`PasswordPolicy`] — NIST SP 800-63B rules: length 8 (15 if the password
@@ -21,10 +23,11 @@
 //!   ships inside the crate.
 //! * [`ThrottleState`] — progressive per-account delays and a lock at 100
 //!   consecutive failures; the clock is a parameter.
-//! * [`recovery`] — 256-bit single-use tokens `kura_rt_…`, stored as SHA-256,
-//!   valid 30 minutes. Recovery never trusts knowledge of personal data.
-//! * [`Mailer`] — SMTP (lettre) or an outbox of `.eml` files, with recovery
-//!   and password-changed messages in en, ja and de.
+//! * [`recovery`] — 256-bit single-use tokens `kura_rt_…`, hashed with SHA-256
+//!   (the caller keys the stored form), valid 30 minutes. Recovery never
+//!   trusts knowledge of personal data.
+//! * [`recovery_mail`], [`password_changed_mail`] — the messages, composed in
+//!   en, ja and de ([`ComposedMail`]); delivery is kura-mail's.
 //! * [`PasswordsConfig`] — the `[passwords]` section; builds the policy and
 //!   the pool at start-up.
 //!
@@ -66,7 +69,6 @@ mod config;
 mod error;
 mod fsutil;
 mod hash;
-mod mail;
 mod policy;
 mod pool;
 pub mod recovery;
@@ -85,9 +87,6 @@ pub use hash::{
     Argon2Config, MAX_M_KIB, MAX_P, MAX_PASSWORD_BYTES, MAX_T, MIN_M_KIB, MIN_P, MIN_T,
     PasswordHasher, Verified,
 };
-pub use mail::{
-    MailConfig, MailTransport, Mailer, OutboxMailer, OutgoingMail, SmtpMailer, mailer_from_config,
-};
 pub use policy::{
     DEFAULT_MAX_LEN, Identity, MAX_LEN_CEILING, MAX_LEN_FLOOR, MIN_LEN_MULTI_FACTOR,
     MIN_LEN_SINGLE_FACTOR, PasswordPolicy, PolicyConfig,
@@ -95,5 +94,5 @@ pub use policy::{
 pub use pool::{HashPool, PoolConfig};
 pub use recovery::{IssueLimit, RecoveryToken, StoredRecoveryToken};
 pub use secret::{Password, Pepper};
-pub use templates::{Language, password_changed_mail, recovery_mail};
+pub use templates::{ComposedMail, Language, password_changed_mail, recovery_mail};
 pub use throttle::{MAX_LOCK_AFTER, ThrottlePolicy, ThrottleState};

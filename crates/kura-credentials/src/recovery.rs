@@ -8,6 +8,10 @@
 //! Why a plain hash and no salt or Argon2: the token has 256 bits of entropy,
 //! so a dumped hash cannot be reversed by guessing; a fast hash lets the
 //! server find the row by hash. Comparisons of hashes are constant-time.
+//! A plain hash is not enough *at rest*, though: whoever can write the store
+//! could put in the SHA-256 of a token of their choosing. The store must
+//! therefore keep a keyed hash of it; kura-vault stores HMAC-SHA-256 of this
+//! SHA-256 under a key from the key provider (issue 13).
 //!
 //! Recovery never accepts knowledge of personal data (birth date, address,
 //! e-mail address) in place of a token: that data is what a breach leaks.

@@ -7,12 +7,33 @@
 //! address. A recovery mail carries the token (and a link if configured);
 //! a change notice carries the time of the change in UTC.
 //!
-//! What it leaves out: HTML bodies and operator-branded templates.
+//! Composition only: a [`ComposedMail`] is handed to a transport (kura-mail)
+//! by the caller; nothing here sends or writes. What it leaves out: HTML
+//! bodies and operator-branded templates.
 
 use zeroize::Zeroizing;
 
-use crate::mail::OutgoingMail;
 use crate::recovery::{RecoveryToken, TOKEN_TTL_SECS};
+
+/// A composed message: recipient, subject line and plain-text body. The body
+/// may hold a recovery token, so it is wiped on drop and `Debug` shows
+/// neither it nor the address.
+pub struct ComposedMail {
+    /// Recipient address (the subject's address on file).
+    pub to: String,
+    /// Subject line (UTF-8).
+    pub subject: String,
+    /// Plain-text body (UTF-8).
+    pub body: Zeroizing<String>,
+}
+
+impl std::fmt::Debug for ComposedMail {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ComposedMail")
+            .field("subject", &self.subject)
+            .finish_non_exhaustive()
+    }
+}
 
 /// A supported mail language.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,7 +74,7 @@ pub fn recovery_mail(
     to: &str,
     token: &RecoveryToken,
     recovery_url: Option<&str>,
-) -> OutgoingMail {
+) -> ComposedMail {
     let minutes = TOKEN_TTL_SECS / 60;
     let t = token.expose();
     let lang = Language::from_locale(locale);
@@ -104,7 +125,7 @@ pub fn recovery_mail(
     }
     body.push_str(outro);
     body.push('\n');
-    OutgoingMail {
+    ComposedMail {
         to: to.to_owned(),
         subject: subject.to_owned(),
         body,
@@ -113,7 +134,7 @@ pub fn recovery_mail(
 
 /// The notice sent after a password change (including a completed recovery).
 #[must_use]
-pub fn password_changed_mail(locale: &str, to: &str, changed_at_unix: u64) -> OutgoingMail {
+pub fn password_changed_mail(locale: &str, to: &str, changed_at_unix: u64) -> ComposedMail {
     let when = utc_timestamp(changed_at_unix);
     let (subject, text) = match Language::from_locale(locale) {
         Language::Ja => (
@@ -141,7 +162,7 @@ pub fn password_changed_mail(locale: &str, to: &str, changed_at_unix: u64) -> Ou
             ),
         ),
     };
-    OutgoingMail {
+    ComposedMail {
         to: to.to_owned(),
         subject: subject.to_owned(),
         body: Zeroizing::new(text + "\n"),

@@ -11,12 +11,33 @@
 //! attacker gets at most 100 guesses per account, and the first 100 take
 //! about 7 hours; a person who mistypes a few times is never slowed down.
 //!
-//! The server persists [`ThrottleState`] per account, checks it *before*
-//! running Argon2 (a throttled attempt costs no hashing) and records the
-//! outcome after. What it leaves out: per-IP and global rate limits (server),
-//! and state for login ids that match no account — the server should keep a
-//! bounded map of those too, so that the `login_throttled` / `account_locked`
-//! answers do not reveal whether an id exists.
+//! # Attempts are reserved before they are evaluated
+//! An attempt is counted as a failure *before* its password is checked
+//! ([`ThrottleState::reserve`]: the check and the count in one step), and
+//! turned into a success only once the password has verified. The caller
+//! persists the reserved state with a compare-and-set on the stored state's
+//! version *before* running Argon2, so attempts running in parallel (on one
+//! server or many) each see the attempts reserved before them: they cannot
+//! all pass the check before any failure is recorded. Hence:
+//! * at most `lock_after` attempts are ever evaluated between two successes
+//!   (the SP 800-63B bound of 100 consecutive failed attempts holds under any
+//!   concurrency), and the delay applies to attempts in flight too;
+//! * the delay runs from the start of the last attempt (its reservation),
+//!   which is never later than its failure;
+//! * a verified attempt succeeds only if no *other* attempt locked the
+//!   account meanwhile (the caller checks the stored state again when it
+//!   settles the success); an attempt whose own reservation reached the lock
+//!   and whose password was right is a success, not a failure, and undoes it.
+//!
+//! A reservation whose password was never evaluated (the hashing pool was
+//! full) may be released by restoring the state it replaced, if nothing
+//! else changed it since; otherwise it stays counted (fail closed), as does
+//! one whose process died before the outcome was known.
+//!
+//! What it leaves out: per-IP and global rate limits (server), and state for
+//! login ids that match no account — the server should keep a bounded map of
+//! those too, so that the `login_throttled` / `account_locked` answers do not
+//! reveal whether an id exists.
 
 use serde::{Deserialize, Serialize};
 
@@ -115,6 +136,20 @@ impl ThrottleState {
         Ok(())
     }
 
+    /// Reserves an attempt at `now_unix`: [`Self::check`], then counts the
+    /// attempt as a failure ([`Self::record_failure`]) until it is shown to
+    /// be a success. Returns whether this reservation locked the account (the
+    /// attempt is the `lock_after`-th consecutive one); if its password then
+    /// verifies, the caller undoes the reservation instead of keeping the lock.
+    ///
+    /// # Errors
+    /// As [`Self::check`]; the state is unchanged then.
+    pub fn reserve(&mut self, policy: &ThrottlePolicy, now_unix: u64) -> Result<bool> {
+        self.check(policy, now_unix)?;
+        self.record_failure(policy, now_unix);
+        Ok(self.locked)
+    }
+
     /// Records a failed attempt at `now_unix`; locks at `lock_after`.
     pub fn record_failure(&mut self, policy: &ThrottlePolicy, now_unix: u64) {
         self.consecutive_failures = self.consecutive_failures.saturating_add(1);
@@ -196,6 +231,41 @@ mod tests {
         assert!(s.locked);
         s.unlock();
         s.check(&p, now).expect("unlocked");
+    }
+
+    #[test]
+    fn reservations_count_attempts_in_flight() {
+        let p = ThrottlePolicy {
+            free_failures: 2,
+            base_delay_secs: 60,
+            max_delay_secs: 60,
+            lock_after: 3,
+        };
+        let mut s = ThrottleState::default();
+        // Three attempts reserved back to back (none settled yet): the third locks.
+        assert!(!s.reserve(&p, 10).expect("first"));
+        assert!(!s.reserve(&p, 10).expect("second"));
+        assert!(s.reserve(&p, 10).expect("third locks"));
+        let before = s;
+        assert_eq!(
+            s.reserve(&p, 10).expect_err("locked").code(),
+            "account_locked"
+        );
+        assert_eq!(s, before, "a refused reservation changes nothing");
+        // With more room, the delay applies to reserved attempts alike.
+        let p = ThrottlePolicy {
+            lock_after: 10,
+            ..p
+        };
+        let mut s = ThrottleState::default();
+        for _ in 0..3 {
+            s.reserve(&p, 10).expect("free");
+        }
+        assert_eq!(
+            s.reserve(&p, 10).expect_err("delay").code(),
+            "login_throttled"
+        );
+        assert_eq!(s.consecutive_failures, 3);
     }
 
     #[test]

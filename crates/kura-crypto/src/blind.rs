@@ -60,9 +60,47 @@ impl BlindIndexKey {
     }
 }
 
+/// A keyed hash of a secret the store keeps only in hashed form (a recovery token):
+/// HMAC-SHA-256 under a key from the key provider, full 256 bits. Unlike a plain SHA-256,
+/// whoever can write the store but holds no key cannot put in the hash of a value they chose.
+/// `Debug` is redacted.
+pub struct KeyedHash(Hmac<Sha256>);
+
+impl std::fmt::Debug for KeyedHash {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("KeyedHash(<redacted>)")
+    }
+}
+
+impl KeyedHash {
+    /// A keyed hash under `key` (e.g. `KeyPurpose::RecoveryToken` from the provider).
+    pub fn new(key: &SecretKey) -> Self {
+        KeyedHash(
+            <Hmac<Sha256> as KeyInit>::new_from_slice(key.expose())
+                .expect("HMAC accepts a key of any length"),
+        )
+    }
+
+    /// HMAC-SHA-256 of `data`.
+    pub fn hash(&self, data: &[u8]) -> [u8; 32] {
+        let mut mac = self.0.clone();
+        mac.update(data);
+        mac.finalize().into_bytes().into()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn keyed_hash_depends_on_the_key() {
+        let a = KeyedHash::new(&SecretKey::from_bytes([1; 32]));
+        let b = KeyedHash::new(&SecretKey::from_bytes([2; 32]));
+        assert_eq!(a.hash(b"token"), a.hash(b"token"));
+        assert_ne!(a.hash(b"token"), b.hash(b"token"));
+        assert_ne!(a.hash(b"token"), a.hash(b"tokem"));
+    }
 
     #[test]
     fn per_field_keys_give_unrelated_tokens() {

@@ -26,7 +26,7 @@ pub mod field;
 pub mod provider;
 mod secret;
 
-pub use blind::{BlindIndexKey, BlindToken};
+pub use blind::{BlindIndexKey, BlindToken, KeyedHash};
 pub use error::CryptoError;
 pub use field::{FieldContext, SubjectCipher};
 pub use provider::{KeyFile, KeyProvider, KeyPurpose, WrappedKey};

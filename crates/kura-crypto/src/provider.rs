@@ -54,6 +54,12 @@ pub enum KeyPurpose {
     /// HMAC key of the card vault's lookup hashes (keyed hash of subject and whole PAN,
     /// PCI DSS 3.5.1), used only to find an existing token for the same card.
     CardLookup,
+    /// HMAC key of the tags under which the mail outbox files messages about a subject
+    /// (a keyed hash of the subject id, so file names reveal no id), found again at erasure.
+    MailTag,
+    /// HMAC key of stored recovery-token hashes: the store keeps HMAC(key, SHA-256(token)),
+    /// so a row written into the data store without this key redeems no token.
+    RecoveryToken,
 }
 
 impl KeyPurpose {
@@ -66,6 +72,8 @@ impl KeyPurpose {
             KeyPurpose::FieldTokenRoot => b"kura field token root v1",
             KeyPurpose::CardKek => b"kura card kek v1",
             KeyPurpose::CardLookup => b"kura card lookup v1",
+            KeyPurpose::MailTag => b"kura mail tag v1",
+            KeyPurpose::RecoveryToken => b"kura recovery token v1",
         }
     }
 }

@@ -152,9 +152,10 @@ impl From<VaultError> for ApiError {
                     "the access log could not record this request, so it was not served",
                 )
             }
-            VaultError::Crypto(_) | VaultError::Store(_) | VaultError::VaultMismatch { .. } => {
-                ApiError::internal(&e)
-            }
+            VaultError::Crypto(_)
+            | VaultError::Store(_)
+            | VaultError::VaultMismatch { .. }
+            | VaultError::Mail(_) => ApiError::internal(&e),
             _ => ApiError::internal(&e),
         }
     }
@@ -219,7 +220,6 @@ impl From<CredentialError> for ApiError {
             | C::FilterInvalid { .. }
             | C::FilterInput { .. }
             | C::FilterBuild { .. }
-            | C::Mail { .. }
             | C::Io { .. }
             | C::Rng
             | C::Internal => return ApiError::internal(&e),

@@ -5,7 +5,8 @@
 //! The password hash itself is *not* here: it is a sealed field of the subject (category
 //! `credential`), encrypted under the subject's key like any other field, so the store never
 //! sees it in clear. What this module holds reveals nothing usable: counters, flags, and
-//! SHA-256 hashes of 256-bit tokens. Left out: every rule (delays, lock threshold, token
+//! keyed hashes of 256-bit tokens (the caller keys them: kura-vault stores HMAC-SHA-256 under a
+//! key-provider key of the token's SHA-256). Left out: every rule (delays, lock threshold, token
 //! lifetime, issue limits come from `kura-credentials` through the caller) and any hashing.
 //!
 //! # Invariants

@@ -51,7 +51,7 @@ pub use uuid::Uuid;
 use kura_crypto::BlindToken;
 
 /// The schema version this build of kura writes and understands.
-pub const SCHEMA_VERSION: u32 = 4;
+pub const SCHEMA_VERSION: u32 = 5;
 
 /// The storage interface the vault relies on. Implementations: [`sqlite::SqliteStore`] and
 /// [`postgres::PostgresStore`].
@@ -98,6 +98,14 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         update: &SubjectUpdate,
         audit: &[AuditLeaf],
     ) -> Result<UpdateOutcome, StoreError>;
+
+    /// Raises the seal epoch of `id` in the key store to `epoch` (never lowers it; a subject
+    /// without a key is left alone). Called by the vault after each successful row write
+    /// (docs/decisions/0010).
+    ///
+    /// # Errors
+    /// Backend failures.
+    fn advance_epoch(&self, id: &Uuid, epoch: u64) -> Result<(), StoreError>;
 
     /// Erases a subject: wrapped key first, then row and index entries. Returns whether the
     /// subject existed.

@@ -87,6 +87,10 @@ const MIGRATIONS: &[Migration] = &[
         keys: include_str!("postgres/keys_v4.sql"),
         data: include_str!("postgres/data_v4.sql"),
     },
+    Migration {
+        keys: include_str!("postgres/keys_v5.sql"),
+        data: include_str!("postgres/data_v5.sql"),
+    },
 ];
 
 const KEYS_GRANTS: &str = include_str!("postgres/keys_grants.sql");
@@ -939,7 +943,7 @@ impl Store for PostgresStore {
 
     fn subject(&self, collection: &str, id: &Uuid) -> Result<Option<StoredSubject>, StoreError> {
         const SQL: &str = "SELECT s.iid, s.country, s.locale, s.version, s.fields, s.tokens, \
-                k.kek_version, k.wrapped \
+                k.kek_version, k.wrapped, k.epoch \
              FROM kura_data.subjects s JOIN kura_keys.data_keys k ON k.subject_id = s.subject_id \
              WHERE s.subject_id = $1 AND s.collection = $2";
         let mut conn = self.pool.get()?;
@@ -964,6 +968,7 @@ impl Store for PostgresStore {
                     .map_err(|_| StoreError::Corrupt("negative kek version".into()))?,
                 bytes: r.get(7),
             },
+            key_epoch: r.get::<_, i64>(8).max(0) as u64,
         }))
     }
 
@@ -1039,6 +1044,18 @@ impl Store for PostgresStore {
         append_leaves(&mut tx, stmts, audit)?;
         tx.commit()?;
         Ok(UpdateOutcome::Updated(new_version))
+    }
+
+    fn advance_epoch(&self, id: &Uuid, epoch: u64) -> Result<(), StoreError> {
+        const SQL: &str = "UPDATE kura_keys.data_keys SET epoch = $2 \
+             WHERE subject_id = $1 AND epoch < $2";
+        let epoch = i64::try_from(epoch)
+            .map_err(|_| StoreError::Corrupt("seal epoch out of range".into()))?;
+        let mut conn = self.pool.get()?;
+        let Conn { client, stmts } = &mut *conn;
+        let stmt = prepared(client, stmts, SQL)?;
+        client.execute(&stmt, &[id, &epoch])?;
+        Ok(())
     }
 
     fn delete_subject(

@@ -48,6 +48,10 @@ pub struct StoredSubject {
     pub tokens: Vec<BlindToken>,
     /// Wrapped data key.
     pub wrapped_key: WrappedKey,
+    /// The subject's seal epoch as the key store records it (0 for subjects written before
+    /// schema version 5): the vault refuses a row whose sealed manifest is older
+    /// (docs/decisions/0010). Read from the key store, never from the data store.
+    pub key_epoch: u64,
 }
 
 /// One search result.

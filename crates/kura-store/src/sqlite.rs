@@ -30,12 +30,14 @@ const DATA_MIGRATIONS: &[&str] = &[
     include_str!("sqlite/data_v2.sql"),
     include_str!("sqlite/data_v3.sql"),
     include_str!("sqlite/data_v4.sql"),
+    include_str!("sqlite/data_v5.sql"),
 ];
 const KEYS_MIGRATIONS: &[&str] = &[
     include_str!("sqlite/keys_v1.sql"),
     include_str!("sqlite/keys_v2.sql"),
     include_str!("sqlite/keys_v3.sql"),
     include_str!("sqlite/keys_v4.sql"),
+    include_str!("sqlite/keys_v5.sql"),
 ];
 
 /// Name of the data file inside the data directory.
@@ -326,7 +328,7 @@ impl Store for SqliteStore {
                 .transaction_with_behavior(TransactionBehavior::Immediate)?;
             {
                 let mut stmt = tx.prepare_cached(
-                    "INSERT INTO data_keys (subject, kek_version, wrapped) VALUES (?1, ?2, ?3)",
+                    "INSERT INTO data_keys (subject, kek_version, wrapped, epoch) VALUES (?1, ?2, ?3, 1)",
                 )?;
                 for s in batch {
                     stmt.execute(params![
@@ -387,6 +389,30 @@ impl Store for SqliteStore {
 
     fn subject(&self, collection: &str, id: &Uuid) -> Result<Option<StoredSubject>, StoreError> {
         self.with_reader(|p| {
+            // The key (and its seal epoch) first, the row second: the two files are read in
+            // two transactions, and a writer raises the epoch only after its row committed,
+            // so a row read after its epoch is never older than that epoch (a concurrent
+            // write cannot make a legitimate row look rolled back).
+            let key = p
+                .keys
+                .prepare_cached(
+                    "SELECT kek_version, wrapped, epoch FROM data_keys WHERE subject = ?1",
+                )?
+                .query_row([id.as_bytes().as_slice()], |r| {
+                    Ok((
+                        WrappedKey {
+                            kek_version: r.get(0)?,
+                            bytes: r.get(1)?,
+                        },
+                        r.get::<_, i64>(2)?,
+                    ))
+                })
+                .optional()?;
+            let Some((wrapped_key, key_epoch)) = key else {
+                // Unknown, or shredded: the row may linger after an interrupted erasure, but
+                // it can never be read again.
+                return Ok(None);
+            };
             let row = p
                 .data
                 .prepare_cached(
@@ -407,21 +433,6 @@ impl Store for SqliteStore {
             let Some((iid, country, locale, version, fields, tokens)) = row else {
                 return Ok(None);
             };
-            let key = p
-                .keys
-                .prepare_cached("SELECT kek_version, wrapped FROM data_keys WHERE subject = ?1")?
-                .query_row([id.as_bytes().as_slice()], |r| {
-                    Ok(WrappedKey {
-                        kek_version: r.get(0)?,
-                        bytes: r.get(1)?,
-                    })
-                })
-                .optional()?;
-            let Some(wrapped_key) = key else {
-                // Shredded: the row may linger after an interrupted erasure, but it can
-                // never be read again.
-                return Ok(None);
-            };
             Ok(Some(StoredSubject {
                 id: *id,
                 iid: iid as u64,
@@ -432,6 +443,7 @@ impl Store for SqliteStore {
                 fields,
                 tokens: tokens_from_blob(&tokens)?,
                 wrapped_key,
+                key_epoch: key_epoch.max(0) as u64,
             }))
         })
     }
@@ -480,6 +492,14 @@ impl Store for SqliteStore {
         append_leaves(&tx, audit)?;
         tx.commit()?;
         Ok(UpdateOutcome::Updated(version + 1))
+    }
+
+    fn advance_epoch(&self, id: &Uuid, epoch: u64) -> Result<(), StoreError> {
+        let w = lock(&self.writer);
+        w.keys
+            .prepare_cached("UPDATE data_keys SET epoch = ?2 WHERE subject = ?1 AND epoch < ?2")?
+            .execute(params![id.as_bytes().as_slice(), to_i64(epoch)?])?;
+        Ok(())
     }
 
     fn delete_subject(

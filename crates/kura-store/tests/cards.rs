@@ -45,7 +45,8 @@ fn sqlite_v1_store_migrates_to_the_current_schema() {
             .unwrap();
         s
     };
-    // Turn it back into a v1 store: drop the v2, v3 and v4 tables and record version 1.
+    // Turn it back into a v1 store: drop the v2, v3 and v4 tables and the v5 column, record
+    // version 1.
     for (file, sql) in [
         (
             "data.db",
@@ -55,7 +56,9 @@ fn sqlite_v1_store_migrates_to_the_current_schema() {
         ),
         (
             "keys.db",
-            "DROP TABLE card_keys; DROP TABLE card_lookup; DROP TABLE canaries; UPDATE meta SET value = CAST('1' AS BLOB) WHERE key = 'schema_version';",
+            "DROP TABLE card_keys; DROP TABLE card_lookup; DROP TABLE canaries; \
+             ALTER TABLE data_keys DROP COLUMN epoch; \
+             UPDATE meta SET value = CAST('1' AS BLOB) WHERE key = 'schema_version';",
         ),
     ] {
         let c = rusqlite::Connection::open(dir.path().join(file)).unwrap();
@@ -68,7 +71,11 @@ fn sqlite_v1_store_migrates_to_the_current_schema() {
         SCHEMA_VERSION
     );
     let store = SqliteStore::open(dir.path(), Durability::Normal).unwrap();
-    assert!(store.subject("accounts", &subject.id).unwrap().is_some());
+    let migrated = store.subject("accounts", &subject.id).unwrap().unwrap();
+    assert_eq!(
+        migrated.key_epoch, 0,
+        "subjects from before version 4 are at epoch 0"
+    );
     let c = kura_store::cards::conformance::card(&subject, 1);
     store.insert_card(&c, &[]).unwrap();
     assert_eq!(store.count_cards().unwrap(), (1, 1));

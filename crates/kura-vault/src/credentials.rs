@@ -10,14 +10,21 @@
 //! [`Credentials`] ties the pieces of `kura-credentials` to the vault and a
 //! [`CredentialStore`]:
 //! - **login** runs in the same steps whether or not the login id exists: blind-index lookup,
-//!   throttle check (state keyed by the subject, or by a pseudo-subject derived from the login
-//!   id's blind-index token, so unknown ids are throttled and locked alike), one Argon2
-//!   verification (against a dummy hash for unknown ids), one state write with the access
-//!   event. The answer for a wrong password and an unknown id is the same error.
-//! - **recovery** never trusts knowledge of personal data: a single-use 256-bit token, stored
-//!   hashed, valid 30 minutes, mailed to the address on file. The request is answered before
-//!   any lookup happens (the work runs in the background), so neither the answer nor its
-//!   timing says whether the account exists.
+//!   reservation of the attempt (state keyed by the subject, or by a pseudo-subject derived
+//!   from the login id's blind-index token, so unknown ids are throttled and locked alike):
+//!   the throttle check and the attempt counted as a failure, in one compare-and-set on the
+//!   state's version *before* any hashing, so parallel attempts cannot all pass the check;
+//!   then one Argon2 verification (against a dummy hash for unknown ids); then the outcome:
+//!   a failure only writes its event, a success turns the reservation into a reset — unless
+//!   another attempt locked the account meanwhile. The answer for a wrong password and an
+//!   unknown id is the same error. At most `lock_after` attempts are ever evaluated between
+//!   two successes, however many run at once.
+//! - **recovery** never trusts knowledge of personal data: a single-use 256-bit token, valid
+//!   30 minutes, mailed to the address on file, stored as HMAC-SHA-256 (key from the key
+//!   provider) of its SHA-256, so that a row written into the data store without the key
+//!   redeems no token. The request is answered before any lookup happens (the work runs in
+//!   the background), so neither the answer nor its timing says whether the account exists.
+//!   Mails are filed under the subject's keyed mail tag; erasing the subject purges them.
 //! - **forced reset** sets a flag that turns a correct password into `password_reset_required`
 //!   until a recovery completes.
 //!
@@ -31,9 +38,10 @@ use std::sync::Arc;
 use kura_audit::{AccessEvent, Action, Outcome};
 use kura_credentials::recovery::{self, TOKEN_TTL_SECS};
 use kura_credentials::{
-    CredentialError, HashPool, Identity, IssueLimit, Mailer, Password, PasswordPolicy,
+    ComposedMail, CredentialError, HashPool, Identity, IssueLimit, Password, PasswordPolicy,
     ThrottlePolicy, ThrottleState, password_changed_mail, recovery_mail,
 };
+use kura_mail::{OutgoingMail, Transport};
 use kura_model::{Category, Collection};
 use kura_store::{
     CredentialState, CredentialStore, NewRecoveryToken, RecoveryCompletion, RecoveryOutcome,
@@ -87,6 +95,12 @@ impl PasswordError {
 
 impl From<kura_store::StoreError> for PasswordError {
     fn from(e: kura_store::StoreError) -> Self {
+        PasswordError::Vault(e.into())
+    }
+}
+
+impl From<kura_mail::MailError> for PasswordError {
+    fn from(e: kura_mail::MailError) -> Self {
         PasswordError::Vault(e.into())
     }
 }
@@ -186,7 +200,7 @@ fn open_field(
 fn account(vault: &Vault, l: &Layout, collection: &str, id: &Uuid) -> Result<Account> {
     let stored = vault.load(collection, id)?;
     let cipher = vault.cipher_for(&stored)?;
-    let sealed = codec::decode(&stored.fields).map_err(VaultError::from)?;
+    let (sealed, _) = vault.open_row(&stored, &cipher)?;
     let phc = open_field(vault, &stored, &cipher, &sealed, Some(&l.credential))?;
     let login = open_field(vault, &stored, &cipher, &sealed, l.login.as_deref())?;
     let email = open_field(vault, &stored, &cipher, &sealed, l.email.as_deref())?;
@@ -198,10 +212,16 @@ fn account(vault: &Vault, l: &Layout, collection: &str, id: &Uuid) -> Result<Acc
     })
 }
 
-/// The subject's fields with `field` set to `phc`, sealed, ready for the store.
-fn sealed_with(vault: &Vault, stored: &StoredSubject, field: &str, phc: &str) -> Result<Vec<u8>> {
+/// The subject's fields with `field` set to `phc`, sealed with a new manifest, ready for the
+/// store; and the epoch to advance the key store to once written.
+fn sealed_with(
+    vault: &Vault,
+    stored: &StoredSubject,
+    field: &str,
+    phc: &str,
+) -> Result<(Vec<u8>, u64)> {
     let cipher = vault.cipher_for(stored)?;
-    let mut sealed = codec::decode(&stored.fields).map_err(VaultError::from)?;
+    let (mut sealed, row_epoch) = vault.open_row(stored, &cipher)?;
     let ct = cipher
         .seal(
             &vault.ctx(&stored.collection, stored.id.as_bytes(), field),
@@ -209,7 +229,9 @@ fn sealed_with(vault: &Vault, stored: &StoredSubject, field: &str, phc: &str) ->
         )
         .map_err(VaultError::from)?;
     sealed.insert(field.to_owned(), ct);
-    Ok(codec::encode(&sealed))
+    let epoch = Vault::next_epoch(stored, row_epoch);
+    vault.seal_row(&stored.collection, &stored.id, &cipher, &mut sealed, epoch)?;
+    Ok((codec::encode(&sealed), epoch))
 }
 
 /// The throttle key of a login id that matches no subject: a UUIDv8 made from its
@@ -337,7 +359,7 @@ pub struct Credentials {
     store: Arc<dyn CredentialStore>,
     pool: HashPool,
     policy: Arc<PasswordPolicy>,
-    mailer: Arc<dyn Mailer>,
+    mailer: Arc<dyn Transport>,
     options: CredentialsOptions,
     background: Arc<tokio::sync::Semaphore>,
 }
@@ -359,14 +381,18 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'sta
 
 impl Credentials {
     /// Ties the pieces together. `store` must be the vault's own store (the same database).
+    /// Registers `mailer` with the vault ([`Vault::attach_mail`]): erasing a subject removes
+    /// the messages about it that the mailer still holds.
     pub fn new(
         vault: Arc<Vault>,
         store: Arc<dyn CredentialStore>,
         pool: HashPool,
         policy: Arc<PasswordPolicy>,
-        mailer: Arc<dyn Mailer>,
+        mailer: Arc<dyn Transport>,
         options: CredentialsOptions,
     ) -> Self {
+        // An erasure must find the messages this mailer still holds about the subject.
+        vault.attach_mail(mailer.clone());
         Credentials {
             vault,
             store,
@@ -486,9 +512,10 @@ impl Credentials {
         .await?;
         let phc = Zeroizing::new(self.pool.hash(password).await?);
         let me = self.clone();
-        blocking(move || me.write_hash(&coll, &id, &phc, &ev)).await?;
+        let c = coll.clone();
+        blocking(move || me.write_hash(&c, &id, &phc, &ev)).await?;
         if had && let Some(to) = acct_email {
-            self.notify_changed(locale, to);
+            self.notify_changed(coll, id, locale, to);
         }
         Ok(())
     }
@@ -500,15 +527,19 @@ impl Credentials {
         let l = layout(v.collection(collection)?)?;
         for _ in 0..CAS_ATTEMPTS {
             let stored = v.load(collection, id)?;
+            let (fields, epoch) = sealed_with(v, &stored, &l.credential, phc)?;
             let update = SubjectUpdate {
                 collection: collection.to_owned(),
                 id: *id,
                 expected_version: stored.version,
-                fields: sealed_with(v, &stored, &l.credential, phc)?,
+                fields,
                 tokens: stored.tokens.clone(),
             };
             match v.store().update_subject(&update, &v.leaves(ev)?)? {
-                UpdateOutcome::Updated(_) => return Ok(()),
+                UpdateOutcome::Updated(_) => {
+                    v.advance_epoch(id, epoch);
+                    return Ok(());
+                }
                 UpdateOutcome::NotFound => {
                     return Err(VaultError::NotFound(id.to_string()).into());
                 }
@@ -539,7 +570,8 @@ impl Credentials {
             .await?;
         let now = self.now_unix();
         let me = self.clone();
-        // Step 1: resolve the login id and check the throttle, before any hashing.
+        // Step 1: resolve the login id and reserve the attempt (throttle check and count in
+        // one compare-and-set), before any hashing.
         let target =
             blocking(move || me.resolve_login(&access, &collection, &login_id, now)).await?;
         // Step 2: one Argon2 verification, against the dummy hash for unknown ids.
@@ -552,14 +584,19 @@ impl Credentials {
             .await;
         let me = self.clone();
         match verified {
-            Err(CredentialError::Busy) => Err(CredentialError::Busy.into()),
+            Err(CredentialError::Busy) => {
+                // Not evaluated: give the reservation back (no event, as before: answered at
+                // once without any work on the password).
+                let _ = blocking(move || me.release(&target, None)).await;
+                Err(CredentialError::Busy.into())
+            }
             Err(CredentialError::InvalidCredentials) => {
-                blocking(move || me.record_failure(&target, now)).await?;
+                blocking(move || me.record_failure(&target)).await?;
                 Err(CredentialError::InvalidCredentials.into())
             }
             Err(e) => {
                 let code = e.code();
-                blocking(move || Ok(me.vault.append(&failed(&target.ev, code))?)).await?;
+                blocking(move || me.release(&target, Some(&failed(&target.ev, code)))).await?;
                 Err(e.into())
             }
             Ok(v) => {
@@ -619,67 +656,105 @@ impl Credentials {
             }
             None => (pseudo_subject(token), None, ev, None),
         };
-        let state = self.store.credential_state(&key)?;
-        if let Err(e) = throttle_of(&state).check(&self.options.throttle, now) {
-            v.append(&failed(&ev, e.code()))?;
-            return Err(e.into());
-        }
+        // Reserve the attempt before any hashing: it counts as a failure until it verifies.
+        let (prior, locks) = match self.reserve(&key, now) {
+            Ok(r) => r,
+            Err(PasswordError::Credential(e)) => {
+                v.append(&failed(&ev, e.code()))?;
+                return Err(e.into());
+            }
+            Err(e) => return Err(e),
+        };
         Ok(LoginTarget {
             collection: collection.to_owned(),
             key,
             subject,
             ev,
             phc,
-            must_reset: state.must_reset,
+            prior,
+            locks,
         })
     }
 
-    fn record_failure(&self, t: &LoginTarget, now: u64) -> Result<()> {
+    /// Reserves one login attempt on `key`: checks the throttle and counts the attempt as a
+    /// failure ([`ThrottleState::reserve`]) in one compare-and-set on the state's version, so
+    /// that attempts running at the same time (here or on other servers) each see those
+    /// reserved before them. Returns the state it replaced and whether it locked the account.
+    ///
+    /// Writes no access event: the attempt's event is written with its outcome.
+    ///
+    /// # Errors
+    /// `account_locked`, `login_throttled` (nothing written); store failures; `contention`.
+    fn reserve(&self, key: &Uuid, now: u64) -> Result<(CredentialState, bool)> {
         for _ in 0..CAS_ATTEMPTS {
-            let state = self.store.credential_state(&t.key)?;
+            let state = self.store.credential_state(key)?;
             let mut th = throttle_of(&state);
-            let was_locked = th.locked;
-            th.record_failure(&self.options.throttle, now);
-            let mut events = vec![failed(&t.ev, "invalid_credentials")];
-            if th.locked && !was_locked {
-                // The lock is an event of its own.
-                events.push(failed(&t.ev, "account_locked"));
-            }
-            let mut leaves = Vec::new();
-            for e in &events {
-                leaves.extend(self.vault.leaves(e)?);
-            }
+            let locks = th.reserve(&self.options.throttle, now)?;
             if self.store.put_credential_state(
-                &t.key,
+                key,
                 state.version,
                 &with_throttle(&state, &th),
-                &leaves,
+                &[],
             )? {
-                return Ok(());
+                return Ok((state, locks));
             }
         }
-        Err(VaultError::Contention(t.key.to_string()).into())
+        Err(VaultError::Contention(key.to_string()).into())
     }
 
-    fn record_success(&self, t: &LoginTarget, id: Uuid) -> Result<()> {
-        if t.must_reset {
-            self.vault
-                .append(&failed(&t.ev, "password_reset_required"))?;
-            return Err(PasswordError::ResetRequired);
+    /// Gives back a reservation whose password was never evaluated (the pool was full, or
+    /// the stored hash unusable) or was right under a forced reset, if nothing changed the
+    /// state since; otherwise the attempt stays counted (fail closed). `ev`, when given, is
+    /// written in the same transaction, or appended on its own.
+    fn release(&self, t: &LoginTarget, ev: Option<&AccessEvent>) -> Result<()> {
+        let state = self.store.credential_state(&t.key)?;
+        let leaves = match ev {
+            Some(ev) => self.vault.leaves(ev)?,
+            None => Vec::new(),
+        };
+        let given_back = t.untouched(&state)
+            && self.store.put_credential_state(
+                &t.key,
+                state.version,
+                &t.restored(&state),
+                &leaves,
+            )?;
+        if let (false, Some(ev)) = (given_back, ev) {
+            self.vault.append(ev)?;
         }
+        Ok(())
+    }
+
+    /// A wrong password: its reservation already counted it (and locked the account if it
+    /// was the `lock_after`-th attempt); only the events remain to be written.
+    fn record_failure(&self, t: &LoginTarget) -> Result<()> {
+        self.vault.append(&failed(&t.ev, "invalid_credentials"))?;
+        if t.locks {
+            // The lock is an event of its own.
+            self.vault.append(&failed(&t.ev, "account_locked"))?;
+        }
+        Ok(())
+    }
+
+    /// A verified password turns its reservation into a success — unless another attempt
+    /// locked the account while this one was being hashed (then `account_locked`), or the
+    /// subject must reset its password (then `password_reset_required`, and the reservation
+    /// is given back: a right password is no failed guess).
+    fn record_success(&self, t: &LoginTarget, id: Uuid) -> Result<()> {
         for _ in 0..CAS_ATTEMPTS {
             let state = self.store.credential_state(&id)?;
+            let untouched = t.untouched(&state);
+            // Locked by this attempt's own reservation is no lock: the attempt succeeded.
+            if state.locked && !(untouched && t.locks) {
+                self.vault.append(&failed(&t.ev, "account_locked"))?;
+                return Err(CredentialError::AccountLocked.into());
+            }
             if state.must_reset {
-                self.vault
-                    .append(&failed(&t.ev, "password_reset_required"))?;
+                self.release(t, Some(&failed(&t.ev, "password_reset_required")))?;
                 return Err(PasswordError::ResetRequired);
             }
-            if state.failures == 0 {
-                self.vault.append(&t.ev)?;
-                return Ok(());
-            }
             let mut th = throttle_of(&state);
-            th.record_success();
+            th.unlock();
             let leaves = self.vault.leaves(&t.ev)?;
             if self.store.put_credential_state(
                 &id,
@@ -779,7 +854,7 @@ impl Credentials {
             &NewRecoveryToken {
                 subject: hit.id,
                 collection: collection.to_owned(),
-                hash: stored.hash,
+                hash: v.recovery_token_hash(&stored.hash),
                 issued_unix: stored.issued_unix,
                 expires_unix: stored.expires_unix,
             },
@@ -797,7 +872,17 @@ impl Credentials {
             &token,
             self.options.recovery_url.as_deref(),
         );
-        self.mailer.send(&mail)?;
+        self.mailer.send(&self.about(&hit.id, mail))?;
+        self.purge_if_erased(collection, &hit.id)?;
+        Ok(())
+    }
+
+    /// An erasure that ran while a mail about `id` was being written has purged the
+    /// transport before the mail was there: look again now that it is, and remove it.
+    fn purge_if_erased(&self, collection: &str, id: &Uuid) -> Result<()> {
+        if self.vault.store().subject(collection, id)?.is_none() {
+            self.vault.purge_mail(id)?;
+        }
         Ok(())
     }
 
@@ -826,9 +911,10 @@ impl Credentials {
         .await?;
         let phc = Zeroizing::new(self.pool.hash(new_password).await?);
         let me = self.clone();
+        let (collection, subject) = (prep.collection.clone(), prep.subject);
         let (locale, email) = blocking(move || me.finish_completion(hash, &prep, &phc)).await?;
         if let Some(to) = email {
-            self.notify_changed(locale, to);
+            self.notify_changed(collection, subject, locale, to);
         }
         Ok(())
     }
@@ -850,7 +936,7 @@ impl Credentials {
             }
         };
         let hash = match recovery::token_hash(token) {
-            Ok(h) => h,
+            Ok(h) => v.recovery_token_hash(&h),
             Err(e) => return Err(refuse(&base, e.into())),
         };
         let l = match v
@@ -907,19 +993,21 @@ impl Credentials {
         let l = layout(v.collection(&p.collection)?)?;
         for _ in 0..CAS_ATTEMPTS {
             let acct = account(v, &l, &p.collection, &p.subject)?;
+            let (fields, epoch) = sealed_with(v, &acct.stored, &p.credential, phc)?;
             let completion = RecoveryCompletion {
                 hash,
                 now_unix: p.now,
                 subject: p.subject,
                 collection: p.collection.clone(),
                 expected_version: acct.stored.version,
-                fields: sealed_with(v, &acct.stored, &p.credential, phc)?,
+                fields,
             };
             let err: PasswordError = match self
                 .store
                 .complete_recovery(&completion, &v.leaves(&p.ev)?)?
             {
                 RecoveryOutcome::Completed => {
+                    v.advance_epoch(&p.subject, epoch);
                     return Ok((acct.stored.locale.clone(), acct.email.clone()));
                 }
                 RecoveryOutcome::Conflict => continue,
@@ -933,12 +1021,26 @@ impl Credentials {
         Err(VaultError::Contention(p.subject.to_string()).into())
     }
 
+    /// A composed mail, filed under the subject's mail tag (a keyed hash of its id), so that
+    /// its erasure finds the copies a transport still holds.
+    fn about(&self, subject: &Uuid, m: ComposedMail) -> OutgoingMail {
+        OutgoingMail::new(m.to, m.subject, m.body).about(self.vault.mail_tag(subject))
+    }
+
     /// Sends the "password changed" notice in the background; failures are logged.
-    fn notify_changed(&self, locale: String, to: Zeroizing<String>) {
-        let mailer = self.mailer.clone();
+    fn notify_changed(
+        &self,
+        collection: String,
+        subject: Uuid,
+        locale: String,
+        to: Zeroizing<String>,
+    ) {
+        let me = self.clone();
         let now = self.now_unix();
         tokio::task::spawn_blocking(move || {
-            if let Err(e) = mailer.send(&password_changed_mail(&locale, &to, now)) {
+            let mail = me.about(&subject, password_changed_mail(&locale, &to, now));
+            let sent = me.mailer.send(&mail).map_err(PasswordError::from);
+            if let Err(e) = sent.and_then(|()| me.purge_if_erased(&collection, &subject)) {
                 tracing::warn!(code = e.code(), "password-changed notice not sent");
             }
         });
@@ -970,7 +1072,27 @@ struct LoginTarget {
     subject: Option<Uuid>,
     ev: AccessEvent,
     phc: Option<Zeroizing<String>>,
-    must_reset: bool,
+    /// The state the reservation replaced (its version is the one the reservation moved on).
+    prior: CredentialState,
+    /// The reservation locked the account (this is the `lock_after`-th attempt).
+    locks: bool,
+}
+
+impl LoginTarget {
+    /// Nothing changed the state since this attempt's reservation.
+    fn untouched(&self, now: &CredentialState) -> bool {
+        now.version == self.prior.version + 1
+    }
+
+    /// `now` with the throttle counters from before the reservation.
+    fn restored(&self, now: &CredentialState) -> CredentialState {
+        CredentialState {
+            failures: self.prior.failures,
+            last_failure_unix: self.prior.last_failure_unix,
+            locked: self.prior.locked,
+            ..*now
+        }
+    }
 }
 
 /// A checked recovery completion, waiting for its hash.

@@ -54,6 +54,9 @@ pub enum VaultError {
     /// could not show its cards: the card vault refuses to hold cards for it.
     #[error("collection {0} has no payment_card field")]
     NoCardField(String),
+    /// Outbound mail failed (sending, or removing an erased subject's held messages).
+    #[error(transparent)]
+    Mail(#[from] kura_mail::MailError),
     /// Optimistic concurrency gave up after repeated conflicts.
     #[error("subject {0} is being changed concurrently; retry")]
     Contention(String),
@@ -70,6 +73,7 @@ impl VaultError {
             VaultError::Store(e) => e.code(),
             VaultError::VaultMismatch { .. } => "vault_mismatch",
             VaultError::Contention(_) => "contention",
+            VaultError::Mail(e) => e.code(),
             VaultError::Denied(c) => c.as_str(),
             VaultError::Audit(_) => "audit_unavailable",
             VaultError::Card(e) => e.code(),

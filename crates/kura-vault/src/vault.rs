@@ -23,6 +23,23 @@ use kura_policy::Action as PolicyAction;
 /// are not rotated individually (KEK rotation rewraps them without touching fields).
 const DEK_VERSION: u32 = 1;
 
+/// Name of the sealed manifest entry of every row (not a valid field name): the row's seal
+/// epoch and, per field, its name and the SHA-256 of its ciphertext, sealed under the
+/// subject's key. With the key store's epoch it makes an older row put back into the data
+/// store, or a row with a field dropped or swapped, fail to open (docs/decisions/0010).
+const ROW_MANIFEST: &str = "\u{0}row";
+
+/// The manifest plaintext of `sealed` (its own entry excluded) at `epoch`.
+fn manifest(epoch: u64, sealed: &BTreeMap<String, Vec<u8>>) -> Vec<u8> {
+    let mut out = epoch.to_be_bytes().to_vec();
+    for (name, ct) in sealed.iter().filter(|(n, _)| n.as_str() != ROW_MANIFEST) {
+        out.extend_from_slice(&(name.len() as u32).to_be_bytes());
+        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(&kura_crypto::sha256(ct));
+    }
+    out
+}
+
 /// Most search hits returned.
 pub const MAX_SEARCH_HITS: usize = 1000;
 
@@ -130,6 +147,13 @@ pub struct Vault {
     /// Root of the per-organization keys of `token`-mode fields.
     pub(crate) token_root: SecretKey,
     pub(crate) token_keys: std::sync::RwLock<HashMap<String, Arc<SecretKey>>>,
+    /// Key of the subjects' mail tags ([`Vault::mail_tag`]).
+    mail_tags: BlindIndexKey,
+    /// Key of stored recovery-token hashes ([`Vault::recovery_token_hash`]).
+    recovery_tokens: kura_crypto::KeyedHash,
+    /// Transports that may hold messages about subjects (the outbox): an erasure purges
+    /// the subject's messages from each ([`Vault::attach_mail`]).
+    mail: std::sync::RwLock<Vec<Arc<dyn kura_mail::Transport>>>,
 }
 
 /// Where the vault records access events.
@@ -188,6 +212,13 @@ impl Vault {
         }
         let root = provider.derive(KeyPurpose::IndexRoot)?;
         let token_root = provider.derive(KeyPurpose::FieldTokenRoot)?;
+        let mail_tags = BlindIndexKey::derive(
+            &provider.derive(KeyPurpose::MailTag)?,
+            "kura-mail",
+            "subject",
+        );
+        let recovery_tokens =
+            kura_crypto::KeyedHash::new(&provider.derive(KeyPurpose::RecoveryToken)?);
         let mut index_keys = HashMap::new();
         for c in schema.collections() {
             for f in c.fields.iter().filter(|f| f.searchable) {
@@ -211,7 +242,51 @@ impl Vault {
             containment: None,
             token_root,
             token_keys: std::sync::RwLock::new(HashMap::new()),
+            mail_tags,
+            recovery_tokens,
+            mail: std::sync::RwLock::new(Vec::new()),
         })
+    }
+
+    /// What the store keeps of a recovery token: HMAC-SHA-256, under a key from the key
+    /// provider, of the token's SHA-256 (`kura_credentials::recovery::token_hash`). A row
+    /// written into the data store by someone without the key matches no token they know.
+    pub fn recovery_token_hash(&self, sha256: &[u8; 32]) -> [u8; 32] {
+        self.recovery_tokens.hash(sha256)
+    }
+
+    /// The tag under which mail about `subject` is filed by a transport that holds messages:
+    /// HMAC-SHA-256 of the subject id under a key from the key provider, truncated to 128
+    /// bits. Whoever reads the outbox without the key learns no subject id from it.
+    pub fn mail_tag(&self, subject: &Uuid) -> kura_mail::SubjectTag {
+        kura_mail::SubjectTag::from_keyed_hash(self.mail_tags.token(subject.as_bytes()))
+    }
+
+    /// Removes the messages about `id` from every attached transport.
+    pub(crate) fn purge_mail(&self, id: &Uuid) -> Result<(), VaultError> {
+        let tag = self.mail_tag(id);
+        let all = self
+            .mail
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        for t in all {
+            t.purge_subject(&tag)?;
+        }
+        Ok(())
+    }
+
+    /// Registers a transport whose held messages a subject's erasure must remove
+    /// ([`kura_mail::Transport::purge_subject`]). [`crate::Credentials::new`] registers its
+    /// own, so no mail about a subject outlives the subject's erasure in a kura outbox.
+    pub fn attach_mail(&self, transport: Arc<dyn kura_mail::Transport>) {
+        let mut all = self
+            .mail
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if !all.iter().any(|t| Arc::ptr_eq(t, &transport)) {
+            all.push(transport);
+        }
     }
 
     pub(crate) fn event(&self, access: &Access, action: Action, collection: &str) -> AccessEvent {
@@ -373,6 +448,84 @@ impl Vault {
         out
     }
 
+    /// Seals the manifest of `sealed` at `epoch` into it (replacing any older one).
+    pub(crate) fn seal_row(
+        &self,
+        collection: &str,
+        id: &Uuid,
+        cipher: &SubjectCipher,
+        sealed: &mut BTreeMap<String, Vec<u8>>,
+        epoch: u64,
+    ) -> Result<(), VaultError> {
+        sealed.remove(ROW_MANIFEST);
+        let plain = Zeroizing::new(manifest(epoch, sealed));
+        let ct = cipher.seal(&self.ctx(collection, id.as_bytes(), ROW_MANIFEST), &plain)?;
+        sealed.insert(ROW_MANIFEST.to_owned(), ct);
+        Ok(())
+    }
+
+    /// Decodes a stored row and checks its manifest: sealed under the subject's key, naming
+    /// exactly the fields present with their ciphertexts, at an epoch no older than the key
+    /// store's. Returns the fields (manifest removed) and the row's epoch. A row newer than
+    /// the key store (a write whose epoch update did not land) rolls the key store forward.
+    /// Rows written before schema version 5 have no manifest and are accepted only while the
+    /// key store's epoch is 0.
+    ///
+    /// # Errors
+    /// [`VaultError::Integrity`] (field `row`) for an older, altered or incomplete row.
+    pub(crate) fn open_row(
+        &self,
+        stored: &StoredSubject,
+        cipher: &SubjectCipher,
+    ) -> Result<(BTreeMap<String, Vec<u8>>, u64), VaultError> {
+        let mut sealed = codec::decode(&stored.fields)?;
+        let integrity = || VaultError::Integrity {
+            subject: stored.id.to_string(),
+            field: "row".to_owned(),
+        };
+        let Some(ct) = sealed.remove(ROW_MANIFEST) else {
+            return if stored.key_epoch == 0 {
+                Ok((sealed, 0))
+            } else {
+                Err(integrity())
+            };
+        };
+        let plain = cipher
+            .open(
+                &self.ctx(&stored.collection, stored.id.as_bytes(), ROW_MANIFEST),
+                &ct,
+            )
+            .map_err(|_| integrity())?;
+        let epoch = plain
+            .get(..8)
+            .and_then(|b| <[u8; 8]>::try_from(b).ok())
+            .map(u64::from_be_bytes)
+            .ok_or_else(integrity)?;
+        if epoch < stored.key_epoch || plain[..] != manifest(epoch, &sealed)[..] {
+            return Err(integrity());
+        }
+        if epoch > stored.key_epoch {
+            self.advance_epoch(&stored.id, epoch);
+        }
+        Ok((sealed, epoch))
+    }
+
+    /// The epoch a new write of a row read at `row_epoch` is sealed at.
+    pub(crate) fn next_epoch(stored: &StoredSubject, row_epoch: u64) -> u64 {
+        row_epoch.max(stored.key_epoch) + 1
+    }
+
+    /// Raises the key store's epoch of `id` after a row write. Best effort: if it fails, the
+    /// row is still readable (newer than the key store) and the next read rolls it forward.
+    pub(crate) fn advance_epoch(&self, id: &Uuid, epoch: u64) {
+        if let Err(e) = self.store.advance_epoch(id, epoch) {
+            tracing::warn!(
+                code = e.code(),
+                "seal epoch not advanced; the next read will"
+            );
+        }
+    }
+
     fn seal(&self, c: &Collection, iid: u64, input: &SubjectInput) -> Sealed {
         self.check_input(c, input)?;
         let id = Uuid::now_v7();
@@ -384,6 +537,8 @@ impl Vault {
             let ct = cipher.seal(&self.ctx(&c.name, id.as_bytes(), name), value.as_bytes())?;
             sealed.insert(name.clone(), ct);
         }
+        // New subjects start at epoch 1 in the key store.
+        self.seal_row(&c.name, &id, &cipher, &mut sealed, 1)?;
         Ok(NewSubject {
             id,
             iid,
@@ -631,7 +786,7 @@ impl Vault {
         wanted: Option<&[String]>,
     ) -> Result<BTreeMap<String, Zeroizing<String>>, VaultError> {
         let cipher = self.cipher_for(stored)?;
-        let sealed = codec::decode(&stored.fields)?;
+        let (sealed, _) = self.open_row(stored, &cipher)?;
         let mut out = BTreeMap::new();
         for (name, ct) in &sealed {
             if wanted.is_some_and(|w| !w.iter().any(|n| n == name)) {
@@ -789,7 +944,7 @@ impl Vault {
                 self.touch(access, &[stored.iid])?;
             }
             let cipher = self.cipher_for(&stored)?;
-            let mut sealed = codec::decode(&stored.fields)?;
+            let (mut sealed, row_epoch) = self.open_row(&stored, &cipher)?;
             for (name, change) in changes {
                 match change {
                     Some(v) => {
@@ -822,6 +977,8 @@ impl Vault {
                     searchable.0.insert(f.name.clone(), text);
                 }
             }
+            let epoch = Self::next_epoch(&stored, row_epoch);
+            self.seal_row(&c.name, id, &cipher, &mut sealed, epoch)?;
             let update = SubjectUpdate {
                 collection: collection.to_owned(),
                 id: *id,
@@ -831,7 +988,10 @@ impl Vault {
             };
             let leaves = self.leaves(&ev.clone().with_subjects([stored.iid]))?;
             match self.store.update_subject(&update, &leaves)? {
-                UpdateOutcome::Updated(_) => return Ok(()),
+                UpdateOutcome::Updated(_) => {
+                    self.advance_epoch(id, epoch);
+                    return Ok(());
+                }
                 UpdateOutcome::NotFound => return Err(VaultError::NotFound(id.to_string())),
                 UpdateOutcome::Conflict => continue,
             }
@@ -840,10 +1000,14 @@ impl Vault {
     }
 
     /// Erases a subject by crypto-shredding: the wrapped data key goes first (and the cached
-    /// key is evicted), then the rows and index entries.
+    /// key is evicted), then the rows and index entries (the store deletes its credential
+    /// state and recovery tokens with them), then every message about the subject held by
+    /// an [attached](Vault::attach_mail) transport (the outbox).
     ///
     /// # Errors
-    /// [`VaultError::NotFound`], store failures.
+    /// [`VaultError::NotFound`], store failures; [`VaultError::Mail`] when held messages
+    /// could not be removed (the subject is erased already; erasing it again, answered
+    /// `subject_not_found`, retries the removal).
     pub fn delete(&self, access: &Access, collection: &str, id: &Uuid) -> Result<(), VaultError> {
         let ev = self.event(access, Action::Delete, collection);
         let mut iid = None;
@@ -861,13 +1025,24 @@ impl Vault {
     ) -> Result<(), VaultError> {
         self.collection(collection)?;
         self.decide(access, PolicyAction::Delete, collection, None, Some(id))?;
-        let stored = self.load(collection, id)?;
+        let stored = match self.load(collection, id) {
+            Ok(s) => s,
+            Err(e @ VaultError::NotFound(_)) => {
+                // Gone already — perhaps by an erasure whose purge failed: finish that.
+                self.purge_mail(id)?;
+                return Err(e);
+            }
+            Err(e) => return Err(e),
+        };
         *iid = Some(stored.iid);
         self.touch(access, &[stored.iid])?;
         let leaves = self.leaves(&ev.clone().with_subjects([stored.iid]))?;
         self.cache.remove(id);
         let existed = self.store.delete_subject(collection, id, &leaves)?;
         self.cache.remove(id);
+        // The key, the row, the tokens are gone; now the mail about the subject that a
+        // transport still holds (a recovery mail carries a live token, every mail an address).
+        self.purge_mail(id)?;
         if existed {
             Ok(())
         } else {

@@ -228,8 +228,8 @@ pub fn passwords_config(r: &Resolved) -> Result<kura_credentials::PasswordsConfi
 /// The `[mail]` section, checked; the outbox defaults to `<data dir>.outbox` beside the data
 /// directory (a recovery mail carries a live token: never inside the data directory, never
 /// in the current directory by accident).
-pub fn mail_config(r: &Resolved) -> Result<kura_credentials::MailConfig> {
-    let mut config: kura_credentials::MailConfig = toml::Value::Table(r.config.mail.clone())
+pub fn mail_config(r: &Resolved) -> Result<kura_mail::MailConfig> {
+    let mut config: kura_mail::MailConfig = toml::Value::Table(r.config.mail.clone())
         .try_into()
         .context("invalid [mail] section")?;
     if !r.config.mail.contains_key("outbox_dir") {
@@ -267,8 +267,8 @@ pub fn credentials(r: &Resolved, opened: &Opened) -> Result<Arc<kura_vault::Cred
         )
         .context("starting the password hashing pool")?;
     drop(pepper);
-    let mailer: Arc<dyn kura_credentials::Mailer> =
-        Arc::from(kura_credentials::mailer_from_config(&mail).context("setting up outbound mail")?);
+    let mailer: Arc<dyn kura_mail::Transport> =
+        Arc::from(kura_mail::transport_from_config(&mail).context("setting up outbound mail")?);
     Ok(Arc::new(kura_vault::Credentials::new(
         opened.vault.clone(),
         opened.credentials.clone(),

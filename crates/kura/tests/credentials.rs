@@ -140,7 +140,7 @@ fn eventually<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
 }
 
 // ---------------------------------------------------------------------------------------
-// A real SMTP server (aiosmtpd), as in kura-credentials' mail tests.
+// A real SMTP server (aiosmtpd), as in kura-mail's tests.
 
 const SMTP_SERVER: &str = r#"
 import email, email.policy, json, os, sys

@@ -14,10 +14,13 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use kura_credentials::{
-    MailConfig, MailTransport, Mailer, OutboxMailer, SmtpMailer, password_changed_mail,
-    recovery::issue, recovery_mail,
-};
+use kura_credentials::{ComposedMail, password_changed_mail, recovery::issue, recovery_mail};
+use kura_mail::{MailConfig, Outbox, OutgoingMail, Smtp, Transport, TransportKind};
+
+/// A composed credential mail, ready for a transport.
+fn outgoing(m: ComposedMail) -> OutgoingMail {
+    OutgoingMail::new(m.to, m.subject, m.body)
+}
 
 /// SMTP server: writes every message, decoded, as `<n>.json` into OUTDIR;
 /// prints READY once listening; stops when standard input closes.
@@ -167,18 +170,23 @@ fn smtp_end_to_end_with_aiosmtpd() {
     let port = free_port();
     let _server = start_server(port, dir.path());
     let cfg = MailConfig {
-        transport: MailTransport::Smtp,
+        transport: TransportKind::Smtp,
         from: "kura <noreply@kura.test>".to_owned(),
         smtp_host: "127.0.0.1".to_owned(),
         smtp_port: port,
         timeout_secs: 10,
         ..MailConfig::default()
     };
-    let mailer = SmtpMailer::new(&cfg).expect("mailer");
+    let mailer = Smtp::new(&cfg).expect("mailer");
     let (token, _) = issue(1_800_000_000).expect("token");
 
     mailer
-        .send(&recovery_mail("en-GB", "hanako@example.jp", &token, None))
+        .send(&outgoing(recovery_mail(
+            "en-GB",
+            "hanako@example.jp",
+            &token,
+            None,
+        )))
         .expect("send en");
     let doc = wait_for(&dir.path().join("1.json"));
     check_common(&doc, "hanako@example.jp");
@@ -189,12 +197,12 @@ fn smtp_end_to_end_with_aiosmtpd() {
     assert!(body.contains(token.expose()), "{body}");
 
     mailer
-        .send(&recovery_mail(
+        .send(&outgoing(recovery_mail(
             "ja-JP",
             "hanako@example.jp",
             &token,
             Some("https://svc.test/recover#token="),
-        ))
+        )))
         .expect("send ja");
     let doc = wait_for(&dir.path().join("2.json"));
     check_common(&doc, "hanako@example.jp");
@@ -207,11 +215,11 @@ fn smtp_end_to_end_with_aiosmtpd() {
     )));
 
     mailer
-        .send(&password_changed_mail(
+        .send(&outgoing(password_changed_mail(
             "de",
             "max@example.de",
             1_798_761_599,
-        ))
+        )))
         .expect("send de");
     let doc = wait_for(&dir.path().join("3.json"));
     check_common(&doc, "max@example.de");
@@ -235,10 +243,15 @@ fn outbox_files_parse_as_rfc5322() {
         outbox_dir: dir.path().join("outbox"),
         ..MailConfig::default()
     };
-    let mailer = OutboxMailer::new(&cfg).expect("outbox");
+    let mailer = Outbox::new(&cfg).expect("outbox");
     let (token, _) = issue(0).expect("token");
     mailer
-        .send(&recovery_mail("ja", "taro@example.jp", &token, None))
+        .send(&outgoing(recovery_mail(
+            "ja",
+            "taro@example.jp",
+            &token,
+            None,
+        )))
         .expect("write");
     let files: Vec<_> = std::fs::read_dir(mailer.dir())
         .expect("ls")

@@ -1,0 +1,92 @@
+//! [`Smtp`]: plain SMTP to a relay (lettre). Meant for a relay on loopback (the local MTA
+//! signs, queues and delivers with TLS); a non-loopback host is refused unless
+//! `allow_plaintext_remote = true`, because this build carries no TLS stack.
+//!
+//! *Invariant:* errors carry the kind of failure and the SMTP reply code only, never reply
+//! text (which may echo the recipient), an address or content. What it leaves out:
+//! STARTTLS/SMTPS, SMTP authentication, retries and delivery tracking (the breach-notice
+//! sender owns those). A sent message has left kura: [`Transport::purge_subject`] has
+//! nothing to remove here.
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use lettre::message::Mailbox;
+use lettre::transport::smtp::SmtpTransport;
+
+use crate::error::{MailError, Result};
+use crate::wire::{build_message, parse_from};
+use crate::{MailConfig, OutgoingMail, Transport};
+
+/// Sends through a plain SMTP relay (no TLS in this build).
+#[derive(Clone)]
+pub struct Smtp {
+    transport: SmtpTransport,
+    from: Mailbox,
+}
+
+impl std::fmt::Debug for Smtp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Smtp").finish_non_exhaustive()
+    }
+}
+
+fn is_loopback(host: &str) -> bool {
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+impl Smtp {
+    /// An SMTP mailer for `config.smtp_host:config.smtp_port`.
+    ///
+    /// # Errors
+    /// `invalid_config` for a bad `from`, or a non-loopback host without
+    /// `allow_plaintext_remote`.
+    pub fn new(config: &MailConfig) -> Result<Self> {
+        let from = parse_from(&config.from)?;
+        if !is_loopback(&config.smtp_host) && !config.allow_plaintext_remote {
+            return Err(MailError::InvalidConfig {
+                reason: "mail.smtp_host is not loopback and this build has no TLS; \
+                         relay through a local MTA or set mail.allow_plaintext_remote"
+                    .to_owned(),
+            });
+        }
+        let host = config
+            .smtp_host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_owned();
+        let transport = SmtpTransport::builder_dangerous(host)
+            .port(config.smtp_port)
+            .timeout(Some(Duration::from_secs(config.timeout_secs.max(1))))
+            .build();
+        Ok(Self { transport, from })
+    }
+}
+
+impl Transport for Smtp {
+    fn send(&self, mail: &OutgoingMail) -> Result<()> {
+        let message = build_message(&self.from, mail)?;
+        lettre::Transport::send(&self.transport, &message)
+            .map(|_| ())
+            .map_err(|e| {
+                let kind = if e.is_timeout() {
+                    "timeout"
+                } else if e.is_permanent() {
+                    "permanent"
+                } else if e.is_transient() {
+                    "transient"
+                } else {
+                    "connection or protocol"
+                };
+                match e.status() {
+                    Some(code) => MailError::send(format!("smtp {kind} error, reply code {code}")),
+                    None => MailError::send(format!("smtp {kind} error")),
+                }
+            })
+    }
+}

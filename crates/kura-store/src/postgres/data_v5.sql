@@ -1,0 +1,3 @@
+-- kura PostgreSQL data store, schema version 5: nothing changes here; the seal epochs of
+-- version 5 live in kura_keys (see keys_v4.sql).
+SELECT 1;
