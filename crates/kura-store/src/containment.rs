@@ -83,6 +83,16 @@ pub trait ContainmentStore: Send + Sync {
     /// Backend failures (the caller refuses the request: containment fails closed).
     fn touch_window(&self, touch: &WindowTouch<'_>) -> Result<WindowOutcome, StoreError>;
 
+    /// Counts several requests, in order, each seeing the effects of those before it, with
+    /// the same guarantees as one [`ContainmentStore::touch_window`] each. A backend may do
+    /// them in one transaction (group commit); all or none are recorded.
+    ///
+    /// # Errors
+    /// Backend failures (none of the batch is admitted).
+    fn touch_windows(&self, touches: &[WindowTouch<'_>]) -> Result<Vec<WindowOutcome>, StoreError> {
+        touches.iter().map(|t| self.touch_window(t)).collect()
+    }
+
     /// Forgets the windows of `principal` (its own and its probe key) and their trips.
     ///
     /// # Errors
@@ -226,6 +236,40 @@ pub mod conformance {
         );
         let (keys, entries) = s.windows_held().unwrap();
         assert!(keys >= 1 && entries >= 5, "{keys} {entries}");
+
+        // A batch is counted in order, each touch seeing those before it.
+        let key = format!("p-{}", uuid::Uuid::now_v7());
+        let admits = quota(2);
+        let touch_of = |subjects: &'static [u64]| WindowTouch {
+            key: &key,
+            principal: &key,
+            subjects,
+            now_ms: t,
+            window_ms: 60_000,
+            admits: &admits,
+            force_trip: false,
+            reason: "containment:quota",
+            audit: &[],
+        };
+        let outs = s
+            .touch_windows(&[
+                touch_of(&[1]),
+                touch_of(&[1, 2]),
+                touch_of(&[3]),
+                touch_of(&[1]),
+            ])
+            .unwrap();
+        assert_eq!(
+            outs,
+            vec![
+                WindowOutcome::Admitted,
+                WindowOutcome::Admitted,
+                WindowOutcome::Tripped {
+                    obtained: vec![1, 2]
+                },
+                WindowOutcome::AlreadyTripped,
+            ]
+        );
 
         // Concurrent touches from both handles never admit more than the quota.
         let key = format!("p-{}", uuid::Uuid::now_v7());

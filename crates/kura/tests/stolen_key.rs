@@ -334,3 +334,25 @@ fn two_servers_alternating_and_a_restart_postgres() {
     drop(servers);
     drop(db);
 }
+
+/// Many requests of one stolen key at once (they are counted in shared batches): exactly the
+/// quota gets through.
+#[test]
+fn concurrent_requests_of_one_key_get_exactly_the_quota() {
+    let s = util::start();
+    let ids = plant(&s);
+    let (_, key) = steal(&s, Kind::Read, 0);
+    let got = std::sync::atomic::AtomicUsize::new(0);
+    std::thread::scope(|scope| {
+        for chunk in ids.chunks(4) {
+            let (s, key, got) = (&s, &key, &got);
+            scope.spawn(move || {
+                for id in chunk {
+                    let (ok, _) = Kind::Read.attempt(s, key, 0, id);
+                    got.fetch_add(usize::from(ok), std::sync::atomic::Ordering::Relaxed);
+                }
+            });
+        }
+    });
+    assert_eq!(got.into_inner(), Q, "concurrent reads of a stolen key");
+}

@@ -7,82 +7,101 @@ use super::{SqliteStore, append_leaves, lock, to_i64};
 use crate::StoreError;
 use crate::containment::{ContainmentStore, WindowOutcome, WindowTouch, probe_key};
 
+/// Counts one request inside `tx` (the caller commits); see the trait for the rules.
+fn touch_in(
+    tx: &rusqlite::Transaction<'_>,
+    t: &WindowTouch<'_>,
+) -> Result<WindowOutcome, StoreError> {
+    let state: Option<(i64, Option<i64>)> = tx
+        .prepare_cached("SELECT live, tripped_at FROM containment_windows WHERE key = ?1")?
+        .query_row([t.key], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    let (mut live, tripped) = state.unwrap_or((0, None));
+    if tripped.is_some() {
+        return Ok(WindowOutcome::AlreadyTripped);
+    }
+    let cutoff = t.now_ms.saturating_sub(t.window_ms);
+    let expired = tx
+        .prepare_cached("DELETE FROM containment_entries WHERE key = ?1 AND entered_at <= ?2")?
+        .execute(params![t.key, cutoff])?;
+    live = live.saturating_sub(expired as i64).max(0);
+    let mut new: Vec<i64> = Vec::with_capacity(t.subjects.len());
+    {
+        let mut has =
+            tx.prepare_cached("SELECT 1 FROM containment_entries WHERE key = ?1 AND subject = ?2")?;
+        for &s in t.subjects {
+            let s = to_i64(s)?;
+            if has
+                .query_row(params![t.key, s], |_| Ok(()))
+                .optional()?
+                .is_none()
+            {
+                new.push(s);
+            }
+        }
+    }
+    if !t.force_trip && (t.admits)(live as u64, new.len() as u64) {
+        {
+            let mut ins = tx.prepare_cached(
+                "INSERT INTO containment_entries (key, subject, entered_at) VALUES (?1, ?2, ?3)",
+            )?;
+            for s in &new {
+                ins.execute(params![t.key, s, t.now_ms])?;
+            }
+        }
+        live += new.len() as i64;
+        tx.prepare_cached(
+            "INSERT INTO containment_windows (key, live) VALUES (?1, ?2) \
+                 ON CONFLICT (key) DO UPDATE SET live = excluded.live",
+        )?
+        .execute(params![t.key, live])?;
+        return Ok(WindowOutcome::Admitted);
+    }
+    let obtained: Vec<u64> = tx
+        .prepare_cached("SELECT subject FROM containment_entries WHERE key = ?1 ORDER BY subject")?
+        .query_map([t.key], |r| r.get::<_, i64>(0))?
+        .map(|r| r.map(|v| v as u64))
+        .collect::<Result<_, _>>()?;
+    tx.prepare_cached(
+            "INSERT INTO containment_windows (key, live, tripped_at) VALUES (?1, ?2, ?3) \
+             ON CONFLICT (key) DO UPDATE SET live = excluded.live, tripped_at = excluded.tripped_at",
+        )?
+        .execute(params![t.key, live, t.now_ms])?;
+    let n = tx
+        .prepare_cached(
+            "UPDATE principals SET suspended_at = ?2, suspended_reason = ?3 \
+                 WHERE id = ?1 AND suspended_at IS NULL",
+        )?
+        .execute(params![t.principal, t.now_ms, t.reason])?;
+    if n > 0 {
+        append_leaves(tx, t.audit)?;
+    }
+    Ok(WindowOutcome::Tripped { obtained })
+}
+
 impl ContainmentStore for SqliteStore {
     fn touch_window(&self, t: &WindowTouch<'_>) -> Result<WindowOutcome, StoreError> {
         let mut w = lock(&self.writer);
         let tx = w
             .data
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let state: Option<(i64, Option<i64>)> = tx
-            .prepare_cached("SELECT live, tripped_at FROM containment_windows WHERE key = ?1")?
-            .query_row([t.key], |r| Ok((r.get(0)?, r.get(1)?)))
-            .optional()?;
-        let (mut live, tripped) = state.unwrap_or((0, None));
-        if tripped.is_some() {
-            return Ok(WindowOutcome::AlreadyTripped);
-        }
-        let cutoff = t.now_ms.saturating_sub(t.window_ms);
-        let expired = tx
-            .prepare_cached("DELETE FROM containment_entries WHERE key = ?1 AND entered_at <= ?2")?
-            .execute(params![t.key, cutoff])?;
-        live = live.saturating_sub(expired as i64).max(0);
-        let mut new: Vec<i64> = Vec::with_capacity(t.subjects.len());
-        {
-            let mut has = tx.prepare_cached(
-                "SELECT 1 FROM containment_entries WHERE key = ?1 AND subject = ?2",
-            )?;
-            for &s in t.subjects {
-                let s = to_i64(s)?;
-                if has
-                    .query_row(params![t.key, s], |_| Ok(()))
-                    .optional()?
-                    .is_none()
-                {
-                    new.push(s);
-                }
-            }
-        }
-        if !t.force_trip && (t.admits)(live as u64, new.len() as u64) {
-            {
-                let mut ins = tx.prepare_cached(
-                    "INSERT INTO containment_entries (key, subject, entered_at) VALUES (?1, ?2, ?3)",
-                )?;
-                for s in &new {
-                    ins.execute(params![t.key, s, t.now_ms])?;
-                }
-            }
-            live += new.len() as i64;
-            tx.prepare_cached(
-                "INSERT INTO containment_windows (key, live) VALUES (?1, ?2) \
-                 ON CONFLICT (key) DO UPDATE SET live = excluded.live",
-            )?
-            .execute(params![t.key, live])?;
-            tx.commit()?;
-            return Ok(WindowOutcome::Admitted);
-        }
-        let obtained: Vec<u64> = tx
-            .prepare_cached(
-                "SELECT subject FROM containment_entries WHERE key = ?1 ORDER BY subject",
-            )?
-            .query_map([t.key], |r| r.get::<_, i64>(0))?
-            .map(|r| r.map(|v| v as u64))
-            .collect::<Result<_, _>>()?;
-        tx.prepare_cached(
-            "INSERT INTO containment_windows (key, live, tripped_at) VALUES (?1, ?2, ?3) \
-             ON CONFLICT (key) DO UPDATE SET live = excluded.live, tripped_at = excluded.tripped_at",
-        )?
-        .execute(params![t.key, live, t.now_ms])?;
-        let n = tx
-            .prepare_cached(
-                "UPDATE principals SET suspended_at = ?2, suspended_reason = ?3 \
-                 WHERE id = ?1 AND suspended_at IS NULL",
-            )?
-            .execute(params![t.principal, t.now_ms, t.reason])?;
-        if n > 0 {
-            append_leaves(&tx, t.audit)?;
-        }
+        let out = touch_in(&tx, t)?;
         tx.commit()?;
-        Ok(WindowOutcome::Tripped { obtained })
+        Ok(out)
+    }
+
+    /// One write transaction for the whole batch, each touch seeing the ones before it.
+    fn touch_windows(&self, touches: &[WindowTouch<'_>]) -> Result<Vec<WindowOutcome>, StoreError> {
+        let mut w = lock(&self.writer);
+        let tx = w
+            .data
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let out = touches
+            .iter()
+            .map(|t| touch_in(&tx, t))
+            .collect::<Result<Vec<_>, _>>()?;
+        tx.commit()?;
+        Ok(out)
     }
 
     fn clear_windows(&self, principal: &str) -> Result<(), StoreError> {
