@@ -42,6 +42,9 @@ const KEYS_MIGRATIONS: &[&str] = &[
 
 /// Name of the data file inside the data directory.
 pub const DATA_FILE: &str = "data.db";
+/// Name of the containment-window file inside the data directory (derived state: counts of
+/// who reached which internal ids, no field value; created on open when missing).
+pub const CONTAIN_FILE: &str = "contain.db";
 /// Name of the key-store file inside the data directory.
 pub const KEYS_FILE: &str = "keys.db";
 
@@ -65,6 +68,9 @@ pub struct SqliteStore {
     dir: PathBuf,
     durability: Durability,
     writer: Mutex<Pair>,
+    /// The containment windows' own file (`contain.db`), so that counting a read does not
+    /// invalidate the page caches of the connections reading `data.db`.
+    contain: Mutex<Connection>,
     readers: Mutex<Vec<Pair>>,
     vault_id: [u8; 16],
 }
@@ -250,10 +256,12 @@ impl SqliteStore {
                 "data.db and keys.db belong to different vaults".into(),
             ));
         }
+        let contain = containment::open(&dir.join(CONTAIN_FILE), durability)?;
         Ok(SqliteStore {
             dir: dir.to_owned(),
             durability,
             writer: Mutex::new(Pair { data, keys }),
+            contain: Mutex::new(contain),
             readers: Mutex::new(Vec::new()),
             vault_id,
         })

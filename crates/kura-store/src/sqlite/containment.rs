@@ -1,11 +1,39 @@
-//! [`ContainmentStore`] for the embedded backend: windows in `data.db`, counted under the
-//! single writer, so that the decision and its record are one transaction.
+//! [`ContainmentStore`] for the embedded backend: windows in their own file, `contain.db`
+//! (so that counting a read does not invalidate the page caches of `data.db`'s readers),
+//! counted under one writer connection, so that the decision and its record are one
+//! transaction. A trip is then recorded on the principal in `data.db` right after the
+//! window's commit: the window already refuses every counted request of the principal, and
+//! the suspension reaches its other requests at the next authentication.
 
-use rusqlite::{OptionalExtension, TransactionBehavior, params};
+use std::path::Path;
 
-use super::{SqliteStore, append_leaves, lock, to_i64};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+
+use super::{Durability, SqliteStore, append_leaves, lock, open_conn, to_i64};
 use crate::StoreError;
 use crate::containment::{ContainmentStore, WindowOutcome, WindowTouch, probe_key};
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS containment_windows (
+    key        TEXT PRIMARY KEY,
+    live       INTEGER NOT NULL,
+    tripped_at INTEGER
+);
+CREATE TABLE IF NOT EXISTS containment_entries (
+    key        TEXT NOT NULL,
+    subject    INTEGER NOT NULL,
+    entered_at INTEGER NOT NULL,
+    PRIMARY KEY (key, subject)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS containment_entries_time ON containment_entries (key, entered_at);
+";
+
+/// Opens (creating if missing) the window file.
+pub(super) fn open(path: &Path, durability: Durability) -> Result<Connection, StoreError> {
+    let conn = open_conn(path, durability, true)?;
+    conn.execute_batch(SCHEMA)?;
+    Ok(conn)
+}
 
 /// Counts one request inside `tx` (the caller commits); see the trait for the rules.
 fn touch_in(
@@ -67,58 +95,80 @@ fn touch_in(
              ON CONFLICT (key) DO UPDATE SET live = excluded.live, tripped_at = excluded.tripped_at",
         )?
         .execute(params![t.key, live, t.now_ms])?;
-    let n = tx
-        .prepare_cached(
-            "UPDATE principals SET suspended_at = ?2, suspended_reason = ?3 \
-                 WHERE id = ?1 AND suspended_at IS NULL",
-        )?
-        .execute(params![t.principal, t.now_ms, t.reason])?;
-    if n > 0 {
-        append_leaves(tx, t.audit)?;
-    }
     Ok(WindowOutcome::Tripped { obtained })
+}
+
+impl SqliteStore {
+    /// Suspends the principals of tripped touches in `data.db`, with their leaves.
+    fn suspend_tripped(
+        &self,
+        touches: &[WindowTouch<'_>],
+        outcomes: &[WindowOutcome],
+    ) -> Result<(), StoreError> {
+        let tripped: Vec<&WindowTouch<'_>> = touches
+            .iter()
+            .zip(outcomes)
+            .filter(|(_, o)| matches!(o, WindowOutcome::Tripped { .. }))
+            .map(|(t, _)| t)
+            .collect();
+        if tripped.is_empty() {
+            return Ok(());
+        }
+        let mut w = lock(&self.writer);
+        let tx = w
+            .data
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        for t in tripped {
+            let n = tx.execute(
+                "UPDATE principals SET suspended_at = ?2, suspended_reason = ?3 \
+                 WHERE id = ?1 AND suspended_at IS NULL",
+                params![t.principal, t.now_ms, t.reason],
+            )?;
+            if n > 0 {
+                append_leaves(&tx, t.audit)?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
 }
 
 impl ContainmentStore for SqliteStore {
     fn touch_window(&self, t: &WindowTouch<'_>) -> Result<WindowOutcome, StoreError> {
-        let mut w = lock(&self.writer);
-        let tx = w
-            .data
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let out = touch_in(&tx, t)?;
-        tx.commit()?;
-        Ok(out)
+        Ok(self
+            .touch_windows(std::slice::from_ref(t))?
+            .pop()
+            .unwrap_or(WindowOutcome::AlreadyTripped))
     }
 
-    /// One write transaction for the whole batch, each touch seeing the ones before it.
+    /// One write transaction of `contain.db` for the whole batch, each touch seeing the ones
+    /// before it; then the suspensions of any trips in `data.db`.
     fn touch_windows(&self, touches: &[WindowTouch<'_>]) -> Result<Vec<WindowOutcome>, StoreError> {
-        let mut w = lock(&self.writer);
-        let tx = w
-            .data
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let out = touches
-            .iter()
-            .map(|t| touch_in(&tx, t))
-            .collect::<Result<Vec<_>, _>>()?;
-        tx.commit()?;
+        let out = {
+            let mut c = lock(&self.contain);
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let out = touches
+                .iter()
+                .map(|t| touch_in(&tx, t))
+                .collect::<Result<Vec<_>, _>>()?;
+            tx.commit()?;
+            out
+        };
+        self.suspend_tripped(touches, &out)?;
         Ok(out)
     }
 
     fn clear_windows(&self, principal: &str) -> Result<(), StoreError> {
-        let mut w = lock(&self.writer);
-        let tx = w
-            .data
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut c = lock(&self.contain);
+        let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
         clear(&tx, principal)?;
         tx.commit()?;
         Ok(())
     }
 
     fn sweep_windows(&self, before_ms: i64) -> Result<u64, StoreError> {
-        let mut w = lock(&self.writer);
-        let tx = w
-            .data
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut c = lock(&self.contain);
+        let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let n = tx.execute(
             "DELETE FROM containment_entries WHERE entered_at <= ?1",
             [before_ms],
@@ -142,18 +192,16 @@ impl ContainmentStore for SqliteStore {
 
 impl SqliteStore {
     fn held(&self) -> Result<(u64, u64), StoreError> {
-        let w = lock(&self.writer);
-        let keys: i64 = w
-            .data
-            .query_row("SELECT count(*) FROM containment_windows", [], |r| r.get(0))?;
+        let c = lock(&self.contain);
+        let keys: i64 =
+            c.query_row("SELECT count(*) FROM containment_windows", [], |r| r.get(0))?;
         let entries: i64 =
-            w.data
-                .query_row("SELECT count(*) FROM containment_entries", [], |r| r.get(0))?;
+            c.query_row("SELECT count(*) FROM containment_entries", [], |r| r.get(0))?;
         Ok((keys as u64, entries as u64))
     }
 }
 
-/// Clears a principal's windows inside a transaction (reinstatement).
+/// Clears a principal's windows inside a `contain.db` transaction (reinstatement).
 pub(super) fn clear(tx: &rusqlite::Transaction<'_>, principal: &str) -> Result<(), StoreError> {
     for key in [principal.to_owned(), probe_key(principal)] {
         tx.execute("DELETE FROM containment_entries WHERE key = ?1", [&key])?;

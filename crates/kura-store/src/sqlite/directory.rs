@@ -5,6 +5,7 @@ use rusqlite::{OptionalExtension, TransactionBehavior, params};
 use uuid::Uuid;
 
 use super::{SqliteStore, append_leaves, lock, to_i64};
+use crate::containment::ContainmentStore as _;
 use crate::directory::{DirectoryStore, IncidentRecord, OrganizationRecord, PrincipalRecord};
 use crate::{ApiKeyRecord, AuditLeaf, StoreError};
 
@@ -306,14 +307,17 @@ impl DirectoryStore for SqliteStore {
                 params![principal, now_ms],
             )?,
         };
-        if reason.is_none() && n > 0 {
-            // Reinstated: the principal starts on empty windows, on every server.
-            super::containment::clear(&tx, principal)?;
-        }
+
         if n > 0 {
             append_leaves(&tx, audit)?;
         }
         tx.commit()?;
+        if reason.is_none() && n > 0 {
+            // Reinstated: the principal starts on empty windows, on every server. (The
+            // windows are in contain.db; should this fail, the principal is reinstated with
+            // its old window, which can only refuse more, never less.)
+            self.clear_windows(principal)?;
+        }
         Ok(n > 0)
     }
 
