@@ -31,8 +31,6 @@ pub mod postgres;
 mod record;
 pub mod sqlite;
 
-pub mod conformance;
-
 pub use audit::{AuditIntegration, AuditStore, IntegrationOutcome};
 pub use cards::{CardInsert, CardMeta, CardSecret, CardStore, NewCard};
 pub use containment::{ContainmentStore, WindowOutcome, WindowTouch, probe_key};

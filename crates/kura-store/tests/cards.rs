@@ -10,7 +10,7 @@ use kura_store::{CardStore, SCHEMA_VERSION, Store};
 fn sqlite_card_store() {
     let dir = tempfile::tempdir().unwrap();
     let store = SqliteStore::create(dir.path(), [1; 16], Durability::Normal).unwrap();
-    kura_store::cards::conformance::run_all(Arc::new(store));
+    kura_testkit::cards::run_all(Arc::new(store));
 }
 
 #[test]
@@ -19,7 +19,7 @@ fn postgres_card_store() {
         return;
     };
     let store = kura_store::PostgresStore::create(db.url(), [1; 16]).unwrap();
-    kura_store::cards::conformance::run_all(Arc::new(store));
+    kura_testkit::cards::run_all(Arc::new(store));
 }
 
 #[test]
@@ -29,7 +29,7 @@ fn postgres_card_store_as_the_app_role() {
     };
     drop(kura_store::PostgresStore::create(db.url(), [1; 16]).unwrap());
     let store = kura_store::PostgresStore::open(&db.app_url()).unwrap();
-    kura_store::cards::conformance::run_all(Arc::new(store));
+    kura_testkit::cards::run_all(Arc::new(store));
 }
 
 /// A version-1 store (as written before principals and the card vault) migrates to the
@@ -39,7 +39,7 @@ fn sqlite_v1_store_migrates_to_the_current_schema() {
     let dir = tempfile::tempdir().unwrap();
     let subject = {
         let store = SqliteStore::create(dir.path(), [1; 16], Durability::Normal).unwrap();
-        let s = kura_store::conformance::sample(&store, "accounts", 1);
+        let s = kura_testkit::store::sample(&store, "accounts", 1);
         store
             .insert_subjects(std::slice::from_ref(&s), &[])
             .unwrap();
@@ -75,7 +75,7 @@ fn sqlite_v1_store_migrates_to_the_current_schema() {
         migrated.key_epoch, 0,
         "subjects from before version 4 are at epoch 0"
     );
-    let c = kura_store::cards::conformance::card(&subject, 1);
+    let c = kura_testkit::cards::card(&subject, 1);
     store.insert_card(&c, &[]).unwrap();
     assert_eq!(store.count_cards().unwrap(), (1, 1));
     use kura_store::DirectoryStore as _;

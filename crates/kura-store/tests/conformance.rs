@@ -9,7 +9,7 @@ use kura_store::sqlite::{Durability, SqliteStore};
 fn sqlite_conformance() {
     let dir = tempfile::tempdir().unwrap();
     let store = SqliteStore::create(dir.path(), [1; 16], Durability::Normal).unwrap();
-    kura_store::conformance::run_all(Arc::new(store));
+    kura_testkit::store::run_all(Arc::new(store));
 }
 
 #[test]
@@ -45,5 +45,5 @@ fn postgres_conformance() {
         return;
     };
     let store = kura_store::PostgresStore::create(db.url(), [1; 16]).unwrap();
-    kura_store::conformance::run_all(Arc::new(store));
+    kura_testkit::store::run_all(Arc::new(store));
 }

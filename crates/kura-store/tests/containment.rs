@@ -11,7 +11,7 @@ fn sqlite_containment_store() {
     let dir = tempfile::tempdir().unwrap();
     let one = SqliteStore::create(dir.path(), [1; 16], Durability::Normal).unwrap();
     let two = SqliteStore::open(dir.path(), Durability::Normal).unwrap();
-    kura_store::containment::conformance::run_all(Arc::new(one), Arc::new(two));
+    kura_testkit::containment::run_all(Arc::new(one), Arc::new(two));
 }
 
 #[test]
@@ -22,5 +22,5 @@ fn postgres_containment_store_as_the_app_role() {
     drop(kura_store::PostgresStore::create(db.url(), [1; 16]).unwrap());
     let one = kura_store::PostgresStore::open(&db.app_url()).unwrap();
     let two = kura_store::PostgresStore::open(&db.app_url()).unwrap();
-    kura_store::containment::conformance::run_all(Arc::new(one), Arc::new(two));
+    kura_testkit::containment::run_all(Arc::new(one), Arc::new(two));
 }

@@ -10,7 +10,7 @@ use kura_store::sqlite::{Durability, SqliteStore};
 fn sqlite_credential_store() {
     let dir = tempfile::tempdir().unwrap();
     let store = SqliteStore::create(dir.path(), [1; 16], Durability::Normal).unwrap();
-    kura_store::credentials::conformance::run_all(Arc::new(store));
+    kura_testkit::credentials::run_all(Arc::new(store));
 }
 
 #[test]
@@ -19,7 +19,7 @@ fn postgres_credential_store() {
         return;
     };
     let store = kura_store::PostgresStore::create(db.url(), [1; 16]).unwrap();
-    kura_store::credentials::conformance::run_all(Arc::new(store));
+    kura_testkit::credentials::run_all(Arc::new(store));
 }
 
 #[test]
@@ -29,5 +29,5 @@ fn postgres_credential_store_as_the_app_role() {
     };
     drop(kura_store::PostgresStore::create(db.url(), [1; 16]).unwrap());
     let store = kura_store::PostgresStore::open(&db.app_url()).unwrap();
-    kura_store::credentials::conformance::run_all(Arc::new(store));
+    kura_testkit::credentials::run_all(Arc::new(store));
 }

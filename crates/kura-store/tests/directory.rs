@@ -10,7 +10,7 @@ use kura_store::sqlite::{Durability, SqliteStore};
 fn sqlite_directory_store() {
     let dir = tempfile::tempdir().unwrap();
     let store = SqliteStore::create(dir.path(), [1; 16], Durability::Normal).unwrap();
-    kura_store::directory::conformance::run_all(Arc::new(store));
+    kura_testkit::directory::run_all(Arc::new(store));
 }
 
 #[test]
@@ -20,5 +20,5 @@ fn postgres_directory_store_as_the_app_role() {
     };
     drop(kura_store::PostgresStore::create(db.url(), [1; 16]).unwrap());
     let store = kura_store::PostgresStore::open(&db.app_url()).unwrap();
-    kura_store::directory::conformance::run_all(Arc::new(store));
+    kura_testkit::directory::run_all(Arc::new(store));
 }

@@ -98,7 +98,7 @@ fn postgres_conformance_as_the_app_role() {
     let Some(db) = db("app_role") else { return };
     drop(PostgresStore::create(db.url(), [1; 16]).unwrap());
     let store = PostgresStore::open(&db.app_url()).unwrap();
-    kura_store::conformance::run_all(Arc::new(store));
+    kura_testkit::store::run_all(Arc::new(store));
 }
 
 #[test]

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use kura_crypto::WrappedKey;
 use uuid::Uuid;
 
-use crate::{ApiKeyRecord, NewSubject, Store, SubjectUpdate, UpdateOutcome};
+use kura_store::{ApiKeyRecord, NewSubject, Store, SubjectUpdate, UpdateOutcome};
 
 fn token(n: u8, salt: u8) -> [u8; 16] {
     let mut t = [n; 16];
@@ -129,7 +129,7 @@ pub fn search_follows_tokens(store: &dyn Store) {
     let mut b = sample(store, "se", 4);
     b.tokens = vec![token(3, 1)]; // shares a token with `a`
     store.insert_subjects(&[a.clone(), b.clone()], &[]).unwrap();
-    let ids = |hits: Vec<crate::SearchHit>| hits.into_iter().map(|h| h.id).collect::<Vec<_>>();
+    let ids = |hits: Vec<kura_store::SearchHit>| hits.into_iter().map(|h| h.id).collect::<Vec<_>>();
     let hits = ids(store.search("se", &token(3, 1), 10).unwrap());
     assert_eq!(hits.len(), 2);
     assert!(hits.contains(&a.id) && hits.contains(&b.id));

@@ -1,0 +1,10 @@
+//! Test support for kura, kept out of the product crates: the conformance suites that every
+//! store backend must pass (SQLite and PostgreSQL run the same checks). Used only as a
+//! dev-dependency.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+pub mod cards;
+pub mod containment;
+pub mod credentials;
+pub mod directory;
+pub mod store;
