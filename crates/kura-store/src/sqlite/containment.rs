@@ -17,7 +17,8 @@ const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS containment_windows (
     key        TEXT PRIMARY KEY,
     live       INTEGER NOT NULL,
-    tripped_at INTEGER
+    tripped_at INTEGER,
+    oldest     INTEGER
 );
 CREATE TABLE IF NOT EXISTS containment_entries (
     key        TEXT NOT NULL,
@@ -36,54 +37,65 @@ pub(super) fn open(path: &Path, durability: Durability) -> Result<Connection, St
 }
 
 /// Counts one request inside `tx` (the caller commits); see the trait for the rules.
+///
+/// Three statements for the common case (one subject, nothing expired): read the window row,
+/// `INSERT OR IGNORE` the entry (a change means the subject is new), write the window row.
+/// Expired entries are deleted only when the window's oldest entry can have expired; a
+/// refused request's own inserts are taken back before the trip is recorded.
 fn touch_in(
     tx: &rusqlite::Transaction<'_>,
     t: &WindowTouch<'_>,
 ) -> Result<WindowOutcome, StoreError> {
-    let state: Option<(i64, Option<i64>)> = tx
-        .prepare_cached("SELECT live, tripped_at FROM containment_windows WHERE key = ?1")?
-        .query_row([t.key], |r| Ok((r.get(0)?, r.get(1)?)))
+    let state: Option<(i64, Option<i64>, Option<i64>)> = tx
+        .prepare_cached("SELECT live, tripped_at, oldest FROM containment_windows WHERE key = ?1")?
+        .query_row([t.key], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
         .optional()?;
-    let (mut live, tripped) = state.unwrap_or((0, None));
+    let (mut live, tripped, mut oldest) = state.unwrap_or((0, None, None));
     if tripped.is_some() {
         return Ok(WindowOutcome::AlreadyTripped);
     }
     let cutoff = t.now_ms.saturating_sub(t.window_ms);
-    let expired = tx
-        .prepare_cached("DELETE FROM containment_entries WHERE key = ?1 AND entered_at <= ?2")?
-        .execute(params![t.key, cutoff])?;
-    live = live.saturating_sub(expired as i64).max(0);
+    if oldest.is_some_and(|o| o <= cutoff) {
+        let expired = tx
+            .prepare_cached("DELETE FROM containment_entries WHERE key = ?1 AND entered_at <= ?2")?
+            .execute(params![t.key, cutoff])?;
+        live = live.saturating_sub(expired as i64).max(0);
+        oldest = tx
+            .prepare_cached("SELECT min(entered_at) FROM containment_entries WHERE key = ?1")?
+            .query_row([t.key], |r| r.get(0))?;
+    }
     let mut new: Vec<i64> = Vec::with_capacity(t.subjects.len());
     {
-        let mut has =
-            tx.prepare_cached("SELECT 1 FROM containment_entries WHERE key = ?1 AND subject = ?2")?;
+        let mut ins = tx.prepare_cached(
+            "INSERT OR IGNORE INTO containment_entries (key, subject, entered_at) \
+             VALUES (?1, ?2, ?3)",
+        )?;
         for &s in t.subjects {
             let s = to_i64(s)?;
-            if has
-                .query_row(params![t.key, s], |_| Ok(()))
-                .optional()?
-                .is_none()
-            {
+            if ins.execute(params![t.key, s, t.now_ms])? == 1 {
                 new.push(s);
             }
         }
     }
     if !t.force_trip && (t.admits)(live as u64, new.len() as u64) {
-        {
-            let mut ins = tx.prepare_cached(
-                "INSERT INTO containment_entries (key, subject, entered_at) VALUES (?1, ?2, ?3)",
-            )?;
-            for s in &new {
-                ins.execute(params![t.key, s, t.now_ms])?;
-            }
-        }
         live += new.len() as i64;
+        if !new.is_empty() {
+            oldest = Some(oldest.map_or(t.now_ms, |o| o.min(t.now_ms)));
+        }
         tx.prepare_cached(
-            "INSERT INTO containment_windows (key, live) VALUES (?1, ?2) \
-                 ON CONFLICT (key) DO UPDATE SET live = excluded.live",
+            "INSERT INTO containment_windows (key, live, oldest) VALUES (?1, ?2, ?3) \
+             ON CONFLICT (key) DO UPDATE SET live = excluded.live, oldest = excluded.oldest",
         )?
-        .execute(params![t.key, live])?;
+        .execute(params![t.key, live, oldest])?;
         return Ok(WindowOutcome::Admitted);
+    }
+    // Refused whole: nothing of this request stays in the window.
+    {
+        let mut del =
+            tx.prepare_cached("DELETE FROM containment_entries WHERE key = ?1 AND subject = ?2")?;
+        for s in &new {
+            del.execute(params![t.key, s])?;
+        }
     }
     let obtained: Vec<u64> = tx
         .prepare_cached("SELECT subject FROM containment_entries WHERE key = ?1 ORDER BY subject")?
@@ -91,10 +103,10 @@ fn touch_in(
         .map(|r| r.map(|v| v as u64))
         .collect::<Result<_, _>>()?;
     tx.prepare_cached(
-            "INSERT INTO containment_windows (key, live, tripped_at) VALUES (?1, ?2, ?3) \
-             ON CONFLICT (key) DO UPDATE SET live = excluded.live, tripped_at = excluded.tripped_at",
-        )?
-        .execute(params![t.key, live, t.now_ms])?;
+        "INSERT INTO containment_windows (key, live, tripped_at, oldest) VALUES (?1, ?2, ?3, ?4) \
+         ON CONFLICT (key) DO UPDATE SET live = excluded.live, tripped_at = excluded.tripped_at",
+    )?
+    .execute(params![t.key, live, t.now_ms, oldest])?;
     Ok(WindowOutcome::Tripped { obtained })
 }
 
@@ -176,8 +188,11 @@ impl ContainmentStore for SqliteStore {
         if n > 0 {
             // Keep each window's live count equal to its entries.
             tx.execute(
-                "UPDATE containment_windows SET live = (SELECT count(*) FROM containment_entries e \
-                 WHERE e.key = containment_windows.key)",
+                "UPDATE containment_windows SET \
+                 live = (SELECT count(*) FROM containment_entries e \
+                         WHERE e.key = containment_windows.key), \
+                 oldest = (SELECT min(entered_at) FROM containment_entries e \
+                           WHERE e.key = containment_windows.key)",
                 [],
             )?;
         }
