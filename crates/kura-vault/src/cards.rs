@@ -441,7 +441,39 @@ impl CardVault {
     ) -> Result<T, VaultError> {
         let mut ev = self.event(access, event, None);
         let out = (|| {
+            // Permission before the lookup (issue 13): a caller that may not do `action` on
+            // any card learns nothing about whether a token is live.
+            let own = match access.caller.kind {
+                kura_policy::PrincipalKind::SelfService { subject } => {
+                    Some(Uuid::from_u128(subject))
+                }
+                _ => None,
+            };
+            let mut refusal = None;
+            let mut any = false;
+            for c in self
+                .vault
+                .schema()
+                .collections()
+                .iter()
+                .filter(|c| card_field(c).is_some())
+            {
+                match self.authorize(access, action, c, &own.unwrap_or(Uuid::nil())) {
+                    Ok(()) => any = true,
+                    Err(e) => {
+                        refusal.get_or_insert(e);
+                    }
+                }
+            }
+            if !any {
+                return Err(refusal.unwrap_or(VaultError::CardNotFound));
+            }
             let (meta, c) = self.load(token)?;
+            // A self-service principal asking for someone else's card learns only that it
+            // has no such card.
+            if own.is_some_and(|o| o != meta.subject) {
+                return Err(VaultError::CardNotFound);
+            }
             ev = self
                 .event(access, event, Some(c))
                 .with_subjects([meta.subject_iid]);

@@ -524,3 +524,55 @@ fn every_route_every_kind_every_grant_matches_the_table_and_every_refusal_is_log
     assert!(checked > 250, "{checked} cases");
     assert!(refusals > 150, "{refusals} refusals");
 }
+
+/// A key without a card grant gets the same refusal for a live token and a dead one: the
+/// permission is decided before the token is looked up.
+#[test]
+fn a_caller_without_the_grant_cannot_tell_a_live_card_token_from_a_dead_one() {
+    let s = util::start();
+    let r = s.post(
+        "/v1/orgs",
+        &json!({"id": "tenant", "name": "tenant", "role": "holder",
+                "security_officer": {"name": "Officer", "contact": "officer@example.jp"}}),
+    );
+    assert_eq!(r.status, 201, "{}", r.text);
+    let f = fixture(&s, 1);
+    let live = f.token.clone();
+    let last = live.chars().last().unwrap();
+    let dead = format!(
+        "{}{}",
+        &live[..live.len() - 1],
+        if last == '0' { '1' } else { '0' }
+    );
+    for (grant, want) in [
+        (Grant::None, "purpose_denied"),
+        (Grant::Other, "action_denied"),
+    ] {
+        let key = caller(&s, Kind::Service, grant, "read", &f, 10 + grant as usize);
+        let auth = format!("Bearer {key}");
+        let mut answers = Vec::new();
+        for token in [&live, &dead] {
+            for (method, path) in [
+                ("GET", format!("/v1/cards/{token}")),
+                ("DELETE", format!("/v1/cards/{token}")),
+            ] {
+                let r = s.req(
+                    method,
+                    &path,
+                    None,
+                    &[("Authorization", &auth), ("X-Kura-Purpose", "support")],
+                );
+                answers.push((r.status, r.code().to_owned()));
+            }
+        }
+        assert!(
+            answers.iter().all(|a| a.0 == 403),
+            "{grant:?}: every answer a refusal: {answers:?}"
+        );
+        assert_eq!(
+            answers[0], answers[2],
+            "{grant:?}: live and dead tokens alike"
+        );
+        assert_eq!(answers[0].1, want);
+    }
+}
