@@ -466,6 +466,14 @@ impl CardVault {
                 }
             }
             if !any {
+                // The record still names the card's subject and field when the token is
+                // live (the log must say whom a refused caller reached for); the answer is
+                // the refusal either way.
+                if let Ok((meta, c)) = self.load(token) {
+                    ev = self
+                        .event(access, event, Some(c))
+                        .with_subjects([meta.subject_iid]);
+                }
                 return Err(refusal.unwrap_or(VaultError::CardNotFound));
             }
             let (meta, c) = self.load(token)?;
