@@ -38,7 +38,7 @@ pub struct Config {
     #[serde(default)]
     pub passwords: toml::Table,
     /// `[mail]`: outbound mail (SMTP relay or `.eml` outbox), checked by the binary as
-    /// `kura_credentials::MailConfig`.
+    /// `kura_mail::MailConfig`.
     #[serde(default)]
     pub mail: toml::Table,
 }
