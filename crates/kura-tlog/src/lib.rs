@@ -1,5 +1,5 @@
 //! `kura-tlog`: the transparency log under kura's verifiable access log.
-//! Pure: no IO, no clock (except [`bench`]), no other kura crate.
+//! Pure: no IO, no clock, no other kura crate (its benchmark is the `tlog_bench` example).
 //!
 //! Every access to personal data is an event; events are the leaves of an
 //! RFC 6962 Merkle tree; the log periodically signs its tree head as a C2SP
@@ -27,7 +27,6 @@
 //!   entry that breaks (`kura audit verify`);
 //!   [`verify_checkpoint_consistency`], [`verify_checkpoint_inclusion`] for
 //!   clients and auditors holding a saved checkpoint.
-//! * [`bench::bench_tlog`] — measurements for `kura bench`.
 //!
 //! # Example
 //! ```
@@ -62,7 +61,6 @@
 
 #![deny(missing_docs)]
 
-pub mod bench;
 mod checkpoint;
 mod error;
 mod frontier;

@@ -8,13 +8,13 @@
 
 use std::time::Instant;
 
-use crate::checkpoint::Checkpoint;
-use crate::frontier::Frontier;
-use crate::hash::{Hash, hash_leaf};
-use crate::note::NoteSigner;
-use crate::stored::{prove_consistency, prove_inclusion, stored_hash_count, tree_hash};
-use crate::verify::{verify_log, verify_log_with_store};
-use crate::{TlogError, verify_consistency, verify_inclusion};
+use kura_tlog::Checkpoint;
+use kura_tlog::Frontier;
+use kura_tlog::{Hash, hash_leaf};
+use kura_tlog::NoteSigner;
+use kura_tlog::{prove_consistency, prove_inclusion, stored_hash_count, tree_hash};
+use kura_tlog::{verify_log, verify_log_with_store};
+use kura_tlog::{TlogError, verify_consistency, verify_inclusion};
 
 /// Size in bytes of each synthetic entry (about a canonical access event).
 pub const BENCH_ENTRY_BYTES: usize = 160;
@@ -56,7 +56,7 @@ pub struct BenchReport {
     /// Entries verified per second.
     pub verify_entries_per_second: f64,
     /// Wall time for the same verification also against the stored hashes
-    /// ([`crate::verify_log_with_store`]: per-entry leaf hash comparison,
+    /// ([`kura_tlog::verify_log_with_store`]: per-entry leaf hash comparison,
     /// stored roots and consistency proofs between checkpoints).
     pub verify_with_store_seconds: f64,
 }
@@ -87,7 +87,7 @@ fn per_second(n: u64, secs: f64) -> f64 {
     if secs > 0.0 { n as f64 / secs } else { 0.0 }
 }
 
-/// Builds a log of `entries` entries with an in-memory [`crate::HashReader`]
+/// Builds a log of `entries` entries with an in-memory [`kura_tlog::HashReader`]
 /// and measures appends, proof generation (`proof_samples` of each kind at
 /// random positions, each verified after timing) and full verification.
 ///
