@@ -16,7 +16,7 @@
 //! * [`entry`], [`inclusion_proof`], [`consistency_proof`], [`latest_checkpoint`],
 //!   [`subject_history`] — what the HTTP routes serve.
 //! * [`verify`], [`verifier_key`] — `kura audit verify` and `kura audit key`.
-//! * [`bench`] — measurements for `kura bench`.
+//! * Its benchmark is the `audit_bench` example (benchmark code does not ship here).
 //!
 //! Storage is reached only through `kura_store::Store` and `kura_store::AuditStore`; tree
 //! math, notes and checkpoints come from `kura-tlog`.
@@ -51,14 +51,12 @@
 //! ```
 //!
 //! # Invariants
-//! * The library never reads the clock (time is a parameter or a [`Clock`]), except
-//!   [`bench`], whose job it is.
+//! * The library never reads the clock (time is a parameter or a [`Clock`]).
 //! * An [`Appended`] exists only for an event the store reported durable.
 //! * Leaves are canonical: one event, one byte string; decoders refuse anything else.
 #![deny(missing_docs)]
 
 mod appender;
-pub mod bench;
 mod error;
 mod event;
 mod integrator;

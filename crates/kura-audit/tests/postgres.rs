@@ -7,7 +7,17 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use kura_audit::bench::WallClock;
+/// The system clock, in unix milliseconds.
+struct WallClock;
+
+impl kura_audit::Clock for WallClock {
+    fn now_ms(&self) -> u64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0)
+    }
+}
 use kura_audit::{
     AccessEvent, Action, Appender, AppenderConfig, AuditStore, Integrator, IntegratorConfig,
     inclusion_proof, subject_history, verifier_key, verify,

@@ -10,11 +10,11 @@ use std::time::Instant;
 
 use kura_tlog::Checkpoint;
 use kura_tlog::Frontier;
-use kura_tlog::{Hash, hash_leaf};
 use kura_tlog::NoteSigner;
+use kura_tlog::{Hash, hash_leaf};
+use kura_tlog::{TlogError, verify_consistency, verify_inclusion};
 use kura_tlog::{prove_consistency, prove_inclusion, stored_hash_count, tree_hash};
 use kura_tlog::{verify_log, verify_log_with_store};
-use kura_tlog::{TlogError, verify_consistency, verify_inclusion};
 
 /// Size in bytes of each synthetic entry (about a canonical access event).
 pub const BENCH_ENTRY_BYTES: usize = 160;

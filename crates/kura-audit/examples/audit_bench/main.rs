@@ -12,7 +12,9 @@
 use std::sync::Arc;
 
 use kura_audit::AuditStore;
-use kura_audit::bench::{AppendOptions, OverheadOptions, bench_append, bench_log, bench_overhead};
+mod bench;
+
+use bench::{AppendOptions, OverheadOptions, bench_append, bench_log, bench_overhead};
 use kura_store::PostgresStore;
 use kura_store::postgres::testing::TestDatabase;
 use kura_store::sqlite::{Durability, SqliteStore};

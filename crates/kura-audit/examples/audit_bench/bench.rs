@@ -12,7 +12,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use kura_store::{AuditStore, DynStore};
 use serde::Serialize;
 
-use crate::{
+use kura_audit::{
     AccessEvent, Action, Appender, AppenderConfig, AuditError, Clock, Integrator, IntegratorConfig,
     consistency_proof, inclusion_proof, verifier_key, verify,
 };
