@@ -1252,9 +1252,10 @@ fn imports_beyond_the_bound_are_refused() {
             &[("Content-Type", "application/x-ndjson")],
         )
     };
-    // The running import takes its slot as soon as its headers are in; wait for that.
+    // The running import takes its slot as soon as its headers are in; wait for that (up to
+    // 30 s: the whole suite runs in parallel on 2 cores).
     let mut refused = None;
-    for i in 0..50 {
+    for i in 0..300 {
         let r = import(1000 + i);
         if r.status == 429 {
             refused = Some(r);
