@@ -121,3 +121,28 @@ fn the_first_operator_is_a_revocable_principal_and_break_glass_is_recorded() {
     }
     assert!(found, "break glass is an access event");
 }
+
+#[test]
+fn serve_refuses_an_import_line_limit_of_zero() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("v");
+    let (code, _, err) = kura(
+        &util::with_owner(&["init", "--data", dir.to_str().unwrap()]),
+        tmp.path(),
+    );
+    assert_eq!(code, 0, "{err}");
+    let cfg = tmp.path().join("kura.toml");
+    std::fs::write(&cfg, "[server]\nmax_import_line_bytes = 0\n").unwrap();
+    let (code, _, err) = kura(
+        &[
+            "serve",
+            "--data",
+            dir.to_str().unwrap(),
+            "--config",
+            cfg.to_str().unwrap(),
+        ],
+        tmp.path(),
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("max_import_line_bytes"), "{err}");
+}

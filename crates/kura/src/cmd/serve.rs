@@ -42,6 +42,11 @@ pub fn run(mut args: VaultArgs, listen: Option<SocketAddr>, dev: bool) -> Result
         }
     }
     let r = resolve(&args)?;
+    if r.config.server.max_import_line_bytes == 0 {
+        anyhow::bail!(
+            "[server] max_import_line_bytes must be at least 1 (every import line would be refused)"
+        );
+    }
     let metrics = std::sync::Arc::new(kura_admin::metrics::Metrics::default());
     let opened = open::served_vault(&r, metrics.clone())?;
     let store = opened.vault.store().clone();
