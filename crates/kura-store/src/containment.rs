@@ -43,8 +43,9 @@ pub struct WindowTouch<'a> {
     pub force_trip: bool,
     /// Why the principal is suspended on a trip (`containment:quota`, ...).
     pub reason: &'a str,
-    /// Leaves recording the suspension, written with it on a trip.
-    pub audit: &'a [AuditLeaf],
+    /// Makes the leaves recording the suspension, written with it on a trip. Called only on
+    /// a trip, so a counted request that is admitted encodes no event it does not need.
+    pub audit: &'a dyn Fn() -> Result<Vec<AuditLeaf>, String>,
 }
 
 impl std::fmt::Debug for WindowTouch<'_> {

@@ -27,7 +27,7 @@ fn touch(
         admits: &admits,
         force_trip: false,
         reason: "containment:quota",
-        audit: &[],
+        audit: &|| Ok(Vec::new()),
     })
     .unwrap()
 }
@@ -101,7 +101,7 @@ pub fn run_all(store: Arc<dyn ContainmentStore>, other: Arc<dyn ContainmentStore
             admits: &admits,
             force_trip: true,
             reason: "containment:canary",
-            audit: &[],
+            audit: &|| Ok(Vec::new()),
         })
         .unwrap();
     assert_eq!(out, WindowOutcome::Tripped { obtained: vec![] });
@@ -130,7 +130,7 @@ pub fn run_all(store: Arc<dyn ContainmentStore>, other: Arc<dyn ContainmentStore
         admits: &admits,
         force_trip: false,
         reason: "containment:quota",
-        audit: &[],
+        audit: &|| Ok(Vec::new()),
     };
     let outs = s
         .touch_windows(&[

@@ -279,12 +279,13 @@ impl CardVault {
             .map_err(|e| self.vault.refused(ev, e))
     }
 
-    /// Decides `write` on every collection that holds cards, without looking anything up;
-    /// returns the collections the caller may tokenize for (at least one), or the first
-    /// refusal.
-    fn writable_card_collections(
+    /// Decides `action` on every collection that holds cards, about `subject`, without
+    /// looking anything up; returns the collections the caller may act on (at least one), or
+    /// the first refusal.
+    fn allowed_card_collections(
         &self,
         access: &Access,
+        action: PolicyAction,
         subject: &Uuid,
     ) -> Result<Vec<&Collection>, VaultError> {
         let mut allowed = Vec::new();
@@ -296,7 +297,7 @@ impl CardVault {
             .iter()
             .filter(|c| card_field(c).is_some())
         {
-            match self.authorize(access, PolicyAction::Write, c, subject) {
+            match self.authorize(access, action, c, subject) {
                 Ok(()) => allowed.push(c),
                 Err(e) => {
                     refusal.get_or_insert(e);
@@ -333,7 +334,7 @@ impl CardVault {
             return Err(CardError::InvalidHolder.into());
         }
         // Permission before any lookup (issue 13).
-        let allowed = self.writable_card_collections(access, &input.subject)?;
+        let allowed = self.allowed_card_collections(access, PolicyAction::Write, &input.subject)?;
         if let [only] = allowed[..] {
             *ev = self.event(access, Action::CardTokenize, Some(only));
         }
@@ -449,23 +450,9 @@ impl CardVault {
                 }
                 _ => None,
             };
-            let mut refusal = None;
-            let mut any = false;
-            for c in self
-                .vault
-                .schema()
-                .collections()
-                .iter()
-                .filter(|c| card_field(c).is_some())
-            {
-                match self.authorize(access, action, c, &own.unwrap_or(Uuid::nil())) {
-                    Ok(()) => any = true,
-                    Err(e) => {
-                        refusal.get_or_insert(e);
-                    }
-                }
-            }
-            if !any {
+            let allowed =
+                self.allowed_card_collections(access, action, &own.unwrap_or(Uuid::nil()));
+            if let Err(refusal) = allowed {
                 // The record still names the card's subject and field when the token is
                 // live (the log must say whom a refused caller reached for); the answer is
                 // the refusal either way.
@@ -474,7 +461,11 @@ impl CardVault {
                         .event(access, event, Some(c))
                         .with_subjects([meta.subject_iid]);
                 }
-                return Err(refusal.unwrap_or(VaultError::CardNotFound));
+                return Err(match refusal {
+                    // No collection holds cards: there is no such card.
+                    VaultError::NoCardField(_) => VaultError::CardNotFound,
+                    e => e,
+                });
             }
             let (meta, c) = self.load(token)?;
             // A self-service principal asking for someone else's card learns only that it

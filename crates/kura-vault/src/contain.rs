@@ -103,16 +103,26 @@ impl Vault {
             (false, false) => Trigger::Canary,
             (false, true) => Trigger::Quota,
         };
-        let incident_id = Uuid::now_v7().to_string();
-        let leaf = AccessEvent::new(
-            now_ms,
-            "kura-containment",
-            "containment",
-            Action::PrincipalSuspend,
-            "",
-            &incident_id,
-        )
-        .to_leaf()?;
+        // The incident id and the suspension's leaf are made only if the request trips.
+        let incident_id = std::cell::OnceCell::new();
+        let id = || {
+            incident_id
+                .get_or_init(|| Uuid::now_v7().to_string())
+                .clone()
+        };
+        let suspension = || {
+            AccessEvent::new(
+                now_ms,
+                "kura-containment",
+                "containment",
+                Action::PrincipalSuspend,
+                "",
+                &id(),
+            )
+            .to_leaf()
+            .map(|leaf| vec![leaf])
+            .map_err(|e| e.to_string())
+        };
         let key = if probe {
             kura_store::probe_key(principal)
         } else {
@@ -128,7 +138,7 @@ impl Vault {
             admits: &admits,
             force_trip: !canaries.is_empty(),
             reason: trigger.reason(),
-            audit: std::slice::from_ref(&leaf),
+            audit: &suspension,
         })?;
         match outcome {
             WindowOutcome::Admitted => Ok(()),
@@ -145,7 +155,7 @@ impl Vault {
                     refused: if probe { Vec::new() } else { subjects },
                     canaries,
                 };
-                hook.sink.contained(&incident, &incident_id, now_ms);
+                hook.sink.contained(&incident, &id(), now_ms);
                 Err(VaultError::Denied(DenyCode::PrincipalSuspended))
             }
         }

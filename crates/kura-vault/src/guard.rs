@@ -1,10 +1,37 @@
 //! The policy check every vault operation runs before it touches data: the caller's grant
 //! ([`crate::Caller`]) against the request, through [`kura_policy::decide`].
 
+use kura_model::Collection;
 use kura_policy::{Action, Decision, Mode, Principal, Request};
 use uuid::Uuid;
 
 use crate::{Access, Vault, VaultError};
+
+/// Asks [`kura_policy::decide`] for `access`'s caller; the one call site of it in the vault.
+fn decide_for(
+    access: &Access,
+    action: Action,
+    collection: Option<&Collection>,
+    fields: Option<&[String]>,
+    target: Option<&Uuid>,
+) -> Result<Vec<(String, Mode)>, VaultError> {
+    let principal = Principal {
+        id: &access.principal,
+        kind: access.caller.kind,
+        suspended: access.caller.suspended,
+    };
+    let request = Request {
+        action,
+        purpose: &access.purpose,
+        collection: collection.map_or("", |c| c.name.as_str()),
+        fields,
+        target: target.map(Uuid::as_u128),
+    };
+    match kura_policy::decide(&access.caller.policies, &principal, &request, collection) {
+        Decision::Allow { fields } => Ok(fields),
+        Decision::Deny { code } => Err(VaultError::Denied(code)),
+    }
+}
 
 impl Vault {
     /// Decides `action` on `collection` for `access`'s caller. `fields` are the fields the
@@ -26,26 +53,9 @@ impl Vault {
         target: Option<&Uuid>,
     ) -> Result<Vec<(String, Mode)>, VaultError> {
         let c = self.collection(collection)?;
-        let principal = Principal {
-            id: &access.principal,
-            kind: access.caller.kind,
-            suspended: access.caller.suspended,
-        };
-        let request = Request {
-            action,
-            purpose: &access.purpose,
-            collection,
-            fields,
-            target: target.map(Uuid::as_u128),
-        };
-        match kura_policy::decide(&access.caller.policies, &principal, &request, Some(c)) {
-            Decision::Allow { fields } => Ok(fields),
-            Decision::Deny { code } => Err(VaultError::Denied(code)),
-        }
+        decide_for(access, action, Some(c), fields, target)
     }
-}
 
-impl Vault {
     /// Decides an operator-only action ([`Action::Administer`], [`Action::ReadLog`]) for
     /// `access` through [`kura_policy::decide`], and records a refusal as an access event
     /// (`denied:<code>`, event action `event`). The allowed acts are recorded by the
@@ -60,23 +70,8 @@ impl Vault {
         event: kura_audit::Action,
     ) -> Result<(), VaultError> {
         debug_assert!(action.is_operator_only());
-        let principal = Principal {
-            id: &access.principal,
-            kind: access.caller.kind,
-            suspended: access.caller.suspended,
-        };
-        let request = Request {
-            action,
-            purpose: &access.purpose,
-            collection: "",
-            fields: None,
-            target: None,
-        };
-        match kura_policy::decide(&access.caller.policies, &principal, &request, None) {
-            Decision::Allow { .. } => Ok(()),
-            Decision::Deny { code } => {
-                Err(self.refused(self.event(access, event, ""), VaultError::Denied(code)))
-            }
-        }
+        decide_for(access, action, None, None, None)
+            .map(drop)
+            .map_err(|e| self.refused(self.event(access, event, ""), e))
     }
 }

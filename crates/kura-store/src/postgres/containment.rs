@@ -81,7 +81,7 @@ impl ContainmentStore for PostgresStore {
         let suspend = prepared(&mut tx, stmts, SUSPEND)?;
         let n = tx.execute(&suspend, &[&t.principal, &t.now_ms, &t.reason])?;
         if n > 0 {
-            append_leaves(&mut tx, stmts, t.audit)?;
+            append_leaves(&mut tx, stmts, &(t.audit)().map_err(StoreError::Backend)?)?;
         }
         tx.commit()?;
         Ok(WindowOutcome::Tripped { obtained })

@@ -137,7 +137,7 @@ impl SqliteStore {
                 params![t.principal, t.now_ms, t.reason],
             )?;
             if n > 0 {
-                append_leaves(&tx, t.audit)?;
+                append_leaves(&tx, &(t.audit)().map_err(StoreError::Backend)?)?;
             }
         }
         tx.commit()?;
