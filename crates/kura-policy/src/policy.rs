@@ -135,6 +135,21 @@ impl Quota {
         live.saturating_add(new) <= u64::from(self.subjects)
     }
 
+    /// The leasing rule, the one place it is stated: a server that counts a request may
+    /// also take up to `want` free slots of the window ahead of time (an admission lease,
+    /// spent on its next new subjects without a database round trip), but never more than
+    /// one [`Quota::LEASE_SHARE`]-th of what is free once `live` is counted. Near the quota
+    /// the share rounds down to nothing and every request is counted exactly; so `n`
+    /// servers together still admit at most `subjects`, and a small quota (a person's own
+    /// key) is never leased at all.
+    pub fn lease(self, live: u64, want: u64) -> u64 {
+        let free = u64::from(self.subjects).saturating_sub(live);
+        want.min(free / Self::LEASE_SHARE)
+    }
+
+    /// The divisor of [`Quota::lease`]: one server takes at most an eighth of what is free.
+    pub const LEASE_SHARE: u64 = 8;
+
     /// The longest window accepted: 31 days.
     pub const MAX_WINDOW_SECS: u32 = 31 * 24 * 3600;
 
@@ -462,6 +477,33 @@ window_secs = 3600
 
     fn schema() -> Schema {
         Schema::builtin()
+    }
+
+    #[test]
+    fn a_lease_takes_an_eighth_of_what_is_free_and_nothing_near_the_quota() {
+        let q = Quota {
+            subjects: 1_000,
+            window_secs: 60,
+        };
+        assert_eq!(q.lease(0, 10_000), 125);
+        assert_eq!(q.lease(0, 16), 16);
+        assert_eq!(q.lease(990, 16), 1);
+        assert_eq!(q.lease(993, 16), 0);
+        assert_eq!(q.lease(1_000, 16), 0);
+        assert_eq!(q.lease(5_000, 16), 0);
+        // A small quota is never leased: every request is counted exactly.
+        let small = Quota {
+            subjects: 7,
+            window_secs: 60,
+        };
+        assert_eq!(small.lease(0, 1_000), 0);
+        // Leasing never lets a window pass its quota: each grant leaves 7/8 of what is free.
+        let mut live = 0;
+        for _ in 0..1_000 {
+            live += q.lease(live, u64::MAX);
+            assert!(q.admits(live, 0));
+        }
+        assert!(live < 1_000);
     }
 
     #[test]

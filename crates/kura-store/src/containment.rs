@@ -4,8 +4,11 @@
 //! # What is stored
 //! Per counted key (a principal id, or a principal's probe key `<id>#probe`): one row per
 //! subject in its window (`containment_entries`: key, subject internal id, time it entered
-//! the window) and one row of state (`containment_windows`: key, live count, trip time).
-//! Nothing here is a field value; the subjects are internal ids.
+//! the window, weight 1) and one row of state (`containment_windows`: key, live count, trip
+//! time). An **admission lease** taken by a server is one entry too, with a negative subject
+//! (`-1 - taken_at`) and the number of slots as its weight: it counts like that many
+//! subjects from the time it was taken. The live count is the sum of the weights. Nothing
+//! here is a field value; the subjects are internal ids.
 //!
 //! # Invariants
 //! - [`ContainmentStore::touch_window`] is one database transaction that first serializes on
@@ -18,6 +21,10 @@
 //! - An entry counts from the touch that brought its subject into the window for
 //!   `window_ms`; touching it again while it counts neither extends nor repeats it. So a key
 //!   obtains at most `quota` subjects entering its window in any period of `window_ms`.
+//! - A lease is granted only inside the transaction that admitted the request, by
+//!   [`WindowTouch::lease`] (`kura_policy::Quota::lease`), and only from what the quota
+//!   leaves free; slots given back ([`WindowTouch::give_back`]) leave the count at once.
+//!   So the leased slots and the subjects together never exceed the quota.
 //! - Reinstating a principal ([`crate::DirectoryStore::set_suspended`] with no reason) clears
 //!   its windows in the same transaction.
 
@@ -43,6 +50,13 @@ pub struct WindowTouch<'a> {
     pub force_trip: bool,
     /// Why the principal is suspended on a trip (`containment:quota`, ...).
     pub reason: &'a str,
+    /// Slots to lease to the caller once the request is admitted, given the live count
+    /// with the request's subjects in (`kura_policy::Quota::lease`); `0` for none. The
+    /// lease is recorded under this touch's `now_ms`.
+    pub lease: &'a dyn Fn(u64) -> u64,
+    /// Unspent slots of an earlier lease of this key handed back: the lease's time
+    /// (`now_ms` of the touch that took it) and how many. Ignored once the lease expired.
+    pub give_back: Option<(i64, u64)>,
     /// Makes the leaves recording the suspension, written with it on a trip. Called only on
     /// a trip, so a counted request that is admitted encodes no event it does not need.
     pub audit: &'a dyn Fn() -> Result<Vec<AuditLeaf>, String>,
@@ -56,6 +70,7 @@ impl std::fmt::Debug for WindowTouch<'_> {
             .field("now_ms", &self.now_ms)
             .field("window_ms", &self.window_ms)
             .field("force_trip", &self.force_trip)
+            .field("give_back", &self.give_back)
             .finish_non_exhaustive()
     }
 }
@@ -63,11 +78,16 @@ impl std::fmt::Debug for WindowTouch<'_> {
 /// What [`ContainmentStore::touch_window`] decided.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum WindowOutcome {
-    /// Admitted: the request's new subjects are now in the window.
-    Admitted,
+    /// Admitted: the request's new subjects are now in the window, and `leased` slots more
+    /// were leased to the caller (recorded under the touch's `now_ms`).
+    Admitted {
+        /// Slots leased with this admission (0 when none was asked or none was free).
+        leased: u64,
+    },
     /// This request tripped containment: nothing of it was recorded, the key is marked
     /// tripped and its principal suspended. `obtained` are the subjects in the window when
-    /// it tripped (ascending): exactly those earlier requests obtained.
+    /// it tripped (ascending): exactly those earlier requests counted one by one (subjects
+    /// admitted under a lease are known only to the server that spent it).
     Tripped {
         /// Subjects in the window, ascending.
         obtained: Vec<u64>,
@@ -117,4 +137,10 @@ pub trait ContainmentStore: Send + Sync {
 /// The probe key of a principal: its searches without a hit are counted under it.
 pub fn probe_key(principal: &str) -> String {
     format!("{principal}#probe")
+}
+
+/// The subject under which a lease taken at `taken_at_ms` is recorded: negative, so that it
+/// never meets a subject's internal id (those are below 2^63).
+pub fn lease_subject(taken_at_ms: i64) -> i64 {
+    -1 - taken_at_ms
 }

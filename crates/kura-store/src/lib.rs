@@ -33,7 +33,7 @@ pub mod sqlite;
 
 pub use audit::{AuditIntegration, AuditStore, IntegrationOutcome};
 pub use cards::{CardInsert, CardMeta, CardSecret, CardStore, NewCard};
-pub use containment::{ContainmentStore, WindowOutcome, WindowTouch, probe_key};
+pub use containment::{ContainmentStore, WindowOutcome, WindowTouch, lease_subject, probe_key};
 pub use credentials::{
     CredentialState, CredentialStore, NewRecoveryToken, RecoveryCompletion, RecoveryOutcome,
     RecoveryTokenRecord,
@@ -49,7 +49,7 @@ pub use uuid::Uuid;
 use kura_crypto::BlindToken;
 
 /// The schema version this build of kura writes and understands.
-pub const SCHEMA_VERSION: u32 = 5;
+pub const SCHEMA_VERSION: u32 = 6;
 
 /// The storage interface the vault relies on. Implementations: [`sqlite::SqliteStore`] and
 /// [`postgres::PostgresStore`].

@@ -31,6 +31,7 @@ const DATA_MIGRATIONS: &[&str] = &[
     include_str!("sqlite/data_v3.sql"),
     include_str!("sqlite/data_v4.sql"),
     include_str!("sqlite/data_v5.sql"),
+    include_str!("sqlite/data_v6.sql"),
 ];
 const KEYS_MIGRATIONS: &[&str] = &[
     include_str!("sqlite/keys_v1.sql"),
@@ -38,6 +39,7 @@ const KEYS_MIGRATIONS: &[&str] = &[
     include_str!("sqlite/keys_v3.sql"),
     include_str!("sqlite/keys_v4.sql"),
     include_str!("sqlite/keys_v5.sql"),
+    include_str!("sqlite/keys_v6.sql"),
 ];
 
 /// Name of the data file inside the data directory.

@@ -27,6 +27,8 @@ fn touch(
         admits: &admits,
         force_trip: false,
         reason: "containment:quota",
+        lease: &|_| 0,
+        give_back: None,
         audit: &|| Ok(Vec::new()),
     })
     .unwrap()
@@ -38,13 +40,19 @@ pub fn run_all(store: Arc<dyn ContainmentStore>, other: Arc<dyn ContainmentStore
     let key = format!("p-{}", uuid::Uuid::now_v7());
     let k = key.as_str();
     let t = 1_800_000_000_000;
-    assert_eq!(touch(s, k, &[1, 2], t, 3), WindowOutcome::Admitted);
+    assert_eq!(
+        touch(s, k, &[1, 2], t, 3),
+        WindowOutcome::Admitted { leased: 0 }
+    );
     // Repeats count once, on either server.
     assert_eq!(
         touch(&*other, k, &[1, 2], t + 1, 3),
-        WindowOutcome::Admitted
+        WindowOutcome::Admitted { leased: 0 }
     );
-    assert_eq!(touch(&*other, k, &[3], t + 2, 3), WindowOutcome::Admitted);
+    assert_eq!(
+        touch(&*other, k, &[3], t + 2, 3),
+        WindowOutcome::Admitted { leased: 0 }
+    );
     // The fourth subject, on either server, trips.
     assert_eq!(
         touch(s, k, &[3, 4], t + 3, 3),
@@ -59,27 +67,42 @@ pub fn run_all(store: Arc<dyn ContainmentStore>, other: Arc<dyn ContainmentStore
     s.clear_windows(k).unwrap();
     assert_eq!(
         touch(&*other, k, &[7, 8, 9], t + 5, 3),
-        WindowOutcome::Admitted
+        WindowOutcome::Admitted { leased: 0 }
     );
 
     // The window: an entry counts for window_ms from the touch that brought it in.
     let key = format!("p-{}", uuid::Uuid::now_v7());
     let k = key.as_str();
-    assert_eq!(touch(s, k, &[1], t, 2), WindowOutcome::Admitted);
-    assert_eq!(touch(s, k, &[2], t + 30_000, 2), WindowOutcome::Admitted);
+    assert_eq!(
+        touch(s, k, &[1], t, 2),
+        WindowOutcome::Admitted { leased: 0 }
+    );
+    assert_eq!(
+        touch(s, k, &[2], t + 30_000, 2),
+        WindowOutcome::Admitted { leased: 0 }
+    );
     // Touching 1 again does not renew it.
-    assert_eq!(touch(s, k, &[1], t + 59_000, 2), WindowOutcome::Admitted);
+    assert_eq!(
+        touch(s, k, &[1], t + 59_000, 2),
+        WindowOutcome::Admitted { leased: 0 }
+    );
     assert!(matches!(
         touch(&*other, k, &[3], t + 59_999, 2),
         WindowOutcome::Tripped { .. }
     ));
     s.clear_windows(k).unwrap();
-    assert_eq!(touch(s, k, &[1], t, 2), WindowOutcome::Admitted);
-    assert_eq!(touch(s, k, &[2], t + 30_000, 2), WindowOutcome::Admitted);
+    assert_eq!(
+        touch(s, k, &[1], t, 2),
+        WindowOutcome::Admitted { leased: 0 }
+    );
+    assert_eq!(
+        touch(s, k, &[2], t + 30_000, 2),
+        WindowOutcome::Admitted { leased: 0 }
+    );
     // At t + 60 s subject 1 has left the window: 3 fits, 4 does not.
     assert_eq!(
         touch(&*other, k, &[3], t + 60_000, 2),
-        WindowOutcome::Admitted
+        WindowOutcome::Admitted { leased: 0 }
     );
     assert_eq!(
         touch(s, k, &[4], t + 60_001, 2),
@@ -101,6 +124,8 @@ pub fn run_all(store: Arc<dyn ContainmentStore>, other: Arc<dyn ContainmentStore
             admits: &admits,
             force_trip: true,
             reason: "containment:canary",
+            lease: &|_| 0,
+            give_back: None,
             audit: &|| Ok(Vec::new()),
         })
         .unwrap();
@@ -109,11 +134,14 @@ pub fn run_all(store: Arc<dyn ContainmentStore>, other: Arc<dyn ContainmentStore
     // Sweeping drops what no longer counts and nothing else.
     let key = format!("p-{}", uuid::Uuid::now_v7());
     let k = key.as_str();
-    assert_eq!(touch(s, k, &[1, 2], t, 5), WindowOutcome::Admitted);
+    assert_eq!(
+        touch(s, k, &[1, 2], t, 5),
+        WindowOutcome::Admitted { leased: 0 }
+    );
     assert!(s.sweep_windows(t + 60_000).unwrap() >= 2);
     assert_eq!(
         touch(s, k, &[3, 4, 5, 6, 7], t + 60_000, 5),
-        WindowOutcome::Admitted
+        WindowOutcome::Admitted { leased: 0 }
     );
     let (keys, entries) = s.windows_held().unwrap();
     assert!(keys >= 1 && entries >= 5, "{keys} {entries}");
@@ -130,6 +158,8 @@ pub fn run_all(store: Arc<dyn ContainmentStore>, other: Arc<dyn ContainmentStore
         admits: &admits,
         force_trip: false,
         reason: "containment:quota",
+        lease: &|_| 0,
+        give_back: None,
         audit: &|| Ok(Vec::new()),
     };
     let outs = s
@@ -143,8 +173,8 @@ pub fn run_all(store: Arc<dyn ContainmentStore>, other: Arc<dyn ContainmentStore
     assert_eq!(
         outs,
         vec![
-            WindowOutcome::Admitted,
-            WindowOutcome::Admitted,
+            WindowOutcome::Admitted { leased: 0 },
+            WindowOutcome::Admitted { leased: 0 },
             WindowOutcome::Tripped {
                 obtained: vec![1, 2]
             },
@@ -164,7 +194,9 @@ pub fn run_all(store: Arc<dyn ContainmentStore>, other: Arc<dyn ContainmentStore
             scope.spawn(move || {
                 for j in 0..10u64 {
                     let subject = (i as u64) * 100 + j;
-                    if touch(&*st, key, &[subject], t + j as i64, 7) == WindowOutcome::Admitted {
+                    if touch(&*st, key, &[subject], t + j as i64, 7)
+                        == (WindowOutcome::Admitted { leased: 0 })
+                    {
                         admitted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     }
                 }
@@ -176,4 +208,150 @@ pub fn run_all(store: Arc<dyn ContainmentStore>, other: Arc<dyn ContainmentStore
         7,
         "exactly the quota, across handles"
     );
+
+    leases(&store, &other, t);
+}
+
+/// One touch that may take a lease (an eighth of what is free, at most `want`) and give
+/// one back.
+#[allow(clippy::too_many_arguments)]
+fn touch_leasing(
+    s: &dyn ContainmentStore,
+    key: &str,
+    subjects: &[u64],
+    now_ms: i64,
+    q: u64,
+    want: u64,
+    give_back: Option<(i64, u64)>,
+) -> WindowOutcome {
+    let admits = quota(q);
+    let lease = move |live: u64| want.min(q.saturating_sub(live) / 8);
+    s.touch_window(&WindowTouch {
+        key,
+        principal: key,
+        subjects,
+        now_ms,
+        window_ms: 60_000,
+        admits: &admits,
+        force_trip: false,
+        reason: "containment:quota",
+        lease: &lease,
+        give_back,
+        audit: &|| Ok(Vec::new()),
+    })
+    .unwrap()
+}
+
+/// Admission leases: leased slots count like subjects, on every handle, until they expire
+/// or are given back; the subjects and the leases together never pass the quota.
+fn leases(store: &Arc<dyn ContainmentStore>, other: &Arc<dyn ContainmentStore>, t: i64) {
+    let (s, o) = (&**store, &**other);
+    let key = format!("p-{}", uuid::Uuid::now_v7());
+    let k = key.as_str();
+    // Subject 1 in, then an eighth of the 99 free: 12 slots.
+    assert_eq!(
+        touch_leasing(s, k, &[1], t, 100, 50, None),
+        WindowOutcome::Admitted { leased: 12 }
+    );
+    // The other server sees 13 counted: 87 more subjects fit, the 88th does not.
+    let many: Vec<u64> = (2..=88).collect();
+    assert_eq!(
+        touch_leasing(o, k, &many, t + 1, 100, 0, None),
+        WindowOutcome::Admitted { leased: 0 }
+    );
+    let WindowOutcome::Tripped { obtained } = touch_leasing(o, k, &[500], t + 2, 100, 0, None)
+    else {
+        panic!("the lease's slots must count on the other server");
+    };
+    assert_eq!(
+        obtained,
+        (1..=88).collect::<Vec<u64>>(),
+        "leases are not subjects"
+    );
+
+    // Giving back: the unspent slots leave the count at once.
+    let key = format!("p-{}", uuid::Uuid::now_v7());
+    let k = key.as_str();
+    assert_eq!(
+        touch_leasing(s, k, &[1], t, 100, 50, None),
+        WindowOutcome::Admitted { leased: 12 }
+    );
+    // Three spent, nine given back, no new lease: 1 + 3 + subject 2 = 5 counted.
+    assert_eq!(
+        touch_leasing(o, k, &[2], t + 1, 100, 0, Some((t, 9))),
+        WindowOutcome::Admitted { leased: 0 }
+    );
+    let rest: Vec<u64> = (100..195).collect();
+    assert_eq!(
+        touch_leasing(o, k, &rest, t + 2, 100, 0, None),
+        WindowOutcome::Admitted { leased: 0 }
+    );
+    assert!(matches!(
+        touch_leasing(s, k, &[999], t + 3, 100, 0, None),
+        WindowOutcome::Tripped { .. }
+    ));
+
+    // A giving back of more than the lease holds, or of an unknown lease, changes nothing.
+    let key = format!("p-{}", uuid::Uuid::now_v7());
+    let k = key.as_str();
+    assert_eq!(
+        touch_leasing(s, k, &[1], t, 100, 4, None),
+        WindowOutcome::Admitted { leased: 4 }
+    );
+    assert_eq!(
+        touch_leasing(s, k, &[2], t + 1, 100, 0, Some((t, 5))),
+        WindowOutcome::Admitted { leased: 0 }
+    );
+    assert_eq!(
+        touch_leasing(s, k, &[3], t + 2, 100, 0, Some((t - 7, 4))),
+        WindowOutcome::Admitted { leased: 0 }
+    );
+    // 3 subjects + 4 leased = 7 counted: 93 more fit, not 94.
+    let fill: Vec<u64> = (1000..1093).collect();
+    assert_eq!(
+        touch_leasing(o, k, &fill, t + 3, 100, 0, None),
+        WindowOutcome::Admitted { leased: 0 }
+    );
+    assert!(matches!(
+        touch_leasing(o, k, &[5000], t + 4, 100, 0, None),
+        WindowOutcome::Tripped { .. }
+    ));
+
+    // A lease expires with the window, like a subject.
+    let key = format!("p-{}", uuid::Uuid::now_v7());
+    let k = key.as_str();
+    assert_eq!(
+        touch_leasing(s, k, &[1], t, 16, 100, None),
+        WindowOutcome::Admitted { leased: 1 }
+    );
+    let later: Vec<u64> = (10..26).collect();
+    assert_eq!(
+        touch_leasing(o, k, &later, t + 60_000, 16, 0, None),
+        WindowOutcome::Admitted { leased: 0 }
+    );
+
+    // Concurrent leasing from both handles: subjects admitted plus slots leased never pass
+    // the quota.
+    let key = format!("p-{}", uuid::Uuid::now_v7());
+    let counted = std::sync::atomic::AtomicU64::new(0);
+    std::thread::scope(|scope| {
+        for (i, st) in [store.clone(), other.clone(), store.clone(), other.clone()]
+            .into_iter()
+            .enumerate()
+        {
+            let (key, counted) = (&key, &counted);
+            scope.spawn(move || {
+                for j in 0..50u64 {
+                    let subject = (i as u64) * 1000 + j;
+                    if let WindowOutcome::Admitted { leased } =
+                        touch_leasing(&*st, key, &[subject], t + j as i64, 200, 64, None)
+                    {
+                        counted.fetch_add(1 + leased, std::sync::atomic::Ordering::Relaxed);
+                    }
+                }
+            });
+        }
+    });
+    let counted = counted.into_inner();
+    assert_eq!(counted, 200, "subjects and leases fill the quota exactly");
 }

@@ -1,23 +1,52 @@
 //! Containment inside the vault: after a request's subjects are known and before any of
 //! their data is returned, the caller's distinct-subject quota and the canary list are
-//! checked. The window is counted in the store ([`kura_store::ContainmentStore`]), one
-//! transaction per request, so that every server over one database and every restart share
-//! it. A trip refuses the whole request with `principal_suspended`: the store suspends the
-//! principal in the same transaction, and a [`ContainmentSink`] records the incident and
-//! raises the alert.
+//! checked. The window is counted in the store ([`kura_store::ContainmentStore`]), so that
+//! every server over one database and every restart share it. A trip refuses the whole
+//! request with `principal_suspended`: the store suspends the principal in the same
+//! transaction, and a [`ContainmentSink`] records the incident and raises the alert.
 //!
-//! # Cost
-//! One small write transaction per counted request. Concurrent requests are deliberately not
-//! batched into shared transactions: measured at 1M subjects with 16 clients on 2 cores, a
-//! leader/follower batch cost more in wake-ups than it saved in commits (BENCHMARKS.md).
+//! # Admission leases
+//! Counting every new subject in its own store transaction cost a read about 14 % at 1M
+//! subjects (BENCHMARKS.md). So a server that goes to the store for a principal also asks
+//! for a few slots ahead ([`kura_policy::Quota::lease`]: never more than an eighth of what
+//! the quota leaves free, so near the quota every request is counted exactly, and a small
+//! quota is never leased). It spends them on the principal's next new subjects without a
+//! round trip, for at most [`LEASE_TTL_MS`], and hands back what it did not spend in its next
+//! transaction for that principal. The lease's size follows demand: twice what was spent
+//! from the previous one, at most [`LEASE_MAX`].
+//!
+//! What this keeps and what it costs:
+//! - **`n` servers and restarts still admit at most the quota**: leased slots are counted in
+//!   the store the moment they are granted; a server that dies with slots unspent has only
+//!   made the count higher until they expire.
+//! - A subject spent from a lease counts from the time the lease was taken, at most
+//!   [`LEASE_TTL_MS`] before the read: over any period of the window less that, at most the
+//!   quota of subjects enter.
+//! - Each server remembers which subjects it counted in the window (at most
+//!   [`SEEN_MAX`] per principal; forgetting only makes a later read count again), so that
+//!   reading a subject again is free on that server. The same subject read on two servers
+//!   may count twice: containment errs towards refusing.
+//! - Canaries trip before any lease is looked at; a trip on another server reaches this
+//!   one at the principal's next authentication (the suspension is in the store), and a
+//!   reinstatement or a change of quota drops the local lease.
 //!
 //! # Fail closed
-//! A store failure while counting refuses the request (the error is returned; no data).
+//! A store failure while counting refuses the request (the error is returned; no data), and
+//! the local lease is dropped.
 
-use std::sync::Arc;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use kura_audit::{AccessEvent, Action};
 use kura_policy::{Canaries, DenyCode, DraftIncident, Quota, Trigger};
+
+/// How long a server may spend a lease's slots after taking it (milliseconds; shorter for
+/// windows under 16 s: a sixteenth of the window).
+pub const LEASE_TTL_MS: i64 = 1_000;
+/// The most slots one lease asks for.
+pub const LEASE_MAX: u64 = 4_096;
+/// The most subjects a server remembers as counted, per principal and window.
+pub const SEEN_MAX: usize = 65_536;
 use kura_store::{ContainmentStore, WindowOutcome, WindowTouch};
 use uuid::Uuid;
 
@@ -39,6 +68,43 @@ pub(crate) struct ContainmentHook {
     pub(crate) canaries: Arc<Canaries>,
     windows: Arc<dyn ContainmentStore>,
     sink: Arc<dyn ContainmentSink>,
+    /// This server's leases, per counted key. The outer lock is held only to find a key's
+    /// lease; a key's own lock is held across its store transaction, so one principal's
+    /// concurrent requests take one lease, not sixteen.
+    leases: Mutex<HashMap<String, Arc<Mutex<Lease>>>>,
+}
+
+/// What this server holds of one key's window.
+#[derive(Debug, Default)]
+struct Lease {
+    /// The grant the lease was taken under (reinstatement time, quota): a change drops it.
+    grant: Option<(u64, Quota)>,
+    /// Slots left to spend.
+    slots: u64,
+    /// The time the lease was taken (its record in the store).
+    taken_at: i64,
+    /// Slots may be spent while `now < spend_until`.
+    spend_until: i64,
+    /// Subjects counted since the lease was taken (sizes the next one).
+    spent: u64,
+    /// Subjects this server counted in the window; valid while `now < seen_until` (the
+    /// earliest time one of them stops counting).
+    seen: HashSet<u64>,
+    seen_until: i64,
+}
+
+impl Lease {
+    fn remember(&mut self, subjects: &[u64], counted_at: i64, window_ms: i64) {
+        if self.seen.len() + subjects.len() > SEEN_MAX {
+            self.seen.clear();
+            self.seen_until = i64::MAX;
+        }
+        if self.seen.is_empty() {
+            self.seen_until = i64::MAX;
+        }
+        self.seen.extend(subjects.iter().copied());
+        self.seen_until = self.seen_until.min(counted_at.saturating_add(window_ms));
+    }
 }
 
 impl Vault {
@@ -56,6 +122,7 @@ impl Vault {
             canaries,
             windows,
             sink,
+            leases: Mutex::new(HashMap::new()),
         });
         self
     }
@@ -128,36 +195,140 @@ impl Vault {
         } else {
             principal.to_owned()
         };
+        let window_ms = i64::from(quota.window_secs) * 1000;
+        let now = now_ms as i64;
         let admits = |live: u64, new: u64| quota.admits(live, new);
-        let outcome = hook.windows.touch_window(&WindowTouch {
-            key: &key,
-            principal,
-            subjects: &subjects,
-            now_ms: now_ms as i64,
-            window_ms: i64::from(quota.window_secs) * 1000,
-            admits: &admits,
-            force_trip: !canaries.is_empty(),
-            reason: trigger.reason(),
-            audit: &suspension,
-        })?;
-        match outcome {
-            WindowOutcome::Admitted => Ok(()),
+        // A refusal from the store becomes the caller's answer (and, on a trip, the sink's
+        // incident).
+        let settle = |outcome: WindowOutcome| match outcome {
+            WindowOutcome::Admitted { .. } => Ok(()),
             WindowOutcome::AlreadyTripped => Err(VaultError::Denied(DenyCode::PrincipalSuspended)),
             WindowOutcome::Tripped { obtained } => {
-                let now = (now_ms / 1000) as i64;
+                let secs = (now_ms / 1000) as i64;
                 let incident = DraftIncident {
                     principal: principal.to_owned(),
                     trigger,
-                    window_start: now.saturating_sub(i64::from(quota.window_secs)),
-                    window_end: now,
-                    quota: Quota { ..quota },
+                    window_start: secs.saturating_sub(i64::from(quota.window_secs)),
+                    window_end: secs,
+                    quota,
                     subjects: if probe { Vec::new() } else { obtained },
-                    refused: if probe { Vec::new() } else { subjects },
-                    canaries,
+                    refused: if probe { Vec::new() } else { subjects.clone() },
+                    canaries: canaries.clone(),
                 };
                 hook.sink.contained(&incident, &id(), now_ms);
                 Err(VaultError::Denied(DenyCode::PrincipalSuspended))
             }
+        };
+
+        // A canary trips at once, whatever this server holds.
+        if !canaries.is_empty() {
+            hook.forget(&key);
+            let outcome = hook.windows.touch_window(&WindowTouch {
+                key: &key,
+                principal,
+                subjects: &subjects,
+                now_ms: now,
+                window_ms,
+                admits: &admits,
+                force_trip: true,
+                reason: trigger.reason(),
+                lease: &|_| 0,
+                give_back: None,
+                audit: &suspension,
+            })?;
+            return settle(outcome);
         }
+
+        let entry = hook.lease_of(&key);
+        let mut lease = entry.lock().unwrap_or_else(PoisonError::into_inner);
+        let grant = (access.caller.reinstated_at_ms, quota);
+        if lease.grant != Some(grant) {
+            *lease = Lease {
+                grant: Some(grant),
+                ..Lease::default()
+            };
+        }
+        if now >= lease.seen_until {
+            lease.seen.clear();
+            lease.seen_until = i64::MAX;
+        }
+        let new: Vec<u64> = subjects
+            .iter()
+            .copied()
+            .filter(|s| !lease.seen.contains(s))
+            .collect();
+        if new.is_empty() {
+            return Ok(());
+        }
+        if now < lease.spend_until && new.len() as u64 <= lease.slots {
+            lease.slots -= new.len() as u64;
+            lease.spent += new.len() as u64;
+            let taken_at = lease.taken_at;
+            lease.remember(&new, taken_at, window_ms);
+            return Ok(());
+        }
+        // To the store: count the new subjects, hand back what is left of the lease, take
+        // a new one sized by what the last one served.
+        let give_back = (lease.slots > 0 && now < lease.taken_at.saturating_add(window_ms))
+            .then_some((lease.taken_at, lease.slots));
+        let want = (lease.spent + new.len() as u64)
+            .saturating_mul(2)
+            .clamp(1, LEASE_MAX);
+        let lease_fn = |live: u64| quota.lease(live, want);
+        let touched = hook.windows.touch_window(&WindowTouch {
+            key: &key,
+            principal,
+            subjects: &new,
+            now_ms: now,
+            window_ms,
+            admits: &admits,
+            force_trip: false,
+            reason: trigger.reason(),
+            lease: &lease_fn,
+            give_back,
+            audit: &suspension,
+        });
+        let outcome = match touched {
+            Ok(o) => o,
+            Err(e) => {
+                *lease = Lease::default();
+                return Err(e.into());
+            }
+        };
+        if let WindowOutcome::Admitted { leased } = outcome {
+            lease.slots = leased;
+            lease.taken_at = now;
+            lease.spend_until = now.saturating_add(LEASE_TTL_MS.min(window_ms / 16));
+            lease.spent = 0;
+            lease.remember(&new, now, window_ms);
+            return Ok(());
+        }
+        *lease = Lease::default();
+        drop(lease);
+        settle(outcome)
+    }
+}
+
+impl ContainmentHook {
+    /// This server's lease record of `key` (made empty on first use).
+    fn lease_of(&self, key: &str) -> Arc<Mutex<Lease>> {
+        let mut map = self.leases.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(l) = map.get(key) {
+            return l.clone();
+        }
+        // Bounded: a server that has seen very many keys starts over (forgetting leases
+        // only makes later requests go to the store).
+        if map.len() >= 100_000 {
+            map.clear();
+        }
+        map.entry(key.to_owned()).or_default().clone()
+    }
+
+    /// Drops this server's lease of `key` (its slots stay counted until they expire).
+    fn forget(&self, key: &str) {
+        self.leases
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(key);
     }
 }

@@ -4,21 +4,26 @@
 
 use super::{Conn, PostgresStore, append_leaves, prepared, to_i64};
 use crate::StoreError;
-use crate::containment::{ContainmentStore, WindowOutcome, WindowTouch, probe_key};
+use crate::containment::{ContainmentStore, WindowOutcome, WindowTouch, lease_subject, probe_key};
 
 const ENSURE: &str = "INSERT INTO kura_data.containment_windows (key, live) VALUES ($1, 0) \
      ON CONFLICT (key) DO NOTHING";
 const LOCK: &str =
     "SELECT live, tripped_at FROM kura_data.containment_windows WHERE key = $1 FOR UPDATE";
-const EXPIRE: &str =
-    "DELETE FROM kura_data.containment_entries WHERE key = $1 AND entered_at <= $2";
+const EXPIRE: &str = "WITH gone AS (DELETE FROM kura_data.containment_entries \
+     WHERE key = $1 AND entered_at <= $2 RETURNING n) SELECT coalesce(sum(n), 0)::bigint FROM gone";
+const GIVE_BACK: &str = "UPDATE kura_data.containment_entries SET n = n - $3 \
+     WHERE key = $1 AND subject = $2 AND n >= $3";
+const LEASE: &str = "INSERT INTO kura_data.containment_entries (key, subject, entered_at, n) \
+     VALUES ($1, $2, $3, $4) \
+     ON CONFLICT (key, subject) DO UPDATE SET n = kura_data.containment_entries.n + excluded.n";
 const PRESENT: &str = "SELECT subject FROM kura_data.containment_entries \
      WHERE key = $1 AND subject = ANY($2)";
 const INSERT: &str = "INSERT INTO kura_data.containment_entries (key, subject, entered_at) \
      SELECT $1, s, $3 FROM unnest($2::bigint[]) AS s";
 const SET_LIVE: &str = "UPDATE kura_data.containment_windows SET live = $2 WHERE key = $1";
-const OBTAINED: &str =
-    "SELECT subject FROM kura_data.containment_entries WHERE key = $1 ORDER BY subject";
+const OBTAINED: &str = "SELECT subject FROM kura_data.containment_entries \
+     WHERE key = $1 AND subject >= 0 ORDER BY subject";
 const TRIP: &str =
     "UPDATE kura_data.containment_windows SET live = $2, tripped_at = $3 WHERE key = $1";
 const SUSPEND: &str = "UPDATE kura_data.principals SET suspended_at = $2, suspended_reason = $3 \
@@ -40,8 +45,17 @@ impl ContainmentStore for PostgresStore {
         }
         let cutoff = t.now_ms.saturating_sub(t.window_ms);
         let expire = prepared(&mut tx, stmts, EXPIRE)?;
-        let expired = tx.execute(&expire, &[&t.key, &cutoff])?;
-        live = live.saturating_sub(expired as i64).max(0);
+        let expired: i64 = tx.query_one(&expire, &[&t.key, &cutoff])?.get(0);
+        live = live.saturating_sub(expired).max(0);
+        let mut changed = expired > 0;
+        if let Some((taken_at, unspent)) = t.give_back.filter(|&(_, n)| n > 0) {
+            let unspent = to_i64(unspent)?;
+            let give_back = prepared(&mut tx, stmts, GIVE_BACK)?;
+            if tx.execute(&give_back, &[&t.key, &lease_subject(taken_at), &unspent])? == 1 {
+                live = live.saturating_sub(unspent).max(0);
+                changed = true;
+            }
+        }
         let subjects: Vec<i64> = t
             .subjects
             .iter()
@@ -62,13 +76,22 @@ impl ContainmentStore for PostgresStore {
                 let insert = prepared(&mut tx, stmts, INSERT)?;
                 tx.execute(&insert, &[&t.key, &new, &t.now_ms])?;
                 live += new.len() as i64;
+                changed = true;
             }
-            if expired > 0 || !new.is_empty() {
+            let leased = (t.lease)(live as u64);
+            if leased > 0 {
+                let n = to_i64(leased)?;
+                let lease = prepared(&mut tx, stmts, LEASE)?;
+                tx.execute(&lease, &[&t.key, &lease_subject(t.now_ms), &t.now_ms, &n])?;
+                live += n;
+                changed = true;
+            }
+            if changed {
                 let set = prepared(&mut tx, stmts, SET_LIVE)?;
                 tx.execute(&set, &[&t.key, &live])?;
             }
             tx.commit()?;
-            return Ok(WindowOutcome::Admitted);
+            return Ok(WindowOutcome::Admitted { leased });
         }
         let obtained_q = prepared(&mut tx, stmts, OBTAINED)?;
         let obtained: Vec<u64> = tx
@@ -111,7 +134,8 @@ impl ContainmentStore for PostgresStore {
         if n > 0 {
             tx.execute(
                 "UPDATE kura_data.containment_windows w SET live = \
-                 (SELECT count(*) FROM kura_data.containment_entries e WHERE e.key = w.key)",
+                 (SELECT coalesce(sum(n), 0)::bigint FROM kura_data.containment_entries e \
+                  WHERE e.key = w.key)",
                 &[],
             )?;
         }

@@ -11,7 +11,7 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use super::{Durability, SqliteStore, append_leaves, lock, open_conn, to_i64};
 use crate::StoreError;
-use crate::containment::{ContainmentStore, WindowOutcome, WindowTouch, probe_key};
+use crate::containment::{ContainmentStore, WindowOutcome, WindowTouch, lease_subject, probe_key};
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS containment_windows (
@@ -24,6 +24,7 @@ CREATE TABLE IF NOT EXISTS containment_entries (
     key        TEXT NOT NULL,
     subject    INTEGER NOT NULL,
     entered_at INTEGER NOT NULL,
+    n          INTEGER NOT NULL DEFAULT 1,
     PRIMARY KEY (key, subject)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS containment_entries_time ON containment_entries (key, entered_at);
@@ -33,15 +34,28 @@ CREATE INDEX IF NOT EXISTS containment_entries_time ON containment_entries (key,
 pub(super) fn open(path: &Path, durability: Durability) -> Result<Connection, StoreError> {
     let conn = open_conn(path, durability, true)?;
     conn.execute_batch(SCHEMA)?;
+    // A window file made before leases (schema 4 and 5) gets the weight column; every
+    // entry it holds is one subject.
+    let has_weight: bool = conn.query_row(
+        "SELECT count(*) FROM pragma_table_info('containment_entries') WHERE name = 'n'",
+        [],
+        |r| r.get::<_, i64>(0),
+    )? > 0;
+    if !has_weight {
+        conn.execute_batch(
+            "ALTER TABLE containment_entries ADD COLUMN n INTEGER NOT NULL DEFAULT 1",
+        )?;
+    }
     Ok(conn)
 }
 
 /// Counts one request inside `tx` (the caller commits); see the trait for the rules.
 ///
 /// Three statements for the common case (one subject, nothing expired): read the window row,
-/// `INSERT OR IGNORE` the entry (a change means the subject is new), write the window row.
-/// Expired entries are deleted only when the window's oldest entry can have expired; a
-/// refused request's own inserts are taken back before the trip is recorded.
+/// `INSERT OR IGNORE` the entry (a change means the subject is new), write the window row;
+/// one more for a lease taken and one for a lease given back. Expired entries are deleted
+/// only when the window's oldest entry can have expired; a refused request's own inserts are
+/// taken back before the trip is recorded.
 fn touch_in(
     tx: &rusqlite::Transaction<'_>,
     t: &WindowTouch<'_>,
@@ -56,13 +70,30 @@ fn touch_in(
     }
     let cutoff = t.now_ms.saturating_sub(t.window_ms);
     if oldest.is_some_and(|o| o <= cutoff) {
-        let expired = tx
-            .prepare_cached("DELETE FROM containment_entries WHERE key = ?1 AND entered_at <= ?2")?
+        let expired: i64 = tx
+            .prepare_cached(
+                "SELECT coalesce(sum(n), 0) FROM containment_entries \
+                 WHERE key = ?1 AND entered_at <= ?2",
+            )?
+            .query_row(params![t.key, cutoff], |r| r.get(0))?;
+        tx.prepare_cached("DELETE FROM containment_entries WHERE key = ?1 AND entered_at <= ?2")?
             .execute(params![t.key, cutoff])?;
-        live = live.saturating_sub(expired as i64).max(0);
+        live = live.saturating_sub(expired).max(0);
         oldest = tx
             .prepare_cached("SELECT min(entered_at) FROM containment_entries WHERE key = ?1")?
             .query_row([t.key], |r| r.get(0))?;
+    }
+    if let Some((taken_at, unspent)) = t.give_back.filter(|&(_, n)| n > 0) {
+        let unspent = to_i64(unspent)?;
+        let back = tx
+            .prepare_cached(
+                "UPDATE containment_entries SET n = n - ?3 \
+                 WHERE key = ?1 AND subject = ?2 AND n >= ?3",
+            )?
+            .execute(params![t.key, lease_subject(taken_at), unspent])?;
+        if back == 1 {
+            live = live.saturating_sub(unspent).max(0);
+        }
     }
     let mut new: Vec<i64> = Vec::with_capacity(t.subjects.len());
     {
@@ -79,7 +110,22 @@ fn touch_in(
     }
     if !t.force_trip && (t.admits)(live as u64, new.len() as u64) {
         live += new.len() as i64;
-        if !new.is_empty() {
+        let leased = (t.lease)(live as u64);
+        if leased > 0 {
+            tx.prepare_cached(
+                "INSERT INTO containment_entries (key, subject, entered_at, n) \
+                 VALUES (?1, ?2, ?3, ?4) \
+                 ON CONFLICT (key, subject) DO UPDATE SET n = n + excluded.n",
+            )?
+            .execute(params![
+                t.key,
+                lease_subject(t.now_ms),
+                t.now_ms,
+                to_i64(leased)?
+            ])?;
+            live += to_i64(leased)?;
+        }
+        if !new.is_empty() || leased > 0 {
             oldest = Some(oldest.map_or(t.now_ms, |o| o.min(t.now_ms)));
         }
         tx.prepare_cached(
@@ -87,7 +133,7 @@ fn touch_in(
              ON CONFLICT (key) DO UPDATE SET live = excluded.live, oldest = excluded.oldest",
         )?
         .execute(params![t.key, live, oldest])?;
-        return Ok(WindowOutcome::Admitted);
+        return Ok(WindowOutcome::Admitted { leased });
     }
     // Refused whole: nothing of this request stays in the window.
     {
@@ -98,7 +144,10 @@ fn touch_in(
         }
     }
     let obtained: Vec<u64> = tx
-        .prepare_cached("SELECT subject FROM containment_entries WHERE key = ?1 ORDER BY subject")?
+        .prepare_cached(
+            "SELECT subject FROM containment_entries WHERE key = ?1 AND subject >= 0 \
+             ORDER BY subject",
+        )?
         .query_map([t.key], |r| r.get::<_, i64>(0))?
         .map(|r| r.map(|v| v as u64))
         .collect::<Result<_, _>>()?;
@@ -186,10 +235,10 @@ impl ContainmentStore for SqliteStore {
             [before_ms],
         )?;
         if n > 0 {
-            // Keep each window's live count equal to its entries.
+            // Keep each window's live count equal to the weight of its entries.
             tx.execute(
                 "UPDATE containment_windows SET \
-                 live = (SELECT count(*) FROM containment_entries e \
+                 live = (SELECT coalesce(sum(n), 0) FROM containment_entries e \
                          WHERE e.key = containment_windows.key), \
                  oldest = (SELECT min(entered_at) FROM containment_entries e \
                            WHERE e.key = containment_windows.key)",

@@ -146,7 +146,7 @@ pub fn run(dir: &Path, a: &BenchArgs) -> Result<Value> {
         "read_per_s_issue_policy": issue_rate.round(),
         "check_on_vs_bypass": (best_on / best_off * 1000.0).round() / 1000.0,
         "overhead_pct": ((1.0 - best_on / best_off) * 1000.0).round() / 10.0,
-        "containment": "windows in the store (contain.db), one transaction per counted read",
+        "containment": "windows in the store (contain.db), admission leases (one transaction per lease, not per read)",
         "containment_principals": held.0,
         "containment_entries": held.1,
         "http": http,

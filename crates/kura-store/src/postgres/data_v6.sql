@@ -1,0 +1,4 @@
+-- kura PostgreSQL data store, schema version 6: admission leases (issue 13). A window entry
+-- gets a weight: a subject weighs 1; a lease a server took weighs the slots it holds and is
+-- recorded under a negative subject. The live count is the sum of the weights.
+ALTER TABLE kura_data.containment_entries ADD COLUMN n bigint NOT NULL DEFAULT 1;
