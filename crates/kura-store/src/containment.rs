@@ -23,7 +23,8 @@
 //!   obtains at most `quota` subjects entering its window in any period of `window_ms`.
 //! - A lease is granted only inside the transaction that admitted the request, by
 //!   [`WindowTouch::lease`] (`kura_policy::Quota::lease`), and only from what the quota
-//!   leaves free; slots given back ([`WindowTouch::give_back`]) leave the count at once.
+//!   leaves free; slots handed back ([`WindowTouch::settle`]) leave the count at once, and
+//!   the subjects spent on the lease enter the window with weight 0.
 //!   So the leased slots and the subjects together never exceed the quota.
 //! - Reinstating a principal ([`crate::DirectoryStore::set_suspended`] with no reason) clears
 //!   its windows in the same transaction.
@@ -54,9 +55,9 @@ pub struct WindowTouch<'a> {
     /// with the request's subjects in (`kura_policy::Quota::lease`); `0` for none. The
     /// lease is recorded under this touch's `now_ms`.
     pub lease: &'a dyn Fn(u64) -> u64,
-    /// Unspent slots of an earlier lease of this key handed back: the lease's time
-    /// (`now_ms` of the touch that took it) and how many. Ignored once the lease expired.
-    pub give_back: Option<(i64, u64)>,
+    /// An earlier lease of this key settled: what the caller spent it on and what it hands
+    /// back. Ignored once the lease expired.
+    pub settle: Option<LeaseSettlement<'a>>,
     /// Makes the leaves recording the suspension, written with it on a trip. Called only on
     /// a trip, so a counted request that is admitted encodes no event it does not need.
     pub audit: &'a dyn Fn() -> Result<Vec<AuditLeaf>, String>,
@@ -70,9 +71,23 @@ impl std::fmt::Debug for WindowTouch<'_> {
             .field("now_ms", &self.now_ms)
             .field("window_ms", &self.window_ms)
             .field("force_trip", &self.force_trip)
-            .field("give_back", &self.give_back)
+            .field("settle", &self.settle)
             .finish_non_exhaustive()
     }
+}
+
+/// How a caller settles a lease it took: the subjects it admitted on it are recorded in
+/// the window with weight 0 at the lease's time (the lease's weight already counts them), so
+/// that another server's request for them is not counted again and a trip can name them;
+/// the slots it did not spend leave the count.
+#[derive(Debug, Clone, Copy)]
+pub struct LeaseSettlement<'a> {
+    /// The lease's time (`now_ms` of the touch that took it).
+    pub taken_at: i64,
+    /// Subjects admitted on the lease, ascending and without repeats.
+    pub spent: &'a [u64],
+    /// Slots not spent, handed back.
+    pub unspent: u64,
 }
 
 /// What [`ContainmentStore::touch_window`] decided.

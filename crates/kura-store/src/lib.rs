@@ -33,7 +33,9 @@ pub mod sqlite;
 
 pub use audit::{AuditIntegration, AuditStore, IntegrationOutcome};
 pub use cards::{CardInsert, CardMeta, CardSecret, CardStore, NewCard};
-pub use containment::{ContainmentStore, WindowOutcome, WindowTouch, lease_subject, probe_key};
+pub use containment::{
+    ContainmentStore, LeaseSettlement, WindowOutcome, WindowTouch, lease_subject, probe_key,
+};
 pub use credentials::{
     CredentialState, CredentialStore, NewRecoveryToken, RecoveryCompletion, RecoveryOutcome,
     RecoveryTokenRecord,

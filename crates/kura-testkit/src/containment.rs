@@ -28,7 +28,7 @@ fn touch(
         force_trip: false,
         reason: "containment:quota",
         lease: &|_| 0,
-        give_back: None,
+        settle: None,
         audit: &|| Ok(Vec::new()),
     })
     .unwrap()
@@ -125,7 +125,7 @@ pub fn run_all(store: Arc<dyn ContainmentStore>, other: Arc<dyn ContainmentStore
             force_trip: true,
             reason: "containment:canary",
             lease: &|_| 0,
-            give_back: None,
+            settle: None,
             audit: &|| Ok(Vec::new()),
         })
         .unwrap();
@@ -159,7 +159,7 @@ pub fn run_all(store: Arc<dyn ContainmentStore>, other: Arc<dyn ContainmentStore
         force_trip: false,
         reason: "containment:quota",
         lease: &|_| 0,
-        give_back: None,
+        settle: None,
         audit: &|| Ok(Vec::new()),
     };
     let outs = s
@@ -222,7 +222,7 @@ fn touch_leasing(
     now_ms: i64,
     q: u64,
     want: u64,
-    give_back: Option<(i64, u64)>,
+    settle: Option<(i64, &[u64], u64)>,
 ) -> WindowOutcome {
     let admits = quota(q);
     let lease = move |live: u64| want.min(q.saturating_sub(live) / 8);
@@ -236,7 +236,11 @@ fn touch_leasing(
         force_trip: false,
         reason: "containment:quota",
         lease: &lease,
-        give_back,
+        settle: settle.map(|(taken_at, spent, unspent)| LeaseSettlement {
+            taken_at,
+            spent,
+            unspent,
+        }),
         audit: &|| Ok(Vec::new()),
     })
     .unwrap()
@@ -269,16 +273,22 @@ fn leases(store: &Arc<dyn ContainmentStore>, other: &Arc<dyn ContainmentStore>, 
         "leases are not subjects"
     );
 
-    // Giving back: the unspent slots leave the count at once.
+    // Settling: the unspent slots leave the count at once, the spent subjects enter it at
+    // weight 0 (counted by the lease already).
     let key = format!("p-{}", uuid::Uuid::now_v7());
     let k = key.as_str();
     assert_eq!(
         touch_leasing(s, k, &[1], t, 100, 50, None),
         WindowOutcome::Admitted { leased: 12 }
     );
-    // Three spent, nine given back, no new lease: 1 + 3 + subject 2 = 5 counted.
+    // 50, 51, 52 spent, nine handed back, no new lease: 1 + 3 + subject 2 = 5 counted.
     assert_eq!(
-        touch_leasing(o, k, &[2], t + 1, 100, 0, Some((t, 9))),
+        touch_leasing(o, k, &[2], t + 1, 100, 0, Some((t, &[50, 51, 52], 9))),
+        WindowOutcome::Admitted { leased: 0 }
+    );
+    // A spent subject asked for on the other server is not counted again.
+    assert_eq!(
+        touch_leasing(s, k, &[51], t + 2, 100, 0, None),
         WindowOutcome::Admitted { leased: 0 }
     );
     let rest: Vec<u64> = (100..195).collect();
@@ -286,10 +296,16 @@ fn leases(store: &Arc<dyn ContainmentStore>, other: &Arc<dyn ContainmentStore>, 
         touch_leasing(o, k, &rest, t + 2, 100, 0, None),
         WindowOutcome::Admitted { leased: 0 }
     );
-    assert!(matches!(
-        touch_leasing(s, k, &[999], t + 3, 100, 0, None),
-        WindowOutcome::Tripped { .. }
-    ));
+    let WindowOutcome::Tripped { obtained } = touch_leasing(s, k, &[999], t + 3, 100, 0, None)
+    else {
+        panic!("the 101st subject must trip");
+    };
+    assert_eq!(
+        obtained.len(),
+        100,
+        "the trip names every subject, spent ones too"
+    );
+    assert!(obtained.contains(&50) && obtained.contains(&52));
 
     // A giving back of more than the lease holds, or of an unknown lease, changes nothing.
     let key = format!("p-{}", uuid::Uuid::now_v7());
@@ -299,11 +315,11 @@ fn leases(store: &Arc<dyn ContainmentStore>, other: &Arc<dyn ContainmentStore>, 
         WindowOutcome::Admitted { leased: 4 }
     );
     assert_eq!(
-        touch_leasing(s, k, &[2], t + 1, 100, 0, Some((t, 5))),
+        touch_leasing(s, k, &[2], t + 1, 100, 0, Some((t, &[], 5))),
         WindowOutcome::Admitted { leased: 0 }
     );
     assert_eq!(
-        touch_leasing(s, k, &[3], t + 2, 100, 0, Some((t - 7, 4))),
+        touch_leasing(s, k, &[3], t + 2, 100, 0, Some((t - 7, &[], 4))),
         WindowOutcome::Admitted { leased: 0 }
     );
     // 3 subjects + 4 leased = 7 counted: 93 more fit, not 94.

@@ -11,8 +11,9 @@
 //! for a few slots ahead ([`kura_policy::Quota::lease`]: never more than an eighth of what
 //! the quota leaves free, so near the quota every request is counted exactly, and a small
 //! quota is never leased). It spends them on the principal's next new subjects without a
-//! round trip, for at most [`LEASE_TTL_MS`], and hands back what it did not spend in its next
-//! transaction for that principal. The lease's size follows demand: twice what was spent
+//! round trip, for at most [`LEASE_TTL_MS`], and settles it in its next transaction for
+//! that principal: the subjects it admitted on it enter the store's window (at weight 0, the
+//! lease already counted them), the slots it did not spend are handed back. The lease's size follows demand: twice what was spent
 //! from the previous one, at most [`LEASE_MAX`].
 //!
 //! What this keeps and what it costs:
@@ -24,8 +25,10 @@
 //!   quota of subjects enter.
 //! - Each server remembers which subjects it counted in the window (at most
 //!   [`SEEN_MAX`] per principal; forgetting only makes a later read count again), so that
-//!   reading a subject again is free on that server. The same subject read on two servers
-//!   may count twice: containment errs towards refusing.
+//!   reading a subject again is free on that server. A subject read on two servers within
+//!   one lease's second may count twice: containment errs towards refusing. A trip names
+//!   every subject in the store's window, those spent on settled leases included (a lease
+//!   another server holds unsettled at that moment is not named; the access log has it).
 //! - Canaries trip before any lease is looked at; a trip on another server reaches this
 //!   one at the principal's next authentication (the suspension is in the store), and a
 //!   reinstatement or a change of quota drops the local lease.
@@ -47,7 +50,7 @@ pub const LEASE_TTL_MS: i64 = 1_000;
 pub const LEASE_MAX: u64 = 4_096;
 /// The most subjects a server remembers as counted, per principal and window.
 pub const SEEN_MAX: usize = 65_536;
-use kura_store::{ContainmentStore, WindowOutcome, WindowTouch};
+use kura_store::{ContainmentStore, LeaseSettlement, WindowOutcome, WindowTouch};
 use uuid::Uuid;
 
 use crate::{Access, Vault, VaultError};
@@ -85,8 +88,11 @@ struct Lease {
     taken_at: i64,
     /// Slots may be spent while `now < spend_until`.
     spend_until: i64,
-    /// Subjects counted since the lease was taken (sizes the next one).
-    spent: u64,
+    /// Whether a lease is held (slots were granted at `taken_at`; it is settled with the
+    /// store at the next transaction for the key).
+    held: bool,
+    /// Subjects admitted on the lease, reported to the store when it is settled.
+    spent: Vec<u64>,
     /// Subjects this server counted in the window; valid while `now < seen_until` (the
     /// earliest time one of them stops counting).
     seen: HashSet<u64>,
@@ -200,7 +206,7 @@ impl Vault {
         let admits = |live: u64, new: u64| quota.admits(live, new);
         // A refusal from the store becomes the caller's answer (and, on a trip, the sink's
         // incident).
-        let settle = |outcome: WindowOutcome| match outcome {
+        let answer = |outcome: WindowOutcome| match outcome {
             WindowOutcome::Admitted { .. } => Ok(()),
             WindowOutcome::AlreadyTripped => Err(VaultError::Denied(DenyCode::PrincipalSuspended)),
             WindowOutcome::Tripped { obtained } => {
@@ -233,10 +239,10 @@ impl Vault {
                 force_trip: true,
                 reason: trigger.reason(),
                 lease: &|_| 0,
-                give_back: None,
+                settle: None,
                 audit: &suspension,
             })?;
-            return settle(outcome);
+            return answer(outcome);
         }
 
         let entry = hook.lease_of(&key);
@@ -262,16 +268,22 @@ impl Vault {
         }
         if now < lease.spend_until && new.len() as u64 <= lease.slots {
             lease.slots -= new.len() as u64;
-            lease.spent += new.len() as u64;
+            lease.spent.extend_from_slice(&new);
             let taken_at = lease.taken_at;
             lease.remember(&new, taken_at, window_ms);
             return Ok(());
         }
-        // To the store: count the new subjects, hand back what is left of the lease, take
-        // a new one sized by what the last one served.
-        let give_back = (lease.slots > 0 && now < lease.taken_at.saturating_add(window_ms))
-            .then_some((lease.taken_at, lease.slots));
-        let want = (lease.spent + new.len() as u64)
+        // To the store: count the new subjects, settle the lease (what it was spent on,
+        // what is left), take a new one sized by what the last one served.
+        lease.spent.sort_unstable();
+        let settlement = (lease.held && now < lease.taken_at.saturating_add(window_ms)).then_some(
+            LeaseSettlement {
+                taken_at: lease.taken_at,
+                spent: &lease.spent,
+                unspent: lease.slots,
+            },
+        );
+        let want = ((lease.spent.len() + new.len()) as u64)
             .saturating_mul(2)
             .clamp(1, LEASE_MAX);
         let lease_fn = |live: u64| quota.lease(live, want);
@@ -285,7 +297,7 @@ impl Vault {
             force_trip: false,
             reason: trigger.reason(),
             lease: &lease_fn,
-            give_back,
+            settle: settlement,
             audit: &suspension,
         });
         let outcome = match touched {
@@ -297,15 +309,16 @@ impl Vault {
         };
         if let WindowOutcome::Admitted { leased } = outcome {
             lease.slots = leased;
+            lease.held = leased > 0;
             lease.taken_at = now;
             lease.spend_until = now.saturating_add(LEASE_TTL_MS.min(window_ms / 16));
-            lease.spent = 0;
+            lease.spent.clear();
             lease.remember(&new, now, window_ms);
             return Ok(());
         }
         *lease = Lease::default();
         drop(lease);
-        settle(outcome)
+        answer(outcome)
     }
 }
 

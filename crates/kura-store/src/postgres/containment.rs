@@ -14,6 +14,8 @@ const EXPIRE: &str = "WITH gone AS (DELETE FROM kura_data.containment_entries \
      WHERE key = $1 AND entered_at <= $2 RETURNING n) SELECT coalesce(sum(n), 0)::bigint FROM gone";
 const GIVE_BACK: &str = "UPDATE kura_data.containment_entries SET n = n - $3 \
      WHERE key = $1 AND subject = $2 AND n >= $3";
+const SPENT: &str = "INSERT INTO kura_data.containment_entries (key, subject, entered_at, n) \
+     SELECT $1, s, $3, 0 FROM unnest($2::bigint[]) AS s ON CONFLICT (key, subject) DO NOTHING";
 const LEASE: &str = "INSERT INTO kura_data.containment_entries (key, subject, entered_at, n) \
      VALUES ($1, $2, $3, $4) \
      ON CONFLICT (key, subject) DO UPDATE SET n = kura_data.containment_entries.n + excluded.n";
@@ -48,12 +50,21 @@ impl ContainmentStore for PostgresStore {
         let expired: i64 = tx.query_one(&expire, &[&t.key, &cutoff])?.get(0);
         live = live.saturating_sub(expired).max(0);
         let mut changed = expired > 0;
-        if let Some((taken_at, unspent)) = t.give_back.filter(|&(_, n)| n > 0) {
-            let unspent = to_i64(unspent)?;
+        if let Some(l) = t.settle.filter(|l| l.taken_at > cutoff) {
+            let unspent = to_i64(l.unspent)?;
             let give_back = prepared(&mut tx, stmts, GIVE_BACK)?;
-            if tx.execute(&give_back, &[&t.key, &lease_subject(taken_at), &unspent])? == 1 {
+            if tx.execute(&give_back, &[&t.key, &lease_subject(l.taken_at), &unspent])? == 1 {
                 live = live.saturating_sub(unspent).max(0);
                 changed = true;
+                if !l.spent.is_empty() {
+                    let spent: Vec<i64> = l
+                        .spent
+                        .iter()
+                        .map(|&s| to_i64(s))
+                        .collect::<Result<_, _>>()?;
+                    let record = prepared(&mut tx, stmts, SPENT)?;
+                    tx.execute(&record, &[&t.key, &spent, &l.taken_at])?;
+                }
             }
         }
         let subjects: Vec<i64> = t

@@ -83,16 +83,23 @@ fn touch_in(
             .prepare_cached("SELECT min(entered_at) FROM containment_entries WHERE key = ?1")?
             .query_row([t.key], |r| r.get(0))?;
     }
-    if let Some((taken_at, unspent)) = t.give_back.filter(|&(_, n)| n > 0) {
-        let unspent = to_i64(unspent)?;
+    if let Some(l) = t.settle.filter(|l| l.taken_at > cutoff) {
+        let unspent = to_i64(l.unspent)?;
         let back = tx
             .prepare_cached(
                 "UPDATE containment_entries SET n = n - ?3 \
                  WHERE key = ?1 AND subject = ?2 AND n >= ?3",
             )?
-            .execute(params![t.key, lease_subject(taken_at), unspent])?;
+            .execute(params![t.key, lease_subject(l.taken_at), unspent])?;
         if back == 1 {
             live = live.saturating_sub(unspent).max(0);
+            let mut ins = tx.prepare_cached(
+                "INSERT OR IGNORE INTO containment_entries (key, subject, entered_at, n) \
+                 VALUES (?1, ?2, ?3, 0)",
+            )?;
+            for &s in l.spent {
+                ins.execute(params![t.key, to_i64(s)?, l.taken_at])?;
+            }
         }
     }
     let mut new: Vec<i64> = Vec::with_capacity(t.subjects.len());
