@@ -587,7 +587,7 @@ pub fn run(a: &BenchArgs) -> Result<ExitCode> {
     }
     if want("postgres") {
         eprintln!("bench: PostgreSQL store beside a plaintext COPY baseline ...");
-        report["postgres"] = serde_json::to_value(kura_store::postgres::bench_postgres(
+        report["postgres"] = serde_json::to_value(kura_bench::postgres::bench_postgres(
             &a.pg_url,
             a.subjects as u64,
         )?)?;
