@@ -4,6 +4,8 @@
 //!   (`kura bench --only postgres`);
 //! - [`scan`]: `kura scan`'s precision and recall per kind on the labelled corpus and its
 //!   throughput on bulk text and CSV (`kura bench --only scan`);
+//! - [`passwords`]: Argon2id verifications per core, the hashing pool under a login flood
+//!   (the `bench-passwords` example);
 //! - [`corpus`]: that labelled synthetic corpus (ja, en, de people with decoys), also used by
 //!   `kura-scan`'s tests.
 //!
@@ -17,5 +19,6 @@
 #![deny(missing_docs)]
 
 pub mod corpus;
+pub mod passwords;
 pub mod postgres;
 pub mod scan;

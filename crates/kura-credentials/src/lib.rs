@@ -63,7 +63,6 @@
 
 #![deny(missing_docs)]
 
-mod bench;
 mod blocklist;
 mod config;
 mod error;
@@ -76,7 +75,6 @@ mod secret;
 mod templates;
 mod throttle;
 
-pub use bench::{BenchOptions, BenchReport, FloodReport, bench_password_hashing};
 pub use blocklist::{
     BreachFilter, BuildOptions, BuildStats, FALSE_POSITIVE_RATE, InputFormat, build_filter,
     build_filter_cli, build_filter_with_stats, key_of_normalized,
