@@ -53,6 +53,20 @@ pub enum AdminError {
     /// The vault refused or failed (planting canaries).
     #[error(transparent)]
     Vault(#[from] kura_vault::VaultError),
+    /// A breached-password filter or its input list was refused, or the policy could not be
+    /// built ([`crate::passwords`]).
+    #[error(transparent)]
+    Credential(#[from] kura_credentials::CredentialError),
+    /// A file could not be read or written ([`crate::passwords`]); the message names what was
+    /// being done, never file contents.
+    #[error("i/o error while {context}: {source}")]
+    Io {
+        /// What was being done (e.g. "reading filter file").
+        context: &'static str,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 impl AdminError {
@@ -61,6 +75,11 @@ impl AdminError {
             code,
             message: message.into(),
         }
+    }
+
+    /// Wraps an I/O error with what was being done.
+    pub(crate) fn io(context: &'static str) -> impl FnOnce(std::io::Error) -> Self {
+        move |source| AdminError::Io { context, source }
     }
 
     /// Stable snake_case code.
@@ -73,6 +92,8 @@ impl AdminError {
             AdminError::Audit(_) => "audit_unavailable",
             AdminError::Crypto(e) => e.code(),
             AdminError::Vault(e) => e.code(),
+            AdminError::Credential(e) => e.code(),
+            AdminError::Io { .. } => "io_error",
         }
     }
 }

@@ -1,6 +1,8 @@
 //! kura's administrative domain, between the transports (the HTTP server, the command line)
 //! and the vault: organizations and their security officers, principals and their API keys,
-//! the supervision report, what a containment trip does (incident, alert), and canaries.
+//! the supervision report, what a containment trip does (incident, alert), canaries, and the
+//! breached-password filter's files (`passwords`: loading the configured filter, building one
+//! with `kura passwords build-filter`).
 //!
 //! Both `kura-server` (an HTTP adapter) and the `kura` binary call this crate; neither holds
 //! administrative rules of its own. Who may call these operations is decided by
@@ -20,6 +22,7 @@ pub mod canary;
 pub mod directory;
 pub mod keys;
 pub mod metrics;
+pub mod passwords;
 pub mod report;
 
 pub use directory::AdminError;

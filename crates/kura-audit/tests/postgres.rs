@@ -1,7 +1,7 @@
 //! The access log on PostgreSQL: two "servers" (two stores, each with its own appender and
 //! background integrator) on one database produce exactly one gapless sequence of leaves
 //! and one verifiable tree; tampering done in the database is located. Skipped loudly when
-//! no PostgreSQL is reachable, except under `CI=true` (see `kura_store::postgres::testing`).
+//! no PostgreSQL is reachable, except under `CI=true` (see `kura_testkit::postgres`).
 #![allow(clippy::unwrap_used)]
 
 use std::collections::BTreeSet;
@@ -23,7 +23,7 @@ use kura_audit::{
     inclusion_proof, subject_history, verifier_key, verify,
 };
 use kura_store::PostgresStore;
-use kura_store::postgres::testing::TestDatabase;
+use kura_testkit::postgres::TestDatabase;
 
 const VAULT: [u8; 16] = [0x42; 16];
 const SEED: [u8; 32] = [3; 32];

@@ -31,11 +31,11 @@
 //! is refused instead of causing an out-of-bounds lookup.
 //!
 //! What it leaves out: downloading the corpus (operators do it with the
-//! official downloader, see `docs/passwords.md`) and gzip input.
+//! official downloader, see `docs/passwords.md`), gzip input, and files: the
+//! filter is built from a stream and encoded to and decoded from bytes here;
+//! reading and writing filter files is `kura_admin::passwords`'s.
 
-use std::fs::File;
-use std::io::{BufRead, BufReader, Read};
-use std::path::Path;
+use std::io::BufRead;
 use std::sync::OnceLock;
 
 use serde::Serialize;
@@ -46,7 +46,6 @@ use xorf::{BinaryFuse16, Filter as _};
 use zeroize::Zeroizing;
 
 use crate::error::{CredentialError, Result};
-use crate::fsutil::atomic_write;
 use crate::secret::Password;
 
 const MAGIC: &[u8; 8] = b"KURABF16";
@@ -116,6 +115,19 @@ pub struct BuildStats {
     pub bits_per_key: f64,
     /// Expected false-positive rate (2⁻¹⁶).
     pub false_positive_rate: f64,
+}
+
+impl BuildStats {
+    /// Fills [`Self::bytes`] and [`Self::bits_per_key`] from the length of the
+    /// encoded filter ([`BreachFilter::to_bytes`]); both are 0 until then.
+    pub fn record_encoded_len(&mut self, len: usize) {
+        self.bytes = len as u64;
+        self.bits_per_key = if self.keys == 0 {
+            0.0
+        } else {
+            (len as f64 * 8.0) / self.keys as f64
+        };
+    }
 }
 
 /// The expected false-positive rate of a `BinaryFuse16` filter.
@@ -378,24 +390,6 @@ impl BreachFilter {
             shards,
         })
     }
-
-    /// Loads a filter file.
-    ///
-    /// # Errors
-    /// `io_error` if the file cannot be read; `blocklist_filter_invalid` as
-    /// for [`BreachFilter::from_bytes`].
-    pub fn load(path: &Path) -> Result<Self> {
-        let bytes = std::fs::read(path).map_err(CredentialError::io("reading filter file"))?;
-        Self::from_bytes(&bytes)
-    }
-
-    /// Saves the filter atomically (temporary file + rename).
-    ///
-    /// # Errors
-    /// `io_error` if the file cannot be written.
-    pub fn save(&self, path: &Path) -> Result<()> {
-        atomic_write(path, &self.to_bytes())
-    }
 }
 
 struct Reader<'a> {
@@ -448,8 +442,8 @@ pub fn build_filter(input: impl BufRead, options: BuildOptions) -> Result<Breach
     build_filter_with_stats(input, options).map(|(f, _)| f)
 }
 
-/// As [`build_filter`], also returning counts (size fields are filled in by
-/// [`build_filter_cli`]).
+/// As [`build_filter`], also returning counts (the size fields are filled in
+/// by [`BuildStats::record_encoded_len`] once the filter is encoded).
 ///
 /// # Errors
 /// As [`build_filter`].
@@ -524,31 +518,6 @@ pub fn build_filter_with_stats(
     Ok((filter, stats))
 }
 
-/// The body of `kura passwords build-filter --input LIST --output FILE`:
-/// reads `input` (a path, or `-` for standard input), builds the filter and
-/// writes it atomically to `output`.
-///
-/// # Errors
-/// As [`build_filter`], plus `io_error` for the files.
-pub fn build_filter_cli(input: &Path, output: &Path, options: BuildOptions) -> Result<BuildStats> {
-    let reader: Box<dyn Read> = if input.as_os_str() == "-" {
-        Box::new(std::io::stdin().lock())
-    } else {
-        Box::new(File::open(input).map_err(CredentialError::io("opening blocklist input"))?)
-    };
-    let (filter, mut stats) =
-        build_filter_with_stats(BufReader::with_capacity(1 << 20, reader), options)?;
-    let bytes = filter.to_bytes();
-    atomic_write(output, &bytes)?;
-    stats.bytes = bytes.len() as u64;
-    stats.bits_per_key = if stats.keys == 0 {
-        0.0
-    } else {
-        (bytes.len() as f64 * 8.0) / stats.keys as f64
-    };
-    Ok(stats)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -620,7 +589,7 @@ mod tests {
         // 5M random keys force two shards; check all members and the FP rate.
         let mut keys = vec![0u64; SHARD_TARGET + 800_000];
         let mut bytes = vec![0u8; keys.len() * 8];
-        crate::fsutil::random_bytes(&mut bytes).expect("rng");
+        crate::rng::random_bytes(&mut bytes).expect("rng");
         for (k, c) in keys.iter_mut().zip(bytes.chunks_exact(8)) {
             *k = u64::from_le_bytes(c.try_into().expect("8 bytes"));
         }
@@ -630,7 +599,7 @@ mod tests {
         let g = BreachFilter::from_bytes(&f.to_bytes()).expect("roundtrip");
         assert!(keys.iter().step_by(101).all(|k| g.contains_key(*k)));
         let mut probe = vec![0u8; 8 * 1_000_000];
-        crate::fsutil::random_bytes(&mut probe).expect("rng");
+        crate::rng::random_bytes(&mut probe).expect("rng");
         let fps = probe
             .chunks_exact(8)
             .filter(|c| g.contains_key(u64::from_le_bytes((*c).try_into().expect("8"))))
@@ -656,15 +625,18 @@ mod tests {
     }
 
     #[test]
-    fn cli_writes_file_with_stats() {
-        let dir = tempfile::tempdir().expect("tmp");
-        let input = dir.path().join("list.txt");
-        std::fs::write(&input, "hunter2\nletmein\n\nletmein\n").expect("write");
-        let out = dir.path().join("f.kbf");
-        let stats = build_filter_cli(&input, &out, BuildOptions::default()).expect("cli");
+    fn stats_count_lines_and_record_the_encoded_size() {
+        let input = "hunter2\nletmein\n\nletmein\n";
+        let (f, mut stats) =
+            build_filter_with_stats(input.as_bytes(), BuildOptions::default()).expect("build");
         assert_eq!((stats.lines, stats.skipped, stats.keys), (4, 1, 2));
         assert_eq!(stats.format, InputFormat::Plain);
-        let f = BreachFilter::load(&out).expect("load");
-        assert!(f.contains(&Password::from("letmein")));
+        assert_eq!((stats.bytes, stats.bits_per_key), (0, 0.0));
+        let bytes = f.to_bytes();
+        stats.record_encoded_len(bytes.len());
+        assert_eq!(stats.bytes, bytes.len() as u64);
+        assert!((stats.bits_per_key - bytes.len() as f64 * 4.0).abs() < 1e-9);
+        let g = BreachFilter::from_bytes(&bytes).expect("decode");
+        assert!(g.contains(&Password::from("letmein")));
     }
 }

@@ -17,8 +17,9 @@
 //! ```
 //!
 //! The `[mail]` section is `kura_mail::MailConfig`. What this module leaves out:
-//! reading files and `KURA_*` overrides (the binary does that) and where the
-//! pepper comes from (the key provider).
+//! reading files (the configuration itself and the `blocklist` filter, which
+//! `kura_admin::passwords::breach_filter` loads), `KURA_*` overrides (the
+//! binary does that) and where the pepper comes from (the key provider).
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -44,7 +45,7 @@ pub struct PasswordsConfig {
     /// Maximum length in code points (at least 64).
     pub max_len: usize,
     /// A filter file built by `kura passwords build-filter`; `None` uses the
-    /// embedded default.
+    /// embedded default. This crate only carries the path; the caller reads it.
     pub blocklist: Option<PathBuf>,
     /// Concurrent Argon2 computations (default: number of cores).
     pub workers: Option<usize>,
@@ -93,23 +94,13 @@ impl PasswordsConfig {
         }
     }
 
-    /// Loads the configured blocklist, or the embedded default.
+    /// Builds the policy around `blocklist` (the filter the `blocklist` path
+    /// names, or [`BreachFilter::embedded_default`]; the caller loads it).
     ///
     /// # Errors
-    /// `io_error` or `blocklist_filter_invalid` for a bad file.
-    pub fn load_blocklist(&self) -> Result<Arc<BreachFilter>> {
-        match &self.blocklist {
-            Some(path) => Ok(Arc::new(BreachFilter::load(path)?)),
-            None => Ok(Arc::new(BreachFilter::embedded_default()?.clone())),
-        }
-    }
-
-    /// Builds the policy (loading the blocklist).
-    ///
-    /// # Errors
-    /// As [`Self::load_blocklist`] and [`PasswordPolicy::new`].
-    pub fn build_policy(&self) -> Result<PasswordPolicy> {
-        PasswordPolicy::new(&self.policy_config(), self.load_blocklist()?)
+    /// As [`PasswordPolicy::new`].
+    pub fn build_policy(&self, blocklist: Arc<BreachFilter>) -> Result<PasswordPolicy> {
+        PasswordPolicy::new(&self.policy_config(), blocklist)
     }
 
     /// Builds the hashing pool around a hasher keyed with `pepper` (and any
@@ -152,7 +143,8 @@ mod tests {
             }
         );
         assert_eq!(c.throttle.lock_after, 50);
-        assert_eq!(c.build_policy().expect("policy").min_len(), 15);
+        let blocklist = Arc::new(BreachFilter::empty());
+        assert_eq!(c.build_policy(blocklist).expect("policy").min_len(), 15);
         assert!(serde_json::from_str::<PasswordsConfig>(r#"{"nope": 1}"#).is_err());
         let weak: PasswordsConfig = serde_json::from_str(r#"{"argon2": {"t": 1}}"#).expect("parse");
         let e = weak

@@ -111,10 +111,11 @@ pub enum CredentialError {
         /// Seconds until the next attempt is accepted.
         retry_after_secs: u64,
     },
-    /// An I/O error on a file this crate reads or writes.
+    /// An I/O error reading a stream the caller passed (the blocklist input of
+    /// [`crate::build_filter`]).
     #[error("i/o error while {context}: {source}")]
     Io {
-        /// What the crate was doing (e.g. "reading filter file").
+        /// What the crate was doing (e.g. "reading blocklist input").
         context: &'static str,
         /// The underlying error.
         #[source]

@@ -39,7 +39,7 @@ use subtle::ConstantTimeEq;
 use zeroize::Zeroize;
 
 use crate::error::{CredentialError, Result};
-use crate::fsutil::random_bytes;
+use crate::rng::random_bytes;
 use crate::secret::{Password, Pepper};
 
 /// Floor for memory cost in KiB (19 MiB).

@@ -1,8 +1,10 @@
 //! Credentials for kura: passwords, login throttling, recovery tokens and the
 //! text of the mails that go with them. Pure logic — no storage, no network,
-//! no mail delivery (kura-mail sends what [`recovery_mail`] composes); the
-//! only file it touches is the breached-password filter. `kura-vault` and
-//! `kura-server` wire these pieces to the store and the routes (issue 6).
+//! no mail delivery (kura-mail sends what [`recovery_mail`] composes), no
+//! files: the breached-password filter is built from a stream and decoded from
+//! bytes here, and `kura_admin::passwords` reads and writes its files.
+//! `kura-vault` and `kura-server` wire these pieces to the store and the
+//! routes (issue 6); the password benchmark is in `kura-bench`.
 //!
 //! # Main types and why
 //! * [`PasswordPolicy`] — NIST SP 800-63B rules: length 8 (15 if the password
@@ -63,23 +65,21 @@
 
 #![deny(missing_docs)]
 
-mod bench;
 mod blocklist;
 mod config;
 mod error;
-mod fsutil;
 mod hash;
 mod policy;
 mod pool;
 pub mod recovery;
+mod rng;
 mod secret;
 mod templates;
 mod throttle;
 
-pub use bench::{BenchOptions, BenchReport, FloodReport, bench_password_hashing};
 pub use blocklist::{
     BreachFilter, BuildOptions, BuildStats, FALSE_POSITIVE_RATE, InputFormat, build_filter,
-    build_filter_cli, build_filter_with_stats, key_of_normalized,
+    build_filter_with_stats, key_of_normalized,
 };
 pub use config::PasswordsConfig;
 pub use error::{CredentialError, Result};

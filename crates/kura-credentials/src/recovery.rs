@@ -29,7 +29,7 @@ use subtle::ConstantTimeEq;
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
 use crate::error::{CredentialError, Result};
-use crate::fsutil::random_bytes;
+use crate::rng::random_bytes;
 
 /// Prefix of every recovery token.
 pub const TOKEN_PREFIX: &str = "kura_rt_";

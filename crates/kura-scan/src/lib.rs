@@ -18,9 +18,10 @@
 //!   gzip, XLSX/XLS/ODS;
 //! - `walk`: the file walk with gitignore-style excludes;
 //! - `report`: per-file summary, the "personal data of about N people" verdict, and the
-//!   table, JSON and SARIF 2.1.0 writers;
-//! - `corpus` and `bench`: a labelled synthetic corpus (ja, en, de people with decoys) and
-//!   the quality and throughput measurement behind `kura bench scan`.
+//!   table, JSON and SARIF 2.1.0 writers.
+//!
+//! The labelled synthetic corpus and the quality and throughput measurement behind
+//! `kura bench --only scan` live in the `kura-bench` crate, over this crate's public API.
 //!
 //! **Invariant:** no output, report or error of this crate holds an unmasked value.
 //!
@@ -39,9 +40,7 @@
 //! ```
 #![deny(missing_docs)]
 
-mod bench;
 mod context;
-pub mod corpus;
 mod detect;
 mod formats;
 mod kind;
@@ -59,7 +58,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use rayon::prelude::*;
 
-pub use bench::{BenchReport, KindQuality, bench, evaluate};
 pub use kind::{Confidence, Kind};
 pub use mask::mask;
 pub use report::{FileReport, Finding, Location, Totals};

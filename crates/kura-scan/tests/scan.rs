@@ -6,9 +6,9 @@ use std::fs;
 use std::io::Write;
 use std::path::Path;
 
-use kura_scan::{
-    Confidence, Kind, Location, OutputFormat, ScanArgs, ScanError, corpus, evaluate, run,
-};
+use kura_bench::corpus;
+use kura_bench::scan::evaluate;
+use kura_scan::{Confidence, Kind, Location, OutputFormat, ScanArgs, ScanError, run};
 
 fn scan(
     paths: &[&Path],

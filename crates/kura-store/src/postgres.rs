@@ -54,14 +54,10 @@ use crate::{
 };
 
 mod audit;
-pub mod bench;
 mod cards;
 mod containment;
 mod credentials;
 mod directory;
-pub mod testing;
-
-pub use bench::{BenchOptions, BenchReport, bench_postgres, bench_postgres_with};
 
 /// One migration: the key-schema part and the data-schema part of a schema version.
 struct Migration {
@@ -287,6 +283,34 @@ fn connect(config: &Config) -> Result<Client, StoreError> {
     config
         .connect(NoTls)
         .map_err(|e| StoreError::Backend(format!("cannot connect to {}: {e}", describe(config))))
+}
+
+/// `url` with its database replaced by `db`; accepts `postgres://` and `postgresql://` URLs
+/// (query kept) and `key=value` connection strings. The store never rewrites a configured
+/// URL itself: this is for tools that create a database next to the one `url` names and
+/// connect to it with the same credentials (`kura-testkit`'s test databases, `kura bench`).
+pub fn with_database(url: &str, db: &str) -> String {
+    if let Some((scheme, rest)) = url
+        .strip_prefix("postgres://")
+        .map(|r| ("postgres://", r))
+        .or_else(|| {
+            url.strip_prefix("postgresql://")
+                .map(|r| ("postgresql://", r))
+        })
+    {
+        let (before_q, query) = match rest.find('?') {
+            Some(i) => (&rest[..i], &rest[i..]),
+            None => (rest, ""),
+        };
+        let authority = before_q.split('/').next().unwrap_or("");
+        format!("{scheme}{authority}/{db}{query}")
+    } else {
+        let kept: Vec<&str> = url
+            .split_whitespace()
+            .filter(|kv| !kv.starts_with("dbname="))
+            .collect();
+        format!("{} dbname={db}", kept.join(" "))
+    }
 }
 
 /// A connection with its prepared statements.
@@ -1244,5 +1268,27 @@ impl Store for PostgresStore {
             created_at: r.get(3),
             revoked_at: r.get(4),
         }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::with_database;
+
+    #[test]
+    fn database_is_replaced_in_urls() {
+        assert_eq!(
+            with_database("postgres://postgres@127.0.0.1:5432/test", "x"),
+            "postgres://postgres@127.0.0.1:5432/x"
+        );
+        assert_eq!(
+            with_database("postgresql://u:p@h/test?sslmode=disable", "x"),
+            "postgresql://u:p@h/x?sslmode=disable"
+        );
+        assert_eq!(with_database("postgres://h", "x"), "postgres://h/x");
+        assert_eq!(
+            with_database("host=h user=u dbname=test", "x"),
+            "host=h user=u dbname=x"
+        );
     }
 }

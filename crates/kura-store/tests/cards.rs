@@ -15,7 +15,7 @@ fn sqlite_card_store() {
 
 #[test]
 fn postgres_card_store() {
-    let Some(db) = kura_store::postgres::testing::TestDatabase::create("cards") else {
+    let Some(db) = kura_testkit::postgres::TestDatabase::create("cards") else {
         return;
     };
     let store = kura_store::PostgresStore::create(db.url(), [1; 16]).unwrap();
@@ -24,7 +24,7 @@ fn postgres_card_store() {
 
 #[test]
 fn postgres_card_store_as_the_app_role() {
-    let Some(db) = kura_store::postgres::testing::TestDatabase::create("cards_app") else {
+    let Some(db) = kura_testkit::postgres::TestDatabase::create("cards_app") else {
         return;
     };
     drop(kura_store::PostgresStore::create(db.url(), [1; 16]).unwrap());

@@ -41,7 +41,7 @@ fn sqlite_refuses_a_newer_schema() {
 /// Skipped loudly without a server, except under `CI=true`.
 #[test]
 fn postgres_conformance() {
-    let Some(db) = kura_store::postgres::testing::TestDatabase::create("conformance") else {
+    let Some(db) = kura_testkit::postgres::TestDatabase::create("conformance") else {
         return;
     };
     let store = kura_store::PostgresStore::create(db.url(), [1; 16]).unwrap();

@@ -16,7 +16,7 @@ fn sqlite_containment_store() {
 
 #[test]
 fn postgres_containment_store_as_the_app_role() {
-    let Some(db) = kura_store::postgres::testing::TestDatabase::create("containment_app") else {
+    let Some(db) = kura_testkit::postgres::TestDatabase::create("containment_app") else {
         return;
     };
     drop(kura_store::PostgresStore::create(db.url(), [1; 16]).unwrap());

@@ -15,7 +15,7 @@ fn sqlite_credential_store() {
 
 #[test]
 fn postgres_credential_store() {
-    let Some(db) = kura_store::postgres::testing::TestDatabase::create("credentials") else {
+    let Some(db) = kura_testkit::postgres::TestDatabase::create("credentials") else {
         return;
     };
     let store = kura_store::PostgresStore::create(db.url(), [1; 16]).unwrap();
@@ -24,7 +24,7 @@ fn postgres_credential_store() {
 
 #[test]
 fn postgres_credential_store_as_the_app_role() {
-    let Some(db) = kura_store::postgres::testing::TestDatabase::create("credentials_app") else {
+    let Some(db) = kura_testkit::postgres::TestDatabase::create("credentials_app") else {
         return;
     };
     drop(kura_store::PostgresStore::create(db.url(), [1; 16]).unwrap());

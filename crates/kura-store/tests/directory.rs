@@ -15,7 +15,7 @@ fn sqlite_directory_store() {
 
 #[test]
 fn postgres_directory_store_as_the_app_role() {
-    let Some(db) = kura_store::postgres::testing::TestDatabase::create("directory_app") else {
+    let Some(db) = kura_testkit::postgres::TestDatabase::create("directory_app") else {
         return;
     };
     drop(kura_store::PostgresStore::create(db.url(), [1; 16]).unwrap());

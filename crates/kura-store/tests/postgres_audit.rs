@@ -5,9 +5,9 @@
 
 use std::sync::Arc;
 
-use kura_store::postgres::testing::TestDatabase;
 use kura_store::sqlite::{Durability, SqliteStore};
 use kura_store::{AuditIntegration, AuditStore, IntegrationOutcome, PostgresStore, Store};
+use kura_testkit::postgres::TestDatabase;
 
 fn check(store: &dyn AuditStore) {
     let first = store

@@ -8,8 +8,8 @@
 use std::sync::Arc;
 
 use kura_crypto::WrappedKey;
-use kura_store::postgres::testing::{TestDatabase, dump_contains};
 use kura_store::{NewSubject, PostgresStore, SCHEMA_VERSION, Store, SubjectUpdate, UpdateOutcome};
+use kura_testkit::postgres::{TestDatabase, dump_contains};
 use uuid::Uuid;
 
 fn db(label: &str) -> Option<TestDatabase> {
@@ -464,7 +464,7 @@ fn postgres_explicit_role_names() {
     // `migrate` finds the recorded names again.
     assert_eq!(PostgresStore::migrate(db.url()).unwrap(), SCHEMA_VERSION);
     drop(store);
-    let admin_url = kura_store::postgres::testing::admin_url();
+    let admin_url = kura_testkit::postgres::admin_url();
     drop(db);
     let mut c = postgres::Client::connect(&admin_url, postgres::NoTls).unwrap();
     for r in [

@@ -1,5 +1,6 @@
 //! Test support for kura, kept out of the product crates: the conformance suites that every
-//! store backend must pass (SQLite and PostgreSQL run the same checks). Used only as a
+//! store backend must pass (SQLite and PostgreSQL run the same checks) and the PostgreSQL
+//! test database ([`postgres::TestDatabase`], [`postgres::dump_contains`]). Used only as a
 //! dev-dependency.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
@@ -7,4 +8,5 @@ pub mod cards;
 pub mod containment;
 pub mod credentials;
 pub mod directory;
+pub mod postgres;
 pub mod store;

@@ -38,7 +38,7 @@ struct Fixture {
     _dir: tempfile::TempDir,
     outbox: std::path::PathBuf,
     data_dir: std::path::PathBuf,
-    db: Option<kura_store::postgres::testing::TestDatabase>,
+    db: Option<kura_testkit::postgres::TestDatabase>,
     vault: Arc<Vault>,
     creds: Credentials,
     store: Arc<dyn CredentialStore>,
@@ -69,7 +69,7 @@ fn fixture(backend: Backend, throttle: ThrottlePolicy, t: u32) -> Option<Fixture
             None,
         ),
         Backend::Postgres => {
-            let db = kura_store::postgres::testing::TestDatabase::create("vault_credentials")?;
+            let db = kura_testkit::postgres::TestDatabase::create("vault_credentials")?;
             drop(PostgresStore::create(db.url(), VAULT).unwrap());
             let store = Arc::new(PostgresStore::open(&db.app_url()).unwrap());
             (store, Some(db))

@@ -255,7 +255,8 @@ pub fn mail_config(r: &Resolved) -> Result<kura_mail::MailConfig> {
 pub fn credentials(r: &Resolved, opened: &Opened) -> Result<Arc<kura_vault::Credentials>> {
     let pw = passwords_config(r)?;
     let mail = mail_config(r)?;
-    let policy = pw.build_policy().context("building the password policy")?;
+    let policy =
+        kura_admin::passwords::password_policy(&pw).context("building the password policy")?;
     let pepper = opened
         .keys
         .derive(kura_crypto::KeyPurpose::PasswordPepper)

@@ -3,7 +3,7 @@
 //! `kura serve` chosen by `--store-url`, real HTTP on free loopback ports.
 //!
 //! Without a reachable PostgreSQL each test prints a loud SKIPPED message and passes, except
-//! under `CI=true`, where it fails (see `kura_store::postgres::testing`).
+//! under `CI=true`, where it fails (see `kura_testkit::postgres`).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod util;
@@ -14,7 +14,7 @@ use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use kura_store::postgres::testing::{TestDatabase, dump_contains};
+use kura_testkit::postgres::{TestDatabase, dump_contains};
 use serde_json::{Value, json};
 use util::{Server, kura_bin, wait_for_listen};
 

@@ -10,7 +10,7 @@ mod util;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use kura_store::postgres::testing::TestDatabase;
+use kura_testkit::postgres::TestDatabase;
 use serde_json::{Value, json};
 use util::{Resp, Server, kura, kura_bin, wait_for_listen};
 

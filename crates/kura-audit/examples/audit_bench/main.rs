@@ -16,8 +16,8 @@ mod bench;
 
 use bench::{AppendOptions, OverheadOptions, bench_append, bench_log, bench_overhead};
 use kura_store::PostgresStore;
-use kura_store::postgres::testing::TestDatabase;
 use kura_store::sqlite::{Durability, SqliteStore};
+use kura_testkit::postgres::TestDatabase;
 
 fn arg<T: std::str::FromStr>(args: &[String], i: usize, default: T) -> T {
     args.get(i).and_then(|s| s.parse().ok()).unwrap_or(default)

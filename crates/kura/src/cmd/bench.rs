@@ -587,7 +587,7 @@ pub fn run(a: &BenchArgs) -> Result<ExitCode> {
     }
     if want("postgres") {
         eprintln!("bench: PostgreSQL store beside a plaintext COPY baseline ...");
-        report["postgres"] = serde_json::to_value(kura_store::postgres::bench_postgres(
+        report["postgres"] = serde_json::to_value(kura_bench::postgres::bench_postgres(
             &a.pg_url,
             a.subjects as u64,
         )?)?;
@@ -597,7 +597,7 @@ pub fn run(a: &BenchArgs) -> Result<ExitCode> {
     }
     if want("scan") {
         eprintln!("bench: kura scan ...");
-        report["scan"] = serde_json::to_value(kura_scan::bench(200, 5_000, 3)?)?;
+        report["scan"] = serde_json::to_value(kura_bench::scan::bench(200, 5_000, 3)?)?;
     }
     let ratio = |x: &Value, y: &Value| -> Value {
         match (x.as_f64(), y.as_f64()) {

@@ -133,7 +133,7 @@ pub fn run_passwords(command: PasswordsCommand) -> Result<ExitCode> {
             output,
             min_count,
         } => {
-            let stats = kura_credentials::build_filter_cli(
+            let stats = kura_admin::passwords::build_filter_file(
                 &input,
                 &output,
                 kura_credentials::BuildOptions {

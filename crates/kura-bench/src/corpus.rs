@@ -8,15 +8,66 @@
 //! are drawn from names that are *not* in the scanner's dictionary, so dictionary-based
 //! recall is not flattered. Everything is deterministic for a given seed; no real person's
 //! data is used.
+//!
+//! The check digits the corpus needs (Luhn, My Number) and spreadsheet column names are
+//! computed here, not borrowed from the scanner: the corpus is the scanner's oracle, so it
+//! must not share the scanner's code.
 
 use std::fs;
 use std::io::{self, Write};
 use std::path::Path;
 
+use kura_scan::Kind;
 use serde::Serialize;
 
-use crate::kind::Kind;
-use crate::validate;
+/// Whether the ASCII digits `digits` pass the Luhn check (ISO/IEC 7812-1).
+fn luhn_valid(digits: &[u8]) -> bool {
+    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+        return false;
+    }
+    let sum: u32 = digits
+        .iter()
+        .rev()
+        .enumerate()
+        .map(|(i, d)| {
+            let v = u32::from(d - b'0');
+            if i % 2 == 1 {
+                let w = v * 2;
+                if w > 9 { w - 9 } else { w }
+            } else {
+                v
+            }
+        })
+        .sum();
+    sum.is_multiple_of(10)
+}
+
+/// The twelfth digit (ASCII) of a My Number whose first eleven ASCII digits are `d11`: the
+/// digits from the right weighted 2..7 then 2..6, and 11 minus the sum mod 11 (0 when the
+/// remainder is 0 or 1).
+fn my_number_check(d11: &[u8]) -> u8 {
+    let sum: u32 = d11
+        .iter()
+        .rev()
+        .zip([2u32, 3, 4, 5, 6, 7, 2, 3, 4, 5, 6])
+        .map(|(d, w)| u32::from(d - b'0') * w)
+        .sum();
+    let r = sum % 11;
+    let check = if r <= 1 { 0 } else { 11 - r };
+    b'0' + check as u8
+}
+
+/// The spreadsheet column name of a 0-based index: `A`..`Z`, then `AA`, `AB`, ...
+fn column_letters(index: usize) -> String {
+    let mut n = index + 1;
+    let mut out = Vec::new();
+    while n > 0 {
+        let r = (n - 1) % 26;
+        out.push(b'A' + r as u8);
+        n = (n - 1) / 26;
+    }
+    out.iter().rev().map(|&b| char::from(b)).collect()
+}
 
 /// Where a labelled value is.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
@@ -257,7 +308,7 @@ fn luhn_complete(prefix: &str, len: usize, rng: &mut Rng) -> String {
     for d in b'0'..=b'9' {
         let mut t = s.clone();
         t.push(char::from(d));
-        if validate::luhn(t.as_bytes()) {
+        if luhn_valid(t.as_bytes()) {
             return t;
         }
     }
@@ -459,7 +510,7 @@ impl Person {
                 if d11.starts_with('0') {
                     d11.replace_range(0..1, "1");
                 }
-                let check = validate::my_number_check_digit(d11.as_bytes());
+                let check = my_number_check(d11.as_bytes());
                 let my_number = format!("{d11}{}", char::from(check));
                 let dob = if rng.chance(50) {
                     format!("{year}年{month}月{day}日")
@@ -1016,7 +1067,7 @@ pub fn xlsx(header: &[&str], rows: &[[String; 6]]) -> io::Result<Vec<u8>> {
     let cell = |r: usize, c: usize, v: &str| {
         format!(
             "<c r=\"{}{}\" t=\"inlineStr\"><is><t>{}</t></is></c>",
-            crate::formats::column_name(c),
+            column_letters(c),
             r,
             xml_escape(v)
         )
@@ -1139,4 +1190,28 @@ pub fn generate_bulk(dir: &Path, bytes: u64, seed: u64) -> io::Result<()> {
         fs::write(dir.join("csv-sparse").join(format!("part{n}.csv")), sparse)?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{column_letters, luhn_valid, my_number_check};
+
+    #[test]
+    fn check_digits_match_published_examples() {
+        assert!(luhn_valid(b"4111111111111111"));
+        assert!(luhn_valid(b"378282246310005"));
+        assert!(!luhn_valid(b"4111111111111112"));
+        assert!(!luhn_valid(b""));
+        // The example number of the My Number specification.
+        assert_eq!(my_number_check(b"12345678901"), b'8');
+    }
+
+    #[test]
+    fn column_letters_are_bijective_base_26() {
+        let got: Vec<String> = [0, 25, 26, 27, 701, 702]
+            .into_iter()
+            .map(column_letters)
+            .collect();
+        assert_eq!(got, ["A", "Z", "AA", "AB", "ZZ", "AAA"]);
+    }
 }

@@ -1,9 +1,10 @@
-//! Runs the password-hashing benchmark that `kura bench` reports and prints
-//! it as JSON: `cargo run --release -p kura-credentials --example bench-passwords [M_KIB T P]`.
+//! Runs the password-hashing benchmark and prints it as JSON:
+//! `cargo run --release -p kura-bench --example bench-passwords [M_KIB T P]`.
 
 use std::process::ExitCode;
 
-use kura_credentials::{Argon2Config, BenchOptions, bench_password_hashing};
+use kura_bench::passwords::{BenchOptions, bench_password_hashing};
+use kura_credentials::Argon2Config;
 
 fn main() -> ExitCode {
     let args: Vec<u32> = std::env::args()

@@ -7,16 +7,66 @@
 //! loud SKIPPED message and returns `None`, except under `CI=true`, where it panics: CI must
 //! never pass by skipping.
 //!
-//! This is test support compiled into the library so that other crates' end-to-end tests can
-//! use it; it holds no production logic.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+//! Dev-only (it was `kura_store::postgres::testing`): it reaches the server through the
+//! `postgres` client directly and `kura-store`'s public API ([`Roles::derive`]), so the store
+//! exposes nothing for it.
 
 use std::io::Write;
 use std::process::Command;
+use std::str::FromStr;
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use super::{Roles, connect, describe, ident, parse_url};
-use crate::StoreError;
+use ::postgres::{Client, Config, NoTls};
+use kura_store::StoreError;
+use kura_store::postgres::{Roles, with_database};
+
+/// Parses a connection URL, naming the application `kura` unless it says otherwise (as the
+/// store does).
+fn parse_url(url: &str) -> Result<Config, StoreError> {
+    let mut config = Config::from_str(url)
+        .map_err(|e| StoreError::Backend(format!("invalid postgres url: {e}")))?;
+    if config.get_application_name().is_none() {
+        config.application_name("kura");
+    }
+    Ok(config)
+}
+
+/// Where a config points, without its password: `postgres database "x" on host:port`.
+fn describe(config: &Config) -> String {
+    let host = match config.get_hosts().first() {
+        Some(::postgres::config::Host::Tcp(h)) => h.clone(),
+        #[cfg(unix)]
+        Some(::postgres::config::Host::Unix(p)) => p.display().to_string(),
+        None => "localhost".into(),
+    };
+    let port = config.get_ports().first().copied().unwrap_or(5432);
+    format!(
+        "postgres database {:?} on {host}:{port}",
+        config.get_dbname().unwrap_or("(default)")
+    )
+}
+
+/// Connects without TLS (the test server is on loopback).
+fn connect(config: &Config) -> Result<Client, StoreError> {
+    config
+        .connect(NoTls)
+        .map_err(|e| StoreError::Backend(format!("cannot connect to {}: {e}", describe(config))))
+}
+
+/// Quotes an identifier for DDL.
+fn ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// The four role names of `roles`.
+fn role_names(roles: &Roles) -> [&str; 4] {
+    [
+        &roles.data_owner,
+        &roles.keys_owner,
+        &roles.app,
+        &roles.data_reader,
+    ]
+}
 
 /// Default admin URL of the test server.
 pub const DEFAULT_TEST_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
@@ -24,33 +74,6 @@ pub const DEFAULT_TEST_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
 /// The admin URL tests use: `KURA_TEST_PG_URL` or [`DEFAULT_TEST_URL`].
 pub fn admin_url() -> String {
     std::env::var("KURA_TEST_PG_URL").unwrap_or_else(|_| DEFAULT_TEST_URL.to_owned())
-}
-
-/// `url` with its database replaced by `db`. Accepts `postgres://` URLs and `key=value`
-/// connection strings.
-pub fn with_database(url: &str, db: &str) -> String {
-    if let Some(rest) = url
-        .strip_prefix("postgres://")
-        .map(|r| ("postgres://", r))
-        .or_else(|| {
-            url.strip_prefix("postgresql://")
-                .map(|r| ("postgresql://", r))
-        })
-    {
-        let (scheme, rest) = rest;
-        let (before_q, query) = match rest.find('?') {
-            Some(i) => (&rest[..i], &rest[i..]),
-            None => (rest, ""),
-        };
-        let authority = before_q.split('/').next().unwrap_or("");
-        format!("{scheme}{authority}/{db}{query}")
-    } else {
-        let kept: Vec<&str> = url
-            .split_whitespace()
-            .filter(|kv| !kv.starts_with("dbname="))
-            .collect();
-        format!("{} dbname={db}", kept.join(" "))
-    }
 }
 
 /// `url` with its user replaced by `user` (`postgres://` URLs and `key=value` strings).
@@ -156,14 +179,14 @@ impl TestDatabase {
         &self.name
     }
 
-    /// The roles [`super::PostgresStore::create`] derives for this database.
+    /// The roles [`kura_store::PostgresStore::create`] derives for this database.
     pub fn roles(&self) -> Roles {
         Roles::derive(&self.name)
     }
 
     /// A URL connecting to the test database as a login role that is a member of the app
     /// role only, as a production `kura serve` would (created on first call, dropped with the
-    /// database). Call after [`super::PostgresStore::create`].
+    /// database). Call after [`kura_store::PostgresStore::create`].
     ///
     /// # Panics
     /// If the role cannot be created.
@@ -189,7 +212,7 @@ impl TestDatabase {
     ///
     /// # Panics
     /// If the connection fails.
-    pub fn admin(&self) -> postgres::Client {
+    pub fn admin(&self) -> Client {
         connect(&parse_url(&self.url).unwrap()).unwrap()
     }
 
@@ -219,7 +242,7 @@ impl Drop for TestDatabase {
         }
         let roles = Roles::derive(&self.name);
         let login = format!("{}_login", roles.app);
-        for role in std::iter::once(login.as_str()).chain(roles.all()) {
+        for role in std::iter::once(login.as_str()).chain(role_names(&roles)) {
             if let Err(e) = admin.batch_execute(&format!("DROP ROLE IF EXISTS {}", ident(role))) {
                 eprintln!("warning: cannot drop test role {role}: {e}");
             }
@@ -263,7 +286,7 @@ pub fn dump_contains(dump: &str, marker: &[u8]) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::{dump_contains, with_database, with_login};
+    use super::{dump_contains, with_login};
 
     #[test]
     fn login_is_replaced_in_urls() {
@@ -287,22 +310,5 @@ mod tests {
         assert!(dump_contains("abc MARK def", b"MARK"));
         assert!(dump_contains("\\x00114d41524b22", b"MARK"));
         assert!(!dump_contains("abc", b"MARK"));
-    }
-
-    #[test]
-    fn database_is_replaced_in_urls() {
-        assert_eq!(
-            with_database("postgres://postgres@127.0.0.1:5432/test", "x"),
-            "postgres://postgres@127.0.0.1:5432/x"
-        );
-        assert_eq!(
-            with_database("postgresql://u:p@h/test?sslmode=disable", "x"),
-            "postgresql://u:p@h/x?sslmode=disable"
-        );
-        assert_eq!(with_database("postgres://h", "x"), "postgres://h/x");
-        assert_eq!(
-            with_database("host=h user=u dbname=test", "x"),
-            "host=h user=u dbname=x"
-        );
     }
 }

@@ -2,15 +2,15 @@
 //! the full run on demand:
 //!
 //! ```text
-//! KURA_BENCH_N=1000000 cargo test --release -p kura-store --test postgres_bench \
+//! KURA_BENCH_N=1000000 cargo test --release -p kura-bench --test postgres_bench \
 //!     -- --ignored --nocapture
 //! ```
 //!
 //! Both are skipped loudly without PostgreSQL, except under `CI=true`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use kura_store::postgres::testing::{TestDatabase, admin_url};
-use kura_store::postgres::{BenchOptions, bench_postgres_with};
+use kura_bench::postgres::{BenchOptions, bench_postgres_with};
+use kura_testkit::postgres::{TestDatabase, admin_url};
 
 fn server_up(label: &str) -> bool {
     // Creating (and dropping) a database checks the server the way the other tests do.

@@ -1,6 +1,6 @@
 //! Measuring `kura scan`: precision and recall per kind on the labelled corpus
 //! ([`evaluate`]) and throughput on bulk plain text and CSV ([`bench`], behind
-//! `kura bench scan`).
+//! `kura bench --only scan`). Uses only `kura-scan`'s public API ([`scan_paths`]).
 //!
 //! Scoring is per (file, line or sheet row, kind): a finding is a true positive when a label
 //! of the same kind sits on the same line (or row); several findings of one kind on one line
@@ -12,10 +12,9 @@ use std::time::Instant;
 
 use serde::Serialize;
 
+use kura_scan::{Confidence, Kind, Location, ScanArgs, scan_paths};
+
 use crate::corpus::{self, Label, LabelLoc};
-use crate::kind::{Confidence, Kind};
-use crate::report::Location;
-use crate::{ScanArgs, scan_paths};
 
 /// Precision and recall for one kind.
 #[derive(Clone, Debug, Serialize)]
@@ -34,7 +33,7 @@ pub struct KindQuality {
     pub recall: f64,
 }
 
-/// What `kura bench scan` reports.
+/// What `kura bench --only scan` reports.
 #[derive(Clone, Debug, Serialize)]
 pub struct BenchReport {
     /// Threads rayon used.

@@ -1,7 +1,7 @@
 //! Runs the `kura scan` measurements without the `kura` binary.
 //!
-//! - `cargo run --release -p kura-scan --example scan_bench -- bench [MB] [PEOPLE] [RUNS]`
-//!   prints the [`kura_scan::BenchReport`] as JSON;
+//! - `cargo run --release -p kura-bench --example scan_bench -- bench [MB] [PEOPLE] [RUNS]`
+//!   prints the [`kura_bench::scan::BenchReport`] as JSON;
 //! - `... -- corpus DIR [PEOPLE]` writes the labelled corpus into `DIR/corpus` and its labels
 //!   into `DIR/labels.json` (input for `bench/scan/presidio_eval.py`);
 //! - `... -- bulk DIR [MB]` writes the throughput corpus (`DIR/text`, `DIR/csv`);
@@ -10,7 +10,9 @@
 
 use std::path::PathBuf;
 
-use kura_scan::{Confidence, corpus, evaluate};
+use kura_bench::corpus;
+use kura_bench::scan::evaluate;
+use kura_scan::Confidence;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -68,7 +70,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             }
         }
         _ => {
-            let r = kura_scan::bench(num(1, 100), num(2, 3000) as usize, num(3, 3) as usize)?;
+            let r =
+                kura_bench::scan::bench(num(1, 100), num(2, 3000) as usize, num(3, 3) as usize)?;
             println!("{}", serde_json::to_string_pretty(&r)?);
         }
     }

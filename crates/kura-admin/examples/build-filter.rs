@@ -1,7 +1,7 @@
 //! Builds a breached-password filter file from a list, the same way
 //! `kura passwords build-filter` does (it calls the same function).
 //!
-//! Usage: `cargo run --release -p kura-credentials --example build-filter -- INPUT OUTPUT [MIN_COUNT]`
+//! Usage: `cargo run --release -p kura-admin --example build-filter -- INPUT OUTPUT [MIN_COUNT]`
 //! where INPUT is a plain password list or a Pwned Passwords `HEX40:count`
 //! list (detected from the first line), or `-` for standard input. Prints the
 //! build statistics as JSON. Used to rebuild `data/default-blocklist.kbf`
@@ -10,7 +10,8 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use kura_credentials::{BuildOptions, build_filter_cli};
+use kura_admin::passwords::build_filter_file;
+use kura_credentials::BuildOptions;
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -30,7 +31,7 @@ fn main() -> ExitCode {
         min_count,
         ..BuildOptions::default()
     };
-    match build_filter_cli(&PathBuf::from(&args[0]), &PathBuf::from(&args[1]), options) {
+    match build_filter_file(&PathBuf::from(&args[0]), &PathBuf::from(&args[1]), options) {
         Ok(stats) => {
             println!(
                 "{{\"format\":\"{:?}\",\"lines\":{},\"skipped\":{},\"keys\":{},\"shards\":{},\"bytes\":{},\"bits_per_key\":{:.2},\"false_positive_rate\":{:e}}}",

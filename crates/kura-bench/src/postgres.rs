@@ -1,4 +1,4 @@
-//! `kura bench` for the PostgreSQL backend: import, point-read and search rates of the store
+//! `kura bench --only postgres`: import, point-read and search rates of the store
 //! at `n` subjects, beside a baseline measured in the same run on the same server.
 //!
 //! The subjects have the shape of the default `accounts` collection as the vault stores it:
@@ -13,18 +13,39 @@
 //! the end (so the role needs CREATEDB and CREATEROLE); it never touches an existing vault.
 //! Data generation is excluded from the timings; every read and search is one round trip on
 //! one connection, so rates are per connection (latency-bound), not the server's capacity.
+//!
+//! It uses only the store's public API (`PostgresStore`, the `Store` trait,
+//! [`Roles::derive`], [`with_database`]); the administrative connection that creates and
+//! drops the temporary database is its own.
 
+use std::str::FromStr;
 use std::time::{Duration, Instant};
 
+use ::postgres::binary_copy::BinaryCopyInWriter;
+use ::postgres::types::Type;
+use ::postgres::{Client, Config, NoTls};
 use kura_crypto::WrappedKey;
-use postgres::binary_copy::BinaryCopyInWriter;
-use postgres::types::Type;
+use kura_store::postgres::{Roles, with_database};
+use kura_store::{NewSubject, PostgresStore, Store, StoreError};
 use serde::Serialize;
 use uuid::Uuid;
 
-use super::testing::with_database;
-use super::{PostgresStore, Roles, connect, ident, parse_url};
-use crate::{NewSubject, Store, StoreError};
+/// Connects to `url` without TLS, as the store does, naming the application `kura-bench`.
+fn connect(url: &str) -> Result<Client, StoreError> {
+    let mut config = Config::from_str(url)
+        .map_err(|e| StoreError::Backend(format!("invalid postgres url: {e}")))?;
+    if config.get_application_name().is_none() {
+        config.application_name("kura-bench");
+    }
+    config
+        .connect(NoTls)
+        .map_err(|e| StoreError::Backend(format!("cannot connect to the bench server: {e}")))
+}
+
+/// Quotes an identifier for DDL.
+fn ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
 
 /// What to run.
 #[derive(Debug, Clone, Serialize)]
@@ -258,17 +279,20 @@ struct TempDb {
 
 impl Drop for TempDb {
     fn drop(&mut self) {
-        let Ok(config) = parse_url(&self.admin_url) else {
-            return;
-        };
-        let Ok(mut c) = connect(&config) else {
+        let Ok(mut c) = connect(&self.admin_url) else {
             return;
         };
         let _ = c.batch_execute(&format!(
             "DROP DATABASE IF EXISTS {} WITH (FORCE)",
             ident(&self.name)
         ));
-        for r in Roles::derive(&self.name).all() {
+        let roles = Roles::derive(&self.name);
+        for r in [
+            &roles.data_owner,
+            &roles.keys_owner,
+            &roles.app,
+            &roles.data_reader,
+        ] {
             let _ = c.batch_execute(&format!("DROP ROLE IF EXISTS {}", ident(r)));
         }
     }
@@ -290,7 +314,7 @@ pub fn bench_postgres_with(url: &str, opts: &BenchOptions) -> Result<BenchReport
     const COLLECTION: &str = "accounts";
     let n = opts.n;
     let batch = opts.batch.max(1) as u64;
-    let mut admin = connect(&parse_url(url)?)?;
+    let mut admin = connect(url)?;
     let server: String = admin.query_one("SELECT version()", &[])?.get(0);
     let name = format!(
         "kura_bench_{}_{}",
@@ -360,7 +384,7 @@ pub fn bench_postgres_with(url: &str, opts: &BenchOptions) -> Result<BenchReport
     }
 
     // Baseline import: same ids, plaintext, binary COPY, same batches.
-    let mut base = connect(&parse_url(&db_url)?)?;
+    let mut base = connect(&db_url)?;
     base.batch_execute(
         "CREATE TABLE public.bench_plain (id uuid PRIMARY KEY, c1 text NOT NULL, c2 text NOT NULL, \
            c3 text NOT NULL, c4 text NOT NULL, c5 text NOT NULL, c6 text NOT NULL, \

@@ -1,0 +1,24 @@
+//! The measurements behind `kura bench`, kept out of the product libraries (decision 0012):
+//!
+//! - [`postgres`]: the PostgreSQL store beside a plaintext COPY baseline
+//!   (`kura bench --only postgres`);
+//! - [`scan`]: `kura scan`'s precision and recall per kind on the labelled corpus and its
+//!   throughput on bulk text and CSV (`kura bench --only scan`);
+//! - [`passwords`]: Argon2id verifications per core, the hashing pool under a login flood
+//!   (the `bench-passwords` example);
+//! - [`corpus`]: that labelled synthetic corpus (ja, en, de people with decoys), also used by
+//!   `kura-scan`'s tests.
+//!
+//! Tooling, not a product library (`publish = false`): the binary calls it for `kura bench`;
+//! no library depends on it except as a dev-dependency (kura-scan's tests use the corpus). It
+//! reads the clock and writes temporary files; it reaches the crates it measures only through
+//! their public APIs.
+//!
+//! **Invariant:** a given seed yields the same corpus byte for byte, so quality numbers are
+//! comparable across runs and versions.
+#![deny(missing_docs)]
+
+pub mod corpus;
+pub mod passwords;
+pub mod postgres;
+pub mod scan;
