@@ -6,8 +6,9 @@
 //! subject in its window (`containment_entries`: key, subject internal id, time it entered
 //! the window, weight 1) and one row of state (`containment_windows`: key, live count, trip
 //! time). An **admission lease** taken by a server is one entry too, with a negative subject
-//! (`-1 - taken_at`) and the number of slots as its weight: it counts like that many
-//! subjects from the time it was taken. The live count is the sum of the weights. Nothing
+//! ([`lease_subject`]) and the number of slots as its weight: it counts like that many
+//! subjects from the time it was taken; when it is settled, the subjects spent on it are
+//! kept on that entry (`spent`, packed ids). The live count is the sum of the weights. Nothing
 //! here is a field value; the subjects are internal ids.
 //!
 //! # Invariants
@@ -24,7 +25,7 @@
 //! - A lease is granted only inside the transaction that admitted the request, by
 //!   [`WindowTouch::lease`] (`kura_policy::Quota::lease`), and only from what the quota
 //!   leaves free; slots handed back ([`WindowTouch::settle`]) leave the count at once, and
-//!   the subjects spent on the lease enter the window with weight 0.
+//!   the subjects spent on the lease are kept with it (a trip names them).
 //!   So the leased slots and the subjects together never exceed the quota.
 //! - Reinstating a principal ([`crate::DirectoryStore::set_suspended`] with no reason) clears
 //!   its windows in the same transaction.
@@ -53,8 +54,11 @@ pub struct WindowTouch<'a> {
     pub reason: &'a str,
     /// Slots to lease to the caller once the request is admitted, given the live count
     /// with the request's subjects in (`kura_policy::Quota::lease`); `0` for none. The
-    /// lease is recorded under this touch's `now_ms`.
+    /// lease is recorded under this touch's `now_ms` and `lease_tag`.
     pub lease: &'a dyn Fn(u64) -> u64,
+    /// A number (12 bits used) the caller picked once per process, so that two servers'
+    /// leases of one key taken in the same millisecond are kept apart.
+    pub lease_tag: u16,
     /// An earlier lease of this key settled: what the caller spent it on and what it hands
     /// back. Ignored once the lease expired.
     pub settle: Option<LeaseSettlement<'a>>,
@@ -76,14 +80,15 @@ impl std::fmt::Debug for WindowTouch<'_> {
     }
 }
 
-/// How a caller settles a lease it took: the subjects it admitted on it are recorded in
-/// the window with weight 0 at the lease's time (the lease's weight already counts them), so
-/// that another server's request for them is not counted again and a trip can name them;
-/// the slots it did not spend leave the count.
+/// How a caller settles a lease it took: the subjects it admitted on it are kept with the
+/// lease (its weight already counts them), so that a trip can name them; the slots it did
+/// not spend leave the count.
 #[derive(Debug, Clone, Copy)]
 pub struct LeaseSettlement<'a> {
     /// The lease's time (`now_ms` of the touch that took it).
     pub taken_at: i64,
+    /// The `lease_tag` of the touch that took it.
+    pub tag: u16,
     /// Subjects admitted on the lease, ascending and without repeats.
     pub spent: &'a [u64],
     /// Slots not spent, handed back.
@@ -154,8 +159,20 @@ pub fn probe_key(principal: &str) -> String {
     format!("{principal}#probe")
 }
 
-/// The subject under which a lease taken at `taken_at_ms` is recorded: negative, so that it
-/// never meets a subject's internal id (those are below 2^63).
-pub fn lease_subject(taken_at_ms: i64) -> i64 {
-    -1 - taken_at_ms
+/// The subject under which a lease taken at `taken_at_ms` with `tag` is recorded: negative,
+/// so that it never meets a subject's internal id (those are below 2^63).
+pub fn lease_subject(taken_at_ms: i64, tag: u16) -> i64 {
+    -1 - (taken_at_ms.max(0).saturating_mul(4096) + i64::from(tag & 0x0fff))
+}
+
+/// Packs subject ids for a lease's `spent` column (8 bytes each, big-endian).
+pub(crate) fn pack(ids: &[u64]) -> Vec<u8> {
+    ids.iter().flat_map(|i| i.to_be_bytes()).collect()
+}
+
+/// Unpacks a `spent` column; a trailing partial id is ignored.
+pub(crate) fn unpack(bytes: &[u8]) -> impl Iterator<Item = u64> + '_ {
+    bytes
+        .chunks_exact(8)
+        .map(|c| u64::from_be_bytes(c.try_into().unwrap_or([0; 8])))
 }

@@ -12,8 +12,9 @@
 //! the quota leaves free, so near the quota every request is counted exactly, and a small
 //! quota is never leased). It spends them on the principal's next new subjects without a
 //! round trip, for at most [`LEASE_TTL_MS`], and settles it in its next transaction for
-//! that principal: the subjects it admitted on it enter the store's window (at weight 0, the
-//! lease already counted them), the slots it did not spend are handed back. The lease's size follows demand: twice what was spent
+//! that principal: the subjects it admitted on it are kept with the lease in the store (the
+//! lease already counted them; a trip names them), the slots it did not spend are handed
+//! back. The lease's size follows demand: twice what was spent
 //! from the previous one, at most [`LEASE_MAX`].
 //!
 //! What this keeps and what it costs:
@@ -25,8 +26,8 @@
 //!   quota of subjects enter.
 //! - Each server remembers which subjects it counted in the window (at most
 //!   [`SEEN_MAX`] per principal; forgetting only makes a later read count again), so that
-//!   reading a subject again is free on that server. A subject read on two servers within
-//!   one lease's second may count twice: containment errs towards refusing. A trip names
+//!   reading a subject again is free on that server. A subject read on two servers may
+//!   count on both: containment errs towards refusing. A trip names
 //!   every subject in the store's window, those spent on settled leases included (a lease
 //!   another server holds unsettled at that moment is not named; the access log has it).
 //! - Canaries trip before any lease is looked at; a trip on another server reaches this
@@ -75,6 +76,9 @@ pub(crate) struct ContainmentHook {
     /// lease; a key's own lock is held across its store transaction, so one principal's
     /// concurrent requests take one lease, not sixteen.
     leases: Mutex<HashMap<String, Arc<Mutex<Lease>>>>,
+    /// Picked once per vault: keeps this server's leases apart from another's taken in the
+    /// same millisecond.
+    lease_tag: u16,
 }
 
 /// What this server holds of one key's window.
@@ -129,6 +133,10 @@ impl Vault {
             windows,
             sink,
             leases: Mutex::new(HashMap::new()),
+            lease_tag: {
+                let b = Uuid::now_v7().into_bytes();
+                u16::from_be_bytes([b[14], b[15]])
+            },
         });
         self
     }
@@ -239,6 +247,7 @@ impl Vault {
                 force_trip: true,
                 reason: trigger.reason(),
                 lease: &|_| 0,
+                lease_tag: hook.lease_tag,
                 settle: None,
                 audit: &suspension,
             })?;
@@ -279,6 +288,7 @@ impl Vault {
         let settlement = (lease.held && now < lease.taken_at.saturating_add(window_ms)).then_some(
             LeaseSettlement {
                 taken_at: lease.taken_at,
+                tag: hook.lease_tag,
                 spent: &lease.spent,
                 unspent: lease.slots,
             },
@@ -297,6 +307,7 @@ impl Vault {
             force_trip: false,
             reason: trigger.reason(),
             lease: &lease_fn,
+            lease_tag: hook.lease_tag,
             settle: settlement,
             audit: &suspension,
         });

@@ -4,7 +4,9 @@
 
 use super::{Conn, PostgresStore, append_leaves, prepared, to_i64};
 use crate::StoreError;
-use crate::containment::{ContainmentStore, WindowOutcome, WindowTouch, lease_subject, probe_key};
+use crate::containment::{
+    ContainmentStore, WindowOutcome, WindowTouch, lease_subject, pack, probe_key, unpack,
+};
 
 const ENSURE: &str = "INSERT INTO kura_data.containment_windows (key, live) VALUES ($1, 0) \
      ON CONFLICT (key) DO NOTHING";
@@ -12,10 +14,8 @@ const LOCK: &str =
     "SELECT live, tripped_at FROM kura_data.containment_windows WHERE key = $1 FOR UPDATE";
 const EXPIRE: &str = "WITH gone AS (DELETE FROM kura_data.containment_entries \
      WHERE key = $1 AND entered_at <= $2 RETURNING n) SELECT coalesce(sum(n), 0)::bigint FROM gone";
-const GIVE_BACK: &str = "UPDATE kura_data.containment_entries SET n = n - $3 \
+const SETTLE: &str = "UPDATE kura_data.containment_entries SET n = n - $3, spent = $4 \
      WHERE key = $1 AND subject = $2 AND n >= $3";
-const SPENT: &str = "INSERT INTO kura_data.containment_entries (key, subject, entered_at, n) \
-     SELECT $1, s, $3, 0 FROM unnest($2::bigint[]) AS s ON CONFLICT (key, subject) DO NOTHING";
 const LEASE: &str = "INSERT INTO kura_data.containment_entries (key, subject, entered_at, n) \
      VALUES ($1, $2, $3, $4) \
      ON CONFLICT (key, subject) DO UPDATE SET n = kura_data.containment_entries.n + excluded.n";
@@ -24,8 +24,8 @@ const PRESENT: &str = "SELECT subject FROM kura_data.containment_entries \
 const INSERT: &str = "INSERT INTO kura_data.containment_entries (key, subject, entered_at) \
      SELECT $1, s, $3 FROM unnest($2::bigint[]) AS s";
 const SET_LIVE: &str = "UPDATE kura_data.containment_windows SET live = $2 WHERE key = $1";
-const OBTAINED: &str = "SELECT subject FROM kura_data.containment_entries \
-     WHERE key = $1 AND subject >= 0 ORDER BY subject";
+const OBTAINED: &str = "SELECT subject, spent FROM kura_data.containment_entries \
+     WHERE key = $1 AND (subject >= 0 OR spent IS NOT NULL)";
 const TRIP: &str =
     "UPDATE kura_data.containment_windows SET live = $2, tripped_at = $3 WHERE key = $1";
 const SUSPEND: &str = "UPDATE kura_data.principals SET suspended_at = $2, suspended_reason = $3 \
@@ -52,19 +52,11 @@ impl ContainmentStore for PostgresStore {
         let mut changed = expired > 0;
         if let Some(l) = t.settle.filter(|l| l.taken_at > cutoff) {
             let unspent = to_i64(l.unspent)?;
-            let give_back = prepared(&mut tx, stmts, GIVE_BACK)?;
-            if tx.execute(&give_back, &[&t.key, &lease_subject(l.taken_at), &unspent])? == 1 {
+            let give_back = prepared(&mut tx, stmts, SETTLE)?;
+            let lease = lease_subject(l.taken_at, l.tag);
+            if tx.execute(&give_back, &[&t.key, &lease, &unspent, &pack(l.spent)])? == 1 {
                 live = live.saturating_sub(unspent).max(0);
                 changed = true;
-                if !l.spent.is_empty() {
-                    let spent: Vec<i64> = l
-                        .spent
-                        .iter()
-                        .map(|&s| to_i64(s))
-                        .collect::<Result<_, _>>()?;
-                    let record = prepared(&mut tx, stmts, SPENT)?;
-                    tx.execute(&record, &[&t.key, &spent, &l.taken_at])?;
-                }
             }
         }
         let subjects: Vec<i64> = t
@@ -93,7 +85,8 @@ impl ContainmentStore for PostgresStore {
             if leased > 0 {
                 let n = to_i64(leased)?;
                 let lease = prepared(&mut tx, stmts, LEASE)?;
-                tx.execute(&lease, &[&t.key, &lease_subject(t.now_ms), &t.now_ms, &n])?;
+                let id = lease_subject(t.now_ms, t.lease_tag);
+                tx.execute(&lease, &[&t.key, &id, &t.now_ms, &n])?;
                 live += n;
                 changed = true;
             }
@@ -105,11 +98,17 @@ impl ContainmentStore for PostgresStore {
             return Ok(WindowOutcome::Admitted { leased });
         }
         let obtained_q = prepared(&mut tx, stmts, OBTAINED)?;
-        let obtained: Vec<u64> = tx
-            .query(&obtained_q, &[&t.key])?
-            .iter()
-            .map(|r| r.get::<_, i64>(0) as u64)
-            .collect();
+        let mut obtained: Vec<u64> = Vec::new();
+        for r in tx.query(&obtained_q, &[&t.key])? {
+            let subject: i64 = r.get(0);
+            if subject >= 0 {
+                obtained.push(subject as u64);
+            } else if let Some(spent) = r.get::<_, Option<Vec<u8>>>(1) {
+                obtained.extend(unpack(&spent));
+            }
+        }
+        obtained.sort_unstable();
+        obtained.dedup();
         let trip = prepared(&mut tx, stmts, TRIP)?;
         tx.execute(&trip, &[&t.key, &live, &t.now_ms])?;
         let suspend = prepared(&mut tx, stmts, SUSPEND)?;

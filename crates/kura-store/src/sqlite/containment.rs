@@ -11,7 +11,9 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use super::{Durability, SqliteStore, append_leaves, lock, open_conn, to_i64};
 use crate::StoreError;
-use crate::containment::{ContainmentStore, WindowOutcome, WindowTouch, lease_subject, probe_key};
+use crate::containment::{
+    ContainmentStore, WindowOutcome, WindowTouch, lease_subject, pack, probe_key, unpack,
+};
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS containment_windows (
@@ -25,6 +27,7 @@ CREATE TABLE IF NOT EXISTS containment_entries (
     subject    INTEGER NOT NULL,
     entered_at INTEGER NOT NULL,
     n          INTEGER NOT NULL DEFAULT 1,
+    spent      BLOB,
     PRIMARY KEY (key, subject)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS containment_entries_time ON containment_entries (key, entered_at);
@@ -34,17 +37,26 @@ CREATE INDEX IF NOT EXISTS containment_entries_time ON containment_entries (key,
 pub(super) fn open(path: &Path, durability: Durability) -> Result<Connection, StoreError> {
     let conn = open_conn(path, durability, true)?;
     conn.execute_batch(SCHEMA)?;
-    // A window file made before leases (schema 4 and 5) gets the weight column; every
-    // entry it holds is one subject.
-    let has_weight: bool = conn.query_row(
-        "SELECT count(*) FROM pragma_table_info('containment_entries') WHERE name = 'n'",
-        [],
-        |r| r.get::<_, i64>(0),
-    )? > 0;
-    if !has_weight {
-        conn.execute_batch(
+    // A window file made before leases (schema 4 and 5) gets the weight and spent columns;
+    // every entry it holds is one subject.
+    for (column, ddl) in [
+        (
+            "n",
             "ALTER TABLE containment_entries ADD COLUMN n INTEGER NOT NULL DEFAULT 1",
+        ),
+        (
+            "spent",
+            "ALTER TABLE containment_entries ADD COLUMN spent BLOB",
+        ),
+    ] {
+        let present: i64 = conn.query_row(
+            "SELECT count(*) FROM pragma_table_info('containment_entries') WHERE name = ?1",
+            [column],
+            |r| r.get(0),
         )?;
+        if present == 0 {
+            conn.execute_batch(ddl)?;
+        }
     }
     Ok(conn)
 }
@@ -87,19 +99,17 @@ fn touch_in(
         let unspent = to_i64(l.unspent)?;
         let back = tx
             .prepare_cached(
-                "UPDATE containment_entries SET n = n - ?3 \
+                "UPDATE containment_entries SET n = n - ?3, spent = ?4 \
                  WHERE key = ?1 AND subject = ?2 AND n >= ?3",
             )?
-            .execute(params![t.key, lease_subject(l.taken_at), unspent])?;
+            .execute(params![
+                t.key,
+                lease_subject(l.taken_at, l.tag),
+                unspent,
+                pack(l.spent)
+            ])?;
         if back == 1 {
             live = live.saturating_sub(unspent).max(0);
-            let mut ins = tx.prepare_cached(
-                "INSERT OR IGNORE INTO containment_entries (key, subject, entered_at, n) \
-                 VALUES (?1, ?2, ?3, 0)",
-            )?;
-            for &s in l.spent {
-                ins.execute(params![t.key, to_i64(s)?, l.taken_at])?;
-            }
         }
     }
     let mut new: Vec<i64> = Vec::with_capacity(t.subjects.len());
@@ -126,7 +136,7 @@ fn touch_in(
             )?
             .execute(params![
                 t.key,
-                lease_subject(t.now_ms),
+                lease_subject(t.now_ms, t.lease_tag),
                 t.now_ms,
                 to_i64(leased)?
             ])?;
@@ -150,14 +160,24 @@ fn touch_in(
             del.execute(params![t.key, s])?;
         }
     }
-    let obtained: Vec<u64> = tx
-        .prepare_cached(
-            "SELECT subject FROM containment_entries WHERE key = ?1 AND subject >= 0 \
-             ORDER BY subject",
-        )?
-        .query_map([t.key], |r| r.get::<_, i64>(0))?
-        .map(|r| r.map(|v| v as u64))
-        .collect::<Result<_, _>>()?;
+    let mut obtained: Vec<u64> = Vec::new();
+    {
+        let mut q = tx.prepare_cached(
+            "SELECT subject, spent FROM containment_entries WHERE key = ?1 \
+             AND (subject >= 0 OR spent IS NOT NULL)",
+        )?;
+        let mut rows = q.query([t.key])?;
+        while let Some(r) = rows.next()? {
+            let subject: i64 = r.get(0)?;
+            if subject >= 0 {
+                obtained.push(subject as u64);
+            } else if let Some(spent) = r.get::<_, Option<Vec<u8>>>(1)? {
+                obtained.extend(unpack(&spent));
+            }
+        }
+    }
+    obtained.sort_unstable();
+    obtained.dedup();
     tx.prepare_cached(
         "INSERT INTO containment_windows (key, live, tripped_at, oldest) VALUES (?1, ?2, ?3, ?4) \
          ON CONFLICT (key) DO UPDATE SET live = excluded.live, tripped_at = excluded.tripped_at",
