@@ -1,0 +1,221 @@
+//! The result: counts for people, subject sets for notices, a digest for proof.
+
+use std::collections::BTreeMap;
+
+use roaring::RoaringTreemap;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::scoper::Scoper;
+
+/// Subjects confirmed exposed in each mode.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ModeCounts {
+    /// Shown in plain.
+    pub plain: u64,
+    /// Shown masked.
+    pub masked: u64,
+    /// Shown as a token.
+    pub token: u64,
+}
+
+/// One category's totals.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct CategoryTotals {
+    /// Subjects whose values of this category the log shows returned to a suspect.
+    pub confirmed: u64,
+    /// Of those, by the most revealing mode each was shown in.
+    pub confirmed_by_mode: ModeCounts,
+    /// Subjects reachable through the vector but not confirmed.
+    pub potential: u64,
+}
+
+/// One cell of the matrix: a category and how its values were (or could have been) exposed.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct Cell {
+    /// Field category (`name`, `email`, ...) or `country_and_locale`.
+    pub category: String,
+    /// `confirmed:<mode>` or `potential:<how>` (`plain`, `masked`, `token`,
+    /// `blind_index`, `metadata`, `data_and_keys`).
+    pub exposure: String,
+    /// Subjects in the cell.
+    pub subjects: u64,
+}
+
+/// The exposure matrix of one incident at one log checkpoint.
+#[derive(Debug, Clone)]
+pub struct Matrix {
+    /// Every cell, in (category, exposure) order.
+    pub cells: Vec<Cell>,
+    /// Totals per category (confirmed and potential kept apart).
+    pub categories: BTreeMap<String, CategoryTotals>,
+    /// Per country of residence: category → (confirmed, potential) subjects.
+    pub countries: BTreeMap<String, BTreeMap<String, (u64, u64)>>,
+    /// Per suspect: subjects confirmed exposed to it.
+    pub principals: BTreeMap<String, u64>,
+    /// People affected: confirmed or potential in any category.
+    pub people: u64,
+    /// People confirmed in at least one category.
+    pub people_confirmed: u64,
+    /// Subjects the log shows exposed that are no longer held (erased since): counted, but
+    /// without a country.
+    pub confirmed_not_held: u64,
+    /// Events of the log that showed an exposure.
+    pub events_used: u64,
+    /// Subjects streamed.
+    pub subjects_seen: u64,
+    /// The vector, window and suspects, as computed.
+    pub vector: String,
+    /// Window, unix ms.
+    pub window: (u64, u64),
+    /// Suspects.
+    pub suspects: Vec<String>,
+    sets: BTreeMap<(String, String), RoaringTreemap>,
+    affected: RoaringTreemap,
+}
+
+#[derive(Serialize)]
+struct Canonical<'a> {
+    version: u32,
+    vector: &'a str,
+    window: (u64, u64),
+    suspects: &'a [String],
+    people: u64,
+    people_confirmed: u64,
+    confirmed_not_held: u64,
+    categories: &'a BTreeMap<String, CategoryTotals>,
+    countries: &'a BTreeMap<String, BTreeMap<String, (u64, u64)>>,
+    principals: &'a BTreeMap<String, u64>,
+    cells: &'a [Cell],
+    events_used: u64,
+    subjects_seen: u64,
+}
+
+impl Matrix {
+    pub(crate) fn build(s: Scoper<'_>, gone: RoaringTreemap) -> Matrix {
+        let scope = s.scope().clone();
+        let sets = s.cells;
+        let mut categories: BTreeMap<String, CategoryTotals> = BTreeMap::new();
+        let mut confirmed_of: BTreeMap<&str, RoaringTreemap> = BTreeMap::new();
+        let mut potential_of: BTreeMap<&str, RoaringTreemap> = BTreeMap::new();
+        let mut affected = RoaringTreemap::new();
+        let mut confirmed_all = RoaringTreemap::new();
+        for ((category, exposure), set) in &sets {
+            affected |= set;
+            if exposure.starts_with("confirmed:") {
+                confirmed_all |= set;
+                *confirmed_of.entry(category).or_default() |= set;
+            } else {
+                *potential_of.entry(category).or_default() |= set;
+            }
+        }
+        for (category, set) in &confirmed_of {
+            let t = categories.entry((*category).to_owned()).or_default();
+            t.confirmed = set.len();
+            // The most revealing mode each subject was shown in.
+            let mode = |m: &str| {
+                sets.get(&((*category).to_owned(), format!("confirmed:{m}")))
+                    .cloned()
+                    .unwrap_or_default()
+            };
+            let plain = mode("plain");
+            let masked = &mode("masked") - &plain;
+            let token = &(&mode("token") - &plain) - &masked;
+            t.confirmed_by_mode = ModeCounts {
+                plain: plain.len(),
+                masked: masked.len(),
+                token: token.len(),
+            };
+        }
+        for (category, set) in &potential_of {
+            let only = match confirmed_of.get(category) {
+                Some(c) => set - c,
+                None => set.clone(),
+            };
+            categories
+                .entry((*category).to_owned())
+                .or_default()
+                .potential = only.len();
+        }
+        let cells = sets
+            .iter()
+            .map(|((category, exposure), set)| Cell {
+                category: category.clone(),
+                exposure: exposure.clone(),
+                subjects: set.len(),
+            })
+            .collect();
+        Matrix {
+            cells,
+            categories,
+            countries: s.by_country,
+            principals: s
+                .by_principal
+                .iter()
+                .map(|(p, b)| (p.clone(), b.len()))
+                .collect(),
+            people: affected.len(),
+            people_confirmed: confirmed_all.len(),
+            confirmed_not_held: gone.len(),
+            events_used: s.events_used,
+            subjects_seen: s.subjects_seen,
+            vector: scope.vector.as_str().to_owned(),
+            window: (scope.from_ms, scope.to_ms),
+            suspects: scope.suspects.iter().cloned().collect(),
+            sets,
+            affected,
+        }
+    }
+
+    /// The matrix as canonical JSON (sorted keys, no whitespace): the same inputs give the
+    /// same bytes.
+    pub fn canonical_json(&self) -> String {
+        serde_json::to_string(&Canonical {
+            version: 1,
+            vector: &self.vector,
+            window: self.window,
+            suspects: &self.suspects,
+            people: self.people,
+            people_confirmed: self.people_confirmed,
+            confirmed_not_held: self.confirmed_not_held,
+            categories: &self.categories,
+            countries: &self.countries,
+            principals: &self.principals,
+            cells: &self.cells,
+            events_used: self.events_used,
+            subjects_seen: self.subjects_seen,
+        })
+        .unwrap_or_default()
+    }
+
+    /// SHA-256 over the canonical JSON and every cell's subjects (ascending internal ids,
+    /// 8 bytes big-endian, cell by cell in order): what a recomputation must reproduce.
+    pub fn digest(&self) -> [u8; 32] {
+        let mut h = Sha256::new();
+        h.update(self.canonical_json().as_bytes());
+        for ((category, exposure), set) in &self.sets {
+            h.update((category.len() as u32).to_be_bytes());
+            h.update(category.as_bytes());
+            h.update((exposure.len() as u32).to_be_bytes());
+            h.update(exposure.as_bytes());
+            h.update(set.len().to_be_bytes());
+            for id in set {
+                h.update(id.to_be_bytes());
+            }
+        }
+        h.finalize().into()
+    }
+
+    /// Every affected subject (confirmed or potential), ascending: the notice list.
+    pub fn affected(&self) -> impl Iterator<Item = u64> + '_ {
+        self.affected.iter()
+    }
+
+    /// The subjects of one cell, ascending (empty when the cell does not exist).
+    pub fn cell_subjects(&self, category: &str, exposure: &str) -> Vec<u64> {
+        self.sets
+            .get(&(category.to_owned(), exposure.to_owned()))
+            .map(|s| s.iter().collect())
+            .unwrap_or_default()
+    }
+}
