@@ -832,12 +832,12 @@ impl Vault {
     ) -> Result<SubjectView, VaultError> {
         let ev = self.event(access, Action::Read, collection);
         let mut iid = None;
-        self.read_inner(access, collection, id, fields, &mut iid)
+        let mut shown = Vec::new();
+        self.read_inner(access, collection, id, fields, &mut iid, &mut shown)
             .and_then(|view| {
-                let ev = ev
-                    .clone()
-                    .with_subjects(iid)
-                    .with_fields(view.fields.keys().map(String::as_str));
+                // Each field returned, with the mode it was shown in when not plain
+                // (`email:masked`): breach scoping reads the mode back from the log.
+                let ev = ev.clone().with_subjects(iid).with_fields(shown);
                 // Durable before anything is returned (fail closed).
                 self.append(&ev)?;
                 Ok(view)
@@ -852,6 +852,7 @@ impl Vault {
         id: &Uuid,
         fields: Option<&[String]>,
         iid: &mut Option<u64>,
+        shown: &mut Vec<String>,
     ) -> Result<SubjectView, VaultError> {
         let c = self.collection(collection)?;
         if let Some(names) = fields {
@@ -868,6 +869,15 @@ impl Vault {
         let names: Vec<String> = grant.iter().map(|(n, _)| n.clone()).collect();
         let opened = self.open_fields(c, &stored, Some(&names))?;
         let fields = self.present_fields(access, c, &stored.country, opened, &grant);
+        shown.extend(
+            grant
+                .iter()
+                .filter(|(n, _)| fields.contains_key(n))
+                .map(|(n, m)| match m {
+                    kura_policy::Mode::Plain => n.clone(),
+                    m => format!("{n}:{}", m.as_str()),
+                }),
+        );
         Ok(SubjectView {
             id: stored.id,
             country: stored.country,
