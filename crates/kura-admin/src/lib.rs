@@ -24,5 +24,6 @@ pub mod keys;
 pub mod metrics;
 pub mod passwords;
 pub mod report;
+pub mod scope;
 
 pub use directory::AdminError;

@@ -335,6 +335,13 @@ impl Store for Flaky {
     fn count_subjects(&self, c: &str) -> Result<u64, StoreError> {
         self.inner.count_subjects(c)
     }
+    fn scan_subjects(
+        &self,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<kura_store::SubjectScan>, StoreError> {
+        self.inner.scan_subjects(after, limit)
+    }
     fn append_audit(&self, a: &[AuditLeaf]) -> Result<u64, StoreError> {
         if self.broken.load(Ordering::SeqCst) {
             // Give concurrent callers time to join the failing batch.

@@ -44,7 +44,8 @@ pub use directory::{DirectoryStore, IncidentRecord, OrganizationRecord, Principa
 pub use error::StoreError;
 pub use postgres::PostgresStore;
 pub use record::{
-    ApiKeyRecord, AuditLeaf, NewSubject, SearchHit, StoredSubject, SubjectUpdate, UpdateOutcome,
+    ApiKeyRecord, AuditLeaf, NewSubject, SearchHit, StoredSubject, SubjectScan, SubjectUpdate,
+    UpdateOutcome,
 };
 pub use uuid::Uuid;
 
@@ -130,6 +131,15 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         token: &BlindToken,
         limit: usize,
     ) -> Result<Vec<SearchHit>, StoreError>;
+
+    /// Up to `limit` subjects with an internal id above `after_iid`, in internal-id order
+    /// (every collection): a bulk pass pages through with the last id it saw, so nothing
+    /// holds all subjects at once. Canaries are included (callers that count people leave
+    /// them out).
+    ///
+    /// # Errors
+    /// Backend failures.
+    fn scan_subjects(&self, after_iid: u64, limit: usize) -> Result<Vec<SubjectScan>, StoreError>;
 
     /// Number of subjects in a collection.
     ///

@@ -50,7 +50,7 @@ use uuid::Uuid;
 use crate::record::{tokens_from_blob, tokens_to_blob};
 use crate::{
     ApiKeyRecord, AuditLeaf, NewSubject, SCHEMA_VERSION, SearchHit, Store, StoreError,
-    StoredSubject, SubjectUpdate, UpdateOutcome,
+    StoredSubject, SubjectScan, SubjectUpdate, UpdateOutcome,
 };
 
 mod audit;
@@ -1155,6 +1155,27 @@ impl Store for PostgresStore {
             .map(|r| SearchHit {
                 id: r.get(0),
                 iid: r.get::<_, i64>(1) as u64,
+            })
+            .collect())
+    }
+
+    fn scan_subjects(&self, after_iid: u64, limit: usize) -> Result<Vec<SubjectScan>, StoreError> {
+        const SQL: &str = "SELECT iid, subject_id, collection, country, fields \
+             FROM kura_data.subjects WHERE iid > $1 ORDER BY iid LIMIT $2";
+        let after = i64::try_from(after_iid).unwrap_or(i64::MAX);
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let mut conn = self.pool.get()?;
+        let Conn { client, stmts } = &mut *conn;
+        let stmt = prepared(client, stmts, SQL)?;
+        Ok(client
+            .query(&stmt, &[&after, &limit])?
+            .iter()
+            .map(|r| SubjectScan {
+                iid: r.get::<_, i64>(0) as u64,
+                id: r.get(1),
+                collection: r.get(2),
+                country: r.get(3),
+                fields: r.get(4),
             })
             .collect())
     }

@@ -127,3 +127,18 @@ pub(crate) fn tokens_from_blob(blob: &[u8]) -> Result<Vec<BlindToken>, crate::St
         })
         .collect())
 }
+
+/// One subject as a bulk pass sees it ([`crate::Store::scan_subjects`]): no key, no value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubjectScan {
+    /// Internal id.
+    pub iid: u64,
+    /// Public id.
+    pub id: Uuid,
+    /// Collection name.
+    pub collection: String,
+    /// Country of residence.
+    pub country: String,
+    /// The sealed-fields blob: field names in clear, values only as ciphertexts.
+    pub fields: Vec<u8>,
+}

@@ -22,7 +22,7 @@ use uuid::Uuid;
 use crate::record::{tokens_from_blob, tokens_to_blob};
 use crate::{
     ApiKeyRecord, AuditLeaf, NewSubject, SCHEMA_VERSION, SearchHit, Store, StoreError,
-    StoredSubject, SubjectUpdate, UpdateOutcome,
+    StoredSubject, SubjectScan, SubjectUpdate, UpdateOutcome,
 };
 
 const DATA_MIGRATIONS: &[&str] = &[
@@ -586,6 +586,31 @@ impl Store for SqliteStore {
                     id: Uuid::from_slice(&bytes)
                         .map_err(|_| StoreError::Corrupt("subject id is not 16 bytes".into()))?,
                     iid: iid as u64,
+                });
+            }
+            Ok(out)
+        })
+    }
+
+    fn scan_subjects(&self, after_iid: u64, limit: usize) -> Result<Vec<SubjectScan>, StoreError> {
+        let after = i64::try_from(after_iid).unwrap_or(i64::MAX);
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.with_reader(|p| {
+            let mut stmt = p.data.prepare_cached(
+                "SELECT iid, id, collection, country, fields FROM subjects \
+                 WHERE iid > ?1 ORDER BY iid LIMIT ?2",
+            )?;
+            let mut rows = stmt.query(params![after, limit])?;
+            let mut out = Vec::new();
+            while let Some(r) = rows.next()? {
+                let id: Vec<u8> = r.get(1)?;
+                out.push(SubjectScan {
+                    iid: r.get::<_, i64>(0)? as u64,
+                    id: Uuid::from_slice(&id)
+                        .map_err(|_| StoreError::Corrupt("subject id is not 16 bytes".into()))?,
+                    collection: r.get(2)?,
+                    country: r.get(3)?,
+                    fields: r.get(4)?,
                 });
             }
             Ok(out)

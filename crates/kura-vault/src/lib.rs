@@ -34,3 +34,13 @@ pub use error::VaultError;
 pub use kura_policy::{Action as PolicyAction, DenyCode, Mode, Policy, PrincipalKind, Quota};
 pub use uuid::Uuid;
 pub use vault::{SubjectInput, SubjectView, Vault, VaultOptions};
+
+/// The names of the fields a subject holds, read from its sealed-fields blob (names are in
+/// clear there; values are not, and nothing is opened). For bulk passes such as breach
+/// scoping.
+///
+/// # Errors
+/// [`VaultError::Store`] when the blob is malformed.
+pub fn held_field_names(sealed: &[u8]) -> Result<Vec<String>, VaultError> {
+    Ok(codec::decode(sealed)?.into_keys().collect())
+}
