@@ -97,3 +97,64 @@ pub fn compute(
     }
     Ok(scoper.finish())
 }
+
+/// What the suspects' stored policies could return: one [`kura_scope::Grant`] per field not
+/// denied (the potential exposure of a stolen key or a processor).
+///
+/// # Errors
+/// [`AdminError::NotFound`] for an unknown suspect; store failures; stored policies that no
+/// longer check against the schema.
+pub fn grants_of(
+    directory: &dyn kura_store::DirectoryStore,
+    schema: &Schema,
+    suspects: &std::collections::BTreeSet<String>,
+) -> Result<Vec<kura_scope::Grant>, AdminError> {
+    let mut out = Vec::new();
+    for id in suspects {
+        let p = directory
+            .principal(id)?
+            .ok_or_else(|| AdminError::NotFound(format!("no principal `{id}`")))?;
+        let policies = crate::directory::parse_policies(&p.policies, schema).map_err(|e| {
+            AdminError::Invalid {
+                code: "invalid_policy",
+                message: format!("stored policies of `{id}` do not check: {e}"),
+            }
+        })?;
+        for policy in &policies {
+            for (field, mode) in policy.fields() {
+                if *mode != kura_policy::Mode::Denied {
+                    out.push(kura_scope::Grant {
+                        principal: id.clone(),
+                        collection: policy.collection().to_owned(),
+                        field: field.clone(),
+                        mode: mode.as_str().to_owned(),
+                    });
+                }
+            }
+        }
+    }
+    out.sort();
+    out.dedup();
+    Ok(out)
+}
+
+/// The suspect and window of a containment incident (its principal, and its window in
+/// unix ms), for scoping it as a stolen key.
+///
+/// # Errors
+/// [`AdminError::NotFound`] for an unknown incident; store failures.
+pub fn incident_scope(
+    directory: &dyn kura_store::DirectoryStore,
+    id: &str,
+) -> Result<(String, u64, u64), AdminError> {
+    let i = directory
+        .incidents()?
+        .into_iter()
+        .find(|i| i.id == id)
+        .ok_or_else(|| AdminError::NotFound(format!("no incident `{id}`")))?;
+    let body: serde_json::Value = serde_json::from_str(&i.body).unwrap_or_default();
+    let secs = |k: &str| body[k].as_i64().map(|s| s.max(0) as u64 * 1000);
+    let from = secs("window_start").unwrap_or(0);
+    let to = secs("window_end").map_or(u64::MAX, |t| t + 999);
+    Ok((i.principal, from, to))
+}

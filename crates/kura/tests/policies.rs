@@ -562,6 +562,35 @@ fn a_stolen_processor_key_obtains_at_most_its_quota() {
         .map(|v| v.as_str().unwrap().to_owned())
         .collect();
     assert_eq!(listed, obtained);
+    // `kura incident scope ID`: the spokesperson's numbers, from the real access log.
+    let (code, out, err) = cli(
+        &s,
+        tmp.path(),
+        &["incident", "scope", inc["id"].as_str().unwrap(), "--json"],
+    );
+    assert_eq!(code, 0, "{err}");
+    let m: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(m["people_confirmed"], 100, "{out}");
+    assert_eq!(m["people"], 10_000, "every subject was reachable: {out}");
+    assert_eq!(m["categories"]["name"]["confirmed_by_mode"]["plain"], 100);
+    assert_eq!(m["categories"]["email"]["confirmed_by_mode"]["masked"], 100);
+    assert_eq!(m["categories"]["name"]["potential"], 9_900);
+    assert!(m["categories"].get("birth_date").is_none(), "denied: {out}");
+    assert_eq!(m["suspects"], json!([pid]));
+    assert_eq!(m["digest"].as_str().unwrap().len(), 64);
+    let (code, text, err) = cli(
+        &s,
+        tmp.path(),
+        &["incident", "scope", inc["id"].as_str().unwrap()],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        text.contains("people affected: 10000 (100 confirmed"),
+        "{text}"
+    );
+    let (code, _, err) = cli(&s, tmp.path(), &["incident", "scope", "no-such-incident"]);
+    assert_ne!(code, 0);
+    assert!(err.contains("no incident `no-such-incident`"), "{err}");
     let alert: Value =
         serde_json::from_str(&alerts.recv_timeout(Duration::from_secs(10)).unwrap()).unwrap();
     assert_eq!(alert["event"], "containment");

@@ -165,6 +165,34 @@ pub enum IncidentCommand {
         #[arg(long)]
         json: bool,
     },
+    /// The exposure matrix: how many people, and how many of each category (names,
+    /// addresses, e-mail addresses, birth dates, phones, cards, passwords), confirmed by the
+    /// access log and potential by vector, per country — computed at the log's current size.
+    Scope {
+        #[command(flatten)]
+        vault: VaultArgs,
+        /// A containment incident: its principal is the suspect and its window the window
+        /// (flags below override).
+        id: Option<String>,
+        /// A suspect principal (repeat for several).
+        #[arg(long = "suspect")]
+        suspects: Vec<String>,
+        /// How the data left: stolen_key, processor, db_dump, backup, insider, other.
+        #[arg(long, default_value = "stolen_key")]
+        vector: String,
+        /// For db_dump or backup: the key store or key file left with the data.
+        #[arg(long)]
+        keys_exposed: bool,
+        /// Window start: unix seconds or RFC 3339 (default: the incident's, or the beginning).
+        #[arg(long)]
+        from: Option<String>,
+        /// Window end: unix seconds or RFC 3339 (default: the incident's, or now).
+        #[arg(long)]
+        to: Option<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -447,8 +475,139 @@ pub fn run_incident(cmd: IncidentCommand) -> Result<ExitCode> {
                 }
             }
         }
+        IncidentCommand::Scope {
+            vault,
+            id,
+            suspects,
+            vector,
+            keys_exposed,
+            from,
+            to,
+            json,
+        } => scope(&vault, id, suspects, &vector, keys_exposed, from, to, json)?,
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `kura incident scope`.
+#[allow(clippy::too_many_arguments)]
+fn scope(
+    vault: &VaultArgs,
+    id: Option<String>,
+    mut suspects: Vec<String>,
+    vector: &str,
+    keys_exposed: bool,
+    from: Option<String>,
+    to: Option<String>,
+    json: bool,
+) -> Result<()> {
+    let r = resolve(vault)?;
+    let schema = r.config.schema()?;
+    let stores = open::stores(&r)?;
+    let vector = kura_scope::Vector::parse(vector).with_context(|| {
+        format!(
+            "unknown vector `{vector}`: use stolen_key, processor, db_dump, backup, insider or other"
+        )
+    })?;
+    let (mut from_ms, mut to_ms) = (0, u64::MAX);
+    if let Some(id) = &id {
+        let (principal, f, t) = kura_admin::scope::incident_scope(&*stores.directory, id)?;
+        if suspects.is_empty() {
+            suspects.push(principal);
+        }
+        (from_ms, to_ms) = (f, t);
+    }
+    if let Some(f) = from {
+        from_ms = parse_time(&f)?.max(0) as u64 * 1000;
+    }
+    if let Some(t) = to {
+        to_ms = parse_time(&t)?.max(0) as u64 * 1000 + 999;
+    }
+    let suspects: std::collections::BTreeSet<String> = suspects.into_iter().collect();
+    let needs_suspects = matches!(
+        vector,
+        kura_scope::Vector::StolenKey | kura_scope::Vector::Processor | kura_scope::Vector::Insider
+    );
+    anyhow::ensure!(
+        !needs_suspects || !suspects.is_empty(),
+        "vector `{}` needs a suspect: give an incident id or --suspect PRINCIPAL",
+        vector.as_str()
+    );
+    let grants = if matches!(
+        vector,
+        kura_scope::Vector::StolenKey | kura_scope::Vector::Processor
+    ) {
+        kura_admin::scope::grants_of(&*stores.directory, &schema, &suspects)?
+    } else {
+        Vec::new()
+    };
+    let size = stores.audit.audit_size()?;
+    let bar = indicatif::ProgressBar::new(size);
+    if json || !std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    }
+    let matrix = kura_admin::scope::compute(
+        &*stores.audit,
+        &schema,
+        kura_scope::Scope {
+            from_ms,
+            to_ms,
+            suspects,
+            vector,
+            keys_exposed,
+            grants,
+        },
+        size,
+        &mut |stage, done, total| {
+            bar.set_message(stage);
+            if total > 0 {
+                bar.set_length(total);
+            }
+            bar.set_position(done);
+        },
+    )?;
+    bar.finish_and_clear();
+    let digest: String = matrix.digest().iter().map(|b| format!("{b:02x}")).collect();
+    if json {
+        let mut v: serde_json::Value = serde_json::from_str(&matrix.canonical_json())?;
+        v["tree_size"] = size.into();
+        v["digest"] = digest.into();
+        print_json(&v)?;
+        return Ok(());
+    }
+    println!(
+        "Exposure at log size {size} (digest {digest}), vector {}:",
+        matrix.vector
+    );
+    println!(
+        "  people affected: {} ({} confirmed by the access log, {} potential only)",
+        matrix.people,
+        matrix.people_confirmed,
+        matrix.people - matrix.people_confirmed
+    );
+    if matrix.confirmed_not_held > 0 {
+        println!(
+            "  of the confirmed, {} erased since (no country on record)",
+            matrix.confirmed_not_held
+        );
+    }
+    println!("  category            confirmed  (plain / masked / token)   potential");
+    for (category, t) in &matrix.categories {
+        let m = &t.confirmed_by_mode;
+        println!(
+            "  {category:<18} {:>10}  ({} / {} / {}) {:>14}",
+            t.confirmed, m.plain, m.masked, m.token, t.potential
+        );
+    }
+    println!("  per country (confirmed / potential):");
+    for (country, cats) in &matrix.countries {
+        let cells: Vec<String> = cats
+            .iter()
+            .map(|(c, (a, b))| format!("{c} {a}/{b}"))
+            .collect();
+        println!("    {country}: {}", cells.join(", "));
+    }
+    Ok(())
 }
 
 /// Unix seconds from `1700000000` or an RFC 3339 time.
