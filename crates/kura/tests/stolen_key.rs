@@ -307,13 +307,9 @@ fn pg_serve(url: &str, key_file: &Path, cwd: &Path, name: &str, operator_key: &s
     }
 }
 
-#[test]
-fn two_servers_alternating_and_a_restart_postgres() {
-    let Some(db) = TestDatabase::create("stolen_key") else {
-        return;
-    };
-    let tmp = tempfile::tempdir().unwrap();
-    let key_file = tmp.path().join("kura.key");
+/// `kura init` on `db` with its key file in `dir`: (key file, operator key, app-role URL).
+fn init_pg(db: &TestDatabase, dir: &Path) -> (std::path::PathBuf, String, String) {
+    let key_file = dir.join("kura.key");
     let (code, out, err) = kura(
         &util::with_owner(&[
             "init",
@@ -323,12 +319,21 @@ fn two_servers_alternating_and_a_restart_postgres() {
             key_file.to_str().unwrap(),
             "--json",
         ]),
-        tmp.path(),
+        dir,
     );
     assert_eq!(code, 0, "{err}");
     let op: Value = serde_json::from_str(out.trim()).unwrap();
     let op = op["operator_key"].as_str().unwrap().to_owned();
-    let app = db.app_url();
+    (key_file, op, db.app_url())
+}
+
+#[test]
+fn two_servers_alternating_and_a_restart_postgres() {
+    let Some(db) = TestDatabase::create("stolen_key") else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let (key_file, op, app) = init_pg(&db, tmp.path());
     let mut servers = vec![
         pg_serve(&app, &key_file, tmp.path(), "a", &op),
         pg_serve(&app, &key_file, tmp.path(), "b", &op),
@@ -357,22 +362,7 @@ fn a_leased_quota_holds_across_two_servers_and_a_restart_postgres() {
         return;
     };
     let tmp = tempfile::tempdir().unwrap();
-    let key_file = tmp.path().join("kura.key");
-    let (code, out, err) = kura(
-        &util::with_owner(&[
-            "init",
-            "--store-url",
-            db.url(),
-            "--key-file",
-            key_file.to_str().unwrap(),
-            "--json",
-        ]),
-        tmp.path(),
-    );
-    assert_eq!(code, 0, "{err}");
-    let op: Value = serde_json::from_str(out.trim()).unwrap();
-    let op = op["operator_key"].as_str().unwrap().to_owned();
-    let app = db.app_url();
+    let (key_file, op, app) = init_pg(&db, tmp.path());
     let mut servers = vec![
         pg_serve(&app, &key_file, tmp.path(), "a", &op),
         pg_serve(&app, &key_file, tmp.path(), "b", &op),
