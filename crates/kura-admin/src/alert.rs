@@ -1,5 +1,5 @@
-//! What happens when containment trips: the suspension and a draft incident are recorded in
-//! the store, and an alert is raised three ways — a `WARN` log line (target `kura::alert`), a
+//! What happens when containment trips: the suspension and an incident
+//! ([`crate::incident::open_from_trip`]) are recorded in the store, and an alert is raised three ways — a `WARN` log line (target `kura::alert`), a
 //! metric, and a JSON POST to the configured webhook. None of them carries a subject id or a
 //! field value; the incident record (operators only) holds the subjects obtained.
 //!
@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use kura_policy::DraftIncident;
-use kura_store::{DirectoryStore, IncidentRecord};
+use kura_store::DirectoryStore;
 use kura_vault::ContainmentSink;
 use serde_json::json;
 
@@ -67,17 +67,20 @@ impl AlertSink {
             "subjects_refused": incident.refused.len(),
             "canaries_hit": incident.canaries.len(),
         });
-        self.directory
-            .insert_incident(&IncidentRecord {
-                id: id.to_owned(),
-                opened_at: (time_ms / 1000) as i64,
-                principal: incident.principal.clone(),
-                org: principal.map(|p| p.org.clone()),
-                trigger: incident.trigger.as_str().to_owned(),
-                status: "draft".to_owned(),
-                body: body.to_string(),
-            })
-            .map_err(|e| e.to_string())
+        crate::incident::open_from_trip(
+            &*self.directory,
+            &crate::incident::Trip {
+                id,
+                trigger: incident.trigger.as_str(),
+                principal: &incident.principal,
+                org: principal.map(|p| p.org.as_str()),
+                window: (incident.window_start, incident.window_end),
+                time_ms,
+                detail: body,
+            },
+        )
+        .map(|_| ())
+        .map_err(|e| e.to_string())
     }
 
     fn post(&self, payload: serde_json::Value) {

@@ -20,6 +20,8 @@
 pub mod alert;
 pub mod canary;
 pub mod directory;
+pub mod evidence;
+pub mod incident;
 pub mod keys;
 pub mod metrics;
 pub mod passwords;

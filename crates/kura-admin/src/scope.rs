@@ -54,12 +54,13 @@ pub fn compute(
                 leaves.len()
             ))));
         }
-        for (_, leaf) in &leaves {
+        for (index, leaf) in &leaves {
             let ev = AccessEvent::from_leaf(leaf)?;
             let subjects: Vec<u64> = ev.subjects.iter().collect();
             let fields: Vec<&str> = ev.fields.iter().map(String::as_str).collect();
             scoper
                 .event(&ScopeEvent {
+                    index: *index,
                     time_ms: ev.time_ms,
                     principal: &ev.principal,
                     action: ev.action.as_str(),

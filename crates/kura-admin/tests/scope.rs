@@ -112,6 +112,7 @@ fn the_matrix_from_the_real_log_matches_what_was_read() {
         vector: Vector::StolenKey,
         keys_exposed: false,
         grants: grants.clone(),
+        canaries: Default::default(),
     };
     let mut stages = Vec::new();
     let m = kura_admin::scope::compute(

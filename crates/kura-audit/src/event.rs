@@ -128,6 +128,19 @@ actions! {
     LogRead => "log_read",
     /// An operator key issued through the break-glass path (local access to the key file).
     BreakGlass => "break_glass",
+    /// An incident declared by an operator or opened by a containment trip (request id:
+    /// the incident id; fields: `entry:<n>` and `sha256:<hex>` of the timeline entry).
+    IncidentOpen => "incident_open",
+    /// An incident changed: a timestamp set, its window, suspects or vector (as
+    /// `incident_open`).
+    IncidentUpdate => "incident_update",
+    /// An incident closed (as `incident_open`).
+    IncidentClose => "incident_close",
+    /// An incident's exposure matrix computed (fields: `version:<n>`, `tree_size:<n>`,
+    /// `digest:<hex>`).
+    IncidentScope => "incident_scope",
+    /// An incident's evidence bundle exported.
+    IncidentExport => "incident_export",
 }
 
 impl fmt::Display for Action {

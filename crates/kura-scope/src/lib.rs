@@ -27,5 +27,7 @@
 mod matrix;
 mod scoper;
 
-pub use matrix::{CategoryTotals, Cell, Matrix, ModeCounts};
-pub use scoper::{Catalog, Grant, Scope, ScopeError, ScopeEvent, Scoper, SubjectRow, Vector};
+pub use matrix::{CategoryTotals, Cell, CellSets, Matrix, ModeCounts};
+pub use scoper::{
+    Catalog, CatalogEntry, Grant, Scope, ScopeError, ScopeEvent, Scoper, SubjectRow, Vector,
+};

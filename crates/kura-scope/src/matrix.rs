@@ -6,7 +6,7 @@ use roaring::RoaringTreemap;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use crate::scoper::Scoper;
+use crate::scoper::{ScopeError, Scoper};
 
 /// Subjects confirmed exposed in each mode.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -62,6 +62,9 @@ pub struct Matrix {
     pub confirmed_not_held: u64,
     /// Events of the log that showed an exposure.
     pub events_used: u64,
+    /// Canaries the log shows returned to a suspect (not counted as people: a canary is
+    /// nobody; one touched proves the suspect read beyond any real need).
+    pub canaries_touched: u64,
     /// Subjects streamed.
     pub subjects_seen: u64,
     /// The vector, window and suspects, as computed.
@@ -70,8 +73,129 @@ pub struct Matrix {
     pub window: (u64, u64),
     /// Suspects.
     pub suspects: Vec<String>,
-    sets: BTreeMap<(String, String), RoaringTreemap>,
+    sets: CellSets,
     affected: RoaringTreemap,
+}
+
+/// The subjects behind a matrix: each cell's internal ids and the log indexes of the events
+/// that showed an exposure. What a recomputation must reproduce, with the canonical JSON.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CellSets {
+    /// (category, exposure) → subjects.
+    pub cells: BTreeMap<(String, String), RoaringTreemap>,
+    /// Log indexes of the evidence events.
+    pub evidence: RoaringTreemap,
+}
+
+const SETS_MAGIC: &[u8; 4] = b"KSS1";
+
+struct Reader<'a>(&'a [u8]);
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize, what: &str) -> Result<&'a [u8], ScopeError> {
+        if self.0.len() < n {
+            return Err(ScopeError::BadSets(format!("{what}: truncated")));
+        }
+        let (head, tail) = self.0.split_at(n);
+        self.0 = tail;
+        Ok(head)
+    }
+
+    fn u32(&mut self, what: &str) -> Result<u32, ScopeError> {
+        let b = self.take(4, what)?;
+        Ok(u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+    }
+
+    fn text(&mut self, what: &str) -> Result<String, ScopeError> {
+        let b = self.take(2, what)?;
+        let n = usize::from(u16::from_be_bytes([b[0], b[1]]));
+        String::from_utf8(self.take(n, what)?.to_vec())
+            .map_err(|_| ScopeError::BadSets(format!("{what}: not UTF-8")))
+    }
+
+    fn bitmap(&mut self, what: &str) -> Result<RoaringTreemap, ScopeError> {
+        let b = self.take(8, what)?;
+        let n = u64::from_be_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]);
+        let n = usize::try_from(n).map_err(|_| ScopeError::BadSets(format!("{what}: too long")))?;
+        RoaringTreemap::deserialize_from(self.take(n, what)?)
+            .map_err(|e| ScopeError::BadSets(format!("{what}: {e}")))
+    }
+}
+
+impl CellSets {
+    /// The sets as bytes: `KSS1`, then per cell (in order) the category and exposure (each
+    /// a u16 big-endian length and UTF-8) and the subjects (a u64 big-endian length and the
+    /// portable Roaring serialization), then the evidence the same way.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        out.extend_from_slice(SETS_MAGIC);
+        out.extend_from_slice(&(self.cells.len() as u32).to_be_bytes());
+        let bitmap = |out: &mut Vec<u8>, b: &RoaringTreemap| {
+            let mut bytes = Vec::with_capacity(b.serialized_size());
+            // Writing to a Vec cannot fail.
+            let _ = b.serialize_into(&mut bytes);
+            out.extend_from_slice(&(bytes.len() as u64).to_be_bytes());
+            out.extend_from_slice(&bytes);
+        };
+        for ((category, exposure), set) in &self.cells {
+            for s in [category, exposure] {
+                out.extend_from_slice(&(s.len() as u16).to_be_bytes());
+                out.extend_from_slice(s.as_bytes());
+            }
+            bitmap(&mut out, set);
+        }
+        bitmap(&mut out, &self.evidence);
+        out
+    }
+
+    /// Decodes [`CellSets::encode`]'s bytes.
+    ///
+    /// # Errors
+    /// [`ScopeError::BadSets`] naming what does not decode.
+    pub fn decode(bytes: &[u8]) -> Result<CellSets, ScopeError> {
+        let mut r = Reader(bytes);
+        if r.take(4, "magic")? != SETS_MAGIC {
+            return Err(ScopeError::BadSets("not a kura cell-set encoding".to_owned()));
+        }
+        let count = r.u32("cell count")?;
+        let mut cells = BTreeMap::new();
+        for _ in 0..count {
+            let category = r.text("category")?;
+            let exposure = r.text("exposure")?;
+            let set = r.bitmap("cell subjects")?;
+            if cells.insert((category, exposure), set).is_some() {
+                return Err(ScopeError::BadSets("a cell appears twice".to_owned()));
+            }
+        }
+        let evidence = r.bitmap("evidence")?;
+        if !r.0.is_empty() {
+            return Err(ScopeError::BadSets("trailing bytes".to_owned()));
+        }
+        Ok(CellSets { cells, evidence })
+    }
+
+    /// SHA-256 over `canonical` (a matrix's canonical JSON), every cell's subjects
+    /// (ascending internal ids, 8 bytes big-endian, cell by cell in order) and the evidence
+    /// indexes: [`Matrix::digest`], computable from a stored or exported matrix.
+    pub fn digest(&self, canonical: &str) -> [u8; 32] {
+        let mut h = Sha256::new();
+        h.update(canonical.as_bytes());
+        for ((category, exposure), set) in &self.cells {
+            h.update((category.len() as u32).to_be_bytes());
+            h.update(category.as_bytes());
+            h.update((exposure.len() as u32).to_be_bytes());
+            h.update(exposure.as_bytes());
+            h.update(set.len().to_be_bytes());
+            for id in set {
+                h.update(id.to_be_bytes());
+            }
+        }
+        h.update(self.evidence.len().to_be_bytes());
+        for i in &self.evidence {
+            h.update(i.to_be_bytes());
+        }
+        h.finalize().into()
+    }
 }
 
 #[derive(Serialize)]
@@ -88,6 +212,7 @@ struct Canonical<'a> {
     principals: &'a BTreeMap<String, u64>,
     cells: &'a [Cell],
     events_used: u64,
+    canaries_touched: u64,
     subjects_seen: u64,
 }
 
@@ -157,12 +282,16 @@ impl Matrix {
             people: affected.len(),
             people_confirmed: confirmed_all.len(),
             confirmed_not_held: gone.len(),
-            events_used: s.events_used,
+            events_used: s.evidence.len(),
+            canaries_touched: s.canaries_touched.len(),
             subjects_seen: s.subjects_seen,
             vector: scope.vector.as_str().to_owned(),
             window: (scope.from_ms, scope.to_ms),
             suspects: scope.suspects.iter().cloned().collect(),
-            sets,
+            sets: CellSets {
+                cells: sets,
+                evidence: s.evidence,
+            },
             affected,
         }
     }
@@ -171,7 +300,7 @@ impl Matrix {
     /// same bytes.
     pub fn canonical_json(&self) -> String {
         serde_json::to_string(&Canonical {
-            version: 1,
+            version: 2,
             vector: &self.vector,
             window: self.window,
             suspects: &self.suspects,
@@ -183,27 +312,21 @@ impl Matrix {
             principals: &self.principals,
             cells: &self.cells,
             events_used: self.events_used,
+            canaries_touched: self.canaries_touched,
             subjects_seen: self.subjects_seen,
         })
         .unwrap_or_default()
     }
 
-    /// SHA-256 over the canonical JSON and every cell's subjects (ascending internal ids,
-    /// 8 bytes big-endian, cell by cell in order): what a recomputation must reproduce.
+    /// SHA-256 over the canonical JSON, every cell's subjects and the evidence indexes
+    /// ([`CellSets::digest`]): what a recomputation must reproduce.
     pub fn digest(&self) -> [u8; 32] {
-        let mut h = Sha256::new();
-        h.update(self.canonical_json().as_bytes());
-        for ((category, exposure), set) in &self.sets {
-            h.update((category.len() as u32).to_be_bytes());
-            h.update(category.as_bytes());
-            h.update((exposure.len() as u32).to_be_bytes());
-            h.update(exposure.as_bytes());
-            h.update(set.len().to_be_bytes());
-            for id in set {
-                h.update(id.to_be_bytes());
-            }
-        }
-        h.finalize().into()
+        self.sets.digest(&self.canonical_json())
+    }
+
+    /// The subjects of every cell and the evidence indexes.
+    pub fn sets(&self) -> &CellSets {
+        &self.sets
     }
 
     /// Every affected subject (confirmed or potential), ascending: the notice list.
@@ -214,6 +337,7 @@ impl Matrix {
     /// The subjects of one cell, ascending (empty when the cell does not exist).
     pub fn cell_subjects(&self, category: &str, exposure: &str) -> Vec<u64> {
         self.sets
+            .cells
             .get(&(category.to_owned(), exposure.to_owned()))
             .map(|s| s.iter().collect())
             .unwrap_or_default()

@@ -4,6 +4,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use kura_model::{Category, Schema};
 use roaring::RoaringTreemap;
+use serde::{Deserialize, Serialize};
 
 use crate::matrix::Matrix;
 
@@ -82,15 +83,63 @@ pub struct Scope {
     pub keys_exposed: bool,
     /// For a stolen key or a processor: what the suspects' policies could return.
     pub grants: Vec<Grant>,
+    /// Canary subjects (internal ids): never counted as people; a canary the log shows
+    /// returned to a suspect is counted apart ([`crate::Matrix::canaries_touched`]).
+    pub canaries: RoaringTreemap,
 }
 
 /// Field → category and searchability, per collection (from the schema).
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Catalog {
     fields: HashMap<(String, String), (Category, bool)>,
 }
 
+/// One field of a [`Catalog`], for carrying it outside the schema (an evidence bundle).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CatalogEntry {
+    /// Collection.
+    pub collection: String,
+    /// Field name.
+    pub field: String,
+    /// Its category.
+    pub category: Category,
+    /// Whether it carries a blind index.
+    pub searchable: bool,
+}
+
 impl Catalog {
+    /// Every field, sorted.
+    pub fn entries(&self) -> Vec<CatalogEntry> {
+        let mut v: Vec<CatalogEntry> = self
+            .fields
+            .iter()
+            .map(|((collection, field), (category, searchable))| CatalogEntry {
+                collection: collection.clone(),
+                field: field.clone(),
+                category: *category,
+                searchable: *searchable,
+            })
+            .collect();
+        v.sort();
+        v
+    }
+
+    /// A catalog from its entries.
+    pub fn from_entries(entries: &[CatalogEntry]) -> Catalog {
+        Catalog {
+            fields: entries
+                .iter()
+                .map(|e| {
+                    (
+                        (e.collection.clone(), e.field.clone()),
+                        (e.category, e.searchable),
+                    )
+                })
+                .collect(),
+        }
+    }
+
     /// The catalog of a schema.
     pub fn of(schema: &Schema) -> Catalog {
         let mut fields = HashMap::new();
@@ -112,6 +161,8 @@ impl Catalog {
 /// One access event as scoping needs it (decoded from the log by the caller).
 #[derive(Debug, Clone, Copy)]
 pub struct ScopeEvent<'a> {
+    /// The event's index in the log (kept as evidence when the event shows an exposure).
+    pub index: u64,
     /// Unix ms.
     pub time_ms: u64,
     /// Principal id.
@@ -150,6 +201,9 @@ pub enum ScopeError {
     /// The window ends before it starts.
     #[error("the window ends before it starts")]
     EmptyWindow,
+    /// Encoded cell sets that do not decode.
+    #[error("cell sets do not decode: {0}")]
+    BadSets(String),
 }
 
 /// The pseudo-category of a subject's country of residence and locale (stored in clear).
@@ -173,7 +227,10 @@ pub struct Scoper<'c> {
     held_confirmed: RoaringTreemap,
     /// (collection, field) → modes the suspects were granted (stolen key, processor).
     grants: HashMap<(String, String), BTreeSet<String>>,
-    pub(crate) events_used: u64,
+    /// Log indexes of the events that showed an exposure.
+    pub(crate) evidence: RoaringTreemap,
+    /// Canaries the log shows returned to a suspect.
+    pub(crate) canaries_touched: RoaringTreemap,
     pub(crate) subjects_seen: u64,
     in_subjects: bool,
 }
@@ -207,7 +264,8 @@ impl<'c> Scoper<'c> {
             confirmed_any: RoaringTreemap::new(),
             held_confirmed: RoaringTreemap::new(),
             grants,
-            events_used: 0,
+            evidence: RoaringTreemap::new(),
+            canaries_touched: RoaringTreemap::new(),
             subjects_seen: 0,
             in_subjects: false,
         })
@@ -254,8 +312,18 @@ impl<'c> Scoper<'c> {
         if exposures.is_empty() {
             return Ok(());
         }
-        self.events_used += 1;
-        let subjects: RoaringTreemap = e.subjects.iter().copied().collect();
+        self.evidence.insert(e.index);
+        let mut subjects: RoaringTreemap = e.subjects.iter().copied().collect();
+        if !self.scope.canaries.is_empty() {
+            let canaries = &subjects & &self.scope.canaries;
+            if !canaries.is_empty() {
+                self.canaries_touched |= &canaries;
+                subjects -= &canaries;
+                if subjects.is_empty() {
+                    return Ok(());
+                }
+            }
+        }
         for key in exposures {
             *self.cells.entry(key).or_default() |= &subjects;
         }
@@ -268,6 +336,9 @@ impl<'c> Scoper<'c> {
     pub fn subject(&mut self, s: &SubjectRow<'_>) {
         self.in_subjects = true;
         self.subjects_seen += 1;
+        if self.scope.canaries.contains(s.iid) {
+            return;
+        }
         let mut potential: Vec<(String, String)> = Vec::new();
         match (self.scope.vector, self.scope.keys_exposed) {
             (Vector::DbDump | Vector::Backup, false) => {

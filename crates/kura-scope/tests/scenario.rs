@@ -193,6 +193,7 @@ fn run(w: &World, scope: Scope, reverse: bool) -> kura_scope::Matrix {
         let e = &w.events[i];
         let fields: Vec<&str> = e.fields.iter().map(String::as_str).collect();
         sc.event(&ScopeEvent {
+            index: i as u64,
             time_ms: e.time_ms,
             principal: e.principal,
             action: e.action,
@@ -246,6 +247,7 @@ fn scope(vector: Vector, suspects: &[&str], keys_exposed: bool) -> Scope {
         vector,
         keys_exposed,
         grants,
+        canaries: roaring::RoaringTreemap::new(),
     }
 }
 
@@ -486,4 +488,52 @@ fn subjects_erased_since_are_counted_without_a_country() {
     assert_eq!(m.people, 1);
     assert_eq!(m.confirmed_not_held, 1);
     assert!(m.countries.is_empty());
+}
+
+#[test]
+fn canaries_are_nobody_but_are_counted_when_touched() {
+    let w = world();
+    let base = run(&w, scope(Vector::StolenKey, &["proc"], false), false);
+    // Make one subject the suspect read, and one it did not, canaries.
+    let read = w
+        .events
+        .iter()
+        .find(|e| e.principal == "proc" && e.ok && e.action == "read")
+        .unwrap()
+        .subjects[0];
+    let unread = w
+        .subjects
+        .iter()
+        .map(|s| s.iid)
+        .find(|iid| !base.cell_subjects("name", "confirmed:plain").contains(iid))
+        .unwrap();
+    let mut s = scope(Vector::StolenKey, &["proc"], false);
+    s.canaries = [read, unread].into_iter().collect();
+    let m = run(&w, s, false);
+    assert_eq!(m.canaries_touched, 1);
+    assert!(m.people < base.people, "canaries are not people");
+    assert!(m.affected().all(|iid| iid != read && iid != unread));
+    assert_eq!(m.subjects_seen, base.subjects_seen);
+    assert_eq!(m.events_used, base.events_used, "the event is still evidence");
+}
+
+#[test]
+fn cell_sets_round_trip_and_carry_the_digest() {
+    let w = world();
+    let m = run(&w, scope(Vector::StolenKey, &["proc"], false), false);
+    let bytes = m.sets().encode();
+    let back = kura_scope::CellSets::decode(&bytes).unwrap();
+    assert_eq!(&back, m.sets());
+    assert_eq!(back.digest(&m.canonical_json()), m.digest());
+    assert_eq!(back.evidence.len(), m.events_used);
+    // Every truncation and a flipped magic are refused, never misread.
+    for cut in [0, 3, 8, bytes.len() / 2, bytes.len() - 1] {
+        assert!(kura_scope::CellSets::decode(&bytes[..cut]).is_err(), "cut at {cut}");
+    }
+    let mut bad = bytes.clone();
+    bad[0] ^= 1;
+    assert!(kura_scope::CellSets::decode(&bad).is_err());
+    let mut longer = bytes;
+    longer.push(0);
+    assert!(kura_scope::CellSets::decode(&longer).is_err());
 }

@@ -65,23 +65,51 @@ pub struct PrincipalRecord {
     pub reinstated_at: Option<i64>,
 }
 
-/// A containment incident (draft until an incident workflow takes it over).
+/// An incident: declared by an operator or opened by a containment trip.
+///
+/// The store keeps the body opaque; `kura_admin::incident` owns its shape. An update is a
+/// compare-and-swap on the whole body ([`DirectoryStore::replace_incident`]), so two
+/// operators changing an incident at once never lose a timeline entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IncidentRecord {
     /// Public id (UUIDv7 text).
     pub id: String,
     /// Unix seconds.
     pub opened_at: i64,
-    /// The principal that tripped containment.
+    /// The principal that tripped containment, or the operator that declared it.
     pub principal: String,
-    /// Its organization, if it has a principal record.
+    /// The organization concerned, if known.
     pub org: Option<String>,
-    /// `quota` or `canary`.
+    /// `quota`, `canary`, `probe` or `declared`.
     pub trigger: String,
-    /// `draft`.
+    /// `open` or `closed` (`draft`: a trip recorded before incidents had a workflow, read as
+    /// `open`).
     pub status: String,
-    /// The incident as JSON (window, quota, subjects obtained by public id).
+    /// The incident as JSON.
     pub body: String,
+}
+
+/// One version of an incident's exposure matrix. Written once, never changed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IncidentScopeRecord {
+    /// The incident.
+    pub incident: String,
+    /// 1, 2, ... in the order computed.
+    pub version: u32,
+    /// Unix milliseconds.
+    pub computed_at: i64,
+    /// The principal that ran the computation.
+    pub by: String,
+    /// The log size it was computed over.
+    pub tree_size: u64,
+    /// The signed checkpoint at `tree_size` (note text).
+    pub checkpoint: String,
+    /// Hex SHA-256 of the matrix (`kura_scope::Matrix::digest`).
+    pub digest: String,
+    /// The canonical matrix (counts, no subject).
+    pub matrix: String,
+    /// The subjects of each cell (`kura_scope` set encoding; internal ids only).
+    pub sets: Vec<u8>,
 }
 
 /// Storage of organizations, principals, keys, suspensions, incidents and canaries.
@@ -194,11 +222,64 @@ pub trait DirectoryStore: Store {
         audit: &[AuditLeaf],
     ) -> Result<bool, StoreError>;
 
-    /// Records an incident.
+    /// Records an incident, with the leaves recording the act (in the same transaction;
+    /// each is also listed as one of the incident's leaves).
+    ///
+    /// # Errors
+    /// [`StoreError::Conflict`] for a duplicate id; backend failures.
+    fn insert_incident(
+        &self,
+        incident: &IncidentRecord,
+        audit: &[AuditLeaf],
+    ) -> Result<(), StoreError>;
+
+    /// One incident.
     ///
     /// # Errors
     /// Backend failures.
-    fn insert_incident(&self, incident: &IncidentRecord) -> Result<(), StoreError>;
+    fn incident(&self, id: &str) -> Result<Option<IncidentRecord>, StoreError>;
+
+    /// Replaces an incident's status and body if its body is still `old_body`, appending
+    /// `audit` in the same transaction. `false` (and nothing written) when the incident is
+    /// gone or was changed meanwhile.
+    ///
+    /// # Errors
+    /// Backend failures.
+    fn replace_incident(
+        &self,
+        old_body: &str,
+        new: &IncidentRecord,
+        audit: &[AuditLeaf],
+    ) -> Result<bool, StoreError>;
+
+    /// Stores a new version of an incident's matrix, appending `audit` in the same
+    /// transaction.
+    ///
+    /// # Errors
+    /// [`StoreError::Conflict`] when the version exists; backend failures.
+    fn insert_incident_scope(
+        &self,
+        scope: &IncidentScopeRecord,
+        audit: &[AuditLeaf],
+    ) -> Result<(), StoreError>;
+
+    /// Every stored version of an incident's matrix, oldest first.
+    ///
+    /// # Errors
+    /// Backend failures.
+    fn incident_scopes(&self, incident: &str) -> Result<Vec<IncidentScopeRecord>, StoreError>;
+
+    /// Appends `audit` as leaves of the incident (an export, a read of its evidence).
+    ///
+    /// # Errors
+    /// Backend failures.
+    fn log_incident(&self, incident: &str, audit: &[AuditLeaf]) -> Result<(), StoreError>;
+
+    /// The log indexes of the incident's leaves, ascending.
+    ///
+    /// # Errors
+    /// Backend failures.
+    fn incident_leaves(&self, incident: &str) -> Result<Vec<u64>, StoreError>;
 
     /// Incidents, newest first.
     ///

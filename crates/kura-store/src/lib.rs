@@ -40,7 +40,9 @@ pub use credentials::{
     CredentialState, CredentialStore, NewRecoveryToken, RecoveryCompletion, RecoveryOutcome,
     RecoveryTokenRecord,
 };
-pub use directory::{DirectoryStore, IncidentRecord, OrganizationRecord, PrincipalRecord};
+pub use directory::{
+    DirectoryStore, IncidentRecord, IncidentScopeRecord, OrganizationRecord, PrincipalRecord,
+};
 pub use error::StoreError;
 pub use postgres::PostgresStore;
 pub use record::{
@@ -52,7 +54,7 @@ pub use uuid::Uuid;
 use kura_crypto::BlindToken;
 
 /// The schema version this build of kura writes and understands.
-pub const SCHEMA_VERSION: u32 = 6;
+pub const SCHEMA_VERSION: u32 = 7;
 
 /// The storage interface the vault relies on. Implementations: [`sqlite::SqliteStore`] and
 /// [`postgres::PostgresStore`].

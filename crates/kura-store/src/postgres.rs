@@ -91,6 +91,10 @@ const MIGRATIONS: &[Migration] = &[
         keys: include_str!("postgres/keys_v6.sql"),
         data: include_str!("postgres/data_v6.sql"),
     },
+    Migration {
+        keys: include_str!("postgres/keys_v7.sql"),
+        data: include_str!("postgres/data_v7.sql"),
+    },
 ];
 
 const KEYS_GRANTS: &str = include_str!("postgres/keys_grants.sql");

@@ -32,6 +32,7 @@ const DATA_MIGRATIONS: &[&str] = &[
     include_str!("sqlite/data_v4.sql"),
     include_str!("sqlite/data_v5.sql"),
     include_str!("sqlite/data_v6.sql"),
+    include_str!("sqlite/data_v7.sql"),
 ];
 const KEYS_MIGRATIONS: &[&str] = &[
     include_str!("sqlite/keys_v1.sql"),
@@ -40,6 +41,7 @@ const KEYS_MIGRATIONS: &[&str] = &[
     include_str!("sqlite/keys_v4.sql"),
     include_str!("sqlite/keys_v5.sql"),
     include_str!("sqlite/keys_v6.sql"),
+    include_str!("sqlite/keys_v7.sql"),
 ];
 
 /// Name of the data file inside the data directory.

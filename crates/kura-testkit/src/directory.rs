@@ -138,18 +138,60 @@ pub fn run_all<S: DirectoryStore + 'static>(store: std::sync::Arc<S>) {
     assert_eq!((got.suspended_at, got.reinstated_at), (None, Some(9)));
     assert!(!s.set_suspended("nobody", None, 9, &[]).unwrap());
 
-    // Incidents.
-    s.insert_incident(&IncidentRecord {
+    // Incidents: inserted with their leaves, replaced only from the body read (a
+    // compare-and-swap), matrix versions written once, each leaf listed as the incident's.
+    let first = s.audit_size().unwrap();
+    let inc = IncidentRecord {
         id: "inc-1".to_owned(),
         opened_at: 10,
         principal: p.id.clone(),
         org: Some("callcenter".to_owned()),
         trigger: "quota".to_owned(),
-        status: "draft".to_owned(),
-        body: "{}".to_owned(),
-    })
-    .unwrap();
+        status: "open".to_owned(),
+        body: "{\"v\":1}".to_owned(),
+    };
+    s.insert_incident(&inc, &[b"opened".to_vec()]).unwrap();
+    assert!(matches!(
+        s.insert_incident(&inc, &[b"again".to_vec()]),
+        Err(StoreError::Conflict(_))
+    ));
     assert_eq!(s.incidents().unwrap()[0].id, "inc-1");
+    assert_eq!(s.incident("inc-1").unwrap().unwrap(), inc);
+    assert_eq!(s.incident("inc-2").unwrap(), None);
+    let changed = IncidentRecord {
+        status: "closed".to_owned(),
+        body: "{\"v\":2}".to_owned(),
+        ..inc.clone()
+    };
+    assert!(s.replace_incident(&inc.body, &changed, &[b"closed".to_vec()]).unwrap());
+    // A writer that read the old body loses, and writes nothing.
+    let size = s.audit_size().unwrap();
+    assert!(!s.replace_incident(&inc.body, &inc, &[b"lost".to_vec()]).unwrap());
+    assert_eq!(s.audit_size().unwrap(), size);
+    assert_eq!(s.incident("inc-1").unwrap().unwrap(), changed);
+    let scope = kura_store::IncidentScopeRecord {
+        incident: "inc-1".to_owned(),
+        version: 1,
+        computed_at: 11,
+        by: "op".to_owned(),
+        tree_size: 3,
+        checkpoint: "cp".to_owned(),
+        digest: "ab".to_owned(),
+        matrix: "{}".to_owned(),
+        sets: vec![1, 2, 3],
+    };
+    s.insert_incident_scope(&scope, &[b"scoped".to_vec()]).unwrap();
+    assert!(matches!(
+        s.insert_incident_scope(&scope, &[]),
+        Err(StoreError::Conflict(_))
+    ));
+    s.log_incident("inc-1", &[b"exported".to_vec()]).unwrap();
+    assert_eq!(s.incident_scopes("inc-1").unwrap(), vec![scope]);
+    assert!(s.incident_scopes("inc-2").unwrap().is_empty());
+    assert_eq!(
+        s.incident_leaves("inc-1").unwrap(),
+        vec![first, first + 1, first + 2, first + 3]
+    );
 
     // Canaries: kept apart, left out of counts; ids resolve to public ids.
     let a = sample(s, "accounts", 1);

@@ -18,6 +18,8 @@ GRANT SELECT, INSERT, DELETE ON kura_data.cards TO {app};
 GRANT SELECT, INSERT ON kura_data.organizations TO {app};
 GRANT SELECT, INSERT, UPDATE ON kura_data.principals TO {app};
 GRANT SELECT, INSERT, UPDATE ON kura_data.incidents TO {app};
+GRANT SELECT, INSERT ON kura_data.incident_scopes TO {app};
+GRANT SELECT, INSERT ON kura_data.incident_leaves TO {app};
 GRANT SELECT, INSERT, UPDATE, DELETE ON kura_data.containment_windows TO {app};
 GRANT SELECT, INSERT, UPDATE, DELETE ON kura_data.containment_entries TO {app};
 -- The reader role (backups, analysts of the sealed data): SELECT on the data schema only.

@@ -5,7 +5,9 @@ use postgres::Row;
 use uuid::Uuid;
 
 use super::{Conn, PostgresStore, append_leaves, prepared, to_i64};
-use crate::directory::{DirectoryStore, IncidentRecord, OrganizationRecord, PrincipalRecord};
+use crate::directory::{
+    DirectoryStore, IncidentRecord, IncidentScopeRecord, OrganizationRecord, PrincipalRecord,
+};
 use crate::{ApiKeyRecord, AuditLeaf, StoreError};
 
 /// A text column that must hold one of a fixed set of names.
@@ -302,9 +304,11 @@ impl DirectoryStore for PostgresStore {
         Ok(n > 0)
     }
 
-    fn insert_incident(&self, i: &IncidentRecord) -> Result<(), StoreError> {
+    fn insert_incident(&self, i: &IncidentRecord, audit: &[AuditLeaf]) -> Result<(), StoreError> {
         let mut conn = self.pool.get()?;
-        conn.client.execute(
+        let Conn { client, stmts } = &mut *conn;
+        let mut tx = client.transaction()?;
+        tx.execute(
             "INSERT INTO kura_data.incidents (id, opened_at, principal, org, trigger, status, body) \
              VALUES ($1, $2, $3, $4, $5, $6, $7)",
             &[
@@ -317,6 +321,8 @@ impl DirectoryStore for PostgresStore {
                 &i.body,
             ],
         )?;
+        incident_leaves_in(&mut tx, stmts, &i.id, audit)?;
+        tx.commit()?;
         Ok(())
     }
 
@@ -330,15 +336,118 @@ impl DirectoryStore for PostgresStore {
                 &[],
             )?
             .iter()
-            .map(|r| IncidentRecord {
-                id: r.get(0),
-                opened_at: r.get(1),
-                principal: r.get(2),
-                org: r.get(3),
-                trigger: r.get(4),
-                status: r.get(5),
-                body: r.get(6),
+            .map(incident_row)
+            .collect())
+    }
+
+    fn incident(&self, id: &str) -> Result<Option<IncidentRecord>, StoreError> {
+        let mut conn = self.pool.get()?;
+        Ok(conn
+            .client
+            .query_opt(
+                "SELECT id, opened_at, principal, org, trigger, status, body \
+                 FROM kura_data.incidents WHERE id = $1",
+                &[&id],
+            )?
+            .as_ref()
+            .map(incident_row))
+    }
+
+    fn replace_incident(
+        &self,
+        old_body: &str,
+        new: &IncidentRecord,
+        audit: &[AuditLeaf],
+    ) -> Result<bool, StoreError> {
+        let mut conn = self.pool.get()?;
+        let Conn { client, stmts } = &mut *conn;
+        let mut tx = client.transaction()?;
+        let n = tx.execute(
+            "UPDATE kura_data.incidents SET status = $2, body = $3, org = $4 \
+             WHERE id = $1 AND body = $5",
+            &[&new.id, &new.status, &new.body, &new.org, &old_body],
+        )?;
+        if n == 0 {
+            return Ok(false);
+        }
+        incident_leaves_in(&mut tx, stmts, &new.id, audit)?;
+        tx.commit()?;
+        Ok(true)
+    }
+
+    fn insert_incident_scope(
+        &self,
+        s: &IncidentScopeRecord,
+        audit: &[AuditLeaf],
+    ) -> Result<(), StoreError> {
+        let mut conn = self.pool.get()?;
+        let Conn { client, stmts } = &mut *conn;
+        let mut tx = client.transaction()?;
+        tx.execute(
+            "INSERT INTO kura_data.incident_scopes (incident, version, computed_at, \
+             by_principal, tree_size, checkpoint, digest, matrix, sets) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            &[
+                &s.incident,
+                &i64::from(s.version),
+                &s.computed_at,
+                &s.by,
+                &to_i64(s.tree_size)?,
+                &s.checkpoint,
+                &s.digest,
+                &s.matrix,
+                &s.sets,
+            ],
+        )?;
+        incident_leaves_in(&mut tx, stmts, &s.incident, audit)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn incident_scopes(&self, incident: &str) -> Result<Vec<IncidentScopeRecord>, StoreError> {
+        let mut conn = self.pool.get()?;
+        Ok(conn
+            .client
+            .query(
+                "SELECT incident, version, computed_at, by_principal, tree_size, checkpoint, \
+                 digest, matrix, sets FROM kura_data.incident_scopes WHERE incident = $1 \
+                 ORDER BY version",
+                &[&incident],
+            )?
+            .iter()
+            .map(|r| IncidentScopeRecord {
+                incident: r.get(0),
+                version: u32::try_from(r.get::<_, i64>(1)).unwrap_or(u32::MAX),
+                computed_at: r.get(2),
+                by: r.get(3),
+                tree_size: r.get::<_, i64>(4).max(0) as u64,
+                checkpoint: r.get(5),
+                digest: r.get(6),
+                matrix: r.get(7),
+                sets: r.get(8),
             })
+            .collect())
+    }
+
+    fn log_incident(&self, incident: &str, audit: &[AuditLeaf]) -> Result<(), StoreError> {
+        let mut conn = self.pool.get()?;
+        let Conn { client, stmts } = &mut *conn;
+        let mut tx = client.transaction()?;
+        incident_leaves_in(&mut tx, stmts, incident, audit)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn incident_leaves(&self, incident: &str) -> Result<Vec<u64>, StoreError> {
+        let mut conn = self.pool.get()?;
+        Ok(conn
+            .client
+            .query(
+                "SELECT leaf FROM kura_data.incident_leaves WHERE incident = $1 ORDER BY leaf",
+                &[&incident],
+            )?
+            .iter()
+            .map(|r| r.get::<_, i64>(0).max(0) as u64)
             .collect())
     }
 
@@ -381,4 +490,36 @@ impl DirectoryStore for PostgresStore {
             .map(|r| (r.get::<_, i64>(0) as u64, r.get(1)))
             .collect())
     }
+}
+
+fn incident_row(r: &postgres::Row) -> IncidentRecord {
+    IncidentRecord {
+        id: r.get(0),
+        opened_at: r.get(1),
+        principal: r.get(2),
+        org: r.get(3),
+        trigger: r.get(4),
+        status: r.get(5),
+        body: r.get(6),
+    }
+}
+
+/// Appends `audit` (last but for the list, which holds the log counter's lock briefly) and
+/// lists each leaf as one of `incident`'s.
+fn incident_leaves_in(
+    tx: &mut postgres::Transaction<'_>,
+    stmts: &mut std::collections::HashMap<&'static str, postgres::Statement>,
+    incident: &str,
+    audit: &[AuditLeaf],
+) -> Result<(), StoreError> {
+    if audit.is_empty() {
+        return Ok(());
+    }
+    let first = to_i64(append_leaves(tx, stmts, audit)?)?;
+    let leaves: Vec<i64> = (0..audit.len() as i64).map(|i| first + i).collect();
+    tx.execute(
+        "INSERT INTO kura_data.incident_leaves (incident, leaf) SELECT $1, unnest($2::bigint[])",
+        &[&incident, &leaves],
+    )?;
+    Ok(())
 }

@@ -6,13 +6,45 @@ use uuid::Uuid;
 
 use super::{SqliteStore, append_leaves, lock, to_i64};
 use crate::containment::ContainmentStore as _;
-use crate::directory::{DirectoryStore, IncidentRecord, OrganizationRecord, PrincipalRecord};
+use crate::directory::{
+    DirectoryStore, IncidentRecord, IncidentScopeRecord, OrganizationRecord, PrincipalRecord,
+};
 use crate::{ApiKeyRecord, AuditLeaf, StoreError};
 
 const ORG_COLUMNS: &str = "id, name, role, supervisor, officer_name, officer_contact, created_at";
 const PRINCIPAL_COLUMNS: &str = "p.id, p.org, p.name, p.kind, p.subject, p.policies, \
      p.policy_version, p.created_at, p.suspended_at, p.suspended_reason, p.reinstated_at";
 const KEY_COLUMNS: &str = "k.prefix, k.hash, k.principal, k.kind, k.created_at, k.revoked_at";
+
+fn incident_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<IncidentRecord> {
+    Ok(IncidentRecord {
+        id: r.get(0)?,
+        opened_at: r.get(1)?,
+        principal: r.get(2)?,
+        org: r.get(3)?,
+        trigger: r.get(4)?,
+        status: r.get(5)?,
+        body: r.get(6)?,
+    })
+}
+
+/// Appends `audit` and lists each leaf as one of `incident`'s.
+fn incident_leaves_in(
+    tx: &rusqlite::Transaction<'_>,
+    incident: &str,
+    audit: &[AuditLeaf],
+) -> Result<(), StoreError> {
+    if audit.is_empty() {
+        return Ok(());
+    }
+    let first = append_leaves(tx, audit)?;
+    let mut stmt =
+        tx.prepare_cached("INSERT INTO incident_leaves (incident, leaf) VALUES (?1, ?2)")?;
+    for i in 0..audit.len() as u64 {
+        stmt.execute(params![incident, to_i64(first + i)?])?;
+    }
+    Ok(())
+}
 
 /// A text column that must hold one of a fixed set of names.
 fn named<T>(r: &rusqlite::Row<'_>, at: usize, parse: fn(&str) -> Option<T>) -> rusqlite::Result<T> {
@@ -321,9 +353,12 @@ impl DirectoryStore for SqliteStore {
         Ok(n > 0)
     }
 
-    fn insert_incident(&self, i: &IncidentRecord) -> Result<(), StoreError> {
-        let w = lock(&self.writer);
-        w.data.execute(
+    fn insert_incident(&self, i: &IncidentRecord, audit: &[AuditLeaf]) -> Result<(), StoreError> {
+        let mut w = lock(&self.writer);
+        let tx = w
+            .data
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        tx.execute(
             "INSERT INTO incidents (id, opened_at, principal, org, trigger, status, body) \
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             params![
@@ -336,6 +371,8 @@ impl DirectoryStore for SqliteStore {
                 i.body
             ],
         )?;
+        incident_leaves_in(&tx, &i.id, audit)?;
+        tx.commit()?;
         Ok(())
     }
 
@@ -345,17 +382,111 @@ impl DirectoryStore for SqliteStore {
                 "SELECT id, opened_at, principal, org, trigger, status, body FROM incidents \
                  ORDER BY opened_at DESC, id DESC",
             )?;
-            let rows = stmt.query_map([], |r| {
-                Ok(IncidentRecord {
-                    id: r.get(0)?,
-                    opened_at: r.get(1)?,
-                    principal: r.get(2)?,
-                    org: r.get(3)?,
-                    trigger: r.get(4)?,
-                    status: r.get(5)?,
-                    body: r.get(6)?,
+            let rows = stmt.query_map([], incident_row)?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })
+    }
+
+    fn incident(&self, id: &str) -> Result<Option<IncidentRecord>, StoreError> {
+        self.with_reader(|p| {
+            let mut stmt = p.data.prepare_cached(
+                "SELECT id, opened_at, principal, org, trigger, status, body FROM incidents \
+                 WHERE id = ?1",
+            )?;
+            Ok(stmt.query_row([id], incident_row).optional()?)
+        })
+    }
+
+    fn replace_incident(
+        &self,
+        old_body: &str,
+        new: &IncidentRecord,
+        audit: &[AuditLeaf],
+    ) -> Result<bool, StoreError> {
+        let mut w = lock(&self.writer);
+        let tx = w
+            .data
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let n = tx.execute(
+            "UPDATE incidents SET status = ?2, body = ?3, org = ?4 WHERE id = ?1 AND body = ?5",
+            params![new.id, new.status, new.body, new.org, old_body],
+        )?;
+        if n == 0 {
+            return Ok(false);
+        }
+        incident_leaves_in(&tx, &new.id, audit)?;
+        tx.commit()?;
+        Ok(true)
+    }
+
+    fn insert_incident_scope(
+        &self,
+        s: &IncidentScopeRecord,
+        audit: &[AuditLeaf],
+    ) -> Result<(), StoreError> {
+        let mut w = lock(&self.writer);
+        let tx = w
+            .data
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        tx.execute(
+            "INSERT INTO incident_scopes (incident, version, computed_at, by, tree_size, \
+             checkpoint, digest, matrix, sets) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            params![
+                s.incident,
+                s.version,
+                s.computed_at,
+                s.by,
+                to_i64(s.tree_size)?,
+                s.checkpoint,
+                s.digest,
+                s.matrix,
+                s.sets
+            ],
+        )?;
+        incident_leaves_in(&tx, &s.incident, audit)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn incident_scopes(&self, incident: &str) -> Result<Vec<IncidentScopeRecord>, StoreError> {
+        self.with_reader(|p| {
+            let mut stmt = p.data.prepare_cached(
+                "SELECT incident, version, computed_at, by, tree_size, checkpoint, digest, \
+                 matrix, sets FROM incident_scopes WHERE incident = ?1 ORDER BY version",
+            )?;
+            let rows = stmt.query_map([incident], |r| {
+                Ok(IncidentScopeRecord {
+                    incident: r.get(0)?,
+                    version: r.get(1)?,
+                    computed_at: r.get(2)?,
+                    by: r.get(3)?,
+                    tree_size: r.get::<_, i64>(4)?.max(0) as u64,
+                    checkpoint: r.get(5)?,
+                    digest: r.get(6)?,
+                    matrix: r.get(7)?,
+                    sets: r.get(8)?,
                 })
             })?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })
+    }
+
+    fn log_incident(&self, incident: &str, audit: &[AuditLeaf]) -> Result<(), StoreError> {
+        let mut w = lock(&self.writer);
+        let tx = w
+            .data
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        incident_leaves_in(&tx, incident, audit)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn incident_leaves(&self, incident: &str) -> Result<Vec<u64>, StoreError> {
+        self.with_reader(|p| {
+            let mut stmt = p
+                .data
+                .prepare_cached("SELECT leaf FROM incident_leaves WHERE incident = ?1 ORDER BY leaf")?;
+            let rows = stmt.query_map([incident], |r| Ok(r.get::<_, i64>(0)?.max(0) as u64))?;
             Ok(rows.collect::<Result<Vec<_>, _>>()?)
         })
     }
