@@ -557,10 +557,12 @@ pub fn open_from_trip(store: &dyn DirectoryStore, trip: &Trip<'_>) -> Result<Inc
         timeline: vec![entry.clone()],
         containment: Some(trip.detail.clone()),
     };
-    store.insert_incident(
-        &record(&incident)?,
-        &[leaf(&entry, trip.id, Action::IncidentOpen)?],
-    )?;
+    // The record's principal is the one that tripped (what supervision reports list).
+    let rec = IncidentRecord {
+        principal: trip.principal.to_owned(),
+        ..record(&incident)?
+    };
+    store.insert_incident(&rec, &[leaf(&entry, trip.id, Action::IncidentOpen)?])?;
     Ok(incident)
 }
 

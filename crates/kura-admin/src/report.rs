@@ -194,7 +194,12 @@ pub fn org_report(
             PrincipalReport {
                 containment_events: incidents
                     .iter()
-                    .filter(|i| i.principal == p.id && i.opened_at >= from && i.opened_at < to)
+                    .filter(|i| {
+                        i.trigger != "declared"
+                            && i.principal == p.id
+                            && i.opened_at >= from
+                            && i.opened_at < to
+                    })
                     .map(|i| ContainmentEvent {
                         incident: i.id.clone(),
                         opened_at: i.opened_at,

@@ -139,23 +139,78 @@ pub fn grants_of(
     Ok(out)
 }
 
-/// The suspect and window of a containment incident (its principal, and its window in
-/// unix ms), for scoping it as a stolen key.
+/// An ad-hoc scope: not tied to an incident, not stored.
+#[derive(Debug, Clone)]
+pub struct AdHoc {
+    /// Vector name.
+    pub vector: String,
+    /// Suspect principals.
+    pub suspects: Vec<String>,
+    /// Keys exposed with a dump or backup.
+    pub keys_exposed: bool,
+    /// Window, unix ms.
+    pub window: (u64, u64),
+}
+
+/// Computes an ad-hoc matrix over the log's first `tree_size` leaves and records the run
+/// in the access log (`incident_scope`, no incident, with the digest): reading the whole
+/// log's metadata is itself an access.
 ///
 /// # Errors
-/// [`AdminError::NotFound`] for an unknown incident; store failures.
-pub fn incident_scope(
+/// As [`crate::incident::scope`].
+#[allow(clippy::too_many_arguments)]
+pub fn adhoc(
+    store: &dyn AuditStore,
     directory: &dyn kura_store::DirectoryStore,
-    id: &str,
-) -> Result<(String, u64, u64), AdminError> {
-    let i = directory
-        .incidents()?
-        .into_iter()
-        .find(|i| i.id == id)
-        .ok_or_else(|| AdminError::NotFound(format!("no incident `{id}`")))?;
-    let body: serde_json::Value = serde_json::from_str(&i.body).unwrap_or_default();
-    let secs = |k: &str| body[k].as_i64().map(|s| s.max(0) as u64 * 1000);
-    let from = secs("window_start").unwrap_or(0);
-    let to = secs("window_end").map_or(u64::MAX, |t| t + 999);
-    Ok((i.principal, from, to))
+    schema: &Schema,
+    clock: &dyn kura_audit::Clock,
+    by: &str,
+    a: &AdHoc,
+    tree_size: u64,
+    progress: Progress<'_>,
+) -> Result<Matrix, AdminError> {
+    let now = clock.now_ms();
+    let i = crate::incident::Incident {
+        id: String::new(),
+        title: "ad hoc".to_owned(),
+        status: "open".to_owned(),
+        trigger: "declared".to_owned(),
+        vector: a.vector.clone(),
+        suspects: a.suspects.clone(),
+        keys_exposed: a.keys_exposed,
+        window: Some(crate::incident::Window {
+            from_ms: a.window.0,
+            to_ms: a.window.1,
+        }),
+        org: None,
+        opened_at_ms: now,
+        opened_by: by.to_owned(),
+        stamps: Vec::new(),
+        timeline: Vec::new(),
+        containment: None,
+    };
+    for s in &a.suspects {
+        if directory.principal(s)?.is_none() {
+            return Err(AdminError::invalid(
+                "unknown_principal",
+                format!("no principal `{s}`"),
+            ));
+        }
+    }
+    let scope = crate::incident::scope_of(directory, schema, &i)?;
+    let m = compute(store, schema, scope, tree_size, progress)?;
+    let ev = AccessEvent::new(
+        now,
+        by,
+        crate::incident::PURPOSE,
+        kura_audit::Action::IncidentScope,
+        "",
+        "",
+    )
+    .with_fields([
+        format!("tree_size:{tree_size}"),
+        format!("digest:{}", crate::incident::hex(&m.digest())),
+    ]);
+    store.append_audit(&[ev.to_leaf()?])?;
+    Ok(m)
 }

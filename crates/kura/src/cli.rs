@@ -134,10 +134,10 @@ pub enum Command {
         #[command(subcommand)]
         command: CanaryCommand,
     },
-    /// Containment incidents.
+    /// Incidents: declare, timeline, scope, evidence.
     Incident {
         #[command(subcommand)]
-        command: crate::cmd::directory::IncidentCommand,
+        command: crate::cmd::incident::IncidentCommand,
     },
     /// Supervision reports.
     Report {

@@ -194,6 +194,41 @@ const ROUTES: &[Route] = &[
         need: Need::OperatorOnly,
     },
     Route {
+        method: "POST",
+        template: "/v1/incidents",
+        need: Need::OperatorOnly,
+    },
+    Route {
+        method: "GET",
+        template: "/v1/incidents/{id}",
+        need: Need::OperatorOnly,
+    },
+    Route {
+        method: "PATCH",
+        template: "/v1/incidents/{id}",
+        need: Need::OperatorOnly,
+    },
+    Route {
+        method: "POST",
+        template: "/v1/incidents/{id}/close",
+        need: Need::OperatorOnly,
+    },
+    Route {
+        method: "POST",
+        template: "/v1/incidents/{id}/reopen",
+        need: Need::OperatorOnly,
+    },
+    Route {
+        method: "POST",
+        template: "/v1/incidents/{id}/scope",
+        need: Need::OperatorOnly,
+    },
+    Route {
+        method: "GET",
+        template: "/v1/incidents/{id}/scope",
+        need: Need::OperatorOnly,
+    },
+    Route {
         method: "GET",
         template: "/v1/metrics",
         need: Need::OperatorOnly,

@@ -500,14 +500,20 @@ fn webhook() -> (String, mpsc::Receiver<String>) {
     (url, rx)
 }
 
+/// The incident a trip of `pid` opened (its only suspect), as `GET /v1/incidents/{id}`
+/// shows it.
 fn incident_of(s: &Server, pid: &str) -> Value {
     let list = s.get("/v1/incidents").body;
-    list.as_array()
+    let id = list
+        .as_array()
         .unwrap()
         .iter()
-        .find(|i| i["principal"] == pid)
-        .cloned()
-        .expect("incident opened")
+        .find(|i| i["suspects"] == json!([pid]))
+        .expect("incident opened")["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    s.get(&format!("/v1/incidents/{id}")).body["incident"].clone()
 }
 
 #[test]
@@ -554,8 +560,8 @@ fn a_stolen_processor_key_obtains_at_most_its_quota() {
     assert_eq!(view["suspended_reason"], "containment:quota", "{view}");
     let inc = incident_of(&s, &pid);
     assert_eq!(inc["trigger"], "quota");
-    assert_eq!(inc["status"], "draft");
-    let listed: BTreeSet<String> = inc["detail"]["subjects_obtained"]
+    assert_eq!(inc["status"], "open");
+    let listed: BTreeSet<String> = inc["containment"]["subjects_obtained"]
         .as_array()
         .unwrap()
         .iter()
@@ -591,6 +597,7 @@ fn a_stolen_processor_key_obtains_at_most_its_quota() {
     let (code, _, err) = cli(&s, tmp.path(), &["incident", "scope", "no-such-incident"]);
     assert_ne!(code, 0);
     assert!(err.contains("no incident `no-such-incident`"), "{err}");
+    incident_workflow(&s, tmp.path(), inc["id"].as_str().unwrap(), &key, &obtained);
     let alert: Value =
         serde_json::from_str(&alerts.recv_timeout(Duration::from_secs(10)).unwrap()).unwrap();
     assert_eq!(alert["event"], "containment");
@@ -638,7 +645,7 @@ fn a_stolen_processor_key_obtains_at_most_its_quota() {
     }
     assert_eq!(found.len(), 50);
     let inc = incident_of(&s, &pid2);
-    let listed: BTreeSet<String> = inc["detail"]["subjects_obtained"]
+    let listed: BTreeSet<String> = inc["containment"]["subjects_obtained"]
         .as_array()
         .unwrap()
         .iter()
@@ -655,7 +662,8 @@ fn a_stolen_processor_key_obtains_at_most_its_quota() {
     let ps = r.body["principals"].as_array().unwrap();
     let reader = ps.iter().find(|p| p["id"] == pid.as_str()).unwrap();
     assert_eq!(reader["distinct_subjects"], 100);
-    assert_eq!(reader["denied"]["principal_suspended"], 9_900);
+    // 9,900 reads after the trip, and the four incident routes it tried.
+    assert_eq!(reader["denied"]["principal_suspended"], 9_904);
     assert_eq!(reader["containment_events"].as_array().unwrap().len(), 1);
     assert!(reader["suspended"].as_bool().unwrap());
 
@@ -760,7 +768,7 @@ fn a_single_canary_read_suspends_the_principal() {
     assert_eq!((r.status, r.code()), (403, "principal_suspended"));
     let inc = incident_of(&s, &pid);
     assert_eq!(inc["trigger"], "canary");
-    assert_eq!(inc["detail"]["subjects_obtained"], json!([real[0]]));
+    assert_eq!(inc["containment"]["subjects_obtained"], json!([real[0]]));
     // A search hit on a canary trips it too.
     let (_, key2) = principal(&s, tmp.path(), "acme", "searcher", "service", &big);
     let email = c["fields"]["email"].as_str().unwrap();
@@ -1300,4 +1308,118 @@ fn imports_beyond_the_bound_are_refused() {
     assert_eq!(status, 200, "{done}");
     assert_eq!(done["ids"].as_array().unwrap().len(), 50);
     assert_eq!(import(2000).status, 200);
+}
+
+/// What an officer does next, through the real binary and HTTP: timestamps, a second matrix
+/// version, the evidence bundle exported and verified offline (and refused once changed);
+/// a non-operator can do none of it.
+fn incident_workflow(s: &Server, cwd: &Path, id: &str, stolen: &str, obtained: &BTreeSet<String>) {
+    // The first `scope ID` above stored version 1 (the text run, version 2).
+    let (code, out, err) = cli(s, cwd, &["incident", "show", id, "--json"]);
+    assert_eq!(code, 0, "{err}");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["scopes"].as_array().unwrap().len(), 2, "{out}");
+    assert_eq!(v["scopes"][0]["digest"], v["scopes"][1]["digest"]);
+    assert_eq!(v["incident"]["stamps"][0]["name"], "detected");
+    // Timestamps over the CLI, with a reason; a bad one is refused and names the problem.
+    let (code, _, err) = cli(
+        s,
+        cwd,
+        &["incident", "update", id, "--stamp", "aware=now", "--reason", "SOC call"],
+    );
+    assert_ne!(code, 0);
+    assert!(err.contains("invalid_stamp"), "{err}");
+    let (code, _, err) = cli(
+        s,
+        cwd,
+        &[
+            "incident",
+            "update",
+            id,
+            "--stamp",
+            "aware@callcenter=now",
+            "--stamp",
+            "processor_reported=now",
+            "--reason",
+            "the call centre phoned at 09:10",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    // Over HTTP: the operator changes and rescopes; the stolen key is refused everywhere.
+    let r = s.req(
+        "PATCH",
+        &format!("/v1/incidents/{id}"),
+        Some(&json!({"stamps":[{"name":"hold_start","at_ms":1}],"reason":"police asked"}).to_string()),
+        &[],
+    );
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["timeline"].as_array().unwrap().len(), 3);
+    let r = s.req(
+        "PATCH",
+        &format!("/v1/incidents/{id}"),
+        Some(&json!({"stamps":[{"name":"detected","at_ms":1}]}).to_string()),
+        &[],
+    );
+    assert_eq!((r.status, r.code()), (400, "invalid_body"), "{}", r.text);
+    let r = s.post(&format!("/v1/incidents/{id}/scope"), &json!({}));
+    assert_eq!(r.status, 201, "{}", r.text);
+    assert_eq!(r.body["version"], 3);
+    assert_eq!(r.body["matrix"]["people_confirmed"], 100);
+    let r = s.post(
+        "/v1/incidents",
+        &json!({"title":"Backup tape missing","vector":"backup","keys_exposed":false}),
+    );
+    assert_eq!(r.status, 201, "{}", r.text);
+    let tape = r.body["id"].as_str().unwrap().to_owned();
+    let r = s.post(&format!("/v1/incidents/{tape}/scope"), &json!({}));
+    assert_eq!(r.status, 201, "{}", r.text);
+    assert_eq!(r.body["matrix"]["people_confirmed"], 0);
+    assert!(r.body["matrix"]["categories"]["country_and_locale"]["potential"].as_u64() > Some(0));
+    let r = s.post("/v1/incidents", &json!({"title":"x","vector":"telepathy"}));
+    assert_eq!((r.status, r.code()), (400, "invalid_vector"), "{}", r.text);
+    for (method, path) in [
+        ("GET", "/v1/incidents".to_owned()),
+        ("GET", format!("/v1/incidents/{id}")),
+        ("POST", format!("/v1/incidents/{id}/scope")),
+        ("POST", format!("/v1/incidents/{id}/close")),
+    ] {
+        let r = as_key(s, stolen, "support", method, &path, Some(&json!({"reason":"x"})));
+        assert_eq!(r.status, 403, "{method} {path}: {}", r.text);
+    }
+    // The evidence bundle, verified offline with the log's key.
+    let bundle = cwd.join("evidence.kura");
+    let (code, out, err) = cli(
+        s,
+        cwd,
+        &["incident", "export", id, "--out", bundle.to_str().unwrap()],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("evidence bundle"), "{out}");
+    let text = std::fs::read_to_string(&bundle).unwrap();
+    for subject in obtained {
+        assert!(!text.contains(subject.as_str()), "no public subject id in the bundle");
+    }
+    let (code, vkey, err) = cli(s, cwd, &["audit", "key"]);
+    assert_eq!(code, 0, "{err}");
+    let vkey = vkey.trim().to_owned();
+    let b = bundle.to_str().unwrap();
+    let (code, out, err) = kura(&["incident", "verify", b, "--vkey", &vkey], cwd);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("3 matrix versions"), "{out}");
+    let mut bytes = std::fs::read(&bundle).unwrap();
+    let at = text.find("\"timeline\"").unwrap() + 40;
+    bytes[at] ^= 0x02;
+    std::fs::write(&bundle, &bytes).unwrap();
+    let (code, _, err) = kura(&["incident", "verify", b, "--vkey", &vkey], cwd);
+    assert_eq!(code, 1);
+    assert!(err.contains("FAILED") && err.contains("body:"), "{err}");
+    // Closing: further changes are refused until reopened.
+    let (code, _, err) = cli(s, cwd, &["incident", "close", id, "--reason", "notified"]);
+    assert_eq!(code, 0, "{err}");
+    let (code, _, err) = cli(s, cwd, &["incident", "update", id, "--title", "x", "--reason", "r"]);
+    assert_ne!(code, 0);
+    assert!(err.contains("incident_closed"), "{err}");
+    let (code, out, _) = cli(s, cwd, &["incident", "list"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("closed") && out.contains("Backup tape missing"), "{out}");
 }

@@ -204,7 +204,7 @@ fn assert_contained(servers: &[&Server], kind: Kind, principal: &str, key: &str,
         .as_array()
         .unwrap()
         .iter()
-        .filter(|i| i["principal"] == principal)
+        .filter(|i| i["suspects"][0] == principal)
         .collect();
     assert_eq!(mine.len(), 1, "{kind:?}: one incident per trip: {}", r.text);
     let want = if kind == Kind::Probe {
@@ -213,7 +213,10 @@ fn assert_contained(servers: &[&Server], kind: Kind, principal: &str, key: &str,
         "quota"
     };
     assert_eq!(mine[0]["trigger"], want, "{}", r.text);
-    let obtained = mine[0]["detail"]["subjects_obtained"]
+    let detail = servers[0]
+        .get(&format!("/v1/incidents/{}", mine[0]["id"].as_str().unwrap()))
+        .body;
+    let obtained = detail["incident"]["containment"]["subjects_obtained"]
         .as_array()
         .map_or(0, Vec::len);
     let expect = if kind == Kind::Probe { 0 } else { Q };
@@ -407,7 +410,7 @@ fn a_leased_quota_holds_across_two_servers_and_a_restart_postgres() {
         .as_array()
         .unwrap()
         .iter()
-        .filter(|i| i["principal"] == principal.as_str())
+        .filter(|i| i["suspects"][0] == principal.as_str())
         .count();
     assert_eq!(mine, 1, "{}", r.text);
     drop(servers);

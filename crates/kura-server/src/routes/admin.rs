@@ -1,4 +1,4 @@
-//! Operator routes: organizations, principals and their keys, suspension, incidents, the
+//! Operator routes: organizations, principals and their keys, suspension, the
 //! supervision report and metrics. Every route here requires an operator key; none touches
 //! a subject's fields.
 
@@ -254,31 +254,6 @@ pub async fn reinstate(
     let who = id.clone();
     run(move || directory::set_suspended(&*d, &*clock, &principal.id, &who, None)).await?;
     Ok(Json(serde_json::json!({ "id": id, "suspended": false })))
-}
-
-/// Lists containment incidents (drafts), newest first, with the subjects each principal
-/// obtained.
-#[utoipa::path(get, path = "/v1/incidents",
-    responses((status = 200), (status = 403, body = ErrorBody)),
-    security(("bearer" = [])))]
-pub async fn incidents(
-    State(state): State<AppState>,
-    _: Operator,
-) -> Result<Json<serde_json::Value>, ApiError> {
-    let d = state.directory.clone();
-    let list = run(move || Ok(d.incidents()?)).await?;
-    Ok(Json(serde_json::Value::Array(
-        list.into_iter()
-            .map(|i| {
-                serde_json::json!({
-                    "id": i.id, "opened_at": i.opened_at, "principal": i.principal,
-                    "org": i.org, "trigger": i.trigger, "status": i.status,
-                    "detail": serde_json::from_str::<serde_json::Value>(&i.body)
-                        .unwrap_or(serde_json::Value::Null),
-                })
-            })
-            .collect(),
-    )))
 }
 
 /// `?from=&to=` in unix seconds.

@@ -5,6 +5,7 @@ pub mod audit;
 pub mod cards;
 pub mod credentials;
 pub mod import;
+pub mod incidents;
 
 use std::collections::BTreeMap;
 
@@ -72,7 +73,17 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/v1/principals/{id}/suspend", post(admin::suspend))
         .route("/v1/principals/{id}/reinstate", post(admin::reinstate))
-        .route("/v1/incidents", get(admin::incidents))
+        .route("/v1/incidents", get(incidents::list).post(incidents::declare))
+        .route(
+            "/v1/incidents/{id}",
+            get(incidents::show).patch(incidents::update),
+        )
+        .route("/v1/incidents/{id}/close", post(incidents::close))
+        .route("/v1/incidents/{id}/reopen", post(incidents::reopen))
+        .route(
+            "/v1/incidents/{id}/scope",
+            post(incidents::scope).get(incidents::versions),
+        )
         .route("/v1/metrics", get(admin::metrics))
         .route("/v1/cards", post(cards::tokenize))
         .route(

@@ -7,6 +7,7 @@ mod bench_policy;
 pub mod canary;
 pub mod credentials;
 pub mod directory;
+pub mod incident;
 mod import;
 mod init;
 mod serve;
@@ -44,7 +45,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Canary {
             command: crate::cli::CanaryCommand::Plant(args),
         } => canary::plant(&args),
-        Command::Incident { command } => directory::run_incident(command),
+        Command::Incident { command } => incident::run(command),
         Command::Report { command } => directory::run_report(command),
         Command::Scan(args) => {
             let outcome = kura_scan::run(&args, &mut std::io::stdout().lock())?;

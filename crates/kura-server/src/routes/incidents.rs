@@ -1,0 +1,204 @@
+//! Operator routes for incidents: declare, list, show, change, close, reopen, and compute a
+//! new version of the exposure matrix at the latest signed checkpoint. The rules are
+//! `kura_admin::incident`'s, the same as on the command line; every change and every scoping
+//! run is an access event. The evidence bundle is exported with the key file, on the command
+//! line (`kura incident export`).
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use serde::Deserialize;
+
+use crate::auth::Operator;
+use crate::routes::ApiJson;
+use crate::wire::ErrorBody;
+use crate::{ApiError, AppState};
+use kura_admin::AdminError;
+use kura_admin::incident::{
+    self, At, Incident, IncidentChange, IncidentSummary, NewIncident, ScopeVersion,
+};
+
+async fn run<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, AdminError> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| ApiError::internal(&e))?
+        .map_err(ApiError::from)
+}
+
+/// Lists incidents, newest first.
+#[utoipa::path(get, path = "/v1/incidents",
+    responses((status = 200, body = Vec<IncidentSummary>), (status = 403, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn list(
+    State(state): State<AppState>,
+    _: Operator,
+) -> Result<Json<Vec<IncidentSummary>>, ApiError> {
+    let d = state.directory.clone();
+    Ok(Json(run(move || incident::list(&*d)).await?))
+}
+
+/// Declares an incident.
+#[utoipa::path(post, path = "/v1/incidents", request_body = NewIncident,
+    responses((status = 201, body = Incident), (status = 400, body = ErrorBody),
+              (status = 403, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn declare(
+    State(state): State<AppState>,
+    Operator(principal): Operator,
+    ApiJson(body): ApiJson<NewIncident>,
+) -> Result<(StatusCode, Json<Incident>), ApiError> {
+    let d = state.directory.clone();
+    let clock = state.clock.clone();
+    let i = run(move || incident::declare(&*d, &*clock, &principal.id, body)).await?;
+    Ok((StatusCode::CREATED, Json(i)))
+}
+
+/// An incident with its matrix versions.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct IncidentView {
+    /// The incident, its timestamps and timeline.
+    pub incident: Incident,
+    /// Every matrix version, oldest first.
+    pub scopes: Vec<ScopeVersion>,
+}
+
+/// One incident: timestamps, timeline and matrix versions.
+#[utoipa::path(get, path = "/v1/incidents/{id}", params(("id" = String, Path)),
+    responses((status = 200, body = IncidentView), (status = 404, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn show(
+    State(state): State<AppState>,
+    _: Operator,
+    Path(id): Path<String>,
+) -> Result<Json<IncidentView>, ApiError> {
+    let d = state.directory.clone();
+    let view = run(move || {
+        Ok(IncidentView {
+            incident: incident::show(&*d, &id)?,
+            scopes: incident::versions(&*d, &id)?,
+        })
+    })
+    .await?;
+    Ok(Json(view))
+}
+
+/// Changes an incident and sets its timestamps, with a reason.
+#[utoipa::path(patch, path = "/v1/incidents/{id}", params(("id" = String, Path)),
+    request_body = IncidentChange,
+    responses((status = 200, body = Incident), (status = 400, body = ErrorBody),
+              (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn update(
+    State(state): State<AppState>,
+    Operator(principal): Operator,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<IncidentChange>,
+) -> Result<Json<Incident>, ApiError> {
+    let d = state.directory.clone();
+    let clock = state.clock.clone();
+    Ok(Json(
+        run(move || incident::update(&*d, &*clock, &principal.id, &id, body)).await?,
+    ))
+}
+
+/// Why an incident is closed or reopened.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReasonBody {
+    /// Why (1-500 printable characters).
+    pub reason: String,
+}
+
+/// Closes an incident.
+#[utoipa::path(post, path = "/v1/incidents/{id}/close", params(("id" = String, Path)),
+    request_body = ReasonBody,
+    responses((status = 200, body = Incident), (status = 400, body = ErrorBody),
+              (status = 404, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn close(
+    State(state): State<AppState>,
+    Operator(principal): Operator,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<ReasonBody>,
+) -> Result<Json<Incident>, ApiError> {
+    let d = state.directory.clone();
+    let clock = state.clock.clone();
+    Ok(Json(
+        run(move || incident::set_closed(&*d, &*clock, &principal.id, &id, &body.reason, false))
+            .await?,
+    ))
+}
+
+/// Reopens a closed incident.
+#[utoipa::path(post, path = "/v1/incidents/{id}/reopen", params(("id" = String, Path)),
+    request_body = ReasonBody,
+    responses((status = 200, body = Incident), (status = 400, body = ErrorBody),
+              (status = 404, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn reopen(
+    State(state): State<AppState>,
+    Operator(principal): Operator,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<ReasonBody>,
+) -> Result<Json<Incident>, ApiError> {
+    let d = state.directory.clone();
+    let clock = state.clock.clone();
+    Ok(Json(
+        run(move || incident::set_closed(&*d, &*clock, &principal.id, &id, &body.reason, true))
+            .await?,
+    ))
+}
+
+/// Computes and stores a new version of the incident's exposure matrix at the latest signed
+/// checkpoint (events since are in the next version).
+#[utoipa::path(post, path = "/v1/incidents/{id}/scope", params(("id" = String, Path)),
+    responses((status = 201, body = ScopeVersion), (status = 400, body = ErrorBody),
+              (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn scope(
+    State(state): State<AppState>,
+    Operator(principal): Operator,
+    Path(id): Path<String>,
+) -> Result<(StatusCode, Json<ScopeVersion>), ApiError> {
+    let d = state.directory.clone();
+    let audit = state.audit.clone();
+    let clock = state.clock.clone();
+    let schema = state.vault.schema().clone();
+    let v = run(move || {
+        let (tree_size, checkpoint) = audit.latest_audit_checkpoint()?.ok_or_else(|| {
+            AdminError::Conflict("the access log has no signed checkpoint yet".to_owned())
+        })?;
+        let at = At {
+            tree_size,
+            checkpoint,
+        };
+        let (v, _) = incident::scope(
+            &*audit,
+            &*d,
+            &schema,
+            &*clock,
+            &principal.id,
+            &id,
+            &at,
+            &mut |_, _, _| {},
+        )?;
+        Ok(v)
+    })
+    .await?;
+    Ok((StatusCode::CREATED, Json(v)))
+}
+
+/// Every stored version of the incident's exposure matrix, oldest first.
+#[utoipa::path(get, path = "/v1/incidents/{id}/scope", params(("id" = String, Path)),
+    responses((status = 200, body = Vec<ScopeVersion>), (status = 404, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn versions(
+    State(state): State<AppState>,
+    _: Operator,
+    Path(id): Path<String>,
+) -> Result<Json<Vec<ScopeVersion>>, ApiError> {
+    let d = state.directory.clone();
+    Ok(Json(run(move || incident::versions(&*d, &id)).await?))
+}

@@ -1,0 +1,603 @@
+//! `kura incident`: declare, list, show, update, close and reopen incidents; scope them
+//! (a stored matrix version at a freshly signed checkpoint); export and verify their evidence
+//! bundle. The rules are `kura_admin::incident`'s, the same as over HTTP.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use clap::Subcommand;
+use kura_admin::AdminError;
+use kura_admin::incident::{self, At, IncidentChange, NewIncident, StampInput, Window};
+use kura_audit::Clock as _;
+use kura_crypto::{KeyFile, KeyProvider, KeyPurpose};
+
+use crate::cli::VaultArgs;
+use crate::config::{Resolved, resolve};
+use crate::open;
+
+/// Who the command line acts as, in the access log.
+const CLI: &str = "operator-cli";
+
+#[derive(Debug, Subcommand)]
+pub enum IncidentCommand {
+    /// Declare an incident.
+    Declare {
+        #[command(flatten)]
+        vault: VaultArgs,
+        /// Title.
+        #[arg(long)]
+        title: String,
+        /// How the data left: stolen_key, processor, db_dump, backup, insider, other.
+        #[arg(long, default_value = "other")]
+        vector: String,
+        /// A suspect principal (repeat for several).
+        #[arg(long = "suspect")]
+        suspects: Vec<String>,
+        /// Window start: unix seconds or RFC 3339.
+        #[arg(long, requires = "to")]
+        from: Option<String>,
+        /// Window end: unix seconds or RFC 3339.
+        #[arg(long, requires = "from")]
+        to: Option<String>,
+        /// The organization concerned.
+        #[arg(long)]
+        org: Option<String>,
+        /// For db_dump or backup: the key store or key file left with the data.
+        #[arg(long)]
+        keys_exposed: bool,
+        /// Why (default: the title).
+        #[arg(long)]
+        reason: Option<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List incidents, newest first.
+    List {
+        #[command(flatten)]
+        vault: VaultArgs,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// One incident: its timestamps, timeline and matrix versions.
+    Show {
+        #[command(flatten)]
+        vault: VaultArgs,
+        /// Incident id.
+        id: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Change an incident and set its timestamps, with a reason (every change is an entry
+    /// of its timeline and of the access log).
+    Update {
+        #[command(flatten)]
+        vault: VaultArgs,
+        /// Incident id.
+        id: String,
+        /// Why (required).
+        #[arg(long)]
+        reason: String,
+        /// New title.
+        #[arg(long)]
+        title: Option<String>,
+        /// New vector.
+        #[arg(long)]
+        vector: Option<String>,
+        /// Suspects, replacing the list (repeat for several).
+        #[arg(long = "suspect")]
+        suspects: Vec<String>,
+        /// Window start: unix seconds or RFC 3339.
+        #[arg(long, requires = "to")]
+        from: Option<String>,
+        /// Window end: unix seconds or RFC 3339.
+        #[arg(long, requires = "from")]
+        to: Option<String>,
+        /// The organization concerned.
+        #[arg(long)]
+        org: Option<String>,
+        /// Keys exposed with a dump or backup (`true` or `false`).
+        #[arg(long)]
+        keys_exposed: Option<bool>,
+        /// A timestamp: `NAME=TIME` or, for `aware`, `aware@ORG=TIME` (names: detected,
+        /// aware, processor_reported, scope_determined, hold_start, hold_end; TIME: unix
+        /// seconds, RFC 3339 or `now`). Repeat for several.
+        #[arg(long = "stamp")]
+        stamps: Vec<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Close an incident.
+    Close {
+        #[command(flatten)]
+        vault: VaultArgs,
+        /// Incident id.
+        id: String,
+        /// Why (required).
+        #[arg(long)]
+        reason: String,
+    },
+    /// Reopen a closed incident.
+    Reopen {
+        #[command(flatten)]
+        vault: VaultArgs,
+        /// Incident id.
+        id: String,
+        /// Why (required).
+        #[arg(long)]
+        reason: String,
+    },
+    /// The exposure matrix: how many people, and how many of each category (names,
+    /// addresses, e-mail addresses, birth dates, phones, cards, passwords), confirmed by the
+    /// access log and potential by vector, per country. With an incident id: a new stored
+    /// version of its matrix, at a checkpoint signed now. Without: an ad-hoc scope from the
+    /// flags (not stored; the run is still in the access log).
+    Scope {
+        #[command(flatten)]
+        vault: VaultArgs,
+        /// An incident (its vector, suspects and window; change them with `update`).
+        id: Option<String>,
+        /// Ad hoc: a suspect principal (repeat for several).
+        #[arg(long = "suspect", conflicts_with = "id")]
+        suspects: Vec<String>,
+        /// Ad hoc: how the data left.
+        #[arg(long, conflicts_with = "id")]
+        vector: Option<String>,
+        /// Ad hoc: the key store or key file left with a dump or backup.
+        #[arg(long, conflicts_with = "id")]
+        keys_exposed: bool,
+        /// Ad hoc: window start, unix seconds or RFC 3339 (default: the beginning).
+        #[arg(long, conflicts_with = "id")]
+        from: Option<String>,
+        /// Ad hoc: window end (default: now).
+        #[arg(long, conflicts_with = "id")]
+        to: Option<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write the incident's signed evidence bundle: timeline, every matrix version with its
+    /// checkpoint, the leaves they rest on with inclusion proofs. No field value is in it.
+    Export {
+        #[command(flatten)]
+        vault: VaultArgs,
+        /// Incident id.
+        id: String,
+        /// Where to write it.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Check an evidence bundle offline against the log's verifier key (`kura audit key`);
+    /// names everything that is wrong. Needs no vault.
+    Verify {
+        /// The bundle.
+        file: PathBuf,
+        /// The log's verifier key.
+        #[arg(long)]
+        vkey: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn fail(e: AdminError) -> anyhow::Error {
+    anyhow::anyhow!("{} ({})", e, e.code())
+}
+
+fn window(from: Option<String>, to: Option<String>) -> Result<Option<Window>> {
+    Ok(match (from, to) {
+        (Some(f), Some(t)) => Some(Window {
+            from_ms: super::directory::parse_time(&f)?.max(0) as u64 * 1000,
+            to_ms: super::directory::parse_time(&t)?.max(0) as u64 * 1000 + 999,
+        }),
+        _ => None,
+    })
+}
+
+fn stamp(s: &str) -> Result<StampInput> {
+    let (name, time) = s
+        .split_once('=')
+        .with_context(|| format!("`--stamp {s}`: expected NAME=TIME"))?;
+    let (name, org) = match name.split_once('@') {
+        Some((n, o)) => (n, Some(o.to_owned())),
+        None => (name, None),
+    };
+    let at_ms = if time == "now" {
+        crate::open::SystemClock.now_ms()
+    } else {
+        super::directory::parse_time(time)?.max(0) as u64 * 1000
+    };
+    Ok(StampInput {
+        name: name.to_owned(),
+        org,
+        at_ms,
+    })
+}
+
+/// Integrates the log and signs a checkpoint now: what a stored matrix or a bundle rests on.
+fn checkpoint_now(r: &Resolved, stores: &open::Stores) -> Result<(At, kura_tlog::NoteSigner)> {
+    let keys = KeyFile::open(r.key_file()?).context("opening the key file")?;
+    let seed = keys
+        .derive(KeyPurpose::AuditSigning)
+        .context("deriving the audit signing key")?;
+    let integrator = kura_audit::Integrator::new(
+        stores.audit.clone(),
+        seed.expose(),
+        kura_audit::IntegratorConfig::default(),
+    )?;
+    integrator.integrate_now(crate::open::SystemClock.now_ms())?;
+    let signer = kura_tlog::NoteSigner::from_seed(integrator.origin(), seed.expose())?;
+    let (tree_size, checkpoint) = stores
+        .audit
+        .latest_audit_checkpoint()?
+        .context("the access log has no checkpoint")?;
+    Ok((
+        At {
+            tree_size,
+            checkpoint,
+        },
+        signer,
+    ))
+}
+
+fn print_json(v: &impl serde::Serialize) -> Result<()> {
+    println!("{}", serde_json::to_string_pretty(v)?);
+    Ok(())
+}
+
+fn ms(t: u64) -> String {
+    humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + std::time::Duration::from_millis(t))
+        .to_string()
+}
+
+fn print_incident(i: &incident::Incident, versions: &[incident::ScopeVersion]) {
+    println!("incident {} [{}] {}", i.id, i.status, i.title);
+    println!(
+        "  vector {}, suspects: {}, trigger {}, opened {} by {}",
+        i.vector,
+        if i.suspects.is_empty() {
+            "none".to_owned()
+        } else {
+            i.suspects.join(", ")
+        },
+        i.trigger,
+        ms(i.opened_at_ms),
+        i.opened_by
+    );
+    if let Some(w) = &i.window {
+        println!(
+            "  window {} .. {}",
+            ms(w.from_ms),
+            if w.to_ms == u64::MAX {
+                "now".to_owned()
+            } else {
+                ms(w.to_ms)
+            }
+        );
+    }
+    for s in &i.stamps {
+        let org = s.org.as_deref().map(|o| format!("@{o}")).unwrap_or_default();
+        println!("  {}{org}: {} (by {}: {})", s.name, ms(s.at_ms), s.by, s.reason);
+    }
+    println!("  timeline:");
+    for e in &i.timeline {
+        println!(
+            "    {}. {} {} by {}: {} {}",
+            e.seq,
+            ms(e.at_ms),
+            e.change,
+            e.by,
+            e.reason,
+            e.detail
+        );
+    }
+    for v in versions {
+        println!(
+            "  matrix v{} at log size {} by {} ({}): {} people, {} confirmed, digest {}",
+            v.version,
+            v.tree_size,
+            v.by,
+            ms(v.computed_at_ms.max(0) as u64),
+            v.matrix["people"],
+            v.matrix["people_confirmed"],
+            v.digest
+        );
+    }
+}
+
+pub fn run(cmd: IncidentCommand) -> Result<ExitCode> {
+    let clock = crate::open::SystemClock;
+    match cmd {
+        IncidentCommand::Declare {
+            vault,
+            title,
+            vector,
+            suspects,
+            from,
+            to,
+            org,
+            keys_exposed,
+            reason,
+            json,
+        } => {
+            let d = open::stores(&resolve(&vault)?)?.directory;
+            let i = incident::declare(
+                &*d,
+                &clock,
+                CLI,
+                NewIncident {
+                    title,
+                    vector: Some(vector),
+                    suspects,
+                    keys_exposed,
+                    window: window(from, to)?,
+                    org,
+                    reason,
+                },
+            )
+            .map_err(fail)?;
+            if json {
+                print_json(&i)?;
+            } else {
+                println!("incident {} declared", i.id);
+            }
+        }
+        IncidentCommand::List { vault, json } => {
+            let d = open::stores(&resolve(&vault)?)?.directory;
+            let list = incident::list(&*d).map_err(fail)?;
+            if json {
+                print_json(&list)?;
+            } else {
+                for i in list {
+                    println!(
+                        "{}\t{}\t{}\t{}\t{}\t{}",
+                        i.id,
+                        ms(i.opened_at_ms),
+                        i.status,
+                        i.trigger,
+                        i.vector,
+                        i.title
+                    );
+                }
+            }
+        }
+        IncidentCommand::Show { vault, id, json } => {
+            let d = open::stores(&resolve(&vault)?)?.directory;
+            let i = incident::show(&*d, &id).map_err(fail)?;
+            let versions = incident::versions(&*d, &id).map_err(fail)?;
+            if json {
+                print_json(&serde_json::json!({"incident": i, "scopes": versions}))?;
+            } else {
+                print_incident(&i, &versions);
+            }
+        }
+        IncidentCommand::Update {
+            vault,
+            id,
+            reason,
+            title,
+            vector,
+            suspects,
+            from,
+            to,
+            org,
+            keys_exposed,
+            stamps,
+            json,
+        } => {
+            let d = open::stores(&resolve(&vault)?)?.directory;
+            let change = IncidentChange {
+                title,
+                vector,
+                suspects: (!suspects.is_empty()).then_some(suspects),
+                keys_exposed,
+                window: window(from, to)?,
+                org,
+                stamps: stamps.iter().map(|s| stamp(s)).collect::<Result<_>>()?,
+                reason,
+            };
+            let i = incident::update(&*d, &clock, CLI, &id, change).map_err(fail)?;
+            if json {
+                print_json(&i)?;
+            } else {
+                println!("incident {id} updated (entry {})", i.timeline.len());
+            }
+        }
+        IncidentCommand::Close { vault, id, reason } => {
+            let d = open::stores(&resolve(&vault)?)?.directory;
+            incident::set_closed(&*d, &clock, CLI, &id, &reason, false).map_err(fail)?;
+            println!("incident {id} closed");
+        }
+        IncidentCommand::Reopen { vault, id, reason } => {
+            let d = open::stores(&resolve(&vault)?)?.directory;
+            incident::set_closed(&*d, &clock, CLI, &id, &reason, true).map_err(fail)?;
+            println!("incident {id} reopened");
+        }
+        IncidentCommand::Scope {
+            vault,
+            id,
+            suspects,
+            vector,
+            keys_exposed,
+            from,
+            to,
+            json,
+        } => {
+            let r = resolve(&vault)?;
+            let schema = r.config.schema()?;
+            let stores = open::stores(&r)?;
+            let (at, _) = checkpoint_now(&r, &stores)?;
+            let bar = indicatif::ProgressBar::new(at.tree_size);
+            if json || !std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+                bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+            }
+            let mut progress = |stage: &'static str, done: u64, total: u64| {
+                bar.set_message(stage);
+                if total > 0 {
+                    bar.set_length(total);
+                }
+                bar.set_position(done);
+            };
+            let (matrix, version) = match id {
+                Some(id) => {
+                    let (v, m) = incident::scope(
+                        &*stores.audit,
+                        &*stores.directory,
+                        &schema,
+                        &clock,
+                        CLI,
+                        &id,
+                        &at,
+                        &mut progress,
+                    )
+                    .map_err(fail)?;
+                    (m, Some(v.version))
+                }
+                None => {
+                    let w = window(
+                        Some(from.unwrap_or_else(|| "0".to_owned())),
+                        Some(to.unwrap_or_else(|| super::now_unix().to_string())),
+                    )?;
+                    let m = kura_admin::scope::adhoc(
+                        &*stores.audit,
+                        &*stores.directory,
+                        &schema,
+                        &clock,
+                        CLI,
+                        &kura_admin::scope::AdHoc {
+                            vector: vector.unwrap_or_else(|| "stolen_key".to_owned()),
+                            suspects,
+                            keys_exposed,
+                            window: w.map_or((0, u64::MAX), |w| (w.from_ms, w.to_ms)),
+                        },
+                        at.tree_size,
+                        &mut progress,
+                    )
+                    .map_err(fail)?;
+                    (m, None)
+                }
+            };
+            bar.finish_and_clear();
+            print_matrix(&matrix, at.tree_size, version, json)?;
+        }
+        IncidentCommand::Export { vault, id, out } => {
+            let r = resolve(&vault)?;
+            let schema = r.config.schema()?;
+            let stores = open::stores(&r)?;
+            let (at, signer) = checkpoint_now(&r, &stores)?;
+            let bundle = kura_admin::evidence::export(
+                &*stores.audit,
+                &*stores.directory,
+                &schema,
+                &clock,
+                CLI,
+                &id,
+                &at,
+                &signer,
+            )
+            .map_err(fail)?;
+            std::fs::write(&out, &bundle)
+                .with_context(|| format!("cannot write {}", out.display()))?;
+            println!(
+                "evidence bundle of incident {id} written to {} ({} bytes, log size {})",
+                out.display(),
+                bundle.len(),
+                at.tree_size
+            );
+        }
+        IncidentCommand::Verify { file, vkey, json } => {
+            let bytes =
+                std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
+            let report = kura_admin::evidence::verify(&bytes, &vkey);
+            if json {
+                print_json(&report)?;
+            } else if report.ok {
+                println!(
+                    "evidence bundle verified: incident {}, {} timeline entries, {} matrix versions, {} leaves proven at log size {}",
+                    report.incident.as_deref().unwrap_or("?"),
+                    report.timeline_entries,
+                    report.scope_versions,
+                    report.leaves,
+                    report.tree_size
+                );
+            }
+            if !report.ok {
+                eprintln!("evidence bundle verification FAILED:");
+                for p in &report.problems {
+                    eprintln!("  {}: {}", p.at, p.what);
+                }
+                return Ok(ExitCode::from(1));
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_matrix(
+    matrix: &kura_scope::Matrix,
+    size: u64,
+    version: Option<u32>,
+    json: bool,
+) -> Result<()> {
+    let digest: String = matrix.digest().iter().map(|b| format!("{b:02x}")).collect();
+    if json {
+        let mut v: serde_json::Value = serde_json::from_str(&matrix.canonical_json())?;
+        v["tree_size"] = size.into();
+        v["digest"] = digest.into();
+        if let Some(n) = version {
+            v["version"] = n.into();
+        }
+        print_json(&v)?;
+        return Ok(());
+    }
+    match version {
+        Some(n) => println!(
+            "Exposure, version {n}, at log size {size} (digest {digest}), vector {}:",
+            matrix.vector
+        ),
+        None => println!(
+            "Exposure at log size {size} (digest {digest}), vector {}:",
+            matrix.vector
+        ),
+    }
+    println!(
+        "  people affected: {} ({} confirmed by the access log, {} potential only)",
+        matrix.people,
+        matrix.people_confirmed,
+        matrix.people - matrix.people_confirmed
+    );
+    if matrix.confirmed_not_held > 0 {
+        println!(
+            "  of the confirmed, {} erased since (no country on record)",
+            matrix.confirmed_not_held
+        );
+    }
+    if matrix.canaries_touched > 0 {
+        println!(
+            "  canaries returned to a suspect: {} (not counted as people)",
+            matrix.canaries_touched
+        );
+    }
+    println!("  category            confirmed  (plain / masked / token)   potential");
+    for (category, t) in &matrix.categories {
+        let m = &t.confirmed_by_mode;
+        println!(
+            "  {category:<18} {:>10}  ({} / {} / {}) {:>14}",
+            t.confirmed, m.plain, m.masked, m.token, t.potential
+        );
+    }
+    println!("  per country (confirmed / potential):");
+    for (country, cats) in &matrix.countries {
+        let cells: Vec<String> = cats
+            .iter()
+            .map(|(c, (a, b))| format!("{c} {a}/{b}"))
+            .collect();
+        println!("    {country}: {}", cells.join(", "));
+    }
+    Ok(())
+}
