@@ -25,6 +25,9 @@ pub struct BenchArgs {
     /// Subjects to load.
     #[arg(long, default_value_t = 1_000_000)]
     pub subjects: usize,
+    /// Access events in the log for the `scope` section (default: ten per subject).
+    #[arg(long)]
+    pub events: Option<usize>,
     /// Point reads to time.
     #[arg(long, default_value_t = 200_000)]
     pub reads: usize,
@@ -39,7 +42,7 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 2)]
     pub writers: usize,
     /// Sections to run (comma-separated): baseline, library, nolog, http, policy, postgres,
-    /// scan, cards.
+    /// scan, cards, scope.
     #[arg(
         long,
         default_value = "baseline,library,nolog,http",
@@ -65,7 +68,7 @@ pub struct BenchArgs {
 pub(crate) const BATCH: usize = 2_000;
 
 /// A deterministic, non-cryptographic generator for synthetic people (SplitMix64).
-fn mix(mut x: u64) -> u64 {
+pub(crate) fn mix(mut x: u64) -> u64 {
     x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
     x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
@@ -315,6 +318,26 @@ fn baseline(dir: &Path, a: &BenchArgs) -> Result<Value> {
 
 /// A vault in `dir`, with the access log on (as served) or — only to measure what the log
 /// costs — off.
+/// A fresh SQLite vault with the access log on, and its store.
+pub(crate) fn open_store_vault(dir: &Path) -> Result<(Arc<SqliteStore>, Vault)> {
+    let id: [u8; 16] = kura_crypto::random_array()?;
+    let keys = KeyFile::create(&dir.join("vault.key"), id)?;
+    let store = Arc::new(SqliteStore::create(&dir.join("data"), id, Durability::Normal)?);
+    let appender = Arc::new(kura_audit::Appender::start(
+        store.clone(),
+        kura_audit::AppenderConfig::default(),
+    )?);
+    let vault = Vault::new(
+        kura_model::Schema::builtin(),
+        store.clone(),
+        Arc::new(keys),
+        VaultOptions::default(),
+        appender,
+        Arc::new(crate::open::SystemClock),
+    )?;
+    Ok((store, vault))
+}
+
 fn open_vault(dir: &Path, log: bool) -> Result<Vault> {
     let id: [u8; 16] = kura_crypto::random_array()?;
     let keys = KeyFile::create(&dir.join("vault.key"), id)?;
@@ -594,6 +617,11 @@ pub fn run(a: &BenchArgs) -> Result<ExitCode> {
     }
     if want("cards") {
         report["cards"] = super::bench_cards::run(&dir.join("cards"), a)?;
+    }
+    if want("scope") {
+        let d = dir.join("scope");
+        std::fs::create_dir_all(&d)?;
+        report["scope"] = super::bench_scope::run(&d, a)?;
     }
     if want("scan") {
         eprintln!("bench: kura scan ...");
