@@ -583,6 +583,30 @@ fn print_matrix(
             matrix.canaries_touched
         );
     }
+    // What a spokesperson says, category by category.
+    let said = |c: &str| matrix.categories.get(c).map(|t| (t.confirmed, t.potential));
+    for (c, what) in [
+        ("name", "names"),
+        ("postal_address", "postal addresses"),
+        ("email", "e-mail addresses"),
+        ("birth_date", "birth dates"),
+        ("phone", "phone numbers"),
+    ] {
+        if let Some((confirmed, potential)) = said(c) {
+            println!("  {what}: {confirmed} confirmed, {potential} more potentially");
+        }
+    }
+    if let Some(t) = matrix.categories.get("payment_card") {
+        println!(
+            "  payment cards: {} full card numbers confirmed (detokenized), {} brand, last four and expiry only; {} more potentially",
+            t.confirmed_by_mode.plain, t.confirmed_by_mode.masked, t.potential
+        );
+    }
+    if let Some((confirmed, potential)) = said("credential") {
+        println!(
+            "  passwords: {confirmed} confirmed, {potential} potentially — kura keeps only Argon2id hashes, each sealed under its subject's key"
+        );
+    }
     println!("  category            confirmed  (plain / masked / token)   potential");
     for (category, t) in &matrix.categories {
         let m = &t.confirmed_by_mode;
