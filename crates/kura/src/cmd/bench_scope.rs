@@ -100,11 +100,26 @@ pub fn run(dir: &Path, a: &BenchArgs) -> Result<Value> {
     ] {
         eprintln!("bench: scope {name} over {size} events, {} subjects ...", a.subjects);
         let start = Instant::now();
-        let m = kura_admin::scope::compute(&*store, &schema, scope(vector, keys), size, &mut |_, _, _| {})?;
+        // When the subject stage starts: the split between reading the log and the vault.
+        let mut log_secs = None;
+        let m = kura_admin::scope::compute(
+            &*store,
+            &schema,
+            scope(vector, keys),
+            size,
+            &mut |stage, _, _| {
+                if stage == "subjects" && log_secs.is_none() {
+                    log_secs = Some(start.elapsed().as_secs_f64());
+                }
+            },
+        )?;
         let secs = start.elapsed().as_secs_f64();
+        let log_secs = log_secs.unwrap_or(secs);
         passes.push(json!({
             "vector": name,
             "secs": (secs * 1000.0).round() / 1000.0,
+            "log_secs": (log_secs * 1000.0).round() / 1000.0,
+            "subjects_secs": ((secs - log_secs) * 1000.0).round() / 1000.0,
             "events_per_s": (size as f64 / secs).round(),
             "people": m.people,
             "people_confirmed": m.people_confirmed,
