@@ -521,6 +521,7 @@ fn check_scope(
         keys_exposed: false,
         grants: Vec::new(),
         canaries: kura_audit::RoaringTreemap::new(),
+        orgs: Default::default(),
     };
     let Ok(mut scoper) = Scoper::new(scope, catalog) else {
         c.fail(at, "matrix window ends before it starts");

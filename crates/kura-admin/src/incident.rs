@@ -811,6 +811,12 @@ pub fn scope_of(
     } else {
         Vec::new()
     };
+    let mut orgs = std::collections::BTreeMap::new();
+    for s in &suspects {
+        if let Some(p) = directory.principal(s)? {
+            orgs.insert(s.clone(), p.org);
+        }
+    }
     let window = i.window.unwrap_or(Window {
         from_ms: 0,
         to_ms: u64::MAX,
@@ -823,6 +829,7 @@ pub fn scope_of(
         keys_exposed: i.keys_exposed,
         grants,
         canaries: directory.canaries()?.into_iter().collect(),
+        orgs,
     })
 }
 

@@ -300,6 +300,7 @@ fn matrix_versions_and_the_evidence_bundle() {
     assert_eq!(v1.version, 1);
     assert_eq!(m1.people_confirmed, 30);
     assert_eq!(m1.canaries_touched, 1);
+    assert_eq!(m1.organizations["callcenter"], 30, "totals per processor");
     assert_eq!(m1.categories["name"].confirmed, 30);
     assert_eq!(m1.categories["email"].confirmed_by_mode.masked, 30);
     // Potential: every real subject holds a name the processor could read.

@@ -113,6 +113,7 @@ fn the_matrix_from_the_real_log_matches_what_was_read() {
         keys_exposed: false,
         grants: grants.clone(),
         canaries: Default::default(),
+        orgs: Default::default(),
     };
     let mut stages = Vec::new();
     let m = kura_admin::scope::compute(

@@ -53,6 +53,9 @@ pub struct Matrix {
     pub countries: BTreeMap<String, BTreeMap<String, (u64, u64)>>,
     /// Per suspect: subjects confirmed exposed to it.
     pub principals: BTreeMap<String, u64>,
+    /// Per organization of the suspects (holder or processor): subjects confirmed exposed
+    /// to any of its principals.
+    pub organizations: BTreeMap<String, u64>,
     /// People affected: confirmed or potential in any category.
     pub people: u64,
     /// People confirmed in at least one category.
@@ -210,6 +213,7 @@ struct Canonical<'a> {
     categories: &'a BTreeMap<String, CategoryTotals>,
     countries: &'a BTreeMap<String, BTreeMap<String, (u64, u64)>>,
     principals: &'a BTreeMap<String, u64>,
+    organizations: &'a BTreeMap<String, u64>,
     cells: &'a [Cell],
     events_used: u64,
     canaries_touched: u64,
@@ -274,6 +278,14 @@ impl Matrix {
             cells,
             categories,
             countries: s.by_country,
+            organizations: {
+                let mut orgs: BTreeMap<String, RoaringTreemap> = BTreeMap::new();
+                for (p, b) in &s.by_principal {
+                    let org = scope.orgs.get(p).unwrap_or(p).clone();
+                    *orgs.entry(org).or_default() |= b;
+                }
+                orgs.into_iter().map(|(o, b)| (o, b.len())).collect()
+            },
             principals: s
                 .by_principal
                 .iter()
@@ -310,6 +322,7 @@ impl Matrix {
             categories: &self.categories,
             countries: &self.countries,
             principals: &self.principals,
+            organizations: &self.organizations,
             cells: &self.cells,
             events_used: self.events_used,
             canaries_touched: self.canaries_touched,

@@ -86,6 +86,9 @@ pub struct Scope {
     /// Canary subjects (internal ids): never counted as people; a canary the log shows
     /// returned to a suspect is counted apart ([`crate::Matrix::canaries_touched`]).
     pub canaries: RoaringTreemap,
+    /// Each suspect's organization (holder or processor), for totals per organization; a
+    /// suspect without one is counted under its own id.
+    pub orgs: BTreeMap<String, String>,
 }
 
 /// Field → category and searchability, per collection (from the schema).

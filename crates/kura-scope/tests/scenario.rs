@@ -248,6 +248,7 @@ fn scope(vector: Vector, suspects: &[&str], keys_exposed: bool) -> Scope {
         keys_exposed,
         grants,
         canaries: roaring::RoaringTreemap::new(),
+        orgs: BTreeMap::from([("proc".to_owned(), "callcenter".to_owned())]),
     }
 }
 
@@ -488,6 +489,16 @@ fn subjects_erased_since_are_counted_without_a_country() {
     assert_eq!(m.people, 1);
     assert_eq!(m.confirmed_not_held, 1);
     assert!(m.countries.is_empty());
+}
+
+#[test]
+fn totals_per_organization_are_the_union_of_its_principals() {
+    let w = world();
+    let m = run(&w, scope(Vector::StolenKey, &["proc", "op"], false), false);
+    // `proc` is the call centre's; `op` has no organization here and counts under itself.
+    assert_eq!(m.organizations["callcenter"], m.principals["proc"]);
+    assert_eq!(m.organizations["op"], m.principals["op"]);
+    assert_eq!(m.organizations.len(), 2);
 }
 
 #[test]

@@ -583,6 +583,7 @@ fn a_stolen_processor_key_obtains_at_most_its_quota() {
     assert_eq!(m["categories"]["name"]["potential"], 9_900);
     assert!(m["categories"].get("birth_date").is_none(), "denied: {out}");
     assert_eq!(m["suspects"], json!([pid]));
+    assert_eq!(m["organizations"]["callcenter"], 100, "{out}");
     assert_eq!(m["digest"].as_str().unwrap().len(), 64);
     let (code, text, err) = cli(
         &s,

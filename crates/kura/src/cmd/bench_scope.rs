@@ -90,6 +90,7 @@ pub fn run(dir: &Path, a: &BenchArgs) -> Result<Value> {
         keys_exposed,
         grants: grants.clone(),
         canaries: Default::default(),
+        orgs: Default::default(),
     };
     let mut passes = Vec::new();
     for (name, vector, keys) in [

@@ -583,6 +583,9 @@ fn print_matrix(
             matrix.canaries_touched
         );
     }
+    for (org, n) in &matrix.organizations {
+        println!("  confirmed exposed to principals of {org}: {n}");
+    }
     // What a spokesperson says, category by category.
     let said = |c: &str| matrix.categories.get(c).map(|t| (t.confirmed, t.potential));
     for (c, what) in [
