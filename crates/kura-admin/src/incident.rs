@@ -36,6 +36,8 @@ pub const STAMPS: &[&str] = &[
     "scope_determined",
     "hold_start",
     "hold_end",
+    "notice_sent",
+    "materiality_determined",
 ];
 
 /// Purpose recorded on every incident event.
@@ -125,6 +127,13 @@ pub struct Incident {
     pub suspects: Vec<String>,
     /// For a dump or backup: whether the keys left with it.
     pub keys_exposed: bool,
+    /// The leak had (possibly) an unlawful purpose; none: assumed for every vector but
+    /// `other` (APPI counts unauthorized access as one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unlawful_purpose: Option<bool>,
+    /// Sensitive (special-category) data is involved; none: no.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sensitive: Option<bool>,
     /// The window of suspicion; none: from the beginning of the log to the scoping run.
     pub window: Option<Window>,
     /// The organization concerned.
@@ -198,6 +207,12 @@ pub struct IncidentChange {
     /// Keys exposed.
     #[serde(default)]
     pub keys_exposed: Option<bool>,
+    /// A (possibly) unlawful purpose.
+    #[serde(default)]
+    pub unlawful_purpose: Option<bool>,
+    /// Sensitive data involved.
+    #[serde(default)]
+    pub sensitive: Option<bool>,
     /// New window.
     #[serde(default)]
     pub window: Option<Window>,
@@ -392,6 +407,8 @@ fn parse(r: &IncidentRecord) -> Result<Incident, AdminError> {
         vector: Vector::StolenKey.as_str().to_owned(),
         suspects: vec![r.principal.clone()],
         keys_exposed: false,
+        unlawful_purpose: None,
+        sensitive: None,
         window,
         org: r.org.clone(),
         opened_at_ms: r.opened_at.max(0) as u64 * 1000,
@@ -482,6 +499,8 @@ pub fn declare(
         vector: vector.as_str().to_owned(),
         suspects,
         keys_exposed: input.keys_exposed,
+        unlawful_purpose: None,
+        sensitive: None,
         window: input.window,
         org: input.org,
         opened_at_ms: now,
@@ -543,6 +562,8 @@ pub fn open_from_trip(store: &dyn DirectoryStore, trip: &Trip<'_>) -> Result<Inc
         vector: Vector::StolenKey.as_str().to_owned(),
         suspects: vec![trip.principal.to_owned()],
         keys_exposed: false,
+        unlawful_purpose: None,
+        sensitive: None,
         window: Some(window),
         org: trip.org.map(str::to_owned),
         opened_at_ms: trip.time_ms,
@@ -681,6 +702,8 @@ pub fn update(
         && suspects.is_none()
         && change.org.is_none()
         && change.keys_exposed.is_none()
+        && change.unlawful_purpose.is_none()
+        && change.sensitive.is_none()
         && change.stamps.is_empty()
     {
         return Err(AdminError::invalid("empty_change", "nothing to change"));
@@ -704,6 +727,14 @@ pub fn update(
         if let Some(k) = change.keys_exposed {
             i.keys_exposed = k;
             detail.insert("keys_exposed".into(), k.into());
+        }
+        if let Some(k) = change.unlawful_purpose {
+            i.unlawful_purpose = Some(k);
+            detail.insert("unlawful_purpose".into(), k.into());
+        }
+        if let Some(k) = change.sensitive {
+            i.sensitive = Some(k);
+            detail.insert("sensitive".into(), k.into());
         }
         if let Some(w) = change.window {
             i.window = Some(w);

@@ -178,6 +178,8 @@ pub fn adhoc(
         vector: a.vector.clone(),
         suspects: a.suspects.clone(),
         keys_exposed: a.keys_exposed,
+        unlawful_purpose: None,
+        sensitive: None,
         window: Some(crate::incident::Window {
             from_ms: a.window.0,
             to_ms: a.window.1,

@@ -29,6 +29,9 @@ pub struct Config {
     /// Containment alerts and housekeeping.
     #[serde(default)]
     pub containment: ContainmentConfig,
+    /// What incidents oblige: who the holder is and which rules apply.
+    #[serde(default)]
+    pub obligations: ObligationsConfig,
     /// Collections; the built-in `accounts` schema when empty.
     #[serde(default)]
     pub collections: Vec<Collection>,
@@ -112,6 +115,21 @@ pub struct AuditConfig {
     /// (default 1000: at least once a second while entries arrive).
     #[serde(default = "default_cp_ms")]
     pub checkpoint_every_ms: u64,
+}
+
+/// `[obligations]`: the holder's facts the breach rules need, and where the rules are.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ObligationsConfig {
+    /// A directory of regime files (`*.toml`) that replaces the rules shipped with kura.
+    pub rules_dir: Option<PathBuf>,
+    /// Countries where the holder is established (ISO 3166-1 alpha-2). A holder not
+    /// established in the EU reports to every member state where affected people live.
+    #[serde(default)]
+    pub established_in: Vec<String>,
+    /// The holder is a public company (SEC Form 8-K Item 1.05 applies).
+    #[serde(default)]
+    pub public_company: bool,
 }
 
 /// `[containment]`: where containment alerts go, and how often the server refreshes what

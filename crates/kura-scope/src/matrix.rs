@@ -51,6 +51,9 @@ pub struct Matrix {
     pub categories: BTreeMap<String, CategoryTotals>,
     /// Per country of residence: category → (confirmed, potential) subjects.
     pub countries: BTreeMap<String, BTreeMap<String, (u64, u64)>>,
+    /// Per country of residence: (people confirmed, people potential only) — what breach
+    /// thresholds count.
+    pub people_by_country: BTreeMap<String, (u64, u64)>,
     /// Per suspect: subjects confirmed exposed to it.
     pub principals: BTreeMap<String, u64>,
     /// Per organization of the suspects (holder or processor): subjects confirmed exposed
@@ -212,6 +215,7 @@ struct Canonical<'a> {
     confirmed_not_held: u64,
     categories: &'a BTreeMap<String, CategoryTotals>,
     countries: &'a BTreeMap<String, BTreeMap<String, (u64, u64)>>,
+    people_by_country: &'a BTreeMap<String, (u64, u64)>,
     principals: &'a BTreeMap<String, u64>,
     organizations: &'a BTreeMap<String, u64>,
     cells: &'a [Cell],
@@ -278,6 +282,7 @@ impl Matrix {
             cells,
             categories,
             countries: s.by_country,
+            people_by_country: s.people_by_country,
             organizations: {
                 let mut orgs: BTreeMap<String, RoaringTreemap> = BTreeMap::new();
                 for (p, b) in &s.by_principal {
@@ -321,6 +326,7 @@ impl Matrix {
             confirmed_not_held: self.confirmed_not_held,
             categories: &self.categories,
             countries: &self.countries,
+            people_by_country: &self.people_by_country,
             principals: &self.principals,
             organizations: &self.organizations,
             cells: &self.cells,

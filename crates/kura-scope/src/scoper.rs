@@ -224,6 +224,8 @@ pub struct Scoper<'c> {
     pub(crate) by_principal: BTreeMap<String, RoaringTreemap>,
     /// Country → category → (confirmed, potential only) subject counts.
     pub(crate) by_country: BTreeMap<String, BTreeMap<String, (u64, u64)>>,
+    /// Country → (people confirmed, people potential only).
+    pub(crate) people_by_country: BTreeMap<String, (u64, u64)>,
     /// Every confirmed subject (any category), to find those no longer held.
     confirmed_any: RoaringTreemap,
     /// Confirmed subjects seen in the subject stream.
@@ -264,6 +266,7 @@ impl<'c> Scoper<'c> {
             cells: BTreeMap::new(),
             by_principal: BTreeMap::new(),
             by_country: BTreeMap::new(),
+            people_by_country: BTreeMap::new(),
             confirmed_any: RoaringTreemap::new(),
             held_confirmed: RoaringTreemap::new(),
             grants,
@@ -400,6 +403,12 @@ impl<'c> Scoper<'c> {
         }
         if categories.is_empty() {
             return;
+        }
+        let person = self.people_by_country.entry(s.country.to_owned()).or_default();
+        if categories.values().any(|c| *c) {
+            person.0 += 1;
+        } else {
+            person.1 += 1;
         }
         let country = self.by_country.entry(s.country.to_owned()).or_default();
         for (category, confirmed) in categories {

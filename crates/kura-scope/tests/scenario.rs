@@ -548,3 +548,28 @@ fn cell_sets_round_trip_and_carry_the_digest() {
     longer.push(0);
     assert!(kura_scope::CellSets::decode(&longer).is_err());
 }
+
+#[test]
+fn people_per_country_add_up_to_the_people_held() {
+    let w = world();
+    for (vector, suspects) in [
+        (Vector::StolenKey, &["proc"][..]),
+        (Vector::Insider, &["op"][..]),
+        (Vector::DbDump, &[][..]),
+    ] {
+        let m = run(&w, scope(vector, suspects, false), false);
+        let (c, p): (u64, u64) = m
+            .people_by_country
+            .values()
+            .fold((0, 0), |(a, b), (x, y)| (a + x, b + y));
+        assert_eq!(c + p, m.people - m.confirmed_not_held, "{vector:?}");
+        assert_eq!(c, m.people_confirmed - m.confirmed_not_held, "{vector:?}");
+        // Each country's people are at least its most exposed category's.
+        for (country, cats) in &m.countries {
+            let (pc, pp) = m.people_by_country[country];
+            for (cc, cp) in cats.values() {
+                assert!(pc + pp >= cc + cp, "{country}");
+            }
+        }
+    }
+}

@@ -91,6 +91,8 @@ pub struct AppState {
     pub cards: Option<Arc<kura_vault::CardVault>>,
     /// The clock administrative acts are stamped with.
     pub clock: Arc<dyn kura_audit::Clock>,
+    /// The breach rules in force and the holder's facts (`[obligations]`).
+    pub obligations: Arc<kura_admin::obligations::Rules>,
 }
 
 impl std::fmt::Debug for AppState {

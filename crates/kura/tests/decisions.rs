@@ -230,6 +230,11 @@ const ROUTES: &[Route] = &[
     },
     Route {
         method: "GET",
+        template: "/v1/incidents/{id}/obligations",
+        need: Need::OperatorOnly,
+    },
+    Route {
+        method: "GET",
         template: "/v1/metrics",
         need: Need::OperatorOnly,
     },

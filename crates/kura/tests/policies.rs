@@ -1372,10 +1372,44 @@ fn incident_workflow(s: &Server, cwd: &Path, id: &str, stolen: &str, obtained: &
     );
     assert_eq!(r.status, 201, "{}", r.text);
     let tape = r.body["id"].as_str().unwrap().to_owned();
+    let r = s.get(&format!("/v1/incidents/{tape}/obligations"));
+    assert_eq!((r.status, r.code()), (400, "scope_required"), "{}", r.text);
     let r = s.post(&format!("/v1/incidents/{tape}/scope"), &json!({}));
     assert_eq!(r.status, 201, "{}", r.text);
     assert_eq!(r.body["matrix"]["people_confirmed"], 0);
     assert!(r.body["matrix"]["categories"]["country_and_locale"]["potential"].as_u64() > Some(0));
+    // What the incident obliges, from the latest matrix (10,000 people in Japan).
+    let (code, out, err) = cli(s, cwd, &["incident", "obligations", id, "--json"]);
+    assert_eq!(code, 0, "{err}");
+    let o: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(o["scope_version"], 3);
+    assert_eq!(o["aware_from"], "aware@callcenter", "{out}");
+    let find = |id: &str| {
+        o["obligations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["id"] == id)
+            .unwrap_or_else(|| panic!("{id} in {out}"))
+            .clone()
+    };
+    let fin = find("jp-appi-final");
+    assert_eq!((fin["required"].as_bool(), fin["state"].as_str()), (Some(true), Some("due")), "{fin}");
+    let why = fin["reasoning"].to_string();
+    assert!(why.contains("10000 people affected (more than 1000: true)"), "{why}");
+    assert!(why.contains("60 instead of 30"), "a stolen key is unauthorized access: {why}");
+    assert!(fin["deadline_local"].as_str().unwrap().ends_with("[Asia/Tokyo]"));
+    let days = fin["time_left_ms"].as_i64().unwrap() / 86_400_000;
+    assert!((59..=60).contains(&days), "{fin}");
+    let eu = find("eu-gdpr-register");
+    assert_eq!(eu["required"], true, "every breach is registered");
+    assert_eq!(find("kr-pipa-pipc")["required"], false);
+    let (code, text, _) = cli(s, cwd, &["incident", "obligations", id]);
+    assert_eq!(code, 0);
+    assert!(text.contains("[due] jp-appi-preliminary") && text.contains("Asia/Tokyo"), "{text}");
+    let r = s.get(&format!("/v1/incidents/{id}/obligations"));
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["obligations"].as_array().unwrap().len(), o["obligations"].as_array().unwrap().len());
     let r = s.post("/v1/incidents", &json!({"title":"x","vector":"telepathy"}));
     assert_eq!((r.status, r.code()), (400, "invalid_vector"), "{}", r.text);
     for (method, path) in [

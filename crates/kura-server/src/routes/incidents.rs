@@ -202,3 +202,25 @@ pub async fn versions(
     let d = state.directory.clone();
     Ok(Json(run(move || incident::versions(&*d, &id)).await?))
 }
+
+/// The incident's obligations now: every report and notice of every regime, owed or not,
+/// with its deadline in the regulator's zone, its state and the reasoning.
+#[utoipa::path(get, path = "/v1/incidents/{id}/obligations", params(("id" = String, Path)),
+    responses((status = 200, body = kura_admin::obligations::IncidentObligations),
+              (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn obligations(
+    State(state): State<AppState>,
+    _: Operator,
+    Path(id): Path<String>,
+) -> Result<Json<kura_admin::obligations::IncidentObligations>, ApiError> {
+    let d = state.directory.clone();
+    let rules = state.obligations.clone();
+    let now = state.clock.now_ms();
+    Ok(Json(
+        run(move || {
+            kura_admin::obligations::of_incident(&*d, &id, &rules.regimes, &rules.holder, now)
+        })
+        .await?,
+    ))
+}

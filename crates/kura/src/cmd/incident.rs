@@ -102,9 +102,17 @@ pub enum IncidentCommand {
         /// Keys exposed with a dump or backup (`true` or `false`).
         #[arg(long)]
         keys_exposed: Option<bool>,
+        /// The leak had (possibly) an unlawful purpose (`true` or `false`; default: any
+        /// vector but `other`).
+        #[arg(long)]
+        unlawful_purpose: Option<bool>,
+        /// Sensitive (special-category) data is involved (`true` or `false`).
+        #[arg(long)]
+        sensitive: Option<bool>,
         /// A timestamp: `NAME=TIME` or, for `aware`, `aware@ORG=TIME` (names: detected,
-        /// aware, processor_reported, scope_determined, hold_start, hold_end; TIME: unix
-        /// seconds, RFC 3339 or `now`). Repeat for several.
+        /// aware, processor_reported, scope_determined, hold_start, hold_end, notice_sent,
+        /// materiality_determined; TIME: unix seconds, RFC 3339 or `now`). Repeat for
+        /// several.
         #[arg(long = "stamp")]
         stamps: Vec<String>,
         /// Print JSON.
@@ -160,6 +168,24 @@ pub enum IncidentCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Every report and notice the incident obliges under each regime, owed or not: recipient,
+    /// deadline in the regulator's time zone and time left, state, and why (the register GDPR
+    /// Art. 33(5) requires). Counts come from the latest matrix version.
+    Obligations {
+        #[command(flatten)]
+        vault: VaultArgs,
+        /// Incident id.
+        id: String,
+        /// As of this time (unix seconds or RFC 3339; default now).
+        #[arg(long)]
+        at: Option<String>,
+        /// Also list what is not owed, with the reason.
+        #[arg(long)]
+        all: bool,
+        /// Print JSON (every obligation, owed or not).
+        #[arg(long)]
+        json: bool,
+    },
     /// Write the incident's signed evidence bundle: timeline, every matrix version with its
     /// checkpoint, the leaves they rest on with inclusion proofs. No field value is in it.
     Export {
@@ -183,6 +209,18 @@ pub enum IncidentCommand {
         #[arg(long)]
         json: bool,
     },
+}
+
+/// The breach rules and the holder's facts of `[obligations]`.
+pub(crate) fn rules(config: &kura_model::Config) -> Result<kura_admin::obligations::Rules> {
+    let o = &config.obligations;
+    Ok(kura_admin::obligations::Rules {
+        regimes: kura_admin::obligations::load_regimes(o.rules_dir.as_deref()).map_err(fail)?,
+        holder: kura_admin::obligations::Holder {
+            established_in: o.established_in.clone(),
+            public_company: o.public_company,
+        },
+    })
 }
 
 fn fail(e: AdminError) -> anyhow::Error {
@@ -387,6 +425,8 @@ pub fn run(cmd: IncidentCommand) -> Result<ExitCode> {
             to,
             org,
             keys_exposed,
+            unlawful_purpose,
+            sensitive,
             stamps,
             json,
         } => {
@@ -396,6 +436,8 @@ pub fn run(cmd: IncidentCommand) -> Result<ExitCode> {
                 vector,
                 suspects: (!suspects.is_empty()).then_some(suspects),
                 keys_exposed,
+                unlawful_purpose,
+                sensitive,
                 window: window(from, to)?,
                 org,
                 stamps: stamps.iter().map(|s| stamp(s)).collect::<Result<_>>()?,
@@ -484,6 +526,34 @@ pub fn run(cmd: IncidentCommand) -> Result<ExitCode> {
             };
             bar.finish_and_clear();
             print_matrix(&matrix, at.tree_size, version, json)?;
+        }
+        IncidentCommand::Obligations {
+            vault,
+            id,
+            at,
+            all,
+            json,
+        } => {
+            let r = resolve(&vault)?;
+            let rules = rules(&r.config)?;
+            let d = open::stores(&r)?.directory;
+            let now = match at {
+                Some(t) => super::directory::parse_time(&t)?.max(0) as u64 * 1000,
+                None => clock.now_ms(),
+            };
+            let o = kura_admin::obligations::of_incident(
+                &*d,
+                &id,
+                &rules.regimes,
+                &rules.holder,
+                now,
+            )
+            .map_err(fail)?;
+            if json {
+                print_json(&o)?;
+            } else {
+                print_obligations(&o, all);
+            }
         }
         IncidentCommand::Export { vault, id, out } => {
             let r = resolve(&vault)?;
@@ -627,4 +697,36 @@ fn print_matrix(
         println!("    {country}: {}", cells.join(", "));
     }
     Ok(())
+}
+
+fn left(ms: i64) -> String {
+    let (sign, m) = if ms < 0 { ("overdue by ", -ms) } else { ("", ms) };
+    let mins = m / 60_000;
+    format!("{sign}{}d {:02}h {:02}m", mins / 1440, (mins / 60) % 24, mins % 60)
+}
+
+fn print_obligations(o: &kura_admin::obligations::IncidentObligations, all: bool) {
+    println!(
+        "Obligations of incident {} (matrix v{}, clocks from {}):",
+        o.incident, o.scope_version, o.aware_from
+    );
+    let mut owed: Vec<_> = o.obligations.iter().filter(|x| x.required).collect();
+    owed.sort_by_key(|x| x.deadline_ms.unwrap_or(u64::MAX));
+    for x in owed {
+        let when = match (&x.deadline_local, x.time_left_ms) {
+            (Some(d), Some(l)) => format!("{d}{} ({})", if x.soft { " target" } else { "" }, left(l)),
+            _ => "without undue delay".to_owned(),
+        };
+        println!("  [{}] {} — {}", x.state, x.id, x.title);
+        println!("      to {}; by {when}", x.recipient);
+        println!("      why: {}", x.reasoning.join("; "));
+        if x.verify {
+            println!("      (verify: a fact of this rule is marked for checking in its sources)");
+        }
+    }
+    if all {
+        for x in o.obligations.iter().filter(|x| !x.required) {
+            println!("  [not owed] {} — {}: {}", x.id, x.title, x.reasoning.join("; "));
+        }
+    }
 }

@@ -100,6 +100,7 @@ pub fn run(mut args: VaultArgs, listen: Option<SocketAddr>, dev: bool) -> Result
         metrics,
         cards: Some(opened.cards.clone()),
         clock: std::sync::Arc::new(crate::open::SystemClock),
+        obligations: std::sync::Arc::new(super::incident::rules(&r.config)?),
     };
     if let Some(c) = opened.vault.canaries() {
         let _enter = rt.enter();
