@@ -928,3 +928,140 @@ pub fn versions(directory: &dyn DirectoryStore, id: &str) -> Result<Vec<ScopeVer
         .map(ScopeVersion::from)
         .collect())
 }
+
+/// What a processor reports to the holder that supervises it.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProcessorReport {
+    /// Title (1-200 printable characters).
+    pub title: String,
+    /// What happened (1-400 printable characters); the reason of the timestamps it sets.
+    pub description: String,
+    /// When the processor detected it, unix ms (default: now).
+    #[serde(default)]
+    pub detected_at_ms: Option<u64>,
+    /// An incident of the holder to add the report to (default: a new one).
+    #[serde(default)]
+    pub incident: Option<String>,
+    /// Suspect principals, of the processor's own organization.
+    #[serde(default)]
+    pub suspects: Vec<String>,
+}
+
+/// What the reporting processor learns back: the incident id and when its report counts.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct ReportReceipt {
+    /// The holder's incident.
+    pub incident: String,
+    /// The `processor_reported` time, unix ms: the holder's clocks run from here at the
+    /// latest.
+    pub reported_at_ms: u64,
+}
+
+/// A processor (or an operator) reports an incident: on the holder's incident it names, or
+/// on a new one, it sets `processor_reported` (now) and `aware@<processor org>` (the
+/// detection time), which start the holder's clocks. The processor sees nothing of the
+/// incident but its id.
+///
+/// # Errors
+/// `not_found` for an unknown incident or one of another holder (the same answer);
+/// `unknown_principal` for a suspect outside the processor's organization; `no_supervisor`;
+/// `incident_closed`; `invalid_value`, `invalid_stamp`; store failures.
+pub fn processor_report(
+    store: &dyn DirectoryStore,
+    clock: &dyn Clock,
+    reporter: &str,
+    input: ProcessorReport,
+) -> Result<ReportReceipt, AdminError> {
+    let title = text("title", &input.title, 200)?;
+    let description = text("description", &input.description, 400)?;
+    let p = store
+        .principal(reporter)?
+        .ok_or_else(|| AdminError::NotFound(format!("no principal `{reporter}`")))?;
+    let org = store
+        .organization(&p.org)?
+        .ok_or_else(|| AdminError::NotFound(format!("no organization `{}`", p.org)))?;
+    let holder = match (&org.supervisor, p.kind) {
+        (Some(h), _) => h.clone(),
+        (None, kura_model::PrincipalType::Operator) => org.id.clone(),
+        (None, _) => {
+            return Err(AdminError::invalid(
+                "no_supervisor",
+                format!("organization `{}` names no supervising holder", org.id),
+            ));
+        }
+    };
+    for s in &input.suspects {
+        let own = store.principal(s)?.is_some_and(|x| x.org == p.org);
+        if !own {
+            return Err(AdminError::invalid(
+                "unknown_principal",
+                format!("no principal `{s}` in organization `{}`", p.org),
+            ));
+        }
+    }
+    let now = clock.now_ms();
+    let detected = input.detected_at_ms.unwrap_or(now);
+    if detected > now + FUTURE_SLACK_MS {
+        return Err(AdminError::invalid(
+            "invalid_stamp",
+            "the detection time is in the future",
+        ));
+    }
+    let stamps = vec![
+        StampInput {
+            name: "processor_reported".to_owned(),
+            org: None,
+            at_ms: now,
+        },
+        StampInput {
+            name: "aware".to_owned(),
+            org: Some(org.id.clone()),
+            at_ms: detected,
+        },
+    ];
+    let id = match input.incident {
+        Some(id) => {
+            let same_holder = store
+                .incident(&id)?
+                .map(|r| parse(&r))
+                .transpose()?
+                .is_some_and(|i| i.org.as_deref() == Some(holder.as_str()));
+            if !same_holder {
+                return Err(AdminError::NotFound(format!("no incident `{id}`")));
+            }
+            id
+        }
+        None => {
+            let i = declare(
+                store,
+                clock,
+                reporter,
+                NewIncident {
+                    title: title.clone(),
+                    vector: Some(Vector::Processor.as_str().to_owned()),
+                    suspects: input.suspects.clone(),
+                    org: Some(holder.clone()),
+                    reason: Some(format!("reported by processor `{}`", org.id)),
+                    ..Default::default()
+                },
+            )?;
+            i.id
+        }
+    };
+    update(
+        store,
+        clock,
+        reporter,
+        &id,
+        IncidentChange {
+            stamps,
+            reason: format!("processor report: {description}"),
+            ..Default::default()
+        },
+    )?;
+    Ok(ReportReceipt {
+        incident: id,
+        reported_at_ms: now,
+    })
+}

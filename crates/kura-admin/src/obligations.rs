@@ -5,9 +5,10 @@
 //! # Invariants
 //! - Obligations are computed from a stored matrix version, never from a guess: an incident
 //!   without one is refused (`scope_required`).
-//! - The clocks start at the holder's awareness: the earliest `aware` stamp of any
-//!   organization or a processor's report (`processor_reported`), whichever came first; the
-//!   detection time when neither is set (said in the result).
+//! - The clocks start at the holder's awareness: its own `aware` stamp or a processor's
+//!   report (`processor_reported`), whichever came first — not the processor's own
+//!   awareness; then another organization's awareness, then the detection time (said in
+//!   the result).
 //! - Counts are people affected (confirmed or potential) per country of residence, canaries
 //!   excluded; the rules say when they count confirmed people only.
 
@@ -122,26 +123,40 @@ fn facts_of(
             stamps.insert(s.name.clone(), s.at_ms);
         }
     }
-    let aware = i
+    // The holder's awareness: its own `aware` or a processor's report, whichever came
+    // first; else another organization's awareness; else the detection.
+    let holders = i
         .stamps
         .iter()
-        .filter(|s| s.name == "aware" || s.name == "processor_reported")
+        .filter(|s| {
+            s.name == "processor_reported"
+                || (s.name == "aware" && (i.org.is_none() || s.org == i.org))
+        })
         .min_by_key(|s| s.at_ms);
-    let aware_from = match aware {
-        Some(s) => {
+    let others = i
+        .stamps
+        .iter()
+        .filter(|s| s.name == "aware")
+        .min_by_key(|s| s.at_ms);
+    let detected = i.stamps.iter().find(|s| s.name == "detected");
+    let name = |s: &incident::Stamp| match &s.org {
+        Some(o) => format!("{}@{o}", s.name),
+        None => s.name.clone(),
+    };
+    let aware_from = match (holders, others, detected) {
+        (Some(s), _, _) => {
             stamps.insert("aware".to_owned(), s.at_ms);
-            match &s.org {
-                Some(o) => format!("{}@{o}", s.name),
-                None => s.name.clone(),
-            }
+            name(s)
         }
-        None => match i.stamps.iter().find(|s| s.name == "detected") {
-            Some(d) => {
-                stamps.insert("aware".to_owned(), d.at_ms);
-                "detected (no awareness recorded yet)".to_owned()
-            }
-            None => "none: set `aware` or `detected`".to_owned(),
-        },
+        (None, Some(s), _) => {
+            stamps.insert("aware".to_owned(), s.at_ms);
+            format!("{} (another organization's awareness; the holder's is not recorded)", name(s))
+        }
+        (None, None, Some(d)) => {
+            stamps.insert("aware".to_owned(), d.at_ms);
+            "detected (no awareness recorded yet)".to_owned()
+        }
+        (None, None, None) => "none: set `aware` or `detected`".to_owned(),
     };
     for s in &i.stamps {
         if let Some(o) = s.name.strip_prefix("submitted:") {

@@ -11,6 +11,8 @@
 //! 1. A suspended principal is refused with `principal_suspended`, whatever it asks.
 //! 2. Administering kura and reading the log itself ([`Action::Administer`],
 //!    [`Action::ReadLog`]) are for operators only (`operator_only`); no policy grants them.
+//!    Reporting an incident to the supervising holder ([`Action::ReportIncident`]) is for
+//!    processors and operators only (`report_denied`), by kind, never by policy.
 //! 3. A self-service principal may only name its own subject: a request without a target
 //!    subject (search, import, login) or with another subject's id is refused with
 //!    `not_own_subject`.
@@ -158,6 +160,16 @@ pub fn decide(
             Decision::Allow { fields: Vec::new() }
         } else {
             Decision::deny(DenyCode::OperatorOnly)
+        };
+    }
+    if request.action == Action::ReportIncident {
+        return if matches!(
+            principal.kind,
+            PrincipalKind::Processor | PrincipalKind::Operator
+        ) {
+            Decision::Allow { fields: Vec::new() }
+        } else {
+            Decision::deny(DenyCode::ReportDenied)
         };
     }
     if let PrincipalKind::SelfService { subject } = principal.kind

@@ -92,6 +92,8 @@ pub enum DenyCode {
     DetokenizeDenied,
     /// An administrative or log-reading action asked for by anyone but an operator.
     OperatorOnly,
+    /// An incident report asked for by anyone but a processor or an operator.
+    ReportDenied,
 }
 
 impl DenyCode {
@@ -106,6 +108,7 @@ impl DenyCode {
             DenyCode::PrincipalSuspended => "principal_suspended",
             DenyCode::DetokenizeDenied => "detokenize_denied",
             DenyCode::OperatorOnly => "operator_only",
+            DenyCode::ReportDenied => "report_denied",
         }
     }
 }
@@ -131,6 +134,7 @@ mod tests {
             DenyCode::PrincipalSuspended,
             DenyCode::DetokenizeDenied,
             DenyCode::OperatorOnly,
+            DenyCode::ReportDenied,
         ] {
             let json = serde_json::to_string(&c).unwrap();
             assert_eq!(json, format!("\"{}\"", c.as_str()));

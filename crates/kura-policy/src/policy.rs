@@ -46,11 +46,14 @@ pub enum Action {
     /// Read the verifiable log itself (checkpoints, entries, proofs). Operators only; no
     /// policy may grant it. (A subject's own access history is [`Action::Export`].)
     ReadLog,
+    /// Report an incident to the supervising data holder: processors (and operators) only,
+    /// by their kind; no policy grants it.
+    ReportIncident,
 }
 
 impl Action {
     /// Every action, in declaration order.
-    pub const ALL: [Action; 11] = [
+    pub const ALL: [Action; 12] = [
         Action::Read,
         Action::Write,
         Action::Search,
@@ -62,11 +65,17 @@ impl Action {
         Action::SetCredential,
         Action::Administer,
         Action::ReadLog,
+        Action::ReportIncident,
     ];
 
     /// Whether only operators may do this (no policy grants it).
     pub fn is_operator_only(self) -> bool {
         matches!(self, Action::Administer | Action::ReadLog)
+    }
+
+    /// Whether the principal's kind decides this, never a policy (which may not list it).
+    pub fn is_by_kind(self) -> bool {
+        self.is_operator_only() || self == Action::ReportIncident
     }
 
     /// The stable snake_case name.
@@ -83,6 +92,7 @@ impl Action {
             Action::SetCredential => "set_credential",
             Action::Administer => "administer",
             Action::ReadLog => "read_log",
+            Action::ReportIncident => "report_incident",
         }
     }
 }
@@ -320,7 +330,7 @@ impl PolicySpec {
         }
         let mut actions = 0u16;
         for a in &self.actions {
-            if a.is_operator_only() {
+            if a.is_by_kind() {
                 return Err(PolicyError::OperatorOnlyAction(a.as_str().to_owned()));
             }
             let bit = 1u16 << (*a as u8);

@@ -158,6 +158,11 @@ proptest! {
                 prop_assert_eq!(r.kind, PrincipalKind::Operator);
                 prop_assert!(fields.is_empty());
             }
+            Decision::Allow { fields } if r.action == Action::ReportIncident => {
+                prop_assert!(!r.suspended);
+                prop_assert!(matches!(r.kind, PrincipalKind::Processor | PrincipalKind::Operator));
+                prop_assert!(fields.is_empty());
+            }
             Decision::Allow { fields } => {
                 prop_assert!(!r.suspended);
                 prop_assert_eq!(r.collection, "accounts");
@@ -222,6 +227,10 @@ proptest! {
                         .any(|p| p.allows_purpose(r.purpose) && p.allows_action(r.action)),
                     DenyCode::OperatorOnly => {
                         r.action.is_operator_only() && r.kind != PrincipalKind::Operator
+                    }
+                    DenyCode::ReportDenied => {
+                        r.action == Action::ReportIncident
+                            && !matches!(r.kind, PrincipalKind::Processor | PrincipalKind::Operator)
                     }
                     DenyCode::DetokenizeDenied => {
                         r.action == Action::Detokenize

@@ -38,7 +38,30 @@ pub struct Operator(pub Principal);
 #[derive(Debug, Clone)]
 pub struct LogReader(pub Principal);
 
-/// Decides an operator-only action for `p` (recording a refusal) on a blocking thread.
+/// An authenticated principal allowed to report an incident to its supervising holder
+/// ([`kura_policy::Action::ReportIncident`]: processors and operators). Refusals
+/// (`report_denied`, `principal_suspended`) are access events like [`Operator`]'s.
+#[derive(Debug, Clone)]
+pub struct Reporter(pub Principal);
+
+impl FromRequestParts<AppState> for Reporter {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let p = Principal::from_request_parts(parts, state).await?;
+        decide_operator(
+            state,
+            &p,
+            kura_policy::Action::ReportIncident,
+            kura_audit::Action::Admin,
+        )
+        .await?;
+        Ok(Reporter(p))
+    }
+}
+
+/// Decides an action the principal's kind decides for `p` (recording a refusal) on a
+/// blocking thread.
 async fn decide_operator(
     state: &AppState,
     p: &Principal,

@@ -56,20 +56,22 @@ impl Vault {
         decide_for(access, action, Some(c), fields, target)
     }
 
-    /// Decides an operator-only action ([`Action::Administer`], [`Action::ReadLog`]) for
-    /// `access` through [`kura_policy::decide`], and records a refusal as an access event
-    /// (`denied:<code>`, event action `event`). The allowed acts are recorded by the
-    /// operations themselves.
+    /// Decides an action that the principal's kind decides, never a policy
+    /// ([`Action::Administer`], [`Action::ReadLog`]: operators; [`Action::ReportIncident`]:
+    /// processors and operators) for `access` through [`kura_policy::decide`], and records
+    /// a refusal as an access event (`denied:<code>`, event action `event`). The allowed acts
+    /// are recorded by the operations themselves.
     ///
     /// # Errors
-    /// [`VaultError::Denied`] (`operator_only`, `principal_suspended`); audit failures.
+    /// [`VaultError::Denied`] (`operator_only`, `report_denied`, `principal_suspended`);
+    /// audit failures.
     pub fn authorize_operator(
         &self,
         access: &Access,
         action: Action,
         event: kura_audit::Action,
     ) -> Result<(), VaultError> {
-        debug_assert!(action.is_operator_only());
+        debug_assert!(action.is_by_kind());
         decide_for(access, action, None, None, None)
             .map(drop)
             .map_err(|e| self.refused(self.event(access, event, ""), e))

@@ -18,6 +18,8 @@ enum Need {
     Public,
     /// An operator-only action (`administer`, `read_log`).
     OperatorOnly,
+    /// Reporting an incident to the supervising holder: processors and operators.
+    Reporter,
     /// A policy action on the `accounts` collection; `targeted` when the request is about one
     /// subject (a self-service principal may then ask about its own).
     Policy {
@@ -234,6 +236,11 @@ const ROUTES: &[Route] = &[
         need: Need::OperatorOnly,
     },
     Route {
+        method: "POST",
+        template: "/v1/incident-reports",
+        need: Need::Reporter,
+    },
+    Route {
         method: "GET",
         template: "/v1/metrics",
         need: Need::OperatorOnly,
@@ -309,6 +316,9 @@ fn expected(need: Need, kind: Kind, grant: Grant) -> Option<&'static str> {
     match need {
         Need::Public => None,
         Need::OperatorOnly => (kind != Kind::Operator).then_some("operator_only"),
+        Need::Reporter => {
+            (!matches!(kind, Kind::Operator | Kind::Processor)).then_some("report_denied")
+        }
         Need::Policy { action, targeted } => {
             if kind == Kind::SelfService && !targeted {
                 return Some("not_own_subject");
@@ -419,6 +429,9 @@ fn request(route: &Route, f: &Fixture, n: usize) -> (String, Option<String>) {
         ("POST", "/v1/cards") => Some(json!({"subject_id": f.subject, "pan": "5555555555554444",
             "exp_month": 11, "exp_year": 2031})),
         ("POST", "/v1/cards/{token}/detokenize") => Some(json!({})),
+        ("POST", "/v1/incident-reports") => {
+            Some(json!({"title": format!("report {n}"), "description": "a laptop was stolen"}))
+        }
         ("POST", "/v1/orgs") => Some(json!({"id": format!("org-{n}"), "name": "Org",
             "security_officer": {"name": "Officer", "contact": "officer@example.jp"}})),
         ("POST", "/v1/principals") => Some(json!({"org": "tenant", "name": format!("made-{n}"),

@@ -1458,3 +1458,77 @@ fn incident_workflow(s: &Server, cwd: &Path, id: &str, stolen: &str, obtained: &
     assert_eq!(code, 0);
     assert!(out.contains("closed") && out.contains("Backup tape missing"), "{out}");
 }
+
+/// A processor reports an incident through the API: the holder's incident gets
+/// `processor_reported`, whose time starts the holder's clocks; the processor learns the id
+/// and nothing else, may not report to another holder's incident, and a service may not
+/// report at all.
+#[test]
+fn a_processor_report_starts_the_holders_clocks() {
+    let (s, _tmp) = start_with("");
+    let _ = import(&s, 20);
+    for (id, role, sup) in [("acme", "holder", None), ("callsrv", "processor", Some("acme")), ("other", "holder", None)] {
+        let r = s.post(
+            "/v1/orgs",
+            &json!({"id": id, "name": id, "role": role, "supervisor": sup,
+                    "security_officer": {"name": "Officer", "contact": "officer@example.jp"}}),
+        );
+        assert_eq!(r.status, 201, "{}", r.text);
+    }
+    let mk = |org: &str, name: &str, kind: &str| {
+        let r = s.post(
+            "/v1/principals",
+            &json!({"org": org, "name": name, "kind": kind,
+                    "policies": [serde_json::from_str::<Value>(SUPPORT_POLICY).unwrap()]}),
+        );
+        assert_eq!(r.status, 201, "{}", r.text);
+        (r.body["id"].as_str().unwrap().to_owned(), r.body["api_key"].as_str().unwrap().to_owned())
+    };
+    let (agent, agent_key) = mk("callsrv", "agents", "processor");
+    let (_, svc_key) = mk("acme", "shop", "service");
+    let detected = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
+        - 2 * 3_600_000;
+    let report = json!({"title": "Agent laptop stolen", "description": "a laptop with a logged-in session was stolen",
+                        "detected_at_ms": detected, "suspects": [agent]});
+    let r = as_key(&s, &svc_key, "support", "POST", "/v1/incident-reports", Some(&report));
+    assert_eq!((r.status, r.code()), (403, "report_denied"), "{}", r.text);
+    let r = as_key(&s, &agent_key, "support", "POST", "/v1/incident-reports", Some(&report));
+    assert_eq!(r.status, 201, "{}", r.text);
+    let id = r.body["incident"].as_str().unwrap().to_owned();
+    assert_eq!(r.body.as_object().unwrap().len(), 2, "only the id and the time: {}", r.text);
+    // The processor cannot read the incident; another holder's incident is not found.
+    let r = as_key(&s, &agent_key, "support", "GET", &format!("/v1/incidents/{id}"), None);
+    assert_eq!((r.status, r.code()), (403, "operator_only"));
+    let foreign = s.post("/v1/incidents", &json!({"title": "theirs", "org": "other"}));
+    let mut onto = report.clone();
+    onto["incident"] = foreign.body["id"].clone();
+    let r = as_key(&s, &agent_key, "support", "POST", "/v1/incident-reports", Some(&onto));
+    assert_eq!((r.status, r.code()), (404, "not_found"), "{}", r.text);
+    let mut bad = report.clone();
+    bad["suspects"] = json!(["someone-else"]);
+    let r = as_key(&s, &agent_key, "support", "POST", "/v1/incident-reports", Some(&bad));
+    assert_eq!((r.status, r.code()), (400, "unknown_principal"), "{}", r.text);
+    // The holder sees it, with the processor's stamps.
+    let inc = s.get(&format!("/v1/incidents/{id}")).body["incident"].clone();
+    assert_eq!(inc["org"], "acme");
+    assert_eq!(inc["vector"], "processor");
+    let stamp = |name: &str| {
+        inc["stamps"].as_array().unwrap().iter().find(|x| x["name"] == name).cloned().unwrap()
+    };
+    assert_eq!(stamp("processor_reported")["by"], agent.as_str());
+    assert_eq!(stamp("aware")["org"], "callsrv");
+    assert_eq!(stamp("aware")["at_ms"], detected);
+    // Its clocks run from the report, not from the processor's own detection.
+    let r = s.post(&format!("/v1/incidents/{id}/scope"), &json!({}));
+    assert_eq!(r.status, 201, "{}", r.text);
+    let r = s.get(&format!("/v1/incidents/{id}/obligations"));
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["aware_from"], "processor_reported", "{}", r.text);
+    assert_eq!(
+        r.body["facts"]["stamps"]["aware"],
+        stamp("processor_reported")["at_ms"]
+    );
+}

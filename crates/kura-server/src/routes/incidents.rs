@@ -9,7 +9,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::Deserialize;
 
-use crate::auth::Operator;
+use crate::auth::{Operator, Reporter};
 use crate::routes::ApiJson;
 use crate::wire::ErrorBody;
 use crate::{ApiError, AppState};
@@ -223,4 +223,24 @@ pub async fn obligations(
         })
         .await?,
     ))
+}
+
+/// A processor reports an incident to the holder that supervises it (or adds its report to
+/// the holder's incident it names): `processor_reported` and its own `aware` are set, which
+/// start the holder's clocks. Processors and operators only; the answer is the incident id.
+#[utoipa::path(post, path = "/v1/incident-reports",
+    request_body = kura_admin::incident::ProcessorReport,
+    responses((status = 201, body = kura_admin::incident::ReportReceipt),
+              (status = 400, body = ErrorBody), (status = 403, body = ErrorBody),
+              (status = 404, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn processor_report(
+    State(state): State<AppState>,
+    Reporter(principal): Reporter,
+    ApiJson(body): ApiJson<kura_admin::incident::ProcessorReport>,
+) -> Result<(StatusCode, Json<kura_admin::incident::ReportReceipt>), ApiError> {
+    let d = state.directory.clone();
+    let clock = state.clock.clone();
+    let r = run(move || incident::processor_report(&*d, &*clock, &principal.id, body)).await?;
+    Ok((StatusCode::CREATED, Json(r)))
 }

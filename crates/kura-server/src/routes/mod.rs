@@ -81,6 +81,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/incidents/{id}/close", post(incidents::close))
         .route("/v1/incidents/{id}/reopen", post(incidents::reopen))
         .route("/v1/incidents/{id}/obligations", get(incidents::obligations))
+        .route("/v1/incident-reports", post(incidents::processor_report))
         .route(
             "/v1/incidents/{id}/scope",
             post(incidents::scope).get(incidents::versions),
