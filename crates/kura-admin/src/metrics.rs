@@ -17,6 +17,11 @@ pub struct Metrics {
     pub webhook_failures: AtomicU64,
     /// Requests refused by policy (403), any code.
     pub denied: AtomicU64,
+    /// Obligations of open incidents past their legal deadline (a gauge, set by the
+    /// server's obligations watch).
+    pub obligations_overdue: AtomicU64,
+    /// Of open incidents, guidance targets passed (a gauge).
+    pub obligations_overdue_soft: AtomicU64,
 }
 
 impl Metrics {
@@ -66,6 +71,17 @@ impl Metrics {
             "counter",
             self.denied.load(Ordering::Relaxed),
         );
+        let _ = writeln!(
+            out,
+            "# HELP kura_obligations_overdue Reports and notices of open incidents past their deadline (soft: a guidance target).\n# TYPE kura_obligations_overdue gauge\nkura_obligations_overdue{{soft=\"false\"}} {}\nkura_obligations_overdue{{soft=\"true\"}} {}",
+            self.obligations_overdue.load(Ordering::Relaxed),
+            self.obligations_overdue_soft.load(Ordering::Relaxed)
+        );
+        let mut more = |name: &str, help: &str, kind: &str, v: u64| {
+            let _ = writeln!(out, "# HELP {name} {help}");
+            let _ = writeln!(out, "# TYPE {name} {kind}");
+            let _ = writeln!(out, "{name} {v}");
+        };
         more(
             "kura_canaries",
             "Canary subjects this process watches.",

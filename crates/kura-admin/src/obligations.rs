@@ -248,3 +248,46 @@ pub fn of_incident(
         obligations,
     })
 }
+
+/// One overdue obligation of an open incident.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Overdue {
+    /// The incident.
+    pub incident: String,
+    /// The obligation id.
+    pub obligation: String,
+    /// The deadline in the regulator's zone.
+    pub deadline: String,
+    /// A guidance target rather than a legal deadline.
+    pub soft: bool,
+}
+
+/// Every overdue obligation of every open incident that has a matrix (the others cannot be
+/// counted yet), at `now_ms`.
+///
+/// # Errors
+/// Store failures; `invalid_rules`.
+pub fn overdue(
+    directory: &dyn DirectoryStore,
+    rules: &Rules,
+    now_ms: u64,
+) -> Result<Vec<Overdue>, AdminError> {
+    let mut out = Vec::new();
+    for i in incident::list(directory)? {
+        if i.status == "closed" || i.scope_versions == 0 {
+            continue;
+        }
+        let o = of_incident(directory, &i.id, &rules.regimes, &rules.holder, now_ms)?;
+        for ob in o.obligations {
+            if ob.required && ob.state == "overdue" {
+                out.push(Overdue {
+                    incident: i.id.clone(),
+                    obligation: ob.id,
+                    deadline: ob.deadline_local.unwrap_or_default(),
+                    soft: ob.soft,
+                });
+            }
+        }
+    }
+    Ok(out)
+}

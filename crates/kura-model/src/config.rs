@@ -130,6 +130,10 @@ pub struct ObligationsConfig {
     /// The holder is a public company (SEC Form 8-K Item 1.05 applies).
     #[serde(default)]
     pub public_company: bool,
+    /// Seconds between the server's checks for overdue obligations (metric and log line;
+    /// default 60).
+    #[serde(default)]
+    pub watch_secs: Option<u64>,
 }
 
 /// `[containment]`: where containment alerts go, and how often the server refreshes what

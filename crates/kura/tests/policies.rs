@@ -1465,7 +1465,7 @@ fn incident_workflow(s: &Server, cwd: &Path, id: &str, stolen: &str, obtained: &
 /// report at all.
 #[test]
 fn a_processor_report_starts_the_holders_clocks() {
-    let (s, _tmp) = start_with("");
+    let (s, _tmp) = start_with("[obligations]\nwatch_secs = 1\n");
     let _ = import(&s, 20);
     for (id, role, sup) in [("acme", "holder", None), ("callsrv", "processor", Some("acme")), ("other", "holder", None)] {
         let r = s.post(
@@ -1531,4 +1531,31 @@ fn a_processor_report_starts_the_holders_clocks() {
         r.body["facts"]["stamps"]["aware"],
         stamp("processor_reported")["at_ms"]
     );
+    // The holder learns it was aware 70 days ago: the final APPI report (60 days: unlawful
+    // purpose) and the preliminary target are overdue — a metric and one log line each.
+    let long_ago = detected - 68 * 86_400_000;
+    let r = s.req(
+        "PATCH",
+        &format!("/v1/incidents/{id}"),
+        Some(&json!({"stamps": [{"name": "aware", "org": "acme", "at_ms": long_ago}],
+                     "reason": "the SOC ticket shows it"}).to_string()),
+        &[],
+    );
+    assert_eq!(r.status, 200, "{}", r.text);
+    let r = s.get(&format!("/v1/incidents/{id}/obligations"));
+    assert_eq!(r.body["aware_from"], "aware@acme");
+    let mut metrics = String::new();
+    for _ in 0..50 {
+        metrics = s.get("/v1/metrics").text;
+        if metrics.contains("kura_obligations_overdue{soft=\"false\"} 1") {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(metrics.contains("kura_obligations_overdue{soft=\"false\"} 1"), "{metrics}");
+    assert!(metrics.contains("kura_obligations_overdue{soft=\"true\"} 1"), "{metrics}");
+    std::thread::sleep(Duration::from_millis(1500));
+    let logs = s.logs();
+    assert_eq!(logs.matches("obligation overdue").count(), 2, "once each: {logs}");
+    assert!(logs.contains("jp-appi-final"), "{logs}");
 }

@@ -102,6 +102,16 @@ pub fn run(mut args: VaultArgs, listen: Option<SocketAddr>, dev: bool) -> Result
         clock: std::sync::Arc::new(crate::open::SystemClock),
         obligations: std::sync::Arc::new(super::incident::rules(&r.config)?),
     };
+    {
+        let _enter = rt.enter();
+        kura_server::containment::spawn_obligations_watch(
+            opened.directory.clone(),
+            state.obligations.clone(),
+            state.metrics.clone(),
+            std::sync::Arc::new(open::SystemClock),
+            std::time::Duration::from_secs(r.config.obligations.watch_secs.unwrap_or(60).max(1)),
+        );
+    }
     if let Some(c) = opened.vault.canaries() {
         let _enter = rt.enter();
         kura_server::containment::spawn_housekeeping(
