@@ -16,9 +16,13 @@
 //! sources.
 
 mod clock;
+mod reports;
 mod rules;
 
 pub use clock::{Holidays, Unit, deadline};
+pub use reports::{
+    ReportContext, ReportTemplate, builtin_templates, load_template, missing, render,
+};
 pub use rules::{
     Condition, Facts, Obligation, ObligationRule, Regime, Trigger, builtin_holidays,
     builtin_regimes, evaluate, parse_regime,
@@ -45,4 +49,12 @@ pub enum ObligationError {
     /// Time arithmetic out of range, or an unknown time zone.
     #[error("time: {0}")]
     Time(String),
+    /// A report template is refused or does not render.
+    #[error("report template `{template}`: {message}")]
+    Template {
+        /// The template (`<obligation>.<lang>`).
+        template: String,
+        /// What is wrong.
+        message: String,
+    },
 }

@@ -74,6 +74,9 @@ pub struct ObligationRule {
     /// Items the report or notice must contain.
     #[serde(default)]
     pub checklist: Vec<String>,
+    /// Text its template must contain as written (a mandated title and headings).
+    #[serde(default)]
+    pub required_text: Vec<String>,
     /// When it is owed.
     pub trigger: Trigger,
 }
