@@ -150,6 +150,10 @@ pub struct Incident {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Object)]
     pub containment: Option<serde_json::Value>,
+    /// Report items written by the officer, per obligation rule (`jp-appi-final`): item →
+    /// text. What kura can state itself (counts, categories, dates, contact) it fills in.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub reports: std::collections::BTreeMap<String, std::collections::BTreeMap<String, String>>,
 }
 
 /// What an operator declares.
@@ -294,7 +298,7 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
     })
 }
 
-fn text(field: &str, v: &str, max: usize) -> Result<String, AdminError> {
+pub(crate) fn text(field: &str, v: &str, max: usize) -> Result<String, AdminError> {
     let t = v.trim();
     if t.is_empty() || t.chars().count() > max || t.chars().any(char::is_control) {
         return Err(AdminError::invalid(
@@ -416,6 +420,7 @@ fn parse(r: &IncidentRecord) -> Result<Incident, AdminError> {
         stamps: Vec::new(),
         timeline: Vec::new(),
         containment: Some(body),
+        reports: Default::default(),
     })
 }
 
@@ -508,6 +513,7 @@ pub fn declare(
         stamps: Vec::new(),
         timeline: vec![entry.clone()],
         containment: None,
+        reports: Default::default(),
     };
     store.insert_incident(&record(&incident)?, &[leaf(&entry, &id, Action::IncidentOpen)?])?;
     Ok(incident)
@@ -577,6 +583,7 @@ pub fn open_from_trip(store: &dyn DirectoryStore, trip: &Trip<'_>) -> Result<Inc
         }],
         timeline: vec![entry.clone()],
         containment: Some(trip.detail.clone()),
+        reports: Default::default(),
     };
     // The record's principal is the one that tripped (what supervision reports list).
     let rec = IncidentRecord {
@@ -588,10 +595,10 @@ pub fn open_from_trip(store: &dyn DirectoryStore, trip: &Trip<'_>) -> Result<Inc
 }
 
 /// A change to apply to an incident read from the store: the entry's `change` and `detail`.
-type Change<'a> = &'a dyn Fn(&mut Incident) -> Result<(String, serde_json::Value), AdminError>;
+pub(crate) type Change<'a> = &'a dyn Fn(&mut Incident) -> Result<(String, serde_json::Value), AdminError>;
 
 /// Applies one change with compare-and-swap, retrying on a concurrent change.
-fn mutate(
+pub(crate) fn mutate(
     store: &dyn DirectoryStore,
     clock: &dyn Clock,
     by: &str,
@@ -625,7 +632,7 @@ fn mutate(
     )))
 }
 
-fn open_only(i: &Incident) -> Result<(), AdminError> {
+pub(crate) fn open_only(i: &Incident) -> Result<(), AdminError> {
     if i.status == "closed" {
         return Err(AdminError::invalid(
             "incident_closed",

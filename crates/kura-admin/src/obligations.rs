@@ -18,6 +18,7 @@ use std::path::Path;
 use kura_obligations::{Facts, Obligation, Regime};
 use kura_store::DirectoryStore;
 use serde::Serialize;
+use sha2::Digest as _;
 
 use crate::directory::AdminError;
 use crate::incident::{self, Incident};
@@ -290,4 +291,394 @@ pub fn overdue(
         }
     }
     Ok(out)
+}
+
+/// A report draft.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Draft {
+    /// The obligation (with `/<country>` for a per-country one).
+    pub obligation: String,
+    /// Its language.
+    pub lang: String,
+    /// The draft, Markdown.
+    pub markdown: String,
+    /// Checklist items still empty: the report cannot be submitted until they are filled.
+    pub missing: Vec<String>,
+    /// Every item's current text (kura's figures, overridden by the officer's).
+    pub items: BTreeMap<String, String>,
+}
+
+fn category_name(c: &str, lang: &str) -> String {
+    let ja = [
+        ("name", "氏名"),
+        ("postal_address", "住所"),
+        ("email", "メールアドレス"),
+        ("phone", "電話番号"),
+        ("birth_date", "生年月日"),
+        ("gender", "性別"),
+        ("login_id", "ログインID"),
+        ("credential", "パスワード（ハッシュ値）"),
+        ("payment_card", "クレジットカード情報"),
+        ("national_id", "個人番号等"),
+        ("free_text", "自由記述"),
+        ("other", "その他"),
+    ];
+    match lang {
+        "ja" => ja
+            .iter()
+            .find(|(k, _)| *k == c)
+            .map_or(c.to_owned(), |(_, v)| (*v).to_owned()),
+        _ => c.replace('_', " "),
+    }
+}
+
+fn rfc3339(ms: u64) -> String {
+    jiff::Timestamp::from_millisecond(ms as i64)
+        .map(|t| t.to_string())
+        .unwrap_or_default()
+}
+
+/// What kura can state itself for a report: figures from the matrix, dates, the contact.
+fn auto_items(
+    i: &Incident,
+    matrix: &serde_json::Value,
+    facts: &Facts,
+    ob: &Obligation,
+    countries: &[String],
+    contact: Option<String>,
+    lang: &str,
+) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    let (confirmed, affected): (u64, u64) = countries.iter().fold((0, 0), |(c, a), k| {
+        (
+            c + facts.confirmed_by_country.get(k).copied().unwrap_or(0),
+            a + facts.affected_by_country.get(k).copied().unwrap_or(0),
+        )
+    });
+    let people = match lang {
+        "ja" => format!(
+            "{affected}名（うちアクセスログにより閲覧が確認された者 {confirmed}名、閲覧されたおそれがある者 {}名）",
+            affected - confirmed
+        ),
+        "de" => format!(
+            "{affected} Personen ({confirmed} laut Zugriffsprotokoll offengelegt, {} möglicherweise)",
+            affected - confirmed
+        ),
+        _ => format!(
+            "{affected} people ({confirmed} confirmed by the access log, {} potentially)",
+            affected - confirmed
+        ),
+    };
+    let mut cats = Vec::new();
+    if let Some(m) = matrix["categories"].as_object() {
+        for (c, t) in m {
+            if c == "country_and_locale" {
+                continue;
+            }
+            let (cf, pt) = (
+                t["confirmed"].as_u64().unwrap_or(0),
+                t["potential"].as_u64().unwrap_or(0),
+            );
+            cats.push(match lang {
+                "ja" => format!("- {}: 確認 {cf}名、おそれ {pt}名", category_name(c, lang)),
+                "de" => format!("- {}: {cf} bestätigt, {pt} möglich", category_name(c, lang)),
+                _ => format!("- {}: {cf} confirmed, {pt} potential", category_name(c, lang)),
+            });
+        }
+    }
+    let cats = cats.join("\n");
+    let window = i.window.map_or_else(String::new, |w| {
+        format!(
+            "{} – {}",
+            rfc3339(w.from_ms),
+            if w.to_ms == u64::MAX { "now".to_owned() } else { rfc3339(w.to_ms) }
+        )
+    });
+    let stamp = |n: &str| i.stamps.iter().find(|s| s.name == n).map(|s| rfc3339(s.at_ms));
+    let detected = stamp("detected").unwrap_or_default();
+    let overview = match lang {
+        "ja" => format!(
+            "{}（経路: {}）。発生期間: {window}。発覚: {detected}。",
+            i.title, i.vector
+        ),
+        "de" => format!(
+            "{} (Weg: {}). Zeitraum: {window}. Entdeckt: {detected}.",
+            i.title, i.vector
+        ),
+        _ => format!(
+            "{} (vector: {}). Period: {window}. Detected: {detected}.",
+            i.title, i.vector
+        ),
+    };
+    let records: u64 = matrix["cells"]
+        .as_array()
+        .map(|c| c.iter().filter_map(|x| x["subjects"].as_u64()).sum())
+        .unwrap_or(0);
+    for item in &ob.checklist {
+        let v = match item.as_str() {
+            "overview" | "nature" | "general_description" | "what_happened"
+            | "nature_scope_timing" => overview.clone(),
+            "items" | "types_of_pi" | "nature_of_data" | "what_information_was_involved" => {
+                cats.clone()
+            }
+            "categories_and_number_of_subjects" => format!("{people}\n{cats}"),
+            "people" | "approximate_number" | "subjects" => people.clone(),
+            "categories_and_number_of_records" => match lang {
+                "de" => format!("{records} Datensätze (Person × Kategorie)"),
+                _ => format!("{records} records (person × category)"),
+            },
+            "contact_point" | "notifier_contact" | "controller_and_dpo" => {
+                contact.clone().unwrap_or_default()
+            }
+            "date_range" | "time_and_duration" => window.clone(),
+            "detection" => detected.clone(),
+            "reasons_for_delay_if_late" => match ob.time_left_ms {
+                Some(l) if l >= 0 => match lang {
+                    "de" => "Entfällt: Meldung innerhalb der Frist.".to_owned(),
+                    _ => "Not applicable: notified within the deadline.".to_owned(),
+                },
+                _ => String::new(),
+            },
+            _ => String::new(),
+        };
+        if !v.trim().is_empty() {
+            out.insert(item.clone(), v);
+        }
+    }
+    out
+}
+
+fn rule_of<'a>(regimes: &'a [Regime], obligation: &str) -> Option<&'a kura_obligations::ObligationRule> {
+    let base = obligation.split('/').next().unwrap_or(obligation);
+    regimes
+        .iter()
+        .flat_map(|r| &r.obligations)
+        .find(|o| o.id == base)
+}
+
+/// The draft of one obligation's report in `lang` (default: the template's first language).
+///
+/// # Errors
+/// `not_found` (incident or obligation); `scope_required`; `no_template` for an
+/// obligation or language without one; `invalid_rules`.
+pub fn draft(
+    directory: &dyn DirectoryStore,
+    id: &str,
+    obligation: &str,
+    lang: Option<&str>,
+    rules: &Rules,
+    now_ms: u64,
+) -> Result<Draft, AdminError> {
+    let all = of_incident(directory, id, &rules.regimes, &rules.holder, now_ms)?;
+    let ob = all
+        .obligations
+        .iter()
+        .find(|o| o.id == obligation)
+        .ok_or_else(|| AdminError::NotFound(format!("no obligation `{obligation}`")))?;
+    let rule = rule_of(&rules.regimes, obligation)
+        .ok_or_else(|| AdminError::NotFound(format!("no obligation `{obligation}`")))?;
+    let base = rule.id.as_str();
+    let (lang, source) = kura_obligations::builtin_templates()
+        .iter()
+        .filter(|(t, _, _)| *t == base)
+        .find(|(_, l, _)| lang.is_none_or(|want| want == *l))
+        .map(|(_, l, s)| ((*l).to_owned(), *s))
+        .ok_or_else(|| {
+            AdminError::invalid(
+                "no_template",
+                format!("no report template for `{obligation}` in {}", lang.unwrap_or("any language")),
+            )
+        })?;
+    let template = kura_obligations::load_template(rule, &lang, source).map_err(bad_rules)?;
+    let i = incident::show(directory, id)?;
+    let versions = directory.incident_scopes(id)?;
+    let matrix: serde_json::Value = versions
+        .last()
+        .and_then(|v| serde_json::from_str(&v.matrix).ok())
+        .unwrap_or_default();
+    let facts: Facts = {
+        let (f, _) = facts_of(&i, &matrix, &rules.holder, now_ms);
+        f
+    };
+    let countries: Vec<String> = match &ob.country {
+        Some(c) => vec![c.clone()],
+        None => rules
+            .regimes
+            .iter()
+            .find(|r| r.id == ob.regime)
+            .map(|r| r.countries.clone())
+            .unwrap_or_default(),
+    };
+    let org = match &i.org {
+        Some(o) => directory.organization(o)?,
+        None => None,
+    };
+    let contact = org
+        .as_ref()
+        .map(|o| format!("{} — {} <{}>", o.name, o.officer_name, o.officer_contact));
+    let mut items = auto_items(&i, &matrix, &facts, ob, &countries, contact.clone(), &lang);
+    if let Some(own) = i.reports.get(base) {
+        for (k, v) in own {
+            items.insert(k.clone(), v.clone());
+        }
+    }
+    let missing = kura_obligations::missing(rule, &items);
+    let final_phase = missing.is_empty() && !base.ends_with("preliminary");
+    let ctx = kura_obligations::ReportContext {
+        incident_id: id.to_owned(),
+        holder: contact.unwrap_or_else(|| "[to be completed: holder]".to_owned()),
+        recipient: ob.recipient.clone(),
+        deadline: ob
+            .deadline_local
+            .clone()
+            .unwrap_or_else(|| "without undue delay".to_owned()),
+        generated_at: rfc3339(now_ms),
+        phase_en: if final_phase { "final" } else { "preliminary" }.to_owned(),
+        phase_de: if final_phase { "abschließend" } else { "vorläufig" }.to_owned(),
+        phase_ja: if base == "jp-appi-preliminary" { "速報" } else { "確報" }.to_owned(),
+        items: items.clone(),
+    };
+    let markdown = kura_obligations::render(&template, rule, &ctx).map_err(bad_rules)?;
+    Ok(Draft {
+        obligation: obligation.to_owned(),
+        lang,
+        markdown,
+        missing,
+        items,
+    })
+}
+
+/// Writes report items of an obligation rule (`jp-appi-final`), with a reason: a timeline
+/// entry and an access event like every change.
+///
+/// # Errors
+/// `not_found`; `incident_closed`; `invalid_value` (an item not on the rule's checklist, a
+/// text over 5,000 characters); store failures.
+#[allow(clippy::too_many_arguments)]
+pub fn set_items(
+    directory: &dyn DirectoryStore,
+    clock: &dyn kura_audit::Clock,
+    by: &str,
+    id: &str,
+    obligation: &str,
+    items: BTreeMap<String, String>,
+    reason: &str,
+    rules: &Rules,
+) -> Result<Incident, AdminError> {
+    let rule = rule_of(&rules.regimes, obligation)
+        .ok_or_else(|| AdminError::NotFound(format!("no obligation `{obligation}`")))?;
+    for (k, v) in &items {
+        if !rule.checklist.contains(k) {
+            return Err(AdminError::invalid(
+                "invalid_value",
+                format!("`{k}` is not an item of `{}`: {}", rule.id, rule.checklist.join(", ")),
+            ));
+        }
+        if v.chars().count() > 5000 {
+            return Err(AdminError::invalid(
+                "invalid_value",
+                format!("`{k}` is longer than 5000 characters"),
+            ));
+        }
+    }
+    if items.is_empty() {
+        return Err(AdminError::invalid("empty_change", "no item to set"));
+    }
+    let base = rule.id.clone();
+    incident::mutate(
+        directory,
+        clock,
+        by,
+        id,
+        kura_audit::Action::IncidentUpdate,
+        reason,
+        &|i| {
+            incident::open_only(i)?;
+            let entry = i.reports.entry(base.clone()).or_default();
+            for (k, v) in &items {
+                entry.insert(k.clone(), v.clone());
+            }
+            Ok((
+                "report_items".to_owned(),
+                serde_json::json!({"obligation": base, "items": items}),
+            ))
+        },
+    )
+}
+
+/// Records that an obligation's report was submitted, once every required item is filled:
+/// the `submitted:<obligation>` stamp (the obligation then shows as `submitted`), and a
+/// timeline entry and access event with the channel, the reference and the SHA-256 of the
+/// draft as submitted.
+///
+/// # Errors
+/// `report_incomplete` naming the empty items; `not_required` when the obligation is not
+/// owed; `already_submitted`; as [`draft`]; store failures.
+#[allow(clippy::too_many_arguments)]
+pub fn submit(
+    directory: &dyn DirectoryStore,
+    clock: &dyn kura_audit::Clock,
+    by: &str,
+    id: &str,
+    obligation: &str,
+    channel: &str,
+    reference: &str,
+    lang: Option<&str>,
+    rules: &Rules,
+) -> Result<Incident, AdminError> {
+    let channel = incident::text("channel", channel, 200)?;
+    let reference = incident::text("reference", reference, 200)?;
+    let now = clock.now_ms();
+    let all = of_incident(directory, id, &rules.regimes, &rules.holder, now)?;
+    let ob = all
+        .obligations
+        .iter()
+        .find(|o| o.id == obligation)
+        .ok_or_else(|| AdminError::NotFound(format!("no obligation `{obligation}`")))?;
+    if !ob.required {
+        return Err(AdminError::invalid(
+            "not_required",
+            format!("`{obligation}` is not owed for this incident: {}", ob.reasoning.join("; ")),
+        ));
+    }
+    let d = draft(directory, id, obligation, lang, rules, now)?;
+    if !d.missing.is_empty() {
+        return Err(AdminError::invalid(
+            "report_incomplete",
+            format!("the report still lacks: {}", d.missing.join(", ")),
+        ));
+    }
+    let digest = crate::incident::hex(&sha2::Sha256::digest(d.markdown.as_bytes()));
+    let stamp_name = format!("submitted:{obligation}");
+    let reason = format!("submitted via {channel}, reference {reference}");
+    incident::mutate(
+        directory,
+        clock,
+        by,
+        id,
+        kura_audit::Action::IncidentUpdate,
+        &reason,
+        &|i| {
+            incident::open_only(i)?;
+            if i.stamps.iter().any(|s| s.name == stamp_name) {
+                return Err(AdminError::invalid(
+                    "already_submitted",
+                    format!("`{obligation}` was already submitted"),
+                ));
+            }
+            i.stamps.push(incident::Stamp {
+                name: stamp_name.clone(),
+                org: None,
+                at_ms: now,
+                by: by.to_owned(),
+                reason: reason.clone(),
+            });
+            i.stamps.sort_by(|a, b| (&a.name, &a.org).cmp(&(&b.name, &b.org)));
+            Ok((
+                "submitted".to_owned(),
+                serde_json::json!({"obligation": obligation, "channel": channel,
+                    "reference": reference, "lang": d.lang, "draft_sha256": digest}),
+            ))
+        },
+    )
 }

@@ -190,6 +190,7 @@ pub fn adhoc(
         stamps: Vec::new(),
         timeline: Vec::new(),
         containment: None,
+        reports: Default::default(),
     };
     for s in &a.suspects {
         if directory.principal(s)?.is_none() {

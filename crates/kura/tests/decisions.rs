@@ -242,6 +242,21 @@ const ROUTES: &[Route] = &[
     },
     Route {
         method: "GET",
+        template: "/v1/incidents/{id}/reports/{obligation}",
+        need: Need::OperatorOnly,
+    },
+    Route {
+        method: "PUT",
+        template: "/v1/incidents/{id}/reports/{obligation}",
+        need: Need::OperatorOnly,
+    },
+    Route {
+        method: "POST",
+        template: "/v1/incidents/{id}/reports/{obligation}/submit",
+        need: Need::OperatorOnly,
+    },
+    Route {
+        method: "GET",
         template: "/v1/metrics",
         need: Need::OperatorOnly,
     },
@@ -384,7 +399,8 @@ fn request(route: &Route, f: &Fixture, n: usize) -> (String, Option<String>) {
         .replace("{c}", "accounts")
         .replace("{token}", &f.token)
         .replace("{index}", "0")
-        .replace("{prefix}", &f.victim_prefix);
+        .replace("{prefix}", &f.victim_prefix)
+        .replace("{obligation}", "jp-appi-final");
     let path = if route.template.starts_with("/v1/orgs/") {
         path.replace("{id}", "tenant")
     } else if route.template.starts_with("/v1/principals/") {

@@ -1421,6 +1421,56 @@ fn incident_workflow(s: &Server, cwd: &Path, id: &str, stolen: &str, obtained: &
         let r = as_key(s, stolen, "support", method, &path, Some(&json!({"reason":"x"})));
         assert_eq!(r.status, 403, "{method} {path}: {}", r.text);
     }
+    // The final APPI report: kura fills what it knows; the rest must be written before it
+    // can be submitted, and the submission is recorded.
+    let (code, out, err) = cli(s, cwd, &["incident", "report", id, "jp-appi-final", "--json"]);
+    assert_eq!(code, 0, "{err}");
+    let d: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(d["lang"], "ja");
+    assert!(d["items"]["people"].as_str().unwrap().starts_with("10000名"), "{out}");
+    assert!(d["markdown"].as_str().unwrap().contains("## 4. 原因"));
+    let missing: Vec<String> = serde_json::from_value(d["missing"].clone()).unwrap();
+    assert!(missing.contains(&"cause".to_owned()) && !missing.contains(&"people".to_owned()));
+    let (code, _, err) = cli(
+        s,
+        cwd,
+        &["incident", "submit", id, "jp-appi-final", "--channel", "PPC web form", "--reference", "R-1"],
+    );
+    assert_ne!(code, 0);
+    assert!(err.contains("report_incomplete") && err.contains("cause"), "{err}");
+    let mut args: Vec<String> = ["incident", "report", id, "jp-appi-final", "--reason", "drafted with counsel"]
+        .iter()
+        .map(|x| (*x).to_owned())
+        .collect();
+    for m in &missing {
+        args.push("--set".into());
+        args.push(format!("{m}=記載事項（{m}）"));
+    }
+    let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+    let (code, text, err) = cli(s, cwd, &argv);
+    assert_eq!(code, 0, "{err}");
+    assert!(!err.contains("still to complete"), "{err}");
+    assert!(text.contains("記載事項（cause）") && text.contains("（確報）"), "{text}");
+    let (code, _, err) = cli(
+        s,
+        cwd,
+        &["incident", "submit", id, "jp-appi-final", "--channel", "PPC web form", "--reference", "R-1"],
+    );
+    assert_eq!(code, 0, "{err}");
+    let (_, out, _) = cli(s, cwd, &["incident", "obligations", id, "--json"]);
+    assert!(out.contains("\"submitted\""), "{out}");
+    let r = s.get(&format!("/v1/incidents/{id}/reports/eu-gdpr-register"));
+    assert_eq!((r.status, r.code()), (400, "no_template"), "{}", r.text);
+    let r = s.req(
+        "PUT",
+        &format!("/v1/incidents/{id}/reports/jp-appi-final"),
+        Some(&json!({"items": {"mood": "fine"}, "reason": "x"}).to_string()),
+        &[],
+    );
+    assert_eq!((r.status, r.code()), (400, "invalid_value"), "{}", r.text);
+    let r = s.get(&format!("/v1/incidents/{id}/reports/jp-appi-final?lang=ja"));
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["missing"], json!([]));
     // The evidence bundle, verified offline with the log's key.
     let bundle = cwd.join("evidence.kura");
     let (code, out, err) = cli(
@@ -1441,6 +1491,8 @@ fn incident_workflow(s: &Server, cwd: &Path, id: &str, stolen: &str, obtained: &
     let (code, out, err) = kura(&["incident", "verify", b, "--vkey", &vkey], cwd);
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("3 matrix versions"), "{out}");
+    // Opened, stamps (CLI), hold (HTTP), report items, submitted.
+    assert!(out.contains("5 timeline entries"), "{out}");
     let mut bytes = std::fs::read(&bundle).unwrap();
     let at = text.find("\"timeline\"").unwrap() + 40;
     bytes[at] ^= 0x02;

@@ -244,3 +244,114 @@ pub async fn processor_report(
     let r = run(move || incident::processor_report(&*d, &*clock, &principal.id, body)).await?;
     Ok((StatusCode::CREATED, Json(r)))
 }
+
+/// `?lang=` for a draft.
+#[derive(Debug, Deserialize)]
+pub struct LangQuery {
+    lang: Option<String>,
+}
+
+/// The draft of an obligation's report (`eu-gdpr-art33%2FDE` for a per-country one), with
+/// the items still empty.
+#[utoipa::path(get, path = "/v1/incidents/{id}/reports/{obligation}",
+    params(("id" = String, Path), ("obligation" = String, Path), ("lang" = Option<String>, Query)),
+    responses((status = 200, body = kura_admin::obligations::Draft),
+              (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn report_draft(
+    State(state): State<AppState>,
+    _: Operator,
+    Path((id, obligation)): Path<(String, String)>,
+    axum::extract::Query(q): axum::extract::Query<LangQuery>,
+) -> Result<Json<kura_admin::obligations::Draft>, ApiError> {
+    let d = state.directory.clone();
+    let rules = state.obligations.clone();
+    let now = state.clock.now_ms();
+    Ok(Json(
+        run(move || {
+            kura_admin::obligations::draft(&*d, &id, &obligation, q.lang.as_deref(), &rules, now)
+        })
+        .await?,
+    ))
+}
+
+/// Report items written by the officer.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ItemsBody {
+    /// Item → text (items of the obligation's checklist).
+    pub items: std::collections::BTreeMap<String, String>,
+    /// Why.
+    pub reason: String,
+}
+
+/// Writes report items of an obligation; a timeline entry and an access event.
+#[utoipa::path(put, path = "/v1/incidents/{id}/reports/{obligation}",
+    params(("id" = String, Path), ("obligation" = String, Path)), request_body = ItemsBody,
+    responses((status = 200, body = Incident), (status = 400, body = ErrorBody),
+              (status = 404, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn report_items(
+    State(state): State<AppState>,
+    Operator(principal): Operator,
+    Path((id, obligation)): Path<(String, String)>,
+    ApiJson(body): ApiJson<ItemsBody>,
+) -> Result<Json<Incident>, ApiError> {
+    let d = state.directory.clone();
+    let clock = state.clock.clone();
+    let rules = state.obligations.clone();
+    Ok(Json(
+        run(move || {
+            kura_admin::obligations::set_items(
+                &*d, &*clock, &principal.id, &id, &obligation, body.items, &body.reason, &rules,
+            )
+        })
+        .await?,
+    ))
+}
+
+/// How a report was submitted.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SubmitBody {
+    /// How it was sent.
+    pub channel: String,
+    /// The recipient's reference.
+    pub reference: String,
+    /// The draft's language.
+    #[serde(default)]
+    pub lang: Option<String>,
+}
+
+/// Records a report as submitted; refused (`report_incomplete`) while an item is empty.
+#[utoipa::path(post, path = "/v1/incidents/{id}/reports/{obligation}/submit",
+    params(("id" = String, Path), ("obligation" = String, Path)), request_body = SubmitBody,
+    responses((status = 200, body = Incident), (status = 400, body = ErrorBody),
+              (status = 404, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn report_submit(
+    State(state): State<AppState>,
+    Operator(principal): Operator,
+    Path((id, obligation)): Path<(String, String)>,
+    ApiJson(body): ApiJson<SubmitBody>,
+) -> Result<Json<Incident>, ApiError> {
+    let d = state.directory.clone();
+    let clock = state.clock.clone();
+    let rules = state.obligations.clone();
+    Ok(Json(
+        run(move || {
+            kura_admin::obligations::submit(
+                &*d,
+                &*clock,
+                &principal.id,
+                &id,
+                &obligation,
+                &body.channel,
+                &body.reference,
+                body.lang.as_deref(),
+                &rules,
+            )
+        })
+        .await?,
+    ))
+}

@@ -83,6 +83,14 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/incidents/{id}/obligations", get(incidents::obligations))
         .route("/v1/incident-reports", post(incidents::processor_report))
         .route(
+            "/v1/incidents/{id}/reports/{obligation}",
+            get(incidents::report_draft).put(incidents::report_items),
+        )
+        .route(
+            "/v1/incidents/{id}/reports/{obligation}/submit",
+            post(incidents::report_submit),
+        )
+        .route(
             "/v1/incidents/{id}/scope",
             post(incidents::scope).get(incidents::versions),
         )

@@ -186,6 +186,52 @@ pub enum IncidentCommand {
         #[arg(long)]
         json: bool,
     },
+    /// The draft of an obligation's report (Markdown), filled with kura's figures and the
+    /// items the officer wrote; `--set ITEM=TEXT` writes items first (with `--reason`).
+    /// Lists the items still empty on stderr.
+    Report {
+        #[command(flatten)]
+        vault: VaultArgs,
+        /// Incident id.
+        id: String,
+        /// Obligation id, as `kura incident obligations` lists it (`jp-appi-final`,
+        /// `eu-gdpr-art33/DE`).
+        obligation: String,
+        /// Language of the draft (`ja`, `en`, `de`; default: the template's first).
+        #[arg(long)]
+        lang: Option<String>,
+        /// An item to write: `ITEM=TEXT` (repeat for several).
+        #[arg(long = "set")]
+        set: Vec<String>,
+        /// Why the items are written (required with `--set`).
+        #[arg(long)]
+        reason: Option<String>,
+        /// Write the draft here instead of stdout.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Print JSON (draft, items, missing).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Record that an obligation's report was submitted: refused while a required item is
+    /// empty; records the channel, the reference and the draft's digest.
+    Submit {
+        #[command(flatten)]
+        vault: VaultArgs,
+        /// Incident id.
+        id: String,
+        /// Obligation id.
+        obligation: String,
+        /// How it was sent (`PPC web form`, `e-mail to dpo@...`).
+        #[arg(long)]
+        channel: String,
+        /// The recipient's reference (receipt number).
+        #[arg(long)]
+        reference: String,
+        /// Language of the draft submitted.
+        #[arg(long)]
+        lang: Option<String>,
+    },
     /// Write the incident's signed evidence bundle: timeline, every matrix version with its
     /// checkpoint, the leaves they rest on with inclusion proofs. No field value is in it.
     Export {
@@ -554,6 +600,82 @@ pub fn run(cmd: IncidentCommand) -> Result<ExitCode> {
             } else {
                 print_obligations(&o, all);
             }
+        }
+        IncidentCommand::Report {
+            vault,
+            id,
+            obligation,
+            lang,
+            set,
+            reason,
+            out,
+            json,
+        } => {
+            let r = resolve(&vault)?;
+            let rules = rules(&r.config)?;
+            let d = open::stores(&r)?.directory;
+            if !set.is_empty() {
+                let Some(reason) = reason else {
+                    anyhow::bail!("--set needs --reason: every change to an incident says why");
+                };
+                let mut items = std::collections::BTreeMap::new();
+                for kv in &set {
+                    let (k, v) = kv
+                        .split_once('=')
+                        .with_context(|| format!("`--set {kv}`: expected ITEM=TEXT"))?;
+                    items.insert(k.to_owned(), v.to_owned());
+                }
+                kura_admin::obligations::set_items(
+                    &*d, &clock, CLI, &id, &obligation, items, &reason, &rules,
+                )
+                .map_err(fail)?;
+            }
+            let draft = kura_admin::obligations::draft(
+                &*d,
+                &id,
+                &obligation,
+                lang.as_deref(),
+                &rules,
+                clock.now_ms(),
+            )
+            .map_err(fail)?;
+            if json {
+                print_json(&draft)?;
+            } else if let Some(out) = out {
+                std::fs::write(&out, &draft.markdown)
+                    .with_context(|| format!("cannot write {}", out.display()))?;
+                println!("draft of {obligation} written to {}", out.display());
+            } else {
+                print!("{}", draft.markdown);
+            }
+            if !draft.missing.is_empty() && !json {
+                eprintln!("still to complete before submitting: {}", draft.missing.join(", "));
+            }
+        }
+        IncidentCommand::Submit {
+            vault,
+            id,
+            obligation,
+            channel,
+            reference,
+            lang,
+        } => {
+            let r = resolve(&vault)?;
+            let rules = rules(&r.config)?;
+            let d = open::stores(&r)?.directory;
+            kura_admin::obligations::submit(
+                &*d,
+                &clock,
+                CLI,
+                &id,
+                &obligation,
+                &channel,
+                &reference,
+                lang.as_deref(),
+                &rules,
+            )
+            .map_err(fail)?;
+            println!("{obligation} recorded as submitted via {channel} ({reference})");
         }
         IncidentCommand::Export { vault, id, out } => {
             let r = resolve(&vault)?;
