@@ -443,7 +443,9 @@ pub fn list(store: &dyn DirectoryStore) -> Result<Vec<IncidentSummary>, AdminErr
     let mut out = Vec::new();
     for r in store.incidents()? {
         let i = parse(&r)?;
-        let versions = store.incident_scopes(&i.id)?.len() as u32;
+        // Versions are numbered 1, 2, ... so the latest is the count (and its sets, which
+        // can be large, are not read).
+        let versions = store.latest_incident_matrix(&i.id)?.map_or(0, |(v, _)| v);
         out.push(IncidentSummary {
             id: i.id,
             title: i.title,

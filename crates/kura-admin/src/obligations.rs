@@ -223,17 +223,15 @@ pub fn of_incident(
     now_ms: u64,
 ) -> Result<IncidentObligations, AdminError> {
     let i = incident::show(directory, id)?;
-    let versions = directory.incident_scopes(id)?;
-    let Some(latest) = versions.last() else {
+    let Some((version, matrix)) = directory.latest_incident_matrix(id)? else {
         return Err(AdminError::invalid(
             "scope_required",
             format!("incident `{id}` has no exposure matrix yet: run `kura incident scope {id}`"),
         ));
     };
-    let matrix: serde_json::Value = serde_json::from_str(&latest.matrix).map_err(|e| {
+    let matrix: serde_json::Value = serde_json::from_str(&matrix).map_err(|e| {
         AdminError::Store(kura_store::StoreError::Corrupt(format!(
-            "matrix v{} of incident {id}: {e}",
-            latest.version
+            "matrix v{version} of incident {id}: {e}"
         )))
     })?;
     let (facts, aware_from) = facts_of(&i, &matrix, holder, now_ms);
@@ -242,7 +240,7 @@ pub fn of_incident(
             .map_err(bad_rules)?;
     Ok(IncidentObligations {
         incident: id.to_owned(),
-        scope_version: latest.version,
+        scope_version: version,
         now_ms,
         aware_from,
         facts: serde_json::to_value(&facts).unwrap_or_default(),
@@ -491,10 +489,9 @@ pub fn draft(
         })?;
     let template = kura_obligations::load_template(rule, &lang, source).map_err(bad_rules)?;
     let i = incident::show(directory, id)?;
-    let versions = directory.incident_scopes(id)?;
-    let matrix: serde_json::Value = versions
-        .last()
-        .and_then(|v| serde_json::from_str(&v.matrix).ok())
+    let matrix: serde_json::Value = directory
+        .latest_incident_matrix(id)?
+        .and_then(|(_, m)| serde_json::from_str(&m).ok())
         .unwrap_or_default();
     let facts: Facts = {
         let (f, _) = facts_of(&i, &matrix, &rules.holder, now_ms);

@@ -269,6 +269,13 @@ pub trait DirectoryStore: Store {
     /// Backend failures.
     fn incident_scopes(&self, incident: &str) -> Result<Vec<IncidentScopeRecord>, StoreError>;
 
+    /// The latest matrix version of an incident, without its subject sets: (version, the
+    /// canonical matrix). What obligations and drafts need; the sets can be large.
+    ///
+    /// # Errors
+    /// Backend failures.
+    fn latest_incident_matrix(&self, incident: &str) -> Result<Option<(u32, String)>, StoreError>;
+
     /// Appends `audit` as leaves of the incident (an export, a read of its evidence).
     ///
     /// # Errors

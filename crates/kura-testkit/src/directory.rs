@@ -186,7 +186,12 @@ pub fn run_all<S: DirectoryStore + 'static>(store: std::sync::Arc<S>) {
         Err(StoreError::Conflict(_))
     ));
     s.log_incident("inc-1", &[b"exported".to_vec()]).unwrap();
-    assert_eq!(s.incident_scopes("inc-1").unwrap(), vec![scope]);
+    assert_eq!(s.incident_scopes("inc-1").unwrap(), vec![scope.clone()]);
+    assert_eq!(
+        s.latest_incident_matrix("inc-1").unwrap(),
+        Some((1, scope.matrix.clone()))
+    );
+    assert_eq!(s.latest_incident_matrix("inc-2").unwrap(), None);
     assert!(s.incident_scopes("inc-2").unwrap().is_empty());
     assert_eq!(
         s.incident_leaves("inc-1").unwrap(),

@@ -429,6 +429,23 @@ impl DirectoryStore for PostgresStore {
             .collect())
     }
 
+    fn latest_incident_matrix(&self, incident: &str) -> Result<Option<(u32, String)>, StoreError> {
+        let mut conn = self.pool.get()?;
+        Ok(conn
+            .client
+            .query_opt(
+                "SELECT version, matrix FROM kura_data.incident_scopes WHERE incident = $1 \
+                 ORDER BY version DESC LIMIT 1",
+                &[&incident],
+            )?
+            .map(|r| {
+                (
+                    u32::try_from(r.get::<_, i64>(0)).unwrap_or(u32::MAX),
+                    r.get(1),
+                )
+            }))
+    }
+
     fn log_incident(&self, incident: &str, audit: &[AuditLeaf]) -> Result<(), StoreError> {
         let mut conn = self.pool.get()?;
         let Conn { client, stmts } = &mut *conn;

@@ -471,6 +471,18 @@ impl DirectoryStore for SqliteStore {
         })
     }
 
+    fn latest_incident_matrix(&self, incident: &str) -> Result<Option<(u32, String)>, StoreError> {
+        self.with_reader(|p| {
+            let mut stmt = p.data.prepare_cached(
+                "SELECT version, matrix FROM incident_scopes WHERE incident = ?1 \
+                 ORDER BY version DESC LIMIT 1",
+            )?;
+            Ok(stmt
+                .query_row([incident], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()?)
+        })
+    }
+
     fn log_incident(&self, incident: &str, audit: &[AuditLeaf]) -> Result<(), StoreError> {
         let mut w = lock(&self.writer);
         let tx = w
