@@ -42,7 +42,7 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 2)]
     pub writers: usize,
     /// Sections to run (comma-separated): baseline, library, nolog, http, policy, postgres,
-    /// scan, cards, scope.
+    /// scan, cards, scope, obligations.
     #[arg(
         long,
         default_value = "baseline,library,nolog,http",
@@ -618,6 +618,11 @@ pub fn run(a: &BenchArgs) -> Result<ExitCode> {
     }
     if want("cards") {
         report["cards"] = super::bench_cards::run(&dir.join("cards"), a)?;
+    }
+    if want("obligations") {
+        let d = dir.join("obligations");
+        std::fs::create_dir_all(&d)?;
+        report["obligations"] = super::bench_obligations::run(&d, a)?;
     }
     if want("scope") {
         let d = dir.join("scope");
