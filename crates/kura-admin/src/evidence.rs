@@ -300,7 +300,10 @@ pub fn verify(file: &[u8], vkey: &str) -> Report {
         }
     };
     let Some(split) = file.windows(2).position(|w| w == b"\n\n") else {
-        c.fail("file", "no signature block (expected the body, a blank line, the signed note)");
+        c.fail(
+            "file",
+            "no signature block (expected the body, a blank line, the signed note)",
+        );
         return finish(report, c);
     };
     let (body_bytes, note_bytes) = (&file[..split], &file[split + 2..]);
@@ -308,12 +311,18 @@ pub fn verify(file: &[u8], vkey: &str) -> Report {
     let mut signed: BTreeMap<String, String> = BTreeMap::new();
     let mut body_digest = None;
     match kura_tlog::open_note(note_bytes, std::slice::from_ref(&verifier)) {
-        Err(e) => c.fail("signature", format!("does not verify with the given key: {e}")),
+        Err(e) => c.fail(
+            "signature",
+            format!("does not verify with the given key: {e}"),
+        ),
         Ok(note) => {
             let mut lines = note.text.lines();
             let head = format!("{FORMAT} {}", verifier.name());
             if lines.next() != Some(head.as_str()) {
-                c.fail("signature", format!("the statement is not a `{head}` statement"));
+                c.fail(
+                    "signature",
+                    format!("the statement is not a `{head}` statement"),
+                );
             }
             for line in lines {
                 let parts: Vec<&str> = line.split(' ').collect();
@@ -342,7 +351,10 @@ pub fn verify(file: &[u8], vkey: &str) -> Report {
     };
     report.incident = Some(body.incident.id.clone());
     if body.format != FORMAT {
-        c.fail("body", format!("format `{}` is not `{FORMAT}`", body.format));
+        c.fail(
+            "body",
+            format!("format `{}` is not `{FORMAT}`", body.format),
+        );
     }
     if body.origin != verifier.name() {
         c.fail("body", "origin is not the verifier key's log");
@@ -352,7 +364,9 @@ pub fn verify(file: &[u8], vkey: &str) -> Report {
         for (name, d) in &actual {
             match signed.get(name) {
                 None => c.fail(format!("section {name}"), "not covered by the signature"),
-                Some(s) if s != d => c.fail(format!("section {name}"), "differs from what was signed"),
+                Some(s) if s != d => {
+                    c.fail(format!("section {name}"), "differs from what was signed")
+                }
                 Some(_) => {}
             }
         }
@@ -431,7 +445,16 @@ pub fn verify(file: &[u8], vkey: &str) -> Report {
     let catalog = Catalog::from_entries(&body.catalog);
     for s in &body.scopes {
         let at = format!("scope v{}", s.version);
-        check_scope(&mut c, &at, s, cp.as_ref(), &verifier, &catalog, &proven, &recorded);
+        check_scope(
+            &mut c,
+            &at,
+            s,
+            cp.as_ref(),
+            &verifier,
+            &catalog,
+            &proven,
+            &recorded,
+        );
         report.scope_versions += 1;
     }
     finish(report, c)
@@ -458,13 +481,20 @@ fn check_scope(
                 let consistent = match hashes(&s.consistency) {
                     None => Err("the consistency proof is not base64 hashes".to_owned()),
                     Some(_) if own.size() == cp.size() && own.root() == cp.root() => Ok(()),
-                    Some(p) => {
-                        kura_tlog::verify_consistency(own.size(), cp.size(), &p, own.root(), cp.root())
-                            .map_err(|e| e.to_string())
-                    }
+                    Some(p) => kura_tlog::verify_consistency(
+                        own.size(),
+                        cp.size(),
+                        &p,
+                        own.root(),
+                        cp.root(),
+                    )
+                    .map_err(|e| e.to_string()),
                 };
                 if let Err(e) = consistent {
-                    c.fail(at, format!("its checkpoint is not consistent with the bundle's: {e}"));
+                    c.fail(
+                        at,
+                        format!("its checkpoint is not consistent with the bundle's: {e}"),
+                    );
                 }
             }
         }
@@ -511,7 +541,11 @@ fn check_scope(
     };
     let suspects = m["suspects"]
         .as_array()
-        .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect()
+        })
         .unwrap_or_default();
     let scope = Scope {
         from_ms: window.0,
@@ -533,7 +567,10 @@ fn check_scope(
             continue;
         }
         let Some(ev) = proven.get(&index) else {
-            c.fail(at, format!("evidence leaf {index} is not among the proven leaves"));
+            c.fail(
+                at,
+                format!("evidence leaf {index} is not among the proven leaves"),
+            );
             continue;
         };
         let subjects: Vec<u64> = ev.subjects.iter().collect();
@@ -551,7 +588,10 @@ fn check_scope(
     }
     let again = scoper.finish();
     if again.sets().evidence != sets.evidence {
-        c.fail(at, "some evidence leaves show no exposure by a suspect in the window");
+        c.fail(
+            at,
+            "some evidence leaves show no exposure by a suspect in the window",
+        );
     }
     let mut beyond = kura_audit::RoaringTreemap::new();
     let confirmed = |cells: &BTreeMap<(String, String), kura_audit::RoaringTreemap>| {
@@ -568,7 +608,10 @@ fn check_scope(
         if !set.is_subset(&from_log) {
             c.fail(
                 at,
-                format!("cell {}/{} holds subjects no proven event shows", key.0, key.1),
+                format!(
+                    "cell {}/{} holds subjects no proven event shows",
+                    key.0, key.1
+                ),
             );
         }
     }

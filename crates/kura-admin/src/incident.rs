@@ -330,7 +330,10 @@ fn check_window(w: &Window) -> Result<(), AdminError> {
     Ok(())
 }
 
-fn check_suspects(store: &dyn DirectoryStore, suspects: &[String]) -> Result<Vec<String>, AdminError> {
+fn check_suspects(
+    store: &dyn DirectoryStore,
+    suspects: &[String],
+) -> Result<Vec<String>, AdminError> {
     let set: BTreeSet<String> = suspects.iter().map(|s| s.trim().to_owned()).collect();
     if set.len() > 64 {
         return Err(AdminError::invalid(
@@ -360,9 +363,11 @@ fn check_org(store: &dyn DirectoryStore, org: &str) -> Result<(), AdminError> {
 }
 
 fn leaf(entry: &Entry, id: &str, action: Action) -> Result<Vec<u8>, AdminError> {
-    Ok(AccessEvent::new(entry.at_ms, &entry.by, PURPOSE, action, "", id)
-        .with_fields(entry.event_fields())
-        .to_leaf()?)
+    Ok(
+        AccessEvent::new(entry.at_ms, &entry.by, PURPOSE, action, "", id)
+            .with_fields(entry.event_fields())
+            .to_leaf()?,
+    )
 }
 
 fn record(i: &Incident) -> Result<IncidentRecord, AdminError> {
@@ -517,7 +522,10 @@ pub fn declare(
         containment: None,
         reports: Default::default(),
     };
-    store.insert_incident(&record(&incident)?, &[leaf(&entry, &id, Action::IncidentOpen)?])?;
+    store.insert_incident(
+        &record(&incident)?,
+        &[leaf(&entry, &id, Action::IncidentOpen)?],
+    )?;
     Ok(incident)
 }
 
@@ -550,7 +558,10 @@ pub fn open_from_trip(store: &dyn DirectoryStore, trip: &Trip<'_>) -> Result<Inc
         from_ms: trip.window.0.max(0) as u64 * 1000,
         to_ms: trip.window.1.max(0) as u64 * 1000 + 999,
     };
-    let title = format!("containment: {} tripped by {}", trip.trigger, trip.principal);
+    let title = format!(
+        "containment: {} tripped by {}",
+        trip.trigger, trip.principal
+    );
     let entry = Entry {
         seq: 1,
         at_ms: trip.time_ms,
@@ -597,7 +608,8 @@ pub fn open_from_trip(store: &dyn DirectoryStore, trip: &Trip<'_>) -> Result<Inc
 }
 
 /// A change to apply to an incident read from the store: the entry's `change` and `detail`.
-pub(crate) type Change<'a> = &'a dyn Fn(&mut Incident) -> Result<(String, serde_json::Value), AdminError>;
+pub(crate) type Change<'a> =
+    &'a dyn Fn(&mut Incident) -> Result<(String, serde_json::Value), AdminError>;
 
 /// Applies one change with compare-and-swap, retrying on a concurrent change.
 pub(crate) fn mutate(
@@ -679,7 +691,11 @@ pub fn update(
         if !STAMPS.contains(&s.name.as_str()) {
             return Err(AdminError::invalid(
                 "invalid_stamp",
-                format!("unknown timestamp `{}`: one of {}", s.name, STAMPS.join(", ")),
+                format!(
+                    "unknown timestamp `{}`: one of {}",
+                    s.name,
+                    STAMPS.join(", ")
+                ),
             ));
         }
         match (&s.org, s.name == "aware") {
@@ -718,71 +734,80 @@ pub fn update(
         return Err(AdminError::invalid("empty_change", "nothing to change"));
     }
     let reason = change.reason.clone();
-    mutate(store, clock, by, id, Action::IncidentUpdate, &reason, &|i| {
-        open_only(i)?;
-        let mut detail = serde_json::Map::new();
-        if let Some(t) = &title {
-            i.title = t.clone();
-            detail.insert("title".into(), t.clone().into());
-        }
-        if let Some(v) = vec {
-            i.vector = v.as_str().to_owned();
-            detail.insert("vector".into(), v.as_str().into());
-        }
-        if let Some(s) = &suspects {
-            i.suspects = s.clone();
-            detail.insert("suspects".into(), serde_json::json!(s));
-        }
-        if let Some(k) = change.keys_exposed {
-            i.keys_exposed = k;
-            detail.insert("keys_exposed".into(), k.into());
-        }
-        if let Some(k) = change.unlawful_purpose {
-            i.unlawful_purpose = Some(k);
-            detail.insert("unlawful_purpose".into(), k.into());
-        }
-        if let Some(k) = change.sensitive {
-            i.sensitive = Some(k);
-            detail.insert("sensitive".into(), k.into());
-        }
-        if let Some(w) = change.window {
-            i.window = Some(w);
-            detail.insert("window".into(), serde_json::json!(w));
-        }
-        if let Some(o) = &change.org {
-            i.org = Some(o.clone());
-            detail.insert("org".into(), o.clone().into());
-        }
-        let mut stamps = Vec::new();
-        for s in &change.stamps {
-            let stamp = Stamp {
-                name: s.name.clone(),
-                org: s.org.clone(),
-                at_ms: s.at_ms,
-                by: by.to_owned(),
-                reason: reason.trim().to_owned(),
-            };
+    mutate(
+        store,
+        clock,
+        by,
+        id,
+        Action::IncidentUpdate,
+        &reason,
+        &|i| {
+            open_only(i)?;
+            let mut detail = serde_json::Map::new();
+            if let Some(t) = &title {
+                i.title = t.clone();
+                detail.insert("title".into(), t.clone().into());
+            }
+            if let Some(v) = vec {
+                i.vector = v.as_str().to_owned();
+                detail.insert("vector".into(), v.as_str().into());
+            }
+            if let Some(s) = &suspects {
+                i.suspects = s.clone();
+                detail.insert("suspects".into(), serde_json::json!(s));
+            }
+            if let Some(k) = change.keys_exposed {
+                i.keys_exposed = k;
+                detail.insert("keys_exposed".into(), k.into());
+            }
+            if let Some(k) = change.unlawful_purpose {
+                i.unlawful_purpose = Some(k);
+                detail.insert("unlawful_purpose".into(), k.into());
+            }
+            if let Some(k) = change.sensitive {
+                i.sensitive = Some(k);
+                detail.insert("sensitive".into(), k.into());
+            }
+            if let Some(w) = change.window {
+                i.window = Some(w);
+                detail.insert("window".into(), serde_json::json!(w));
+            }
+            if let Some(o) = &change.org {
+                i.org = Some(o.clone());
+                detail.insert("org".into(), o.clone().into());
+            }
+            let mut stamps = Vec::new();
+            for s in &change.stamps {
+                let stamp = Stamp {
+                    name: s.name.clone(),
+                    org: s.org.clone(),
+                    at_ms: s.at_ms,
+                    by: by.to_owned(),
+                    reason: reason.trim().to_owned(),
+                };
+                i.stamps
+                    .retain(|old| !(old.name == stamp.name && old.org == stamp.org));
+                i.stamps.push(stamp);
+                stamps.push(serde_json::json!({"name": s.name, "org": s.org, "at_ms": s.at_ms}));
+            }
             i.stamps
-                .retain(|old| !(old.name == stamp.name && old.org == stamp.org));
-            i.stamps.push(stamp);
-            stamps.push(serde_json::json!({"name": s.name, "org": s.org, "at_ms": s.at_ms}));
-        }
-        i.stamps.sort_by(|a, b| (&a.name, &a.org).cmp(&(&b.name, &b.org)));
-        if let (Some(start), Some(end)) = (
-            i.stamps.iter().find(|s| s.name == "hold_start"),
-            i.stamps.iter().find(|s| s.name == "hold_end"),
-        ) && end.at_ms < start.at_ms
-        {
-            return Err(AdminError::invalid(
-                "invalid_stamp",
-                "the law-enforcement hold ends before it starts",
-            ));
-        }
-        if !stamps.is_empty() {
-            detail.insert("stamps".into(), serde_json::Value::Array(stamps));
-        }
-        Ok(("updated".to_owned(), serde_json::Value::Object(detail)))
-    })
+                .sort_by(|a, b| (&a.name, &a.org).cmp(&(&b.name, &b.org)));
+            if let (Some(start), Some(end)) = (
+                i.stamps.iter().find(|s| s.name == "hold_start"),
+                i.stamps.iter().find(|s| s.name == "hold_end"),
+            ) && end.at_ms < start.at_ms
+            {
+                return Err(AdminError::invalid(
+                    "invalid_stamp",
+                    "the law-enforcement hold ends before it starts",
+                ));
+            }
+            if !stamps.is_empty() {
+                detail.insert("stamps".into(), serde_json::Value::Array(stamps));
+            }
+            Ok(("updated".to_owned(), serde_json::Value::Object(detail)))
+        },
+    )
 }
 
 /// Closes an incident (`reopen: false`) or reopens it.
@@ -797,8 +822,14 @@ pub fn set_closed(
     reason: &str,
     reopen: bool,
 ) -> Result<Incident, AdminError> {
-    mutate(store, clock, by, id, Action::IncidentClose, reason, &|i| {
-        match (reopen, i.status.as_str()) {
+    mutate(
+        store,
+        clock,
+        by,
+        id,
+        Action::IncidentClose,
+        reason,
+        &|i| match (reopen, i.status.as_str()) {
             (false, "closed") => Err(AdminError::invalid(
                 "already_closed",
                 format!("incident `{}` is already closed", i.id),
@@ -815,8 +846,8 @@ pub fn set_closed(
                 i.status = "open".to_owned();
                 Ok(("reopened".to_owned(), serde_json::json!({})))
             }
-        }
-    })
+        },
+    )
 }
 
 /// A checkpoint to compute at: its size and its signed note.
@@ -840,10 +871,17 @@ pub fn scope_of(
 ) -> Result<Scope, AdminError> {
     let vector = vector(&i.vector)?;
     let suspects: BTreeSet<String> = i.suspects.iter().cloned().collect();
-    if matches!(vector, Vector::StolenKey | Vector::Processor | Vector::Insider) && suspects.is_empty() {
+    if matches!(
+        vector,
+        Vector::StolenKey | Vector::Processor | Vector::Insider
+    ) && suspects.is_empty()
+    {
         return Err(AdminError::invalid(
             "suspect_required",
-            format!("vector `{}` needs a suspect: name one with `--suspect`", i.vector),
+            format!(
+                "vector `{}` needs a suspect: name one with `--suspect`",
+                i.vector
+            ),
         ));
     }
     let grants = if matches!(vector, Vector::StolenKey | Vector::Processor) {

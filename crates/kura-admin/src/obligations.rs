@@ -151,7 +151,10 @@ fn facts_of(
         }
         (None, Some(s), _) => {
             stamps.insert("aware".to_owned(), s.at_ms);
-            format!("{} (another organization's awareness; the holder's is not recorded)", name(s))
+            format!(
+                "{} (another organization's awareness; the holder's is not recorded)",
+                name(s)
+            )
         }
         (None, None, Some(d)) => {
             stamps.insert("aware".to_owned(), d.at_ms);
@@ -380,7 +383,10 @@ fn auto_items(
             cats.push(match lang {
                 "ja" => format!("- {}: 確認 {cf}名、おそれ {pt}名", category_name(c, lang)),
                 "de" => format!("- {}: {cf} bestätigt, {pt} möglich", category_name(c, lang)),
-                _ => format!("- {}: {cf} confirmed, {pt} potential", category_name(c, lang)),
+                _ => format!(
+                    "- {}: {cf} confirmed, {pt} potential",
+                    category_name(c, lang)
+                ),
             });
         }
     }
@@ -389,10 +395,19 @@ fn auto_items(
         format!(
             "{} – {}",
             rfc3339(w.from_ms),
-            if w.to_ms == u64::MAX { "now".to_owned() } else { rfc3339(w.to_ms) }
+            if w.to_ms == u64::MAX {
+                "now".to_owned()
+            } else {
+                rfc3339(w.to_ms)
+            }
         )
     });
-    let stamp = |n: &str| i.stamps.iter().find(|s| s.name == n).map(|s| rfc3339(s.at_ms));
+    let stamp = |n: &str| {
+        i.stamps
+            .iter()
+            .find(|s| s.name == n)
+            .map(|s| rfc3339(s.at_ms))
+    };
     let detected = stamp("detected").unwrap_or_default();
     let overview = match lang {
         "ja" => format!(
@@ -414,7 +429,10 @@ fn auto_items(
         .unwrap_or(0);
     for item in &ob.checklist {
         let v = match item.as_str() {
-            "overview" | "nature" | "general_description" | "what_happened"
+            "overview"
+            | "nature"
+            | "general_description"
+            | "what_happened"
             | "nature_scope_timing" => overview.clone(),
             "items" | "types_of_pi" | "nature_of_data" | "what_information_was_involved" => {
                 cats.clone()
@@ -446,7 +464,10 @@ fn auto_items(
     out
 }
 
-fn rule_of<'a>(regimes: &'a [Regime], obligation: &str) -> Option<&'a kura_obligations::ObligationRule> {
+fn rule_of<'a>(
+    regimes: &'a [Regime],
+    obligation: &str,
+) -> Option<&'a kura_obligations::ObligationRule> {
     let base = obligation.split('/').next().unwrap_or(obligation);
     regimes
         .iter()
@@ -484,7 +505,10 @@ pub fn draft(
         .ok_or_else(|| {
             AdminError::invalid(
                 "no_template",
-                format!("no report template for `{obligation}` in {}", lang.unwrap_or("any language")),
+                format!(
+                    "no report template for `{obligation}` in {}",
+                    lang.unwrap_or("any language")
+                ),
             )
         })?;
     let template = kura_obligations::load_template(rule, &lang, source).map_err(bad_rules)?;
@@ -531,8 +555,18 @@ pub fn draft(
             .unwrap_or_else(|| "without undue delay".to_owned()),
         generated_at: rfc3339(now_ms),
         phase_en: if final_phase { "final" } else { "preliminary" }.to_owned(),
-        phase_de: if final_phase { "abschließend" } else { "vorläufig" }.to_owned(),
-        phase_ja: if base == "jp-appi-preliminary" { "速報" } else { "確報" }.to_owned(),
+        phase_de: if final_phase {
+            "abschließend"
+        } else {
+            "vorläufig"
+        }
+        .to_owned(),
+        phase_ja: if base == "jp-appi-preliminary" {
+            "速報"
+        } else {
+            "確報"
+        }
+        .to_owned(),
         items: items.clone(),
     };
     let markdown = kura_obligations::render(&template, rule, &ctx).map_err(bad_rules)?;
@@ -568,7 +602,11 @@ pub fn set_items(
         if !rule.checklist.contains(k) {
             return Err(AdminError::invalid(
                 "invalid_value",
-                format!("`{k}` is not an item of `{}`: {}", rule.id, rule.checklist.join(", ")),
+                format!(
+                    "`{k}` is not an item of `{}`: {}",
+                    rule.id,
+                    rule.checklist.join(", ")
+                ),
             ));
         }
         if v.chars().count() > 5000 {
@@ -635,7 +673,10 @@ pub fn submit(
     if !ob.required {
         return Err(AdminError::invalid(
             "not_required",
-            format!("`{obligation}` is not owed for this incident: {}", ob.reasoning.join("; ")),
+            format!(
+                "`{obligation}` is not owed for this incident: {}",
+                ob.reasoning.join("; ")
+            ),
         ));
     }
     let d = draft(directory, id, obligation, lang, rules, now)?;
@@ -670,7 +711,8 @@ pub fn submit(
                 by: by.to_owned(),
                 reason: reason.clone(),
             });
-            i.stamps.sort_by(|a, b| (&a.name, &a.org).cmp(&(&b.name, &b.org)));
+            i.stamps
+                .sort_by(|a, b| (&a.name, &a.org).cmp(&(&b.name, &b.org)));
             Ok((
                 "submitted".to_owned(),
                 serde_json::json!({"obligation": obligation, "channel": channel,

@@ -71,8 +71,8 @@ fn world() -> World {
         clock.clone(),
     )
     .unwrap();
-    let integrator = Integrator::new(store.clone(), seed.expose(), IntegratorConfig::default())
-        .unwrap();
+    let integrator =
+        Integrator::new(store.clone(), seed.expose(), IntegratorConfig::default()).unwrap();
     let signer = NoteSigner::from_seed(&kura_audit::origin_for(&vid), seed.expose()).unwrap();
     let vkey = integrator.verifier_key();
     let schema = Schema::builtin();
@@ -233,7 +233,11 @@ fn an_incident_keeps_its_timeline_in_the_log() {
         }),
         "empty_change"
     );
-    assert_eq!(w.store.audit_size().unwrap(), before + 1, "refusals wrote nothing");
+    assert_eq!(
+        w.store.audit_size().unwrap(),
+        before + 1,
+        "refusals wrote nothing"
+    );
     let i = incident::update(
         &*w.store,
         &*w.clock,
@@ -262,16 +266,18 @@ fn an_incident_keeps_its_timeline_in_the_log() {
     let i = incident::set_closed(&*w.store, &*w.clock, "op", &i.id, "new facts", true).unwrap();
     assert_eq!(i.status, "open");
     assert_eq!(
-        i.timeline.iter().map(|e| e.change.as_str()).collect::<Vec<_>>(),
+        i.timeline
+            .iter()
+            .map(|e| e.change.as_str())
+            .collect::<Vec<_>>(),
         ["opened", "updated", "closed", "reopened"]
     );
     // Every entry is a leaf of the incident carrying the entry's digest.
     let leaves = w.store.incident_leaves(&i.id).unwrap();
     assert_eq!(leaves.len(), 4);
     for (e, index) in i.timeline.iter().zip(&leaves) {
-        let ev =
-            kura_audit::AccessEvent::from_leaf(&w.store.audit_leaf(*index).unwrap().unwrap())
-                .unwrap();
+        let ev = kura_audit::AccessEvent::from_leaf(&w.store.audit_leaf(*index).unwrap().unwrap())
+            .unwrap();
         assert_eq!(ev.request_id, i.id);
         assert_eq!(ev.principal, "op");
         for f in e.event_fields() {
@@ -294,7 +300,14 @@ fn matrix_versions_and_the_evidence_bundle() {
     let i = declare(&w);
     let at1 = w.at();
     let (v1, m1) = incident::scope(
-        &*w.store, &*w.store, &schema, &*w.clock, "op", &i.id, &at1, &mut |_, _, _| {},
+        &*w.store,
+        &*w.store,
+        &schema,
+        &*w.clock,
+        "op",
+        &i.id,
+        &at1,
+        &mut |_, _, _| {},
     )
     .unwrap();
     assert_eq!(v1.version, 1);
@@ -311,12 +324,26 @@ fn matrix_versions_and_the_evidence_bundle() {
     }
     let at2 = w.at();
     let (v2, m2) = incident::scope(
-        &*w.store, &*w.store, &schema, &*w.clock, "op", &i.id, &at2, &mut |_, _, _| {},
+        &*w.store,
+        &*w.store,
+        &schema,
+        &*w.clock,
+        "op",
+        &i.id,
+        &at2,
+        &mut |_, _, _| {},
     )
     .unwrap();
     assert_eq!((v2.version, m2.people_confirmed), (2, 40));
     let (again, m_again) = incident::scope(
-        &*w.store, &*w.store, &schema, &*w.clock, "op", &i.id, &at1, &mut |_, _, _| {},
+        &*w.store,
+        &*w.store,
+        &schema,
+        &*w.clock,
+        "op",
+        &i.id,
+        &at1,
+        &mut |_, _, _| {},
     )
     .unwrap();
     assert_eq!(again.digest, v1.digest);
@@ -371,17 +398,18 @@ fn matrix_versions_and_the_evidence_bundle() {
     assert_eq!(r.problems[0].at, "timeline entry 1", "{:?}", r.problems);
     let r = kura_admin::evidence::verify(
         &forge(&|v| {
-            let m = v["scopes"][0]["matrix"].as_str().unwrap().replace(
-                "\"people_confirmed\":30",
-                "\"people_confirmed\":3",
-            );
+            let m = v["scopes"][0]["matrix"]
+                .as_str()
+                .unwrap()
+                .replace("\"people_confirmed\":30", "\"people_confirmed\":3");
             v["scopes"][0]["matrix"] = m.into();
         }),
         &w.vkey,
     );
     assert!(
-        r.problems.iter().any(|p| p.at == "scope v1"
-            && p.what.contains("digest does not match")),
+        r.problems
+            .iter()
+            .any(|p| p.at == "scope v1" && p.what.contains("digest does not match")),
         "{:?}",
         r.problems
     );

@@ -50,7 +50,9 @@ impl Holidays {
     ///
     /// # Errors
     /// [`ObligationError::Holidays`] naming the line that does not parse.
-    pub fn parse<'a>(files: impl IntoIterator<Item = (i16, &'a str)>) -> Result<Self, ObligationError> {
+    pub fn parse<'a>(
+        files: impl IntoIterator<Item = (i16, &'a str)>,
+    ) -> Result<Self, ObligationError> {
         let mut h = Holidays::default();
         for (year, text) in files {
             h.years.insert(year);

@@ -51,17 +51,57 @@ pub struct ReportContext {
 }
 
 const BUILTIN: &[(&str, &str, &str)] = &[
-    ("jp-appi-preliminary", "ja", include_str!("../reports/jp-appi.ja.md")),
-    ("jp-appi-final", "ja", include_str!("../reports/jp-appi.ja.md")),
-    ("eu-gdpr-art33", "en", include_str!("../reports/eu-gdpr-art33.en.md")),
-    ("eu-gdpr-art33", "de", include_str!("../reports/eu-gdpr-art33.de.md")),
-    ("uk-gdpr-ico", "en", include_str!("../reports/uk-gdpr-ico.en.md")),
-    ("us-ca-residents", "en", include_str!("../reports/us-ca-residents.en.md")),
+    (
+        "jp-appi-preliminary",
+        "ja",
+        include_str!("../reports/jp-appi.ja.md"),
+    ),
+    (
+        "jp-appi-final",
+        "ja",
+        include_str!("../reports/jp-appi.ja.md"),
+    ),
+    (
+        "eu-gdpr-art33",
+        "en",
+        include_str!("../reports/eu-gdpr-art33.en.md"),
+    ),
+    (
+        "eu-gdpr-art33",
+        "de",
+        include_str!("../reports/eu-gdpr-art33.de.md"),
+    ),
+    (
+        "uk-gdpr-ico",
+        "en",
+        include_str!("../reports/uk-gdpr-ico.en.md"),
+    ),
+    (
+        "us-ca-residents",
+        "en",
+        include_str!("../reports/us-ca-residents.en.md"),
+    ),
     ("us-ca-ag", "en", include_str!("../reports/us-ca-ag.en.md")),
-    ("us-ny-regulators", "en", include_str!("../reports/us-ny-regulators.en.md")),
-    ("kr-pipa-pipc", "en", include_str!("../reports/kr-pipa-pipc.en.md")),
-    ("br-lgpd-anpd", "en", include_str!("../reports/br-lgpd-anpd.en.md")),
-    ("us-sec-8k", "en", include_str!("../reports/us-sec-8k.en.md")),
+    (
+        "us-ny-regulators",
+        "en",
+        include_str!("../reports/us-ny-regulators.en.md"),
+    ),
+    (
+        "kr-pipa-pipc",
+        "en",
+        include_str!("../reports/kr-pipa-pipc.en.md"),
+    ),
+    (
+        "br-lgpd-anpd",
+        "en",
+        include_str!("../reports/br-lgpd-anpd.en.md"),
+    ),
+    (
+        "us-sec-8k",
+        "en",
+        include_str!("../reports/us-sec-8k.en.md"),
+    ),
 ];
 
 /// The shipped templates as (obligation rule id, language, source).
@@ -98,12 +138,16 @@ pub fn load_template(
     let used = t.undeclared_variables(true);
     for item in &rule.checklist {
         if !used.contains(&format!("items.{item}")) {
-            return Err(bad(format!("required item `{item}` is not in the template")));
+            return Err(bad(format!(
+                "required item `{item}` is not in the template"
+            )));
         }
     }
     for text in &rule.required_text {
         if !source.contains(text.as_str()) {
-            return Err(bad(format!("required text `{text}` is not in the template")));
+            return Err(bad(format!(
+                "required text `{text}` is not in the template"
+            )));
         }
     }
     Ok(ReportTemplate {

@@ -216,7 +216,10 @@ pub fn parse_regime(file: &str, text: &str) -> Result<Regime, ObligationError> {
             return Err(bad(format!("obligation `{}` appears twice", o.id)));
         }
         if !["regulator", "individuals", "register", "note"].contains(&o.kind.as_str()) {
-            return Err(bad(format!("obligation `{}`: unknown kind `{}`", o.id, o.kind)));
+            return Err(bad(format!(
+                "obligation `{}`: unknown kind `{}`",
+                o.id, o.kind
+            )));
         }
         if o.unit.is_some() != o.amount.is_some() || (o.unit.is_some() && o.start.is_none()) {
             return Err(bad(format!(
@@ -311,9 +314,15 @@ pub fn builtin_holidays(country: &str) -> Result<Holidays, ObligationError> {
 
 fn holds(c: &Condition, f: &Facts, people: u64, reasons: &mut Vec<String>) -> bool {
     let (ok, why) = if let Some(n) = c.people_over {
-        (people > n, format!("{people} people affected (more than {n}: {})", people > n))
+        (
+            people > n,
+            format!("{people} people affected (more than {n}: {})", people > n),
+        )
     } else if let Some(n) = c.people_at_least {
-        (people >= n, format!("{people} people affected ({n} or more: {})", people >= n))
+        (
+            people >= n,
+            format!("{people} people affected ({n} or more: {})", people >= n),
+        )
     } else if let Some(cats) = &c.categories {
         let hit: Vec<&String> = cats.iter().filter(|x| f.categories.contains(*x)).collect();
         (
@@ -323,18 +332,33 @@ fn holds(c: &Condition, f: &Facts, people: u64, reasons: &mut Vec<String>) -> bo
             } else {
                 format!(
                     "exposed: {}",
-                    hit.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+                    hit.iter()
+                        .map(|s| s.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 )
             },
         )
     } else if let Some(want) = c.unauthorized_access {
-        (f.unauthorized_access == want, format!("unauthorized access: {}", f.unauthorized_access))
+        (
+            f.unauthorized_access == want,
+            format!("unauthorized access: {}", f.unauthorized_access),
+        )
     } else if let Some(want) = c.unlawful_purpose {
-        (f.unlawful_purpose == want, format!("unlawful purpose: {}", f.unlawful_purpose))
+        (
+            f.unlawful_purpose == want,
+            format!("unlawful purpose: {}", f.unlawful_purpose),
+        )
     } else if let Some(want) = c.sensitive {
-        (f.sensitive == want, format!("sensitive data: {}", f.sensitive))
+        (
+            f.sensitive == want,
+            format!("sensitive data: {}", f.sensitive),
+        )
     } else if let Some(want) = c.public_company {
-        (f.public_company == want, format!("public company: {}", f.public_company))
+        (
+            f.public_company == want,
+            format!("public company: {}", f.public_company),
+        )
     } else {
         (c.always == Some(true), "always owed".to_owned())
     };
@@ -344,7 +368,11 @@ fn holds(c: &Condition, f: &Facts, people: u64, reasons: &mut Vec<String>) -> bo
 
 fn local(ts: Timestamp, tz: &TimeZone) -> String {
     let z = ts.to_zoned(tz.clone());
-    format!("{} [{}]", z.strftime("%Y-%m-%dT%H:%M:%S%:z"), tz.iana_name().unwrap_or("?"))
+    format!(
+        "{} [{}]",
+        z.strftime("%Y-%m-%dT%H:%M:%S%:z"),
+        tz.iana_name().unwrap_or("?")
+    )
 }
 
 /// Every obligation of the given regimes for an incident with `facts`.
@@ -430,7 +458,8 @@ fn one(
             r.countries.join("/")
         ));
     } else if o.per_country.as_deref() == Some("unless_established") && established {
-        reasoning.push("the holder is established here: one report to the lead authority".to_owned());
+        reasoning
+            .push("the holder is established here: one report to the lead authority".to_owned());
     }
     // The register and the SEC do not depend on where people live; the rest need residents.
     let resident_free = o
@@ -441,7 +470,10 @@ fn one(
         .all(|c| c.always.is_some() || c.public_company.is_some());
     let mut required = true;
     if people == 0 && !resident_free {
-        reasoning.push(format!("no affected person lives in {}", r.countries.join(", ")));
+        reasoning.push(format!(
+            "no affected person lives in {}",
+            r.countries.join(", ")
+        ));
         required = false;
     }
     if required {
@@ -454,7 +486,8 @@ fn one(
             all &= holds(c, facts, people, &mut reasoning);
         }
         required = any && all;
-        if required && o.trigger.safe_harbour.as_deref() == Some("encryption") && facts.sealed_only {
+        if required && o.trigger.safe_harbour.as_deref() == Some("encryption") && facts.sealed_only
+        {
             reasoning.push(
                 "only sealed values were exposed, without their keys: encryption safe harbour"
                     .to_owned(),
@@ -463,7 +496,9 @@ fn one(
         }
     }
     if o.verify {
-        reasoning.push("a fact of this rule is marked (verify) in the sources: check the statute".to_owned());
+        reasoning.push(
+            "a fact of this rule is marked (verify) in the sources: check the statute".to_owned(),
+        );
     }
     let mut ob = Obligation {
         id: match country {
@@ -495,28 +530,36 @@ fn one(
         ob.state = "submitted".to_owned();
         ob.reasoning.push(format!(
             "submitted {}",
-            local(Timestamp::from_millisecond(*at as i64).map_err(|e| ObligationError::Time(e.to_string()))?, tz)
+            local(
+                Timestamp::from_millisecond(*at as i64)
+                    .map_err(|e| ObligationError::Time(e.to_string()))?,
+                tz
+            )
         ));
         return Ok(ob);
     }
     let (Some(unit), Some(amount), Some(start)) = (o.unit, o.amount, &o.start) else {
         ob.state = "due".to_owned();
-        ob.reasoning.push("no fixed clock: without undue delay".to_owned());
+        ob.reasoning
+            .push("no fixed clock: without undue delay".to_owned());
         return Ok(ob);
     };
     let Some(start_ms) = facts.stamps.get(start) else {
         ob.state = "waiting".to_owned();
-        ob.reasoning.push(format!("its clock starts at `{start}`, not yet set"));
+        ob.reasoning
+            .push(format!("its clock starts at `{start}`, not yet set"));
         return Ok(ob);
     };
     let amount = match o.amount_if_unlawful {
         Some(n) if facts.unlawful_purpose => {
-            ob.reasoning.push(format!("unlawful purpose: {n} instead of {amount}"));
+            ob.reasoning
+                .push(format!("unlawful purpose: {n} instead of {amount}"));
             n
         }
         _ => amount,
     };
-    let start_ts = Timestamp::from_millisecond(*start_ms as i64).map_err(|e| ObligationError::Time(e.to_string()))?;
+    let start_ts = Timestamp::from_millisecond(*start_ms as i64)
+        .map_err(|e| ObligationError::Time(e.to_string()))?;
     let due = deadline(start_ts, unit, amount, tz, cal)?;
     let due_ms = due.as_millisecond().max(0) as u64;
     ob.deadline_ms = Some(due_ms);
@@ -532,6 +575,11 @@ fn one(
         },
         local(start_ts, tz)
     ));
-    ob.state = if facts.now_ms > due_ms { "overdue" } else { "due" }.to_owned();
+    ob.state = if facts.now_ms > due_ms {
+        "overdue"
+    } else {
+        "due"
+    }
+    .to_owned();
     Ok(ob)
 }

@@ -82,7 +82,10 @@ fn a_draft_renders_and_names_what_is_missing() {
         ..Default::default()
     };
     let text = render(&t, &r, &ctx).unwrap();
-    assert!(text.contains("（確報）") && text.contains("13,625名"), "{text}");
+    assert!(
+        text.contains("（確報）") && text.contains("13,625名"),
+        "{text}"
+    );
     assert!(text.contains("[to be completed: cause]"), "{text}");
     let m = missing(&r, &items);
     assert_eq!(m[0], "overview");

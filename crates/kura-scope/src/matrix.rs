@@ -161,7 +161,9 @@ impl CellSets {
     pub fn decode(bytes: &[u8]) -> Result<CellSets, ScopeError> {
         let mut r = Reader(bytes);
         if r.take(4, "magic")? != SETS_MAGIC {
-            return Err(ScopeError::BadSets("not a kura cell-set encoding".to_owned()));
+            return Err(ScopeError::BadSets(
+                "not a kura cell-set encoding".to_owned(),
+            ));
         }
         let count = r.u32("cell count")?;
         let mut cells = BTreeMap::new();

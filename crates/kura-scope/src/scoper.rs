@@ -117,12 +117,14 @@ impl Catalog {
         let mut v: Vec<CatalogEntry> = self
             .fields
             .iter()
-            .map(|((collection, field), (category, searchable))| CatalogEntry {
-                collection: collection.clone(),
-                field: field.clone(),
-                category: *category,
-                searchable: *searchable,
-            })
+            .map(
+                |((collection, field), (category, searchable))| CatalogEntry {
+                    collection: collection.clone(),
+                    field: field.clone(),
+                    category: *category,
+                    searchable: *searchable,
+                },
+            )
             .collect();
         v.sort();
         v
@@ -404,7 +406,10 @@ impl<'c> Scoper<'c> {
         if categories.is_empty() {
             return;
         }
-        let person = self.people_by_country.entry(s.country.to_owned()).or_default();
+        let person = self
+            .people_by_country
+            .entry(s.country.to_owned())
+            .or_default();
         if categories.values().any(|c| *c) {
             person.0 += 1;
         } else {

@@ -525,7 +525,10 @@ fn canaries_are_nobody_but_are_counted_when_touched() {
     assert!(m.people < base.people, "canaries are not people");
     assert!(m.affected().all(|iid| iid != read && iid != unread));
     assert_eq!(m.subjects_seen, base.subjects_seen);
-    assert_eq!(m.events_used, base.events_used, "the event is still evidence");
+    assert_eq!(
+        m.events_used, base.events_used,
+        "the event is still evidence"
+    );
 }
 
 #[test]
@@ -539,7 +542,10 @@ fn cell_sets_round_trip_and_carry_the_digest() {
     assert_eq!(back.evidence.len(), m.events_used);
     // Every truncation and a flipped magic are refused, never misread.
     for cut in [0, 3, 8, bytes.len() / 2, bytes.len() - 1] {
-        assert!(kura_scope::CellSets::decode(&bytes[..cut]).is_err(), "cut at {cut}");
+        assert!(
+            kura_scope::CellSets::decode(&bytes[..cut]).is_err(),
+            "cut at {cut}"
+        );
     }
     let mut bad = bytes.clone();
     bad[0] ^= 1;

@@ -59,16 +59,16 @@ pub fn spawn_obligations_watch(
         loop {
             tick.tick().await;
             let (d, r, now) = (directory.clone(), rules.clone(), clock.now_ms());
-            let found = tokio::task::spawn_blocking(move || {
-                kura_admin::obligations::overdue(&*d, &r, now)
-            })
-            .await;
+            let found =
+                tokio::task::spawn_blocking(move || kura_admin::obligations::overdue(&*d, &r, now))
+                    .await;
             match found {
                 Ok(Ok(list)) => {
                     let soft = list.iter().filter(|o| o.soft).count() as u64;
-                    metrics
-                        .obligations_overdue
-                        .store(list.len() as u64 - soft, std::sync::atomic::Ordering::Relaxed);
+                    metrics.obligations_overdue.store(
+                        list.len() as u64 - soft,
+                        std::sync::atomic::Ordering::Relaxed,
+                    );
                     metrics
                         .obligations_overdue_soft
                         .store(soft, std::sync::atomic::Ordering::Relaxed);

@@ -163,10 +163,16 @@ pub fn run_all<S: DirectoryStore + 'static>(store: std::sync::Arc<S>) {
         body: "{\"v\":2}".to_owned(),
         ..inc.clone()
     };
-    assert!(s.replace_incident(&inc.body, &changed, &[b"closed".to_vec()]).unwrap());
+    assert!(
+        s.replace_incident(&inc.body, &changed, &[b"closed".to_vec()])
+            .unwrap()
+    );
     // A writer that read the old body loses, and writes nothing.
     let size = s.audit_size().unwrap();
-    assert!(!s.replace_incident(&inc.body, &inc, &[b"lost".to_vec()]).unwrap());
+    assert!(
+        !s.replace_incident(&inc.body, &inc, &[b"lost".to_vec()])
+            .unwrap()
+    );
     assert_eq!(s.audit_size().unwrap(), size);
     assert_eq!(s.incident("inc-1").unwrap().unwrap(), changed);
     let scope = kura_store::IncidentScopeRecord {
@@ -180,7 +186,8 @@ pub fn run_all<S: DirectoryStore + 'static>(store: std::sync::Arc<S>) {
         matrix: "{}".to_owned(),
         sets: vec![1, 2, 3],
     };
-    s.insert_incident_scope(&scope, &[b"scoped".to_vec()]).unwrap();
+    s.insert_incident_scope(&scope, &[b"scoped".to_vec()])
+        .unwrap();
     assert!(matches!(
         s.insert_incident_scope(&scope, &[]),
         Err(StoreError::Conflict(_))

@@ -1326,7 +1326,15 @@ fn incident_workflow(s: &Server, cwd: &Path, id: &str, stolen: &str, obtained: &
     let (code, _, err) = cli(
         s,
         cwd,
-        &["incident", "update", id, "--stamp", "aware=now", "--reason", "SOC call"],
+        &[
+            "incident",
+            "update",
+            id,
+            "--stamp",
+            "aware=now",
+            "--reason",
+            "SOC call",
+        ],
     );
     assert_ne!(code, 0);
     assert!(err.contains("invalid_stamp"), "{err}");
@@ -1350,7 +1358,10 @@ fn incident_workflow(s: &Server, cwd: &Path, id: &str, stolen: &str, obtained: &
     let r = s.req(
         "PATCH",
         &format!("/v1/incidents/{id}"),
-        Some(&json!({"stamps":[{"name":"hold_start","at_ms":1}],"reason":"police asked"}).to_string()),
+        Some(
+            &json!({"stamps":[{"name":"hold_start","at_ms":1}],"reason":"police asked"})
+                .to_string(),
+        ),
         &[],
     );
     assert_eq!(r.status, 200, "{}", r.text);
@@ -1394,11 +1405,26 @@ fn incident_workflow(s: &Server, cwd: &Path, id: &str, stolen: &str, obtained: &
             .clone()
     };
     let fin = find("jp-appi-final");
-    assert_eq!((fin["required"].as_bool(), fin["state"].as_str()), (Some(true), Some("due")), "{fin}");
+    assert_eq!(
+        (fin["required"].as_bool(), fin["state"].as_str()),
+        (Some(true), Some("due")),
+        "{fin}"
+    );
     let why = fin["reasoning"].to_string();
-    assert!(why.contains("10000 people affected (more than 1000: true)"), "{why}");
-    assert!(why.contains("60 instead of 30"), "a stolen key is unauthorized access: {why}");
-    assert!(fin["deadline_local"].as_str().unwrap().ends_with("[Asia/Tokyo]"));
+    assert!(
+        why.contains("10000 people affected (more than 1000: true)"),
+        "{why}"
+    );
+    assert!(
+        why.contains("60 instead of 30"),
+        "a stolen key is unauthorized access: {why}"
+    );
+    assert!(
+        fin["deadline_local"]
+            .as_str()
+            .unwrap()
+            .ends_with("[Asia/Tokyo]")
+    );
     let days = fin["time_left_ms"].as_i64().unwrap() / 86_400_000;
     assert!((59..=60).contains(&days), "{fin}");
     let eu = find("eu-gdpr-register");
@@ -1406,10 +1432,16 @@ fn incident_workflow(s: &Server, cwd: &Path, id: &str, stolen: &str, obtained: &
     assert_eq!(find("kr-pipa-pipc")["required"], false);
     let (code, text, _) = cli(s, cwd, &["incident", "obligations", id]);
     assert_eq!(code, 0);
-    assert!(text.contains("[due] jp-appi-preliminary") && text.contains("Asia/Tokyo"), "{text}");
+    assert!(
+        text.contains("[due] jp-appi-preliminary") && text.contains("Asia/Tokyo"),
+        "{text}"
+    );
     let r = s.get(&format!("/v1/incidents/{id}/obligations"));
     assert_eq!(r.status, 200, "{}", r.text);
-    assert_eq!(r.body["obligations"].as_array().unwrap().len(), o["obligations"].as_array().unwrap().len());
+    assert_eq!(
+        r.body["obligations"].as_array().unwrap().len(),
+        o["obligations"].as_array().unwrap().len()
+    );
     let r = s.post("/v1/incidents", &json!({"title":"x","vector":"telepathy"}));
     assert_eq!((r.status, r.code()), (400, "invalid_vector"), "{}", r.text);
     for (method, path) in [
@@ -1418,30 +1450,66 @@ fn incident_workflow(s: &Server, cwd: &Path, id: &str, stolen: &str, obtained: &
         ("POST", format!("/v1/incidents/{id}/scope")),
         ("POST", format!("/v1/incidents/{id}/close")),
     ] {
-        let r = as_key(s, stolen, "support", method, &path, Some(&json!({"reason":"x"})));
+        let r = as_key(
+            s,
+            stolen,
+            "support",
+            method,
+            &path,
+            Some(&json!({"reason":"x"})),
+        );
         assert_eq!(r.status, 403, "{method} {path}: {}", r.text);
     }
     // The final APPI report: kura fills what it knows; the rest must be written before it
     // can be submitted, and the submission is recorded.
-    let (code, out, err) = cli(s, cwd, &["incident", "report", id, "jp-appi-final", "--json"]);
+    let (code, out, err) = cli(
+        s,
+        cwd,
+        &["incident", "report", id, "jp-appi-final", "--json"],
+    );
     assert_eq!(code, 0, "{err}");
     let d: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(d["lang"], "ja");
-    assert!(d["items"]["people"].as_str().unwrap().starts_with("10000名"), "{out}");
+    assert!(
+        d["items"]["people"]
+            .as_str()
+            .unwrap()
+            .starts_with("10000名"),
+        "{out}"
+    );
     assert!(d["markdown"].as_str().unwrap().contains("## 4. 原因"));
     let missing: Vec<String> = serde_json::from_value(d["missing"].clone()).unwrap();
     assert!(missing.contains(&"cause".to_owned()) && !missing.contains(&"people".to_owned()));
     let (code, _, err) = cli(
         s,
         cwd,
-        &["incident", "submit", id, "jp-appi-final", "--channel", "PPC web form", "--reference", "R-1"],
+        &[
+            "incident",
+            "submit",
+            id,
+            "jp-appi-final",
+            "--channel",
+            "PPC web form",
+            "--reference",
+            "R-1",
+        ],
     );
     assert_ne!(code, 0);
-    assert!(err.contains("report_incomplete") && err.contains("cause"), "{err}");
-    let mut args: Vec<String> = ["incident", "report", id, "jp-appi-final", "--reason", "drafted with counsel"]
-        .iter()
-        .map(|x| (*x).to_owned())
-        .collect();
+    assert!(
+        err.contains("report_incomplete") && err.contains("cause"),
+        "{err}"
+    );
+    let mut args: Vec<String> = [
+        "incident",
+        "report",
+        id,
+        "jp-appi-final",
+        "--reason",
+        "drafted with counsel",
+    ]
+    .iter()
+    .map(|x| (*x).to_owned())
+    .collect();
     for m in &missing {
         args.push("--set".into());
         args.push(format!("{m}=記載事項（{m}）"));
@@ -1450,11 +1518,23 @@ fn incident_workflow(s: &Server, cwd: &Path, id: &str, stolen: &str, obtained: &
     let (code, text, err) = cli(s, cwd, &argv);
     assert_eq!(code, 0, "{err}");
     assert!(!err.contains("still to complete"), "{err}");
-    assert!(text.contains("記載事項（cause）") && text.contains("（確報）"), "{text}");
+    assert!(
+        text.contains("記載事項（cause）") && text.contains("（確報）"),
+        "{text}"
+    );
     let (code, _, err) = cli(
         s,
         cwd,
-        &["incident", "submit", id, "jp-appi-final", "--channel", "PPC web form", "--reference", "R-1"],
+        &[
+            "incident",
+            "submit",
+            id,
+            "jp-appi-final",
+            "--channel",
+            "PPC web form",
+            "--reference",
+            "R-1",
+        ],
     );
     assert_eq!(code, 0, "{err}");
     let (_, out, _) = cli(s, cwd, &["incident", "obligations", id, "--json"]);
@@ -1482,7 +1562,10 @@ fn incident_workflow(s: &Server, cwd: &Path, id: &str, stolen: &str, obtained: &
     assert!(out.contains("evidence bundle"), "{out}");
     let text = std::fs::read_to_string(&bundle).unwrap();
     for subject in obtained {
-        assert!(!text.contains(subject.as_str()), "no public subject id in the bundle");
+        assert!(
+            !text.contains(subject.as_str()),
+            "no public subject id in the bundle"
+        );
     }
     let (code, vkey, err) = cli(s, cwd, &["audit", "key"]);
     assert_eq!(code, 0, "{err}");
@@ -1503,12 +1586,19 @@ fn incident_workflow(s: &Server, cwd: &Path, id: &str, stolen: &str, obtained: &
     // Closing: further changes are refused until reopened.
     let (code, _, err) = cli(s, cwd, &["incident", "close", id, "--reason", "notified"]);
     assert_eq!(code, 0, "{err}");
-    let (code, _, err) = cli(s, cwd, &["incident", "update", id, "--title", "x", "--reason", "r"]);
+    let (code, _, err) = cli(
+        s,
+        cwd,
+        &["incident", "update", id, "--title", "x", "--reason", "r"],
+    );
     assert_ne!(code, 0);
     assert!(err.contains("incident_closed"), "{err}");
     let (code, out, _) = cli(s, cwd, &["incident", "list"]);
     assert_eq!(code, 0);
-    assert!(out.contains("closed") && out.contains("Backup tape missing"), "{out}");
+    assert!(
+        out.contains("closed") && out.contains("Backup tape missing"),
+        "{out}"
+    );
 }
 
 /// A processor reports an incident through the API: the holder's incident gets
@@ -1519,7 +1609,11 @@ fn incident_workflow(s: &Server, cwd: &Path, id: &str, stolen: &str, obtained: &
 fn a_processor_report_starts_the_holders_clocks() {
     let (s, _tmp) = start_with("[obligations]\nwatch_secs = 1\n");
     let _ = import(&s, 20);
-    for (id, role, sup) in [("acme", "holder", None), ("callsrv", "processor", Some("acme")), ("other", "holder", None)] {
+    for (id, role, sup) in [
+        ("acme", "holder", None),
+        ("callsrv", "processor", Some("acme")),
+        ("other", "holder", None),
+    ] {
         let r = s.post(
             "/v1/orgs",
             &json!({"id": id, "name": id, "role": role, "supervisor": sup,
@@ -1534,7 +1628,10 @@ fn a_processor_report_starts_the_holders_clocks() {
                     "policies": [serde_json::from_str::<Value>(SUPPORT_POLICY).unwrap()]}),
         );
         assert_eq!(r.status, 201, "{}", r.text);
-        (r.body["id"].as_str().unwrap().to_owned(), r.body["api_key"].as_str().unwrap().to_owned())
+        (
+            r.body["id"].as_str().unwrap().to_owned(),
+            r.body["api_key"].as_str().unwrap().to_owned(),
+        )
     };
     let (agent, agent_key) = mk("callsrv", "agents", "processor");
     let (_, svc_key) = mk("acme", "shop", "service");
@@ -1545,30 +1642,81 @@ fn a_processor_report_starts_the_holders_clocks() {
         - 2 * 3_600_000;
     let report = json!({"title": "Agent laptop stolen", "description": "a laptop with a logged-in session was stolen",
                         "detected_at_ms": detected, "suspects": [agent]});
-    let r = as_key(&s, &svc_key, "support", "POST", "/v1/incident-reports", Some(&report));
+    let r = as_key(
+        &s,
+        &svc_key,
+        "support",
+        "POST",
+        "/v1/incident-reports",
+        Some(&report),
+    );
     assert_eq!((r.status, r.code()), (403, "report_denied"), "{}", r.text);
-    let r = as_key(&s, &agent_key, "support", "POST", "/v1/incident-reports", Some(&report));
+    let r = as_key(
+        &s,
+        &agent_key,
+        "support",
+        "POST",
+        "/v1/incident-reports",
+        Some(&report),
+    );
     assert_eq!(r.status, 201, "{}", r.text);
     let id = r.body["incident"].as_str().unwrap().to_owned();
-    assert_eq!(r.body.as_object().unwrap().len(), 2, "only the id and the time: {}", r.text);
+    assert_eq!(
+        r.body.as_object().unwrap().len(),
+        2,
+        "only the id and the time: {}",
+        r.text
+    );
     // The processor cannot read the incident; another holder's incident is not found.
-    let r = as_key(&s, &agent_key, "support", "GET", &format!("/v1/incidents/{id}"), None);
+    let r = as_key(
+        &s,
+        &agent_key,
+        "support",
+        "GET",
+        &format!("/v1/incidents/{id}"),
+        None,
+    );
     assert_eq!((r.status, r.code()), (403, "operator_only"));
     let foreign = s.post("/v1/incidents", &json!({"title": "theirs", "org": "other"}));
     let mut onto = report.clone();
     onto["incident"] = foreign.body["id"].clone();
-    let r = as_key(&s, &agent_key, "support", "POST", "/v1/incident-reports", Some(&onto));
+    let r = as_key(
+        &s,
+        &agent_key,
+        "support",
+        "POST",
+        "/v1/incident-reports",
+        Some(&onto),
+    );
     assert_eq!((r.status, r.code()), (404, "not_found"), "{}", r.text);
     let mut bad = report.clone();
     bad["suspects"] = json!(["someone-else"]);
-    let r = as_key(&s, &agent_key, "support", "POST", "/v1/incident-reports", Some(&bad));
-    assert_eq!((r.status, r.code()), (400, "unknown_principal"), "{}", r.text);
+    let r = as_key(
+        &s,
+        &agent_key,
+        "support",
+        "POST",
+        "/v1/incident-reports",
+        Some(&bad),
+    );
+    assert_eq!(
+        (r.status, r.code()),
+        (400, "unknown_principal"),
+        "{}",
+        r.text
+    );
     // The holder sees it, with the processor's stamps.
     let inc = s.get(&format!("/v1/incidents/{id}")).body["incident"].clone();
     assert_eq!(inc["org"], "acme");
     assert_eq!(inc["vector"], "processor");
     let stamp = |name: &str| {
-        inc["stamps"].as_array().unwrap().iter().find(|x| x["name"] == name).cloned().unwrap()
+        inc["stamps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["name"] == name)
+            .cloned()
+            .unwrap()
     };
     assert_eq!(stamp("processor_reported")["by"], agent.as_str());
     assert_eq!(stamp("aware")["org"], "callsrv");
@@ -1589,8 +1737,11 @@ fn a_processor_report_starts_the_holders_clocks() {
     let r = s.req(
         "PATCH",
         &format!("/v1/incidents/{id}"),
-        Some(&json!({"stamps": [{"name": "aware", "org": "acme", "at_ms": long_ago}],
-                     "reason": "the SOC ticket shows it"}).to_string()),
+        Some(
+            &json!({"stamps": [{"name": "aware", "org": "acme", "at_ms": long_ago}],
+                     "reason": "the SOC ticket shows it"})
+            .to_string(),
+        ),
         &[],
     );
     assert_eq!(r.status, 200, "{}", r.text);
@@ -1604,10 +1755,20 @@ fn a_processor_report_starts_the_holders_clocks() {
         }
         std::thread::sleep(Duration::from_millis(100));
     }
-    assert!(metrics.contains("kura_obligations_overdue{soft=\"false\"} 1"), "{metrics}");
-    assert!(metrics.contains("kura_obligations_overdue{soft=\"true\"} 1"), "{metrics}");
+    assert!(
+        metrics.contains("kura_obligations_overdue{soft=\"false\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("kura_obligations_overdue{soft=\"true\"} 1"),
+        "{metrics}"
+    );
     std::thread::sleep(Duration::from_millis(1500));
     let logs = s.logs();
-    assert_eq!(logs.matches("obligation overdue").count(), 2, "once each: {logs}");
+    assert_eq!(
+        logs.matches("obligation overdue").count(),
+        2,
+        "once each: {logs}"
+    );
     assert!(logs.contains("jp-appi-final"), "{logs}");
 }

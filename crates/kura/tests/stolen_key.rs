@@ -214,7 +214,10 @@ fn assert_contained(servers: &[&Server], kind: Kind, principal: &str, key: &str,
     };
     assert_eq!(mine[0]["trigger"], want, "{}", r.text);
     let detail = servers[0]
-        .get(&format!("/v1/incidents/{}", mine[0]["id"].as_str().unwrap()))
+        .get(&format!(
+            "/v1/incidents/{}",
+            mine[0]["id"].as_str().unwrap()
+        ))
         .body;
     let obtained = detail["incident"]["containment"]["subjects_obtained"]
         .as_array()

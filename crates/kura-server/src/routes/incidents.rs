@@ -303,7 +303,14 @@ pub async fn report_items(
     Ok(Json(
         run(move || {
             kura_admin::obligations::set_items(
-                &*d, &*clock, &principal.id, &id, &obligation, body.items, &body.reason, &rules,
+                &*d,
+                &*clock,
+                &principal.id,
+                &id,
+                &obligation,
+                body.items,
+                &body.reason,
+                &rules,
             )
         })
         .await?,

@@ -73,14 +73,20 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/v1/principals/{id}/suspend", post(admin::suspend))
         .route("/v1/principals/{id}/reinstate", post(admin::reinstate))
-        .route("/v1/incidents", get(incidents::list).post(incidents::declare))
+        .route(
+            "/v1/incidents",
+            get(incidents::list).post(incidents::declare),
+        )
         .route(
             "/v1/incidents/{id}",
             get(incidents::show).patch(incidents::update),
         )
         .route("/v1/incidents/{id}/close", post(incidents::close))
         .route("/v1/incidents/{id}/reopen", post(incidents::reopen))
-        .route("/v1/incidents/{id}/obligations", get(incidents::obligations))
+        .route(
+            "/v1/incidents/{id}/obligations",
+            get(incidents::obligations),
+        )
         .route("/v1/incident-reports", post(incidents::processor_report))
         .route(
             "/v1/incidents/{id}/reports/{obligation}",

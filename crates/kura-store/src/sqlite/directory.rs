@@ -495,9 +495,9 @@ impl DirectoryStore for SqliteStore {
 
     fn incident_leaves(&self, incident: &str) -> Result<Vec<u64>, StoreError> {
         self.with_reader(|p| {
-            let mut stmt = p
-                .data
-                .prepare_cached("SELECT leaf FROM incident_leaves WHERE incident = ?1 ORDER BY leaf")?;
+            let mut stmt = p.data.prepare_cached(
+                "SELECT leaf FROM incident_leaves WHERE incident = ?1 ORDER BY leaf",
+            )?;
             let rows = stmt.query_map([incident], |r| Ok(r.get::<_, i64>(0)?.max(0) as u64))?;
             Ok(rows.collect::<Result<Vec<_>, _>>()?)
         })

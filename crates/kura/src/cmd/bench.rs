@@ -322,7 +322,11 @@ fn baseline(dir: &Path, a: &BenchArgs) -> Result<Value> {
 pub(crate) fn open_store_vault(dir: &Path) -> Result<(Arc<SqliteStore>, Vault)> {
     let id: [u8; 16] = kura_crypto::random_array()?;
     let keys = KeyFile::create(&dir.join("vault.key"), id)?;
-    let store = Arc::new(SqliteStore::create(&dir.join("data"), id, Durability::Normal)?);
+    let store = Arc::new(SqliteStore::create(
+        &dir.join("data"),
+        id,
+        Durability::Normal,
+    )?);
     let appender = Arc::new(kura_audit::Appender::start(
         store.clone(),
         kura_audit::AppenderConfig::default(),

@@ -17,10 +17,10 @@ use kura_audit::Clock as _;
 use serde_json::{Value, json};
 
 const COUNTRIES: [&str; 50] = [
-    "JP", "US", "DE", "GB", "KR", "BR", "FR", "IT", "ES", "NL", "BE", "AT", "PL", "SE", "DK",
-    "FI", "IE", "PT", "CZ", "GR", "HU", "RO", "BG", "HR", "SK", "SI", "LT", "LV", "EE", "LU",
-    "MT", "CY", "CA", "AU", "NZ", "SG", "TW", "HK", "IN", "MX", "AR", "CL", "CO", "ZA", "NG",
-    "EG", "TR", "IL", "AE", "CH",
+    "JP", "US", "DE", "GB", "KR", "BR", "FR", "IT", "ES", "NL", "BE", "AT", "PL", "SE", "DK", "FI",
+    "IE", "PT", "CZ", "GR", "HU", "RO", "BG", "HR", "SK", "SI", "LT", "LV", "EE", "LU", "MT", "CY",
+    "CA", "AU", "NZ", "SG", "TW", "HK", "IN", "MX", "AR", "CL", "CO", "ZA", "NG", "EG", "TR", "IL",
+    "AE", "CH",
 ];
 
 pub fn run(dir: &Path, a: &super::bench::BenchArgs) -> Result<Value> {
@@ -142,12 +142,19 @@ pub fn run(dir: &Path, a: &super::bench::BenchArgs) -> Result<Value> {
     };
     let mut owed = 0;
     let (mean, max) = time(&mut || {
-        let o = kura_admin::obligations::of_incident(&store, &i.id, &rules.regimes, &rules.holder, now)?;
+        let o = kura_admin::obligations::of_incident(
+            &store,
+            &i.id,
+            &rules.regimes,
+            &rules.holder,
+            now,
+        )?;
         owed = o.obligations.iter().filter(|x| x.required).count();
         Ok(())
     })?;
     let obligations = json!({"mean_ms": mean * 1e3, "max_ms": max * 1e3, "obligations_owed": owed});
-    let all = kura_admin::obligations::of_incident(&store, &i.id, &rules.regimes, &rules.holder, now)?;
+    let all =
+        kura_admin::obligations::of_incident(&store, &i.id, &rules.regimes, &rules.holder, now)?;
     let mut drafts = serde_json::Map::new();
     for (rule, lang, _) in kura_obligations::builtin_templates() {
         let Some(ob) = all

@@ -57,13 +57,27 @@ pub fn run(dir: &Path, a: &BenchArgs) -> Result<Value> {
             let principal = format!("svc-{:04}", r % 1000);
             let subject = |j: u64| base + mix(r ^ j) % a.subjects as u64;
             let ev = if k % 50 == 0 {
-                AccessEvent::new(t0 + k as u64, &principal, "support", Action::Search, "accounts", "b")
-                    .with_subjects((0..20).map(subject))
-                    .with_fields(["email:masked", "name"])
+                AccessEvent::new(
+                    t0 + k as u64,
+                    &principal,
+                    "support",
+                    Action::Search,
+                    "accounts",
+                    "b",
+                )
+                .with_subjects((0..20).map(subject))
+                .with_fields(["email:masked", "name"])
             } else {
-                AccessEvent::new(t0 + k as u64, &principal, "support", Action::Read, "accounts", "b")
-                    .with_subjects([subject(0)])
-                    .with_fields(["email:masked", "name", "phone:token"])
+                AccessEvent::new(
+                    t0 + k as u64,
+                    &principal,
+                    "support",
+                    Action::Read,
+                    "accounts",
+                    "b",
+                )
+                .with_subjects([subject(0)])
+                .with_fields(["email:masked", "name", "phone:token"])
             };
             leaves.push(ev.to_leaf()?);
         }
@@ -99,7 +113,10 @@ pub fn run(dir: &Path, a: &BenchArgs) -> Result<Value> {
         ("db_dump", Vector::DbDump, false),
         ("db_dump_with_keys", Vector::DbDump, true),
     ] {
-        eprintln!("bench: scope {name} over {size} events, {} subjects ...", a.subjects);
+        eprintln!(
+            "bench: scope {name} over {size} events, {} subjects ...",
+            a.subjects
+        );
         let start = Instant::now();
         // When the subject stage starts: the split between reading the log and the vault.
         let mut log_secs = None;

@@ -365,8 +365,18 @@ fn print_incident(i: &incident::Incident, versions: &[incident::ScopeVersion]) {
         );
     }
     for s in &i.stamps {
-        let org = s.org.as_deref().map(|o| format!("@{o}")).unwrap_or_default();
-        println!("  {}{org}: {} (by {}: {})", s.name, ms(s.at_ms), s.by, s.reason);
+        let org = s
+            .org
+            .as_deref()
+            .map(|o| format!("@{o}"))
+            .unwrap_or_default();
+        println!(
+            "  {}{org}: {} (by {}: {})",
+            s.name,
+            ms(s.at_ms),
+            s.by,
+            s.reason
+        );
     }
     println!("  timeline:");
     for e in &i.timeline {
@@ -587,14 +597,9 @@ pub fn run(cmd: IncidentCommand) -> Result<ExitCode> {
                 Some(t) => super::directory::parse_time(&t)?.max(0) as u64 * 1000,
                 None => clock.now_ms(),
             };
-            let o = kura_admin::obligations::of_incident(
-                &*d,
-                &id,
-                &rules.regimes,
-                &rules.holder,
-                now,
-            )
-            .map_err(fail)?;
+            let o =
+                kura_admin::obligations::of_incident(&*d, &id, &rules.regimes, &rules.holder, now)
+                    .map_err(fail)?;
             if json {
                 print_json(&o)?;
             } else {
@@ -626,7 +631,14 @@ pub fn run(cmd: IncidentCommand) -> Result<ExitCode> {
                     items.insert(k.to_owned(), v.to_owned());
                 }
                 kura_admin::obligations::set_items(
-                    &*d, &clock, CLI, &id, &obligation, items, &reason, &rules,
+                    &*d,
+                    &clock,
+                    CLI,
+                    &id,
+                    &obligation,
+                    items,
+                    &reason,
+                    &rules,
                 )
                 .map_err(fail)?;
             }
@@ -649,7 +661,10 @@ pub fn run(cmd: IncidentCommand) -> Result<ExitCode> {
                 print!("{}", draft.markdown);
             }
             if !draft.missing.is_empty() && !json {
-                eprintln!("still to complete before submitting: {}", draft.missing.join(", "));
+                eprintln!(
+                    "still to complete before submitting: {}",
+                    draft.missing.join(", ")
+                );
             }
         }
         IncidentCommand::Submit {
@@ -822,9 +837,18 @@ fn print_matrix(
 }
 
 fn left(ms: i64) -> String {
-    let (sign, m) = if ms < 0 { ("overdue by ", -ms) } else { ("", ms) };
+    let (sign, m) = if ms < 0 {
+        ("overdue by ", -ms)
+    } else {
+        ("", ms)
+    };
     let mins = m / 60_000;
-    format!("{sign}{}d {:02}h {:02}m", mins / 1440, (mins / 60) % 24, mins % 60)
+    format!(
+        "{sign}{}d {:02}h {:02}m",
+        mins / 1440,
+        (mins / 60) % 24,
+        mins % 60
+    )
 }
 
 fn print_obligations(o: &kura_admin::obligations::IncidentObligations, all: bool) {
@@ -836,7 +860,9 @@ fn print_obligations(o: &kura_admin::obligations::IncidentObligations, all: bool
     owed.sort_by_key(|x| x.deadline_ms.unwrap_or(u64::MAX));
     for x in owed {
         let when = match (&x.deadline_local, x.time_left_ms) {
-            (Some(d), Some(l)) => format!("{d}{} ({})", if x.soft { " target" } else { "" }, left(l)),
+            (Some(d), Some(l)) => {
+                format!("{d}{} ({})", if x.soft { " target" } else { "" }, left(l))
+            }
             _ => "without undue delay".to_owned(),
         };
         println!("  [{}] {} — {}", x.state, x.id, x.title);
@@ -848,7 +874,12 @@ fn print_obligations(o: &kura_admin::obligations::IncidentObligations, all: bool
     }
     if all {
         for x in o.obligations.iter().filter(|x| !x.required) {
-            println!("  [not owed] {} — {}: {}", x.id, x.title, x.reasoning.join("; "));
+            println!(
+                "  [not owed] {} — {}: {}",
+                x.id,
+                x.title,
+                x.reasoning.join("; ")
+            );
         }
     }
 }

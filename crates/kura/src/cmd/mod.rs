@@ -3,14 +3,14 @@
 mod audit;
 pub mod bench;
 pub mod bench_cards;
-mod bench_policy;
 mod bench_obligations;
+mod bench_policy;
 mod bench_scope;
 pub mod canary;
 pub mod credentials;
 pub mod directory;
-pub mod incident;
 mod import;
+pub mod incident;
 mod init;
 mod serve;
 
