@@ -26,6 +26,7 @@ pub mod keys;
 pub mod metrics;
 pub mod obligations;
 pub mod passwords;
+pub mod pdf;
 pub mod report;
 pub mod scope;
 

@@ -39,6 +39,8 @@ pub struct Rules {
     pub regimes: Vec<Regime>,
     /// The holder.
     pub holder: Holder,
+    /// Fonts for PDF drafts (empty: [`crate::pdf::DEFAULT_FONTS`]).
+    pub pdf_fonts: Vec<std::path::PathBuf>,
 }
 
 impl Rules {
@@ -50,6 +52,7 @@ impl Rules {
         Ok(Rules {
             regimes: load_regimes(None)?,
             holder,
+            pdf_fonts: Vec::new(),
         })
     }
 }

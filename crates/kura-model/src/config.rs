@@ -134,6 +134,10 @@ pub struct ObligationsConfig {
     /// default 60).
     #[serde(default)]
     pub watch_secs: Option<u64>,
+    /// Fonts for PDF drafts, tried in order for each character (default: IPAGothic, DejaVu
+    /// Sans and Nanum Gothic where Debian installs them).
+    #[serde(default)]
+    pub pdf_fonts: Vec<PathBuf>,
 }
 
 /// `[containment]`: where containment alerts go, and how often the server refreshes what

@@ -1539,6 +1539,35 @@ fn incident_workflow(s: &Server, cwd: &Path, id: &str, stolen: &str, obtained: &
     assert_eq!(code, 0, "{err}");
     let (_, out, _) = cli(s, cwd, &["incident", "obligations", id, "--json"]);
     assert!(out.contains("\"submitted\""), "{out}");
+    // The same draft as a PDF, its Japanese text extracted back by poppler.
+    let pdf = cwd.join("appi-final.pdf");
+    let (code, _, err) = cli(
+        s,
+        cwd,
+        &[
+            "incident",
+            "report",
+            id,
+            "jp-appi-final",
+            "--out",
+            pdf.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    let out = std::process::Command::new("pdftotext")
+        .args(["-enc", "UTF-8", pdf.to_str().unwrap(), "-"])
+        .output()
+        .expect("pdftotext (poppler-utils) is needed");
+    let text: String = String::from_utf8(out.stdout)
+        .unwrap()
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .collect();
+    assert!(
+        text.contains("（確報）") && text.contains("記載事項（cause）"),
+        "{text}"
+    );
+    assert!(text.contains("10000名"), "{text}");
     let r = s.get(&format!("/v1/incidents/{id}/reports/eu-gdpr-register"));
     assert_eq!((r.status, r.code()), (400, "no_template"), "{}", r.text);
     let r = s.req(
@@ -1551,6 +1580,21 @@ fn incident_workflow(s: &Server, cwd: &Path, id: &str, stolen: &str, obtained: &
     let r = s.get(&format!("/v1/incidents/{id}/reports/jp-appi-final?lang=ja"));
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(r.body["missing"], json!([]));
+    let resp = util::agent()
+        .get(s.url(&format!(
+            "/v1/incidents/{id}/reports/jp-appi-final?format=pdf"
+        )))
+        .header("Authorization", &format!("Bearer {}", s.key))
+        .header("X-Kura-Purpose", "testing")
+        .call()
+        .unwrap();
+    assert_eq!(resp.headers()["content-type"], "application/pdf");
+    let bytes = resp.into_body().read_to_vec().unwrap();
+    assert!(bytes.starts_with(b"%PDF-"), "a PDF over HTTP");
+    let r = s.get(&format!(
+        "/v1/incidents/{id}/reports/jp-appi-final?format=docx"
+    ));
+    assert_eq!((r.status, r.code()), (400, "invalid_format"), "{}", r.text);
     // The evidence bundle, verified offline with the log's key.
     let bundle = cwd.join("evidence.kura");
     let (code, out, err) = cli(

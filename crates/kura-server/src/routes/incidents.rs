@@ -245,16 +245,19 @@ pub async fn processor_report(
     Ok((StatusCode::CREATED, Json(r)))
 }
 
-/// `?lang=` for a draft.
+/// `?lang=&format=` for a draft.
 #[derive(Debug, Deserialize)]
 pub struct LangQuery {
     lang: Option<String>,
+    /// `json` (default) or `pdf`.
+    format: Option<String>,
 }
 
 /// The draft of an obligation's report (`eu-gdpr-art33%2FDE` for a per-country one), with
-/// the items still empty.
+/// the items still empty; `?format=pdf` answers the draft as a PDF (fonts embedded).
 #[utoipa::path(get, path = "/v1/incidents/{id}/reports/{obligation}",
-    params(("id" = String, Path), ("obligation" = String, Path), ("lang" = Option<String>, Query)),
+    params(("id" = String, Path), ("obligation" = String, Path), ("lang" = Option<String>, Query),
+           ("format" = Option<String>, Query)),
     responses((status = 200, body = kura_admin::obligations::Draft),
               (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
@@ -263,16 +266,41 @@ pub async fn report_draft(
     _: Operator,
     Path((id, obligation)): Path<(String, String)>,
     axum::extract::Query(q): axum::extract::Query<LangQuery>,
-) -> Result<Json<kura_admin::obligations::Draft>, ApiError> {
+) -> Result<axum::response::Response, ApiError> {
+    use axum::response::IntoResponse;
     let d = state.directory.clone();
     let rules = state.obligations.clone();
     let now = state.clock.now_ms();
-    Ok(Json(
-        run(move || {
-            kura_admin::obligations::draft(&*d, &id, &obligation, q.lang.as_deref(), &rules, now)
-        })
-        .await?,
-    ))
+    let pdf = match q.format.as_deref() {
+        None | Some("json") => false,
+        Some("pdf") => true,
+        Some(other) => {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_format",
+                format!("unknown format `{other}`: json or pdf"),
+            ));
+        }
+    };
+    let (draft, bytes) = run(move || {
+        let draft =
+            kura_admin::obligations::draft(&*d, &id, &obligation, q.lang.as_deref(), &rules, now)?;
+        let bytes = if pdf {
+            Some(kura_admin::pdf::render(
+                &draft.markdown,
+                &format!("{obligation} — incident {id}"),
+                &rules.pdf_fonts,
+            )?)
+        } else {
+            None
+        };
+        Ok((draft, bytes))
+    })
+    .await?;
+    Ok(match bytes {
+        Some(b) => ([(axum::http::header::CONTENT_TYPE, "application/pdf")], b).into_response(),
+        None => Json(draft).into_response(),
+    })
 }
 
 /// Report items written by the officer.

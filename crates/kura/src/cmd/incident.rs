@@ -206,7 +206,8 @@ pub enum IncidentCommand {
         /// Why the items are written (required with `--set`).
         #[arg(long)]
         reason: Option<String>,
-        /// Write the draft here instead of stdout.
+        /// Write the draft here instead of stdout (a `.pdf` name writes a PDF, fonts
+        /// embedded).
         #[arg(long)]
         out: Option<PathBuf>,
         /// Print JSON (draft, items, missing).
@@ -266,6 +267,7 @@ pub(crate) fn rules(config: &kura_model::Config) -> Result<kura_admin::obligatio
             established_in: o.established_in.clone(),
             public_company: o.public_company,
         },
+        pdf_fonts: o.pdf_fonts.clone(),
     })
 }
 
@@ -654,7 +656,17 @@ pub fn run(cmd: IncidentCommand) -> Result<ExitCode> {
             if json {
                 print_json(&draft)?;
             } else if let Some(out) = out {
-                std::fs::write(&out, &draft.markdown)
+                let bytes = if kura_admin::pdf::is_pdf(&out) {
+                    kura_admin::pdf::render(
+                        &draft.markdown,
+                        &format!("{obligation} — incident {id}"),
+                        &rules.pdf_fonts,
+                    )
+                    .map_err(fail)?
+                } else {
+                    draft.markdown.clone().into_bytes()
+                };
+                std::fs::write(&out, &bytes)
                     .with_context(|| format!("cannot write {}", out.display()))?;
                 println!("draft of {obligation} written to {}", out.display());
             } else {
