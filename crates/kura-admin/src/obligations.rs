@@ -241,9 +241,16 @@ pub fn of_incident(
         )))
     })?;
     let (facts, aware_from) = facts_of(&i, &matrix, holder, now_ms);
-    let obligations =
+    let mut obligations =
         kura_obligations::evaluate(regimes, &facts, &kura_obligations::builtin_holidays)
             .map_err(bad_rules)?;
+    // A report the officer has started writing is `drafted` until submitted.
+    for o in &mut obligations {
+        let base = o.id.split('/').next().unwrap_or(&o.id);
+        if o.state == "due" && i.reports.contains_key(base) {
+            o.state = "drafted".to_owned();
+        }
+    }
     Ok(IncidentObligations {
         incident: id.to_owned(),
         scope_version: version,

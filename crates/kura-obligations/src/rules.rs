@@ -187,7 +187,7 @@ pub struct Obligation {
     /// A target from guidance, not a legal deadline.
     pub soft: bool,
     /// `not_required`, `waiting` (its clock has not started), `due`, `overdue`,
-    /// `submitted`.
+    /// `submitted` (and, from the admin layer, `drafted`: items written, not submitted).
     pub state: String,
     /// The regulator's time zone.
     pub time_zone: String,

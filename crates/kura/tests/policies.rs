@@ -1517,6 +1517,13 @@ fn incident_workflow(s: &Server, cwd: &Path, id: &str, stolen: &str, obtained: &
     let argv: Vec<&str> = args.iter().map(String::as_str).collect();
     let (code, text, err) = cli(s, cwd, &argv);
     assert_eq!(code, 0, "{err}");
+    let (_, out, _) = cli(s, cwd, &["incident", "obligations", id, "--json"]);
+    let o: Value = serde_json::from_str(&out).unwrap();
+    let state = |oid: &str| {
+        o["obligations"].as_array().unwrap().iter().find(|x| x["id"] == oid).unwrap()["state"]
+            .clone()
+    };
+    assert_eq!(state("jp-appi-final"), "drafted");
     assert!(!err.contains("still to complete"), "{err}");
     assert!(
         text.contains("記載事項（cause）") && text.contains("（確報）"),
