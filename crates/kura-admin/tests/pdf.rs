@@ -1,4 +1,4 @@
-//! PDF drafts: Japanese, German and English in one document, fonts embedded as subsets, and
+//! PDF drafts: Japanese, German, English and Korean in one document, fonts embedded as subsets, and
 //! the text extracted back by poppler's `pdftotext` (Debian's poppler-utils, installed by
 //! `.ci/run`) equals what was written — wrapped lines included.
 #![allow(clippy::unwrap_used)]
@@ -19,13 +19,14 @@ fn tool(name: &str, args: &[&str]) -> String {
 }
 
 #[test]
-fn a_japanese_and_german_draft_round_trips_through_pdftotext() {
+fn a_japanese_german_and_korean_draft_round_trips_through_pdftotext() {
     let long = "不正アクセスにより、コールセンター委託先の従業員アカウントの認証情報が窃取され、"
         .repeat(4);
     let md = format!(
         "# 個人データの漏えい等の事態に関する報告（確報）\n\n## 4. 原因\n{long}\n\n\
          ## Art der Verletzung\nDer Schlüssel eines Auftragsverarbeiters wurde gestohlen; \
-         betroffen sind Namen und Anschriften (Müller, Straße).\n\n- 13,625 people confirmed\n"
+         betroffen sind Namen und Anschriften (Müller, Straße).\n\n- 13,625 people confirmed\n\
+         ## 유출된 개인정보의 항목\n이름, 이메일 주소\n"
     );
     let pdf = kura_admin::pdf::render(&md, "draft", &[]).unwrap();
     assert!(pdf.starts_with(b"%PDF-"));
@@ -41,6 +42,8 @@ fn a_japanese_and_german_draft_round_trips_through_pdftotext() {
         "ArtderVerletzung",
         "Müller,Straße",
         "13,625peopleconfirmed",
+        "유출된개인정보의항목",
+        "이름,이메일주소",
     ] {
         let want: String = want.chars().filter(|c| !c.is_whitespace()).collect();
         assert!(

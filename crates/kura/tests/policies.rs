@@ -1520,7 +1520,12 @@ fn incident_workflow(s: &Server, cwd: &Path, id: &str, stolen: &str, obtained: &
     let (_, out, _) = cli(s, cwd, &["incident", "obligations", id, "--json"]);
     let o: Value = serde_json::from_str(&out).unwrap();
     let state = |oid: &str| {
-        o["obligations"].as_array().unwrap().iter().find(|x| x["id"] == oid).unwrap()["state"]
+        o["obligations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["id"] == oid)
+            .unwrap()["state"]
             .clone()
     };
     assert_eq!(state("jp-appi-final"), "drafted");
