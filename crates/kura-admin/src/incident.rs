@@ -938,9 +938,8 @@ pub fn scope(
     }
     let matrix = crate::scope::compute(audit, schema, scope, at.tree_size, progress)?;
     let version = directory
-        .incident_scopes(id)?
-        .last()
-        .map_or(1, |s| s.version + 1);
+        .latest_incident_matrix(id)?
+        .map_or(1, |(v, _)| v + 1);
     let digest = hex(&matrix.digest());
     let now = clock.now_ms();
     let rec = IncidentScopeRecord {
@@ -970,7 +969,7 @@ pub fn scope(
 pub fn versions(directory: &dyn DirectoryStore, id: &str) -> Result<Vec<ScopeVersion>, AdminError> {
     show(directory, id)?;
     Ok(directory
-        .incident_scopes(id)?
+        .incident_scope_heads(id)?
         .iter()
         .map(ScopeVersion::from)
         .collect())

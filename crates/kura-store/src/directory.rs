@@ -269,6 +269,13 @@ pub trait DirectoryStore: Store {
     /// Backend failures.
     fn incident_scopes(&self, incident: &str) -> Result<Vec<IncidentScopeRecord>, StoreError>;
 
+    /// Every matrix version of an incident without its subject sets (`sets` empty), oldest
+    /// first: what showing an incident needs (the sets can be tens of megabytes each).
+    ///
+    /// # Errors
+    /// Backend failures.
+    fn incident_scope_heads(&self, incident: &str) -> Result<Vec<IncidentScopeRecord>, StoreError>;
+
     /// The latest matrix version of an incident, without its subject sets: (version, the
     /// canonical matrix). What obligations and drafts need; the sets can be large.
     ///

@@ -199,6 +199,13 @@ pub fn run_all<S: DirectoryStore + 'static>(store: std::sync::Arc<S>) {
         Some((1, scope.matrix.clone()))
     );
     assert_eq!(s.latest_incident_matrix("inc-2").unwrap(), None);
+    assert_eq!(
+        s.incident_scope_heads("inc-1").unwrap(),
+        vec![kura_store::IncidentScopeRecord {
+            sets: Vec::new(),
+            ..scope.clone()
+        }]
+    );
     assert!(s.incident_scopes("inc-2").unwrap().is_empty());
     assert_eq!(
         s.incident_leaves("inc-1").unwrap(),

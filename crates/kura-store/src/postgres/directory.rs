@@ -429,6 +429,31 @@ impl DirectoryStore for PostgresStore {
             .collect())
     }
 
+    fn incident_scope_heads(&self, incident: &str) -> Result<Vec<IncidentScopeRecord>, StoreError> {
+        let mut conn = self.pool.get()?;
+        Ok(conn
+            .client
+            .query(
+                "SELECT incident, version, computed_at, by_principal, tree_size, checkpoint, \
+                 digest, matrix FROM kura_data.incident_scopes WHERE incident = $1 \
+                 ORDER BY version",
+                &[&incident],
+            )?
+            .iter()
+            .map(|r| IncidentScopeRecord {
+                incident: r.get(0),
+                version: u32::try_from(r.get::<_, i64>(1)).unwrap_or(u32::MAX),
+                computed_at: r.get(2),
+                by: r.get(3),
+                tree_size: r.get::<_, i64>(4).max(0) as u64,
+                checkpoint: r.get(5),
+                digest: r.get(6),
+                matrix: r.get(7),
+                sets: Vec::new(),
+            })
+            .collect())
+    }
+
     fn latest_incident_matrix(&self, incident: &str) -> Result<Option<(u32, String)>, StoreError> {
         let mut conn = self.pool.get()?;
         Ok(conn

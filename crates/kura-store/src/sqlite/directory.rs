@@ -471,6 +471,29 @@ impl DirectoryStore for SqliteStore {
         })
     }
 
+    fn incident_scope_heads(&self, incident: &str) -> Result<Vec<IncidentScopeRecord>, StoreError> {
+        self.with_reader(|p| {
+            let mut stmt = p.data.prepare_cached(
+                "SELECT incident, version, computed_at, by, tree_size, checkpoint, digest, \
+                 matrix FROM incident_scopes WHERE incident = ?1 ORDER BY version",
+            )?;
+            let rows = stmt.query_map([incident], |r| {
+                Ok(IncidentScopeRecord {
+                    incident: r.get(0)?,
+                    version: r.get(1)?,
+                    computed_at: r.get(2)?,
+                    by: r.get(3)?,
+                    tree_size: r.get::<_, i64>(4)?.max(0) as u64,
+                    checkpoint: r.get(5)?,
+                    digest: r.get(6)?,
+                    matrix: r.get(7)?,
+                    sets: Vec::new(),
+                })
+            })?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })
+    }
+
     fn latest_incident_matrix(&self, incident: &str) -> Result<Option<(u32, String)>, StoreError> {
         self.with_reader(|p| {
             let mut stmt = p.data.prepare_cached(
