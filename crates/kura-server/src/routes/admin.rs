@@ -33,7 +33,8 @@ impl From<AdminError> for ApiError {
     }
 }
 
-async fn run<T: Send + 'static>(
+/// Runs an administrative operation on a blocking thread and maps its error.
+pub(crate) async fn run<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, AdminError> + Send + 'static,
 ) -> Result<T, ApiError> {
     tokio::task::spawn_blocking(f)

@@ -11,21 +11,13 @@ use serde::Deserialize;
 
 use crate::auth::{Operator, Reporter};
 use crate::routes::ApiJson;
+use crate::routes::admin::run;
 use crate::wire::ErrorBody;
 use crate::{ApiError, AppState};
 use kura_admin::AdminError;
 use kura_admin::incident::{
     self, At, Incident, IncidentChange, IncidentSummary, NewIncident, ScopeVersion,
 };
-
-async fn run<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, AdminError> + Send + 'static,
-) -> Result<T, ApiError> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| ApiError::internal(&e))?
-        .map_err(ApiError::from)
-}
 
 /// Lists incidents, newest first.
 #[utoipa::path(get, path = "/v1/incidents",
