@@ -72,6 +72,33 @@ pub trait Transport: Send + Sync {
         let _ = tag;
         Ok(0)
     }
+
+    /// Sends several messages; one result per message, in order. The outbox writes them
+    /// with one flush of the file system instead of one per file; SMTP sends them in turn.
+    fn send_batch(&self, mails: &[OutgoingMail]) -> Vec<Result<()>> {
+        mails.iter().map(|m| self.send(m)).collect()
+    }
+
+    /// Whether this transport already holds `mail` — known only for a message with a fixed
+    /// [`OutgoingMail::message_id`] in a transport that keeps messages (the outbox:
+    /// `Some(true)` when its file exists). `None`: cannot tell (SMTP: a message handed to
+    /// the relay has left kura). A sender resuming after a crash asks this before sending
+    /// a message it had started, so that the outbox gets each message exactly once.
+    fn holds(&self, mail: &OutgoingMail) -> Option<bool> {
+        let _ = mail;
+        None
+    }
+}
+
+/// The exact RFC 5322 bytes `mail` would be sent as from `from` (a mailbox, as in
+/// `[mail] from`): for previews. The Date header is the current time; the Message-ID is
+/// random unless the message has a fixed one.
+///
+/// # Errors
+/// `invalid_config` for a bad `from`; `mail_failed` for a bad recipient.
+pub fn compose(from: &str, mail: &OutgoingMail) -> Result<Vec<u8>> {
+    let from = wire::parse_from(from)?;
+    Ok(wire::build_message(&from, mail)?.formatted())
 }
 
 /// Builds the transport `[mail]` selects.
@@ -183,6 +210,47 @@ mod tests {
         })
         .expect("smtp");
         assert_eq!(Transport::purge_subject(&smtp, &b).expect("smtp"), 0);
+    }
+
+    #[test]
+    fn fixed_id_messages_are_written_once_and_found_again() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let cfg = MailConfig {
+            outbox_dir: dir.path().join("out"),
+            ..MailConfig::default()
+        };
+        let outbox = Outbox::new(&cfg).expect("outbox");
+        let tag = SubjectTag::from_keyed_hash([0xC3; 16]);
+        let mail = |id: &str| sample().about(tag).with_message_id(id).expect("id");
+        assert_eq!(outbox.holds(&mail("n.1.a")), Some(false));
+        let batch = [mail("n.1.a"), mail("n.1.b"), mail("n.1.a")];
+        assert!(outbox.send_batch(&batch).iter().all(Result::is_ok));
+        outbox.send(&mail("n.1.b")).expect("again");
+        let files: Vec<String> = std::fs::read_dir(outbox.dir())
+            .expect("ls")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(files.len(), 2, "one file per fixed id: {files:?}");
+        assert_eq!(outbox.holds(&mail("n.1.a")), Some(true));
+        let text = std::fs::read_to_string(
+            outbox
+                .dir()
+                .join(files.iter().find(|f| f.starts_with("n.1.a")).expect("a")),
+        )
+        .expect("read");
+        assert!(text.contains("Message-ID: <n.1.a@localhost>"), "{text}");
+        assert_eq!(outbox.purge_subject(&tag).expect("purge"), 2);
+        assert_eq!(
+            Transport::holds(&outbox, &sample()),
+            None,
+            "random ids: unknown"
+        );
+        for bad in ["", "A", "a b", "x/y", &"a".repeat(129)] {
+            assert!(sample().with_message_id(bad).is_err(), "{bad:?}");
+        }
+        let bytes = compose("kura <noreply@example.org>", &mail("n.2.c")).expect("compose");
+        let text = String::from_utf8(bytes).expect("utf8");
+        assert!(text.contains("Message-ID: <n.2.c@example.org>"), "{text}");
     }
 
     #[test]

@@ -49,6 +49,11 @@ pub struct OutgoingMail {
     /// messages files them under this tag, and [`crate::Transport::purge_subject`] finds
     /// them by it. `None` for messages that must survive any one subject's erasure.
     pub about: Option<SubjectTag>,
+    /// A fixed Message-ID left part (`[a-z0-9.-]`, 1-128 characters), for a message that
+    /// must keep one identity across retries: a breach notice re-sent after a crash carries
+    /// the same Message-ID (receivers deduplicate on it, bounces name it), and the outbox
+    /// files it under a fixed name, so writing it twice leaves one file. `None`: random.
+    pub message_id: Option<String>,
 }
 
 impl OutgoingMail {
@@ -60,7 +65,28 @@ impl OutgoingMail {
             subject,
             body,
             about: None,
+            message_id: None,
         }
+    }
+
+    /// The same message with a fixed Message-ID left part (see [`Self::message_id`]).
+    ///
+    /// # Errors
+    /// `invalid_config` when `id` is empty, longer than 128 characters or holds anything
+    /// but lowercase ASCII letters, digits, `.` and `-`.
+    pub fn with_message_id(mut self, id: &str) -> crate::Result<Self> {
+        let ok = !id.is_empty()
+            && id.len() <= 128
+            && id
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-');
+        if !ok {
+            return Err(crate::MailError::InvalidConfig {
+                reason: "a message id is 1-128 of [a-z0-9.-]".to_owned(),
+            });
+        }
+        self.message_id = Some(id.to_owned());
+        Ok(self)
     }
 
     /// The same message, filed under `tag`.

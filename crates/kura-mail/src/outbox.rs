@@ -134,19 +134,130 @@ impl Outbox {
     }
 }
 
-impl Transport for Outbox {
-    fn send(&self, mail: &OutgoingMail) -> Result<()> {
-        let message = build_message(&self.from, mail)?;
+impl Outbox {
+    /// The file stem of `mail`: fixed for a message with a fixed id (`<id>` or
+    /// `<id>-t<tag>-0`), else `<unix-ms>[-t<tag>]-<random>`.
+    fn stem(mail: &OutgoingMail) -> Result<String> {
+        if let Some(id) = &mail.message_id {
+            return Ok(match &mail.about {
+                Some(tag) => format!("{id}{}0", tag_marker(tag)),
+                None => id.clone(),
+            });
+        }
         let millis = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_millis())
             .unwrap_or(0);
-        let stem = match &mail.about {
+        Ok(match &mail.about {
             Some(tag) => format!("{millis}{}{}", tag_marker(tag), random_hex(8)?),
             None => format!("{millis}-{}", random_hex(8)?),
-        };
+        })
+    }
+
+    /// Writes a temporary file for `mail` without flushing it; returns its stem.
+    fn write_unsynced(&self, mail: &OutgoingMail) -> Result<String> {
+        let message = build_message(&self.from, mail)?;
+        let stem = Self::stem(mail)?;
         let bytes = Zeroizing::new(message.formatted());
-        atomic_write(&self.dir, &stem, &bytes)
+        let tmp = self.dir.join(format!(".tmp-{stem}"));
+        let mut options = OpenOptions::new();
+        options.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            options.mode(0o600);
+        }
+        let written = options.open(&tmp).and_then(|mut f| f.write_all(&bytes));
+        if let Err(e) = written {
+            let _ = fs::remove_file(&tmp);
+            return Err(MailError::io("writing outbox message")(e));
+        }
+        Ok(stem)
+    }
+}
+
+/// Flushes every file of the file system holding `dir` (Linux: one `syncfs`), or each of
+/// `files` elsewhere.
+fn flush_all(dir: &Path, files: &[PathBuf]) -> std::io::Result<()> {
+    #[cfg(target_os = "linux")]
+    {
+        let _ = files;
+        let d = fs::File::open(dir)?;
+        rustix::fs::syncfs(&d).map_err(std::io::Error::from)
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = dir;
+        for f in files {
+            fs::File::open(f)?.sync_all()?;
+        }
+        Ok(())
+    }
+}
+
+impl Transport for Outbox {
+    fn send(&self, mail: &OutgoingMail) -> Result<()> {
+        let message = build_message(&self.from, mail)?;
+        let bytes = Zeroizing::new(message.formatted());
+        atomic_write(&self.dir, &Self::stem(mail)?, &bytes)
+    }
+
+    fn send_batch(&self, mails: &[OutgoingMail]) -> Vec<Result<()>> {
+        // Every temporary file first, one flush of the file system, then the renames and
+        // one flush of the directory: a message's file appears whole or not at all, and is
+        // durable before the batch returns.
+        let mut results: Vec<Result<()>> = Vec::with_capacity(mails.len());
+        let mut stems = Vec::with_capacity(mails.len());
+        for m in mails {
+            match self.write_unsynced(m) {
+                Ok(stem) => {
+                    stems.push(Some(stem));
+                    results.push(Ok(()));
+                }
+                Err(e) => {
+                    stems.push(None);
+                    results.push(Err(e));
+                }
+            }
+        }
+        let tmps: Vec<PathBuf> = stems
+            .iter()
+            .flatten()
+            .map(|s| self.dir.join(format!(".tmp-{s}")))
+            .collect();
+        if let Err(e) = flush_all(&self.dir, &tmps) {
+            let code = e.kind();
+            for (r, s) in results.iter_mut().zip(&stems) {
+                if let Some(s) = s {
+                    let _ = fs::remove_file(self.dir.join(format!(".tmp-{s}")));
+                    *r = Err(MailError::io("flushing outbox messages")(
+                        std::io::Error::from(code),
+                    ));
+                }
+            }
+            return results;
+        }
+        for (r, s) in results.iter_mut().zip(&stems) {
+            let Some(s) = s else { continue };
+            let target = self.dir.join(format!("{s}.eml"));
+            // The same fixed id twice in one batch: the first rename took the file.
+            if let Err(e) = fs::rename(self.dir.join(format!(".tmp-{s}")), &target)
+                && !(e.kind() == std::io::ErrorKind::NotFound && target.exists())
+            {
+                let _ = fs::remove_file(self.dir.join(format!(".tmp-{s}")));
+                *r = Err(MailError::io("writing outbox message")(e));
+            }
+        }
+        if let Ok(d) = fs::File::open(&self.dir) {
+            let _ = d.sync_all();
+        }
+        results
+    }
+
+    fn holds(&self, mail: &OutgoingMail) -> Option<bool> {
+        mail.message_id.as_ref()?;
+        let stem = Self::stem(mail).ok()?;
+        Some(self.dir.join(format!("{stem}.eml")).exists())
     }
 
     fn purge_subject(&self, tag: &SubjectTag) -> Result<usize> {

@@ -28,7 +28,10 @@ pub(crate) fn build_message(from: &Mailbox, mail: &OutgoingMail) -> Result<Messa
         .from(from.clone())
         .to(to)
         .subject(mail.subject.clone())
-        .message_id(Some(format!("<{}@{}>", random_hex(16)?, domain)))
+        .message_id(Some(match &mail.message_id {
+            Some(id) => format!("<{id}@{domain}>"),
+            None => format!("<{}@{}>", random_hex(16)?, domain),
+        }))
         .header(MIME_VERSION_1_0)
         .header(ContentType::TEXT_PLAIN)
         .body(mail.body.to_string())

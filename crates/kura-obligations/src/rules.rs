@@ -77,6 +77,11 @@ pub struct ObligationRule {
     /// Text its template must contain as written (a mandated title and headings).
     #[serde(default)]
     pub required_text: Vec<String>,
+    /// For an `individuals` obligation: the notice template family that satisfies it
+    /// (`gdpr-art34`, `appi`, `ca`, `pipa`; none: `generic`). The family's templates are
+    /// checked against this rule's checklist when kura-notices loads them.
+    #[serde(default)]
+    pub notice: Option<String>,
     /// When it is owed.
     pub trigger: Trigger,
 }
@@ -219,6 +224,12 @@ pub fn parse_regime(file: &str, text: &str) -> Result<Regime, ObligationError> {
             return Err(bad(format!(
                 "obligation `{}`: unknown kind `{}`",
                 o.id, o.kind
+            )));
+        }
+        if o.notice.is_some() && o.kind != "individuals" {
+            return Err(bad(format!(
+                "obligation `{}`: only an `individuals` obligation names a notice template",
+                o.id
             )));
         }
         if o.unit.is_some() != o.amount.is_some() || (o.unit.is_some() && o.start.is_none()) {
