@@ -24,6 +24,7 @@ pub mod evidence;
 pub mod incident;
 pub mod keys;
 pub mod metrics;
+pub mod notices;
 pub mod obligations;
 pub mod passwords;
 pub mod pdf;

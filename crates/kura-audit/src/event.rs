@@ -141,6 +141,15 @@ actions! {
     IncidentScope => "incident_scope",
     /// An incident's evidence bundle exported.
     IncidentExport => "incident_export",
+    /// A notice campaign planned, started or finished (request id: the campaign id; fields:
+    /// `incident:<id>`, `scope_version:<n>`, `status:<s>`).
+    NoticeCampaign => "notice_campaign",
+    /// One person's contact address opened to send them a breach notice (request id: the
+    /// campaign id; written before the address is read).
+    NoticeSend => "notice_send",
+    /// Remediation-offer codes imported (fields: `region:<cc>`, `provider:<name>`,
+    /// `count:<n>`).
+    RemediationImport => "remediation_import",
 }
 
 impl fmt::Display for Action {

@@ -60,6 +60,9 @@ pub enum KeyPurpose {
     /// HMAC key of stored recovery-token hashes: the store keeps HMAC(key, SHA-256(token)),
     /// so a row written into the data store without this key redeems no token.
     RecoveryToken,
+    /// Key of the remediation-offer codes (identity-monitoring enrolment codes and the
+    /// like): seals each code at rest and keys the hash that finds a code imported twice.
+    RemediationCodes,
 }
 
 impl KeyPurpose {
@@ -74,6 +77,7 @@ impl KeyPurpose {
             KeyPurpose::CardLookup => b"kura card lookup v1",
             KeyPurpose::MailTag => b"kura mail tag v1",
             KeyPurpose::RecoveryToken => b"kura recovery token v1",
+            KeyPurpose::RemediationCodes => b"kura remediation codes v1",
         }
     }
 }

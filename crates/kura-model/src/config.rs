@@ -32,6 +32,9 @@ pub struct Config {
     /// What incidents oblige: who the holder is and which rules apply.
     #[serde(default)]
     pub obligations: ObligationsConfig,
+    /// Breach notices: where operator templates are.
+    #[serde(default)]
+    pub notices: NoticesConfig,
     /// Collections; the built-in `accounts` schema when empty.
     #[serde(default)]
     pub collections: Vec<Collection>,
@@ -138,6 +141,16 @@ pub struct ObligationsConfig {
     /// Sans and Nanum Gothic where Debian installs them).
     #[serde(default)]
     pub pdf_fonts: Vec<PathBuf>,
+}
+
+/// `[notices]`: breach notices to affected people.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NoticesConfig {
+    /// A directory of notice templates (`<family>.<lang>.txt`, `public.<lang>.html`) that
+    /// replace or add to the shipped ones; each is checked against its regime's checklist
+    /// when loaded, and a template missing an item is refused.
+    pub templates_dir: Option<PathBuf>,
 }
 
 /// `[containment]`: where containment alerts go, and how often the server refreshes what

@@ -24,6 +24,9 @@ pub enum StoreError {
     /// A uniqueness rule was violated (duplicate id or key prefix).
     #[error("conflict: {0}")]
     Conflict(String),
+    /// The row a change names does not exist (nothing was written).
+    #[error("not found: {0}")]
+    NotFound(String),
     /// Stored bytes do not have the expected shape.
     #[error("corrupt store: {0}")]
     Corrupt(String),
@@ -40,6 +43,7 @@ impl StoreError {
             StoreError::AlreadyInitialized(_) => "already_initialized",
             StoreError::SchemaTooNew { .. } => "schema_too_new",
             StoreError::Conflict(_) => "conflict",
+            StoreError::NotFound(_) => "not_found",
             StoreError::Corrupt(_) => "corrupt_store",
             StoreError::Backend(_) => "storage_error",
         }

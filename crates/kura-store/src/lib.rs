@@ -27,6 +27,7 @@ pub mod containment;
 pub mod credentials;
 pub mod directory;
 mod error;
+pub mod notices;
 pub mod postgres;
 mod record;
 pub mod sqlite;
@@ -44,6 +45,7 @@ pub use directory::{
     DirectoryStore, IncidentRecord, IncidentScopeRecord, OrganizationRecord, PrincipalRecord,
 };
 pub use error::StoreError;
+pub use notices::{CampaignRecord, DeliveryCount, DeliveryRecord, NoticeStore, RemediationStock};
 pub use postgres::PostgresStore;
 pub use record::{
     ApiKeyRecord, AuditLeaf, NewSubject, SearchHit, StoredSubject, SubjectScan, SubjectUpdate,
@@ -54,7 +56,7 @@ pub use uuid::Uuid;
 use kura_crypto::BlindToken;
 
 /// The schema version this build of kura writes and understands.
-pub const SCHEMA_VERSION: u32 = 7;
+pub const SCHEMA_VERSION: u32 = 8;
 
 /// The storage interface the vault relies on. Implementations: [`sqlite::SqliteStore`] and
 /// [`postgres::PostgresStore`].

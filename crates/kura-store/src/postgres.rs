@@ -58,6 +58,7 @@ mod cards;
 mod containment;
 mod credentials;
 mod directory;
+mod notices;
 
 /// One migration: the key-schema part and the data-schema part of a schema version.
 struct Migration {
@@ -94,6 +95,10 @@ const MIGRATIONS: &[Migration] = &[
     Migration {
         keys: include_str!("postgres/keys_v7.sql"),
         data: include_str!("postgres/data_v7.sql"),
+    },
+    Migration {
+        keys: include_str!("postgres/keys_v8.sql"),
+        data: include_str!("postgres/data_v8.sql"),
     },
 ];
 

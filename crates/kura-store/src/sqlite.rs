@@ -11,6 +11,7 @@ mod cards;
 mod containment;
 mod credentials;
 mod directory;
+mod notices;
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -33,6 +34,7 @@ const DATA_MIGRATIONS: &[&str] = &[
     include_str!("sqlite/data_v5.sql"),
     include_str!("sqlite/data_v6.sql"),
     include_str!("sqlite/data_v7.sql"),
+    include_str!("sqlite/data_v8.sql"),
 ];
 const KEYS_MIGRATIONS: &[&str] = &[
     include_str!("sqlite/keys_v1.sql"),
@@ -42,6 +44,7 @@ const KEYS_MIGRATIONS: &[&str] = &[
     include_str!("sqlite/keys_v5.sql"),
     include_str!("sqlite/keys_v6.sql"),
     include_str!("sqlite/keys_v7.sql"),
+    include_str!("sqlite/keys_v8.sql"),
 ];
 
 /// Name of the data file inside the data directory.

@@ -45,13 +45,14 @@ fn sqlite_v1_store_migrates_to_the_current_schema() {
             .unwrap();
         s
     };
-    // Turn it back into a v1 store: drop the v2, v3 and v7 tables and the v5 column, record
+    // Turn it back into a v1 store: drop the v2, v3, v7 and v8 tables and the v5 column, record
     // version 1 (v4 changes nothing in these files).
     for (file, sql) in [
         (
             "data.db",
             "DROP TABLE cards; DROP TABLE principals; DROP TABLE organizations; \
              DROP TABLE incidents; DROP TABLE incident_scopes; DROP TABLE incident_leaves; \
+             DROP TABLE notice_campaigns; DROP TABLE notice_deliveries; DROP TABLE remediation_codes; \
              DROP INDEX api_keys_principal; UPDATE meta SET value = CAST('1' AS BLOB) WHERE key = 'schema_version';",
         ),
         (
@@ -82,4 +83,7 @@ fn sqlite_v1_store_migrates_to_the_current_schema() {
     use kura_store::DirectoryStore as _;
     assert!(store.organizations().unwrap().is_empty());
     assert!(store.canaries().unwrap().is_empty());
+    use kura_store::NoticeStore as _;
+    assert!(store.remediation_stock().unwrap().is_empty());
+    assert!(store.campaigns("any").unwrap().is_empty());
 }

@@ -8,5 +8,6 @@ pub mod cards;
 pub mod containment;
 pub mod credentials;
 pub mod directory;
+pub mod notices;
 pub mod postgres;
 pub mod store;

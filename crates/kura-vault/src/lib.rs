@@ -23,6 +23,7 @@ pub mod credentials;
 mod error;
 mod guard;
 pub mod normalize;
+mod notices;
 mod present;
 mod vault;
 
@@ -32,6 +33,7 @@ pub use contain::ContainmentSink;
 pub use credentials::{Credentials, CredentialsOptions, PasswordError, RecoveryBy};
 pub use error::VaultError;
 pub use kura_policy::{Action as PolicyAction, DenyCode, Mode, Policy, PrincipalKind, Quota};
+pub use notices::NoticeAddress;
 pub use uuid::Uuid;
 pub use vault::{SubjectInput, SubjectView, Vault, VaultOptions};
 

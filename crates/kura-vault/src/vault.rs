@@ -151,6 +151,8 @@ pub struct Vault {
     mail_tags: BlindIndexKey,
     /// Key of stored recovery-token hashes ([`Vault::recovery_token_hash`]).
     recovery_tokens: kura_crypto::KeyedHash,
+    /// Seals remediation-offer codes at rest, and keys their duplicate-finding hash.
+    pub(crate) remediation: (kura_crypto::SubjectCipher, kura_crypto::KeyedHash),
     /// Transports that may hold messages about subjects (the outbox): an erasure purges
     /// the subject's messages from each ([`Vault::attach_mail`]).
     mail: std::sync::RwLock<Vec<Arc<dyn kura_mail::Transport>>>,
@@ -219,6 +221,11 @@ impl Vault {
         );
         let recovery_tokens =
             kura_crypto::KeyedHash::new(&provider.derive(KeyPurpose::RecoveryToken)?);
+        let remediation_key = provider.derive(KeyPurpose::RemediationCodes)?;
+        let remediation = (
+            kura_crypto::SubjectCipher::new(&remediation_key),
+            kura_crypto::KeyedHash::new(&remediation_key),
+        );
         let mut index_keys = HashMap::new();
         for c in schema.collections() {
             for f in c.fields.iter().filter(|f| f.searchable) {
@@ -244,6 +251,7 @@ impl Vault {
             token_keys: std::sync::RwLock::new(HashMap::new()),
             mail_tags,
             recovery_tokens,
+            remediation,
             mail: std::sync::RwLock::new(Vec::new()),
         })
     }

@@ -139,6 +139,11 @@ pub enum Command {
         #[command(subcommand)]
         command: crate::cmd::incident::IncidentCommand,
     },
+    /// Breach notices: plan, send, follow, bounces, public notice, remediation codes.
+    Notify {
+        #[command(subcommand)]
+        command: crate::cmd::notify::NotifyCommand,
+    },
     /// Supervision reports.
     Report {
         #[command(subcommand)]

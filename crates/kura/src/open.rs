@@ -66,6 +66,8 @@ pub struct Stores {
     pub cards: Arc<dyn CardStore>,
     /// Containment windows, shared by every server over this store.
     pub windows: Arc<dyn kura_store::ContainmentStore>,
+    /// Notice campaigns, deliveries and remediation codes.
+    pub notices: Arc<dyn kura_store::NoticeStore>,
 }
 
 fn views<
@@ -74,6 +76,7 @@ fn views<
         + DirectoryStore
         + CardStore
         + kura_store::ContainmentStore
+        + kura_store::NoticeStore
         + 'static,
 >(
     s: Arc<S>,
@@ -83,7 +86,8 @@ fn views<
         credentials: s.clone(),
         directory: s.clone(),
         cards: s.clone(),
-        windows: s,
+        windows: s.clone(),
+        notices: s,
     }
 }
 
@@ -141,6 +145,8 @@ pub struct Opened {
     pub cards: Arc<kura_vault::CardVault>,
     /// The same store, seen as the containment windows.
     pub windows: Arc<dyn kura_store::ContainmentStore>,
+    /// The same store, seen as notice campaigns.
+    pub notices: Arc<dyn kura_store::NoticeStore>,
 }
 
 /// Opens an existing vault; every access it serves is recorded through a group-committing
@@ -162,6 +168,7 @@ fn vault_with(r: &Resolved, metrics: Option<Arc<kura_admin::metrics::Metrics>>) 
         directory,
         cards: card_store,
         windows,
+        notices,
     } = stores(r)?;
     let keys: Arc<dyn KeyProvider> =
         Arc::new(KeyFile::open(r.key_file()?).context("opening the key file")?);
@@ -215,6 +222,7 @@ fn vault_with(r: &Resolved, metrics: Option<Arc<kura_admin::metrics::Metrics>>) 
         credentials,
         directory,
         windows,
+        notices,
     })
 }
 

@@ -20,6 +20,9 @@ GRANT SELECT, INSERT, UPDATE ON kura_data.principals TO {app};
 GRANT SELECT, INSERT, UPDATE ON kura_data.incidents TO {app};
 GRANT SELECT, INSERT ON kura_data.incident_scopes TO {app};
 GRANT SELECT, INSERT ON kura_data.incident_leaves TO {app};
+GRANT SELECT, INSERT, UPDATE ON kura_data.notice_campaigns TO {app};
+GRANT SELECT, INSERT, UPDATE ON kura_data.notice_deliveries TO {app};
+GRANT SELECT, INSERT, UPDATE ON kura_data.remediation_codes TO {app};
 GRANT SELECT, INSERT, UPDATE, DELETE ON kura_data.containment_windows TO {app};
 GRANT SELECT, INSERT, UPDATE, DELETE ON kura_data.containment_entries TO {app};
 -- The reader role (backups, analysts of the sealed data): SELECT on the data schema only.

@@ -548,7 +548,7 @@ fn incident_row(r: &postgres::Row) -> IncidentRecord {
 
 /// Appends `audit` (last but for the list, which holds the log counter's lock briefly) and
 /// lists each leaf as one of `incident`'s.
-fn incident_leaves_in(
+pub(super) fn incident_leaves_in(
     tx: &mut postgres::Transaction<'_>,
     stmts: &mut std::collections::HashMap<&'static str, postgres::Statement>,
     incident: &str,

@@ -29,7 +29,7 @@ fn incident_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<IncidentRecord> {
 }
 
 /// Appends `audit` and lists each leaf as one of `incident`'s.
-fn incident_leaves_in(
+pub(super) fn incident_leaves_in(
     tx: &rusqlite::Transaction<'_>,
     incident: &str,
     audit: &[AuditLeaf],

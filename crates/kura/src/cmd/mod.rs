@@ -12,6 +12,7 @@ pub mod directory;
 mod import;
 pub mod incident;
 mod init;
+pub mod notify;
 mod serve;
 
 use std::process::ExitCode;
@@ -48,6 +49,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             command: crate::cli::CanaryCommand::Plant(args),
         } => canary::plant(&args),
         Command::Incident { command } => incident::run(command),
+        Command::Notify { command } => notify::run(command),
         Command::Report { command } => directory::run_report(command),
         Command::Scan(args) => {
             let outcome = kura_scan::run(&args, &mut std::io::stdout().lock())?;
