@@ -575,14 +575,14 @@ fn render_failed(e: kura_notices::NoticeError) -> AdminError {
     AdminError::invalid("render_failed", e.to_string())
 }
 
-/// The Message-ID left part of one person's notice: fixed by the campaign and the person's
-/// keyed mail tag (no id, no address).
+/// The Message-ID left part of one person's notice: `kn-<16 hex>-<24 hex>`, fixed by the
+/// campaign (the first 64 bits of its id's SHA-256) and the person's keyed mail tag (96
+/// bits): no id, no address, and short enough for a 78-column header line.
 fn message_id(vault: &Vault, campaign: &str, id: &Uuid) -> String {
-    format!(
-        "kn-{}-{}",
-        campaign.replace('-', ""),
-        vault.mail_tag(id).to_hex()
-    )
+    use sha2::Digest as _;
+    let c = sha2::Sha256::digest(campaign.as_bytes());
+    let tag = vault.mail_tag(id).to_hex();
+    format!("kn-{}-{}", crate::incident::hex(&c[..8]), &tag[..24])
 }
 
 /// Plans a campaign for incident `id` at its latest matrix version: who is notified, in
@@ -1338,18 +1338,19 @@ pub fn bounces(
     Ok((matched, ignored))
 }
 
-/// The Message-ID left parts of kura notices (`kn-<32 hex>-<32 hex>`) in `text`.
+/// The Message-ID left parts of kura notices (`kn-<16 hex>-<24 hex>`) in `text`.
 fn notice_ids(text: &str) -> Vec<String> {
     let b = text.as_bytes();
     let mut out = Vec::new();
     let mut i = 0;
     while let Some(pos) = text[i..].find("kn-") {
         let start = i + pos;
-        let end = start + 3 + 32 + 1 + 32;
+        let end = start + 3 + 16 + 1 + 24;
         if end <= b.len()
-            && b[start + 3..start + 35].iter().all(u8::is_ascii_hexdigit)
-            && b[start + 35] == b'-'
-            && b[start + 36..end].iter().all(u8::is_ascii_hexdigit)
+            && b[start + 3..start + 19].iter().all(u8::is_ascii_hexdigit)
+            && b[start + 19] == b'-'
+            && b[start + 20..end].iter().all(u8::is_ascii_hexdigit)
+            && b.get(end).is_none_or(|c| !c.is_ascii_hexdigit())
         {
             out.push(text[start..end].to_ascii_lowercase());
         }
@@ -1510,10 +1511,12 @@ mod tests {
 
     #[test]
     fn notice_ids_are_found_in_text() {
-        let a = format!("kn-{}-{}", "a".repeat(32), "0".repeat(32));
+        let a = format!("kn-{}-{}", "a".repeat(16), "0".repeat(24));
         let text = format!(
-            "Message-ID: <{a}@example.org>\nkn-short kn-{}",
-            "z".repeat(70)
+            "Message-ID: <{a}@example.org>\nkn-short kn-{} kn-{}-{}",
+            "z".repeat(70),
+            "b".repeat(16),
+            "1".repeat(30)
         );
         assert_eq!(notice_ids(&text), vec![a]);
     }
