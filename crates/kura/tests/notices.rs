@@ -265,6 +265,14 @@ fn erased_person_bounces_codes_and_public_page() {
             "name": format!("Secretname{i}"), "login_id": format!("user{i}"),
             "email": format!("p{i}@example.org")}})));
     }
+    // The first person has a password: their credentials are in the stolen backup.
+    let r = s.req(
+        "PUT",
+        &format!("/v1/collections/accounts/subjects/{}/password", ids[0]),
+        Some(&json!({"password": "a quiet storehouse by the river"}).to_string()),
+        &[],
+    );
+    assert_eq!(r.status, 204, "{}", r.text);
     let cli = |args: &[&str]| {
         let mut all = args.to_vec();
         all.extend_from_slice(&["--data", d]);
@@ -354,6 +362,18 @@ fn erased_person_bounces_codes_and_public_page() {
         "{report}"
     );
     assert_eq!(report["codes"], json!(1));
+    assert_eq!(report["must_reset"], json!(1), "{report}");
+    // The credential playbook: the reset was forced before the notice, which says so.
+    let r = s.post(
+        "/v1/collections/accounts/login",
+        &json!({"login_id": "user0", "password": "a quiet storehouse by the river"}),
+    );
+    assert_eq!(
+        (r.status, r.code()),
+        (403, "password_reset_required"),
+        "{}",
+        r.text
+    );
     let files = outbox_files(tmp.path());
     assert_eq!(files.len(), 3);
     let texts: Vec<String> = files
@@ -364,6 +384,20 @@ fn erased_person_bounces_codes_and_public_page() {
         texts.iter().all(|t| !t.contains("To: p3@example.org")),
         "erased person notified"
     );
+    let p0 = texts
+        .iter()
+        .find(|t| t.contains("To: p0@example.org"))
+        .unwrap();
+    assert!(
+        decoded(p0).contains("We have already reset your password"),
+        "{}",
+        decoded(p0)
+    );
+    let p1 = texts
+        .iter()
+        .find(|t| t.contains("To: p1@example.org"))
+        .unwrap();
+    assert!(!decoded(p1).contains("already reset"), "{}", decoded(p1));
     let with_code = texts
         .iter()
         .filter(|t| decoded(t).contains("WATCH-0001"))
