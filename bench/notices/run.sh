@@ -7,8 +7,8 @@ set -euo pipefail
 N=${1:-100000}
 K=${2:-target/release/kura}
 K=$(realpath "$K")
-W=$(mktemp -d)
-trap 'rm -rf "$W"' EXIT
+# WORK=DIR keeps the work directory (and PREPARE_ONLY=1 stops after the plan, for profiling).
+if [ -n "${WORK:-}" ]; then W=$WORK; mkdir -p "$W"; else W=$(mktemp -d); trap 'rm -rf "$W"' EXIT; fi
 cd "$W"
 python3 - "$N" <<'PY'
 import json, sys
@@ -48,6 +48,7 @@ I=$("$K" incident declare --data v --title bench --vector backup --keys-exposed 
 "$K" incident update --data v "$I" --stamp aware@owner=now --reason bench >/dev/null
 "$K" incident scope --data v "$I" >/dev/null
 /usr/bin/time -f "plan: %e s wall, %M KB max RSS" "$K" notify plan --data v "$I" --content content.toml --json > plan.json
+[ -n "${PREPARE_ONLY:-}" ] && exit 0
 /usr/bin/time -f "send: %e s wall, %M KB max RSS" "$K" notify send --data v "$I" --json > send.json
 python3 - "$N" <<'PY'
 import json, sys

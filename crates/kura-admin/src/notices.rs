@@ -853,323 +853,342 @@ pub fn send(
     let mut handled = 0u64;
     let mut done_people = 0u64;
     let mut incomplete = false;
-    let mut it = all.iter().peekable();
-    while it.peek().is_some() {
-        if options.limit.is_some_and(|l| handled >= l) {
-            incomplete = true;
-            break;
-        }
-        let batch: Vec<u64> = it.by_ref().take(BATCH).collect();
-        let (lo, hi) = (batch[0], batch[batch.len() - 1]);
-        let existing: BTreeMap<u64, DeliveryRecord> = env
-            .notices
-            .deliveries_between(&campaign, lo, hi)?
-            .into_iter()
-            .map(|d| (d.iid, d))
-            .collect();
-        let mut before: BTreeSet<u64> = BTreeSet::new();
-        for e in &earlier {
-            for d in env.notices.deliveries_between(e, lo, hi)? {
-                if d.state == "sent" {
-                    before.insert(d.iid);
+    let mut queued = 0u64;
+    // The transport writes batch k while batch k+1 is claimed, opened and rendered: one
+    // sender thread, fed through a channel of one batch. A person's row stays `sending`
+    // until the sender records the transport's answer, as without the overlap.
+    let (tx, rx) = std::sync::mpsc::sync_channel::<(Vec<OutgoingMail>, Vec<DeliveryRecord>)>(1);
+    let sender_campaign = campaign.clone();
+    let (produced, delivered) = std::thread::scope(|scope| {
+        let sender = scope.spawn(move || deliver(env, id, &sender_campaign, transport, rx));
+        let produced = (|| -> Result<(), AdminError> {
+            let mut it = all.iter().peekable();
+            while it.peek().is_some() {
+                if options.limit.is_some_and(|l| handled >= l) {
+                    incomplete = true;
+                    break;
                 }
-            }
-        }
-        // Fresh people, and people to take up again (a crash left them `sending`, or a
-        // failure left attempts).
-        let mut fresh = Vec::new();
-        let mut again: BTreeMap<u64, DeliveryRecord> = BTreeMap::new();
-        for iid in &batch {
-            match existing.get(iid) {
-                None => fresh.push(*iid),
-                Some(d) if d.state == "sending" => {
-                    again.insert(*iid, d.clone());
-                }
-                Some(d) if d.state == "failed" && d.attempts < MAX_ATTEMPTS => {
-                    again.insert(*iid, d.clone());
-                }
-                Some(_) => report.done_before += 1,
-            }
-        }
-        let wanted: Vec<u64> = fresh.iter().chain(again.keys()).copied().collect();
-        let found: BTreeMap<u64, StoredSubject> = env
-            .notices
-            .subjects_by_iid(&wanted)?
-            .into_iter()
-            .map(|s| (s.iid, s))
-            .collect();
-        let now = env.clock.now_ms();
-        let row = |iid: u64, p: Option<&Person>, state: &str, mid: String| DeliveryRecord {
-            campaign: campaign.clone(),
-            iid,
-            state: state.to_owned(),
-            family: p.map_or_else(String::new, |p| p.family.clone()),
-            locale: p.map_or_else(String::new, |p| p.lang.clone()),
-            country: p.map_or_else(String::new, |p| p.stored.country.clone()),
-            channel: p.map_or("none", |p| p.channel).to_owned(),
-            message_id: mid,
-            attempts: 0,
-            detail: None,
-            updated_at: now as i64,
-        };
-        // Rows written without opening anything: erased, not required, already notified,
-        // no address.
-        let mut settled = Vec::new();
-        let mut to_mail: Vec<Person> = Vec::new();
-        for iid in &fresh {
-            let Some(s) = found.get(iid) else {
-                settled.push(row(*iid, None, "erased", String::new()));
-                report.erased += 1;
-                continue;
-            };
-            if before.contains(iid) {
-                settled.push(row(*iid, None, "already_notified", String::new()));
-                report.already_notified += 1;
-                continue;
-            }
-            match classify(env, &sets, &duties, &content, s.clone())? {
-                None => settled.push(row(*iid, None, "not_required", String::new())),
-                Some(p) if p.channel == "none" => {
-                    settled.push(row(*iid, Some(&p), "unreachable", String::new()));
-                    report.unreachable += 1;
-                }
-                Some(p) => to_mail.push(p),
-            }
-        }
-        if !settled.is_empty() {
-            env.notices.claim_deliveries(&settled, &[])?;
-        }
-        let mut retry: Vec<Person> = Vec::new();
-        for (iid, d) in &again {
-            match found.get(iid) {
-                None => {
-                    let mut r = d.clone();
-                    r.state = "erased".to_owned();
-                    r.updated_at = now as i64;
-                    env.notices.record_deliveries(&[r], &[])?;
-                    report.erased += 1;
-                }
-                Some(s) => {
-                    if let Some(p) = classify(env, &sets, &duties, &content, s.clone())? {
-                        retry.push(p);
+                let batch: Vec<u64> = it.by_ref().take(BATCH).collect();
+                let (lo, hi) = (batch[0], batch[batch.len() - 1]);
+                let existing: BTreeMap<u64, DeliveryRecord> = env
+                    .notices
+                    .deliveries_between(&campaign, lo, hi)?
+                    .into_iter()
+                    .map(|d| (d.iid, d))
+                    .collect();
+                let mut before: BTreeSet<u64> = BTreeSet::new();
+                for e in &earlier {
+                    for d in env.notices.deliveries_between(e, lo, hi)? {
+                        if d.state == "sent" {
+                            before.insert(d.iid);
+                        }
                     }
                 }
-            }
-        }
-        // Credential playbook: flag before the notice is built.
-        let flag: Vec<Uuid> = to_mail
-            .iter()
-            .chain(&retry)
-            .filter(|p| {
-                p.confirmed
+                // Fresh people, and people to take up again (a crash left them `sending`, or a
+                // failure left attempts).
+                let mut fresh = Vec::new();
+                let mut again: BTreeMap<u64, DeliveryRecord> = BTreeMap::new();
+                for iid in &batch {
+                    match existing.get(iid) {
+                        None => fresh.push(*iid),
+                        Some(d) if d.state == "sending" => {
+                            again.insert(*iid, d.clone());
+                        }
+                        Some(d) if d.state == "failed" && d.attempts < MAX_ATTEMPTS => {
+                            again.insert(*iid, d.clone());
+                        }
+                        Some(_) => report.done_before += 1,
+                    }
+                }
+                let wanted: Vec<u64> = fresh.iter().chain(again.keys()).copied().collect();
+                let found: BTreeMap<u64, StoredSubject> = env
+                    .notices
+                    .subjects_by_iid(&wanted)?
+                    .into_iter()
+                    .map(|s| (s.iid, s))
+                    .collect();
+                let now = env.clock.now_ms();
+                let row = |iid: u64, p: Option<&Person>, state: &str, mid: String| DeliveryRecord {
+                    campaign: campaign.clone(),
+                    iid,
+                    state: state.to_owned(),
+                    family: p.map_or_else(String::new, |p| p.family.clone()),
+                    locale: p.map_or_else(String::new, |p| p.lang.clone()),
+                    country: p.map_or_else(String::new, |p| p.stored.country.clone()),
+                    channel: p.map_or("none", |p| p.channel).to_owned(),
+                    message_id: mid,
+                    attempts: 0,
+                    detail: None,
+                    updated_at: now as i64,
+                };
+                // Rows written without opening anything: erased, not required, already notified,
+                // no address.
+                let mut settled = Vec::new();
+                let mut to_mail: Vec<Person> = Vec::new();
+                for iid in &fresh {
+                    let Some(s) = found.get(iid) else {
+                        settled.push(row(*iid, None, "erased", String::new()));
+                        report.erased += 1;
+                        continue;
+                    };
+                    if before.contains(iid) {
+                        settled.push(row(*iid, None, "already_notified", String::new()));
+                        report.already_notified += 1;
+                        continue;
+                    }
+                    match classify(env, &sets, &duties, &content, s.clone())? {
+                        None => settled.push(row(*iid, None, "not_required", String::new())),
+                        Some(p) if p.channel == "none" => {
+                            settled.push(row(*iid, Some(&p), "unreachable", String::new()));
+                            report.unreachable += 1;
+                        }
+                        Some(p) => to_mail.push(p),
+                    }
+                }
+                if !settled.is_empty() {
+                    env.notices.claim_deliveries(&settled, &[])?;
+                }
+                let mut retry: Vec<Person> = Vec::new();
+                for (iid, d) in &again {
+                    match found.get(iid) {
+                        None => {
+                            let mut r = d.clone();
+                            r.state = "erased".to_owned();
+                            r.updated_at = now as i64;
+                            env.notices.record_deliveries(&[r], &[])?;
+                            report.erased += 1;
+                        }
+                        Some(s) => {
+                            if let Some(p) = classify(env, &sets, &duties, &content, s.clone())? {
+                                retry.push(p);
+                            }
+                        }
+                    }
+                }
+                // Credential playbook: flag before the notice is built.
+                let flag: Vec<Uuid> = to_mail
                     .iter()
-                    .chain(&p.potential)
-                    .any(|c| c == "credential")
-            })
-            .map(|p| p.stored.id)
-            .collect();
-        let mut reset: BTreeSet<Uuid> = BTreeSet::new();
-        if !flag.is_empty() {
-            let mut by_collection: BTreeMap<&str, Vec<Uuid>> = BTreeMap::new();
-            for p in to_mail.iter().chain(&retry) {
-                if flag.contains(&p.stored.id) {
-                    by_collection
-                        .entry(p.stored.collection.as_str())
-                        .or_default()
-                        .push(p.stored.id);
-                }
-            }
-            for (c, ids) in by_collection {
-                match kura_vault::credentials::force_reset(
-                    env.vault,
-                    env.credentials,
-                    &access,
-                    c,
-                    &ids,
-                ) {
-                    Ok(n) => {
-                        report.must_reset += n;
-                        reset.extend(ids);
+                    .chain(&retry)
+                    .filter(|p| {
+                        p.confirmed
+                            .iter()
+                            .chain(&p.potential)
+                            .any(|c| c == "credential")
+                    })
+                    .map(|p| p.stored.id)
+                    .collect();
+                let mut reset: BTreeSet<Uuid> = BTreeSet::new();
+                if !flag.is_empty() {
+                    let mut by_collection: BTreeMap<&str, Vec<Uuid>> = BTreeMap::new();
+                    for p in to_mail.iter().chain(&retry) {
+                        if flag.contains(&p.stored.id) {
+                            by_collection
+                                .entry(p.stored.collection.as_str())
+                                .or_default()
+                                .push(p.stored.id);
+                        }
                     }
-                    // A collection without a credential field has nothing to reset.
-                    Err(e) if e.code() == "no_credential_field" => {}
-                    Err(e) => return Err(AdminError::invalid(e.code(), e.to_string())),
+                    for (c, ids) in by_collection {
+                        match kura_vault::credentials::force_reset(
+                            env.vault,
+                            env.credentials,
+                            &access,
+                            c,
+                            &ids,
+                        ) {
+                            Ok(n) => {
+                                report.must_reset += n;
+                                reset.extend(ids);
+                            }
+                            // A collection without a credential field has nothing to reset.
+                            Err(e) if e.code() == "no_credential_field" => {}
+                            Err(e) => return Err(AdminError::invalid(e.code(), e.to_string())),
+                        }
+                    }
                 }
-            }
-        }
-        // Claim the fresh people with one event each, then open their addresses.
-        let fresh_rows: Vec<DeliveryRecord> = to_mail
-            .iter()
-            .map(|p| {
-                row(
-                    p.stored.iid,
-                    Some(p),
-                    "sending",
-                    message_id(env.vault, &campaign, &p.stored.id),
-                )
-            })
-            .collect();
-        let mut people: Vec<(Person, DeliveryRecord, bool)> = Vec::new();
-        let mut by_collection: BTreeMap<String, Vec<usize>> = BTreeMap::new();
-        for (k, p) in to_mail.iter().enumerate() {
-            by_collection
-                .entry(p.stored.collection.clone())
-                .or_default()
-                .push(k);
-        }
-        let mut addresses: BTreeMap<u64, Option<Zeroizing<String>>> = BTreeMap::new();
-        for (c, ks) in &by_collection {
-            let subjects: Vec<StoredSubject> =
-                ks.iter().map(|k| to_mail[*k].stored.clone()).collect();
-            let rows: Vec<DeliveryRecord> = ks.iter().map(|k| fresh_rows[*k].clone()).collect();
-            let got = env
-                .vault
-                .notice_addresses(&access, c, &subjects, &mut |leaves| {
-                    env.notices.claim_deliveries(&rows, leaves)
-                })?;
-            for a in got {
-                addresses.insert(a.iid, a.address);
-            }
-        }
-        let mut retry_collections: BTreeMap<String, Vec<usize>> = BTreeMap::new();
-        for (k, p) in retry.iter().enumerate() {
-            retry_collections
-                .entry(p.stored.collection.clone())
-                .or_default()
-                .push(k);
-        }
-        for (c, ks) in &retry_collections {
-            let subjects: Vec<StoredSubject> =
-                ks.iter().map(|k| retry[*k].stored.clone()).collect();
-            let got = env
-                .vault
-                .notice_addresses(&access, c, &subjects, &mut |leaves| {
-                    env.notices.append_audit(leaves).map(drop)
-                })?;
-            for a in got {
-                addresses.insert(a.iid, a.address);
-            }
-        }
-        for (p, r) in to_mail.into_iter().zip(fresh_rows) {
-            people.push((p, r, false));
-        }
-        for p in retry {
-            let r = again.get(&p.stored.iid).cloned().unwrap_or_else(|| {
-                row(
-                    p.stored.iid,
-                    Some(&p),
-                    "sending",
-                    message_id(env.vault, &campaign, &p.stored.id),
-                )
-            });
-            let crashed = r.state == "sending";
-            people.push((p, r, crashed));
-        }
-        // Remediation codes, per region, handed out once per person.
-        let mut codes: BTreeMap<u64, String> = BTreeMap::new();
-        let mut regions: BTreeMap<String, Vec<u64>> = BTreeMap::new();
-        for (p, _, _) in &people {
-            let region = p.stored.country.split('-').next().unwrap_or("").to_owned();
-            if content.offers.get(&region).is_some_and(|o| o.codes) {
-                regions.entry(region).or_default().push(p.stored.iid);
-            }
-        }
-        for (region, iids) in regions {
-            for (iid, provider, sealed) in env
-                .notices
-                .assign_remediation_codes(&region, &campaign, &iids)?
-            {
-                let code = env
-                    .vault
-                    .open_remediation_code(&region, &provider, &sealed)
-                    .map_err(|e| AdminError::invalid(e.code(), e.to_string()))?;
-                codes.insert(iid, code.to_string());
-                report.codes += 1;
-            }
-        }
-        // Build and send.
-        let mut mails = Vec::new();
-        let mut rows = Vec::new();
-        for (p, mut r, crashed) in people {
-            let Some(Some(to)) = addresses.remove(&p.stored.iid) else {
-                r.state = "unreachable".to_owned();
-                r.updated_at = now as i64;
-                report.unreachable += 1;
-                env.notices.record_deliveries(&[r], &[])?;
-                continue;
-            };
-            let texts = texts_for(&content, &p.lang)?;
-            let creds = reset.contains(&p.stored.id);
-            let ctx = context(
-                &holder,
-                id,
-                window,
-                now,
-                &p,
-                texts,
-                &content,
-                codes.remove(&p.stored.iid),
-                creds,
-            );
-            let n = env
-                .templates
-                .render(&p.family, &p.lang, &ctx)
-                .map_err(render_failed)?;
-            let mail = OutgoingMail::new(to.to_string(), n.subject, n.body)
-                .about(env.vault.mail_tag(&p.stored.id))
-                .with_message_id(&r.message_id)
-                .map_err(|e| AdminError::invalid(e.code(), e.to_string()))?;
-            if crashed && transport.holds(&mail) == Some(true) {
-                r.state = "sent".to_owned();
-                r.attempts += 1;
-                r.updated_at = now as i64;
-                report.found_in_outbox += 1;
-                env.notices.record_deliveries(&[r], &[])?;
-                continue;
-            }
-            if crashed {
-                report.resent_after_crash += 1;
-            }
-            mails.push(mail);
-            rows.push(r);
-        }
-        if let Some(rate) = options.rate.filter(|r| *r > 0) {
-            let due = Duration::from_secs_f64(
-                (report.sent + report.failed + mails.len() as u64) as f64 / f64::from(rate),
-            );
-            if let Some(wait) = due.checked_sub(started.elapsed()) {
-                std::thread::sleep(wait);
-            }
-        }
-        let results = transport.send_batch(&mails);
-        drop(mails);
-        let now = env.clock.now_ms();
-        for (r, res) in rows.iter_mut().zip(results) {
-            r.attempts += 1;
-            r.updated_at = now as i64;
-            match res {
-                Ok(()) => {
-                    r.state = "sent".to_owned();
-                    r.detail = None;
-                    report.sent += 1;
+                // Claim the fresh people with one event each, then open their addresses.
+                let fresh_rows: Vec<DeliveryRecord> = to_mail
+                    .iter()
+                    .map(|p| {
+                        row(
+                            p.stored.iid,
+                            Some(p),
+                            "sending",
+                            message_id(env.vault, &campaign, &p.stored.id),
+                        )
+                    })
+                    .collect();
+                let mut people: Vec<(Person, DeliveryRecord, bool)> = Vec::new();
+                let mut by_collection: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+                for (k, p) in to_mail.iter().enumerate() {
+                    by_collection
+                        .entry(p.stored.collection.clone())
+                        .or_default()
+                        .push(k);
                 }
-                Err(e) => {
-                    r.state = "failed".to_owned();
-                    r.detail = Some(e.code().to_owned());
-                    report.failed += 1;
+                let mut addresses: BTreeMap<u64, Option<Zeroizing<String>>> = BTreeMap::new();
+                for (c, ks) in &by_collection {
+                    let subjects: Vec<StoredSubject> =
+                        ks.iter().map(|k| to_mail[*k].stored.clone()).collect();
+                    let rows: Vec<DeliveryRecord> =
+                        ks.iter().map(|k| fresh_rows[*k].clone()).collect();
+                    let got = env
+                        .vault
+                        .notice_addresses(&access, c, &subjects, &mut |leaves| {
+                            env.notices.claim_deliveries(&rows, leaves)
+                        })?;
+                    for a in got {
+                        addresses.insert(a.iid, a.address);
+                    }
                 }
+                let mut retry_collections: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+                for (k, p) in retry.iter().enumerate() {
+                    retry_collections
+                        .entry(p.stored.collection.clone())
+                        .or_default()
+                        .push(k);
+                }
+                for (c, ks) in &retry_collections {
+                    let subjects: Vec<StoredSubject> =
+                        ks.iter().map(|k| retry[*k].stored.clone()).collect();
+                    let got = env
+                        .vault
+                        .notice_addresses(&access, c, &subjects, &mut |leaves| {
+                            env.notices.append_audit(leaves).map(drop)
+                        })?;
+                    for a in got {
+                        addresses.insert(a.iid, a.address);
+                    }
+                }
+                for (p, r) in to_mail.into_iter().zip(fresh_rows) {
+                    people.push((p, r, false));
+                }
+                for p in retry {
+                    let r = again.get(&p.stored.iid).cloned().unwrap_or_else(|| {
+                        row(
+                            p.stored.iid,
+                            Some(&p),
+                            "sending",
+                            message_id(env.vault, &campaign, &p.stored.id),
+                        )
+                    });
+                    let crashed = r.state == "sending";
+                    people.push((p, r, crashed));
+                }
+                // Remediation codes, per region, handed out once per person.
+                let mut codes: BTreeMap<u64, String> = BTreeMap::new();
+                let mut regions: BTreeMap<String, Vec<u64>> = BTreeMap::new();
+                for (p, _, _) in &people {
+                    let region = p.stored.country.split('-').next().unwrap_or("").to_owned();
+                    if content.offers.get(&region).is_some_and(|o| o.codes) {
+                        regions.entry(region).or_default().push(p.stored.iid);
+                    }
+                }
+                for (region, iids) in regions {
+                    for (iid, provider, sealed) in env
+                        .notices
+                        .assign_remediation_codes(&region, &campaign, &iids)?
+                    {
+                        let code = env
+                            .vault
+                            .open_remediation_code(&region, &provider, &sealed)
+                            .map_err(|e| AdminError::invalid(e.code(), e.to_string()))?;
+                        codes.insert(iid, code.to_string());
+                        report.codes += 1;
+                    }
+                }
+                // Build and send: render in parallel (templates and the vault are shared, read
+                // only), then settle in order.
+                let mut jobs = Vec::with_capacity(people.len());
+                for (p, mut r, crashed) in people {
+                    let Some(Some(to)) = addresses.remove(&p.stored.iid) else {
+                        r.state = "unreachable".to_owned();
+                        r.updated_at = now as i64;
+                        report.unreachable += 1;
+                        env.notices.record_deliveries(&[r], &[])?;
+                        continue;
+                    };
+                    let code = codes.remove(&p.stored.iid);
+                    let creds = reset.contains(&p.stored.id);
+                    jobs.push((p, r, crashed, to, code, creds));
+                }
+                let built: Vec<Result<OutgoingMail, AdminError>> = {
+                    use rayon::prelude::*;
+                    jobs.par_iter()
+                        .map(|(p, r, _, to, code, creds)| {
+                            let texts = texts_for(&content, &p.lang)?;
+                            let ctx = context(
+                                &holder,
+                                id,
+                                window,
+                                now,
+                                p,
+                                texts,
+                                &content,
+                                code.clone(),
+                                *creds,
+                            );
+                            let n = env
+                                .templates
+                                .render(&p.family, &p.lang, &ctx)
+                                .map_err(render_failed)?;
+                            OutgoingMail::new(to.to_string(), n.subject, n.body)
+                                .about(env.vault.mail_tag(&p.stored.id))
+                                .with_message_id(&r.message_id)
+                                .map_err(|e| AdminError::invalid(e.code(), e.to_string()))
+                        })
+                        .collect()
+                };
+                let mut mails = Vec::with_capacity(jobs.len());
+                let mut rows = Vec::with_capacity(jobs.len());
+                for ((_, mut r, crashed, _, _, _), mail) in jobs.into_iter().zip(built) {
+                    let mail = mail?;
+                    if crashed && transport.holds(&mail) == Some(true) {
+                        r.state = "sent".to_owned();
+                        r.attempts += 1;
+                        r.updated_at = now as i64;
+                        report.found_in_outbox += 1;
+                        env.notices.record_deliveries(&[r], &[])?;
+                        continue;
+                    }
+                    if crashed {
+                        report.resent_after_crash += 1;
+                    }
+                    mails.push(mail);
+                    rows.push(r);
+                }
+                if let Some(rate) = options.rate.filter(|r| *r > 0) {
+                    let due = Duration::from_secs_f64(
+                        (queued + mails.len() as u64) as f64 / f64::from(rate),
+                    );
+                    if let Some(wait) = due.checked_sub(started.elapsed()) {
+                        std::thread::sleep(wait);
+                    }
+                }
+                queued += mails.len() as u64;
+                if tx.send((mails, rows)).is_err() {
+                    // The sender stopped on an error: it is reported below.
+                    break;
+                }
+                handled += batch.len() as u64;
+                done_people += batch.len() as u64;
+                progress(done_people, total);
             }
-        }
-        if !rows.is_empty() {
-            env.notices.record_deliveries(&rows, &[])?;
-        }
-        if report.sent > 0 && first_notice(env, id)? {
-            mark_notice_sent(env, id, &campaign)?;
-        }
-        handled += batch.len() as u64;
-        done_people += batch.len() as u64;
-        progress(done_people, total);
-    }
+            Ok(())
+        })();
+        drop(tx);
+        let delivered = sender.join().unwrap_or_else(|_| {
+            Err(AdminError::invalid(
+                "internal",
+                "the notice sender panicked",
+            ))
+        });
+        (produced, delivered)
+    });
+    let (sent, failed) = delivered?;
+    produced?;
+    report.sent = sent;
+    report.failed = failed;
     let open_failures = env
         .notices
         .deliveries_in_state(&campaign, "failed", 0, 1)?
@@ -1191,6 +1210,51 @@ pub fn send(
         &[campaign_event(env, &campaign, id, rec.scope_version, status).to_leaf()?],
     )?;
     Ok(report)
+}
+
+/// The sender thread of [`send`]: hands each batch to the transport and records every
+/// person's answer; sets the incident's `notice_sent` stamp after the first delivery.
+/// Returns (sent, failed).
+fn deliver(
+    env: &Env<'_>,
+    id: &str,
+    campaign: &str,
+    transport: &dyn Transport,
+    rx: std::sync::mpsc::Receiver<(Vec<OutgoingMail>, Vec<DeliveryRecord>)>,
+) -> Result<(u64, u64), AdminError> {
+    let (mut sent, mut failed) = (0u64, 0u64);
+    let mut stamped = false;
+    for (mails, mut rows) in rx {
+        let results = transport.send_batch(&mails);
+        drop(mails);
+        let now = env.clock.now_ms();
+        for (r, res) in rows.iter_mut().zip(results) {
+            r.attempts += 1;
+            r.updated_at = now as i64;
+            match res {
+                Ok(()) => {
+                    r.state = "sent".to_owned();
+                    r.detail = None;
+                    sent += 1;
+                }
+                Err(e) => {
+                    r.state = "failed".to_owned();
+                    r.detail = Some(e.code().to_owned());
+                    failed += 1;
+                }
+            }
+        }
+        if !rows.is_empty() {
+            env.notices.record_deliveries(&rows, &[])?;
+        }
+        if sent > 0 && !stamped {
+            if first_notice(env, id)? {
+                mark_notice_sent(env, id, campaign)?;
+            }
+            stamped = true;
+        }
+    }
+    Ok((sent, failed))
 }
 
 /// Whether the incident has no `notice_sent` stamp yet.

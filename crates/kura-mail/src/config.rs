@@ -35,6 +35,8 @@ pub struct MailConfig {
     pub allow_plaintext_remote: bool,
     /// Connection and command timeout in seconds.
     pub timeout_secs: u64,
+    /// SMTP connections a batch of notices is spread over (1-256).
+    pub smtp_connections: u32,
     /// Base of the recovery link; the token is appended. Use a fragment
     /// (`https://example.com/recover#token=`) so that the token does not
     /// reach web server logs or `Referer` headers. Without it, mails carry the
@@ -52,6 +54,7 @@ impl Default for MailConfig {
             smtp_port: 25,
             allow_plaintext_remote: false,
             timeout_secs: 10,
+            smtp_connections: 16,
             recovery_url: None,
         }
     }

@@ -154,11 +154,14 @@ impl Outbox {
         })
     }
 
-    /// Writes a temporary file for `mail` without flushing it; returns its stem.
-    fn write_unsynced(&self, mail: &OutgoingMail) -> Result<String> {
+    /// The file stem and RFC 5322 bytes of `mail`.
+    fn render(&self, mail: &OutgoingMail) -> Result<(String, Zeroizing<Vec<u8>>)> {
         let message = build_message(&self.from, mail)?;
-        let stem = Self::stem(mail)?;
-        let bytes = Zeroizing::new(message.formatted());
+        Ok((Self::stem(mail)?, Zeroizing::new(message.formatted())))
+    }
+
+    /// Writes a temporary file for a rendered message without flushing it; returns its stem.
+    fn write_unsynced(&self, stem: String, bytes: &[u8]) -> Result<String> {
         let tmp = self.dir.join(format!(".tmp-{stem}"));
         let mut options = OpenOptions::new();
         options.write(true).create(true).truncate(true);
@@ -167,7 +170,7 @@ impl Outbox {
             use std::os::unix::fs::OpenOptionsExt;
             options.mode(0o600);
         }
-        let written = options.open(&tmp).and_then(|mut f| f.write_all(&bytes));
+        let written = options.open(&tmp).and_then(|mut f| f.write_all(bytes));
         if let Err(e) = written {
             let _ = fs::remove_file(&tmp);
             return Err(MailError::io("writing outbox message")(e));
@@ -208,8 +211,12 @@ impl Transport for Outbox {
         // durable before the batch returns.
         let mut results: Vec<Result<()>> = Vec::with_capacity(mails.len());
         let mut stems = Vec::with_capacity(mails.len());
-        for m in mails {
-            match self.write_unsynced(m) {
+        let rendered: Vec<Result<(String, Zeroizing<Vec<u8>>)>> = {
+            use rayon::prelude::*;
+            mails.par_iter().map(|m| self.render(m)).collect()
+        };
+        for r in rendered {
+            match r.and_then(|(stem, bytes)| self.write_unsynced(stem, &bytes)) {
                 Ok(stem) => {
                     stems.push(Some(stem));
                     results.push(Ok(()));

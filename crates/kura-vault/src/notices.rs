@@ -97,19 +97,21 @@ impl Vault {
             leaves.extend(self.leaves(&ev)?);
         }
         record(&leaves)?;
-        let mut out = Vec::with_capacity(subjects.len());
-        for s in subjects {
-            let address = match &field {
-                Some(f) => self.open_one(s, f)?,
-                None => None,
-            };
-            out.push(NoticeAddress {
-                iid: s.iid,
-                id: s.id,
-                address,
-            });
-        }
-        Ok(out)
+        use rayon::prelude::*;
+        subjects
+            .par_iter()
+            .map(|s| {
+                let address = match &field {
+                    Some(f) => self.open_one(s, f)?,
+                    None => None,
+                };
+                Ok(NoticeAddress {
+                    iid: s.iid,
+                    id: s.id,
+                    address,
+                })
+            })
+            .collect()
     }
 
     /// Opens one field of a stored subject (after checking the row's manifest).
