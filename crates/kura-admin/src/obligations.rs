@@ -319,28 +319,9 @@ pub struct Draft {
     pub items: BTreeMap<String, String>,
 }
 
+/// A category's display name in `lang`: the one table kura-notices keeps for notices too.
 fn category_name(c: &str, lang: &str) -> String {
-    let ja = [
-        ("name", "氏名"),
-        ("postal_address", "住所"),
-        ("email", "メールアドレス"),
-        ("phone", "電話番号"),
-        ("birth_date", "生年月日"),
-        ("gender", "性別"),
-        ("login_id", "ログインID"),
-        ("credential", "パスワード（ハッシュ値）"),
-        ("payment_card", "クレジットカード情報"),
-        ("national_id", "個人番号等"),
-        ("free_text", "自由記述"),
-        ("other", "その他"),
-    ];
-    match lang {
-        "ja" => ja
-            .iter()
-            .find(|(k, _)| *k == c)
-            .map_or(c.to_owned(), |(_, v)| (*v).to_owned()),
-        _ => c.replace('_', " "),
-    }
+    kura_notices::category_name(c, lang).to_owned()
 }
 
 fn rfc3339(ms: u64) -> String {
