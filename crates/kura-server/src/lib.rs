@@ -93,6 +93,8 @@ pub struct AppState {
     pub clock: Arc<dyn kura_audit::Clock>,
     /// The breach rules in force and the holder's facts (`[obligations]`).
     pub obligations: Arc<kura_admin::obligations::Rules>,
+    /// The same store, seen as notice campaigns.
+    pub notices: Arc<dyn kura_store::NoticeStore>,
 }
 
 impl std::fmt::Debug for AppState {

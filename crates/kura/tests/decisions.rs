@@ -236,6 +236,11 @@ const ROUTES: &[Route] = &[
         need: Need::OperatorOnly,
     },
     Route {
+        method: "GET",
+        template: "/v1/incidents/{id}/notices",
+        need: Need::OperatorOnly,
+    },
+    Route {
         method: "POST",
         template: "/v1/incident-reports",
         need: Need::Reporter,

@@ -437,6 +437,11 @@ fn erased_person_bounces_codes_and_public_page() {
         "{st}"
     );
     assert_eq!(st["unreachable"], json!(1));
+    // The same counts over HTTP, for operators.
+    let r = s.get(&format!("/v1/incidents/{inc}/notices"));
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body[0]["states"], st["states"]);
+    assert!(!r.text.contains("@example.org"), "{}", r.text);
     // The substitute public notice: one static page per language, escaped, no script.
     let (code, _, err) = cli(&["notify", "public", &inc, "--out", "public"]);
     assert_eq!(code, 0, "{err}");

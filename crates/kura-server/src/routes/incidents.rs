@@ -217,6 +217,25 @@ pub async fn obligations(
     ))
 }
 
+/// The incident's notice campaigns: status, matrix version, people planned, and per state,
+/// language, country, channel and template how many people (counted in the store; no id,
+/// no address). Operators only. Campaigns are planned and sent with `kura notify`.
+#[utoipa::path(get, path = "/v1/incidents/{id}/notices", params(("id" = String, Path)),
+    responses((status = 200, body = Vec<kura_admin::notices::CampaignStatus>),
+              (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn notices(
+    State(state): State<AppState>,
+    _: Operator,
+    Path(id): Path<String>,
+) -> Result<Json<Vec<kura_admin::notices::CampaignStatus>>, ApiError> {
+    let d = state.directory.clone();
+    let n = state.notices.clone();
+    Ok(Json(
+        run(move || kura_admin::notices::status(&*n, &*d, &id)).await?,
+    ))
+}
+
 /// A processor reports an incident to the holder that supervises it (or adds its report to
 /// the holder's incident it names): `processor_reported` and its own `aware` are set, which
 /// start the holder's clocks. Processors and operators only; the answer is the incident id.

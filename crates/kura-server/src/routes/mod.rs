@@ -87,6 +87,7 @@ pub fn router(state: AppState) -> Router {
             "/v1/incidents/{id}/obligations",
             get(incidents::obligations),
         )
+        .route("/v1/incidents/{id}/notices", get(incidents::notices))
         .route("/v1/incident-reports", post(incidents::processor_report))
         .route(
             "/v1/incidents/{id}/reports/{obligation}",

@@ -480,6 +480,7 @@ fn http(dir: &Path, a: &BenchArgs) -> Result<Value> {
     let state = kura_server::AppState {
         store: vault.store().clone(),
         audit: opened.clone(),
+        notices: opened.clone(),
         vault,
         limits: kura_server::Limits::default(),
         credentials: None,

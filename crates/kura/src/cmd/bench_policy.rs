@@ -212,6 +212,7 @@ fn http_rounds(a: &BenchArgs, data: &Path, on: Vault, ids: &[Uuid]) -> Result<Va
     let state = kura_server::AppState {
         store: vault.store().clone(),
         audit: sqlite.clone(),
+        notices: sqlite.clone(),
         vault: vault.clone(),
         limits: kura_server::Limits::default(),
         credentials: None,

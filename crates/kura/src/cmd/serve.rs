@@ -87,6 +87,7 @@ pub fn run(mut args: VaultArgs, listen: Option<SocketAddr>, dev: bool) -> Result
     let state = AppState {
         vault: opened.vault.clone(),
         audit: opened.store.clone(),
+        notices: opened.notices.clone(),
         store,
         limits: Limits {
             max_body_bytes: r.config.server.max_body_bytes,
