@@ -44,7 +44,7 @@ measures = "키를 폐기했습니다."
 TOML
 "$K" init --data v --org owner --org-name Owner --officer-name Officer --officer-contact sec@owner.example --json >/dev/null
 "$K" import --data v people.ndjson >/dev/null
-I=$("$K" incident declare --data v --title bench --vector backup --keys-exposed --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
+I=$("$K" incident declare --data v --title bench --vector backup --keys-exposed --from 2026-11-01T00:00:00Z --to 2026-11-20T00:00:00Z --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
 "$K" incident update --data v "$I" --stamp aware@owner=now --reason bench >/dev/null
 "$K" incident scope --data v "$I" >/dev/null
 /usr/bin/time -f "plan: %e s wall, %M KB max RSS" "$K" notify plan --data v "$I" --content content.toml --json > plan.json

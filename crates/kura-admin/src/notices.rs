@@ -379,7 +379,7 @@ fn sets_of(
     directory: &dyn DirectoryStore,
     incident: &str,
     version: u32,
-) -> Result<(CellSets, (u64, u64)), AdminError> {
+) -> Result<CellSets, AdminError> {
     let rec = directory
         .incident_scopes(incident)?
         .into_iter()
@@ -397,12 +397,23 @@ fn sets_of(
             "matrix v{version} of incident {incident} does not match its digest"
         ))));
     }
-    let m: serde_json::Value = serde_json::from_str(&rec.matrix).unwrap_or_default();
-    let w = (
-        m["window"][0].as_u64().unwrap_or(0),
-        m["window"][1].as_u64().unwrap_or(u64::MAX),
-    );
-    Ok((sets, w))
+    Ok(sets)
+}
+
+/// The date range a notice states: the incident's window. A notice must give the date or
+/// range of the breach (California §1798.82(d), APPI's overview), so a campaign needs one.
+fn window_of(directory: &dyn DirectoryStore, id: &str) -> Result<(u64, u64), AdminError> {
+    let i = incident::show(directory, id)?;
+    let w = i.window.ok_or_else(|| {
+        AdminError::invalid(
+            "window_required",
+            format!(
+                "incident `{id}` has no window: notices state when the breach happened; set it \
+                 with `kura incident update {id} --from T1 --to T2 --reason R`"
+            ),
+        )
+    })?;
+    Ok((w.from_ms, w.to_ms))
 }
 
 /// Every affected person of the sets, ascending.
@@ -601,7 +612,8 @@ pub fn plan(env: &Env<'_>, id: &str, content: Content) -> Result<Plan, AdminErro
             format!("incident `{id}` has no exposure matrix yet: run `kura incident scope {id}`"),
         ));
     };
-    let (sets, window) = sets_of(env.directory, id, version)?;
+    let window = window_of(env.directory, id)?;
+    let sets = sets_of(env.directory, id, version)?;
     let duties = duties(env, id, now)?;
     let holder = holder(env.directory)?;
     let campaign = Uuid::now_v7().to_string();
@@ -827,7 +839,8 @@ pub fn send(
     }
     let campaign = rec.id.clone();
     let content = body.content.clone();
-    let (sets, window) = sets_of(env.directory, id, rec.scope_version)?;
+    let window = window_of(env.directory, id)?;
+    let sets = sets_of(env.directory, id, rec.scope_version)?;
     let now = env.clock.now_ms();
     let duties = duties(env, id, now)?;
     let holder = holder(env.directory)?;
@@ -1451,7 +1464,8 @@ pub fn public_pages(
             c.id
         )))
     })?;
-    let (sets, window) = sets_of(env.directory, id, c.scope_version)?;
+    let window = window_of(env.directory, id)?;
+    let sets = sets_of(env.directory, id, c.scope_version)?;
     let holder = holder(env.directory)?;
     let unreachable = status(env.notices, env.directory, id)?
         .iter()

@@ -80,6 +80,10 @@ fn prepared(tmp: &Path, n: usize, extra: &[&str]) -> String {
             "--vector",
             "backup",
             "--keys-exposed",
+            "--from",
+            "2026-11-01T00:00:00Z",
+            "--to",
+            "2026-11-20T00:00:00Z",
             "--json",
         ],
         tmp,
@@ -328,6 +332,22 @@ fn erased_person_bounces_codes_and_public_page() {
         "{out}"
     );
     std::fs::write(tmp.path().join("content.toml"), CONTENT).unwrap();
+    // A notice states when the breach happened: no window, no campaign.
+    let (code, _, err) = cli(&["notify", "plan", &inc, "--content", "content.toml"]);
+    assert_ne!(code, 0);
+    assert!(err.contains("window_required"), "{err}");
+    let (code, _, err) = cli(&[
+        "incident",
+        "update",
+        &inc,
+        "--from",
+        "2026-11-01T00:00:00Z",
+        "--to",
+        "2026-11-20T00:00:00Z",
+        "--reason",
+        "window from the backup provider's logs",
+    ]);
+    assert_eq!(code, 0, "{err}");
     let (code, out, err) = cli(&[
         "notify",
         "plan",
@@ -630,6 +650,7 @@ fn japanese_and_german_notices_over_smtp_parse_back() {
                     "{subject}"
                 );
                 for w in [
+                    "2026年11月1日",
                     "メールアドレス",
                     "氏名",
                     "ログインID",
@@ -640,13 +661,20 @@ fn japanese_and_german_notices_over_smtp_parse_back() {
                 }
             }
             1 => {
-                for w in ["E-Mail-Adresse", "Name", "Sicherungskopie", "Sie"] {
+                for w in [
+                    "1. November 2026",
+                    "E-Mail-Adresse",
+                    "Name",
+                    "Sicherungskopie",
+                    "Sie",
+                ] {
                     assert!(body.contains(w), "{w} missing: {body}");
                 }
             }
             _ => {
                 assert!(subject.contains("Notice of Data Breach"), "{subject}");
                 for w in [
+                    "November 2026",
                     "What Happened",
                     "What Information Was Involved",
                     "What We Are Doing",
