@@ -844,3 +844,97 @@ fn no_card_number_in_the_postgres_dump() {
     assert_eq!(v.query_i64("SELECT count(*) FROM kura_keys.card_lookup"), 0);
     assert_eq!(s.terminate(), 0);
 }
+
+#[test]
+fn notices_on_postgres() {
+    let Some(v) = pg_vault("e2e_notices") else {
+        return;
+    };
+    let cwd = v.tmp.path();
+    let run = |args: &[&str]| {
+        let mut all = args.to_vec();
+        all.extend_from_slice(&["--store-url", &v.app_url, "--key-file", v.key_file()]);
+        kura(&all, cwd)
+    };
+    let mut lines = String::new();
+    for i in 0..30 {
+        let (c, l) = [("JP", "ja"), ("DE", "de"), ("US", "en")][i % 3];
+        lines.push_str(
+            &json!({"country": c, "locale": l, "fields": {
+                "name": format!("Pgname{i}"), "login_id": format!("pg{i}"),
+                "email": format!("pg{i}@example.org")}})
+            .to_string(),
+        );
+        lines.push('\n');
+    }
+    std::fs::write(cwd.join("people.ndjson"), lines).unwrap();
+    let (code, _, err) = run(&["import", "people.ndjson"]);
+    assert_eq!(code, 0, "{err}");
+    let (code, out, err) = run(&[
+        "incident",
+        "declare",
+        "--title",
+        "Backup stolen",
+        "--vector",
+        "backup",
+        "--keys-exposed",
+        "--from",
+        "2026-11-01T00:00:00Z",
+        "--to",
+        "2026-11-20T00:00:00Z",
+        "--json",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let id = serde_json::from_str::<Value>(&out).unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (code, _, err) = run(&["incident", "scope", &id]);
+    assert_eq!(code, 0, "{err}");
+    std::fs::write(
+        cwd.join("content.toml"),
+        ["en", "ja", "de"]
+            .iter()
+            .map(|l| {
+                format!(
+                    "[texts.{l}]\nwhat_happened = \"A backup was stolen.\"\ncause = \"A misused key.\"\n\
+                     likely_consequences = \"Phishing.\"\nmeasures = \"The key was revoked.\"\n"
+                )
+            })
+            .collect::<String>(),
+    )
+    .unwrap();
+    let (code, out, err) = run(&["notify", "plan", &id, "--content", "content.toml", "--json"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(serde_json::from_str::<Value>(&out).unwrap()["people"], 30);
+    let (code, out, err) = run(&["notify", "send", &id, "--json"]);
+    assert_eq!(code, 0, "{err}");
+    let report: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        (report["sent"].as_u64(), report["complete"].as_bool()),
+        (Some(30), Some(true)),
+        "{report}"
+    );
+    let outbox = cwd.join("kura.outbox");
+    let files: Vec<_> = std::fs::read_dir(&outbox)
+        .unwrap_or_else(|e| panic!("{}: {e}", outbox.display()))
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().extension().is_some_and(|x| x == "eml"))
+        .collect();
+    assert_eq!(files.len(), 30);
+    let (code, out, err) = run(&["notify", "status", &id, "--json"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        serde_json::from_str::<Value>(&out).unwrap()[0]["states"],
+        json!({"sent": 30})
+    );
+    // No address in clear in the database: deliveries hold keyed ids only.
+    let dump = v.db.dump(&[]).unwrap();
+    assert!(dump.contains("notice_deliveries"), "no deliveries table");
+    assert!(
+        !dump_contains(&dump, b"pg7@example.org"),
+        "an address in clear in the dump"
+    );
+    let (code, out, err) = v.audit_verify();
+    assert_eq!(code, 0, "{out}{err}");
+}
