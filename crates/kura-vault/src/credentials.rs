@@ -179,22 +179,10 @@ fn open_field(
     sealed: &std::collections::BTreeMap<String, Vec<u8>>,
     name: Option<&str>,
 ) -> Result<Option<Zeroizing<String>>> {
-    let Some(name) = name else { return Ok(None) };
-    let Some(ct) = sealed.get(name) else {
-        return Ok(None);
-    };
-    let integrity = || VaultError::Integrity {
-        subject: stored.id.to_string(),
-        field: name.to_owned(),
-    };
-    let plain = cipher
-        .open(
-            &vault.ctx(&stored.collection, stored.id.as_bytes(), name),
-            ct,
-        )
-        .map_err(|_| integrity())?;
-    let text = String::from_utf8(plain.to_vec()).map_err(|_| integrity())?;
-    Ok(Some(Zeroizing::new(text)))
+    match name {
+        Some(name) => Ok(vault.open_sealed(stored, cipher, sealed, name)?),
+        None => Ok(None),
+    }
 }
 
 fn account(vault: &Vault, l: &Layout, collection: &str, id: &Uuid) -> Result<Account> {

@@ -122,21 +122,7 @@ impl Vault {
     ) -> Result<Option<Zeroizing<String>>, VaultError> {
         let cipher = self.cipher_for(stored)?;
         let (sealed, _) = self.open_row(stored, &cipher)?;
-        let Some(ct) = sealed.get(name) else {
-            return Ok(None);
-        };
-        let integrity = || VaultError::Integrity {
-            subject: stored.id.to_string(),
-            field: name.to_owned(),
-        };
-        let plain = cipher
-            .open(
-                &self.ctx(&stored.collection, stored.id.as_bytes(), name),
-                ct,
-            )
-            .map_err(|_| integrity())?;
-        let text = String::from_utf8(plain.to_vec()).map_err(|_| integrity())?;
-        Ok(Some(Zeroizing::new(text)))
+        self.open_sealed(stored, &cipher, &sealed, name)
     }
 }
 

@@ -766,6 +766,36 @@ impl Vault {
         }
     }
 
+    /// Opens one field of a row already opened with [`Self::open_row`]: `None` when the
+    /// subject holds no such field.
+    ///
+    /// # Errors
+    /// [`VaultError::Integrity`] (naming the field) when its ciphertext fails to open or
+    /// is not UTF-8.
+    pub(crate) fn open_sealed(
+        &self,
+        stored: &StoredSubject,
+        cipher: &SubjectCipher,
+        sealed: &BTreeMap<String, Vec<u8>>,
+        name: &str,
+    ) -> Result<Option<Zeroizing<String>>, VaultError> {
+        let Some(ct) = sealed.get(name) else {
+            return Ok(None);
+        };
+        let integrity = || VaultError::Integrity {
+            subject: stored.id.to_string(),
+            field: name.to_owned(),
+        };
+        let plain = cipher
+            .open(
+                &self.ctx(&stored.collection, stored.id.as_bytes(), name),
+                ct,
+            )
+            .map_err(|_| integrity())?;
+        let text = String::from_utf8(plain.to_vec()).map_err(|_| integrity())?;
+        Ok(Some(Zeroizing::new(text)))
+    }
+
     pub(crate) fn cipher_for(
         &self,
         stored: &StoredSubject,
