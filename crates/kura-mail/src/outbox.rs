@@ -39,32 +39,44 @@ fn tag_marker(tag: &SubjectTag) -> String {
     format!("-t{}-", tag.to_hex())
 }
 
-/// Writes `bytes` to `dir/<stem>.eml` atomically: a new temporary file `.tmp-<stem>` (mode
-/// 0600; no `.eml` extension, so a poller of `*.eml` never sees it), fsync, rename, then
-/// fsync of the directory (best effort where unsupported).
-fn atomic_write(dir: &Path, stem: &str, bytes: &[u8]) -> Result<()> {
+/// Writes `bytes` to the temporary file `dir/.tmp-<stem>` (mode 0600; no `.eml` extension,
+/// so a poller of `*.eml` never sees it), replacing one a crash left behind; not flushed.
+/// On failure the temporary file is removed.
+fn write_tmp(dir: &Path, stem: &str, bytes: &[u8]) -> std::io::Result<(PathBuf, fs::File)> {
     let tmp = dir.join(format!(".tmp-{stem}"));
-    let path = dir.join(format!("{stem}.eml"));
-    let result = (|| -> std::io::Result<()> {
-        let mut options = OpenOptions::new();
-        options.write(true).create_new(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            options.mode(0o600);
-        }
-        let mut f = options.open(&tmp)?;
+    let mut options = OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let written = options.open(&tmp).and_then(|mut f| {
         f.write_all(bytes)?;
-        f.sync_all()?;
-        drop(f);
-        fs::rename(&tmp, &path)?;
-        if let Ok(d) = fs::File::open(dir) {
-            let _ = d.sync_all();
+        Ok(f)
+    });
+    match written {
+        Ok(f) => Ok((tmp, f)),
+        Err(e) => {
+            let _ = fs::remove_file(&tmp);
+            Err(e)
         }
-        Ok(())
-    })();
+    }
+}
+
+/// Writes `bytes` to `dir/<stem>.eml` atomically: the temporary file ([`write_tmp`]),
+/// fsync, rename, then fsync of the directory (best effort where unsupported).
+fn atomic_write(dir: &Path, stem: &str, bytes: &[u8]) -> Result<()> {
+    let (tmp, f) = write_tmp(dir, stem, bytes).map_err(MailError::io("writing outbox message"))?;
+    let result = f
+        .sync_all()
+        .and_then(|()| fs::rename(&tmp, dir.join(format!("{stem}.eml"))));
+    drop(f);
     if result.is_err() {
         let _ = fs::remove_file(&tmp);
+    }
+    if let Ok(d) = fs::File::open(dir) {
+        let _ = d.sync_all();
     }
     result.map_err(MailError::io("writing outbox message"))
 }
@@ -162,19 +174,7 @@ impl Outbox {
 
     /// Writes a temporary file for a rendered message without flushing it; returns its stem.
     fn write_unsynced(&self, stem: String, bytes: &[u8]) -> Result<String> {
-        let tmp = self.dir.join(format!(".tmp-{stem}"));
-        let mut options = OpenOptions::new();
-        options.write(true).create(true).truncate(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            options.mode(0o600);
-        }
-        let written = options.open(&tmp).and_then(|mut f| f.write_all(bytes));
-        if let Err(e) = written {
-            let _ = fs::remove_file(&tmp);
-            return Err(MailError::io("writing outbox message")(e));
-        }
+        write_tmp(&self.dir, &stem, bytes).map_err(MailError::io("writing outbox message"))?;
         Ok(stem)
     }
 }
