@@ -1528,7 +1528,7 @@ pub fn import_codes(
     provider: &str,
     lines: &str,
 ) -> Result<(u64, u64), AdminError> {
-    if region.len() != 2 || !region.bytes().all(|b| b.is_ascii_uppercase()) {
+    if !kura_model::is_country_code(region) {
         return Err(AdminError::invalid(
             "invalid_region",
             format!("region `{region}` is not an ISO 3166-1 alpha-2 code such as US or JP"),
