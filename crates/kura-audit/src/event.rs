@@ -150,6 +150,26 @@ actions! {
     /// Remediation-offer codes imported (fields: `region:<cc>`, `provider:<name>`,
     /// `count:<n>`).
     RemediationImport => "remediation_import",
+    /// A data-subject request opened (request id: the rights request id; fields:
+    /// `kind:<kind>`, `channel:<channel>`).
+    RightsOpen => "rights_open",
+    /// A data-subject request's identity check: the one-time token sent to the address on
+    /// file (fields: `sent`) or redeemed (fields: `verified`), or refused.
+    RightsVerify => "rights_verify",
+    /// A subject's whole record assembled for an access request (request id: the rights
+    /// request id).
+    RightsExport => "rights_export",
+    /// A subject's erasure decided under a data-subject request or a retention rule
+    /// (request id: the rights request id). Written before anything is shredded; the
+    /// signed receipt carries this leaf and its inclusion proof.
+    RightsErase => "rights_erase",
+    /// A data-subject request changed: extended, rectified, restricted, denied, a processor
+    /// told or its confirmation recorded (fields: `state:<s>`, `org:<id>`).
+    RightsUpdate => "rights_update",
+    /// A reconfirmation request sent under a retention rule (the address opened).
+    RetentionAsk => "retention_ask",
+    /// A subject confirmed it still uses the service (its retention clock restarts).
+    RetentionConfirm => "retention_confirm",
 }
 
 impl fmt::Display for Action {

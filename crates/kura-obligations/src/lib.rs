@@ -17,6 +17,7 @@
 
 mod clock;
 mod reports;
+pub mod rights;
 mod rules;
 
 pub use clock::{Holidays, Unit, deadline};

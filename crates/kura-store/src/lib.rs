@@ -30,6 +30,7 @@ mod error;
 pub mod notices;
 pub mod postgres;
 mod record;
+pub mod rights;
 pub mod sqlite;
 
 pub use audit::{AuditIntegration, AuditStore, IntegrationOutcome};
@@ -51,12 +52,13 @@ pub use record::{
     ApiKeyRecord, AuditLeaf, NewSubject, SearchHit, StoredSubject, SubjectScan, SubjectUpdate,
     UpdateOutcome,
 };
+pub use rights::{ActivityRow, RightsFilter, RightsRecord, RightsStore};
 pub use uuid::Uuid;
 
 use kura_crypto::BlindToken;
 
 /// The schema version this build of kura writes and understands.
-pub const SCHEMA_VERSION: u32 = 8;
+pub const SCHEMA_VERSION: u32 = 9;
 
 /// The storage interface the vault relies on. Implementations: [`sqlite::SqliteStore`] and
 /// [`postgres::PostgresStore`].

@@ -59,6 +59,7 @@ mod containment;
 mod credentials;
 mod directory;
 mod notices;
+mod rights;
 
 /// One migration: the key-schema part and the data-schema part of a schema version.
 struct Migration {
@@ -99,6 +100,10 @@ const MIGRATIONS: &[Migration] = &[
     Migration {
         keys: include_str!("postgres/keys_v8.sql"),
         data: include_str!("postgres/data_v8.sql"),
+    },
+    Migration {
+        keys: include_str!("postgres/keys_v9.sql"),
+        data: include_str!("postgres/data_v9.sql"),
     },
 ];
 
@@ -980,7 +985,7 @@ impl Store for PostgresStore {
 
     fn subject(&self, collection: &str, id: &Uuid) -> Result<Option<StoredSubject>, StoreError> {
         const SQL: &str = "SELECT s.iid, s.country, s.locale, s.version, s.fields, s.tokens, \
-                k.kek_version, k.wrapped, k.epoch \
+                k.kek_version, k.wrapped, k.epoch, k.restricted \
              FROM kura_data.subjects s JOIN kura_keys.data_keys k ON k.subject_id = s.subject_id \
              WHERE s.subject_id = $1 AND s.collection = $2";
         let mut conn = self.pool.get()?;
@@ -1006,6 +1011,7 @@ impl Store for PostgresStore {
                 bytes: r.get(7),
             },
             key_epoch: r.get::<_, i64>(8).max(0) as u64,
+            restricted: r.get(9),
         }))
     }
 
@@ -1111,6 +1117,8 @@ impl Store for PostgresStore {
         // Erasure is complete: the subject's login-throttle state and recovery tokens go too.
         const FORGET_STATE: &str = "DELETE FROM kura_data.credential_state WHERE subject_id = $1";
         const FORGET_TOKENS: &str = "DELETE FROM kura_data.recovery_tokens WHERE subject_id = $1";
+        const FORGET_ACTIVITY: &str =
+            "DELETE FROM kura_data.subject_activity WHERE subject_id = $1";
         let mut conn = self.pool.get()?;
         let Conn { client, stmts } = &mut *conn;
         let mut tx = client.transaction()?;
@@ -1136,7 +1144,7 @@ impl Store for PostgresStore {
         tx.execute(&unindex, &[id, &tokens])?;
         let remove = prepared(&mut tx, stmts, REMOVE)?;
         tx.execute(&remove, &[id])?;
-        for sql in [FORGET_STATE, FORGET_TOKENS] {
+        for sql in [FORGET_STATE, FORGET_TOKENS, FORGET_ACTIVITY] {
             let stmt = prepared(&mut tx, stmts, sql)?;
             tx.execute(&stmt, &[id])?;
         }

@@ -52,6 +52,9 @@ pub struct StoredSubject {
     /// schema version 5): the vault refuses a row whose sealed manifest is older
     /// (docs/decisions/0010). Read from the key store, never from the data store.
     pub key_epoch: u64,
+    /// Processing restricted (GDPR Art. 18): only the subject's own reads are served. Read
+    /// from the key store, beside the key, never from the data store.
+    pub restricted: bool,
 }
 
 /// One search result.

@@ -12,6 +12,7 @@ mod containment;
 mod credentials;
 mod directory;
 mod notices;
+mod rights;
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -35,6 +36,7 @@ const DATA_MIGRATIONS: &[&str] = &[
     include_str!("sqlite/data_v6.sql"),
     include_str!("sqlite/data_v7.sql"),
     include_str!("sqlite/data_v8.sql"),
+    include_str!("sqlite/data_v9.sql"),
 ];
 const KEYS_MIGRATIONS: &[&str] = &[
     include_str!("sqlite/keys_v1.sql"),
@@ -45,6 +47,7 @@ const KEYS_MIGRATIONS: &[&str] = &[
     include_str!("sqlite/keys_v6.sql"),
     include_str!("sqlite/keys_v7.sql"),
     include_str!("sqlite/keys_v8.sql"),
+    include_str!("sqlite/keys_v9.sql"),
 ];
 
 /// Name of the data file inside the data directory.
@@ -411,7 +414,8 @@ impl Store for SqliteStore {
             let key = p
                 .keys
                 .prepare_cached(
-                    "SELECT kek_version, wrapped, epoch FROM data_keys WHERE subject = ?1",
+                    "SELECT kek_version, wrapped, epoch, restricted FROM data_keys \
+                     WHERE subject = ?1",
                 )?
                 .query_row([id.as_bytes().as_slice()], |r| {
                     Ok((
@@ -420,10 +424,11 @@ impl Store for SqliteStore {
                             bytes: r.get(1)?,
                         },
                         r.get::<_, i64>(2)?,
+                        r.get::<_, bool>(3)?,
                     ))
                 })
                 .optional()?;
-            let Some((wrapped_key, key_epoch)) = key else {
+            let Some((wrapped_key, key_epoch, restricted)) = key else {
                 // Unknown, or shredded: the row may linger after an interrupted erasure, but
                 // it can never be read again.
                 return Ok(None);
@@ -459,6 +464,7 @@ impl Store for SqliteStore {
                 tokens: tokens_from_blob(&tokens)?,
                 wrapped_key,
                 key_epoch: key_epoch.max(0) as u64,
+                restricted,
             }))
         })
     }
@@ -562,6 +568,11 @@ impl Store for SqliteStore {
             )?;
             tx.execute(
                 "DELETE FROM recovery_tokens WHERE subject = ?1",
+                [id.as_bytes().as_slice()],
+            )?;
+            // And when it last used the service (retention rules).
+            tx.execute(
+                "DELETE FROM subject_activity WHERE subject = ?1",
                 [id.as_bytes().as_slice()],
             )?;
         }

@@ -10,4 +10,5 @@ pub mod credentials;
 pub mod directory;
 pub mod notices;
 pub mod postgres;
+pub mod rights;
 pub mod store;

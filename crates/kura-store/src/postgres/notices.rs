@@ -390,7 +390,7 @@ impl NoticeStore for PostgresStore {
         // As `Store::subject`: keys and rows in one statement; the inner join leaves out a
         // subject without its key (shredded).
         const SQL: &str = "SELECT s.iid, s.subject_id, s.collection, s.country, s.locale, \
-                s.version, s.fields, s.tokens, k.kek_version, k.wrapped, k.epoch \
+                s.version, s.fields, s.tokens, k.kek_version, k.wrapped, k.epoch, k.restricted \
              FROM kura_data.subjects s JOIN kura_keys.data_keys k ON k.subject_id = s.subject_id \
              WHERE s.iid = ANY($1) ORDER BY s.iid";
         let wanted = ascending(iids)?;
@@ -420,6 +420,7 @@ impl NoticeStore for PostgresStore {
                         bytes: r.get(9),
                     },
                     key_epoch: r.get::<_, i64>(10).max(0) as u64,
+                    restricted: r.get(11),
                 })
             })
             .collect()

@@ -308,12 +308,13 @@ impl NoticeStore for SqliteStore {
             }
             // 2. Keys (and seal epochs) first, in one key-store read transaction, as
             //    `Store::subject` does: a subject without a key (shredded) is left out.
-            let mut keyed: Vec<(u64, Uuid, WrappedKey, u64)> = Vec::with_capacity(ids.len());
+            let mut keyed: Vec<(u64, Uuid, WrappedKey, u64, bool)> = Vec::with_capacity(ids.len());
             {
                 let tx = p.keys.unchecked_transaction()?;
                 {
                     let mut stmt = tx.prepare_cached(
-                        "SELECT kek_version, wrapped, epoch FROM data_keys WHERE subject = ?1",
+                        "SELECT kek_version, wrapped, epoch, restricted FROM data_keys \
+                         WHERE subject = ?1",
                     )?;
                     for (iid, id) in &ids {
                         let key = stmt
@@ -324,11 +325,12 @@ impl NoticeStore for SqliteStore {
                                         bytes: r.get(1)?,
                                     },
                                     r.get::<_, i64>(2)?,
+                                    r.get::<_, bool>(3)?,
                                 ))
                             })
                             .optional()?;
-                        if let Some((key, epoch)) = key {
-                            keyed.push((*iid, *id, key, epoch.max(0) as u64));
+                        if let Some((key, epoch, restricted)) = key {
+                            keyed.push((*iid, *id, key, epoch.max(0) as u64, restricted));
                         }
                     }
                 }
@@ -343,7 +345,7 @@ impl NoticeStore for SqliteStore {
                     "SELECT id, collection, country, locale, version, fields, tokens \
                      FROM subjects WHERE iid = ?1",
                 )?;
-                for (iid, id, wrapped_key, key_epoch) in keyed {
+                for (iid, id, wrapped_key, key_epoch, restricted) in keyed {
                     let row = stmt
                         .query_row([to_i64(iid)?], |r| {
                             Ok((
@@ -378,6 +380,7 @@ impl NoticeStore for SqliteStore {
                         tokens: tokens_from_blob(&tokens)?,
                         wrapped_key,
                         key_epoch,
+                        restricted,
                     });
                 }
             }
