@@ -28,7 +28,10 @@ pub mod notices;
 pub mod obligations;
 pub mod passwords;
 pub mod pdf;
+pub mod receipt;
 pub mod report;
+pub mod retention;
+pub mod rights;
 pub mod scope;
 
 pub use directory::AdminError;

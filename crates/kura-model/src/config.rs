@@ -47,6 +47,14 @@ pub struct Config {
     /// `kura_mail::MailConfig`.
     #[serde(default)]
     pub mail: toml::Table,
+    /// `[rights]`: data-subject requests (controller, token lifetime, record keeping),
+    /// checked by the binary as `kura_admin::rights::Settings`.
+    #[serde(default)]
+    pub rights: toml::Table,
+    /// `[[retention]]`: retention rules, checked by the binary as
+    /// `kura_admin::retention::Rule`.
+    #[serde(default)]
+    pub retention: Vec<toml::Table>,
 }
 
 /// `[store]`: the storage backend.

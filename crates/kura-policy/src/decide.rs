@@ -141,6 +141,27 @@ impl Decision {
     }
 }
 
+/// Decides a request about a subject whose processing is restricted (GDPR Art. 18), after
+/// [`decide`] allowed it and the subject was loaded: the subject itself (a self-service
+/// principal bound to it) may do anything its grant allows; anyone else may only erase it
+/// ([`Action::Delete`]) or let it log in ([`Action::Authenticate`], the subject's own act).
+/// Every other action — reads, writes, exports, credential changes, detokenization — is
+/// refused with [`DenyCode::ProcessingRestricted`].
+///
+/// # Errors
+/// [`DenyCode::ProcessingRestricted`].
+pub fn decide_restricted(
+    kind: PrincipalKind,
+    action: Action,
+    subject: u128,
+) -> Result<(), DenyCode> {
+    match (kind, action) {
+        (PrincipalKind::SelfService { subject: own }, _) if own == subject => Ok(()),
+        (_, Action::Delete | Action::Authenticate) => Ok(()),
+        _ => Err(DenyCode::ProcessingRestricted),
+    }
+}
+
 /// Decides one request. `policies` are all the policies the principal holds (for any
 /// collection); `collection` is the schema of the collection the request names (`None`
 /// when it names none the schema defines, and for the operator-only actions).
@@ -613,5 +634,36 @@ mod tests {
                 ]
             }
         );
+    }
+
+    #[test]
+    fn restricted_subjects_serve_only_themselves_and_erasure() {
+        let me = 42u128;
+        let own = PrincipalKind::SelfService { subject: me };
+        for a in [Action::Read, Action::Write, Action::Export, Action::Delete] {
+            assert_eq!(decide_restricted(own, a, me), Ok(()));
+        }
+        for kind in [
+            PrincipalKind::Service,
+            PrincipalKind::Processor,
+            PrincipalKind::Operator,
+            PrincipalKind::SelfService { subject: 7 },
+        ] {
+            for a in [
+                Action::Read,
+                Action::Write,
+                Action::Export,
+                Action::SetCredential,
+                Action::Detokenize,
+            ] {
+                assert_eq!(
+                    decide_restricted(kind, a, me),
+                    Err(DenyCode::ProcessingRestricted),
+                    "{kind:?} {a:?}"
+                );
+            }
+            assert_eq!(decide_restricted(kind, Action::Delete, me), Ok(()));
+            assert_eq!(decide_restricted(kind, Action::Authenticate, me), Ok(()));
+        }
     }
 }

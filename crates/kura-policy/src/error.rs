@@ -94,6 +94,9 @@ pub enum DenyCode {
     OperatorOnly,
     /// An incident report asked for by anyone but a processor or an operator.
     ReportDenied,
+    /// The subject's processing is restricted (GDPR Art. 18): only the subject itself may
+    /// read or change it; erasure and login stay possible.
+    ProcessingRestricted,
 }
 
 impl DenyCode {
@@ -109,6 +112,7 @@ impl DenyCode {
             DenyCode::DetokenizeDenied => "detokenize_denied",
             DenyCode::OperatorOnly => "operator_only",
             DenyCode::ReportDenied => "report_denied",
+            DenyCode::ProcessingRestricted => "processing_restricted",
         }
     }
 }
@@ -135,6 +139,7 @@ mod tests {
             DenyCode::DetokenizeDenied,
             DenyCode::OperatorOnly,
             DenyCode::ReportDenied,
+            DenyCode::ProcessingRestricted,
         ] {
             let json = serde_json::to_string(&c).unwrap();
             assert_eq!(json, format!("\"{}\"", c.as_str()));

@@ -71,7 +71,9 @@ mod supervision;
 pub mod token;
 
 pub use containment::{Canaries, DraftIncident, Trigger};
-pub use decide::{CHARGE_PURPOSE, Decision, Principal, PrincipalKind, Request, decide};
+pub use decide::{
+    CHARGE_PURPOSE, Decision, Principal, PrincipalKind, Request, decide, decide_restricted,
+};
 pub use error::{DenyCode, PolicyError};
 pub use mask::{mask, region};
 pub use policy::{Action, Mode, Policy, PolicySpec, Quota};

@@ -95,6 +95,9 @@ pub struct AppState {
     pub obligations: Arc<kura_admin::obligations::Rules>,
     /// The same store, seen as notice campaigns.
     pub notices: Arc<dyn kura_store::NoticeStore>,
+    /// Data-subject requests and retention; `None` answers their routes with 503
+    /// `rights_unavailable`.
+    pub rights: Option<Arc<kura_admin::rights::Service>>,
 }
 
 impl std::fmt::Debug for AppState {

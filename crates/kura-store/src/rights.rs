@@ -92,12 +92,16 @@ pub struct ActivityRow {
     pub locale: String,
     /// Last use (unix ms); `None` when never recorded.
     pub active_at: Option<i64>,
+    /// When a retention rule last asked it to reconfirm (unix ms).
+    pub asked_at: Option<i64>,
 }
 
 /// The rights store. Implemented by both backends; conformance: `kura_testkit::rights`.
 pub trait RightsStore: Send + Sync {
     /// Inserts a request and the access-log leaves, in one transaction. Returns `false`
-    /// (and writes nothing) when the subject already has a request in the same cycle.
+    /// (and writes nothing) when the subject already has a request in the same cycle. A
+    /// request with a cycle also stamps the subject's activity row as asked at
+    /// `received_at` (in the same transaction).
     ///
     /// # Errors
     /// [`StoreError::Conflict`] for a duplicate id or token hash; backend failures.

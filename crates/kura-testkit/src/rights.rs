@@ -125,11 +125,20 @@ pub fn requests<S: RightsStore + Store>(s: &S) {
 /// A subject is asked once per retention cycle, even when asked twice; another cycle asks
 /// again.
 pub fn once_per_cycle<S: RightsStore + Store>(s: &S) {
-    let who = Uuid::now_v7();
+    let a = sample(s, "cyc", 9);
+    s.insert_subjects(std::slice::from_ref(&a), &[]).unwrap();
+    s.touch_activity(&[(a.id, 500)]).unwrap();
+    let who = a.id;
     let mut r = request("rr_cycle1", "awaiting_verification", 5_000);
     r.subject = Some(who);
     r.cycle = Some("accounts:1".into());
     assert!(s.insert_rights_request(&r, &[b"ask".to_vec()]).unwrap());
+    // Asking stamps the activity row (same transaction): asked at the request's receipt.
+    let row = s.activity_page("cyc", 0, 1).unwrap();
+    assert_eq!(
+        (row[0].active_at, row[0].asked_at),
+        (Some(500), Some(1_000))
+    );
     let size = s.audit_size().unwrap();
     let mut again = r.clone();
     again.id = "rr_cycle2".into();

@@ -350,6 +350,8 @@ pub struct Credentials {
     mailer: Arc<dyn Transport>,
     options: CredentialsOptions,
     background: Arc<tokio::sync::Semaphore>,
+    /// Where a successful login is recorded as the subject's last use (retention rules).
+    activity: Option<Arc<dyn kura_store::RightsStore>>,
 }
 
 impl std::fmt::Debug for Credentials {
@@ -389,7 +391,16 @@ impl Credentials {
             mailer,
             options,
             background: Arc::new(tokio::sync::Semaphore::new(MAX_BACKGROUND_RECOVERIES)),
+            activity: None,
         }
+    }
+
+    /// Records each successful login as the subject's last use of the service in `rights`
+    /// (the vault's own store), which retention rules measure inactivity by.
+    #[must_use]
+    pub fn with_activity(mut self, rights: Arc<dyn kura_store::RightsStore>) -> Self {
+        self.activity = Some(rights);
+        self
     }
 
     /// The credential store.
@@ -591,7 +602,19 @@ impl Credentials {
                 let id = target.subject.ok_or(CredentialError::InvalidCredentials)?;
                 let rehash = v.needs_rehash;
                 let t = target.clone();
-                blocking(move || me.record_success(&t, id)).await?;
+                blocking(move || {
+                    me.record_success(&t, id)?;
+                    if let Some(a) = &me.activity {
+                        let now = i64::try_from(me.vault.now_ms()).unwrap_or(i64::MAX);
+                        // Not fail-closed: a lost activity stamp at worst makes a retention
+                        // run ask this person to reconfirm; it never reveals or erases.
+                        if let Err(e) = a.touch_activity(&[(id, now)]) {
+                            tracing::warn!(code = e.code(), "login activity not recorded");
+                        }
+                    }
+                    Ok(())
+                })
+                .await?;
                 if rehash {
                     self.rehash(target, id, password).await;
                 }

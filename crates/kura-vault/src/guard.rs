@@ -56,6 +56,25 @@ impl Vault {
         decide_for(access, action, Some(c), fields, target)
     }
 
+    /// Refuses `action` on a loaded subject whose processing is restricted, unless
+    /// [`kura_policy::decide_restricted`] allows it (the subject itself; erasure; login).
+    /// Called once the subject is loaded, before anything of it is opened or counted.
+    ///
+    /// # Errors
+    /// [`VaultError::Denied`] with `processing_restricted`.
+    pub(crate) fn check_restricted(
+        &self,
+        access: &Access,
+        action: Action,
+        stored: &kura_store::StoredSubject,
+    ) -> Result<(), VaultError> {
+        if !stored.restricted {
+            return Ok(());
+        }
+        kura_policy::decide_restricted(access.caller.kind, action, stored.id.as_u128())
+            .map_err(VaultError::Denied)
+    }
+
     /// Decides an action that the principal's kind decides, never a policy
     /// ([`Action::Administer`], [`Action::ReadLog`]: operators; [`Action::ReportIncident`]:
     /// processors and operators) for `access` through [`kura_policy::decide`], and records

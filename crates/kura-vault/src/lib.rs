@@ -25,6 +25,7 @@ mod guard;
 pub mod normalize;
 mod notices;
 mod present;
+pub mod rights;
 mod vault;
 
 pub use access::{Access, Caller};
@@ -34,6 +35,7 @@ pub use credentials::{Credentials, CredentialsOptions, PasswordError, RecoveryBy
 pub use error::VaultError;
 pub use kura_policy::{Action as PolicyAction, DenyCode, Mode, Policy, PrincipalKind, Quota};
 pub use notices::NoticeAddress;
+pub use rights::{ExportedSubject, Identifier};
 pub use uuid::Uuid;
 pub use vault::{SubjectInput, SubjectView, Vault, VaultOptions};
 

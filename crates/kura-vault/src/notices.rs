@@ -72,8 +72,31 @@ impl Vault {
         subjects: &[StoredSubject],
         record: &mut dyn FnMut(&[AuditLeaf]) -> Result<(), StoreError>,
     ) -> Result<Vec<NoticeAddress>, VaultError> {
+        self.contact_addresses(
+            access,
+            EventAction::NoticeSend,
+            collection,
+            subjects,
+            record,
+        )
+    }
+
+    /// As [`Vault::notice_addresses`], recording `action` instead of `notice_send`: the one
+    /// way kura opens an address on file to write to its owner (breach notices, the
+    /// one-time tokens and receipts of data-subject requests, retention reconfirmations).
+    ///
+    /// # Errors
+    /// As [`Vault::notice_addresses`].
+    pub fn contact_addresses(
+        &self,
+        access: &Access,
+        action: EventAction,
+        collection: &str,
+        subjects: &[StoredSubject],
+        record: &mut dyn FnMut(&[AuditLeaf]) -> Result<(), StoreError>,
+    ) -> Result<Vec<NoticeAddress>, VaultError> {
         let field = self.email_field(collection)?;
-        let base = self.event(access, EventAction::NoticeSend, collection);
+        let base = self.event(access, action, collection);
         if let Some(f) = &field {
             self.decide(
                 access,

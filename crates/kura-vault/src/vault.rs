@@ -817,7 +817,7 @@ impl Vault {
             .ok_or_else(|| VaultError::NotFound(id.to_string()))
     }
 
-    fn open_fields(
+    pub(crate) fn open_fields(
         &self,
         c: &Collection,
         stored: &StoredSubject,
@@ -903,6 +903,7 @@ impl Vault {
         let grant = self.decide(access, PolicyAction::Read, collection, fields, Some(id))?;
         let stored = self.load(collection, id)?;
         *iid = Some(stored.iid);
+        self.check_restricted(access, PolicyAction::Read, &stored)?;
         self.touch(access, &[stored.iid])?;
         let names: Vec<String> = grant.iter().map(|(n, _)| n.clone()).collect();
         let opened = self.open_fields(c, &stored, Some(&names))?;
@@ -988,6 +989,7 @@ impl Vault {
         for attempt in 0..32 {
             let stored = self.load(collection, id)?;
             *iid = Some(stored.iid);
+            self.check_restricted(access, PolicyAction::Write, &stored)?;
             if attempt == 0 {
                 self.touch(access, &[stored.iid])?;
             }
@@ -1121,6 +1123,7 @@ impl Vault {
             .and_then(|_| self.load(collection, id))
             .and_then(|stored| {
                 iid = Some(stored.iid);
+                self.check_restricted(access, PolicyAction::Export, &stored)?;
                 self.touch(access, &[stored.iid])
             });
         match (found, iid) {

@@ -68,6 +68,8 @@ pub struct Stores {
     pub windows: Arc<dyn kura_store::ContainmentStore>,
     /// Notice campaigns, deliveries and remediation codes.
     pub notices: Arc<dyn kura_store::NoticeStore>,
+    /// Data-subject requests, activity and restriction.
+    pub rights: Arc<dyn kura_store::RightsStore>,
 }
 
 fn views<
@@ -77,6 +79,7 @@ fn views<
         + CardStore
         + kura_store::ContainmentStore
         + kura_store::NoticeStore
+        + kura_store::RightsStore
         + 'static,
 >(
     s: Arc<S>,
@@ -87,7 +90,8 @@ fn views<
         directory: s.clone(),
         cards: s.clone(),
         windows: s.clone(),
-        notices: s,
+        notices: s.clone(),
+        rights: s,
     }
 }
 
@@ -147,6 +151,10 @@ pub struct Opened {
     pub windows: Arc<dyn kura_store::ContainmentStore>,
     /// The same store, seen as notice campaigns.
     pub notices: Arc<dyn kura_store::NoticeStore>,
+    /// The same store, seen as data-subject requests.
+    pub rights: Arc<dyn kura_store::RightsStore>,
+    /// The same store, seen as the card vault's storage.
+    pub card_store: Arc<dyn CardStore>,
 }
 
 /// Opens an existing vault; every access it serves is recorded through a group-committing
@@ -169,6 +177,7 @@ fn vault_with(r: &Resolved, metrics: Option<Arc<kura_admin::metrics::Metrics>>) 
         cards: card_store,
         windows,
         notices,
+        rights,
     } = stores(r)?;
     let keys: Arc<dyn KeyProvider> =
         Arc::new(KeyFile::open(r.key_file()?).context("opening the key file")?);
@@ -210,7 +219,7 @@ fn vault_with(r: &Resolved, metrics: Option<Arc<kura_admin::metrics::Metrics>>) 
     };
     let vault = Arc::new(vault);
     let cards = Arc::new(
-        kura_vault::CardVault::new(vault.clone(), card_store, &*keys)
+        kura_vault::CardVault::new(vault.clone(), card_store.clone(), &*keys)
             .context("opening the card vault")?,
     );
     Ok(Opened {
@@ -223,6 +232,8 @@ fn vault_with(r: &Resolved, metrics: Option<Arc<kura_admin::metrics::Metrics>>) 
         directory,
         windows,
         notices,
+        rights,
+        card_store,
     })
 }
 
@@ -260,7 +271,11 @@ pub fn mail_config(r: &Resolved) -> Result<kura_mail::MailConfig> {
 
 /// Passwords, login and recovery over an opened vault: the policy (with its breached-password
 /// filter), the Argon2id pool keyed with the pepper from the key provider, and the mailer.
-pub fn credentials(r: &Resolved, opened: &Opened) -> Result<Arc<kura_vault::Credentials>> {
+pub fn credentials(
+    r: &Resolved,
+    opened: &Opened,
+    mailer: Arc<dyn kura_mail::Transport>,
+) -> Result<Arc<kura_vault::Credentials>> {
     let pw = passwords_config(r)?;
     let mail = mail_config(r)?;
     let policy =
@@ -276,20 +291,91 @@ pub fn credentials(r: &Resolved, opened: &Opened) -> Result<Arc<kura_vault::Cred
         )
         .context("starting the password hashing pool")?;
     drop(pepper);
-    let mailer: Arc<dyn kura_mail::Transport> =
+    Ok(Arc::new(
+        kura_vault::Credentials::new(
+            opened.vault.clone(),
+            opened.credentials.clone(),
+            pool,
+            Arc::new(policy),
+            mailer,
+            kura_vault::CredentialsOptions {
+                throttle: pw.throttle,
+                issue_limit: kura_credentials::IssueLimit::default(),
+                recovery_url: mail.recovery_url.clone(),
+            },
+        )
+        .with_activity(opened.rights.clone()),
+    ))
+}
+
+/// The outbound mail transport of `[mail]` (SMTP relay or outbox), registered with the
+/// vault so an erasure removes what it still holds about the subject.
+pub fn mailer(r: &Resolved, opened: &Opened) -> Result<Arc<dyn kura_mail::Transport>> {
+    let mail = mail_config(r)?;
+    let t: Arc<dyn kura_mail::Transport> =
         Arc::from(kura_mail::transport_from_config(&mail).context("setting up outbound mail")?);
-    Ok(Arc::new(kura_vault::Credentials::new(
-        opened.vault.clone(),
-        opened.credentials.clone(),
-        pool,
-        Arc::new(policy),
-        mailer,
-        kura_vault::CredentialsOptions {
-            throttle: pw.throttle,
-            issue_limit: kura_credentials::IssueLimit::default(),
-            recovery_url: mail.recovery_url.clone(),
-        },
-    )))
+    opened.vault.attach_mail(t.clone());
+    Ok(t)
+}
+
+/// `[rights]` and `[[retention]]`, checked.
+pub fn rights_settings(
+    r: &Resolved,
+) -> Result<(
+    kura_admin::rights::Settings,
+    Vec<kura_admin::retention::Rule>,
+)> {
+    let settings: kura_admin::rights::Settings = toml::Value::Table(r.config.rights.clone())
+        .try_into()
+        .context("invalid [rights] section")?;
+    let schema = r.config.schema()?;
+    let mut rules = Vec::new();
+    for t in &r.config.retention {
+        let rule: kura_admin::retention::Rule = toml::Value::Table(t.clone())
+            .try_into()
+            .context("invalid [[retention]] rule")?;
+        rule.check(&schema).map_err(|e| anyhow::anyhow!("{e}"))?;
+        if rules
+            .iter()
+            .any(|o: &kura_admin::retention::Rule| o.name == rule.name)
+        {
+            anyhow::bail!("two [[retention]] rules are named `{}`", rule.name);
+        }
+        rules.push(rule);
+    }
+    Ok((settings, rules))
+}
+
+/// The rights service over an opened vault: requests, receipts (signed with the log's key,
+/// proven against checkpoints `integrator` signs) and retention.
+pub fn rights_service(
+    r: &Resolved,
+    opened: &Opened,
+    integrator: Arc<kura_audit::Integrator>,
+    mailer: Arc<dyn kura_mail::Transport>,
+) -> Result<Arc<kura_admin::rights::Service>> {
+    let (settings, retention) = rights_settings(r)?;
+    let mail = mail_config(r)?;
+    let seed = opened
+        .keys
+        .derive(kura_crypto::KeyPurpose::AuditSigning)
+        .context("deriving the audit signing key")?;
+    let signer = kura_tlog::NoteSigner::from_seed(integrator.origin(), seed.expose())?;
+    Ok(Arc::new(kura_admin::rights::Service {
+        vault: opened.vault.clone(),
+        rights: opened.rights.clone(),
+        directory: opened.directory.clone(),
+        audit: opened.store.clone(),
+        cards: opened.card_store.clone(),
+        credentials: opened.credentials.clone(),
+        clock: Arc::new(SystemClock),
+        transport: mailer,
+        from: mail.from.clone(),
+        settings,
+        integrator,
+        signer,
+        retention,
+    }))
 }
 
 /// Describes where a store is, for messages.

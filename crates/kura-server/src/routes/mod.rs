@@ -6,6 +6,7 @@ pub mod cards;
 pub mod credentials;
 pub mod import;
 pub mod incidents;
+pub mod rights;
 
 use std::collections::BTreeMap;
 
@@ -57,6 +58,15 @@ pub fn router(state: AppState) -> Router {
             "/v1/collections/{c}/subjects/{id}/access-log",
             get(audit::subject_log),
         )
+        .route("/v1/collections/{c}/rights", post(rights::open))
+        .route("/v1/collections/{c}/rights/verify", post(rights::verify))
+        .route("/v1/collections/{c}/reconfirm", post(rights::reconfirm))
+        .route("/v1/rights", get(rights::list))
+        .route("/v1/rights/{id}", get(rights::show))
+        .route("/v1/rights/{id}/extend", post(rights::extend))
+        .route("/v1/rights/{id}/deny", post(rights::deny))
+        .route("/v1/rights/{id}/receipt", get(rights::receipt))
+        .route("/v1/rights/{id}/confirm", post(rights::confirm))
         .route("/v1/orgs", post(admin::create_org).get(admin::list_orgs))
         .route("/v1/orgs/{id}", get(admin::show_org))
         .route("/v1/orgs/{id}/report", get(admin::org_report))

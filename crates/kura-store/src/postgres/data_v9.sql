@@ -29,9 +29,11 @@ CREATE INDEX rights_requests_subject ON kura_data.rights_requests (subject_id)
 -- A retention cycle asks a person once: one request per subject and cycle.
 CREATE UNIQUE INDEX rights_requests_once ON kura_data.rights_requests (subject_id, cycle)
     WHERE cycle IS NOT NULL;
--- When a subject last used the service (a login, a reconfirmation, a verified request), for
--- retention rules. A timestamp per public id, removed with the subject.
+-- When a subject last used the service (a login, a reconfirmation, a verified request) and
+-- when a retention rule last asked it to reconfirm: timestamps per public id, removed with
+-- the subject. Asked at or after its last use means asked in this cycle.
 CREATE TABLE kura_data.subject_activity (
     subject_id uuid PRIMARY KEY,
-    active_at  bigint NOT NULL
+    active_at  bigint NOT NULL,
+    asked_at   bigint
 );

@@ -72,6 +72,14 @@ impl RightsStore for PostgresStore {
         if n == 0 {
             return Ok(false);
         }
+        if let (Some(s), Some(_)) = (&r.subject, &r.cycle) {
+            let asked = prepared(
+                &mut tx,
+                stmts,
+                "UPDATE kura_data.subject_activity SET asked_at = $2 WHERE subject_id = $1",
+            )?;
+            tx.execute(&asked, &[s, &r.received_at])?;
+        }
         append_leaves(&mut tx, stmts, audit)?;
         tx.commit()?;
         Ok(true)
@@ -206,7 +214,7 @@ impl RightsStore for PostgresStore {
         after_iid: u64,
         limit: usize,
     ) -> Result<Vec<ActivityRow>, StoreError> {
-        const SQL: &str = "SELECT s.iid, s.subject_id, s.country, s.locale, a.active_at \
+        const SQL: &str = "SELECT s.iid, s.subject_id, s.country, s.locale, a.active_at, a.asked_at \
              FROM kura_data.subjects s \
              LEFT JOIN kura_data.subject_activity a ON a.subject_id = s.subject_id \
              WHERE s.iid > $1 AND s.collection = $2 ORDER BY s.iid LIMIT $3";
@@ -224,6 +232,7 @@ impl RightsStore for PostgresStore {
                 country: r.get(2),
                 locale: r.get(3),
                 active_at: r.get(4),
+                asked_at: r.get(5),
             })
             .collect())
     }

@@ -27,9 +27,11 @@ CREATE INDEX rights_requests_subject ON rights_requests (subject) WHERE subject 
 -- A retention cycle asks a person once: one request per subject and cycle.
 CREATE UNIQUE INDEX rights_requests_once ON rights_requests (subject, cycle)
     WHERE cycle IS NOT NULL;
--- When a subject last used the service (a login, a reconfirmation, a verified request), for
--- retention rules. A timestamp per public id, removed with the subject.
+-- When a subject last used the service (a login, a reconfirmation, a verified request) and
+-- when a retention rule last asked it to reconfirm: timestamps per public id, removed with
+-- the subject. Asked at or after its last use means asked in this cycle.
 CREATE TABLE subject_activity (
     subject   BLOB PRIMARY KEY,
-    active_at INTEGER NOT NULL
+    active_at INTEGER NOT NULL,
+    asked_at  INTEGER
 ) WITHOUT ROWID;

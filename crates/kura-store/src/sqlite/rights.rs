@@ -92,6 +92,12 @@ impl RightsStore for SqliteStore {
                 r.receipt,
             ],
         )?;
+        if let (Some(s), Some(_)) = (&r.subject, &r.cycle) {
+            tx.execute(
+                "UPDATE subject_activity SET asked_at = ?2 WHERE subject = ?1",
+                params![s.as_bytes().as_slice(), r.received_at],
+            )?;
+        }
         append_leaves(&tx, audit)?;
         tx.commit()?;
         Ok(true)
@@ -222,7 +228,7 @@ impl RightsStore for SqliteStore {
     ) -> Result<Vec<ActivityRow>, StoreError> {
         self.with_reader(|p| {
             let mut stmt = p.data.prepare_cached(
-                "SELECT s.iid, s.id, s.country, s.locale, a.active_at FROM subjects s \
+                "SELECT s.iid, s.id, s.country, s.locale, a.active_at, a.asked_at FROM subjects s \
                  LEFT JOIN subject_activity a ON a.subject = s.id \
                  WHERE s.iid > ?1 AND s.collection = ?2 ORDER BY s.iid LIMIT ?3",
             )?;
@@ -239,6 +245,7 @@ impl RightsStore for SqliteStore {
                         country: r.get(2)?,
                         locale: r.get(3)?,
                         active_at: r.get(4)?,
+                        asked_at: r.get(5)?,
                     })
                 },
             )?;

@@ -222,6 +222,7 @@ fn http_rounds(a: &BenchArgs, data: &Path, on: Vault, ids: &[Uuid]) -> Result<Va
         cards: None,
         clock: std::sync::Arc::new(crate::open::SystemClock),
         obligations: std::sync::Arc::new(kura_admin::obligations::Rules::default()),
+        rights: None,
     };
     let rt = tokio::runtime::Runtime::new()?;
     let listener = rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))?;

@@ -80,9 +80,13 @@ pub fn run(mut args: VaultArgs, listen: Option<SocketAddr>, dev: bool) -> Result
         .build()
         .context("starting the async runtime")?;
     // The hashing pool and the mailer run on this runtime's blocking threads.
-    let credentials = {
+    let (credentials, rights) = {
         let _enter = rt.enter();
-        open::credentials(&r, &opened)?
+        let mailer = open::mailer(&r, &opened)?;
+        (
+            open::credentials(&r, &opened, mailer.clone())?,
+            open::rights_service(&r, &opened, integrator.clone(), mailer)?,
+        )
     };
     let state = AppState {
         vault: opened.vault.clone(),
@@ -102,6 +106,7 @@ pub fn run(mut args: VaultArgs, listen: Option<SocketAddr>, dev: bool) -> Result
         cards: Some(opened.cards.clone()),
         clock: std::sync::Arc::new(crate::open::SystemClock),
         obligations: std::sync::Arc::new(super::incident::rules(&r.config)?),
+        rights: Some(rights),
     };
     {
         let _enter = rt.enter();
