@@ -346,8 +346,20 @@ pub fn run(
     env: &Env<'_>,
     rule: &Rule,
     by: &str,
+    rate: Option<u32>,
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<RunReport, AdminError> {
+    let started = std::time::Instant::now();
+    // At most `rate` reconfirmation mails per second (a relay's limit), paced per batch.
+    let pace = |sent: u64| {
+        if let Some(r) = rate.filter(|r| *r > 0) {
+            let due = std::time::Duration::from_secs_f64(sent as f64 / f64::from(r));
+            if let Some(wait) = due.checked_sub(started.elapsed()) {
+                std::thread::sleep(wait);
+            }
+        }
+    };
+    let batch_size = rate.map_or(BATCH, |r| (r as usize).clamp(1, BATCH));
     rule.check(env.vault.schema())?;
     let mut report = RunReport::default();
     let prefix = format!("{}:", rule.name);
@@ -391,7 +403,7 @@ pub fn run(
     loop {
         let page = env
             .rights
-            .activity_page(&rule.collection, after_iid, BATCH)?;
+            .activity_page(&rule.collection, after_iid, batch_size)?;
         let Some(last) = page.last() else { break };
         after_iid = last.iid;
         seen += page.len() as u64;
@@ -440,6 +452,7 @@ pub fn run(
         report.stamped += stamp.len() as u64;
         ask(env, rule, by, batch, &mut report)?;
         progress(seen, report.erased);
+        pace(report.asked);
     }
     // 2. Erase those asked whose time to confirm has passed (and finish crashed erasures).
     for state in ["erasing", "asked"] {
@@ -489,7 +502,15 @@ pub fn reconfirm(
 ) -> Result<(), AdminError> {
     let v = env.vault;
     let base = v.event_for(access, EventAction::RetentionConfirm, collection);
-    if let Err(e) = v.decide(access, PolicyAction::Authenticate, collection, None, None) {
+    // Redeeming a code sent to the address on file: decided on that field.
+    let channel_field = v.email_field(collection)?.map(|f| vec![f]);
+    if let Err(e) = v.decide(
+        access,
+        PolicyAction::Authenticate,
+        collection,
+        channel_field.as_deref(),
+        None,
+    ) {
         return Err(v.record_refusal(base, e).into());
     }
     let invalid = |ev: AccessEvent| -> AdminError {

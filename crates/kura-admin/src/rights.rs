@@ -530,7 +530,13 @@ pub fn open(
         _ => None,
     };
     // The grant first, before anything is looked up (a refusal says nothing of a subject).
-    if let Err(e) = v.decide(access, grant_for(kind), collection, None, target.as_ref()) {
+    // A write names the field the request is verified through (the address on file).
+    let channel_field = v.email_field(collection)?.map(|f| vec![f]);
+    let fields = match grant_for(kind) {
+        PolicyAction::Write => channel_field.as_deref(),
+        _ => None,
+    };
+    if let Err(e) = v.decide(access, grant_for(kind), collection, fields, target.as_ref()) {
         return Err(v.record_refusal(base, e).into());
     }
     let stored = v.find_for_request(collection, who)?;
@@ -639,7 +645,8 @@ fn refuse_verify(env: &Env<'_>, ev: AccessEvent, code: &'static str, msg: &str) 
 /// Redeems a token: checks it, marks the request verified, and answers it — the export
 /// package (access), the correction (rectification, with `changes`), the restriction, or
 /// the erasure with its receipt. `access` is the relaying caller; it needs the
-/// `authenticate` grant on the collection (or is the subject's own principal).
+/// `authenticate` grant on the collection's e-mail field (and, for a rectification, `write`
+/// on the fields it relays).
 ///
 /// # Errors
 /// `rights_token_invalid` (unknown, malformed or used), `rights_token_expired`,
@@ -653,15 +660,19 @@ pub fn verify(
 ) -> Result<Verified, AdminError> {
     let v = env.vault;
     let base = v.event_for(access, EventAction::RightsVerify, collection);
-    if let Err(e) = v.decide(access, PolicyAction::Authenticate, collection, None, None) {
-        // A self-service principal relays its own token: decided against its own subject
-        // once the request is known (below).
-        if !matches!(
-            access.caller.kind,
-            kura_policy::PrincipalKind::SelfService { .. }
-        ) {
-            return Err(v.record_refusal(base, e).into());
-        }
+    // Redeeming a code sent to the address on file: decided on that field.
+    let channel_field = v.email_field(collection)?.map(|f| vec![f]);
+    if let Err(e) = v.decide(
+        access,
+        PolicyAction::Authenticate,
+        collection,
+        channel_field.as_deref(),
+        None,
+    ) {
+        // Like login and recovery: relayed by a service with the grant (a self-service
+        // principal is refused, `not_own_subject`: the code proves the channel on file,
+        // not the key).
+        return Err(v.record_refusal(base, e).into());
     }
     let Some(sha) = token_sha(token) else {
         return Err(refuse_verify(
@@ -693,16 +704,6 @@ pub fn verify(
             "the token is not valid",
         ));
     };
-    if let kura_policy::PrincipalKind::SelfService { subject: own } = access.caller.kind
-        && own != subject.as_u128()
-    {
-        return Err(v
-            .record_refusal(
-                base,
-                VaultError::Denied(kura_policy::DenyCode::NotOwnSubject),
-            )
-            .into());
-    }
     let now = env.clock.now_ms();
     if rec.state != State::AwaitingVerification.as_str() {
         return Err(refuse_verify(
@@ -714,13 +715,28 @@ pub fn verify(
     }
     let kind = RequestKind::parse(&rec.kind)
         .ok_or_else(|| corrupt(format!("request {}: kind", rec.id)))?;
-    if kind == RequestKind::Rectification && changes.is_none_or(BTreeMap::is_empty) {
-        return Err(refuse_verify(
-            env,
-            base,
-            "rectification_fields_required",
-            "a rectification names the corrected fields (`fields`)",
-        ));
+    if kind == RequestKind::Rectification {
+        let Some(names) = changes
+            .filter(|c| !c.is_empty())
+            .map(|c| c.keys().cloned().collect::<Vec<String>>())
+        else {
+            return Err(refuse_verify(
+                env,
+                base,
+                "rectification_fields_required",
+                "a rectification names the corrected fields (`fields`)",
+            ));
+        };
+        // The relaying caller must be allowed to write the fields it relays.
+        if let Err(e) = v.decide(
+            access,
+            PolicyAction::Write,
+            collection,
+            Some(&names),
+            Some(&subject),
+        ) {
+            return Err(v.record_refusal(base, e).into());
+        }
     }
     if rec.token_expires.is_some_and(|t| to_i64(now) >= t) {
         let mut r = rec.clone();
@@ -1021,6 +1037,8 @@ pub fn erase_batch(
         return Ok(out);
     }
     // 2. Processors told, before anything is shredded (GDPR Art. 19, CCPA §7022(b)(2)).
+    //    The subject's history is read from the integrated log: integrate it first.
+    env.integrator.integrate_now(now)?;
     let mut per_org: BTreeMap<String, (OrgRole, String, Vec<usize>)> = BTreeMap::new();
     for (i, it) in items.iter().enumerate() {
         for (org, role, contact) in recipients_of(env, it.stored.iid)? {
@@ -1177,9 +1195,10 @@ pub fn erase_batch(
             r.map_err(VaultError::from)?;
         }
     }
-    // 6. Shred, then close each request with its receipt.
-    for (it, (file, _)) in items.into_iter().zip(receipts) {
-        match v.delete(
+    // 6. Shred (made final on disk once for the batch), then close each request with its
+    //    receipt.
+    for it in &items {
+        match v.delete_deferred(
             &on_behalf(by, &it.rec.id),
             &it.rec.collection,
             &it.stored.id,
@@ -1187,6 +1206,9 @@ pub fn erase_batch(
             Ok(()) | Err(VaultError::NotFound(_)) => {}
             Err(e) => return Err(e.into()),
         }
+    }
+    v.purge_freed()?;
+    for (it, (file, _)) in items.into_iter().zip(receipts) {
         let mut rec = it.rec;
         rec.doc = doc_json(&it.doc);
         let done = complete(env, by, rec, Some(file.clone()), Vec::new())?;
@@ -1332,7 +1354,9 @@ fn export_package(
         .fields
         .iter()
         .any(|f| f.category == Category::Credential && held.contains(&f.name));
-    // The access history, with who (principal, organization) and why.
+    // The access history, with who (principal, organization) and why — up to the export
+    // event itself (the log is integrated first).
+    env.integrator.integrate_now(env.clock.now_ms())?;
     let mut history = Vec::new();
     let mut hist_csv = csv::Writer::from_writer(Vec::new());
     let _ = hist_csv.write_record([

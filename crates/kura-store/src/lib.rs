@@ -153,6 +153,18 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Backend failures.
     fn count_subjects(&self, collection: &str) -> Result<u64, StoreError>;
 
+    /// Makes erasures final on disk: what [`Store::delete_subject`] freed (wrapped keys,
+    /// blind-index entries, sealed rows) no longer lingers in a write-ahead log. The embedded
+    /// store checkpoints both files and truncates their WAL (freed pages are already zeroed,
+    /// `secure_delete`); PostgreSQL keeps its own WAL and dead tuples until VACUUM and WAL
+    /// recycling (docs/operations.md), so the default does nothing.
+    ///
+    /// # Errors
+    /// Backend failures.
+    fn purge_freed(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+
     /// Appends access-log leaves on their own (for reads) and returns the index of the first.
     /// The leaves are durable when this returns.
     ///

@@ -1059,10 +1059,34 @@ impl Vault {
     /// could not be removed (the subject is erased already; erasing it again, answered
     /// `subject_not_found`, retries the removal).
     pub fn delete(&self, access: &Access, collection: &str, id: &Uuid) -> Result<(), VaultError> {
+        self.delete_deferred(access, collection, id)?;
+        self.store.purge_freed()?;
+        Ok(())
+    }
+
+    /// [`Vault::delete`] without making the erasure final on disk: for a batch of
+    /// erasures, followed by one [`Vault::purge_freed`].
+    ///
+    /// # Errors
+    /// As [`Vault::delete`].
+    pub fn delete_deferred(
+        &self,
+        access: &Access,
+        collection: &str,
+        id: &Uuid,
+    ) -> Result<(), VaultError> {
         let ev = self.event(access, Action::Delete, collection);
         let mut iid = None;
         self.delete_inner(access, &ev, collection, id, &mut iid)
             .map_err(|e| self.refused(ev.with_subjects(iid), e))
+    }
+
+    /// Makes the erasures done so far final on disk ([`kura_store::Store::purge_freed`]).
+    ///
+    /// # Errors
+    /// Store failures.
+    pub fn purge_freed(&self) -> Result<(), VaultError> {
+        Ok(self.store.purge_freed()?)
     }
 
     fn delete_inner(

@@ -144,6 +144,22 @@ pub enum Command {
         #[command(subcommand)]
         command: crate::cmd::notify::NotifyCommand,
     },
+    /// Data-subject requests: open on a person's behalf, verify, answer, extend, deny,
+    /// receipts.
+    Rights {
+        #[command(subcommand)]
+        command: crate::cmd::rights::RightsCommand,
+    },
+    /// Signed erasure receipts: verify offline.
+    Receipt {
+        #[command(subcommand)]
+        command: crate::cmd::rights::ReceiptCommand,
+    },
+    /// Retention rules: plan, and run (reconfirmation, then erasure with receipts).
+    Retention {
+        #[command(subcommand)]
+        command: crate::cmd::rights::RetentionCommand,
+    },
     /// Supervision reports.
     Report {
         #[command(subcommand)]

@@ -246,6 +246,51 @@ const ROUTES: &[Route] = &[
         need: Need::Reporter,
     },
     Route {
+        method: "POST",
+        template: "/v1/collections/{c}/rights",
+        need: policy("export", true),
+    },
+    Route {
+        method: "POST",
+        template: "/v1/collections/{c}/rights/verify",
+        need: policy("authenticate", false),
+    },
+    Route {
+        method: "POST",
+        template: "/v1/collections/{c}/reconfirm",
+        need: policy("authenticate", false),
+    },
+    Route {
+        method: "GET",
+        template: "/v1/rights",
+        need: Need::OperatorOnly,
+    },
+    Route {
+        method: "GET",
+        template: "/v1/rights/{id}",
+        need: Need::OperatorOnly,
+    },
+    Route {
+        method: "POST",
+        template: "/v1/rights/{id}/extend",
+        need: Need::OperatorOnly,
+    },
+    Route {
+        method: "POST",
+        template: "/v1/rights/{id}/deny",
+        need: Need::OperatorOnly,
+    },
+    Route {
+        method: "GET",
+        template: "/v1/rights/{id}/receipt",
+        need: Need::OperatorOnly,
+    },
+    Route {
+        method: "POST",
+        template: "/v1/rights/{id}/confirm",
+        need: Need::Reporter,
+    },
+    Route {
         method: "GET",
         template: "/v1/incidents/{id}/reports/{obligation}",
         need: Need::OperatorOnly,
@@ -450,6 +495,15 @@ fn request(route: &Route, f: &Fixture, n: usize) -> (String, Option<String>) {
         ("POST", "/v1/cards") => Some(json!({"subject_id": f.subject, "pan": "5555555555554444",
             "exp_month": 11, "exp_year": 2031})),
         ("POST", "/v1/cards/{token}/detokenize") => Some(json!({})),
+        ("POST", "/v1/collections/{c}/rights") => {
+            Some(json!({"kind": "access", "subject": f.subject}))
+        }
+        ("POST", "/v1/collections/{c}/rights/verify" | "/v1/collections/{c}/reconfirm") => {
+            Some(json!({"token": format!("kura_rv_{}", "A".repeat(43))}))
+        }
+        ("POST", "/v1/rights/{id}/extend" | "/v1/rights/{id}/deny") => {
+            Some(json!({"reason": "a decision table checks this"}))
+        }
         ("POST", "/v1/incident-reports") => {
             Some(json!({"title": format!("report {n}"), "description": "a laptop was stolen"}))
         }

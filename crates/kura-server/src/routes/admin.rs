@@ -298,8 +298,18 @@ pub async fn metrics(
     _: Operator,
 ) -> Result<impl axum::response::IntoResponse, ApiError> {
     let canaries = state.vault.canaries().map_or(0, |c| c.len());
-    Ok((
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        state.metrics.render(canaries),
-    ))
+    let mut text = state.metrics.render(canaries);
+    if let Some(svc) = state.rights.clone() {
+        let overdue = run(move || {
+            let now = i64::try_from(svc.clock.now_ms()).unwrap_or(i64::MAX);
+            Ok(svc.rights.rights_overdue(now)?)
+        })
+        .await?;
+        text.push_str(&format!(
+            "# HELP kura_rights_requests_overdue Data-subject requests open past their deadline.\n\
+             # TYPE kura_rights_requests_overdue gauge\n\
+             kura_rights_requests_overdue {overdue}\n"
+        ));
+    }
+    Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text))
 }

@@ -13,6 +13,7 @@ mod import;
 pub mod incident;
 mod init;
 pub mod notify;
+pub mod rights;
 mod serve;
 
 use std::process::ExitCode;
@@ -50,6 +51,9 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         } => canary::plant(&args),
         Command::Incident { command } => incident::run(command),
         Command::Notify { command } => notify::run(command),
+        Command::Rights { command } => rights::run(command),
+        Command::Receipt { command } => rights::run_receipt(command),
+        Command::Retention { command } => rights::run_retention(command),
         Command::Report { command } => directory::run_report(command),
         Command::Scan(args) => {
             let outcome = kura_scan::run(&args, &mut std::io::stdout().lock())?;
