@@ -314,8 +314,8 @@ pub fn create_org(
 }
 
 /// The default policy of a self-service principal: its own record, every field but
-/// credentials, in plain, to read, change, export and erase, for the purpose
-/// `self_service` (its data-subject requests are opened under the same grants).
+/// credentials, in plain, to read, change and export, for the purpose `self_service`. Its
+/// data-subject requests (erasure included, with a receipt) are opened under `export`.
 fn self_policy(schema: &Schema, collection: &str) -> Option<PolicySpec> {
     let c = schema.collection(collection)?;
     Some(PolicySpec {
@@ -325,7 +325,6 @@ fn self_policy(schema: &Schema, collection: &str) -> Option<PolicySpec> {
             kura_policy::Action::Read,
             kura_policy::Action::Write,
             kura_policy::Action::Export,
-            kura_policy::Action::Delete,
         ],
         fields: c
             .fields

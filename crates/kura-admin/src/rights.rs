@@ -532,11 +532,18 @@ pub fn open(
     // The grant first, before anything is looked up (a refusal says nothing of a subject).
     // A write names the field the request is verified through (the address on file).
     let channel_field = v.email_field(collection)?.map(|f| vec![f]);
-    let fields = match grant_for(kind) {
+    // A self-service principal opens any kind about its own record under its `export`
+    // grant: nothing changes before the code on file comes back, and an erasure then ends
+    // with a receipt (its key alone cannot erase: `delete` is not in its default policy).
+    let grant = match access.caller.kind {
+        kura_policy::PrincipalKind::SelfService { .. } => PolicyAction::Export,
+        _ => grant_for(kind),
+    };
+    let fields = match grant {
         PolicyAction::Write => channel_field.as_deref(),
         _ => None,
     };
-    if let Err(e) = v.decide(access, grant_for(kind), collection, fields, target.as_ref()) {
+    if let Err(e) = v.decide(access, grant, collection, fields, target.as_ref()) {
         return Err(v.record_refusal(base, e).into());
     }
     let stored = v.find_for_request(collection, who)?;
@@ -1785,4 +1792,63 @@ pub fn resume(env: &Env<'_>, by: &str) -> Result<u64, AdminError> {
         }
     }
     Ok(done)
+}
+
+/// Lifts the restriction of a subject's processing, telling the person first (GDPR Art.
+/// 18(3): the subject is informed before the restriction is lifted).
+///
+/// # Errors
+/// `reason_required`; `not_found` for an unknown subject; `not_restricted`.
+pub fn lift_restriction(
+    env: &Env<'_>,
+    by: &str,
+    collection: &str,
+    subject: &kura_vault::Uuid,
+    reason: &str,
+) -> Result<(), AdminError> {
+    if reason.trim().is_empty() {
+        return Err(AdminError::invalid(
+            "reason_required",
+            "lifting a restriction states its reasons (`reason`)",
+        ));
+    }
+    let s = env
+        .vault
+        .store()
+        .subject(collection, subject)?
+        .ok_or_else(|| AdminError::NotFound(format!("subject {subject}")))?;
+    if !s.restricted {
+        return Err(AdminError::invalid(
+            "not_restricted",
+            format!("subject {subject} is not restricted"),
+        ));
+    }
+    let text = format!(
+        "{c} will lift the restriction of the processing of your personal data.\nReasons: {reason}\n\
+         You may object or lodge a complaint with a supervisory authority.\nContact: {contact}\n",
+        c = env.settings.controller_name,
+        contact = env.settings.controller_contact,
+    );
+    tell(
+        env,
+        by,
+        "restriction",
+        &s,
+        "Your data: restriction lifted",
+        text,
+    )?;
+    let now = env.clock.now_ms();
+    let ev = AccessEvent::new(
+        now,
+        by,
+        PURPOSE,
+        EventAction::RightsUpdate,
+        collection,
+        "restriction",
+    )
+    .with_subjects([s.iid])
+    .with_fields(["state:unrestricted"]);
+    env.rights
+        .set_restricted(subject, false, &[ev.to_leaf()?])?;
+    Ok(())
 }

@@ -45,7 +45,8 @@ fn sqlite_v1_store_migrates_to_the_current_schema() {
             .unwrap();
         s
     };
-    // Turn it back into a v1 store: drop the v2, v3, v7 and v8 tables and the v5 column, record
+    // Turn it back into a v1 store: drop the v2, v3, v7, v8 and v9 tables and the v5 and v9
+    // columns, record
     // version 1 (v4 changes nothing in these files).
     for (file, sql) in [
         (
@@ -53,12 +54,13 @@ fn sqlite_v1_store_migrates_to_the_current_schema() {
             "DROP TABLE cards; DROP TABLE principals; DROP TABLE organizations; \
              DROP TABLE incidents; DROP TABLE incident_scopes; DROP TABLE incident_leaves; \
              DROP TABLE notice_campaigns; DROP TABLE notice_deliveries; DROP TABLE remediation_codes; \
+             DROP TABLE rights_requests; DROP TABLE subject_activity; \
              DROP INDEX api_keys_principal; UPDATE meta SET value = CAST('1' AS BLOB) WHERE key = 'schema_version';",
         ),
         (
             "keys.db",
             "DROP TABLE card_keys; DROP TABLE card_lookup; DROP TABLE canaries; \
-             ALTER TABLE data_keys DROP COLUMN epoch; \
+             ALTER TABLE data_keys DROP COLUMN epoch; ALTER TABLE data_keys DROP COLUMN restricted; \
              UPDATE meta SET value = CAST('1' AS BLOB) WHERE key = 'schema_version';",
         ),
     ] {
@@ -86,4 +88,8 @@ fn sqlite_v1_store_migrates_to_the_current_schema() {
     use kura_store::NoticeStore as _;
     assert!(store.remediation_stock().unwrap().is_empty());
     assert!(store.campaigns("any").unwrap().is_empty());
+    use kura_store::RightsStore as _;
+    assert!(!migrated.restricted);
+    assert_eq!(store.rights_overdue(i64::MAX).unwrap(), 0);
+    assert_eq!(store.activity_page("accounts", 0, 10).unwrap().len(), 1);
 }

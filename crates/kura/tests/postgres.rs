@@ -938,3 +938,132 @@ fn notices_on_postgres() {
     let (code, out, err) = v.audit_verify();
     assert_eq!(code, 0, "{out}{err}");
 }
+
+/// The newest `kura_rv_` code in the PostgreSQL vault's outbox (`kura.outbox` beside the
+/// key file), waiting for it; `taken` holds codes already used.
+fn pg_code(dir: &Path, taken: &mut Vec<String>) -> String {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let mut fresh = Vec::new();
+        if let Ok(rd) = std::fs::read_dir(dir.join("kura.outbox")) {
+            for e in rd.flatten() {
+                let raw = std::fs::read(e.path()).unwrap();
+                let Some(m) = mail_parser::MessageParser::default().parse(&raw) else {
+                    continue;
+                };
+                let text = m.body_text(0).unwrap_or_default().into_owned();
+                if let Some(i) = text.find("kura_rv_") {
+                    let t = text[i..i + 51].to_owned();
+                    if !taken.contains(&t) {
+                        fresh.push(t);
+                    }
+                }
+            }
+        }
+        if let [only] = fresh.as_slice() {
+            taken.push(only.clone());
+            return only.clone();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no new code in the outbox ({fresh:?})"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn rights_on_postgres_erasure_leaves_nothing_in_the_dump_and_restriction_holds() {
+    let Some(v) = pg_vault("e2e_rights") else {
+        return;
+    };
+    let cwd = v.tmp.path().to_owned();
+    let mut s = v.serve("rights");
+    let id = s.create(&util::marked_subject("Pgerase", 2));
+    let kept = s.create(&util::marked_subject("Pgrestrict", 3));
+    let hex = |sql: String| -> String { v.db.admin().query_one(&sql, &[]).unwrap().get(0) };
+    let wrapped = hex(format!(
+        "SELECT encode(wrapped, 'hex') FROM kura_keys.data_keys WHERE subject_id = '{id}'"
+    ));
+    let tokens = hex(format!(
+        "SELECT encode(tokens, 'hex') FROM kura_data.subjects WHERE subject_id = '{id}'"
+    ));
+    let before = v.db.dump(&[]).unwrap();
+    assert!(
+        before.contains(&wrapped),
+        "the check finds the wrapped key before"
+    );
+    let mut taken = Vec::new();
+
+    let r = s.post(
+        "/v1/collections/accounts/rights",
+        &json!({"kind": "erasure", "email": "pgerase@example.de"}),
+    );
+    assert_eq!(r.status, 202, "{}", r.text);
+    let req = r.body["request"].as_str().unwrap().to_owned();
+    let code = pg_code(&cwd, &mut taken);
+    let r = s.post(
+        "/v1/collections/accounts/rights/verify",
+        &json!({"token": code}),
+    );
+    assert_eq!(r.status, 200, "{}", r.text);
+    let receipt = r.body["receipt"].as_str().unwrap().to_owned();
+    std::fs::write(cwd.join("receipt.txt"), &receipt).unwrap();
+    let (code, vkey, err) = kura(
+        &[
+            "audit",
+            "key",
+            "--store-url",
+            &v.app_url,
+            "--key-file",
+            v.key_file(),
+        ],
+        &cwd,
+    );
+    assert_eq!(code, 0, "{err}");
+    let (code, out, err) = kura(
+        &["receipt", "verify", "receipt.txt", "--vkey", vkey.trim()],
+        &cwd,
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains(&req), "{out}");
+    assert_eq!(
+        s.get(&format!("/v1/collections/accounts/subjects/{id}"))
+            .status,
+        404
+    );
+    let after = v.db.dump(&[]).unwrap();
+    assert!(
+        !after.contains(&wrapped),
+        "the wrapped key is in the dump after erasure"
+    );
+    for t in tokens.as_bytes().chunks(32) {
+        assert!(
+            !after.contains(std::str::from_utf8(t).unwrap()),
+            "a blind-index token is in the dump after erasure"
+        );
+    }
+    assert!(after.contains(&req), "the request's minimal record is kept");
+
+    // Restriction through the key schema's flag: only the subject's own key reads.
+    let r = s.post(
+        "/v1/collections/accounts/rights",
+        &json!({"kind": "restriction", "subject": kept}),
+    );
+    assert_eq!(r.status, 202, "{}", r.text);
+    let code = pg_code(&cwd, &mut taken);
+    let r = s.post(
+        "/v1/collections/accounts/rights/verify",
+        &json!({"token": code}),
+    );
+    assert_eq!(r.status, 200, "{}", r.text);
+    let r = s.get(&format!("/v1/collections/accounts/subjects/{kept}"));
+    assert_eq!((r.status, r.code()), (403, "processing_restricted"));
+    assert_eq!(
+        v.query_i64("SELECT count(*) FROM kura_keys.data_keys WHERE restricted"),
+        1
+    );
+    let (code, out, err) = v.audit_verify();
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(s.terminate(), 0);
+}

@@ -109,6 +109,20 @@ pub enum RightsCommand {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// Lift the restriction of a subject's processing (the person is told first).
+    Unrestrict {
+        #[command(flatten)]
+        vault: VaultArgs,
+        /// The collection.
+        #[arg(long, default_value = "accounts")]
+        collection: String,
+        /// The subject's id.
+        #[arg(long)]
+        subject: String,
+        /// The reasons (told to the person).
+        #[arg(long)]
+        reason: String,
+    },
     /// Finish erasures and answers interrupted by a crash.
     Resume {
         #[command(flatten)]
@@ -339,6 +353,21 @@ pub fn run(cmd: RightsCommand) -> Result<ExitCode> {
                 }
                 None => print!("{}", String::from_utf8_lossy(&file)),
             }
+            Ok(ExitCode::SUCCESS)
+        }
+        RightsCommand::Unrestrict {
+            vault,
+            collection,
+            subject,
+            reason,
+        } => {
+            let subject = Uuid::parse_str(&subject).context("--subject is not a subject id")?;
+            let r = resolve(&vault)?;
+            with_service(&r, |svc| {
+                rights::lift_restriction(&svc.env(), CLI, &collection, &subject, &reason)
+                    .map_err(fail)
+            })?;
+            println!("restriction of {subject} lifted; the person was told");
             Ok(ExitCode::SUCCESS)
         }
         RightsCommand::Resume { vault } => {
