@@ -992,7 +992,9 @@ pub fn erase_batch(
             .subject
             .ok_or_else(|| corrupt(format!("request {}: no subject", rec.id)))?;
         let Some(stored) = v.store().subject(&rec.collection, &subject)? else {
-            // Gone already (erased by another path, or a resumed run that got this far).
+            // Gone already (erased by another path, or a resumed run that got this far):
+            // finish what an interrupted batch may have left (held mail, the WAL purge).
+            v.finish_erasures(&[subject])?;
             let mut d = doc_of(&rec)?;
             d.history
                 .push((now, "subject_already_erased".into(), by.to_owned()));
@@ -1214,7 +1216,8 @@ pub fn erase_batch(
             Err(e) => return Err(e.into()),
         }
     }
-    v.purge_freed()?;
+    let ids: Vec<kura_vault::Uuid> = items.iter().map(|it| it.stored.id).collect();
+    v.finish_erasures(&ids)?;
     for (it, (file, _)) in items.into_iter().zip(receipts) {
         let mut rec = it.rec;
         rec.doc = doc_json(&it.doc);

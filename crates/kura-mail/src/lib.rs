@@ -73,6 +73,19 @@ pub trait Transport: Send + Sync {
         Ok(0)
     }
 
+    /// [`Transport::purge_subject`] for several subjects at once (an erasure batch): the
+    /// outbox lists its directory once instead of once per subject.
+    ///
+    /// # Errors
+    /// As [`Transport::purge_subject`].
+    fn purge_subjects(&self, tags: &[SubjectTag]) -> Result<usize> {
+        let mut n = 0;
+        for t in tags {
+            n += self.purge_subject(t)?;
+        }
+        Ok(n)
+    }
+
     /// Sends several messages; one result per message, in order. The outbox writes them
     /// with one flush of the file system instead of one per file; SMTP sends them in turn.
     fn send_batch(&self, mails: &[OutgoingMail]) -> Vec<Result<()>> {

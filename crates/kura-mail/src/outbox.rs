@@ -124,11 +124,29 @@ impl Outbox {
     /// `io_error` when the directory cannot be listed or a file cannot be removed (files
     /// already gone are not an error).
     pub fn purge_subject(&self, tag: &SubjectTag) -> Result<usize> {
-        let marker = tag_marker(tag);
+        self.purge_subjects(std::slice::from_ref(tag))
+    }
+
+    /// Removes the messages held about any of `tags`, listing the directory once and
+    /// flushing it once.
+    ///
+    /// # Errors
+    /// `io_error` when the directory cannot be listed or a file removed.
+    pub fn purge_subjects(&self, tags: &[SubjectTag]) -> Result<usize> {
+        if tags.is_empty() {
+            return Ok(0);
+        }
+        let markers: std::collections::HashSet<String> = tags.iter().map(tag_marker).collect();
         let mut removed = 0;
         for entry in fs::read_dir(&self.dir).map_err(MailError::io("listing outbox"))? {
             let entry = entry.map_err(MailError::io("listing outbox"))?;
-            if !entry.file_name().to_string_lossy().contains(&marker) {
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            // `<stem>-t<32 hex>-<suffix>`: each `-t` may start the marker.
+            let held = name
+                .match_indices("-t")
+                .any(|(i, _)| name.get(i..i + 35).is_some_and(|m| markers.contains(m)));
+            if !held {
                 continue;
             }
             match fs::remove_file(entry.path()) {
@@ -269,5 +287,9 @@ impl Transport for Outbox {
 
     fn purge_subject(&self, tag: &SubjectTag) -> Result<usize> {
         Outbox::purge_subject(self, tag)
+    }
+
+    fn purge_subjects(&self, tags: &[SubjectTag]) -> Result<usize> {
+        Outbox::purge_subjects(self, tags)
     }
 }

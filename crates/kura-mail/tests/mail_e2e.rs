@@ -273,3 +273,52 @@ fn outbox_files_parse_as_rfc5322() {
     assert_eq!(doc["subject"], "パスワード再設定のご案内");
     assert!(doc["body"].as_str().expect("body").contains(token.expose()));
 }
+
+/// An erasure batch purges the messages held about any of its subjects with one listing:
+/// fixed ids that themselves contain `-t` and random names alike; others stay.
+#[test]
+fn purge_subjects_removes_every_message_of_the_batch_and_nothing_else() {
+    use kura_mail::SubjectTag;
+    use zeroize::Zeroizing;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = MailConfig {
+        from: "kura <noreply@kura.test>".to_owned(),
+        outbox_dir: dir.path().join("outbox"),
+        ..MailConfig::default()
+    };
+    let outbox = Outbox::new(&cfg).expect("outbox");
+    let tags: Vec<SubjectTag> = (1..=4u8)
+        .map(|i| SubjectTag::from_keyed_hash([i; 16]))
+        .collect();
+    let mail = |to: &str| {
+        OutgoingMail::new(
+            to.to_owned(),
+            "s".to_owned(),
+            Zeroizing::new("b".to_owned()),
+        )
+    };
+    for (i, t) in tags.iter().enumerate() {
+        // A fixed id ending in `-t` (as data-subject request codes do) and a random name.
+        outbox
+            .send(
+                &mail("a@example.org")
+                    .about(*t)
+                    .with_message_id(&format!("kr-{i:032x}-t"))
+                    .unwrap(),
+            )
+            .unwrap();
+        outbox.send(&mail("a@example.org").about(*t)).unwrap();
+    }
+    outbox.send(&mail("untagged@example.org")).unwrap();
+    let count = || {
+        std::fs::read_dir(dir.path().join("outbox"))
+            .unwrap()
+            .count()
+    };
+    assert_eq!(count(), 9);
+    assert_eq!(outbox.purge_subjects(&tags[..2]).unwrap(), 4);
+    assert_eq!(count(), 5);
+    assert_eq!(outbox.purge_subjects(&tags[..2]).unwrap(), 0, "idempotent");
+    assert_eq!(outbox.purge_subject(&tags[3]).unwrap(), 2);
+    assert_eq!(count(), 3);
+}

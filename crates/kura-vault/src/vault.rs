@@ -1059,13 +1059,18 @@ impl Vault {
     /// could not be removed (the subject is erased already; erasing it again, answered
     /// `subject_not_found`, retries the removal).
     pub fn delete(&self, access: &Access, collection: &str, id: &Uuid) -> Result<(), VaultError> {
-        self.delete_deferred(access, collection, id)?;
+        let ev = self.event(access, Action::Delete, collection);
+        let mut iid = None;
+        self.delete_inner(access, &ev, collection, id, &mut iid, true)
+            .map_err(|e| self.refused(ev.with_subjects(iid), e))?;
         self.store.purge_freed()?;
         Ok(())
     }
 
-    /// [`Vault::delete`] without making the erasure final on disk: for a batch of
-    /// erasures, followed by one [`Vault::purge_freed`].
+    /// [`Vault::delete`] for one subject of a batch: the key, rows and index entries go
+    /// now; the held mail and the on-disk purge wait for [`Vault::finish_erasures`], which
+    /// the caller must run over the batch (a crash before it is finished by erasing the
+    /// subject again: answered `subject_not_found`, which purges its mail).
     ///
     /// # Errors
     /// As [`Vault::delete`].
@@ -1077,15 +1082,26 @@ impl Vault {
     ) -> Result<(), VaultError> {
         let ev = self.event(access, Action::Delete, collection);
         let mut iid = None;
-        self.delete_inner(access, &ev, collection, id, &mut iid)
+        self.delete_inner(access, &ev, collection, id, &mut iid, false)
             .map_err(|e| self.refused(ev.with_subjects(iid), e))
     }
 
-    /// Makes the erasures done so far final on disk ([`kura_store::Store::purge_freed`]).
+    /// Finishes a batch of erasures: the mail held about `ids` is removed from every
+    /// attached transport (the outbox is listed once), and what the store freed is made
+    /// final on disk ([`kura_store::Store::purge_freed`]).
     ///
     /// # Errors
-    /// Store failures.
-    pub fn purge_freed(&self) -> Result<(), VaultError> {
+    /// Mail and store failures.
+    pub fn finish_erasures(&self, ids: &[Uuid]) -> Result<(), VaultError> {
+        let tags: Vec<kura_mail::SubjectTag> = ids.iter().map(|i| self.mail_tag(i)).collect();
+        let all = self
+            .mail
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        for t in all {
+            t.purge_subjects(&tags)?;
+        }
         Ok(self.store.purge_freed()?)
     }
 
@@ -1096,6 +1112,7 @@ impl Vault {
         collection: &str,
         id: &Uuid,
         iid: &mut Option<u64>,
+        purge: bool,
     ) -> Result<(), VaultError> {
         self.collection(collection)?;
         self.decide(access, PolicyAction::Delete, collection, None, Some(id))?;
@@ -1103,7 +1120,9 @@ impl Vault {
             Ok(s) => s,
             Err(e @ VaultError::NotFound(_)) => {
                 // Gone already — perhaps by an erasure whose purge failed: finish that.
-                self.purge_mail(id)?;
+                if purge {
+                    self.purge_mail(id)?;
+                }
                 return Err(e);
             }
             Err(e) => return Err(e),
@@ -1116,7 +1135,9 @@ impl Vault {
         self.cache.remove(id);
         // The key, the row, the tokens are gone; now the mail about the subject that a
         // transport still holds (a recovery mail carries a live token, every mail an address).
-        self.purge_mail(id)?;
+        if purge {
+            self.purge_mail(id)?;
+        }
         if existed {
             Ok(())
         } else {
