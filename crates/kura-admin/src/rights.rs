@@ -872,6 +872,29 @@ fn answer(
     }
 }
 
+/// `r` moved to its final state (completed, or `erased` for a reconfirmation), not stored.
+fn completed(
+    mut r: RightsRecord,
+    by: &str,
+    receipt: Option<Vec<u8>>,
+    now: u64,
+) -> Result<RightsRecord, AdminError> {
+    let mut d = doc_of(&r)?;
+    let done = if r.kind == "reconfirmation" {
+        "erased"
+    } else {
+        State::Completed.as_str()
+    };
+    d.history.push((now, done.to_owned(), by.to_owned()));
+    d.completed_at_ms = Some(now);
+    r.state = done.to_owned();
+    r.version += 1;
+    r.updated_at = to_i64(now);
+    r.doc = doc_json(&d);
+    r.receipt = receipt;
+    Ok(r)
+}
+
 fn complete(
     env: &Env<'_>,
     by: &str,
@@ -986,6 +1009,7 @@ pub fn erase_batch(
     }
     let mut out = Vec::new();
     let mut items: Vec<Item> = Vec::new();
+    let mut pending = Vec::new();
     // 1. Decide and log each erasure (`rights_erase`, before anything is shredded).
     for mut rec in requests {
         let subject = rec
@@ -1016,7 +1040,12 @@ pub fn erase_batch(
             .with_subjects([stored.iid])
             .with_fields(doc.erased.iter().map(|c| format!("category:{c}")));
         ev.request_id = rec.id.clone();
-        let event = v.record_event(&ev)?;
+        pending.push((rec, doc, stored, categories, ev));
+    }
+    // One group commit for the batch's `rights_erase` events, one transaction for its rows.
+    let events: Vec<AccessEvent> = pending.iter().map(|p| p.4.clone()).collect();
+    let indexes = v.record_events(&events)?;
+    for ((mut rec, mut doc, stored, categories, _), event) in pending.into_iter().zip(indexes) {
         doc.erase_event = Some(event);
         doc.history.push((now, "erasing".into(), by.to_owned()));
         rec.state = if rec.kind == "reconfirmation" {
@@ -1028,12 +1057,6 @@ pub fn erase_batch(
         rec.version += 1;
         rec.updated_at = to_i64(now);
         rec.doc = doc_json(&doc);
-        if !env.rights.update_rights_request(&rec, &[])? {
-            return Err(AdminError::Conflict(format!(
-                "request {} changed meanwhile",
-                rec.id
-            )));
-        }
         items.push(Item {
             rec,
             doc,
@@ -1041,6 +1064,12 @@ pub fn erase_batch(
             categories,
             event,
         });
+    }
+    let rows: Vec<RightsRecord> = items.iter().map(|i| i.rec.clone()).collect();
+    if env.rights.update_rights_requests(&rows, &[])? != rows.len() as u64 {
+        return Err(AdminError::Conflict(
+            "a request of the batch changed meanwhile; run again".into(),
+        ));
     }
     if items.is_empty() {
         return Ok(out);
@@ -1218,12 +1247,21 @@ pub fn erase_batch(
     }
     let ids: Vec<kura_vault::Uuid> = items.iter().map(|it| it.stored.id).collect();
     v.finish_erasures(&ids)?;
+    let mut done = Vec::with_capacity(items.len());
     for (it, (file, _)) in items.into_iter().zip(receipts) {
         let mut rec = it.rec;
         rec.doc = doc_json(&it.doc);
-        let done = complete(env, by, rec, Some(file.clone()), Vec::new())?;
-        out.push((done, Some(file)));
+        done.push(completed(rec, by, Some(file), now)?);
     }
+    if env.rights.update_rights_requests(&done, &[])? != done.len() as u64 {
+        return Err(AdminError::Conflict(
+            "a request of the batch changed meanwhile; run again".into(),
+        ));
+    }
+    out.extend(done.into_iter().map(|r| {
+        let receipt = r.receipt.clone();
+        (r, receipt)
+    }));
     Ok(out)
 }
 

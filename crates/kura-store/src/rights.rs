@@ -134,6 +134,18 @@ pub trait RightsStore: Send + Sync {
         audit: &[AuditLeaf],
     ) -> Result<bool, StoreError>;
 
+    /// [`RightsStore::update_rights_request`] for several requests in one transaction (a
+    /// batch of erasures); the leaves are written with them. Returns how many were
+    /// replaced; a request whose version moved is left as it is.
+    ///
+    /// # Errors
+    /// Backend failures.
+    fn update_rights_requests(
+        &self,
+        rs: &[RightsRecord],
+        audit: &[AuditLeaf],
+    ) -> Result<u64, StoreError>;
+
     /// Up to `limit` requests matching `filter`, in id order.
     ///
     /// # Errors

@@ -120,6 +120,32 @@ pub fn requests<S: RightsStore + Store>(s: &S) {
         )
         .unwrap();
     assert_eq!(of.len(), 1);
+
+    // A batch update: rows whose version moved are left alone, the rest replaced with the
+    // leaves in one transaction.
+    let size = s.audit_size().unwrap();
+    let mut c = s.rights_request("rr_c").unwrap().unwrap();
+    let mut d = s.rights_request("rr_d").unwrap().unwrap();
+    c.version += 1;
+    c.state = "verified".into();
+    d.state = "completed".into(); // version not raised: stale
+    assert_eq!(
+        s.update_rights_requests(&[c.clone(), d.clone()], &[b"batch".to_vec()])
+            .unwrap(),
+        1
+    );
+    assert_eq!(s.audit_size().unwrap(), size + 1);
+    assert_eq!(s.rights_request("rr_c").unwrap().unwrap().state, "verified");
+    assert_eq!(s.rights_request("rr_d").unwrap().unwrap().state, "erasing");
+    assert_eq!(
+        s.update_rights_requests(&[d], &[b"none".to_vec()]).unwrap(),
+        0
+    );
+    assert_eq!(
+        s.audit_size().unwrap(),
+        size + 1,
+        "nothing replaced, no leaf"
+    );
 }
 
 /// A subject is asked once per retention cycle, even when asked twice; another cycle asks

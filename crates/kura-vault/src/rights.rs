@@ -74,6 +74,28 @@ impl Vault {
         }
     }
 
+    /// Records several events consecutively in one group commit and returns their log
+    /// indexes, in order, once durable.
+    ///
+    /// # Errors
+    /// As [`Vault::record_event`].
+    pub fn record_events(&self, evs: &[AccessEvent]) -> Result<Vec<u64>, VaultError> {
+        let Some(a) = &self.audit else {
+            return Err(VaultError::Store(kura_store::StoreError::Backend(
+                "no access log: this vault cannot prove an event".into(),
+            )));
+        };
+        if evs.is_empty() {
+            return Ok(Vec::new());
+        }
+        Ok(a.appender
+            .submit_many(evs)?
+            .wait_all()?
+            .iter()
+            .map(kura_audit::Appended::index)
+            .collect())
+    }
+
     /// Records a refused or failed request (`denied:<code>` / `error:<code>`) and returns
     /// its error (or the audit error: fail closed).
     pub fn record_refusal(&self, ev: AccessEvent, err: VaultError) -> VaultError {

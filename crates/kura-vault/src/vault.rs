@@ -142,7 +142,7 @@ pub struct Vault {
     /// Blind-index keys by collection, then field.
     index_keys: HashMap<String, HashMap<String, BlindIndexKey>>,
     cache: KeyCache,
-    audit: Option<AuditHook>,
+    pub(crate) audit: Option<AuditHook>,
     pub(crate) containment: Option<crate::contain::ContainmentHook>,
     /// Root of the per-organization keys of `token`-mode fields.
     pub(crate) token_root: SecretKey,
@@ -159,8 +159,8 @@ pub struct Vault {
 }
 
 /// Where the vault records access events.
-struct AuditHook {
-    appender: Arc<Appender>,
+pub(crate) struct AuditHook {
+    pub(crate) appender: Arc<Appender>,
     clock: Arc<dyn Clock>,
 }
 

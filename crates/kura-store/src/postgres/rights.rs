@@ -113,6 +113,14 @@ impl RightsStore for PostgresStore {
         r: &RightsRecord,
         audit: &[AuditLeaf],
     ) -> Result<bool, StoreError> {
+        Ok(self.update_rights_requests(std::slice::from_ref(r), audit)? == 1)
+    }
+
+    fn update_rights_requests(
+        &self,
+        rs: &[RightsRecord],
+        audit: &[AuditLeaf],
+    ) -> Result<u64, StoreError> {
         const SQL: &str = "UPDATE kura_data.rights_requests SET subject_id = $2, state = $3, \
              due_at = $4, token_hash = $5, token_expires = $6, version = $7::bigint, updated_at = $8, \
              doc = $9, receipt = $10 WHERE id = $1 AND version = $7::bigint - 1";
@@ -120,28 +128,31 @@ impl RightsStore for PostgresStore {
         let Conn { client, stmts } = &mut *conn;
         let mut tx = client.transaction()?;
         let stmt = prepared(&mut tx, stmts, SQL)?;
-        let hash = r.token_hash.map(|h| h.to_vec());
-        let n = tx.execute(
-            &stmt,
-            &[
-                &r.id,
-                &r.subject,
-                &r.state,
-                &r.due_at,
-                &hash,
-                &r.token_expires,
-                &r.version,
-                &r.updated_at,
-                &r.doc,
-                &r.receipt,
-            ],
-        )?;
+        let mut n = 0u64;
+        for r in rs {
+            let hash = r.token_hash.map(|h| h.to_vec());
+            n += tx.execute(
+                &stmt,
+                &[
+                    &r.id,
+                    &r.subject,
+                    &r.state,
+                    &r.due_at,
+                    &hash,
+                    &r.token_expires,
+                    &r.version,
+                    &r.updated_at,
+                    &r.doc,
+                    &r.receipt,
+                ],
+            )?;
+        }
         if n == 0 {
-            return Ok(false);
+            return Ok(0);
         }
         append_leaves(&mut tx, stmts, audit)?;
         tx.commit()?;
-        Ok(true)
+        Ok(n)
     }
 
     fn rights_requests(

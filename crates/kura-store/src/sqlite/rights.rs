@@ -130,33 +130,46 @@ impl RightsStore for SqliteStore {
         r: &RightsRecord,
         audit: &[AuditLeaf],
     ) -> Result<bool, StoreError> {
+        Ok(self.update_rights_requests(std::slice::from_ref(r), audit)? == 1)
+    }
+
+    fn update_rights_requests(
+        &self,
+        rs: &[RightsRecord],
+        audit: &[AuditLeaf],
+    ) -> Result<u64, StoreError> {
         let mut w = lock(&self.writer);
         let tx = w
             .data
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let n = tx.execute(
-            "UPDATE rights_requests SET subject = ?2, state = ?3, due_at = ?4, token_hash = ?5, \
-             token_expires = ?6, version = ?7, updated_at = ?8, doc = ?9, receipt = ?10 \
-             WHERE id = ?1 AND version = ?7 - 1",
-            params![
-                r.id,
-                r.subject.as_ref().map(|s| s.as_bytes().to_vec()),
-                r.state,
-                r.due_at,
-                r.token_hash.map(|h| h.to_vec()),
-                r.token_expires,
-                r.version,
-                r.updated_at,
-                r.doc,
-                r.receipt,
-            ],
-        )?;
+        let mut n = 0u64;
+        {
+            let mut stmt = tx.prepare_cached(
+                "UPDATE rights_requests SET subject = ?2, state = ?3, due_at = ?4, \
+                 token_hash = ?5, token_expires = ?6, version = ?7, updated_at = ?8, doc = ?9, \
+                 receipt = ?10 WHERE id = ?1 AND version = ?7 - 1",
+            )?;
+            for r in rs {
+                n += stmt.execute(params![
+                    r.id,
+                    r.subject.as_ref().map(|s| s.as_bytes().to_vec()),
+                    r.state,
+                    r.due_at,
+                    r.token_hash.map(|h| h.to_vec()),
+                    r.token_expires,
+                    r.version,
+                    r.updated_at,
+                    r.doc,
+                    r.receipt,
+                ])? as u64;
+            }
+        }
         if n == 0 {
-            return Ok(false);
+            return Ok(0);
         }
         append_leaves(&tx, audit)?;
         tx.commit()?;
-        Ok(true)
+        Ok(n)
     }
 
     fn rights_requests(
