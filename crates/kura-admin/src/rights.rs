@@ -81,6 +81,9 @@ pub struct Settings {
     pub record_days: u32,
     /// When backups taken before an erasure are rotated out, in days.
     pub backup_rotation_days: u32,
+    /// Codes mailed per person in 24 hours, at most (requests beyond are recorded, refused
+    /// `rights_rate_limited` and mailed nothing).
+    pub max_codes_per_day: u32,
 }
 
 impl Default for Settings {
@@ -93,6 +96,7 @@ impl Default for Settings {
             appi_target_days: 14,
             record_days: 730,
             backup_rotation_days: 35,
+            max_codes_per_day: 5,
         }
     }
 }
@@ -585,6 +589,33 @@ pub fn open(
         env.rights.insert_rights_request(&rec, &[ev.to_leaf()?])?;
         return Ok(id);
     };
+    // A flood of requests must not become a flood of mail to the person: at most
+    // `max_codes_per_day` codes per subject in 24 hours. Beyond that the request is recorded,
+    // refused (`rights_rate_limited`, an access event) and mailed nothing; the caller's
+    // answer stays the same.
+    let day_ago = to_i64(now.saturating_sub(86_400_000));
+    let recent = env
+        .rights
+        .rights_requests(
+            &RightsFilter {
+                subject: Some(stored.id),
+                ..RightsFilter::default()
+            },
+            10_000,
+        )?
+        .iter()
+        .filter(|r| r.received_at >= day_ago && r.channel != "retention")
+        .count();
+    if recent >= env.settings.max_codes_per_day as usize {
+        rec.state = State::Denied.as_str().to_owned();
+        doc.denial_reason = Some("rate limited: too many requests for this person today".into());
+        rec.doc = doc_json(&doc);
+        let ev = base
+            .with_subjects([stored.iid])
+            .with_outcome(Outcome::Error("rights_rate_limited".into()));
+        env.rights.insert_rights_request(&rec, &[ev.to_leaf()?])?;
+        return Ok(id);
+    }
     let (token, sha) = new_token()?;
     rec.token_hash = Some(v.recovery_token_hash(&sha));
     rec.doc = doc_json(&doc);
@@ -664,6 +695,7 @@ pub fn verify(
     collection: &str,
     token: &str,
     changes: Option<&BTreeMap<String, Option<String>>>,
+    mail_copy: bool,
 ) -> Result<Verified, AdminError> {
     let v = env.vault;
     let base = v.event_for(access, EventAction::RightsVerify, collection);
@@ -803,7 +835,7 @@ pub fn verify(
         ));
     }
     env.rights.touch_activity(&[(subject, to_i64(now))])?;
-    answer(env, &access.principal, r, &stored, changes)
+    answer(env, &access.principal, r, &stored, changes, mail_copy)
 }
 
 /// Answers a verified request (also what [`resume`] runs).
@@ -813,6 +845,7 @@ fn answer(
     r: RightsRecord,
     stored: &StoredSubject,
     changes: Option<&BTreeMap<String, Option<String>>>,
+    mail_copy: bool,
 ) -> Result<Verified, AdminError> {
     let kind =
         RequestKind::parse(&r.kind).ok_or_else(|| corrupt(format!("request {}: kind", r.id)))?;
@@ -820,6 +853,17 @@ fn answer(
     match kind {
         RequestKind::Access => {
             let package = export_package(env, &acting, &r, stored)?;
+            if mail_copy {
+                // On request, also to the address on file (never to another), as JSON.
+                let text = format!(
+                    "{c}: a copy of the personal data we hold about you (request {id}), as JSON. \
+                     The CSV files are inside, under \"csv\".\n\n{json}\n",
+                    c = env.settings.controller_name,
+                    id = r.id,
+                    json = serde_json::to_string_pretty(&package).unwrap_or_default()
+                );
+                tell(env, by, &r.id, stored, "A copy of your data", text)?;
+            }
             let done = complete(env, by, r, None, Vec::new())?;
             Ok(Verified {
                 request: view(&done, env.clock.now_ms())?,
@@ -1826,7 +1870,7 @@ pub fn resume(env: &Env<'_>, by: &str) -> Result<u64, AdminError> {
                     .subject
                     .and_then(|s| env.vault.store().subject(&r.collection, &s).ok().flatten())
                 {
-                    answer(env, by, r, &s, None)?;
+                    answer(env, by, r, &s, None, false)?;
                     done += 1;
                 }
             }

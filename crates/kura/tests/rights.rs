@@ -515,8 +515,13 @@ fn access_rectification_and_restriction_only_after_the_code_on_file() {
     assert_eq!(r.status, 202, "{}", r.text);
     let req = r.body["request"].as_str().unwrap().to_owned();
     let token = token_for(&s.dir, "Accessme@example.de");
-    let r = verify(&service, json!({"token": token}));
+    let r = verify(&service, json!({"token": token, "mail_copy": true}));
     assert_eq!(r.status, 200, "{}", r.text);
+    let copy = outbox(&s.dir)
+        .into_iter()
+        .find(|m| m.1 == "Accessme@example.de" && m.3.contains("kura-export/1"))
+        .expect("a copy mailed to the address on file");
+    assert!(copy.3.contains("AccessmeMüller"));
     let p = &r.body["export"];
     assert_eq!(p["format"], "kura-export/1");
     assert_eq!(p["fields"]["name"], "AccessmeMüller");
@@ -657,6 +662,21 @@ fn access_rectification_and_restriction_only_after_the_code_on_file() {
     );
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(r.body["state"], "denied");
+    // A flood of requests is not a flood of mail: the person got at most five codes today.
+    let codes_before = outbox(&s.dir)
+        .iter()
+        .filter(|m| m.1 == "Accessme@example.de" && token_in(&m.3).is_some())
+        .count();
+    for _ in 0..10 {
+        let r = open(&service, json!({"kind": "access", "subject": id}));
+        assert_eq!(r.status, 202, "{}", r.text);
+    }
+    let codes_after = outbox(&s.dir)
+        .iter()
+        .filter(|m| m.1 == "Accessme@example.de" && token_in(&m.3).is_some())
+        .count();
+    assert_eq!(codes_before, 4, "four codes so far");
+    assert_eq!(codes_after, 5, "at most five codes a day");
     let list = s.get("/v1/rights?state=completed");
     assert_eq!(list.body.as_array().unwrap().len(), 3, "{}", list.text);
     let m = s.get("/v1/metrics");

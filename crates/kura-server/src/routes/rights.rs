@@ -67,6 +67,9 @@ pub struct VerifyRequest {
     /// Rectification only: the corrected fields (`null` removes).
     #[schema(value_type = Option<Object>)]
     pub fields: Option<BTreeMap<String, Option<String>>>,
+    /// Access only: also mail the package to the address on file.
+    #[serde(default)]
+    pub mail_copy: bool,
 }
 
 /// What a verified request answered.
@@ -180,8 +183,11 @@ pub async fn verify(
     let a = access(&principal, &purpose);
     let token = Zeroizing::new(body.token);
     let fields = body.fields;
-    let v = run(move || kura_admin::rights::verify(&svc.env(), &a, &c, &token, fields.as_ref()))
-        .await?;
+    let mail_copy = body.mail_copy;
+    let v = run(move || {
+        kura_admin::rights::verify(&svc.env(), &a, &c, &token, fields.as_ref(), mail_copy)
+    })
+    .await?;
     Ok(Json(VerifiedAnswer {
         request: v.request,
         export: v.export,

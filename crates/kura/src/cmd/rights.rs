@@ -59,6 +59,9 @@ pub enum RightsCommand {
         /// Write the export package (access) or the receipt (erasure) here.
         #[arg(long)]
         out: Option<PathBuf>,
+        /// Access: also mail the package to the address on file.
+        #[arg(long)]
+        mail_copy: bool,
     },
     /// Requests, with their deadlines and states.
     List {
@@ -259,6 +262,7 @@ pub fn run(cmd: RightsCommand) -> Result<ExitCode> {
             token,
             fields,
             out,
+            mail_copy,
         } => {
             let token = Zeroizing::new(match token {
                 Some(t) => t,
@@ -282,6 +286,7 @@ pub fn run(cmd: RightsCommand) -> Result<ExitCode> {
                     &collection,
                     &token,
                     changes.as_ref(),
+                    mail_copy,
                 )
                 .map_err(fail)
             })?;
