@@ -19,17 +19,15 @@
 
 use std::collections::BTreeMap;
 
-use base64::Engine as _;
 use kura_audit::{AccessEvent, Action as EventAction};
 use kura_mail::OutgoingMail;
 use kura_store::{ActivityRow, RightsFilter, RightsRecord, StoredSubject};
 use kura_vault::{Access, PolicyAction, VaultError};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
 use crate::directory::AdminError;
-use crate::rights::{Doc, Env, TOKEN_PREFIX, doc_json, doc_of};
+use crate::rights::{Doc, Env, doc_json, doc_of, lang_of};
 
 /// Subjects per page and per batch of mails.
 pub const BATCH: usize = 512;
@@ -267,14 +265,6 @@ fn ask_mail(
     OutgoingMail::new(to.to_owned(), subject, Zeroizing::new(body))
 }
 
-fn lang_of(locale: &str) -> &str {
-    match locale.get(..2) {
-        Some("ja") => "ja",
-        Some("de") => "de",
-        _ => "en",
-    }
-}
-
 /// Opens the addresses of `recs`' subjects (the `retention_ask` events durable first),
 /// sends each a reconfirmation with its request's fixed Message-ID (skipping a message the
 /// transport already holds), and marks each `asked`.
@@ -480,12 +470,7 @@ pub fn run(
 }
 
 fn token(env: &Env<'_>) -> Result<(Zeroizing<String>, [u8; 32]), AdminError> {
-    let raw: [u8; 32] = kura_crypto::random_array()?;
-    let token = Zeroizing::new(format!(
-        "{TOKEN_PREFIX}{}",
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw)
-    ));
-    let sha: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+    let (token, sha) = crate::rights::new_token()?;
     Ok((token, env.vault.recovery_token_hash(&sha)))
 }
 
@@ -521,15 +506,9 @@ pub fn reconfirm(
             Err(e) => e.into(),
         }
     };
-    let valid = token.strip_prefix(TOKEN_PREFIX).is_some_and(|r| {
-        r.len() == 43
-            && r.bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-    });
-    if !valid {
+    let Some(sha) = crate::rights::token_sha(token) else {
         return Err(invalid(base));
-    }
-    let sha: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+    };
     let Some(mut rec) = env
         .rights
         .rights_request_by_token(&v.recovery_token_hash(&sha))?

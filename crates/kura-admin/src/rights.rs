@@ -391,14 +391,16 @@ pub fn grant_for(kind: RequestKind) -> PolicyAction {
     }
 }
 
-fn new_token() -> Result<(Zeroizing<String>, [u8; 32]), AdminError> {
+/// A fresh one-time code and its SHA-256 (what the vault's keyed hash is taken of).
+pub(crate) fn new_token() -> Result<(Zeroizing<String>, [u8; 32]), AdminError> {
     let raw: [u8; 32] = kura_crypto::random_array()?;
     let token = Zeroizing::new(format!("{TOKEN_PREFIX}{}", URL_SAFE_NO_PAD.encode(raw)));
     let sha: [u8; 32] = Sha256::digest(token.as_bytes()).into();
     Ok((token, sha))
 }
 
-fn token_sha(token: &str) -> Option<[u8; 32]> {
+/// The SHA-256 of a well-formed code (`kura_rv_` and 43 base64url characters), else `None`.
+pub(crate) fn token_sha(token: &str) -> Option<[u8; 32]> {
     let rest = token.strip_prefix(TOKEN_PREFIX)?;
     if rest.len() != 43
         || !rest
@@ -423,7 +425,8 @@ fn on_behalf(principal: &str, request: &str) -> Access {
     a
 }
 
-fn lang_of(locale: &str) -> &str {
+/// The language of a mail to a person of `locale`: `ja`, `de`, else English.
+pub(crate) fn lang_of(locale: &str) -> &str {
     match locale.get(..2) {
         Some("ja") => "ja",
         Some("de") => "de",
