@@ -22,7 +22,7 @@ use std::collections::BTreeMap;
 use kura_audit::{AccessEvent, Action as EventAction};
 use kura_mail::OutgoingMail;
 use kura_store::{ActivityRow, RightsFilter, RightsRecord, StoredSubject};
-use kura_vault::{Access, PolicyAction, VaultError};
+use kura_vault::{Access, VaultError};
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
@@ -487,24 +487,9 @@ pub fn reconfirm(
 ) -> Result<(), AdminError> {
     let v = env.vault;
     let base = v.event_for(access, EventAction::RetentionConfirm, collection);
-    // Redeeming a code sent to the address on file: decided on that field.
-    let channel_field = v.email_field(collection)?.map(|f| vec![f]);
-    if let Err(e) = v.decide(
-        access,
-        PolicyAction::Authenticate,
-        collection,
-        channel_field.as_deref(),
-        None,
-    ) {
-        return Err(v.record_refusal(base, e).into());
-    }
+    crate::rights::decide_redeem(v, access, collection, &base)?;
     let invalid = |ev: AccessEvent| -> AdminError {
-        match v.record_event(
-            &ev.with_outcome(kura_audit::Outcome::Error("rights_token_invalid".into())),
-        ) {
-            Ok(_) => AdminError::invalid("rights_token_invalid", "the token is not valid"),
-            Err(e) => e.into(),
-        }
+        crate::rights::refuse_verify(env, ev, "rights_token_invalid", "the token is not valid")
     };
     let Some(sha) = crate::rights::token_sha(token) else {
         return Err(invalid(base));

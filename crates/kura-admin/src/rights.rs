@@ -673,7 +673,50 @@ pub fn open(
     Ok(id)
 }
 
-fn refuse_verify(env: &Env<'_>, ev: AccessEvent, code: &'static str, msg: &str) -> AdminError {
+/// The one decision for redeeming a code sent to the address on file (a request's or a
+/// reconfirmation's): `authenticate` on the collection's e-mail field, like login and
+/// recovery — relayed by a service with the grant; a self-service principal is refused
+/// (`not_own_subject`: the code proves the channel on file, not the key). A refusal is
+/// recorded as `base` with `denied:<code>`.
+pub(crate) fn decide_redeem(
+    v: &Vault,
+    access: &Access,
+    collection: &str,
+    base: &AccessEvent,
+) -> Result<(), AdminError> {
+    let channel_field = v.email_field(collection)?.map(|f| vec![f]);
+    v.decide(
+        access,
+        PolicyAction::Authenticate,
+        collection,
+        channel_field.as_deref(),
+        None,
+    )
+    .map(drop)
+    .map_err(|e| v.record_refusal(base.clone(), e).into())
+}
+
+/// A request by id, or `not_found`.
+fn stored_request(env: &Env<'_>, id: &str) -> Result<RightsRecord, AdminError> {
+    env.rights
+        .rights_request(id)?
+        .ok_or_else(|| AdminError::NotFound(format!("request {id}")))
+}
+
+/// The request's subject as stored now (`None`: not known, or erased).
+fn live_subject(env: &Env<'_>, r: &RightsRecord) -> Result<Option<StoredSubject>, AdminError> {
+    match r.subject {
+        Some(s) => Ok(env.vault.store().subject(&r.collection, &s)?),
+        None => Ok(None),
+    }
+}
+
+pub(crate) fn refuse_verify(
+    env: &Env<'_>,
+    ev: AccessEvent,
+    code: &'static str,
+    msg: &str,
+) -> AdminError {
     match env
         .vault
         .record_event(&ev.with_outcome(Outcome::Error(code.to_owned())))
@@ -702,20 +745,7 @@ pub fn verify(
 ) -> Result<Verified, AdminError> {
     let v = env.vault;
     let base = v.event_for(access, EventAction::RightsVerify, collection);
-    // Redeeming a code sent to the address on file: decided on that field.
-    let channel_field = v.email_field(collection)?.map(|f| vec![f]);
-    if let Err(e) = v.decide(
-        access,
-        PolicyAction::Authenticate,
-        collection,
-        channel_field.as_deref(),
-        None,
-    ) {
-        // Like login and recovery: relayed by a service with the grant (a self-service
-        // principal is refused, `not_own_subject`: the code proves the channel on file,
-        // not the key).
-        return Err(v.record_refusal(base, e).into());
-    }
+    decide_redeem(v, access, collection, &base)?;
     let Some(sha) = token_sha(token) else {
         return Err(refuse_verify(
             env,
@@ -945,24 +975,11 @@ fn completed(
 fn complete(
     env: &Env<'_>,
     by: &str,
-    mut r: RightsRecord,
+    r: RightsRecord,
     receipt: Option<Vec<u8>>,
     leaves: Vec<Vec<u8>>,
 ) -> Result<RightsRecord, AdminError> {
-    let now = env.clock.now_ms();
-    let mut d = doc_of(&r)?;
-    let done = if r.kind == "reconfirmation" {
-        "erased"
-    } else {
-        State::Completed.as_str()
-    };
-    d.history.push((now, done.to_owned(), by.to_owned()));
-    d.completed_at_ms = Some(now);
-    r.state = done.to_owned();
-    r.version += 1;
-    r.updated_at = to_i64(now);
-    r.doc = doc_json(&d);
-    r.receipt = receipt;
+    let r = completed(r, by, receipt, env.clock.now_ms())?;
     if !env.rights.update_rights_request(&r, &leaves)? {
         return Err(AdminError::Conflict(format!(
             "request {} changed meanwhile",
@@ -1582,10 +1599,7 @@ pub fn extend(env: &Env<'_>, by: &str, id: &str, reason: &str) -> Result<Request
             "an extension states its reasons (`reason`)",
         ));
     }
-    let mut r = env
-        .rights
-        .rights_request(id)?
-        .ok_or_else(|| AdminError::NotFound(format!("request {id}")))?;
+    let mut r = stored_request(env, id)?;
     if !State::parse(&r.state).is_some_and(State::is_open) || r.kind == "reconfirmation" {
         return Err(AdminError::invalid(
             "request_closed",
@@ -1597,17 +1611,11 @@ pub fn extend(env: &Env<'_>, by: &str, id: &str, reason: &str) -> Result<Request
     let dl = d
         .deadlines
         .ok_or_else(|| corrupt(format!("request {id}: deadlines")))?;
-    let country = match r.subject {
-        Some(s) => env
-            .vault
-            .store()
-            .subject(&r.collection, &s)?
-            .map(|s| s.country),
-        None => None,
-    };
-    let extended =
-        kura_obligations::rights::extend(&dl, now, &zone_of(country.as_deref().unwrap_or("")))
-            .map_err(|e| AdminError::invalid(e.code(), e.to_string()))?;
+    // The subject (looked up once): its zone for the new deadline, its address to tell.
+    let stored = live_subject(env, &r)?;
+    let country = stored.as_ref().map_or("", |s| s.country.as_str());
+    let extended = kura_obligations::rights::extend(&dl, now, &zone_of(country))
+        .map_err(|e| AdminError::invalid(e.code(), e.to_string()))?;
     d.deadlines = Some(extended);
     d.extension_reason = Some(reason.to_owned());
     d.history.push((now, "extended".into(), by.to_owned()));
@@ -1625,10 +1633,6 @@ pub fn extend(env: &Env<'_>, by: &str, id: &str, reason: &str) -> Result<Request
     )
     .with_fields(["state:extended"]);
     // The subject is told with the reasons (GDPR Art. 12(3); CCPA §7021(b)).
-    let stored = match r.subject {
-        Some(s) => env.vault.store().subject(&r.collection, &s)?,
-        None => None,
-    };
     if let Some(s) = &stored {
         ev = ev.with_subjects([s.iid]);
     }
@@ -1661,10 +1665,7 @@ pub fn deny(env: &Env<'_>, by: &str, id: &str, reason: &str) -> Result<RequestVi
             "a denial states its reasons (`reason`)",
         ));
     }
-    let mut r = env
-        .rights
-        .rights_request(id)?
-        .ok_or_else(|| AdminError::NotFound(format!("request {id}")))?;
+    let mut r = stored_request(env, id)?;
     let from = State::parse(&r.state).ok_or_else(|| {
         AdminError::invalid("request_closed", format!("request {id} is {}", r.state))
     })?;
@@ -1695,10 +1696,7 @@ pub fn deny(env: &Env<'_>, by: &str, id: &str, reason: &str) -> Result<RequestVi
             "request {id} changed meanwhile"
         )));
     }
-    if let Some(s) = match r.subject {
-        Some(s) => env.vault.store().subject(&r.collection, &s)?,
-        None => None,
-    } {
+    if let Some(s) = live_subject(env, &r)? {
         let text = format!(
             "{c} did not act on your request {id}.\nReasons: {reason}\n\
              You may lodge a complaint with a supervisory authority and seek a judicial remedy (GDPR Art. 12(4)).\nContact: {contact}\n",
@@ -1750,10 +1748,7 @@ fn tell(
 pub fn confirm(env: &Env<'_>, access: &Access, id: &str) -> Result<RequestView, AdminError> {
     let now = env.clock.now_ms();
     let p = env.directory.principal(&access.principal)?;
-    let mut r = env
-        .rights
-        .rights_request(id)?
-        .ok_or_else(|| AdminError::NotFound(format!("request {id}")))?;
+    let mut r = stored_request(env, id)?;
     let mut d = doc_of(&r)?;
     let org = p.map(|p| p.org).unwrap_or_default();
     let Some(t) = d
@@ -1793,10 +1788,7 @@ pub fn confirm(env: &Env<'_>, access: &Access, id: &str) -> Result<RequestView, 
 /// # Errors
 /// `not_found`.
 pub fn show(env: &Env<'_>, id: &str) -> Result<RequestView, AdminError> {
-    let r = env
-        .rights
-        .rights_request(id)?
-        .ok_or_else(|| AdminError::NotFound(format!("request {id}")))?;
+    let r = stored_request(env, id)?;
     view(&r, env.clock.now_ms())
 }
 
@@ -1830,10 +1822,7 @@ pub fn list(
 /// # Errors
 /// `not_found`; `no_receipt` while there is none.
 pub fn receipt_of(env: &Env<'_>, id: &str) -> Result<Vec<u8>, AdminError> {
-    let r = env
-        .rights
-        .rights_request(id)?
-        .ok_or_else(|| AdminError::NotFound(format!("request {id}")))?;
+    let r = stored_request(env, id)?;
     r.receipt.ok_or_else(|| {
         AdminError::invalid(
             "no_receipt",
