@@ -312,6 +312,35 @@ fn leases(store: &Arc<dyn ContainmentStore>, other: &Arc<dyn ContainmentStore>, 
         "the trip names every subject, spent ones too"
     );
 
+    // Two leases taken in the same millisecond share a row: settling the second keeps what
+    // the first was spent on (a trip names both).
+    let key = format!("p-{}", uuid::Uuid::now_v7());
+    let k = key.as_str();
+    assert_eq!(
+        touch_leasing(s, k, &[1], t, 100, 2, None),
+        WindowOutcome::Admitted { leased: 2 }
+    );
+    assert_eq!(
+        touch_leasing(s, k, &[2], t, 100, 2, Some((t, &[10, 11], 0))),
+        WindowOutcome::Admitted { leased: 2 }
+    );
+    assert_eq!(
+        touch_leasing(s, k, &[3], t + 1, 100, 0, Some((t, &[12], 1))),
+        WindowOutcome::Admitted { leased: 0 }
+    );
+    let fill: Vec<u64> = (200..294).collect();
+    assert_eq!(
+        touch_leasing(o, k, &fill, t + 2, 100, 0, None),
+        WindowOutcome::Admitted { leased: 0 }
+    );
+    let WindowOutcome::Tripped { obtained } = touch_leasing(o, k, &[999], t + 3, 100, 0, None)
+    else {
+        panic!("the 101st count must trip");
+    };
+    let mut want: Vec<u64> = vec![1, 2, 3, 10, 11, 12];
+    want.extend(200..294);
+    assert_eq!(obtained, want, "both leases' subjects are named");
+
     // A giving back of more than the lease holds, or of an unknown lease, changes nothing.
     let key = format!("p-{}", uuid::Uuid::now_v7());
     let k = key.as_str();

@@ -14,7 +14,10 @@ const LOCK: &str =
     "SELECT live, tripped_at FROM kura_data.containment_windows WHERE key = $1 FOR UPDATE";
 const EXPIRE: &str = "WITH gone AS (DELETE FROM kura_data.containment_entries \
      WHERE key = $1 AND entered_at <= $2 RETURNING n) SELECT coalesce(sum(n), 0)::bigint FROM gone";
-const SETTLE: &str = "UPDATE kura_data.containment_entries SET n = n - $3, spent = $4 \
+/// Appends to `spent`: two leases taken by one server in the same millisecond share a row
+/// (their weights add up), and the second settlement must not drop the first one's subjects.
+const SETTLE: &str = "UPDATE kura_data.containment_entries \
+     SET n = n - $3, spent = coalesce(spent, ''::bytea) || $4 \
      WHERE key = $1 AND subject = $2 AND n >= $3";
 const LEASE: &str = "INSERT INTO kura_data.containment_entries (key, subject, entered_at, n) \
      VALUES ($1, $2, $3, $4) \

@@ -97,17 +97,24 @@ fn touch_in(
     }
     if let Some(l) = t.settle.filter(|l| l.taken_at > cutoff) {
         let unspent = to_i64(l.unspent)?;
+        let lease = lease_subject(l.taken_at, l.tag);
+        // Two leases this server took in the same millisecond share a row (their weights
+        // add up): the spent subjects are appended, never replaced, so a trip names both.
+        let mut spent: Vec<u8> = tx
+            .prepare_cached(
+                "SELECT spent FROM containment_entries WHERE key = ?1 AND subject = ?2",
+            )?
+            .query_row(params![t.key, lease], |r| r.get::<_, Option<Vec<u8>>>(0))
+            .optional()?
+            .flatten()
+            .unwrap_or_default();
+        spent.extend_from_slice(&pack(l.spent));
         let back = tx
             .prepare_cached(
                 "UPDATE containment_entries SET n = n - ?3, spent = ?4 \
                  WHERE key = ?1 AND subject = ?2 AND n >= ?3",
             )?
-            .execute(params![
-                t.key,
-                lease_subject(l.taken_at, l.tag),
-                unspent,
-                pack(l.spent)
-            ])?;
+            .execute(params![t.key, lease, unspent, spent])?;
         if back == 1 {
             live = live.saturating_sub(unspent).max(0);
         }
