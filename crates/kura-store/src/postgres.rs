@@ -985,7 +985,9 @@ impl Store for PostgresStore {
 
     fn subject(&self, collection: &str, id: &Uuid) -> Result<Option<StoredSubject>, StoreError> {
         const SQL: &str = "SELECT s.iid, s.country, s.locale, s.version, s.fields, s.tokens, \
-                k.kek_version, k.wrapped, k.epoch, k.restricted \
+                k.kek_version, k.wrapped, k.epoch, k.restricted, \
+                (SELECT string_agg(c.token, ',' ORDER BY c.token) FROM kura_data.cards c \
+                  WHERE c.subject_id = s.subject_id) \
              FROM kura_data.subjects s JOIN kura_keys.data_keys k ON k.subject_id = s.subject_id \
              WHERE s.subject_id = $1 AND s.collection = $2";
         let mut conn = self.pool.get()?;
@@ -1012,6 +1014,7 @@ impl Store for PostgresStore {
             },
             key_epoch: r.get::<_, i64>(8).max(0) as u64,
             restricted: r.get(9),
+            cards: Some(crate::record::split_tokens(r.get::<_, Option<&str>>(10))),
         }))
     }
 

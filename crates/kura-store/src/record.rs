@@ -55,6 +55,15 @@ pub struct StoredSubject {
     /// Processing restricted (GDPR Art. 18): only the subject's own reads are served. Read
     /// from the key store, beside the key, never from the data store.
     pub restricted: bool,
+    /// The subject's card tokens in token order, when the read that loaded the subject
+    /// fetched them in the same statement (`Store::subject` does); `None` where it did not
+    /// (the caller asks `CardStore::card_tokens`).
+    pub cards: Option<Vec<String>>,
+}
+
+/// Card tokens joined with commas (a token never contains one) back into a list.
+pub(crate) fn split_tokens(joined: Option<&str>) -> Vec<String> {
+    joined.map_or_else(Vec::new, |j| j.split(',').map(str::to_owned).collect())
 }
 
 /// One search result.

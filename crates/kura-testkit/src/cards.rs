@@ -178,7 +178,11 @@ pub fn insert_read_delete(store: &dyn CardStore) {
     assert!(!store.delete_card(&c.meta.token, &[]).unwrap());
     assert_eq!(store.count_cards().unwrap(), (0, 0));
     // The subject itself is untouched.
-    assert!(store.subject("accounts", &s.id).unwrap().is_some());
+    assert_eq!(
+        store.subject("accounts", &s.id).unwrap().unwrap().cards,
+        Some(Vec::new()),
+        "no cards: an empty list, not a second query"
+    );
 }
 
 pub fn same_lookup_gives_existing_token(store: &dyn CardStore) {
@@ -221,6 +225,17 @@ pub fn erasure_shreds_cards(store: &dyn CardStore) {
     }
     assert_eq!(store.count_cards().unwrap(), (3, 3));
     assert_eq!(store.card_tokens(&s.id).unwrap().len(), 2);
+    // A subject read carries its card tokens, in token order, from the same statement.
+    let mut tokens = vec![a.meta.token.clone(), b.meta.token.clone()];
+    tokens.sort();
+    assert_eq!(
+        store.subject("accounts", &s.id).unwrap().unwrap().cards,
+        Some(tokens)
+    );
+    assert_eq!(
+        store.subject("accounts", &other.id).unwrap().unwrap().cards,
+        Some(vec![keep.meta.token.clone()])
+    );
     assert!(store.delete_subject("accounts", &s.id, &[]).unwrap());
     for c in [&a, &b] {
         assert!(store.card(&c.meta.token).unwrap().is_none());

@@ -615,7 +615,10 @@ impl Vault {
             if wanted.is_some_and(|w| !w.contains(&f.name)) {
                 continue;
             }
-            let tokens = self.store().card_tokens(&stored.id)?;
+            let tokens = match &stored.cards {
+                Some(t) => t.clone(),
+                None => self.store().card_tokens(&stored.id)?,
+            };
             if !tokens.is_empty() {
                 out.insert(f.name.clone(), Zeroizing::new(tokens.join(",")));
             }

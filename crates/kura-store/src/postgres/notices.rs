@@ -421,6 +421,7 @@ impl NoticeStore for PostgresStore {
                     },
                     key_epoch: r.get::<_, i64>(10).max(0) as u64,
                     restricted: r.get(11),
+                    cards: None,
                 })
             })
             .collect()

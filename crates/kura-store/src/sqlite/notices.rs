@@ -381,6 +381,7 @@ impl NoticeStore for SqliteStore {
                         wrapped_key,
                         key_epoch,
                         restricted,
+                        cards: None,
                     });
                 }
             }
