@@ -10,6 +10,12 @@ mod open;
 
 use clap::Parser;
 
+/// mimalloc instead of the system allocator: a read allocates a few dozen small buffers
+/// (sealed fields, opened values, the event) across many threads, where glibc's allocator
+/// spent about a tenth of a read's time (`perf`, issue 18).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> std::process::ExitCode {
     let cli = cli::Cli::parse();
     init_logging(cli.log_json);
