@@ -61,8 +61,16 @@ type Reply = Result<u64, &'static str>;
 
 #[derive(Default)]
 struct Slot {
-    result: Mutex<Option<Reply>>,
+    result: Mutex<SlotState>,
     ready: Condvar,
+}
+
+/// The reply, once the batch is written, and the task to wake then if the ticket is being
+/// awaited (both under one lock, so a reply cannot slip between a poll and its waker).
+#[derive(Default)]
+struct SlotState {
+    reply: Option<Reply>,
+    waker: Option<std::task::Waker>,
 }
 
 struct Job {
@@ -135,19 +143,41 @@ impl Ticket {
     /// [`AuditError::AppendFailed`] if the batch could not be written.
     pub fn wait_all(self) -> Result<Vec<Appended>, AuditError> {
         let mut r = lock(&self.slot.result);
-        while r.is_none() {
+        while r.reply.is_none() {
             r = self
                 .slot
                 .ready
                 .wait(r)
                 .unwrap_or_else(PoisonError::into_inner);
         }
-        match r.take() {
+        match r.reply.take() {
             Some(Ok(first)) => Ok((first..first + self.count as u64)
                 .map(|index| Appended { index })
                 .collect()),
             Some(Err(code)) => Err(AuditError::AppendFailed { code }),
             None => Err(AuditError::AppenderClosed),
+        }
+    }
+}
+
+/// Awaiting a ticket waits for the same durable write as [`Ticket::wait`] without holding a
+/// thread: the writer wakes the task when the batch is committed. The output is the first
+/// event's position (as [`Ticket::wait`]).
+impl std::future::Future for Ticket {
+    type Output = Result<Appended, AuditError>;
+
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        let mut r = lock(&self.slot.result);
+        match r.reply.take() {
+            Some(Ok(first)) => std::task::Poll::Ready(Ok(Appended { index: first })),
+            Some(Err(code)) => std::task::Poll::Ready(Err(AuditError::AppendFailed { code })),
+            None => {
+                r.waker = Some(cx.waker().clone());
+                std::task::Poll::Pending
+            }
         }
     }
 }
@@ -267,8 +297,15 @@ impl Drop for Appender {
 }
 
 fn answer(slot: &Slot, reply: Reply) {
-    *lock(&slot.result) = Some(reply);
+    let waker = {
+        let mut r = lock(&slot.result);
+        r.reply = Some(reply);
+        r.waker.take()
+    };
     slot.ready.notify_all();
+    if let Some(w) = waker {
+        w.wake();
+    }
 }
 
 fn writer(sh: &Shared, store: &dyn Store) {

@@ -400,6 +400,71 @@ fn appender_fails_closed_when_the_store_cannot_write() {
     ));
 }
 
+/// Polls `f` to completion on this thread, parking between wake-ups (a minimal executor:
+/// the appender must wake the task, or this never returns).
+fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    struct Unpark(std::thread::Thread);
+    impl std::task::Wake for Unpark {
+        fn wake(self: Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+    let waker = std::task::Waker::from(Arc::new(Unpark(std::thread::current())));
+    let mut cx = std::task::Context::from_waker(&waker);
+    let mut f = std::pin::pin!(f);
+    loop {
+        if let std::task::Poll::Ready(v) = f.as_mut().poll(&mut cx) {
+            return v;
+        }
+        std::thread::park();
+    }
+}
+
+#[test]
+fn an_awaited_ticket_resolves_when_durable_and_fails_closed() {
+    let dir = tempfile::tempdir().unwrap();
+    let flaky = Arc::new(Flaky {
+        inner: SqliteStore::create(dir.path(), VAULT, Durability::Normal).unwrap(),
+        broken: AtomicBool::new(false),
+    });
+    let app = Arc::new(Appender::start(flaky.clone(), AppenderConfig::default()).unwrap());
+    // Many awaiting tasks at once (each on its own thread): one gapless sequence, and each
+    // resolved only once its event is in the store.
+    let threads: Vec<_> = (0..8u64)
+        .map(|t| {
+            let (app, store) = (Arc::clone(&app), flaky.clone());
+            std::thread::spawn(move || {
+                (0..50u64)
+                    .map(|i| {
+                        let at = block_on(app.submit(&event(t * 100 + i)).unwrap())
+                            .unwrap()
+                            .index();
+                        assert!(store.audit_size().unwrap() > at, "resolved before durable");
+                        at
+                    })
+                    .collect::<Vec<_>>()
+            })
+        })
+        .collect();
+    let mut all = BTreeSet::new();
+    for t in threads {
+        all.extend(t.join().unwrap());
+    }
+    assert_eq!(all, (0..400).collect::<BTreeSet<u64>>());
+    flaky.broken.store(true, Ordering::SeqCst);
+    let r = block_on(app.submit(&event(999)).unwrap());
+    assert!(
+        matches!(
+            r,
+            Err(AuditError::AppendFailed {
+                code: "storage_error"
+            })
+        ),
+        "{r:?}"
+    );
+    assert_eq!(flaky.audit_size().unwrap(), 400);
+}
+
 #[test]
 fn appender_fails_closed_on_a_read_only_database() {
     let dir = tempfile::tempdir().unwrap();

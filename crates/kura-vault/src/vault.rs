@@ -97,6 +97,50 @@ impl Drop for SubjectInput {
     }
 }
 
+/// A result held back until the access event that records it is durable.
+///
+/// **Invariant:** the value leaves only through [`Durable::wait`] or [`Durable::durable`],
+/// and only once the log has committed the event (a vault without a log releases it at
+/// once). If the write fails, the value is dropped and the caller gets the audit error:
+/// nothing is shown that the log does not hold (fail closed).
+#[must_use = "the value is released only once its access event is durable"]
+pub struct Durable<T> {
+    value: T,
+    ticket: Option<kura_audit::Ticket>,
+}
+
+impl<T> std::fmt::Debug for Durable<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Durable")
+            .field("pending", &self.ticket.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T> Durable<T> {
+    /// Blocks until the event is durable, then releases the value.
+    ///
+    /// # Errors
+    /// [`VaultError::Audit`] if the event could not be written.
+    pub fn wait(self) -> Result<T, VaultError> {
+        if let Some(t) = self.ticket {
+            let _durable_at = t.wait()?;
+        }
+        Ok(self.value)
+    }
+
+    /// Awaits the event's durable write without holding a thread, then releases the value.
+    ///
+    /// # Errors
+    /// As [`Durable::wait`].
+    pub async fn durable(self) -> Result<T, VaultError> {
+        if let Some(t) = self.ticket {
+            let _durable_at = t.await?;
+        }
+        Ok(self.value)
+    }
+}
+
 /// A subject as returned to a caller: opened field values, zeroized on drop.
 pub struct SubjectView {
     /// Public id.
@@ -327,6 +371,17 @@ impl Vault {
     pub(crate) fn append(&self, ev: &AccessEvent) -> Result<Option<Appended>, VaultError> {
         match &self.audit {
             Some(a) => Ok(Some(a.appender.append(ev)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Queues an event (reads, searches) without waiting; the ticket resolves once durable.
+    pub(crate) fn submit(
+        &self,
+        ev: &AccessEvent,
+    ) -> Result<Option<kura_audit::Ticket>, VaultError> {
+        match &self.audit {
+            Some(a) => Ok(Some(a.appender.submit(ev)?)),
             None => Ok(None),
         }
     }
@@ -868,6 +923,23 @@ impl Vault {
         id: &Uuid,
         fields: Option<&[String]>,
     ) -> Result<SubjectView, VaultError> {
+        self.read_deferred(access, collection, id, fields)?.wait()
+    }
+
+    /// As [`Vault::read`], but the view comes wrapped in a [`Durable`] that releases it only
+    /// once its access event is durable: an async caller awaits that without holding a
+    /// thread while the log commits.
+    ///
+    /// # Errors
+    /// As [`Vault::read`]; a failed log write is the error of [`Durable::wait`] or
+    /// [`Durable::durable`].
+    pub fn read_deferred(
+        &self,
+        access: &Access,
+        collection: &str,
+        id: &Uuid,
+        fields: Option<&[String]>,
+    ) -> Result<Durable<SubjectView>, VaultError> {
         let ev = self.event(access, Action::Read, collection);
         let mut iid = None;
         let mut shown = Vec::new();
@@ -876,9 +948,11 @@ impl Vault {
                 // Each field returned, with the mode it was shown in when not plain
                 // (`email:masked`): breach scoping reads the mode back from the log.
                 let ev = ev.clone().with_subjects(iid).with_fields(shown);
-                // Durable before anything is returned (fail closed).
-                self.append(&ev)?;
-                Ok(view)
+                // Released only once durable (fail closed).
+                Ok(Durable {
+                    value: view,
+                    ticket: self.submit(&ev)?,
+                })
             })
             .map_err(|e| self.refused(ev.with_subjects(iid), e))
     }
@@ -1194,6 +1268,23 @@ impl Vault {
         value: &str,
         limit: usize,
     ) -> Result<Vec<Uuid>, VaultError> {
+        self.search_deferred(access, collection, field, value, limit)?
+            .wait()
+    }
+
+    /// As [`Vault::search`], the ids released only once the search's access event is
+    /// durable (see [`Vault::read_deferred`]).
+    ///
+    /// # Errors
+    /// As [`Vault::search`].
+    pub fn search_deferred(
+        &self,
+        access: &Access,
+        collection: &str,
+        field: &str,
+        value: &str,
+        limit: usize,
+    ) -> Result<Durable<Vec<Uuid>>, VaultError> {
         let mut ev = self.event(access, Action::Search, collection);
         if kura_model::is_valid_name(field) {
             ev = ev.with_fields([field]);
@@ -1209,8 +1300,10 @@ impl Vault {
                     Some(probe) if found.is_empty() => self.touch_probe(access, probe)?,
                     _ => self.touch(access, &found)?,
                 }
-                self.append(&ev.clone().with_subjects(found.iter().copied()))?;
-                Ok(hits.into_iter().map(|h| h.id).collect())
+                Ok(Durable {
+                    value: hits.into_iter().map(|h| h.id).collect(),
+                    ticket: self.submit(&ev.clone().with_subjects(found.iter().copied()))?,
+                })
             })
             .map_err(|e| self.refused(ev.with_subjects(found.iter().copied()), e))
     }

@@ -317,7 +317,12 @@ pub async fn read_subject(
     });
     let a = access(&principal, &purpose);
     let vault = state.vault.clone();
-    let view = blocking(move || vault.read(&a, &c, &id, fields.as_deref())).await?;
+    // The store and the field opens on a blocking thread; the wait for the durable access
+    // event (group commit) without one.
+    let view = blocking(move || vault.read_deferred(&a, &c, &id, fields.as_deref()))
+        .await?
+        .durable()
+        .await?;
     Ok(Json(SubjectBody {
         id: view.id.to_string(),
         country: view.country.clone(),
@@ -409,7 +414,10 @@ pub async fn search(
     let a = access(&principal, &purpose);
     let vault = state.vault.clone();
     let limit = body.limit.unwrap_or(100);
-    let ids = blocking(move || vault.search(&a, &c, &body.field, &body.value, limit)).await?;
+    let ids = blocking(move || vault.search_deferred(&a, &c, &body.field, &body.value, limit))
+        .await?
+        .durable()
+        .await?;
     Ok(Json(Ids {
         ids: ids.iter().map(Uuid::to_string).collect(),
     }))
