@@ -368,3 +368,50 @@ fn when_the_log_cannot_be_written_the_request_fails_and_returns_no_data() {
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(r.body["fields"]["name"], "秘密");
 }
+
+/// A read or a search is not answered while its access event cannot be written: another
+/// process holds `data.db`'s write lock, the appender's commit times out, and the client
+/// gets 503 `audit_unavailable` with nothing of the subject in it. Once the lock is gone,
+/// the same read is served and logged.
+#[test]
+fn nothing_is_answered_while_its_access_event_cannot_be_written() {
+    let s = start();
+    let id = s.create(&person("carol"));
+    let subj = format!("/v1/collections/accounts/subjects/{id}");
+    assert_eq!(s.get(&subj).status, 200);
+    let before = leaves_in_db(&s);
+    let lock = rusqlite::Connection::open(s.dir.join("data.db")).unwrap();
+    lock.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let started = Instant::now();
+    let (read, search) = std::thread::scope(|t| {
+        let read = t.spawn(|| s.get(&subj));
+        let search = t.spawn(|| {
+            s.post(
+                "/v1/collections/accounts/search",
+                &json!({"field": "login_id", "value": "carol"}),
+            )
+        });
+        (read.join().unwrap(), search.join().unwrap())
+    });
+    lock.execute_batch("ROLLBACK").unwrap();
+    for r in [&read, &search] {
+        assert_eq!(r.status, 503, "{}", r.text);
+        assert_eq!(r.code(), "audit_unavailable", "{}", r.text);
+        assert!(
+            !r.text.contains("carol") && !r.text.contains(&id),
+            "{}",
+            r.text
+        );
+    }
+    // The answers waited for the store's busy timeout: they were held, not sent early.
+    assert!(
+        started.elapsed() >= Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(leaves_in_db(&s), before, "neither event was written");
+    let r = s.get(&subj);
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["fields"]["login_id"], "carol");
+    assert_eq!(leaves_in_db(&s), before + 1);
+}
