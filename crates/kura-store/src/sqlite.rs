@@ -83,6 +83,65 @@ pub struct SqliteStore {
     contain: Mutex<Connection>,
     readers: Readers,
     vault_id: [u8; 16],
+    /// Stops the background checkpointer when the store is dropped.
+    _checkpointer: Checkpointer,
+}
+
+/// Copies the write-ahead logs back into `data.db` and `keys.db` from a thread of its own,
+/// with PASSIVE checkpoints (they never block the writer or a reader), whenever a log holds
+/// more than [`CHECKPOINT_AT_BYTES`]. Without it the writer's commit that crosses SQLite's
+/// auto-checkpoint threshold copies the whole log and syncs the file while every request
+/// waiting for its access event waits with it (the 99th-percentile latency of reads).
+/// SQLite's own auto-checkpoint stays on at a higher threshold as a backstop.
+struct Checkpointer {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Drop for Checkpointer {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// A log larger than this is checkpointed by the background thread (16 MiB: bulk imports
+/// touch the same index pages again and again, and a larger interval copies each page
+/// fewer times).
+const CHECKPOINT_AT_BYTES: u64 = 16 << 20;
+
+impl Checkpointer {
+    fn start(dir: &Path, durability: Durability) -> Self {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = stop.clone();
+        let dir = dir.to_owned();
+        let spawned = std::thread::Builder::new()
+            .name("kura-checkpoint".into())
+            .spawn(move || {
+                let open = |f: &str| -> Option<Connection> {
+                    let c = open_conn(&dir.join(f), durability, false).ok()?;
+                    c.busy_timeout(std::time::Duration::from_millis(100)).ok()?;
+                    Some(c)
+                };
+                let (Some(data), Some(keys)) = (open(DATA_FILE), open(KEYS_FILE)) else {
+                    return;
+                };
+                while !flag.load(std::sync::atomic::Ordering::Relaxed) {
+                    std::thread::sleep(std::time::Duration::from_millis(200));
+                    for (conn, file) in [(&data, DATA_FILE), (&keys, KEYS_FILE)] {
+                        let wal = dir.join(format!("{file}-wal"));
+                        if std::fs::metadata(&wal).map_or(0, |m| m.len()) > CHECKPOINT_AT_BYTES {
+                            // A checkpoint that could not finish (readers on old frames)
+                            // is simply taken again on a later round.
+                            let _ =
+                                conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
+                        }
+                    }
+                }
+            });
+        // Without the thread SQLite's auto-checkpoint still runs (inside commits): nothing
+        // is lost but latency.
+        drop(spawned);
+        Checkpointer { stop }
+    }
 }
 
 /// The pool of reading connection pairs: at most [`Readers::max`] exist; a caller that finds
@@ -160,10 +219,9 @@ fn open_conn(path: &Path, durability: Durability, create: bool) -> Result<Connec
     // Freed pages are overwritten with zeros, so deleted sealed fields and shredded keys
     // do not linger in the file.
     conn.pragma_update(None, "secure_delete", "ON")?;
-    // Checkpoint every ~40 MB of WAL instead of SQLite's default 4 MB: bulk imports touch
-    // the same index pages again and again, and a larger interval copies each page once per
-    // checkpoint (and fsyncs less often) while the single writer waits.
-    conn.pragma_update(None, "wal_autocheckpoint", 10_000)?;
+    // A backstop at ~160 MB of log: the store's checkpointer thread copies the log back in
+    // the background long before this (a checkpoint inside a commit stalls every waiter).
+    conn.pragma_update(None, "wal_autocheckpoint", 40_000)?;
     Ok(conn)
 }
 
@@ -313,6 +371,7 @@ impl SqliteStore {
             contain: Mutex::new(contain),
             readers: Readers::new(),
             vault_id,
+            _checkpointer: Checkpointer::start(dir, durability),
         })
     }
 
