@@ -199,10 +199,10 @@ impl FromRequestParts<AppState> for Principal {
             .to_owned();
         let presented = sha256(key.as_bytes());
         let directory = state.directory.clone();
-        // Inline on the async worker: one indexed lookup, cheaper than a hand-off to the
-        // blocking pool and back (decision 0019).
-        let (record, principal) = directory
-            .authenticate(&prefix)
+        // One indexed lookup: inline on SQLite, on the blocking pool on PostgreSQL.
+        let (record, principal) = state
+            .bounded(move || directory.authenticate(&prefix))
+            .await?
             .map_err(|e| ApiError::internal(&e))?
             .ok_or_else(ApiError::unauthorized)?;
         let matches: bool = record.hash.ct_eq(&presented).into();

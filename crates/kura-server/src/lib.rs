@@ -68,6 +68,25 @@ impl Default for Limits {
     }
 }
 
+impl AppState {
+    /// Runs bounded store work (a key lookup, a read, a search) where it is cheapest: inline
+    /// on the async worker for the embedded SQLite store (a hand-off to the blocking pool and
+    /// back costs more than the work, decision 0019), on the blocking pool for PostgreSQL
+    /// (its synchronous client drives a runtime of its own and must not run on a worker).
+    pub(crate) async fn bounded<T: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, error::ApiError> {
+        if self.store.backend() == "sqlite" {
+            Ok(f())
+        } else {
+            tokio::task::spawn_blocking(f)
+                .await
+                .map_err(|e| error::ApiError::internal(&e))
+        }
+    }
+}
+
 /// Shared state of all handlers.
 #[derive(Clone)]
 pub struct AppState {

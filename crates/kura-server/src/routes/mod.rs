@@ -316,14 +316,14 @@ pub async fn read_subject(
             .collect()
     });
     let a = access(&principal, &purpose);
-    // Inline on the async worker: a read is bounded work (two indexed lookups, the field
-    // opens), shorter than a hand-off to the blocking pool and back, which cost more than
-    // the read itself (decision 0019). The wait for the durable access event (the group
-    // commit) is awaited, holding no thread.
+    // A read is bounded work (two indexed lookups, the field opens): inline on SQLite,
+    // where a hand-off to the blocking pool and back costs more than the read itself
+    // (decision 0019). The wait for the durable access event (the group commit) is
+    // awaited, holding no thread.
+    let vault = state.vault.clone();
     let view = state
-        .vault
-        .read_deferred(&a, &c, &id, fields.as_deref())
-        .map_err(ApiError::from)?
+        .bounded(move || vault.read_deferred(&a, &c, &id, fields.as_deref()))
+        .await??
         .durable()
         .await?;
     Ok(Json(SubjectBody {
@@ -416,11 +416,11 @@ pub async fn search(
 ) -> Result<Json<Ids>, ApiError> {
     let a = access(&principal, &purpose);
     let limit = body.limit.unwrap_or(100);
-    // Inline like a read (one blind-index lookup); the durable event is awaited.
+    // Bounded like a read (one blind-index lookup); the durable event is awaited.
+    let vault = state.vault.clone();
     let ids = state
-        .vault
-        .search_deferred(&a, &c, &body.field, &body.value, limit)
-        .map_err(ApiError::from)?
+        .bounded(move || vault.search_deferred(&a, &c, &body.field, &body.value, limit))
+        .await??
         .durable()
         .await?;
     Ok(Json(Ids {
