@@ -864,12 +864,19 @@ impl PostgresStore {
     /// Writes the leaves of several `append_audit` requests in one transaction, each
     /// request's leaves consecutive; returns each request's first index.
     fn write_leaf_groups(&self, groups: &[(u64, Vec<AuditLeaf>)]) -> Result<Vec<u64>, StoreError> {
-        let all: Vec<AuditLeaf> = groups.iter().flat_map(|(_, l)| l.iter().cloned()).collect();
+        let leaves: Vec<&[u8]> = groups
+            .iter()
+            .flat_map(|(_, l)| l.iter().map(Vec::as_slice))
+            .collect();
         let mut conn = self.pool.get()?;
         let Conn { client, stmts } = &mut *conn;
-        let mut tx = client.transaction()?;
-        let mut next = append_leaves(&mut tx, stmts, &all)?;
-        tx.commit()?;
+        // One statement in its own implicit transaction: the counter row is locked from the
+        // increment to that statement's commit, as in `append_leaves`, with one round trip
+        // instead of three (BEGIN, the statement, COMMIT).
+        let stmt = prepared(client, stmts, APPEND_AUDIT)?;
+        let n = to_i64(leaves.len() as u64)?;
+        let first: i64 = client.query_one(&stmt, &[&leaves, &n])?.get(0);
+        let mut next = first as u64;
         Ok(groups
             .iter()
             .map(|(_, l)| {
@@ -1162,9 +1169,14 @@ impl Store for PostgresStore {
         token: &BlindToken,
         limit: usize,
     ) -> Result<Vec<SearchHit>, StoreError> {
+        // The lateral `LIMIT 1` keeps the plan "token first, then each subject by primary
+        // key" whatever the statistics say. As a plain join, a generic plan on tables not yet
+        // analyzed (a fresh import) walked every subject in `iid` order instead: 118 ms
+        // against 0.2 ms per search at 100k subjects.
         const SQL: &str = "SELECT s.subject_id, s.iid FROM kura_data.blind_index b \
-             JOIN kura_data.subjects s ON s.subject_id = b.subject_id \
-             WHERE b.token = $1 AND s.collection = $2 ORDER BY s.iid LIMIT $3";
+             CROSS JOIN LATERAL (SELECT x.subject_id, x.iid FROM kura_data.subjects x \
+               WHERE x.subject_id = b.subject_id AND x.collection = $2 LIMIT 1) s \
+             WHERE b.token = $1 ORDER BY s.iid LIMIT $3";
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let mut conn = self.pool.get()?;
         let Conn { client, stmts } = &mut *conn;
