@@ -1,5 +1,7 @@
 //! The measurements behind `kura bench`, kept out of the product libraries (decision 0012):
 //!
+//! - [`pg_plain`]: plaintext PostgreSQL reads and searches, bare and with a group-committed
+//!   audit row, beside kura's own on PostgreSQL (`kura bench --only pg-reads`);
 //! - [`postgres`]: the PostgreSQL store beside a plaintext COPY baseline
 //!   (`kura bench --only postgres`);
 //! - [`scan`]: `kura scan`'s precision and recall per kind on the labelled corpus and its
@@ -20,5 +22,6 @@
 
 pub mod corpus;
 pub mod passwords;
+pub mod pg_plain;
 pub mod postgres;
 pub mod scan;

@@ -272,12 +272,55 @@ impl Latencies {
 }
 
 /// Drops the temporary database and its roles, however the bench ends.
-struct TempDb {
+/// A temporary database (and its vault roles) on a bench server, dropped with this value.
+#[derive(Debug)]
+pub struct TempDatabase {
     admin_url: String,
     name: String,
+    url: String,
 }
 
-impl Drop for TempDb {
+impl TempDatabase {
+    /// Creates `kura_bench_<pid>_<ms>` on the server `admin_url` points to.
+    ///
+    /// # Errors
+    /// Connection failures, or a role without CREATEDB.
+    pub fn create(admin_url: &str) -> Result<Self, StoreError> {
+        let mut admin = connect(admin_url)?;
+        let name = format!(
+            "kura_bench_{}_{}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_millis() % 1_000_000_000)
+                .unwrap_or(0)
+        );
+        admin.batch_execute(&format!("CREATE DATABASE {}", ident(&name)))?;
+        Ok(TempDatabase {
+            admin_url: admin_url.to_owned(),
+            url: with_database(admin_url, &name),
+            name,
+        })
+    }
+
+    /// The URL of the temporary database.
+    #[must_use]
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// `SELECT version()` of its server.
+    ///
+    /// # Errors
+    /// Connection failures.
+    pub fn server_version(&self) -> Result<String, StoreError> {
+        Ok(connect(&self.url)?
+            .query_one("SELECT version()", &[])?
+            .get(0))
+    }
+}
+
+impl Drop for TempDatabase {
     fn drop(&mut self) {
         let Ok(mut c) = connect(&self.admin_url) else {
             return;
@@ -314,23 +357,9 @@ pub fn bench_postgres_with(url: &str, opts: &BenchOptions) -> Result<BenchReport
     const COLLECTION: &str = "accounts";
     let n = opts.n;
     let batch = opts.batch.max(1) as u64;
-    let mut admin = connect(url)?;
-    let server: String = admin.query_one("SELECT version()", &[])?.get(0);
-    let name = format!(
-        "kura_bench_{}_{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_millis() % 1_000_000_000)
-            .unwrap_or(0)
-    );
-    admin.batch_execute(&format!("CREATE DATABASE {}", ident(&name)))?;
-    let _guard = TempDb {
-        admin_url: url.to_owned(),
-        name: name.clone(),
-    };
-    drop(admin);
-    let db_url = with_database(url, &name);
+    let db = TempDatabase::create(url)?;
+    let server = db.server_version()?;
+    let db_url = db.url().to_owned();
     let store = PostgresStore::create(&db_url, [7; 16])?;
 
     // Samples for reads and searches: every `stride`-th subject.

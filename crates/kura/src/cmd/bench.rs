@@ -42,7 +42,7 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 2)]
     pub writers: usize,
     /// Sections to run (comma-separated): baseline, library, nolog, http, policy, postgres,
-    /// scan, cards, scope, obligations.
+    /// pg-reads, scan, cards, scope, obligations.
     #[arg(
         long,
         default_value = "baseline,library,nolog,http",
@@ -52,7 +52,7 @@ pub struct BenchArgs {
     /// Working directory for the temporary stores (default: a temp dir).
     #[arg(long)]
     pub dir: Option<PathBuf>,
-    /// PostgreSQL server for the `postgres` section (a temporary database is created in it
+    /// PostgreSQL server for the `postgres` and `pg-reads` sections (a temporary database is created in it
     /// and dropped afterwards; the role needs CREATEDB and CREATEROLE).
     #[arg(
         long,
@@ -204,7 +204,7 @@ fn ndjson_line(i: usize) -> String {
     json!({"country": country, "locale": locale, "fields": f}).to_string()
 }
 
-fn rate(n: usize, secs: f64) -> f64 {
+pub(crate) fn rate(n: usize, secs: f64) -> f64 {
     (n as f64 / secs).round()
 }
 
@@ -515,6 +515,21 @@ fn access() -> Access {
 
 fn library(dir: &Path, a: &BenchArgs, log: bool) -> Result<Value> {
     let vault = open_vault(dir, log)?;
+    let (ids, insert_s) = import_people(&vault, a)?;
+    let (read_s, search_s) = read_and_search(&vault, &ids, a);
+    Ok(json!({
+        "insert_per_s": rate(a.subjects, insert_s),
+        "read_per_s": rate(a.reads, read_s),
+        "search_per_s": rate(a.searches, search_s),
+        "insert_secs": insert_s,
+        "batch": BATCH,
+        "writers": a.writers,
+    }))
+}
+
+/// Imports `a.subjects` synthetic people (`person(i)`) through `vault.create_batch` on
+/// `a.writers` threads; returns their ids (index `i` is person `i`) and the seconds taken.
+pub(crate) fn import_people(vault: &Vault, a: &BenchArgs) -> Result<(Vec<Uuid>, f64)> {
     let acc = access();
     let mut ids: Vec<Uuid> = vec![Uuid::nil(); a.subjects];
     let next = std::sync::atomic::AtomicUsize::new(0);
@@ -522,7 +537,7 @@ fn library(dir: &Path, a: &BenchArgs, log: bool) -> Result<Value> {
     let chunks: Vec<Vec<(usize, Uuid)>> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..a.writers.max(1))
             .map(|_| {
-                let (vault, acc, next) = (&vault, &acc, &next);
+                let (vault, acc, next) = (vault, &acc, &next);
                 s.spawn(move || -> Result<Vec<(usize, Uuid)>> {
                     let mut out = Vec::new();
                     loop {
@@ -549,6 +564,13 @@ fn library(dir: &Path, a: &BenchArgs, log: bool) -> Result<Value> {
     for (i, id) in chunks.into_iter().flatten() {
         ids[i] = id;
     }
+    Ok((ids, insert_s))
+}
+
+/// Times `a.reads` reads (all fields) and `a.searches` searches by e-mail of the people
+/// [`import_people`] made, on `a.threads` clients; returns the seconds of each.
+pub(crate) fn read_and_search(vault: &Vault, ids: &[Uuid], a: &BenchArgs) -> (f64, f64) {
+    let acc = access();
     let reads = sample(a.subjects, a.reads, 1);
     let read_s = parallel(&reads, a.threads, |&i| {
         let v = vault.read(&acc, "accounts", &ids[i], None).expect("read");
@@ -561,14 +583,7 @@ fn library(dir: &Path, a: &BenchArgs, log: bool) -> Result<Value> {
             .expect("search");
         assert_eq!(hits, vec![ids[i]]);
     });
-    Ok(json!({
-        "insert_per_s": rate(a.subjects, insert_s),
-        "read_per_s": rate(a.reads, read_s),
-        "search_per_s": rate(a.searches, search_s),
-        "insert_secs": insert_s,
-        "batch": BATCH,
-        "writers": a.writers,
-    }))
+    (read_s, search_s)
 }
 
 /// The benchmark's organization (`bench-org`, created if missing) and an operator principal
@@ -757,6 +772,12 @@ pub fn run(a: &BenchArgs) -> Result<ExitCode> {
             &a.pg_url,
             a.subjects as u64,
         )?)?;
+    }
+    if want("pg-reads") {
+        eprintln!("bench: kura reads and searches on PostgreSQL beside plaintext PostgreSQL ...");
+        let d = dir.join("pg-reads");
+        std::fs::create_dir_all(&d)?;
+        report["pg_reads"] = super::bench_pg::run(&d, a)?;
     }
     if want("cards") {
         report["cards"] = super::bench_cards::run(&dir.join("cards"), a)?;

@@ -4,6 +4,7 @@ mod audit;
 pub mod bench;
 pub mod bench_cards;
 mod bench_obligations;
+mod bench_pg;
 mod bench_policy;
 mod bench_scope;
 pub mod canary;
