@@ -113,6 +113,17 @@ pub(crate) fn classify_key(key: &str) -> Field {
         | "rechnungsnummer" | "trackingnumber" | "version" | "serial" | "serialnumber" => {
             Field::Negative
         }
+        // "last_login_ip", "customer_ip_address", "ip_v4": a key that ends in `ip` or holds
+        // `ipaddr`/`ipv4`/`ipv6`.
+        _ if k.ends_with("ip")
+            && k.len() > 2
+            && !k.ends_with("zip")
+            && !k.ends_with("ship")
+            && !k.ends_with("tip") =>
+        {
+            Field::Ip
+        }
+        _ if ["ipaddr", "ipv4", "ipv6"].iter().any(|w| k.contains(w)) => Field::Ip,
         _ => Field::None,
     }
 }
@@ -132,7 +143,8 @@ pub(crate) mod words {
     }
     compiled! {
         EMAIL = EMAIL; PHONE = PHONE; CARD = CARD; SSN = SSN; MY_NUMBER = MY_NUMBER;
-        BIRTH = BIRTH; IBAN = IBAN; IP = IP; NEGATIVE = NEGATIVE; VERSION = VERSION;
+        BIRTH = BIRTH; BIRTH_AFTER = BIRTH_AFTER; IBAN = IBAN; IP = IP; NEGATIVE = NEGATIVE;
+        VERSION = VERSION;
     }
 }
 
@@ -174,15 +186,45 @@ pub(crate) mod raw {
         "geboren",
         "geb.",
     ];
+    /// Words written *after* a date of birth on the same line ("am 15.12.1991 in Köln
+    /// geboren", "1952年1月7日生まれ").
+    pub(crate) const BIRTH_AFTER: &[&str] = &["geboren", "生まれ", "生誕"];
     /// Words near an IBAN.
     pub(crate) const IBAN: &[&str] = &["iban", "konto", "account", "口座", "bank"];
     /// Words near an IP address.
     pub(crate) const IP: &[&str] = &["ip", "client", "remote", "from", "addr", "host"];
     /// Words that say a number is not personal: orders, products, versions.
     pub(crate) const NEGATIVE: &[&str] = &[
-        "order", "invoice", "tracking", "sku", "product", "item", "part no", "serial", "ref",
-        "注文", "品番", "型番", "商品", "伝票", "bestell", "rechnung", "artikel", "auftrag",
-        "art.-nr", "version", "release", "build", "ver.",
+        // "ref" only as a word of its own ("Ref: 1234", "ref#"), not inside "refund".
+        "order",
+        "invoice",
+        "tracking",
+        "sku",
+        "product",
+        "item",
+        "part no",
+        "serial",
+        "ref ",
+        "ref:",
+        "ref.",
+        "ref#",
+        "ref-",
+        "ref_",
+        "reference",
+        "注文",
+        "品番",
+        "型番",
+        "商品",
+        "伝票",
+        "bestell",
+        "rechnung",
+        "artikel",
+        "auftrag",
+        "art.-nr",
+        "version",
+        "release",
+        "build",
+        "ver.",
     ];
     /// Words just before a dotted number that make it a version, not an IP address.
     pub(crate) const VERSION: &[&str] = &["version", "release", "ver", "v", "build"];

@@ -132,8 +132,8 @@ fn patterns() -> Vec<(Pat, String)> {
         (Pat::PwHash, "\\$2[aby]?\\$[0-9]{2}\\$[./A-Za-z0-9]{53}|\\$argon2(?:id|i|d)\\$[A-Za-z0-9$=,+/.]{20,}|\\$[156]\\$(?:rounds=[0-9]+\\$)?[./A-Za-z0-9]{1,16}\\$[./A-Za-z0-9]{22,86}|pbkdf2_sha(?:1|256|512)\\$[0-9]+\\$[A-Za-z0-9+/=]+\\$[A-Za-z0-9+/=]{20,}|\\$scrypt\\$[A-Za-z0-9$=,+/.]{20,}".to_owned()),
         (Pat::Ipv4, format!("{b}(?:(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\\.){{3}}(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9]){b}")),
         (Pat::Ipv6, format!("{b}(?:(?:[0-9a-fA-F]{{1,4}}:){{7}}[0-9a-fA-F]{{1,4}}|(?:[0-9a-fA-F]{{1,4}}:){{2,6}}:(?:[0-9a-fA-F]{{1,4}}(?::[0-9a-fA-F]{{1,4}}){{0,4}})?){b}")),
-        (Pat::Date, format!("{b}(?:(?:19|20)[0-9]{{2}}([-/.])(?:0?[1-9]|1[0-2])[-/.](?:0?[1-9]|[12][0-9]|3[01])|(?:0?[1-9]|[12][0-9]|3[01])[./-](?:0?[1-9]|1[0-2])[./-](?:19|20)[0-9]{{2}}|(?:0?[1-9]|1[0-2])/(?:0?[1-9]|[12][0-9]|3[01])/(?:19|20)[0-9]{{2}}){b}|(?:19|20)[0-9]{{2}}年[0-9]{{1,2}}月[0-9]{{1,2}}日|(?:昭和|平成|令和)[0-9]{{1,2}}年[0-9]{{1,2}}月[0-9]{{1,2}}日|{b}(?:Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|June?|July?|Aug(?:ust)?|Sep(?:tember)?|Oct(?:ober)?|Nov(?:ember)?|Dec(?:ember)?)\\.? [0-9]{{1,2}},? (?:19|20)[0-9]{{2}}{b}|{b}[0-9]{{1,2}}\\.? (?:Januar|Februar|März|April|Mai|Juni|Juli|August|September|Oktober|November|Dezember|January|February|March|May|June|July|October|December) (?:19|20)[0-9]{{2}}{b}")),
-        (Pat::Digits, format!("\\+[0-9]{{1,3}}[ .-]?(?:\\(0\\)[ ]?)?(?:\\([0-9]{{1,5}}\\)[ .-]?)?[0-9](?:[ .-]?[0-9]){{5,16}}{b}|\\([0-9]{{2,5}}\\)[ .-]?[0-9](?:[ .-]?[0-9]){{5,12}}{b}|{b}[0-9](?:[ ./-]?[0-9]){{6,22}}{b}")),
+        (Pat::Date, format!("{b}(?:(?:19|20)[0-9]{{2}}([-/.])(?:0?[1-9]|1[0-2])[-/.](?:0?[1-9]|[12][0-9]|3[01])|(?:0?[1-9]|[12][0-9]|3[01])[./-](?:0?[1-9]|1[0-2])[./-](?:19|20)[0-9]{{2}}|(?:0?[1-9]|1[0-2])/(?:0?[1-9]|[12][0-9]|3[01])/(?:19|20)[0-9]{{2}}){b}|(?:19|20)[0-9]{{2}}年[0-9]{{1,2}}月[0-9]{{1,2}}日|(?:昭和|平成|令和)[0-9]{{1,2}}年[0-9]{{1,2}}月[0-9]{{1,2}}日|{b}(?:Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|June?|July?|Aug(?:ust)?|Sep(?:tember)?|Oct(?:ober)?|Nov(?:ember)?|Dec(?:ember)?)\\.? [0-9]{{1,2}},? (?:19|20)[0-9]{{2}}{b}|{b}[0-9]{{1,2}}\\.? (?:Januar|Februar|März|April|Mai|Juni|Juli|August|September|Oktober|November|Dezember|January|February|March|May|June|July|October|December) (?:19|20)[0-9]{{2}}{b}|{b}[0-9]{{1,2}}[- ](?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec|Mär|Mai|Okt|Dez)\\.?[- ](?:19|20)[0-9]{{2}}{b}")),
+        (Pat::Digits, format!("\\+[0-9]{{1,3}}[ .-]?(?:\\(0\\)[ ]?)?(?:\\([0-9]{{1,5}}\\)[ .-]?)?[0-9](?:[ .-]?[0-9]){{5,16}}{b}|\\([0-9]{{2,5}}\\)[ .-]?[0-9](?:[ .-]?[0-9]){{5,12}}{b}|{b}0[0-9]{{1,4}}\\([0-9]{{1,4}}\\)[0-9]{{3,4}}{b}|{b}[0-9](?:[ ./-]?[0-9]){{6,22}}{b}")),
         (Pat::JpPostal, "〒[ ]?[0-9]{3}-?[0-9]{4}".to_owned()),
         (Pat::JpPrefecture, format!("(?:{JP_PREFECTURES})[^\\s,;\"\\t]{{1,12}}?[市区町村郡]")),
         (Pat::UsStreet, format!("{b}[0-9]{{1,6}} (?:[NSEW]\\.? )?(?:[A-Z][a-z]+ ){{1,3}}(?:Street|St|Avenue|Ave|Road|Rd|Boulevard|Blvd|Drive|Dr|Lane|Ln|Way|Court|Ct|Place|Pl|Terrace|Parkway|Pkwy|Circle|Cir)\\.?{b}")),
@@ -312,8 +312,11 @@ impl Engine {
                 let ip: Option<std::net::Ipv4Addr> =
                     std::str::from_utf8(text).ok().and_then(|s| s.parse().ok());
                 let Some(ip) = ip else { return end };
-                let special = ip.is_private()
-                    || ip.is_loopback()
+                // A private address in a customer's record is that customer's personal data
+                // (GDPR recital 30) as much as a public one: it is reported like one. Addresses
+                // that name no one (loopback, unspecified, broadcast, multicast, link-local,
+                // the documentation ranges) stay low unless a key or word says "IP".
+                let nobody = ip.is_loopback()
                     || ip.is_link_local()
                     || ip.is_unspecified()
                     || ip.is_broadcast()
@@ -322,12 +325,11 @@ impl Engine {
                 let o = ip.octets();
                 let version_like = o[0] <= 9 && o.iter().all(|&x| x <= 99);
                 let ctx = field() == Field::Ip || near(w, &words::IP);
-                let conf = if special || (version_like && !ctx) {
-                    Confidence::Low
-                } else if ctx {
-                    Confidence::High
-                } else {
-                    Confidence::Medium
+                let conf = match (ctx, nobody, version_like) {
+                    (true, false, _) => Confidence::High,
+                    (true, true, _) => Confidence::Medium,
+                    (false, true, _) | (false, false, true) => Confidence::Low,
+                    (false, false, false) => Confidence::Medium,
                 };
                 push(start, end, Kind::IpAddress, conf, text);
             }
@@ -348,7 +350,10 @@ impl Engine {
                 push(start, end, Kind::IpAddress, conf, text);
             }
             Pat::Date => {
-                if field() == Field::Birth || near(window(), &words::BIRTH) {
+                if field() == Field::Birth
+                    || near(window(), &words::BIRTH)
+                    || near(window_after(buf, end), &words::BIRTH_AFTER)
+                {
                     push(start, end, Kind::BirthDate, Confidence::High, text);
                 }
             }
@@ -619,9 +624,14 @@ impl Engine {
             && validate::luhn(digits)
             && validate::card_brand(digits).is_some()
         {
-            let conf = if negative {
+            let card_word = right_before(window, 16, &words::CARD)
+                && !right_before(window, 16, &words::NEGATIVE);
+            let conf = if field == Field::Card || (field != Field::Negative && !in_url && card_word)
+            {
+                Confidence::High
+            } else if negative {
                 Confidence::Low
-            } else if field == Field::Card || near(window, &words::CARD) {
+            } else if near(window, &words::CARD) {
                 Confidence::High
             } else {
                 Confidence::Medium
@@ -635,7 +645,8 @@ impl Engine {
             let mut groups = text.split(|&c| c == b' ').map(<[u8]>::len);
             let first = groups.next().unwrap_or(0);
             let rest: Vec<usize> = groups.collect();
-            !rest.is_empty() && first >= 5 && rest.iter().all(|&l| l == first)
+            // "(0911) 525321": an area code in brackets is how a number is written, not a cell.
+            !rest.is_empty() && first >= 5 && rest.iter().all(|&l| l == first) && text[0] != b'('
         };
         // Decimal numbers in a row ("0.949 0.9765") and a lone leading "0 " are not how
         // phone numbers are written.
@@ -661,9 +672,15 @@ impl Engine {
         let separated = text
             .iter()
             .any(|c| matches!(c, b' ' | b'-' | b'(' | b'.' | b'/'));
+        // A Japanese mobile number (070/080/090 and eight digits) is written without
+        // separators in running text ("09068452886まで") and is unlike other numbers.
+        let jp_mobile = n == 11
+            && digits[0] == b'0'
+            && matches!(digits[1], b'7' | b'8' | b'9')
+            && digits[2] == b'0';
         let conf = if ctx {
             Confidence::High
-        } else if s.starts_with('+') || separated {
+        } else if s.starts_with('+') || separated || jp_mobile {
             Confidence::Medium
         } else {
             Confidence::Low
@@ -796,6 +813,20 @@ fn window_before(buf: &[u8], start: usize) -> &[u8] {
     &buf[line_start(buf, start, 48)..start]
 }
 
+/// The rest of the line after `end`, at most 64 bytes (for words that follow a value, as
+/// German and Japanese put "born" after the date).
+fn window_after(buf: &[u8], end: usize) -> &[u8] {
+    let to = (end + 64).min(buf.len());
+    let rest = &buf[end..to];
+    &rest[..memchr::memchr(b'\n', rest).unwrap_or(rest.len())]
+}
+
+/// Whether one of `words` is in the last `n` bytes of `window`: the words right before a
+/// value, which outweigh words further back ("refund was issued to card 4111 …").
+fn right_before(window: &[u8], n: usize, words: &crate::context::Words) -> bool {
+    near(&window[window.len().saturating_sub(n)..], words)
+}
+
 /// The end of the field that starts before `from`: the next delimiter, quote or line end,
 /// at most `limit` bytes on (cut back to a character boundary).
 fn field_end(buf: &[u8], from: usize, limit: usize) -> usize {
@@ -917,6 +948,96 @@ mod tests {
             .filter(|h| h.1 >= min)
             .map(|h| h.0)
             .collect()
+    }
+
+    /// Issue 19's classes of misses, each written afresh (not from the outside corpus).
+    #[test]
+    fn a_card_right_after_the_word_card_is_reported_even_in_a_refund_sentence() {
+        assert_eq!(
+            kinds(
+                "the refund was issued to card 4111 1111 1111 1111 on 03-Feb-2023",
+                Confidence::High
+            ),
+            vec![Kind::PaymentCard]
+        );
+        assert_eq!(
+            kinds("refunded to card 5555555555554444.", Confidence::High),
+            vec![Kind::PaymentCard]
+        );
+        // An order number that happens to pass Luhn stays below the default.
+        assert!(kinds("Order ref 4111111111111111 shipped", Confidence::Medium).is_empty());
+    }
+
+    #[test]
+    fn birth_dates_in_prose() {
+        for s in [
+            "He was born on 07-Jan-1952 in Leeds.",
+            "She was born 7 Jan 1952.",
+            "Sie wurde am 15.12.1991 in Köln geboren.",
+            "Er ist am 18. Februar 1946 in Nürnberg geboren worden.",
+            "geboren am 18. Februar 1946",
+            "1952年1月7日生まれの山田さん",
+        ] {
+            assert_eq!(kinds(s, Confidence::High), vec![Kind::BirthDate], "{s}");
+        }
+        // A date without birth context is not a birth date, before or after.
+        for s in [
+            "The invoice is due on 07-Jan-2024.",
+            "Die Rechnung vom 15.12.1991 ist bezahlt.",
+        ] {
+            assert!(kinds(s, Confidence::Low).is_empty(), "{s}");
+        }
+    }
+
+    #[test]
+    fn phone_formats_of_japan_and_germany() {
+        for s in [
+            "お電話は092(279)0690までお願いします",
+            "代表 092(279)0690",
+            "山田様の番号は09068452886までお願いします",
+            "Büro (0911) 525321",
+            "Rufen Sie an: (0911) 525321",
+        ] {
+            assert_eq!(kinds(s, Confidence::Medium), vec![Kind::Phone], "{s}");
+        }
+    }
+
+    #[test]
+    fn private_addresses_of_customers_are_reported_by_context() {
+        assert_eq!(
+            kinds("client 192.168.1.20 connected", Confidence::High),
+            vec![Kind::IpAddress]
+        );
+        assert_eq!(
+            kinds("Kunde Meier, 10.20.30.40, angemeldet", Confidence::Medium),
+            vec![Kind::IpAddress]
+        );
+        // Loopback and documentation ranges without context stay low.
+        assert!(kinds("listen on 127.0.0.1 now", Confidence::Medium).is_empty());
+        assert!(kinds("see 192.0.2.10 in RFC 5737", Confidence::Medium).is_empty());
+    }
+
+    #[test]
+    fn ip_columns_by_their_header_suffix() {
+        let e = Engine::new();
+        let cols = [
+            crate::context::classify_key("last_login_ip"),
+            crate::context::classify_key("name"),
+        ];
+        let mut out = Vec::new();
+        e.scan(
+            b"8.8.4.4,Someone\n",
+            &Layout::Csv {
+                delim: b',',
+                cols: &cols,
+            },
+            &mut out,
+        );
+        assert!(
+            out.iter()
+                .any(|h| h.kind == Kind::IpAddress && h.confidence == Confidence::High),
+            "{out:?}"
+        );
     }
 
     #[test]
