@@ -1067,3 +1067,51 @@ fn rights_on_postgres_erasure_leaves_nothing_in_the_dump_and_restriction_holds()
     assert_eq!(code, 0, "{out}{err}");
     assert_eq!(s.terminate(), 0);
 }
+
+#[test]
+fn the_pg_reads_bench_runs_and_reports_both_sides() {
+    // Only to learn whether PostgreSQL is reachable (SKIPPED otherwise, failing under CI);
+    // the bench makes and drops a temporary database of its own on the same server.
+    let Some(db) = TestDatabase::create("pg_reads_bench") else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let (code, out, err) = kura(
+        &[
+            "bench",
+            "--only",
+            "pg-reads",
+            "--subjects",
+            "2000",
+            "--reads",
+            "2000",
+            "--searches",
+            "1000",
+            "--threads",
+            "4",
+            "--pg-url",
+            db.url(),
+            "--dir",
+            tmp.path().join("b").to_str().unwrap(),
+        ],
+        tmp.path(),
+    );
+    assert_eq!(code, 0, "{err}");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    let p = &v["pg_reads"];
+    for side in ["kura", "plaintext"] {
+        for rate in ["read_per_s", "search_per_s", "insert_per_s"] {
+            assert!(p[side][rate].as_f64().unwrap() > 0.0, "{side}.{rate}: {p}");
+        }
+    }
+    assert!(
+        p["plaintext"]["read_logged_per_s"].as_f64().unwrap() > 0.0,
+        "{p}"
+    );
+    assert!(
+        p["log_appends_64_clients_per_s"].as_f64().unwrap() > 0.0,
+        "{p}"
+    );
+    let ratio = p["ratios"]["read_vs_logged"].as_f64().unwrap();
+    assert!(ratio > 0.0 && ratio.is_finite(), "{p}");
+}

@@ -101,7 +101,8 @@ pub fn run(dir: &Path, a: &BenchArgs) -> Result<Value> {
         .collect();
     drop(ids);
     let base = plain.rates(&read_ids, &emails, a.threads)?;
-    let (appends_64, batch_64) = append_rate(&appender, 64, 2_000)?;
+    let per_client = (a.reads / 64).clamp(50, 2_000) as u64;
+    let (appends_64, batch_64) = append_rate(&appender, 64, per_client)?;
     let ratio = |x: f64, y: f64| (x / y.max(1e-9) * 1000.0).round() / 1000.0;
     let kura_read = rate(a.reads, read_s);
     let kura_search = rate(a.searches, search_s);
