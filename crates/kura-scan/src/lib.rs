@@ -15,7 +15,8 @@
 //!   validated and scored — the only place that sees unmasked values;
 //! - `mask`: masking, applied inside `detect` before a value leaves it;
 //! - `formats`: text, CSV/TSV, JSON, logs, SQL (`sql` maps INSERT values to columns),
-//!   gzip, XLSX/XLS/ODS;
+//!   gzip, XLSX/XLS/ODS, every reader bounded by [`Limits`] (a file over a limit is
+//!   reported as skipped with a [`SkipReason`], and the scan goes on);
 //! - `walk`: the file walk with gitignore-style excludes;
 //! - `report`: per-file summary, the "personal data of about N people" verdict, and the
 //!   table, JSON and SARIF 2.1.0 writers.
@@ -58,9 +59,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use rayon::prelude::*;
 
+pub use formats::{
+    Limits, MAX_CELLS, MAX_DECOMPRESSED, MAX_ENTRIES, MAX_ENTRY_SIZE, MAX_LINE, MAX_RATIO,
+    MAX_SPREADSHEET_FILE, MAX_TOTAL_SIZE, RATIO_MIN_SIZE,
+};
 pub use kind::{Confidence, Kind};
 pub use mask::mask;
-pub use report::{FileReport, Finding, Location, Totals};
+pub use report::{FileReport, Finding, Location, SkipReason, Skipped, Totals};
 
 /// The detectors, compiled once per process (compiling the multi-pattern regex takes a
 /// noticeable fraction of a second).
@@ -98,6 +103,10 @@ pub struct ScanArgs {
     /// In the table, list at most this many findings per file.
     #[arg(long, value_name = "N", default_value_t = 20)]
     pub max_per_file: usize,
+    /// What reading one file may cost; a file over a limit is reported as skipped with its
+    /// reason. Not a command-line option: the defaults bound memory (see [`Limits`]).
+    #[arg(skip)]
+    pub limits: Limits,
 }
 
 impl ScanArgs {
@@ -110,6 +119,7 @@ impl ScanArgs {
             fail_on: None,
             exclude: Vec::new(),
             max_per_file: 20,
+            limits: Limits::default(),
         }
     }
 }
@@ -119,7 +129,7 @@ impl ScanArgs {
 pub struct ScanOutcome {
     /// Totals of the run.
     pub totals: Totals,
-    /// Per-file reports (files with findings or errors), sorted by path.
+    /// Per-file reports (files with findings, errors or skips), sorted by path.
     pub files: Vec<FileReport>,
     /// Whether `--fail-on N` was reached.
     pub failed: bool,
@@ -219,9 +229,12 @@ pub fn scan_paths(args: &ScanArgs, progress: bool) -> Result<ScanOutcome, ScanEr
         .par_iter()
         .map(|e| {
             let path = e.path.display().to_string();
-            let report = match formats::scan_file(engine, &e.path) {
+            let report = match formats::scan_file(engine, &e.path, &args.limits) {
                 Ok(s) => {
-                    FileReport::new(path, s.format, s.records, s.findings, args.min_confidence)
+                    let mut r =
+                        FileReport::new(path, s.format, s.records, s.findings, args.min_confidence);
+                    r.skipped = s.skipped;
+                    r
                 }
                 Err(err) => FileReport::failed(path, err.to_string()),
             };
@@ -237,8 +250,9 @@ pub fn scan_paths(args: &ScanArgs, progress: bool) -> Result<ScanOutcome, ScanEr
         bytes: total,
         files_with_findings: files.iter().filter(|f| !f.findings.is_empty()).count() as u64,
         findings,
+        skipped: files.iter().filter(|f| f.skipped.is_some()).count() as u64,
     };
-    files.retain(|f| !f.findings.is_empty() || f.error.is_some());
+    files.retain(FileReport::is_notable);
     let failed = args.fail_on.is_some_and(|n| findings >= n);
     Ok(ScanOutcome {
         totals,

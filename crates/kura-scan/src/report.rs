@@ -44,6 +44,72 @@ impl std::fmt::Display for Location {
     }
 }
 
+/// Why a file, or the rest of a file, was not read. Each reason names the limit of
+/// [`crate::Limits`] that was reached (or, for [`SkipReason::Unreadable`], an I/O or format
+/// error).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum SkipReason {
+    /// The decompressed size (of an archive entry, of a whole archive, or of a gzip stream)
+    /// is over its limit.
+    DecompressedTooLarge,
+    /// Decompressed size over compressed size is over the limit: a compression bomb.
+    CompressionRatio,
+    /// An archive (a spreadsheet is a zip archive) holds more entries than the limit.
+    EntryCount,
+    /// A file read whole into memory (a spreadsheet) is larger on disk than the limit.
+    FileTooLarge,
+    /// A line is longer than the limit.
+    LineTooLong,
+    /// A sheet would expand to more cells than the limit (repeated ODS rows and cells).
+    CellCount,
+    /// The file could not be read or parsed.
+    Unreadable,
+}
+
+impl SkipReason {
+    /// The stable snake_case id used in every output format.
+    pub fn id(self) -> &'static str {
+        match self {
+            SkipReason::DecompressedTooLarge => "decompressed_too_large",
+            SkipReason::CompressionRatio => "compression_ratio",
+            SkipReason::EntryCount => "entry_count",
+            SkipReason::FileTooLarge => "file_too_large",
+            SkipReason::LineTooLong => "line_too_long",
+            SkipReason::CellCount => "cell_count",
+            SkipReason::Unreadable => "unreadable",
+        }
+    }
+}
+
+impl std::fmt::Display for SkipReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.id())
+    }
+}
+
+/// A file that was skipped, whole or from some point on, and why. Findings made before the
+/// point where reading stopped are kept in the file's report.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Skipped {
+    /// Which limit was reached.
+    pub reason: SkipReason,
+    /// A sentence for people: the limit, and how much of the file was read. Never holds a
+    /// scanned value.
+    pub detail: String,
+}
+
+impl Skipped {
+    /// A skip for `reason` with its explanation.
+    pub fn new(reason: SkipReason, detail: impl Into<String>) -> Skipped {
+        Skipped {
+            reason,
+            detail: detail.into(),
+        }
+    }
+}
+
 /// A finding as the detectors give it, with a hash of its value for counting people.
 #[derive(Clone, Debug)]
 pub(crate) struct RawFinding {
@@ -91,6 +157,10 @@ pub struct FileReport {
     /// Why the file could not be read, if it could not.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// Whether the file, or its rest, was skipped, and why (a limit was reached or the file
+    /// is unreadable).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub skipped: Option<Skipped>,
 }
 
 impl FileReport {
@@ -139,6 +209,7 @@ impl FileReport {
             counts,
             findings,
             error: None,
+            skipped: None,
         }
     }
 
@@ -151,8 +222,14 @@ impl FileReport {
             people: 0,
             counts: BTreeMap::new(),
             findings: Vec::new(),
+            skipped: Some(Skipped::new(SkipReason::Unreadable, error.clone())),
             error: Some(error),
         }
+    }
+
+    /// Whether the report belongs in the output: it has findings, or the file was skipped.
+    pub fn is_notable(&self) -> bool {
+        !self.findings.is_empty() || self.error.is_some() || self.skipped.is_some()
     }
 
     /// The verdict line for people.
@@ -198,6 +275,8 @@ pub struct Totals {
     pub files_with_findings: u64,
     /// Findings at or above the chosen confidence.
     pub findings: u64,
+    /// Files skipped, whole or in part, because a limit was reached or they are unreadable.
+    pub skipped: u64,
 }
 
 /// Writes the human table: files with the most people first, at most `per_file` findings each.
@@ -208,10 +287,7 @@ pub(crate) fn write_table(
     min: Confidence,
     per_file: usize,
 ) -> io::Result<()> {
-    let mut order: Vec<&FileReport> = files
-        .iter()
-        .filter(|f| !f.findings.is_empty() || f.error.is_some())
-        .collect();
+    let mut order: Vec<&FileReport> = files.iter().filter(|f| f.is_notable()).collect();
     order.sort_by(|a, b| {
         b.people
             .cmp(&a.people)
@@ -222,6 +298,13 @@ pub(crate) fn write_table(
         if let Some(e) = &f.error {
             writeln!(out, "{}  [error: {e}]", f.path)?;
             continue;
+        }
+        if let Some(s) = &f.skipped {
+            writeln!(out, "{}  [skipped: {}: {}]", f.path, s.reason, s.detail)?;
+            if f.findings.is_empty() {
+                writeln!(out)?;
+                continue;
+            }
         }
         writeln!(
             out,
@@ -259,12 +342,13 @@ pub(crate) fn write_table(
     }
     writeln!(
         out,
-        "scanned {} files ({:.1} MB): {} with findings, {} findings at {} confidence or above",
+        "scanned {} files ({:.1} MB): {} with findings, {} findings at {} confidence or above, {} skipped",
         group(totals.files),
         totals.bytes as f64 / 1e6,
         group(totals.files_with_findings),
         group(totals.findings),
-        min.id()
+        min.id(),
+        group(totals.skipped)
     )
 }
 
@@ -291,9 +375,7 @@ pub(crate) fn write_json(
     )?;
     serde_json::to_writer(&mut *out, totals)?;
     write!(out, ",\"files\":[")?;
-    let with = files
-        .iter()
-        .filter(|f| !f.findings.is_empty() || f.error.is_some());
+    let with = files.iter().filter(|f| f.is_notable());
     for (i, f) in with.enumerate() {
         if i > 0 {
             writeln!(out, ",")?;
@@ -309,7 +391,8 @@ pub(crate) fn write_json(
     writeln!(out, "]}}")
 }
 
-/// Writes a SARIF 2.1.0 log: one rule per kind, one result per finding.
+/// Writes a SARIF 2.1.0 log: one rule per kind, one result per finding, and one tool
+/// execution notification (`kura-scan/skipped/<reason>`) per skipped or unreadable file.
 pub(crate) fn write_sarif(out: &mut dyn Write, files: &[FileReport]) -> io::Result<()> {
     let rules: Vec<_> = Kind::ALL
         .iter()
@@ -365,6 +448,21 @@ pub(crate) fn write_sarif(out: &mut dyn Write, files: &[FileReport]) -> io::Resu
             results.push(result);
         }
     }
+    let notifications: Vec<_> = files
+        .iter()
+        .filter_map(|f| f.skipped.as_ref().map(|s| (f, s)))
+        .map(|(f, s)| {
+            let uri = f.path.replace('\\', "/");
+            let uri = uri.strip_prefix("./").unwrap_or(&uri).to_owned();
+            json!({
+                "level": "warning",
+                "message": { "text": format!("File skipped ({}): {}", s.reason, s.detail) },
+                "descriptor": { "id": format!("kura-scan/skipped/{}", s.reason) },
+                "locations": [{ "physicalLocation": { "artifactLocation": { "uri": uri } } }],
+                "properties": { "reason": s.reason.id() }
+            })
+        })
+        .collect();
     let doc = json!({
         "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
         "version": "2.1.0",
@@ -375,6 +473,10 @@ pub(crate) fn write_sarif(out: &mut dyn Write, files: &[FileReport]) -> io::Resu
                 "informationUri": "https://github.com/kura-vault/kura",
                 "rules": rules
             }},
+            "invocations": [{
+                "executionSuccessful": true,
+                "toolExecutionNotifications": notifications
+            }],
             "columnKind": "unicodeCodePoints",
             "results": results
         }]
