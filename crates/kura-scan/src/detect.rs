@@ -152,6 +152,8 @@ fn patterns() -> Vec<(Pat, String)> {
 pub(crate) struct Engine {
     re: Regex,
     pats: Vec<Pat>,
+    /// Whether addresses at the reserved example domains count like any other.
+    example_domains: bool,
 }
 
 impl Engine {
@@ -174,7 +176,15 @@ impl Engine {
         Engine {
             re,
             pats: pats.into_iter().map(|(p, _)| p).collect(),
+            example_domains: false,
         }
+    }
+
+    /// The same detectors, counting e-mail addresses at the reserved example domains
+    /// (RFC 2606) like any other (`--include-example-domains`).
+    pub(crate) fn include_example_domains(mut self) -> Engine {
+        self.example_domains = true;
+        self
     }
 
     /// Scans `buf` and appends hits (offsets relative to `buf`) to `out`.
@@ -236,8 +246,17 @@ impl Engine {
                     b"donotreply",
                 ]
                 .contains(&local);
-                let conf = if placeholder || role {
+                // Addresses at the reserved example domains are usually test fixtures: `low`,
+                // unless the field's key or column says e-mail (then a record holds them:
+                // `medium`) or the scan counts them like any other.
+                let conf = if role {
                     Confidence::Low
+                } else if placeholder && !self.example_domains {
+                    if field() == Field::Email {
+                        Confidence::Medium
+                    } else {
+                        Confidence::Low
+                    }
                 } else if field() == Field::Email || near(window(), &words::EMAIL) {
                     Confidence::High
                 } else {
@@ -1037,6 +1056,26 @@ mod tests {
             out.iter()
                 .any(|h| h.kind == Kind::IpAddress && h.confidence == Confidence::High),
             "{out:?}"
+        );
+    }
+
+    #[test]
+    fn example_domains_count_in_an_email_field_or_when_asked() {
+        // Free text: a fixture, low.
+        assert!(kinds("see x@example.com for details", Confidence::Medium).is_empty());
+        // A key that says e-mail: a record holds it.
+        assert_eq!(
+            kinds("{\"email\": \"taro@example.org\"}", Confidence::Medium),
+            vec![Kind::Email]
+        );
+        let e = Engine::new().include_example_domains();
+        let mut out = Vec::new();
+        e.scan(b"see x@example.com for details", &Layout::Text, &mut out);
+        assert_eq!(
+            out.iter()
+                .map(|h| (h.kind, h.confidence))
+                .collect::<Vec<_>>(),
+            vec![(Kind::Email, Confidence::Medium)]
         );
     }
 

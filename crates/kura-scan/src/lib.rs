@@ -68,8 +68,11 @@ pub use mask::mask;
 pub use report::{FileReport, Finding, Location, SkipReason, Skipped, Totals};
 
 /// The detectors, compiled once per process (compiling the multi-pattern regex takes a
-/// noticeable fraction of a second).
+/// noticeable fraction of a second), and the same with addresses at reserved example
+/// domains counted like any other (`--include-example-domains`).
 static ENGINE: std::sync::LazyLock<detect::Engine> = std::sync::LazyLock::new(detect::Engine::new);
+static ENGINE_WITH_EXAMPLES: std::sync::LazyLock<detect::Engine> =
+    std::sync::LazyLock::new(|| detect::Engine::new().include_example_domains());
 
 /// Output format of `kura scan`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -107,6 +110,11 @@ pub struct ScanArgs {
     /// reason. Not a command-line option: the defaults bound memory (see [`Limits`]).
     #[arg(skip)]
     pub limits: Limits,
+    /// Count e-mail addresses at the reserved example domains (`example.com`, `.org`,
+    /// `.net`, `.example`, RFC 2606) like any other. By default they are `low` (test
+    /// fixtures), except in a field whose key or column says e-mail, where they are `medium`.
+    #[arg(long)]
+    pub include_example_domains: bool,
 }
 
 impl ScanArgs {
@@ -120,6 +128,7 @@ impl ScanArgs {
             exclude: Vec::new(),
             max_per_file: 20,
             limits: Limits::default(),
+            include_example_domains: false,
         }
     }
 }
@@ -223,7 +232,11 @@ pub fn scan_paths(args: &ScanArgs, progress: bool) -> Result<ScanOutcome, ScanEr
     } else {
         indicatif::ProgressBar::hidden()
     };
-    let engine = &*ENGINE;
+    let engine = if args.include_example_domains {
+        &*ENGINE_WITH_EXAMPLES
+    } else {
+        &*ENGINE
+    };
     let done = AtomicU64::new(0);
     let mut files: Vec<FileReport> = entries
         .par_iter()

@@ -129,3 +129,42 @@ fn sarif_and_table_outputs() {
     );
     assert!(out.contains("scanned 3 files"), "{out}");
 }
+
+#[test]
+fn example_domains_are_counted_in_email_columns_or_when_asked() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    fs::write(
+        dir.path().join("notes.txt"),
+        "the fixture sends to tester@example.com and nobody else\n",
+    )
+    .expect("write");
+    fs::write(
+        dir.path().join("users.csv"),
+        "id,email\n1,hanako@example.org\n",
+    )
+    .expect("write");
+    let count = |args: &[&str]| -> (u64, Vec<String>) {
+        let (code, out, err) = kura_scan(args);
+        assert_eq!(code, 0, "{err}");
+        let doc: serde_json::Value = serde_json::from_str(&out).expect("json");
+        let files = doc["files"]
+            .as_array()
+            .expect("files")
+            .iter()
+            .map(|f| f["path"].as_str().expect("path").to_owned())
+            .collect();
+        (doc["totals"]["findings"].as_u64().expect("count"), files)
+    };
+    // By default only the address in the e-mail column counts.
+    let (n, files) = count(&["--format", "json", path(dir.path())]);
+    assert_eq!(n, 1, "{files:?}");
+    assert!(files[0].ends_with("users.csv"), "{files:?}");
+    // Asked to, both count.
+    let (n, _) = count(&[
+        "--format",
+        "json",
+        "--include-example-domains",
+        path(dir.path()),
+    ]);
+    assert_eq!(n, 2);
+}
