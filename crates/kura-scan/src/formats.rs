@@ -239,7 +239,19 @@ pub(crate) fn scan_file(engine: &Engine, path: &Path, limits: &Limits) -> io::Re
     }
     let format = format_of(&lower);
     if format == Format::Spreadsheet {
-        return scan_spreadsheet(engine, path, &lower, limits);
+        // `calamine` parses hostile XML, and some malformed workbooks make it panic (found by
+        // tests/mutated.rs: a shared-string index past the end of the table). Such a file
+        // costs itself, reported unreadable, not the whole scan. Nothing is shared across
+        // the call but the engine, which scanning only reads.
+        return std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            scan_spreadsheet(engine, path, &lower, limits)
+        }))
+        .unwrap_or_else(|_| {
+            Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "the spreadsheet reader failed on this file (malformed workbook)",
+            ))
+        });
     }
     let mut scan = scan_stream(engine, File::open(path)?, format, limits)?;
     if scan.format.is_empty() {
