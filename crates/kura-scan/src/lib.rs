@@ -18,6 +18,8 @@
 //!   gzip, XLSX/XLS/ODS, every reader bounded by [`Limits`] (a file over a limit is
 //!   reported as skipped with a [`SkipReason`], and the scan goes on);
 //! - `walk`: the file walk with gitignore-style excludes;
+//! - `baseline`: `--baseline FILE`, incremental scans that report only new findings
+//!   (fingerprints of masked findings and content hashes, never a value);
 //! - `report`: per-file summary, the "personal data of about N people" verdict, and the
 //!   table, JSON and SARIF 2.1.0 writers.
 //!
@@ -41,6 +43,7 @@
 //! ```
 #![deny(missing_docs)]
 
+mod baseline;
 mod context;
 mod detect;
 mod formats;
@@ -54,7 +57,7 @@ mod validate;
 mod walk;
 
 use std::io::{IsTerminal, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use rayon::prelude::*;
@@ -115,6 +118,12 @@ pub struct ScanArgs {
     /// fixtures), except in a field whose key or column says e-mail, where they are `medium`.
     #[arg(long)]
     pub include_example_domains: bool,
+    /// Incremental scans: read FILE (if it exists), report only findings not recorded in it,
+    /// then write the current state to FILE. FILE holds content hashes and fingerprints of
+    /// masked findings, never a value; a corrupt FILE is an error. Totals, `--fail-on` and
+    /// every format count only new findings (JSON totals also give `known`).
+    #[arg(long, value_name = "FILE")]
+    pub baseline: Option<PathBuf>,
 }
 
 impl ScanArgs {
@@ -129,6 +138,7 @@ impl ScanArgs {
             max_per_file: 20,
             limits: Limits::default(),
             include_example_domains: false,
+            baseline: None,
         }
     }
 }
@@ -167,6 +177,14 @@ pub enum ScanError {
         /// What is wrong with it.
         reason: String,
     },
+    /// The `--baseline` file cannot be read or written, is corrupt, or has another version.
+    #[error("baseline {}: {reason}", path.display())]
+    Baseline {
+        /// The baseline file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
     /// Writing the report failed.
     #[error("cannot write the report: {0}")]
     Output(#[from] std::io::Error),
@@ -178,6 +196,7 @@ impl ScanError {
         match self {
             ScanError::NoSuchPath(_) => "scan_no_such_path",
             ScanError::BadExclude { .. } => "scan_bad_exclude",
+            ScanError::Baseline { .. } => "scan_baseline",
             ScanError::Output(_) => "scan_output",
         }
     }
@@ -187,11 +206,15 @@ impl ScanError {
 /// reached. Files that cannot be read are reported as such and do not stop the scan. A
 /// progress bar is drawn on standard error only when it is a terminal.
 ///
+/// With `--baseline`, the baseline is replaced only after the report was written, so a
+/// report that could not be delivered does not swallow the findings it held.
+///
 /// # Errors
-/// A missing path, a bad `--exclude` pattern, or a failure to write to `out`.
+/// A missing path, a bad `--exclude` pattern, an unusable baseline, or a failure to write
+/// to `out`.
 pub fn run(args: &ScanArgs, out: &mut dyn Write) -> Result<ScanOutcome, ScanError> {
     let progress = std::io::stderr().is_terminal();
-    let outcome = scan_paths(args, progress)?;
+    let (outcome, pending) = scan(args, progress)?;
     let mut out = std::io::BufWriter::with_capacity(1 << 16, out);
     let out: &mut dyn Write = &mut out;
     match args.format {
@@ -208,15 +231,44 @@ pub fn run(args: &ScanArgs, out: &mut dyn Write) -> Result<ScanOutcome, ScanErro
         OutputFormat::Sarif => report::write_sarif(out, &outcome.files)?,
     }
     out.flush()?;
+    if let (Some(path), Some(b)) = (&args.baseline, pending) {
+        b.save(path)?;
+    }
     Ok(outcome)
 }
 
-/// Scans without writing a report.
+/// Scans without writing a report. With `--baseline`, reports only new findings and writes
+/// the updated baseline before returning.
 ///
 /// # Errors
-/// A missing path or a bad `--exclude` pattern.
+/// A missing path, a bad `--exclude` pattern, or an unusable baseline.
 pub fn scan_paths(args: &ScanArgs, progress: bool) -> Result<ScanOutcome, ScanError> {
-    let entries = walk::collect(&args.paths, &args.exclude)?;
+    let (outcome, pending) = scan(args, progress)?;
+    if let (Some(path), Some(b)) = (&args.baseline, pending) {
+        b.save(path)?;
+    }
+    Ok(outcome)
+}
+
+/// One file's result: its report (new findings only under a baseline), the findings known
+/// from the baseline, and the file's new baseline entry.
+type FileResult = (FileReport, u64, Option<baseline::FileEntry>);
+
+/// Scans, and with `--baseline` also returns the baseline to write.
+fn scan(
+    args: &ScanArgs,
+    progress: bool,
+) -> Result<(ScanOutcome, Option<baseline::Baseline>), ScanError> {
+    let prev = match &args.baseline {
+        Some(p) => Some(baseline::Baseline::load(p)?.unwrap_or_default()),
+        None => None,
+    };
+    let scanner = baseline::scanner_id(args.min_confidence, args.include_example_domains);
+    let mut entries = walk::collect(&args.paths, &args.exclude)?;
+    if let Some(p) = &args.baseline {
+        let own = baseline::SelfFilter::new(p);
+        entries.retain(|e| !own.matches(&e.path));
+    }
     let total: u64 = entries.iter().map(|e| e.size).sum();
     let bar = if progress {
         let b = indicatif::ProgressBar::with_draw_target(
@@ -238,25 +290,49 @@ pub fn scan_paths(args: &ScanArgs, progress: bool) -> Result<ScanOutcome, ScanEr
         &*ENGINE
     };
     let done = AtomicU64::new(0);
-    let mut files: Vec<FileReport> = entries
+    let same_scanner = prev.as_ref().is_some_and(|b| b.scanner == scanner);
+    let results: Vec<(String, FileResult)> = entries
         .par_iter()
         .map(|e| {
             let path = e.path.display().to_string();
-            let report = match formats::scan_file(engine, &e.path, &args.limits) {
-                Ok(s) => {
-                    let mut r =
-                        FileReport::new(path, s.format, s.records, s.findings, args.min_confidence);
-                    r.skipped = s.skipped;
-                    r
-                }
-                Err(err) => FileReport::failed(path, err.to_string()),
+            let result = match &prev {
+                None => (scan_one(engine, &e.path, path.clone(), args), 0, None),
+                Some(b) => scan_against(
+                    engine,
+                    &e.path,
+                    path.clone(),
+                    args,
+                    b.files.get(&path),
+                    same_scanner,
+                ),
             };
             bar.inc(e.size);
             done.fetch_add(1, Ordering::Relaxed);
-            report
+            (path, result)
         })
         .collect();
     bar.finish_and_clear();
+    let known: u64 = results.iter().map(|(_, r)| r.1).sum();
+    let pending = prev.map(|old| {
+        // Entries of files outside the scanned paths stay; those under them are replaced by
+        // what this run saw (a deleted file's entry goes).
+        let mut files: std::collections::BTreeMap<String, baseline::FileEntry> = old
+            .files
+            .into_iter()
+            .filter(|(k, _)| !args.paths.iter().any(|r| Path::new(k).starts_with(r)))
+            .collect();
+        for (path, (_, _, entry)) in &results {
+            if let Some(entry) = entry {
+                files.insert(path.clone(), entry.clone());
+            }
+        }
+        baseline::Baseline {
+            version: baseline::VERSION,
+            scanner,
+            files,
+        }
+    });
+    let mut files: Vec<FileReport> = results.into_iter().map(|(_, r)| r.0).collect();
     let findings: u64 = files.iter().map(|f| f.findings.len() as u64).sum();
     let totals = Totals {
         files: done.load(Ordering::Relaxed),
@@ -264,12 +340,86 @@ pub fn scan_paths(args: &ScanArgs, progress: bool) -> Result<ScanOutcome, ScanEr
         files_with_findings: files.iter().filter(|f| !f.findings.is_empty()).count() as u64,
         findings,
         skipped: files.iter().filter(|f| f.skipped.is_some()).count() as u64,
+        known: args.baseline.as_ref().map(|_| known),
     };
     files.retain(FileReport::is_notable);
     let failed = args.fail_on.is_some_and(|n| findings >= n);
-    Ok(ScanOutcome {
-        totals,
-        files,
-        failed,
-    })
+    Ok((
+        ScanOutcome {
+            totals,
+            files,
+            failed,
+        },
+        pending,
+    ))
+}
+
+/// Scans one file into its report.
+fn scan_one(engine: &detect::Engine, file: &Path, path: String, args: &ScanArgs) -> FileReport {
+    match formats::scan_file(engine, file, &args.limits) {
+        Ok(s) => {
+            let mut r = FileReport::new(path, s.format, s.records, s.findings, args.min_confidence);
+            r.skipped = s.skipped;
+            r
+        }
+        Err(err) => FileReport::failed(path, err.to_string()),
+    }
+}
+
+/// Scans one file against its baseline entry `prev`: the report holds only new findings.
+/// An unchanged file (same content hash, same scanner and options, read whole last time)
+/// is not scanned again; a file that cannot be read keeps its old entry.
+fn scan_against(
+    engine: &detect::Engine,
+    file: &Path,
+    path: String,
+    args: &ScanArgs,
+    prev: Option<&baseline::FileEntry>,
+    same_scanner: bool,
+) -> FileResult {
+    let hashed = baseline::hash_file(file).ok();
+    let sha256 = hashed
+        .as_ref()
+        .filter(|(_, size)| *size >= baseline::MIN_HASHED_SIZE)
+        .map(|(h, _)| h.clone());
+    if let Some(p) = prev
+        && same_scanner
+        && !p.partial
+        && sha256.is_some()
+        && p.sha256 == sha256
+    {
+        let report = FileReport::new(path, String::new(), 0, Vec::new(), args.min_confidence);
+        return (report, p.total(), Some(p.clone()));
+    }
+    let s = match formats::scan_file(engine, file, &args.limits) {
+        Ok(s) => s,
+        Err(err) => return (FileReport::failed(path, err.to_string()), 0, prev.cloned()),
+    };
+    let raw: Vec<_> = s
+        .findings
+        .into_iter()
+        .filter(|r| r.confidence >= args.min_confidence)
+        .collect();
+    let fps: Vec<String> = raw
+        .iter()
+        .map(|r| baseline::fingerprint(r.kind, &r.excerpt))
+        .collect();
+    let is_new = baseline::classify(prev, &fps);
+    let mut entry = baseline::FileEntry {
+        sha256,
+        partial: s.skipped.is_some(),
+        findings: std::collections::BTreeMap::new(),
+    };
+    for fp in fps {
+        *entry.findings.entry(fp).or_insert(0) += 1;
+    }
+    let known = is_new.iter().filter(|n| !**n).count() as u64;
+    let fresh: Vec<_> = raw
+        .into_iter()
+        .zip(is_new)
+        .filter_map(|(r, new)| new.then_some(r))
+        .collect();
+    let mut report = FileReport::new(path, s.format, s.records, fresh, args.min_confidence);
+    report.skipped = s.skipped;
+    (report, known, Some(entry))
 }

@@ -277,6 +277,10 @@ pub struct Totals {
     pub findings: u64,
     /// Files skipped, whole or in part, because a limit was reached or they are unreadable.
     pub skipped: u64,
+    /// With `--baseline`: findings that were already in the baseline and are not reported
+    /// (nor counted in `findings`). Absent without a baseline.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub known: Option<u64>,
 }
 
 /// Writes the human table: files with the most people first, at most `per_file` findings each.
@@ -340,9 +344,13 @@ pub(crate) fn write_table(
         }
         writeln!(out)?;
     }
+    let (new, known) = match totals.known {
+        Some(k) => ("new ", format!(" ({} known from the baseline)", group(k))),
+        None => ("", String::new()),
+    };
     writeln!(
         out,
-        "scanned {} files ({:.1} MB): {} with findings, {} findings at {} confidence or above, {} skipped",
+        "scanned {} files ({:.1} MB): {} with {new}findings, {} {new}findings at {} confidence or above{known}, {} skipped",
         group(totals.files),
         totals.bytes as f64 / 1e6,
         group(totals.files_with_findings),
