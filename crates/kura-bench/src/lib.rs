@@ -25,3 +25,15 @@ pub mod passwords;
 pub mod pg_plain;
 pub mod postgres;
 pub mod scan;
+
+/// An audit row of the size of kura's access event (who, why, what, which subject, when):
+/// what the logged baselines of `kura bench` (SQLite and PostgreSQL) write per request.
+pub fn audit_row(action: &str, iid: i64) -> Vec<u8> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis());
+    format!(
+        "{{\"t\":{now},\"p\":\"bench-principal\",\"why\":\"support\",\"a\":\"{action}\",\"c\":\"accounts\",\"s\":[{iid}],\"f\":8}}"
+    )
+    .into_bytes()
+}

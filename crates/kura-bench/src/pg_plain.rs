@@ -206,11 +206,11 @@ impl PlainTable {
         let log = GroupLog::start(&self.url)?;
         let read_logged_s = parallel(&self.url, ids, threads, READ, |c, st, id| {
             let iid = read_once(c, st, id)?;
-            log.append(leaf("read", iid))
+            log.append(crate::audit_row("read", iid))
         })?;
         let search_logged_s = parallel(&self.url, emails, threads, SEARCH, |c, st, e| {
             let iid = search_once(c, st, e)?;
-            log.append(leaf("search", iid))
+            log.append(crate::audit_row("search", iid))
         })?;
         let (commits, rows) = log.stop();
         let per = |n: usize, s: f64| n as f64 / s.max(1e-9);
@@ -223,17 +223,6 @@ impl PlainTable {
             log_rows_per_commit: rows as f64 / commits.max(1) as f64,
         })
     }
-}
-
-/// An audit row of the size of kura's access event (who, why, what, which subject, when).
-fn leaf(action: &str, iid: i64) -> Vec<u8> {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis());
-    format!(
-        "{{\"t\":{now},\"p\":\"bench-principal\",\"why\":\"support\",\"a\":\"{action}\",\"c\":\"accounts\",\"s\":[{iid}],\"f\":8}}"
-    )
-    .into_bytes()
 }
 
 #[derive(Default)]

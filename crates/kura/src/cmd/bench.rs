@@ -320,7 +320,7 @@ fn baseline(dir: &Path, a: &BenchArgs) -> Result<Value> {
             let iid: i64 = st
                 .query_row([ids[i].as_bytes().as_slice()], |r| r.get(0))
                 .expect("baseline row exists");
-            log.append(baseline_leaf("read", iid));
+            log.append(kura_bench::audit_row("read", iid));
         });
     });
     let logged_search_s = parallel(&searches, a.threads, |&i| {
@@ -331,7 +331,7 @@ fn baseline(dir: &Path, a: &BenchArgs) -> Result<Value> {
             let iid: i64 = st
                 .query_row([person(i).2[3].1.as_str()], |r| r.get(0))
                 .expect("baseline row found");
-            log.append(baseline_leaf("search", iid));
+            log.append(kura_bench::audit_row("search", iid));
         });
     });
     let (batches, rows) = log.stop();
@@ -344,17 +344,6 @@ fn baseline(dir: &Path, a: &BenchArgs) -> Result<Value> {
         "log_rows_per_commit": (rows as f64 / batches.max(1) as f64).round(),
         "insert_secs": insert_s,
     }))
-}
-
-/// An audit row of the size of kura's (who, why, what, which subject, when).
-fn baseline_leaf(action: &str, iid: i64) -> Vec<u8> {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis());
-    format!(
-        "{{\"t\":{now},\"p\":\"bench-principal\",\"why\":\"support\",\"a\":\"{action}\",\"c\":\"accounts\",\"s\":[{iid}],\"f\":8}}"
-    )
-    .into_bytes()
 }
 
 /// The baseline's group commit: callers queue a row and wait until the writer thread has
