@@ -2,52 +2,22 @@
 //! `--fail-on` is reached, 2 on error), the three output formats, excludes, masking, and a
 //! quiet standard error when piped.
 
-use std::fs;
-use std::path::Path;
-use std::process::Command;
+mod scan_kit;
 
-/// Runs `kura scan ARGS` and returns (exit code, stdout, stderr).
-fn kura_scan(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_kura"))
-        .arg("scan")
-        .args(args)
-        .output()
-        .expect("kura runs");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
+use std::fs;
+
+use scan_kit::{kura_scan, path};
 
 /// A web root with a customer list, a log with one address, and an image.
 fn web_root() -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("tempdir");
-    let root = dir.path();
-    fs::create_dir_all(root.join("static")).expect("mkdir");
-    let mut list = String::from("name,email,phone\n");
-    for i in 0..50 {
-        list.push_str(&format!(
-            "Customer {i},user{i}@gmail.com,090-1234-{:04}\n",
-            1000 + i
-        ));
-    }
-    fs::write(root.join("customers.csv"), list).expect("write");
+    scan_kit::web_root(dir.path());
     fs::write(
-        root.join("static/access.log"),
-        "GET / 200 from 93.184.216.34 mail sato.taro@yahoo.co.jp\n",
-    )
-    .expect("write");
-    fs::write(
-        root.join("static/logo.png"),
+        dir.path().join("static/logo.png"),
         b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR",
     )
     .expect("write");
     dir
-}
-
-fn path(p: &Path) -> &str {
-    p.to_str().expect("utf-8 temp path")
 }
 
 #[test]
