@@ -78,6 +78,9 @@ fn key_of(loc: &Location) -> LabelLoc {
 pub fn evaluate(dir: &Path, labels: &[Label], min: Confidence) -> Vec<KindQuality> {
     let mut args = ScanArgs::new(vec![dir.to_path_buf()]);
     args.min_confidence = min;
+    // Every finding is scored, so every finding is listed.
+    args.format = kura_scan::OutputFormat::Json;
+    args.max_findings = usize::MAX;
     let mut found: BTreeSet<(String, LabelLoc, Kind)> = BTreeSet::new();
     if let Ok(outcome) = scan_paths(&args, false) {
         for f in &outcome.files {
@@ -129,7 +132,9 @@ pub fn evaluate(dir: &Path, labels: &[Label], min: Confidence) -> Vec<KindQualit
 
 /// Best wall-clock seconds and best CPU seconds (if known) of `runs` scans of `dir`.
 fn time_scan(dir: &Path, runs: usize) -> (f64, Option<f64>) {
-    let args = ScanArgs::new(vec![dir.to_path_buf()]);
+    // What `kura scan --format json` does by default.
+    let mut args = ScanArgs::new(vec![dir.to_path_buf()]);
+    args.format = kura_scan::OutputFormat::Json;
     let mut best = f64::MAX;
     let mut best_cpu: Option<f64> = None;
     for _ in 0..runs.max(1) {

@@ -287,25 +287,6 @@ impl SelfFilter {
     }
 }
 
-/// Splits the fingerprints of a file's current findings (in file order) into known and new
-/// against the file's baseline entry: per fingerprint, the first as many occurrences as the
-/// baseline recorded are known. Returns, per finding, whether it is new.
-pub(crate) fn classify(prev: Option<&FileEntry>, fingerprints: &[String]) -> Vec<bool> {
-    let mut left: BTreeMap<&str, u64> = prev
-        .map(|p| p.findings.iter().map(|(k, v)| (k.as_str(), *v)).collect())
-        .unwrap_or_default();
-    fingerprints
-        .iter()
-        .map(|fp| match left.get_mut(fp.as_str()) {
-            Some(n) if *n > 0 => {
-                *n -= 1;
-                false
-            }
-            _ => true,
-        })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -329,24 +310,6 @@ mod tests {
         let mut h = Sha256::new();
         h.update(b"kura-scan/baseline/finding/v1\0email\0u***@g***.com");
         assert_eq!(a, hex(&h.finalize()[..16]));
-    }
-
-    #[test]
-    fn classify_counts_occurrences_in_file_order() {
-        let fp = |s: &str| fingerprint(Kind::Email, s);
-        let prev = FileEntry {
-            sha256: None,
-            partial: false,
-            findings: [(fp("a***@b***.de"), 2)].into_iter().collect(),
-        };
-        let now = vec![
-            fp("a***@b***.de"),
-            fp("c***@d***.de"),
-            fp("a***@b***.de"),
-            fp("a***@b***.de"),
-        ];
-        assert_eq!(classify(Some(&prev), &now), vec![false, true, false, true]);
-        assert_eq!(classify(None, &now), vec![true; 4]);
     }
 
     #[test]

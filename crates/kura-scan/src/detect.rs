@@ -4,15 +4,15 @@
 //!
 //! Candidates are found with a single `regex_automata::meta::Regex` built from many
 //! patterns, so a buffer is read once whatever the number of detectors; no allocation
-//! happens per line, only per candidate. Values leave this module masked ([`Hit::masked`]):
-//! nothing here returns or stores an unmasked value.
+//! happens per line or per candidate. A [`Hit`] holds offsets into the scanned buffer, never a
+//! copy of the value: the caller masks the values it reports (`report::Collector`), while the
+//! buffer is still in hand, and nothing here returns or stores an unmasked value.
 
 use regex_automata::Input;
 use regex_automata::meta::Regex;
 
 use crate::context::{Field, classify_key, key_before, line_start, near, words};
 use crate::kind::{Confidence, Kind};
-use crate::mask::mask;
 use crate::names::{self, NameShape};
 use crate::validate;
 
@@ -27,8 +27,6 @@ pub(crate) struct Hit {
     pub kind: Kind,
     /// How sure the detector is.
     pub confidence: Confidence,
-    /// The value, masked: never the value itself.
-    pub masked: String,
     /// A hash of the normalised value, only to count distinct values; never printed.
     pub value_hash: u64,
 }
@@ -215,13 +213,11 @@ impl Engine {
         let field = || field_at(buf, start, layout);
         let window = || window_before(buf, start);
         let mut push = |s: usize, e: usize, kind: Kind, conf: Confidence, norm: &[u8]| {
-            let value = String::from_utf8_lossy(&buf[s..e]);
             out.push(Hit {
                 start: s,
                 end: e,
                 kind,
                 confidence: conf,
-                masked: mask(kind, &value),
                 value_hash: hash(kind, norm),
             });
         };
@@ -732,7 +728,6 @@ impl Engine {
                 end: e,
                 kind,
                 confidence: conf,
-                masked: mask(kind, v),
                 value_hash: hash(kind, v.as_bytes()),
             });
         };
@@ -950,6 +945,7 @@ pub(crate) fn pattern_count() -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::mask::mask;
 
     fn scan(s: &str) -> Vec<(Kind, Confidence, String)> {
         let e = Engine::new();
@@ -957,7 +953,10 @@ mod tests {
         e.scan(s.as_bytes(), &Layout::Text, &mut out);
         dedup(&mut out);
         out.into_iter()
-            .map(|h| (h.kind, h.confidence, h.masked))
+            .map(|h| {
+                let v = String::from_utf8_lossy(&s.as_bytes()[h.start..h.end]);
+                (h.kind, h.confidence, mask(h.kind, &v))
+            })
             .collect()
     }
 

@@ -60,14 +60,15 @@ use rayon::prelude::*;
 
 use crate::context::{Field, classify_key, person_table};
 use crate::detect::{Engine, Hit, Layout, dedup};
-use crate::report::{Location, RawFinding, SkipReason, Skipped};
+use crate::mask::mask;
+use crate::report::{Collector, Location, SkipReason, Skipped};
 use crate::sql::Tables;
 
 /// One mebibyte.
 const MIB: u64 = 1 << 20;
 
 /// Size of a block read from a large file; each block is scanned in parallel chunks.
-const BLOCK: usize = 64 << 20;
+const BLOCK: usize = 8 << 20;
 
 /// Default of [`Limits::max_entries`]: 10,000 entries. Real workbooks have tens; the zip
 /// central directory `calamine` and `zip` hold in memory is a few hundred bytes per entry,
@@ -203,8 +204,6 @@ pub(crate) struct FileScan {
     pub format: String,
     /// Lines or rows read (excluding a header row).
     pub records: u64,
-    /// The findings, located, masked.
-    pub findings: Vec<RawFinding>,
     /// Set when a limit stopped reading: the file was skipped, whole or from some point on.
     pub skipped: Option<Skipped>,
 }
@@ -214,7 +213,13 @@ pub(crate) struct FileScan {
 /// # Errors
 /// Any I/O error reading the file, or a spreadsheet the reader rejects. A file over a limit
 /// is not an error: it comes back with [`FileScan::skipped`] set.
-pub(crate) fn scan_file(engine: &Engine, path: &Path, limits: &Limits) -> io::Result<FileScan> {
+/// Findings go to `sink` as they are found, in file order.
+pub(crate) fn scan_file(
+    engine: &Engine,
+    path: &Path,
+    limits: &Limits,
+    sink: &mut Collector<'_>,
+) -> io::Result<FileScan> {
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -230,7 +235,7 @@ pub(crate) fn scan_file(engine: &Engine, path: &Path, limits: &Limits) -> io::Re
         };
         let decoder = flate2::read::MultiGzDecoder::new(Counted::new(File::open(path)?));
         let mut guard = GzGuard::new(decoder, limits);
-        let mut scan = scan_stream(engine, &mut guard, format, limits)?;
+        let mut scan = scan_stream(engine, &mut guard, format, limits, sink)?;
         scan.format = format_label(inner, format, true);
         if scan.skipped.is_none() {
             scan.skipped = guard.hit;
@@ -244,7 +249,7 @@ pub(crate) fn scan_file(engine: &Engine, path: &Path, limits: &Limits) -> io::Re
         // costs itself, reported unreadable, not the whole scan. Nothing is shared across
         // the call but the engine, which scanning only reads.
         return std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            scan_spreadsheet(engine, path, &lower, limits)
+            scan_spreadsheet(engine, path, &lower, limits, sink)
         }))
         .unwrap_or_else(|_| {
             Err(io::Error::new(
@@ -253,7 +258,7 @@ pub(crate) fn scan_file(engine: &Engine, path: &Path, limits: &Limits) -> io::Re
             ))
         });
     }
-    let mut scan = scan_stream(engine, File::open(path)?, format, limits)?;
+    let mut scan = scan_stream(engine, File::open(path)?, format, limits, sink)?;
     if scan.format.is_empty() {
         scan.format = format_label(&lower, format, false);
     }
@@ -351,8 +356,9 @@ fn scan_stream<R: Read>(
     reader: R,
     format: Format,
     limits: &Limits,
+    sink: &mut Collector<'_>,
 ) -> io::Result<FileScan> {
-    scan_stream_blocks(engine, reader, format, BLOCK, limits.max_line)
+    scan_stream_blocks(engine, reader, format, BLOCK, limits.max_line, sink)
 }
 
 /// The offset of the start of the first line in `buf` longer than `max_line` bytes (its line
@@ -379,8 +385,8 @@ fn scan_stream_blocks<R: Read>(
     mut format: Format,
     block_size: usize,
     max_line: usize,
+    sink: &mut Collector<'_>,
 ) -> io::Result<FileScan> {
-    let mut findings = Vec::new();
     let mut records = 0u64;
     let mut line_base = 0u64;
     let mut buf: Vec<u8> = Vec::new();
@@ -403,7 +409,6 @@ fn scan_stream_blocks<R: Read>(
                 return Ok(FileScan {
                     format: "binary".to_owned(),
                     records: 0,
-                    findings,
                     skipped: None,
                 });
             }
@@ -450,8 +455,8 @@ fn scan_stream_blocks<R: Read>(
         if let Some(t) = tables.as_mut() {
             t.learn(block);
         }
-        let mut hits = scan_block(engine, block, &layout, skip_header, tables.as_ref());
-        locate(block, line_base, &mut hits, &mut findings);
+        let hits = scan_block(engine, block, &layout, skip_header, tables.as_ref());
+        locate(block, line_base, &hits, sink);
         line_base += memchr::memchr_iter(b'\n', block).count() as u64;
         buf.drain(..cut);
         if eof {
@@ -464,7 +469,6 @@ fn scan_stream_blocks<R: Read>(
     Ok(FileScan {
         format: String::new(),
         records,
-        findings,
         skipped,
     })
 }
@@ -574,26 +578,35 @@ fn parse_header(line: &[u8], delim: u8) -> Vec<Field> {
     cols
 }
 
-/// Gives hits (sorted by offset within `block`) their line and column.
-fn locate(block: &[u8], line_base: u64, hits: &mut Vec<Hit>, out: &mut Vec<RawFinding>) {
+/// Gives hits (sorted by offset within `block`) their line and column and hands them to
+/// `sink`, which masks only the values it lists or fingerprints.
+fn locate(block: &[u8], line_base: u64, hits: &[Hit], sink: &mut Collector<'_>) {
     let mut pos = 0usize;
     let mut line = line_base + 1;
     let mut ls = 0usize;
-    out.reserve(hits.len());
-    for h in hits.drain(..) {
+    for h in hits {
         for i in memchr::memchr_iter(b'\n', &block[pos..h.start]) {
             line += 1;
             ls = pos + i + 1;
         }
         pos = h.start;
-        let column = String::from_utf8_lossy(&block[ls..h.start]).chars().count() as u64 + 1;
-        out.push(RawFinding {
-            location: Location::Line { line, column },
-            kind: h.kind,
-            confidence: h.confidence,
-            excerpt: h.masked,
-            value_hash: h.value_hash,
-        });
+        let column = count_chars(&block[ls..h.start]) + 1;
+        sink.add(
+            Location::Line { line, column },
+            h.kind,
+            h.confidence,
+            h.value_hash,
+            || mask(h.kind, &String::from_utf8_lossy(&block[h.start..h.end])),
+        );
+    }
+}
+
+/// Characters in `bytes` as `String::from_utf8_lossy` would count them, without allocating
+/// for valid UTF-8 (the common case).
+fn count_chars(bytes: &[u8]) -> u64 {
+    match std::str::from_utf8(bytes) {
+        Ok(s) => s.chars().count() as u64,
+        Err(_) => String::from_utf8_lossy(bytes).chars().count() as u64,
     }
 }
 
@@ -821,23 +834,22 @@ fn scan_spreadsheet(
     path: &Path,
     name: &str,
     limits: &Limits,
+    sink: &mut Collector<'_>,
 ) -> io::Result<FileScan> {
     let ext = name.rsplit('.').next().unwrap_or("xlsx").to_owned();
     if let Some(skipped) = check_spreadsheet(path, name, limits)? {
         return Ok(FileScan {
             format: ext,
             records: 0,
-            findings: Vec::new(),
             skipped: Some(skipped),
         });
     }
     let mut wb = open_workbook_auto(path)
         .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?;
-    let mut findings = Vec::new();
     let mut records = 0u64;
     let sheets = wb.sheet_names().clone();
     for sheet in sheets {
-        let mut scan = SheetScan::new(engine, &sheet, &mut findings);
+        let mut scan = SheetScan::new(engine, &sheet, sink);
         // XLSX and XLSB sheets are read cell by cell: `worksheet_range` would allocate the
         // whole rectangle from the first to the last cell, and two cells at A1 and
         // XFD1048576 would ask for 17 billion. Cells come one at a time; one row is held.
@@ -878,7 +890,6 @@ fn scan_spreadsheet(
     Ok(FileScan {
         format: ext,
         records,
-        findings,
         skipped: None,
     })
 }
@@ -888,10 +899,10 @@ const MAX_COLUMNS: u32 = 16_384;
 
 /// Scans the cells of one sheet as they come, row by row (rows in file order); the first
 /// row gives the column headers when it holds a known header. Holds one row at a time.
-struct SheetScan<'a> {
+struct SheetScan<'a, 'b> {
     engine: &'a Engine,
     sheet: &'a str,
-    findings: &'a mut Vec<RawFinding>,
+    sink: &'a mut Collector<'b>,
     /// The row being gathered and its cells.
     row: Option<u32>,
     cells: Vec<(u32, Data)>,
@@ -902,12 +913,12 @@ struct SheetScan<'a> {
     header: bool,
 }
 
-impl<'a> SheetScan<'a> {
-    fn new(engine: &'a Engine, sheet: &'a str, findings: &'a mut Vec<RawFinding>) -> Self {
+impl<'a, 'b> SheetScan<'a, 'b> {
+    fn new(engine: &'a Engine, sheet: &'a str, sink: &'a mut Collector<'b>) -> Self {
         SheetScan {
             engine,
             sheet,
-            findings,
+            sink,
             row: None,
             cells: Vec::new(),
             cols: None,
@@ -973,17 +984,22 @@ impl<'a> SheetScan<'a> {
             }
             dedup(&mut hits);
             for h in hits {
-                self.findings.push(RawFinding {
-                    location: Location::Cell {
+                self.sink.add(
+                    Location::Cell {
                         sheet: self.sheet.to_owned(),
                         row: u64::from(row) + 1,
                         column: column_name(*col as usize),
                     },
-                    kind: h.kind,
-                    confidence: h.confidence,
-                    excerpt: h.masked,
-                    value_hash: h.value_hash,
-                });
+                    h.kind,
+                    h.confidence,
+                    h.value_hash,
+                    || {
+                        mask(
+                            h.kind,
+                            &String::from_utf8_lossy(&text.as_bytes()[h.start..h.end]),
+                        )
+                    },
+                );
             }
         }
     }
@@ -1065,16 +1081,19 @@ mod tests {
         }
         let engine = Engine::new();
         for block in [16, 50, 1 << 20] {
+            let mut sink = Collector::new(crate::Confidence::Low, usize::MAX);
             let scan = scan_stream_blocks(
                 &engine,
                 csv.as_bytes(),
                 Format::Delimited(b','),
                 block,
                 MAX_LINE,
+                &mut sink,
             )
             .expect("reads");
             assert_eq!(scan.records, 40, "block {block}");
-            let lines: Vec<u64> = scan
+            let (report, _, _) = sink.finish(String::new(), String::new(), scan.records);
+            let lines: Vec<u64> = report
                 .findings
                 .iter()
                 .map(|f| match f.location {
@@ -1084,7 +1103,8 @@ mod tests {
                 .collect();
             assert_eq!(lines, (2..42).collect::<Vec<u64>>(), "block {block}");
             assert!(
-                scan.findings
+                report
+                    .findings
                     .iter()
                     .all(|f| f.confidence == crate::Confidence::High)
             );
@@ -1097,8 +1117,16 @@ mod tests {
         // after at most 1 MiB + 1 byte instead of growing the buffer or running to the end.
         let engine = Engine::new();
         let mut reader = io::repeat(b'a').take(64 << 20);
-        let scan = scan_stream_blocks(&engine, &mut reader, Format::Text, 64 << 10, 1 << 20)
-            .expect("reads");
+        let mut sink = Collector::new(crate::Confidence::Low, 0);
+        let scan = scan_stream_blocks(
+            &engine,
+            &mut reader,
+            Format::Text,
+            64 << 10,
+            1 << 20,
+            &mut sink,
+        )
+        .expect("reads");
         let skipped = scan.skipped.expect("skipped");
         assert_eq!(skipped.reason, SkipReason::LineTooLong);
         assert!(

@@ -109,6 +109,11 @@ pub struct ScanArgs {
     /// In the table, list at most this many findings per file.
     #[arg(long, value_name = "N", default_value_t = 20)]
     pub max_per_file: usize,
+    /// In JSON and SARIF, list at most this many findings per file (the counts per kind,
+    /// the totals and `--fail-on` still count every finding). Memory grows with this number,
+    /// not with the size of a file.
+    #[arg(long, value_name = "N", default_value_t = 1000)]
+    pub max_findings: usize,
     /// What reading one file may cost; a file over a limit is reported as skipped with its
     /// reason. Not a command-line option: the defaults bound memory (see [`Limits`]).
     #[arg(skip)]
@@ -136,6 +141,7 @@ impl ScanArgs {
             fail_on: None,
             exclude: Vec::new(),
             max_per_file: 20,
+            max_findings: 1000,
             limits: Limits::default(),
             include_example_domains: false,
             baseline: None,
@@ -333,11 +339,11 @@ fn scan(
         }
     });
     let mut files: Vec<FileReport> = results.into_iter().map(|(_, r)| r.0).collect();
-    let findings: u64 = files.iter().map(|f| f.findings.len() as u64).sum();
+    let findings: u64 = files.iter().map(FileReport::total).sum();
     let totals = Totals {
         files: done.load(Ordering::Relaxed),
         bytes: total,
-        files_with_findings: files.iter().filter(|f| !f.findings.is_empty()).count() as u64,
+        files_with_findings: files.iter().filter(|f| !f.counts.is_empty()).count() as u64,
         findings,
         skipped: files.iter().filter(|f| f.skipped.is_some()).count() as u64,
         known: args.baseline.as_ref().map(|_| known),
@@ -354,11 +360,20 @@ fn scan(
     ))
 }
 
+/// How many findings per file a report lists under `args`.
+fn list_max(args: &ScanArgs) -> usize {
+    match args.format {
+        OutputFormat::Table => args.max_per_file,
+        OutputFormat::Json | OutputFormat::Sarif => args.max_findings,
+    }
+}
+
 /// Scans one file into its report.
 fn scan_one(engine: &detect::Engine, file: &Path, path: String, args: &ScanArgs) -> FileReport {
-    match formats::scan_file(engine, file, &args.limits) {
+    let mut sink = report::Collector::new(args.min_confidence, list_max(args));
+    match formats::scan_file(engine, file, &args.limits, &mut sink) {
         Ok(s) => {
-            let mut r = FileReport::new(path, s.format, s.records, s.findings, args.min_confidence);
+            let (mut r, _, _) = sink.finish(path, s.format, s.records);
             r.skipped = s.skipped;
             r
         }
@@ -388,38 +403,21 @@ fn scan_against(
         && sha256.is_some()
         && p.sha256 == sha256
     {
-        let report = FileReport::new(path, String::new(), 0, Vec::new(), args.min_confidence);
+        let (report, _, _) =
+            report::Collector::new(args.min_confidence, 0).finish(path, String::new(), 0);
         return (report, p.total(), Some(p.clone()));
     }
-    let s = match formats::scan_file(engine, file, &args.limits) {
+    let mut sink = report::Collector::new(args.min_confidence, list_max(args)).against(prev);
+    let s = match formats::scan_file(engine, file, &args.limits, &mut sink) {
         Ok(s) => s,
         Err(err) => return (FileReport::failed(path, err.to_string()), 0, prev.cloned()),
     };
-    let raw: Vec<_> = s
-        .findings
-        .into_iter()
-        .filter(|r| r.confidence >= args.min_confidence)
-        .collect();
-    let fps: Vec<String> = raw
-        .iter()
-        .map(|r| baseline::fingerprint(r.kind, &r.excerpt))
-        .collect();
-    let is_new = baseline::classify(prev, &fps);
-    let mut entry = baseline::FileEntry {
+    let (mut report, known, seen) = sink.finish(path, s.format, s.records);
+    let entry = baseline::FileEntry {
         sha256,
         partial: s.skipped.is_some(),
-        findings: std::collections::BTreeMap::new(),
+        findings: seen.unwrap_or_default(),
     };
-    for fp in fps {
-        *entry.findings.entry(fp).or_insert(0) += 1;
-    }
-    let known = is_new.iter().filter(|n| !**n).count() as u64;
-    let fresh: Vec<_> = raw
-        .into_iter()
-        .zip(is_new)
-        .filter_map(|(r, new)| new.then_some(r))
-        .collect();
-    let mut report = FileReport::new(path, s.format, s.records, fresh, args.min_confidence);
     report.skipped = s.skipped;
     (report, known, Some(entry))
 }

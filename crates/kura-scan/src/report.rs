@@ -6,6 +6,8 @@
 //! unmasked value.
 
 use std::collections::{BTreeMap, HashSet};
+
+use cardinality_estimator::CardinalityEstimator;
 use std::io::{self, Write};
 
 use serde::Serialize;
@@ -110,18 +112,191 @@ impl Skipped {
     }
 }
 
-/// A finding as the detectors give it, with a hash of its value for counting people.
-#[derive(Clone, Debug)]
-pub(crate) struct RawFinding {
-    pub location: Location,
-    pub kind: Kind,
-    pub confidence: Confidence,
-    pub excerpt: String,
-    pub value_hash: u64,
+/// Distinct values of one kind that identifies a person: counted exactly up to
+/// [`EXACT_DISTINCT`] values, then estimated (HyperLogLog++, about 0.8 % standard error), so
+/// the memory it takes does not grow with the file.
+#[derive(Default)]
+struct Distinct {
+    exact: HashSet<u64>,
+    sketch: Option<CardinalityEstimator<u64, wyhash::WyHash, 14, 6>>,
 }
 
-/// Distinct value hashes and distinct records (sheet key or 0, line or row) of one kind.
-type PeopleOfKind = (HashSet<u64>, HashSet<(u64, u64)>);
+/// Distinct values counted exactly before [`Distinct`] switches to an estimate.
+const EXACT_DISTINCT: usize = 1 << 16;
+
+impl Distinct {
+    fn insert(&mut self, v: u64) {
+        if let Some(s) = &mut self.sketch {
+            s.insert(&v);
+            return;
+        }
+        self.exact.insert(v);
+        if self.exact.len() > EXACT_DISTINCT {
+            let mut s = CardinalityEstimator::new();
+            for v in self.exact.drain() {
+                s.insert(&v);
+            }
+            self.exact.shrink_to_fit();
+            self.sketch = Some(s);
+        }
+    }
+
+    fn count(&self) -> u64 {
+        match &self.sketch {
+            Some(s) => s.estimate() as u64,
+            None => self.exact.len() as u64,
+        }
+    }
+}
+
+/// People of one kind: distinct values, and distinct records (lines or rows) holding one.
+/// Records arrive in file order, so comparing with the last one counts them exactly.
+#[derive(Default)]
+struct PeopleOfKind {
+    values: Distinct,
+    records: u64,
+    last: Option<(u64, u64)>,
+}
+
+/// What a baseline run tracks for one file: how many occurrences of each fingerprint the
+/// baseline still holds (the first that many are known), and this run's counts.
+struct Tracking<'a> {
+    left: BTreeMap<&'a str, u64>,
+    seen: BTreeMap<String, u64>,
+}
+
+/// Gathers one file's findings as the readers produce them, in file order.
+///
+/// Invariant: what it holds does not grow with the file beyond small bounds — counts per
+/// kind, at most [`EXACT_DISTINCT`] value hashes per kind (then a fixed-size sketch), at most
+/// `list_max` listed findings, and (with a baseline) one counter per distinct *masked*
+/// fingerprint. Excerpts are masked by the caller's closure, which runs only for findings
+/// that are listed or fingerprinted; a value is never held here.
+pub(crate) struct Collector<'a> {
+    min: Confidence,
+    list_max: usize,
+    counts: BTreeMap<Kind, u64>,
+    people: BTreeMap<Kind, PeopleOfKind>,
+    findings: Vec<Finding>,
+    baseline: Option<Tracking<'a>>,
+    known: u64,
+}
+
+impl<'a> Collector<'a> {
+    /// A collector keeping findings at or above `min` and listing at most `list_max`.
+    pub(crate) fn new(min: Confidence, list_max: usize) -> Self {
+        Collector {
+            min,
+            list_max,
+            counts: BTreeMap::new(),
+            people: BTreeMap::new(),
+            findings: Vec::new(),
+            baseline: None,
+            known: 0,
+        }
+    }
+
+    /// Tracks findings against a file's baseline entry: per fingerprint, the first as many
+    /// occurrences as the baseline recorded are known and not reported; the rest are new.
+    pub(crate) fn against(mut self, prev: Option<&'a crate::baseline::FileEntry>) -> Self {
+        self.baseline = Some(Tracking {
+            left: prev
+                .map(|p| p.findings.iter().map(|(k, v)| (k.as_str(), *v)).collect())
+                .unwrap_or_default(),
+            seen: BTreeMap::new(),
+        });
+        self
+    }
+
+    /// Takes one finding; `excerpt` masks its value and is called only when needed.
+    pub(crate) fn add(
+        &mut self,
+        location: Location,
+        kind: Kind,
+        confidence: Confidence,
+        value_hash: u64,
+        excerpt: impl FnOnce() -> String,
+    ) {
+        if confidence < self.min {
+            return;
+        }
+        let mut excerpt = Some(excerpt);
+        let mut masked: Option<String> = None;
+        if let Some(t) = &mut self.baseline {
+            let m = (excerpt.take().expect("taken once"))();
+            let fp = crate::baseline::fingerprint(kind, &m);
+            let known = match t.left.get_mut(fp.as_str()) {
+                Some(n) if *n > 0 => {
+                    *n -= 1;
+                    true
+                }
+                _ => false,
+            };
+            *t.seen.entry(fp).or_insert(0) += 1;
+            if known {
+                self.known += 1;
+                return;
+            }
+            masked = Some(m);
+        }
+        *self.counts.entry(kind).or_insert(0) += 1;
+        if kind.identifies_person() {
+            let record = match &location {
+                Location::Line { line, .. } => (0, *line),
+                Location::Cell { sheet, row, .. } => (sheet_key(sheet), *row),
+            };
+            let p = self.people.entry(kind).or_default();
+            p.values.insert(value_hash);
+            if p.last != Some(record) {
+                p.last = Some(record);
+                p.records += 1;
+            }
+        }
+        if self.findings.len() < self.list_max {
+            let excerpt = match (masked, excerpt) {
+                (Some(m), _) => m,
+                (None, Some(f)) => f(),
+                (None, None) => return,
+            };
+            self.findings.push(Finding {
+                location,
+                kind,
+                confidence,
+                excerpt,
+            });
+        }
+    }
+
+    /// The file's report, the number of findings known from the baseline, and (with a
+    /// baseline) this run's fingerprint counts for the file's new baseline entry.
+    pub(crate) fn finish(
+        self,
+        path: String,
+        format: String,
+        records: u64,
+    ) -> (FileReport, u64, Option<BTreeMap<String, u64>>) {
+        let people = self
+            .people
+            .values()
+            .map(|p| p.values.count().min(p.records))
+            .max()
+            .unwrap_or(0);
+        let total: u64 = self.counts.values().sum();
+        let unlisted = total.saturating_sub(self.findings.len() as u64);
+        let report = FileReport {
+            path,
+            format,
+            records,
+            people,
+            counts: self.counts,
+            findings: self.findings,
+            unlisted,
+            error: None,
+            skipped: None,
+        };
+        (report, self.known, self.baseline.map(|t| t.seen))
+    }
+}
 
 /// One finding. Invariant: `excerpt` is masked; a full value is never held here.
 #[derive(Clone, Debug, Serialize)]
@@ -152,8 +327,12 @@ pub struct FileReport {
     pub people: u64,
     /// Findings per kind.
     pub counts: BTreeMap<Kind, u64>,
-    /// The findings, in file order.
+    /// The findings, in file order: the first `--max-findings` (JSON, SARIF) or
+    /// `--max-per-file` (table) of them; `counts` count them all.
     pub findings: Vec<Finding>,
+    /// Findings counted in `counts` but not listed in `findings` (the list was full).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub unlisted: u64,
     /// Why the file could not be read, if it could not.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
@@ -164,53 +343,9 @@ pub struct FileReport {
 }
 
 impl FileReport {
-    /// Builds a report from raw findings, keeping those at or above `min`.
-    pub(crate) fn new(
-        path: String,
-        format: String,
-        records: u64,
-        raw: Vec<RawFinding>,
-        min: Confidence,
-    ) -> FileReport {
-        let mut counts = BTreeMap::new();
-        // Per kind: distinct values and distinct records (lines or rows) holding one. The
-        // smaller of the two counts people of that kind: a value repeated on many lines is one
-        // person, and a name split over two columns of one row is one person too.
-        let mut distinct: BTreeMap<Kind, PeopleOfKind> = BTreeMap::new();
-        let mut findings = Vec::with_capacity(raw.len());
-        for r in raw.into_iter().filter(|r| r.confidence >= min) {
-            *counts.entry(r.kind).or_insert(0) += 1;
-            if r.kind.identifies_person() {
-                let e = distinct.entry(r.kind).or_default();
-                e.0.insert(r.value_hash);
-                let record = match &r.location {
-                    Location::Line { line, .. } => (0, *line),
-                    Location::Cell { sheet, row, .. } => (sheet_key(sheet), *row),
-                };
-                e.1.insert(record);
-            }
-            findings.push(Finding {
-                location: r.location,
-                kind: r.kind,
-                confidence: r.confidence,
-                excerpt: r.excerpt,
-            });
-        }
-        let people = distinct
-            .values()
-            .map(|(v, r)| v.len().min(r.len()) as u64)
-            .max()
-            .unwrap_or(0);
-        FileReport {
-            path,
-            format,
-            records,
-            people,
-            counts,
-            findings,
-            error: None,
-            skipped: None,
-        }
+    /// Findings at or above the chosen confidence, listed or not.
+    pub fn total(&self) -> u64 {
+        self.counts.values().sum()
     }
 
     /// A report for a file that could not be read.
@@ -222,6 +357,7 @@ impl FileReport {
             people: 0,
             counts: BTreeMap::new(),
             findings: Vec::new(),
+            unlisted: 0,
             skipped: Some(Skipped::new(SkipReason::Unreadable, error.clone())),
             error: Some(error),
         }
@@ -229,18 +365,22 @@ impl FileReport {
 
     /// Whether the report belongs in the output: it has findings, or the file was skipped.
     pub fn is_notable(&self) -> bool {
-        !self.findings.is_empty() || self.error.is_some() || self.skipped.is_some()
+        !self.counts.is_empty() || self.error.is_some() || self.skipped.is_some()
     }
 
     /// The verdict line for people.
     pub fn verdict(&self) -> String {
         match self.people {
-            0 if self.findings.is_empty() => "no personal data found".to_owned(),
+            0 if self.counts.is_empty() => "no personal data found".to_owned(),
             0 => "secrets or technical identifiers, no one person's data".to_owned(),
             1 => "personal data of 1 person".to_owned(),
             n => format!("personal data of about {} people", group(n)),
         }
     }
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// A small key for a sheet name (FNV-1a, never 0), to tell rows of different sheets apart.
@@ -295,7 +435,7 @@ pub(crate) fn write_table(
     order.sort_by(|a, b| {
         b.people
             .cmp(&a.people)
-            .then(b.findings.len().cmp(&a.findings.len()))
+            .then(b.total().cmp(&a.total()))
             .then(a.path.cmp(&b.path))
     });
     for f in order {
@@ -305,7 +445,7 @@ pub(crate) fn write_table(
         }
         if let Some(s) = &f.skipped {
             writeln!(out, "{}  [skipped: {}: {}]", f.path, s.reason, s.detail)?;
-            if f.findings.is_empty() {
+            if f.counts.is_empty() {
                 writeln!(out)?;
                 continue;
             }
@@ -335,11 +475,12 @@ pub(crate) fn write_table(
                 x.excerpt
             )?;
         }
-        if f.findings.len() > per_file {
+        let shown = f.findings.len().min(per_file) as u64;
+        if f.total() > shown {
             writeln!(
                 out,
-                "  ... {} more (use --format json to list all)",
-                group((f.findings.len() - per_file) as u64)
+                "  ... {} more (use --format json to list them)",
+                group(f.total() - shown)
             )?;
         }
         writeln!(out)?;
@@ -470,6 +611,17 @@ pub(crate) fn write_sarif(out: &mut dyn Write, files: &[FileReport]) -> io::Resu
                 "properties": { "reason": s.reason.id() }
             })
         })
+        .chain(files.iter().filter(|f| f.unlisted > 0).map(|f| {
+            let uri = f.path.replace('\\', "/");
+            let uri = uri.strip_prefix("./").unwrap_or(&uri).to_owned();
+            json!({
+                "level": "note",
+                "message": { "text": format!("{} more findings in this file are counted but not listed (--max-findings)", f.unlisted) },
+                "descriptor": { "id": "kura-scan/unlisted" },
+                "locations": [{ "physicalLocation": { "artifactLocation": { "uri": uri } } }],
+                "properties": { "unlisted": f.unlisted, "counts": f.counts }
+            })
+        }))
         .collect();
     let doc = json!({
         "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
@@ -508,25 +660,99 @@ fn camel(id: &str) -> String {
 mod tests {
     use super::*;
 
+    fn line(n: u64) -> Location {
+        Location::Line { line: n, column: 1 }
+    }
+
     #[test]
     fn verdict_counts_distinct_people() {
-        let raw = |h: u64| RawFinding {
-            location: Location::Line { line: h, column: 1 },
-            kind: Kind::Email,
-            confidence: Confidence::High,
-            excerpt: "a***@b***.de".into(),
-            value_hash: h % 3,
-        };
-        let r = FileReport::new(
-            "x".into(),
-            "text".into(),
-            10,
-            (0..10).map(raw).collect(),
-            Confidence::Medium,
+        let mut c = Collector::new(Confidence::Medium, 4);
+        for h in 0..10u64 {
+            c.add(line(h), Kind::Email, Confidence::High, h % 3, || {
+                "a***@b***.de".into()
+            });
+        }
+        c.add(
+            line(11),
+            Kind::Email,
+            Confidence::Low,
+            99,
+            || unreachable!(),
         );
+        let (r, known, seen) = c.finish("x".into(), "text".into(), 10);
         assert_eq!(r.people, 3);
-        assert_eq!(r.counts[&Kind::Email], 10);
+        assert_eq!(r.counts[&Kind::Email], 10, "a low finding is not counted");
+        assert_eq!(
+            (r.findings.len(), r.unlisted),
+            (4, 6),
+            "listed up to the cap"
+        );
+        assert_eq!(r.total(), 10);
+        assert_eq!((known, seen), (0, None));
         assert_eq!(r.verdict(), "personal data of about 3 people");
         assert_eq!(group(2500), "2,500");
+    }
+
+    #[test]
+    fn unlisted_findings_are_not_masked() {
+        let mut c = Collector::new(Confidence::Medium, 1);
+        let mut masked = 0;
+        for h in 0..100u64 {
+            c.add(line(h), Kind::Phone, Confidence::High, h, || {
+                masked += 1;
+                "***".into()
+            });
+        }
+        assert_eq!(masked, 1, "only the listed finding's excerpt is made");
+        let (r, _, _) = c.finish("x".into(), "text".into(), 100);
+        assert_eq!(r.total(), 100);
+    }
+
+    #[test]
+    fn people_past_the_exact_bound_are_estimated_closely_in_bounded_memory() {
+        let n = 400_000u64;
+        let mut c = Collector::new(Confidence::Medium, 0);
+        for h in 0..n {
+            // Every value twice, on its own line each time.
+            let v = h.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+            c.add(line(2 * h), Kind::Email, Confidence::High, v, String::new);
+            c.add(
+                line(2 * h + 1),
+                Kind::Email,
+                Confidence::High,
+                v,
+                String::new,
+            );
+        }
+        let p = &c.people[&Kind::Email];
+        assert!(p.values.sketch.is_some() && p.values.exact.is_empty());
+        let (r, _, _) = c.finish("x".into(), "text".into(), 2 * n);
+        let err = (r.people as f64 - n as f64).abs() / n as f64;
+        assert!(err < 0.03, "estimate {} for {n} distinct values", r.people);
+        assert_eq!(r.counts[&Kind::Email], 2 * n);
+    }
+
+    #[test]
+    fn a_baseline_hides_as_many_occurrences_as_it_recorded() {
+        let fp = crate::baseline::fingerprint(Kind::Email, "a***@b***.de");
+        let prev = crate::baseline::FileEntry {
+            sha256: None,
+            partial: false,
+            findings: [(fp.clone(), 2)].into_iter().collect(),
+        };
+        let mut c = Collector::new(Confidence::Medium, 100).against(Some(&prev));
+        for h in 0..3u64 {
+            c.add(line(h), Kind::Email, Confidence::High, h, || {
+                "a***@b***.de".into()
+            });
+        }
+        let (r, known, seen) = c.finish("x".into(), "text".into(), 3);
+        assert_eq!((known, r.total(), r.findings.len()), (2, 1, 1));
+        assert_eq!(
+            r.findings[0].location,
+            line(2),
+            "the first two are the known ones"
+        );
+        assert_eq!(seen.expect("tracked")[&fp], 3);
     }
 }
