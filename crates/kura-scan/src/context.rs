@@ -95,8 +95,15 @@ pub(crate) fn classify_key(key: &str) -> Field {
         "fullname" | "firstname" | "lastname" | "givenname" | "familyname" | "surname"
         | "customername" | "contactname" | "personname" | "氏名" | "名前" | "お名前" | "姓"
         | "名" | "顧客名" | "フリガナ" | "vorname" | "nachname" | "kundenname"
-        | "vollständigername" => Field::NameStrong,
-        "name" => Field::NameWeak,
+        | "vollständigername" | "cardholder" | "cardholdername" | "accountholder"
+        | "accountholdername" | "nameoncard" | "karteninhaber" | "kontoinhaber" | "名義"
+        | "名義人" | "カード名義" | "口座名義" | "assignee" | "assignedto" | "ansprechpartner"
+        | "sachbearbeiter" | "bearbeiter" | "担当者" | "記入者" | "作成者" | "申込者"
+        | "契約者" | "受取人" | "recipientname" => Field::NameStrong,
+        // Keys that hold a person's name or something else (a team, a system): their values
+        // count when the name is a known one or the record holds contact data.
+        "name" | "from" | "to" | "contact" | "agent" | "担当" | "差出人" | "宛先" | "von"
+        | "an" => Field::NameWeak,
         "address" | "street" | "streetaddress" | "address1" | "address2" | "addressline1"
         | "addressline2" | "addr" | "住所" | "所在地" | "anschrift" | "adresse" | "straße"
         | "strasse" | "postaladdress" | "homeaddress" => Field::Address,
@@ -142,7 +149,7 @@ pub(crate) mod words {
         };
     }
     compiled! {
-        EMAIL = EMAIL; PHONE = PHONE; CARD = CARD; SSN = SSN; MY_NUMBER = MY_NUMBER;
+        ADDRESS = ADDRESS; PERSON_KEYS = PERSON_KEYS; MESSAGE_ID = MESSAGE_ID; EMAIL = EMAIL; PHONE = PHONE; CARD = CARD; SSN = SSN; MY_NUMBER = MY_NUMBER;
         BIRTH = BIRTH; BIRTH_AFTER = BIRTH_AFTER; IBAN = IBAN; IP = IP; NEGATIVE = NEGATIVE;
         VERSION = VERSION;
     }
@@ -150,6 +157,49 @@ pub(crate) mod words {
 
 /// The raw word lists (lowercase; matched ASCII case-insensitively).
 pub(crate) mod raw {
+    /// Keys that say a record is about a person (JSON, key=value logs): a bare `name` key
+    /// in such a record names a person, as a `name` column does in a table with contact
+    /// columns.
+    pub(crate) const PERSON_KEYS: &[&str] = &[
+        "\"email",
+        "\"e-mail",
+        "\"mail\"",
+        "\"phone",
+        "\"tel",
+        "\"mobile",
+        "\"birth",
+        "\"dob\"",
+        "\"date_of_birth",
+        "\"address",
+        "\"street",
+        "\"customer",
+        "\"user_id",
+        "email=",
+        "phone=",
+        "\"メール",
+        "\"電話",
+        "\"住所",
+        "\"生年月日",
+    ];
+    /// Words before a postal code that say an address is being written.
+    pub(crate) const ADDRESS: &[&str] = &[
+        "anschrift",
+        "adresse",
+        "wohnhaft",
+        "address",
+        "住所",
+        "postanschrift",
+        "lieferadresse",
+    ];
+    /// Words before a string that looks like an e-mail address but is a message identifier.
+    pub(crate) const MESSAGE_ID: &[&str] = &[
+        "message-id",
+        "message_id",
+        "messageid",
+        "msgid",
+        "in-reply-to",
+        "references:",
+    ];
     /// Words near an e-mail address.
     pub(crate) const EMAIL: &[&str] = &["mail", "メール", "contact", "連絡"];
     /// Words near a phone number.

@@ -176,7 +176,7 @@ impl Tables {
             let Some(cols) = listed.as_ref().or_else(|| self.0.get(&table)) else {
                 continue;
             };
-            if !cols.iter().any(|c| c.judged_whole()) {
+            if !cols.iter().any(|c| c.judged_whole() || *c == Field::Birth) {
                 continue;
             }
             if b.len() < i + 6 || !b[i..i + 6].eq_ignore_ascii_case(b"VALUES") {
@@ -191,7 +191,7 @@ impl Tables {
                 }
                 let (vals, end) = items(b, i);
                 for (col, &(s, e)) in cols.iter().zip(&vals) {
-                    if !col.judged_whole() {
+                    if !col.judged_whole() && *col != Field::Birth {
                         continue;
                     }
                     let (s, e) = (skip_ws(b, s), e);

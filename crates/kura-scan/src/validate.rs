@@ -32,7 +32,7 @@ pub(crate) fn card_brand(d: &[u8]) -> Option<&'static str> {
             .take(k)
             .fold(0u32, |acc, &c| acc * 10 + u32::from(c - b'0'))
     };
-    if n < 13 || d.len() > 19 {
+    if n < 12 || d.len() > 19 {
         return None;
     }
     let p1 = prefix(1);
@@ -40,6 +40,9 @@ pub(crate) fn card_brand(d: &[u8]) -> Option<&'static str> {
     let p3 = prefix(3);
     let p4 = prefix(4);
     let p6 = prefix(6);
+    if n == 12 && !(p2 == 50 || (56..=58).contains(&p2) || p2 == 67 || p3 == 639) {
+        return None;
+    }
     if p1 == 4 && matches!(n, 13 | 16 | 19) {
         Some("visa")
     } else if ((51..=55).contains(&p2) || (2221..=2720).contains(&p4)) && n == 16 {
@@ -53,7 +56,9 @@ pub(crate) fn card_brand(d: &[u8]) -> Option<&'static str> {
         && (16..=19).contains(&n)
     {
         Some("discover")
-    } else if (3528..=3589).contains(&p4) && (16..=19).contains(&n) {
+    } else if ((3528..=3589).contains(&p4) && (16..=19).contains(&n))
+        || ((p4 == 2131 || p4 == 1800) && n == 15)
+    {
         Some("jcb")
     } else if ((300..=305).contains(&p3) || p2 == 36 || p2 == 38 || p2 == 39)
         && (14..=19).contains(&n)
@@ -61,6 +66,10 @@ pub(crate) fn card_brand(d: &[u8]) -> Option<&'static str> {
         Some("diners")
     } else if p2 == 62 && (16..=19).contains(&n) {
         Some("unionpay")
+    } else if (p2 == 50 || (56..=58).contains(&p2) || p2 == 67 || p3 == 639)
+        && (12..=19).contains(&n)
+    {
+        Some("maestro")
     } else {
         None
     }
