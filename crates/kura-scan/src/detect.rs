@@ -748,7 +748,25 @@ impl Engine {
         // Numbers inside URLs are ids; "60000-64999" is a range.
         let in_url =
             memchr::memmem::find(window, b"://").is_some_and(|i| !window[i..].contains(&b' '));
-        let negative = field == Field::Negative || in_url || near(window, &words::NEGATIVE);
+        // An identifier, not a person's number: the value of an id-like key (`req=`,
+        // `session_id:`), a part of a token (`ORD-2024-019049`, `Gecko/20100101`), or a
+        // number that starts with a date (`2291-02-19 18:26`).
+        let id_key = key_before(buf, start).is_some_and(is_id_key);
+        let glued = start >= 2
+            && matches!(buf[start - 1], b'-' | b'/' | b'_' | b'#')
+            && buf[start - 2].is_ascii_alphanumeric();
+        let dated = text.len() >= 10
+            && text[4] == b'-'
+            && text[7] == b'-'
+            && text[..4]
+                .iter()
+                .chain(&text[5..7])
+                .chain(&text[8..10])
+                .all(u8::is_ascii_digit);
+        let negative = field == Field::Negative
+            || in_url
+            || near(window, &words::NEGATIVE)
+            || (field != Field::Card && field != Field::Phone && (id_key || glued || dated));
         let range = {
             let mut parts = text.split(|&c| c == b'-');
             match (parts.next(), parts.next(), parts.next()) {
@@ -984,6 +1002,17 @@ impl Engine {
             _ => {}
         }
     }
+}
+
+/// Whether a key names an identifier of a request, session or record (`req`, `session_id`,
+/// `traceId`), whose numbers are not a person's.
+fn is_id_key(key: &str) -> bool {
+    let k = key.to_ascii_lowercase();
+    [
+        "id", "req", "session", "trace", "span", "seq", "nonce", "uuid", "hash", "corr",
+    ]
+    .iter()
+    .any(|w| k.contains(w))
 }
 
 /// Whether `v` is a calendar date written with numbers (`1962-10-04`, `04.10.1962`,
@@ -1968,6 +1997,26 @@ mod tests {
         assert!(has("Fax (02869) 69577", Kind::Phone, m));
         // Still a row of a table, not a phone number.
         assert!(!has("  55000 55132 55264", Kind::Phone, Confidence::Low));
+    }
+
+    #[test]
+    fn identifiers_that_pass_a_check_by_chance_are_not_cards_or_phones() {
+        let m = Confidence::Medium;
+        let card = luhn_number("4916", 16);
+        assert!(has(&format!("card {card}"), Kind::PaymentCard, m));
+        assert!(!has(
+            &format!("DEBUG rpc: req={card} done"),
+            Kind::PaymentCard,
+            m
+        ));
+        assert!(!has(&format!("session_id: {card}"), Kind::PaymentCard, m));
+        assert!(!has("see ORD-2024-019049 for details", Kind::Phone, m));
+        assert!(!has(
+            "Mozilla/5.0 Gecko/2291-02-19 18:26:59.823544",
+            Kind::Phone,
+            m
+        ));
+        assert!(!has("Firefox/20100101 build", Kind::Phone, m));
     }
 
     #[test]
