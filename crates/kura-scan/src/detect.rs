@@ -75,6 +75,8 @@ enum Pat {
     NameJaHonorific,
     NameCue,
     NameBorn,
+    NameSignature,
+    NameList,
     UkPostcode,
     KeyedJson,
     KeyedText,
@@ -158,7 +160,9 @@ fn patterns() -> Vec<(Pat, String)> {
         (Pat::NameLatin, format!("{b}(?:(?:Mr|Mrs|Ms|Dr|Prof|Herr|Frau)\\.? )?(?:{given}) (?:[A-Z]\\. )?[A-ZÄÖÜ][a-zäöüß]+(?:-[A-ZÄÖÜ][a-zäöüß]+)?")),
         (Pat::NameJa, format!("(?:{ja_surnames})[ 　]?[\\x{{4E00}}-\\x{{9FFF}}\\x{{3041}}-\\x{{3096}}\\x{{30A1}}-\\x{{30FA}}ー々]{{1,4}}")),
         (Pat::NameTitle, format!("{b}(?:Mr|Mrs|Ms|Miss|Mx|Dr|Prof|Herrn?|Frau)\\.? (?:Dr\\.? )?{NAME_WORD}(?: {NAME_WORD})?")),
-        (Pat::NameJaHonorific, "[\\x{4E00}-\\x{9FFF}々]{1,4}(?:[ 　]?[\\x{4E00}-\\x{9FFF}\\x{3041}-\\x{3096}\\x{30A1}-\\x{30FA}ー々]{1,4})?(?:様|さま|さん|氏|殿)".to_owned()),
+        (Pat::NameJaHonorific, "[\\x{4E00}-\\x{9FFF}々]{1,4}(?:[ 　]?[\\x{4E00}-\\x{9FFF}\\x{3041}-\\x{3096}\\x{30A1}-\\x{30FA}ー々]{1,4})?(?:様|さま|さん|氏|殿|です|と申します|でございます)".to_owned()),
+        (Pat::NameSignature, format!("(?m)(?i:regards|sincerely|grüßen|grüße|gruß|cheers|yours|best|敬具|以上)[,.!]?[ \\t]*\\r?\\n[ \\t]*{NAME_WORD}(?: (?:[A-Z]\\. )?{NAME_WORD}){{1,2}}[ \\t]*\\r?$")),
+        (Pat::NameList, "(?m:^|[ \\t])(?i:attendees|participants|teilnehmer(?:innen)?|anwesend|cc|参加者|出席者)[ \\t]*(?:[:=]|：)[^\\n]{1,400}".to_owned()),
         (Pat::NameCue, format!("{b}(?i:with|to|from|by|for|contact|call|called|ask|asked|met|meet|thank|thanks|cc|attn|customer|client|patient|member|applicant|tenant|mit|an|von|für|bei|kunde|kundin|patientin|mieter|mieterin|mitglied)[ ]+{NAME_WORD} (?:[A-Z]\\. )?{NAME_WORD}")),
         (Pat::NameBorn, format!("{NAME_WORD} {NAME_WORD}(?:,? \\((?:geb\\.|born|née|\\*)| wurde am| was born|, born|, geb\\.| ist am| \\(\\*)")),
         (Pat::UkPostcode, format!("{b}(?:[A-PR-UWYZ][A-HK-Y]?[0-9][0-9A-HJKMNPR-Y]?) [0-9][ABD-HJLNP-UW-Z]{{2}}{b}")),
@@ -629,8 +633,24 @@ impl Engine {
                 let s = std::str::from_utf8(text).unwrap_or("");
                 let name = ["さま", "さん", "様", "氏", "殿"]
                     .iter()
-                    .find_map(|h| s.strip_suffix(h))
-                    .unwrap_or(s);
+                    .find_map(|h| s.strip_suffix(h));
+                // "山口 裕太です", "汐見 晴臣と申します": a self-introduction names a person when
+                // surname and given name are written apart, as names are; "以上です" is not.
+                let name = match name {
+                    Some(n) => n,
+                    None => {
+                        let Some(n) = ["と申します", "でございます", "です"]
+                            .iter()
+                            .find_map(|h| s.strip_suffix(h))
+                        else {
+                            return end;
+                        };
+                        if !n.contains([' ', '　']) {
+                            return end;
+                        }
+                        n
+                    }
+                };
                 let chars = name.chars().filter(|c| !matches!(c, ' ' | '　')).count();
                 if chars < 2 || JA_NOT_NAMES.iter().any(|w| name.ends_with(w)) {
                     return end;
@@ -683,6 +703,60 @@ impl Engine {
                 let e = start + at + second.len();
                 push(start, e, Kind::PersonName, Confidence::High, &buf[start..e]);
                 return e;
+            }
+            Pat::NameSignature => {
+                // A letter's closing, then a line that is only a name: the signature.
+                let s = std::str::from_utf8(text).unwrap_or("");
+                let Some(nl) = s.rfind('\n') else {
+                    return end;
+                };
+                let line = &s[nl + 1..];
+                let lead = line.len() - line.trim_start().len();
+                let name = line.trim();
+                let ns = start + nl + 1 + lead;
+                let words: Vec<&str> = name.split(' ').collect();
+                if words.iter().any(|w| not_a_name(w)) {
+                    return ns;
+                }
+                let conf = if words.iter().any(|w| names::is_known(w)) {
+                    Confidence::High
+                } else {
+                    Confidence::Medium
+                };
+                push(ns, ns + name.len(), Kind::PersonName, conf, name.as_bytes());
+            }
+            Pat::NameList => {
+                // "Attendees: Kira Oberdorf, Sam Whitlow, 山田 太郎": every part that is
+                // shaped as a name.
+                let Some(sep) = text
+                    .iter()
+                    .position(|&b| b == b':' || b == b'=')
+                    .or_else(|| memchr::memmem::find(text, "：".as_bytes()).map(|i| i + 2))
+                else {
+                    return end;
+                };
+                let values = start + sep + 1;
+                let mut at = values;
+                for part in buf[values..end].split(|&b| b == b',' || b == b';') {
+                    let ps = at;
+                    at += part.len() + 1;
+                    let Ok(p) = std::str::from_utf8(part) else {
+                        continue;
+                    };
+                    for piece in p.split('、') {
+                        let off = piece.as_ptr() as usize - p.as_ptr() as usize;
+                        let v = piece.trim();
+                        if v.contains(' ') || v.contains('　') || v.chars().all(|c| !c.is_ascii())
+                        {
+                            let vs = ps + off + (piece.len() - piece.trim_start().len());
+                            if !v.split(' ').any(not_a_name) {
+                                self.judge_field(buf, Field::NameStrong, vs, vs + v.len(), out);
+                            }
+                        }
+                    }
+                }
+                // The parts may hold other kinds (e-mail addresses): search them too.
+                return values;
             }
             Pat::UkPostcode => {
                 // "SW1A 1AA", "DD3 6US": the outward and inward code of a UK postcode, which
@@ -1680,7 +1754,7 @@ mod tests {
     #[test]
     fn all_patterns_compile() {
         let _ = Engine::new();
-        assert_eq!(pattern_count(), 26);
+        assert_eq!(pattern_count(), 28);
     }
 
     #[test]
@@ -2017,6 +2091,40 @@ mod tests {
             m
         ));
         assert!(!has("Firefox/20100101 build", Kind::Phone, m));
+    }
+
+    #[test]
+    fn signatures_self_introductions_and_attendee_lists_name_people() {
+        let m = Confidence::Medium;
+        assert!(has(
+            "Thank you.\n\nBest regards,\nOrla Vantongeren\n",
+            Kind::PersonName,
+            m
+        ));
+        assert!(has(
+            "Mit freundlichen Grüßen\nJana Rautenfeld",
+            Kind::PersonName,
+            m
+        ));
+        assert!(!has(
+            "Best regards,\nCustomer Service\n",
+            Kind::PersonName,
+            m
+        ));
+        assert!(has(
+            "お世話になっております。汐見 晴臣です。",
+            Kind::PersonName,
+            m
+        ));
+        assert!(!has("本日の連絡は以上です。", Kind::PersonName, m));
+        let found: Vec<_> = scan("Attendees: Orla Vantongeren, Sam Whitlow, Priya Ramaswamy\n")
+            .into_iter()
+            .filter(|h| h.0 == Kind::PersonName && h.1 >= m)
+            .collect();
+        assert_eq!(found.len(), 3, "{found:?}");
+        assert!(!has("Teilnehmer: Vertrieb, Einkauf", Kind::PersonName, m));
+        let cc = "cc: Orla Vantongeren <orla@fjordpost.net>, Sam Whitlow";
+        assert!(has(cc, Kind::Email, m) && has(cc, Kind::PersonName, m));
     }
 
     #[test]
