@@ -138,3 +138,69 @@ fn example_domains_are_counted_in_email_columns_or_when_asked() {
     ]);
     assert_eq!(n, 2);
 }
+
+#[test]
+fn max_findings_caps_the_list_but_every_finding_is_counted() {
+    let dir = web_root();
+    let root = path(dir.path());
+    // The customer list holds 50 e-mails and 50 phones (100 findings); list 10.
+    let (code, out, err) = kura_scan(&[
+        "--format",
+        "json",
+        "--max-findings",
+        "10",
+        "--fail-on",
+        "60",
+        root,
+    ]);
+    assert_eq!(code, 1, "--fail-on counts unlisted findings too: {err}");
+    let doc: serde_json::Value = serde_json::from_str(&out).expect("json");
+    let list = doc["files"]
+        .as_array()
+        .expect("files")
+        .iter()
+        .find(|f| {
+            f["path"]
+                .as_str()
+                .is_some_and(|p| p.ends_with("customers.csv"))
+        })
+        .expect("list")
+        .clone();
+    let listed = list["findings"].as_array().expect("findings").len() as u64;
+    let counted: u64 = list["counts"]
+        .as_object()
+        .expect("counts")
+        .values()
+        .map(|v| v.as_u64().expect("count"))
+        .sum();
+    assert_eq!(listed, 10);
+    assert!(counted >= 100, "{counted}");
+    assert_eq!(list["unlisted"].as_u64(), Some(counted - 10));
+    assert_eq!(list["people"], 50, "people are counted over every finding");
+    assert!(doc["totals"]["findings"].as_u64().expect("total") >= counted);
+
+    // SARIF lists as many results and says, per file, how many more there are.
+    let (code, out, _) = kura_scan(&["--format", "sarif", "--max-findings", "10", root]);
+    assert_eq!(code, 0);
+    let sarif: serde_json::Value = serde_json::from_str(&out).expect("sarif");
+    let run = &sarif["runs"][0];
+    let notes = run["invocations"][0]["toolExecutionNotifications"]
+        .as_array()
+        .expect("notifications");
+    let unlisted = notes
+        .iter()
+        .find(|n| n["descriptor"]["id"] == "kura-scan/unlisted")
+        .expect("an unlisted note");
+    assert_eq!(
+        unlisted["properties"]["unlisted"].as_u64(),
+        Some(counted - 10)
+    );
+    assert!(!out.contains("user1@gmail.com"), "no value in SARIF");
+
+    // The table says how many more there are, not that JSON lists them all.
+    let (_, table, _) = kura_scan(&[root]);
+    assert!(
+        table.contains("more (use --format json to list them)"),
+        "{table}"
+    );
+}
