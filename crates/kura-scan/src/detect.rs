@@ -129,8 +129,11 @@ const KEYS_JSON: &str = "card_?holder(?:_?name)?|account_?holder(?:_?name)?|name
 const KEYS_TEXT: &str = "card_?holder(?:_?name)?|cardholder name|account_?holder|name on card|karteninhaber|kontoinhaber|assignee|assigned[ _]?to|ansprechpartner|(?:sach)?bearbeiter|担当者?|記入者|作成者|申込者|契約者|差出人|宛先|from|to|von|an|name|full_?name|first_?name|last_?name|given_?name|family_?name|surname|customer_?name|氏名|名前|お名前|顧客名|vorname|nachname|kundenname|address|street|住所|anschrift|adresse|password|passwd|password_?hash|passwort|kennwort|パスワード";
 
 /// A capitalized word of a name: `Smith`, `Müller`, `O'Brien`, `McDonald`, `Zänker-Bauer`.
-const NAME_WORD: &str =
-    "(?:\\p{Lu}(?:['’]\\p{Lu})?\\p{Ll}+(?:\\p{Lu}\\p{Ll}+)?(?:-\\p{Lu}\\p{Ll}+)?)";
+/// Latin letters only, spelled out as ranges. With Unicode's `\p{Lu}`/`\p{Ll}` here, and with
+/// name patterns that could start at any capital or kanji (now read backwards from the born
+/// words and honorifics instead), the lazy DFA kept rebuilding states on mixed-language text:
+/// the Faker corpus took 1.69 s instead of 0.39 s.
+const NAME_WORD: &str = "(?:[A-ZÀ-ÖØ-Þ](?:['’][A-ZÀ-ÖØ-Þ])?[a-zß-öø-ÿā-ž]+(?:[A-ZÀ-ÖØ-Þ][a-zß-öø-ÿā-ž]+)?(?:-[A-ZÀ-ÖØ-Þ][a-zß-öø-ÿā-ž]+)?)";
 
 /// An optional phone extension after a number: `x837`, ` ext. 12`.
 const EXT: &str = "(?:[ ]?(?:x|ext\\.?|Ext\\.?)[ ]?[0-9]{1,6})?";
@@ -160,11 +163,11 @@ fn patterns() -> Vec<(Pat, String)> {
         (Pat::NameLatin, format!("{b}(?:(?:Mr|Mrs|Ms|Dr|Prof|Herr|Frau)\\.? )?(?:{given}) (?:[A-Z]\\. )?[A-ZÄÖÜ][a-zäöüß]+(?:-[A-ZÄÖÜ][a-zäöüß]+)?")),
         (Pat::NameJa, format!("(?:{ja_surnames})[ 　]?[\\x{{4E00}}-\\x{{9FFF}}\\x{{3041}}-\\x{{3096}}\\x{{30A1}}-\\x{{30FA}}ー々]{{1,4}}")),
         (Pat::NameTitle, format!("{b}(?:Mr|Mrs|Ms|Miss|Mx|Dr|Prof|Herrn?|Frau)\\.? (?:Dr\\.? )?{NAME_WORD}(?: {NAME_WORD})?")),
-        (Pat::NameJaHonorific, "[\\x{4E00}-\\x{9FFF}々]{1,4}(?:[ 　]?[\\x{4E00}-\\x{9FFF}\\x{3041}-\\x{3096}\\x{30A1}-\\x{30FA}ー々]{1,4})?(?:様|さま|さん|氏|殿|です|と申します|でございます)".to_owned()),
+        (Pat::NameJaHonorific, "(?:様|さま|さん|氏|殿|です|と申します|でございます)".to_owned()),
         (Pat::NameSignature, format!("(?m)(?i:regards|sincerely|grüßen|grüße|gruß|cheers|yours|best|敬具|以上)[,.!]?[ \\t]*\\r?\\n[ \\t]*{NAME_WORD}(?: (?:[A-Z]\\. )?{NAME_WORD}){{1,2}}[ \\t]*\\r?$")),
-        (Pat::NameList, "(?m:^|[ \\t])(?i:attendees|participants|teilnehmer(?:innen)?|anwesend|cc|参加者|出席者)[ \\t]*(?:[:=]|：)[^\\n]{1,400}".to_owned()),
+        (Pat::NameList, "(?m:^|[ \\t])(?i:attendees|participants|teilnehmer(?:innen)?|anwesend|cc|参加者|出席者)[ \\t]*(?:[:=]|：)".to_owned()),
         (Pat::NameCue, format!("{b}(?i:with|to|from|by|for|contact|call|called|ask|asked|met|meet|thank|thanks|cc|attn|customer|client|patient|member|applicant|tenant|mit|an|von|für|bei|kunde|kundin|patientin|mieter|mieterin|mitglied)[ ]+{NAME_WORD} (?:[A-Z]\\. )?{NAME_WORD}")),
-        (Pat::NameBorn, format!("{NAME_WORD} {NAME_WORD}(?:,? \\((?:geb\\.|born|née|\\*)| wurde am| was born|, born|, geb\\.| ist am| \\(\\*)")),
+        (Pat::NameBorn, "(?:,? \\((?:geb\\.|born|née|\\*)| wurde am| was born|, born|, geb\\.| ist am)".to_owned()),
         (Pat::UkPostcode, format!("{b}(?:[A-PR-UWYZ][A-HK-Y]?[0-9][0-9A-HJKMNPR-Y]?) [0-9][ABD-HJLNP-UW-Z]{{2}}{b}")),
         (Pat::KeyedJson, format!("\"(?i:{KEYS_JSON})\"[ \\t]*:[ \\t]*\"[^\"\\\\\\n]{{1,200}}\"")),
         (Pat::KeyedText, format!("(?m:^|[ \\t,;{{(])(?i:{KEYS_TEXT})[ \\t]*(?:[=:]|：)[ \\t]*(?:\"[^\"\\n]{{1,120}}\"|[^ \\t\\n,;&|\"][^\\n,;&|\"\\t]{{0,80}})")),
@@ -630,44 +633,35 @@ impl Engine {
             Pat::NameJaHonorific => {
                 // "御手洗 湊斗様", "井上さん", "佐々木氏": a name in kanji (and kana) before an
                 // honorific, in or out of the dictionaries; "お客様", "皆様", "担当者様" are not.
-                let s = std::str::from_utf8(text).unwrap_or("");
-                let name = ["さま", "さん", "様", "氏", "殿"]
-                    .iter()
-                    .find_map(|h| s.strip_suffix(h));
                 // "山口 裕太です", "汐見 晴臣と申します": a self-introduction names a person when
                 // surname and given name are written apart, as names are; "以上です" is not.
-                let name = match name {
-                    Some(n) => n,
-                    None => {
-                        let Some(n) = ["と申します", "でございます", "です"]
-                            .iter()
-                            .find_map(|h| s.strip_suffix(h))
-                        else {
-                            return end;
-                        };
-                        if !n.contains([' ', '　']) {
-                            return end;
-                        }
-                        n
-                    }
+                // The pattern is the honorific; the name is read backwards from it.
+                let honorific = matches!(
+                    text,
+                    b"\xe6\xa7\x98"
+                        | b"\xe3\x81\x95\xe3\x81\xbe"
+                        | b"\xe3\x81\x95\xe3\x82\x93"
+                        | b"\xe6\xb0\x8f"
+                        | b"\xe6\xae\xbf"
+                );
+                let Some(ns) = ja_name_before(buf, start) else {
+                    return end;
                 };
+                let name = std::str::from_utf8(&buf[ns..start]).unwrap_or("");
+                let spaced = name.contains([' ', '　']);
                 let chars = name.chars().filter(|c| !matches!(c, ' ' | '　')).count();
-                if chars < 2 || JA_NOT_NAMES.iter().any(|w| name.ends_with(w)) {
+                if (!honorific && !spaced)
+                    || chars < 2
+                    || JA_NOT_NAMES.iter().any(|w| name.ends_with(w))
+                {
                     return end;
                 }
-                let name_end = start + name.len();
                 let conf = if matches!(field(), Field::NameStrong | Field::NameWeak) {
                     Confidence::High
                 } else {
                     Confidence::Medium
                 };
-                push(
-                    start,
-                    name_end,
-                    Kind::PersonName,
-                    conf,
-                    &buf[start..name_end],
-                );
+                push(ns, start, Kind::PersonName, conf, &buf[ns..start]);
             }
             Pat::NameCue => {
                 // "the meeting with Kira Oberdorf is", "send it to Sam Whitlow,", "mit Jana
@@ -690,19 +684,21 @@ impl Engine {
             }
             Pat::NameBorn => {
                 // "Julia Zänker wurde am … geboren", "Sam Whitlow (born 1961)": two capitalized
-                // words right before words that say a person was born.
-                let s = std::str::from_utf8(text).unwrap_or("");
-                let mut words = word_offsets(s);
-                let (Some((_, first)), Some((at, second))) = (words.next(), words.next()) else {
+                // words right before words that say a person was born. The pattern is the
+                // born words; the name is read backwards from them.
+                let Some((ns, first, second)) = latin_pair_before(buf, start) else {
                     return end;
                 };
-                let second = second.trim_end_matches([',', '(']);
                 if not_a_name(first) || not_a_name(second) {
-                    return start + at;
+                    return end;
                 }
-                let e = start + at + second.len();
-                push(start, e, Kind::PersonName, Confidence::High, &buf[start..e]);
-                return e;
+                push(
+                    ns,
+                    start,
+                    Kind::PersonName,
+                    Confidence::High,
+                    &buf[ns..start],
+                );
             }
             Pat::NameSignature => {
                 // A letter's closing, then a line that is only a name: the signature.
@@ -735,9 +731,21 @@ impl Engine {
                 else {
                     return end;
                 };
+                // The list runs to the end of the line (at most 400 bytes): the pattern
+                // stops at the separator, as a bounded repetition would blow up the automaton.
                 let values = start + sep + 1;
+                let line_end = {
+                    let to = (values + 400).min(buf.len());
+                    let e = memchr::memchr(b'\n', &buf[values..to]).map_or(to, |i| values + i);
+                    // Cut back to a character boundary.
+                    let mut e = e;
+                    while e > values && e < buf.len() && (0x80..0xC0).contains(&buf[e]) {
+                        e -= 1;
+                    }
+                    e
+                };
                 let mut at = values;
-                for part in buf[values..end].split(|&b| b == b',' || b == b';') {
+                for part in buf[values..line_end].split(|&b| b == b',' || b == b';') {
                     let ps = at;
                     at += part.len() + 1;
                     let Ok(p) = std::str::from_utf8(part) else {
@@ -1115,6 +1123,106 @@ fn word_offsets(s: &str) -> impl Iterator<Item = (usize, &str)> {
             Some((at, w))
         })
         .filter(|(_, w)| !w.is_empty())
+}
+
+/// Whether `c` is written in Japanese names: kanji, hiragana, katakana, `ー`, `々`.
+fn ja_name_char(c: char) -> bool {
+    matches!(c, '\u{4E00}'..='\u{9FFF}' | '\u{3041}'..='\u{3096}' | '\u{30A1}'..='\u{30FA}' | 'ー' | '々')
+}
+
+fn kanji(c: char) -> bool {
+    matches!(c, '\u{4E00}'..='\u{9FFF}' | '々')
+}
+
+/// The start of a Japanese name written right before `pos`: up to four name characters,
+/// and before them either a space and up to four kanji (`御手洗 湊斗`) or up to four more
+/// kanji (`井上`, `佐々木小次郎`). The name starts with a kanji.
+fn ja_name_before(buf: &[u8], pos: usize) -> Option<usize> {
+    let from = pos.saturating_sub(48);
+    let mut from = from;
+    while from < pos && (0x80..0xC0).contains(&buf[from]) {
+        from += 1;
+    }
+    let text = std::str::from_utf8(&buf[from..pos]).ok()?;
+    let mut chars = text.char_indices().rev().peekable();
+    let mut start = None;
+    let mut n = 0;
+    while let Some(&(i, c)) = chars.peek() {
+        if n == 4 || !ja_name_char(c) {
+            break;
+        }
+        start = Some(i);
+        n += 1;
+        chars.next();
+    }
+    start?;
+    let mut m = 0;
+    match chars.peek() {
+        Some(&(_, ' ' | '　')) => {
+            let space = chars.next();
+            while let Some(&(i, c)) = chars.peek() {
+                if m == 4 || !kanji(c) {
+                    break;
+                }
+                start = Some(i);
+                m += 1;
+                chars.next();
+            }
+            if m == 0 {
+                // A space with no surname before it: the name is what follows the space.
+                start = space.map(|(i, c)| i + c.len_utf8());
+            }
+        }
+        _ => {
+            while let Some(&(i, c)) = chars.peek() {
+                if m == 4 || !kanji(c) {
+                    break;
+                }
+                start = Some(i);
+                m += 1;
+                chars.next();
+            }
+        }
+    }
+    // A name starts with a kanji: drop leading kana ("は田中" is "田中").
+    let mut s = start?;
+    for (i, c) in text[s..].char_indices() {
+        if kanji(c) {
+            s += i;
+            break;
+        }
+        if i + c.len_utf8() == text.len() - s {
+            return None;
+        }
+    }
+    (s < text.len()).then_some(from + s)
+}
+
+/// Whether `w` is written as a word of a name: a capital, then small letters (a hyphen or
+/// apostrophe may join two such parts).
+fn is_name_word(w: &str) -> bool {
+    let mut cs = w.chars();
+    cs.next().is_some_and(char::is_uppercase)
+        && w.chars().count() >= 2
+        && w.chars()
+            .all(|c| c.is_alphabetic() || matches!(c, '-' | '\'' | '’'))
+        && w.chars().skip(1).any(char::is_lowercase)
+}
+
+/// The two words right before `pos` on its line, if both are written as name words: the
+/// start of the first, and the two words.
+fn latin_pair_before(buf: &[u8], pos: usize) -> Option<(usize, &str, &str)> {
+    let ls = line_start(buf, pos, 80);
+    let mut ls = ls;
+    while ls < pos && (0x80..0xC0).contains(&buf[ls]) {
+        ls += 1;
+    }
+    let text = std::str::from_utf8(&buf[ls..pos]).ok()?;
+    let second_at = text.rfind(' ')? + 1;
+    let second = &text[second_at..];
+    let first_at = text[..second_at - 1].rfind(' ').map_or(0, |i| i + 1);
+    let first = &text[first_at..second_at - 1];
+    (is_name_word(first) && is_name_word(second)).then_some((ls + first_at, first, second))
 }
 
 /// Whether `w` is a title written before a name (`Mr.`, `Herrn`, `Dr`).
