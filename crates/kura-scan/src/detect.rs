@@ -849,10 +849,12 @@ impl Engine {
                 .chain(&text[5..7])
                 .chain(&text[8..10])
                 .all(u8::is_ascii_digit);
+        // A column or key that says card or phone is believed over words nearby: the
+        // word search (the costliest check on a dense list) runs only without one.
+        let trusted = matches!(field, Field::Card | Field::Phone);
         let negative = field == Field::Negative
             || in_url
-            || near(window, &words::NEGATIVE)
-            || (field != Field::Card && field != Field::Phone && (id_key || glued || dated));
+            || (!trusted && (id_key || glued || dated || near(window, &words::NEGATIVE)));
         let range = {
             let mut parts = text.split(|&c| c == b'-');
             match (parts.next(), parts.next(), parts.next()) {
@@ -867,7 +869,7 @@ impl Engine {
                 .all(|c| c.is_ascii_digit() || allowed.contains(c))
         };
         // US SSN: ddd-dd-dddd, or nine digits with context.
-        let ssn_ctx = field == Field::Ssn || near(window, &words::SSN);
+        let ssn_ctx = field == Field::Ssn || (n == 9 && near(window, &words::SSN));
         let ssn_shape = text.len() == 11 && text[3] == b'-' && text[6] == b'-' && n == 9;
         if n == 9 && (ssn_shape || (ssn_ctx && only_seps(b" -"))) && validate::ssn_valid(digits) {
             let conf = if ssn_ctx {
@@ -901,18 +903,20 @@ impl Engine {
             && validate::luhn(digits)
             && validate::card_brand(digits).is_some()
         {
-            let card_word = right_before(window, 16, &words::CARD)
-                && !right_before(window, 16, &words::NEGATIVE);
-            let conf = if field == Field::Card || (field != Field::Negative && !in_url && card_word)
-            {
-                Confidence::High
-            } else if negative {
-                Confidence::Low
-            } else if near(window, &words::CARD) {
-                Confidence::High
-            } else {
-                Confidence::Medium
+            let card_word = || {
+                right_before(window, 16, &words::CARD)
+                    && !right_before(window, 16, &words::NEGATIVE)
             };
+            let conf =
+                if field == Field::Card || (field != Field::Negative && !in_url && card_word()) {
+                    Confidence::High
+                } else if negative {
+                    Confidence::Low
+                } else if near(window, &words::CARD) {
+                    Confidence::High
+                } else {
+                    Confidence::Medium
+                };
             push(start, end, Kind::PaymentCard, conf, digits);
             return;
         }
