@@ -77,6 +77,8 @@ enum Pat {
     NameBorn,
     NameSignature,
     NameList,
+    NameThanks,
+    NameVerb,
     UkPostcode,
     KeyedJson,
     KeyedText,
@@ -165,6 +167,8 @@ fn patterns() -> Vec<(Pat, String)> {
         (Pat::NameTitle, format!("{b}(?:Mr|Mrs|Ms|Miss|Mx|Dr|Prof|Herrn?|Frau)\\.? (?:Dr\\.? )?{NAME_WORD}(?: {NAME_WORD})?")),
         (Pat::NameJaHonorific, "(?:様|さま|さん|氏|殿|です|と申します|でございます)".to_owned()),
         (Pat::NameSignature, format!("(?m)(?i:regards|sincerely|grüßen|grüße|gruß|cheers|yours|best|敬具|以上)[,.!]?[ \\t]*\\r?\\n[ \\t]*{NAME_WORD}(?: (?:[A-Z]\\. )?{NAME_WORD}){{1,2}}[ \\t]*\\r?$")),
+        (Pat::NameThanks, format!("{b}(?:Thanks|Thank you|Many thanks|Hi|Hey|Danke|Vielen Dank)[,]? {NAME_WORD}(?: {NAME_WORD})?[,!.]")),
+        (Pat::NameVerb, " (?:called|phoned|rang|said|says|wrote|asked|confirmed|requested|reported|mentioned|complained|agreed|rief an|rief|schrieb|bestätigte|meldete|teilte mit|hat angerufen|hat geschrieben)(?-u:\\b)".to_owned()),
         (Pat::NameList, "(?m:^|[ \\t])(?i:attendees|participants|teilnehmer(?:innen)?|anwesend|cc|参加者|出席者)[ \\t]*(?:[:=]|：)".to_owned()),
         (Pat::NameCue, format!("{b}(?i:with|to|from|by|for|contact|call|called|ask|asked|met|meet|thank|thanks|cc|attn|customer|client|patient|member|applicant|tenant|mit|an|von|für|bei|kunde|kundin|patientin|mieter|mieterin|mitglied)[ ]+{NAME_WORD} (?:[A-Z]\\. )?{NAME_WORD}")),
         (Pat::NameBorn, "(?:,? \\((?:geb\\.|born|née|\\*)| wurde am| was born|, born|, geb\\.| ist am)".to_owned()),
@@ -703,6 +707,46 @@ impl Engine {
                     Confidence::High,
                     &buf[ns..start],
                 );
+            }
+            Pat::NameThanks => {
+                // "Thanks Karen,", "Hi Sam Whitlow!", "Danke, Reimar.": a name after thanks or
+                // a greeting. One word alone counts only when it is a known given name.
+                let s = std::str::from_utf8(text).unwrap_or("");
+                let s = s.trim_end_matches([',', '!', '.']);
+                let lead = ["Many thanks", "Thank you", "Vielen Dank"]
+                    .iter()
+                    .find(|l| s.starts_with(*l))
+                    .map_or_else(|| s.find([' ', ',']).unwrap_or(s.len()), |l| l.len());
+                let rest = s[lead..].trim_start_matches([',', ' ']);
+                let ns = start + (s.len() - rest.len());
+                let words: Vec<&str> = rest.split(' ').collect();
+                if words.iter().any(|w| not_a_name(w))
+                    || (words.len() == 1 && !names::starts_with_given(words[0]))
+                {
+                    return end;
+                }
+                let conf = if words.iter().any(|w| names::is_known(w)) {
+                    Confidence::High
+                } else {
+                    Confidence::Medium
+                };
+                push(ns, ns + rest.len(), Kind::PersonName, conf, rest.as_bytes());
+            }
+            Pat::NameVerb => {
+                // "Kira Oberdorf called to say", "Jana Rautenfeld schrieb": two capitalized
+                // words right before a verb of speaking or calling. Read backwards.
+                let Some((ns, first, second)) = latin_pair_before(buf, start) else {
+                    return end;
+                };
+                if not_a_name(first) || not_a_name(second) {
+                    return end;
+                }
+                let conf = if names::is_known(first) || names::is_known(second) {
+                    Confidence::High
+                } else {
+                    Confidence::Medium
+                };
+                push(ns, start, Kind::PersonName, conf, &buf[ns..start]);
             }
             Pat::NameSignature => {
                 // A letter's closing, then a line that is only a name: the signature.
@@ -1870,7 +1914,7 @@ mod tests {
     #[test]
     fn all_patterns_compile() {
         let _ = Engine::new();
-        assert_eq!(pattern_count(), 28);
+        assert_eq!(pattern_count(), 30);
     }
 
     #[test]
@@ -2241,6 +2285,32 @@ mod tests {
         assert!(!has("Teilnehmer: Vertrieb, Einkauf", Kind::PersonName, m));
         let cc = "cc: Orla Vantongeren <orla@fjordpost.net>, Sam Whitlow";
         assert!(has(cc, Kind::Email, m) && has(cc, Kind::PersonName, m));
+    }
+
+    #[test]
+    fn names_after_thanks_and_before_verbs_of_speaking() {
+        let m = Confidence::Medium;
+        assert!(has(
+            "Thanks Karen, I have passed this on.",
+            Kind::PersonName,
+            m
+        ));
+        assert!(has("Hi Orla Vantongeren, your order", Kind::PersonName, m));
+        assert!(has("Vielen Dank, Sabine.", Kind::PersonName, m));
+        assert!(!has("Thanks Again, we will", Kind::PersonName, m));
+        assert!(!has("Thanks Team!", Kind::PersonName, m));
+        assert!(has(
+            "Orla Vantongeren called to say the parcel",
+            Kind::PersonName,
+            m
+        ));
+        assert!(has(
+            "Gestern Jana Rautenfeld schrieb uns",
+            Kind::PersonName,
+            m
+        ));
+        assert!(!has("The Customer called twice", Kind::PersonName, m));
+        assert!(!has("Our Support Team confirmed it", Kind::PersonName, m));
     }
 
     #[test]
