@@ -198,6 +198,52 @@ fn format_label(name: &str, format: Format, gz: bool) -> String {
     if gz { format!("{base}+gzip") } else { base }
 }
 
+thread_local! {
+    /// Whether this thread is inside a third-party parser of a scanned file.
+    static IN_PARSER: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Marks the current thread as inside a third-party parser until dropped.
+struct InParser;
+
+impl InParser {
+    fn enter() -> InParser {
+        IN_PARSER.with(|p| p.set(true));
+        InParser
+    }
+}
+
+impl Drop for InParser {
+    fn drop(&mut self) {
+        IN_PARSER.with(|p| p.set(false));
+    }
+}
+
+/// Installs, once per process, a panic hook that withholds the message of a panic raised
+/// inside a third-party parser of a scanned file: such a message can quote the file (a
+/// string, a cell), and standard error ends up in CI logs. Panics elsewhere go to the hook
+/// that was installed before.
+fn quiet_parser_panics() {
+    static HOOK: std::sync::Once = std::sync::Once::new();
+    HOOK.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if IN_PARSER.with(std::cell::Cell::get) {
+                let at = info
+                    .location()
+                    .map(|l| format!(" at {}:{}", l.file(), l.line()))
+                    .unwrap_or_default();
+                eprintln!(
+                    "kura scan: a file reader panicked{at}; the file is reported unreadable \
+                     (message withheld: it may quote the file)"
+                );
+            } else {
+                previous(info);
+            }
+        }));
+    });
+}
+
 /// What scanning one file gave.
 pub(crate) struct FileScan {
     /// The format label (`csv`, `xlsx`, `log+gzip`, `binary` ...).
@@ -248,7 +294,9 @@ pub(crate) fn scan_file(
         // tests/mutated.rs: a shared-string index past the end of the table). Such a file
         // costs itself, reported unreadable, not the whole scan. Nothing is shared across
         // the call but the engine, which scanning only reads.
+        quiet_parser_panics();
         return std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let _parsing = InParser::enter();
             scan_spreadsheet(engine, path, &lower, limits, sink)
         }))
         .unwrap_or_else(|_| {
@@ -849,8 +897,23 @@ fn scan_spreadsheet(
             skipped: Some(skipped),
         });
     }
-    let mut wb = open_workbook_auto(path)
-        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?;
+    // The reader's own message can quote the file (an XML token, a cell): only the kind of
+    // error is reported.
+    let mut wb = open_workbook_auto(path).map_err(|e| {
+        let what = match e {
+            calamine::Error::Io(_) => "an I/O error",
+            calamine::Error::Ods(_) => "a malformed ODS document",
+            calamine::Error::Xls(_) => "a malformed XLS workbook",
+            calamine::Error::Xlsb(_) => "a malformed XLSB workbook",
+            calamine::Error::Xlsx(_) => "a malformed XLSX workbook",
+            calamine::Error::Vba(_) => "a malformed VBA project",
+            _ => "a malformed spreadsheet",
+        };
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("the spreadsheet reader rejected this file: {what}"),
+        )
+    })?;
     let mut records = 0u64;
     let sheets = wb.sheet_names().clone();
     for sheet in sheets {

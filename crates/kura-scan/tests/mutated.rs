@@ -279,3 +279,42 @@ fn a_shared_string_index_past_the_table_costs_only_its_file() {
         "{broken:?}"
     );
 }
+
+/// Child side of `a_reader_panic_never_prints_its_message` (run by it with `--ignored`):
+/// scans the folder named by the environment variable.
+#[test]
+#[ignore = "the child process of a_reader_panic_never_prints_its_message"]
+fn panic_child_scan() {
+    let dir = std::env::var("KURA_SCAN_PANIC_CHILD").expect("run by its parent test");
+    let mut out = Vec::new();
+    run(&ScanArgs::new(vec![dir.into()]), &mut out).expect("scan");
+}
+
+#[test]
+fn a_reader_panic_never_prints_its_message() {
+    // The panic's message ("index out of bounds ...") could as well quote the file; the
+    // scan's standard error must not carry it. Run in a child process, with output not
+    // captured, as `kura scan` runs.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let sheet = SHEET.replace("<v>2</v>", "<v>23</v>");
+    zip_to(
+        &dir.path().join("broken.xlsx"),
+        &xlsx_entries(sheet.into_bytes(), SHARED.as_bytes().to_vec()),
+        false,
+    );
+    let out = std::process::Command::new(std::env::current_exe().expect("test binary"))
+        .args(["--exact", "panic_child_scan", "--ignored", "--nocapture"])
+        .env("KURA_SCAN_PANIC_CHILD", dir.path())
+        .output()
+        .expect("child runs");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains("message withheld"),
+        "the panic is announced: {err}"
+    );
+    assert!(
+        !err.contains("index out of bounds"),
+        "its message is not: {err}"
+    );
+}
