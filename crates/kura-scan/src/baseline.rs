@@ -10,9 +10,13 @@
 //! # What the file holds, and what it does not
 //!
 //! ```json
-//! {"version":1,"scanner":"kura-scan 0.1.0 min=medium examples=false",
-//!  "files":{"./www/customers.csv":{"sha256":"9f…","findings":{"3a…":50,"c1…":1}}}}
+//! {"version":2,"scanner":"kura-scan 0.1.0 min=medium examples=false",
+//!  "files":{"/srv/www/customers.csv":{"sha256":"9f…","findings":{"3a…":50,"c1…":1}}}}
 //! ```
+//!
+//! - **File key** = the file's canonical path (absolute, symlinks resolved: [`key_for`]), so
+//!   `kura scan ./www`, `kura scan www` and `kura scan /srv/www` from any working directory
+//!   read and write the same entries. Reports still show paths as walked.
 //!
 //! - **Finding fingerprint** = the first 128 bits of SHA-256 over a domain tag, the kind id
 //!   and the *masked* excerpt (`u***@g***.com`, `***-****-**47`), stored with the number of
@@ -52,7 +56,19 @@ use crate::ScanError;
 use crate::kind::{Confidence, Kind};
 
 /// The version of the baseline format this build reads and writes.
-pub(crate) const VERSION: u32 = 1;
+///
+/// Version 2 names files by their canonical path (version 1 by the path as walked, so `./www`
+/// and `www` were two baselines).
+pub(crate) const VERSION: u32 = 2;
+
+/// The baseline's key for a file or folder: its canonical path, or the path as given when it
+/// cannot be resolved (it vanished during the scan).
+pub(crate) fn key_for(path: &Path) -> String {
+    std::fs::canonicalize(path)
+        .unwrap_or_else(|_| path.to_path_buf())
+        .display()
+        .to_string()
+}
 
 /// Files smaller than this get no content hash in the baseline (see the module docs).
 pub(crate) const MIN_HASHED_SIZE: u64 = 64;
@@ -351,10 +367,10 @@ mod tests {
 
         for (text, want) in [
             ("", "corrupt"),
-            ("{\"version\":1,\"scanner\":\"x\",\"files\":{", "corrupt"),
-            ("{\"version\":2,\"files\":{}}", "version 2"),
+            ("{\"version\":2,\"scanner\":\"x\",\"files\":{", "corrupt"),
+            ("{\"version\":1,\"files\":{}}", "version 1"),
             (
-                "{\"version\":1,\"scanner\":\"x\",\"files\":{\"a\":{\"findings\":{\"zz\":1}}}}",
+                "{\"version\":2,\"scanner\":\"x\",\"files\":{\"a\":{\"findings\":{\"zz\":1}}}}",
                 "malformed",
             ),
         ] {

@@ -301,6 +301,11 @@ fn scan(
         .par_iter()
         .map(|e| {
             let path = e.path.display().to_string();
+            // The baseline names a file by its canonical path, however the scan was started.
+            let key = match &prev {
+                Some(_) => baseline::key_for(&e.path),
+                None => String::new(),
+            };
             let result = match &prev {
                 None => (scan_one(engine, &e.path, path.clone(), args), 0, None),
                 Some(b) => scan_against(
@@ -308,13 +313,13 @@ fn scan(
                     &e.path,
                     path.clone(),
                     args,
-                    b.files.get(&path),
+                    b.files.get(&key),
                     same_scanner,
                 ),
             };
             bar.inc(e.size);
             done.fetch_add(1, Ordering::Relaxed);
-            (path, result)
+            (key, result)
         })
         .collect();
     bar.finish_and_clear();
@@ -325,7 +330,12 @@ fn scan(
         let mut files: std::collections::BTreeMap<String, baseline::FileEntry> = old
             .files
             .into_iter()
-            .filter(|(k, _)| !args.paths.iter().any(|r| Path::new(k).starts_with(r)))
+            .filter(|(k, _)| {
+                !args
+                    .paths
+                    .iter()
+                    .any(|r| Path::new(k).starts_with(baseline::key_for(r)))
+            })
             .collect();
         for (path, (_, _, entry)) in &results {
             if let Some(entry) = entry {

@@ -58,7 +58,7 @@ fn baseline_reports_only_new_findings_across_runs() {
     assert_eq!(listed(&doc).len() as u64, first);
     let text = fs::read_to_string(&baseline).expect("baseline written");
     let written: serde_json::Value = serde_json::from_str(&text).expect("baseline is json");
-    assert_eq!(written["version"], 1);
+    assert_eq!(written["version"], 2);
     for plain in [
         "user7@gmail.com",
         "gmail.com",
@@ -164,6 +164,23 @@ fn baseline_reports_only_new_findings_across_runs() {
     assert!(
         !back.is_empty() && back.iter().all(|(f, _, _)| f.ends_with("access.log")),
         "{doc}"
+    );
+
+    // The same folder named another way (relative, from another working directory) is the
+    // same baseline: nothing is new.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_kura"))
+        .current_dir(dir.path())
+        .args(["scan", "--format", "json", "--fail-on", "1", "--baseline"])
+        .arg(&baseline)
+        .arg("./www")
+        .output()
+        .expect("kura runs");
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(out.status.code(), Some(0), "{doc}");
+    assert_eq!(doc["totals"]["findings"], 0, "{doc}");
+    assert!(
+        doc["totals"]["known"].as_u64() > Some(first),
+        "all known: {doc}"
     );
 }
 
