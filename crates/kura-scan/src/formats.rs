@@ -686,6 +686,89 @@ fn entry_label(name: &str) -> String {
 ///
 /// # Errors
 /// An I/O error, or a zip archive the `zip` crate cannot read.
+/// An old binary workbook (BIFF in an OLE compound file) is read by `calamine` into a dense
+/// rectangle from its first to its last cell: a 6 KB file with cells at A1 and IV65536 made
+/// it allocate a gigabyte. Before it is opened, every cell record of every sheet is walked
+/// (records are `type, length, data`; a cell record's data starts with its row and column)
+/// and a sheet whose rectangle would exceed [`Limits::max_cells`] skips the file.
+fn check_xls(path: &Path, limits: &Limits) -> io::Result<Option<Skipped>> {
+    let bad = |e: io::Error| {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("not a readable XLS compound file ({})", e.kind()),
+        )
+    };
+    let mut doc = cfb::open(path).map_err(bad)?;
+    let stream = ["/Workbook", "/Book"]
+        .into_iter()
+        .find(|s| doc.is_stream(s))
+        .ok_or_else(|| bad(io::Error::from(io::ErrorKind::NotFound)))?;
+    let mut data = Vec::new();
+    doc.open_stream(stream)
+        .map_err(bad)?
+        .take(limits.max_spreadsheet_file)
+        .read_to_end(&mut data)?;
+    // (min row, max row, min col, max col) of the sheet being read.
+    let mut extent: Option<(u32, u32, u32, u32)> = None;
+    let mut sheet = 0u32;
+    let mut at = 0usize;
+    let cells_of = |e: Option<(u32, u32, u32, u32)>| {
+        e.map_or(0, |(r0, r1, c0, c1)| {
+            (u64::from(r1 - r0) + 1) * (u64::from(c1 - c0) + 1)
+        })
+    };
+    while at + 4 <= data.len() {
+        let kind = u16::from_le_bytes([data[at], data[at + 1]]);
+        let len = usize::from(u16::from_le_bytes([data[at + 2], data[at + 3]]));
+        let body = &data[at + 4..(at + 4 + len).min(data.len())];
+        at += 4 + len;
+        let u16_at = |i: usize| -> Option<u32> {
+            body.get(i..i + 2)
+                .map(|b| u32::from(u16::from_le_bytes([b[0], b[1]])))
+        };
+        let (row, c_first, c_last) = match kind {
+            // BOF: a new substream begins (type 0x0010: a worksheet).
+            0x0809 => {
+                extent = None;
+                if u16_at(2) == Some(0x0010) {
+                    sheet += 1;
+                }
+                continue;
+            }
+            // NUMBER, LABEL, BOOLERR, RK, LABELSST, FORMULA, RSTRING, BLANK.
+            0x0203 | 0x0204 | 0x0205 | 0x027E | 0x00FD | 0x0006 | 0x00D6 | 0x0201 => {
+                match (u16_at(0), u16_at(2)) {
+                    (Some(r), Some(c)) => (r, c, c),
+                    _ => continue,
+                }
+            }
+            // MULRK, MULBLANK: row, first column, ..., last column.
+            0x00BD | 0x00BE if body.len() >= 6 => {
+                match (u16_at(0), u16_at(2), u16_at(body.len() - 2)) {
+                    (Some(r), Some(c0), Some(c1)) => (r, c0.min(c1), c0.max(c1)),
+                    _ => continue,
+                }
+            }
+            _ => continue,
+        };
+        extent = Some(match extent {
+            None => (row, row, c_first, c_last),
+            Some((r0, r1, c0, c1)) => (r0.min(row), r1.max(row), c0.min(c_first), c1.max(c_last)),
+        });
+        let cells = cells_of(extent);
+        if cells > limits.max_cells {
+            return Ok(Some(Skipped::new(
+                SkipReason::CellCount,
+                format!(
+                    "sheet {sheet} spans {cells} cells from its first to its last, over the limit of {}",
+                    limits.max_cells
+                ),
+            )));
+        }
+    }
+    Ok(None)
+}
+
 fn check_spreadsheet(path: &Path, name: &str, limits: &Limits) -> io::Result<Option<Skipped>> {
     let size = std::fs::metadata(path)?.len();
     if size > limits.max_spreadsheet_file {
@@ -700,7 +783,7 @@ fn check_spreadsheet(path: &Path, name: &str, limits: &Limits) -> io::Result<Opt
     }
     let ext = name.rsplit('.').next().unwrap_or("");
     if ext == "xls" {
-        return Ok(None);
+        return check_xls(path, limits);
     }
     let bad_zip = |e: zip::result::ZipError| {
         io::Error::new(

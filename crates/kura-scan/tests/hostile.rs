@@ -429,3 +429,68 @@ fn an_ods_with_trailing_empty_repeats_is_still_read() {
     assert_eq!(outcome.totals.skipped, 0, "{:?}", outcome.files);
     assert_eq!(outcome.files[0].counts.get(&Kind::Email), Some(&1));
 }
+
+/// A minimal BIFF8 workbook in an OLE compound file: a globals substream and one sheet
+/// whose NUMBER cells sit at `cells` (row, column).
+fn write_xls(path: &Path, cells: &[(u16, u16)]) {
+    let record = |out: &mut Vec<u8>, kind: u16, body: &[u8]| {
+        out.extend_from_slice(&kind.to_le_bytes());
+        out.extend_from_slice(&(body.len() as u16).to_le_bytes());
+        out.extend_from_slice(body);
+    };
+    let bof = |dt: u16| {
+        let mut b = vec![0x00, 0x06];
+        b.extend_from_slice(&dt.to_le_bytes());
+        b.extend_from_slice(&[0; 12]);
+        b
+    };
+    let mut wb = Vec::new();
+    record(&mut wb, 0x0809, &bof(0x0005));
+    record(&mut wb, 0x000A, &[]);
+    record(&mut wb, 0x0809, &bof(0x0010));
+    for &(r, c) in cells {
+        let mut b = Vec::new();
+        b.extend_from_slice(&r.to_le_bytes());
+        b.extend_from_slice(&c.to_le_bytes());
+        b.extend_from_slice(&0u16.to_le_bytes());
+        b.extend_from_slice(&1.0f64.to_le_bytes());
+        record(&mut wb, 0x0203, &b);
+    }
+    record(&mut wb, 0x000A, &[]);
+    let mut doc = cfb::create(path).expect("create compound file");
+    let mut s = doc.create_stream("/Workbook").expect("stream");
+    s.write_all(&wb).expect("write");
+}
+
+#[test]
+fn an_old_xls_with_cells_at_both_far_corners_is_skipped_before_it_is_read() {
+    // A few kilobytes that the reader would expand to 256 x 65,536 cells (a gigabyte).
+    let dir = tempfile::tempdir().expect("tempdir");
+    write_normal_csv(dir.path());
+    write_xls(&dir.path().join("corners.xls"), &[(0, 0), (65535, 255)]);
+    let f = assert_skipped(
+        dir.path(),
+        &Limits::default(),
+        "corners.xls",
+        SkipReason::CellCount,
+    );
+    let detail = &f.skipped.as_ref().expect("skipped").detail;
+    assert!(detail.contains("16777216 cells"), "{detail}");
+}
+
+#[test]
+fn an_old_xls_within_the_cell_limit_passes_the_check() {
+    // The same file with a small extent is handed to the reader (which may or may not
+    // accept this minimal workbook), not skipped for its size.
+    let dir = tempfile::tempdir().expect("tempdir");
+    write_xls(&dir.path().join("small.xls"), &[(0, 0), (99, 9)]);
+    let mut out = Vec::new();
+    let outcome = run(&ScanArgs::new(vec![dir.path().to_path_buf()]), &mut out).expect("scan");
+    let skipped = outcome
+        .files
+        .iter()
+        .filter_map(|f| f.skipped.as_ref())
+        .map(|s| s.reason)
+        .collect::<Vec<_>>();
+    assert!(!skipped.contains(&SkipReason::CellCount), "{skipped:?}");
+}
