@@ -259,8 +259,45 @@ fn temp_path(path: &Path) -> PathBuf {
     path.with_file_name(format!(".{name}.tmp.{}", std::process::id()))
 }
 
-/// Whether `file` is the baseline at `baseline` or one of its temporary files, so that the
-/// scan skips it.
+/// Takes the baseline's lock (`FILE.lock` beside it, created if missing) for the whole run,
+/// so that two scans with the same baseline cannot interleave their read and write (the
+/// second would overwrite the first's state, and findings between them would be lost). The
+/// lock is released when the returned file is dropped, or when the process ends.
+///
+/// # Errors
+/// [`ScanError::Baseline`] when another run holds the lock, or the lock file cannot be
+/// created.
+pub(crate) fn lock(path: &Path) -> Result<std::fs::File, ScanError> {
+    let lock_path = PathBuf::from(format!("{}.lock", path.display()));
+    let err = |reason: String| ScanError::Baseline {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(|e| {
+            err(format!(
+                "cannot create its lock file {}: {e}",
+                lock_path.display()
+            ))
+        })?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(err(format!(
+            "in use by another kura scan (lock file {})",
+            lock_path.display()
+        ))),
+        Err(std::fs::TryLockError::Error(e)) => {
+            Err(err(format!("cannot lock {}: {e}", lock_path.display())))
+        }
+    }
+}
+
+/// Whether `file` is the baseline at `baseline`, its lock file or one of its temporary
+/// files, so that the scan skips it.
 pub(crate) struct SelfFilter {
     dir: Option<PathBuf>,
     name: String,
@@ -292,7 +329,8 @@ impl SelfFilter {
             return false;
         };
         let n = n.to_string_lossy();
-        if n != self.name.as_str() && !n.starts_with(&self.tmp_prefix) {
+        let lock = format!("{}.lock", self.name);
+        if n != self.name.as_str() && n != lock.as_str() && !n.starts_with(&self.tmp_prefix) {
             return false;
         }
         let parent = match file.parent() {
@@ -326,6 +364,23 @@ mod tests {
         let mut h = Sha256::new();
         h.update(b"kura-scan/baseline/finding/v1\0email\0u***@g***.com");
         assert_eq!(a, hex(&h.finalize()[..16]));
+    }
+
+    #[test]
+    fn a_baseline_in_use_is_refused_until_released() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("b.json");
+        let held = lock(&path).expect("first lock");
+        let err = lock(&path).expect_err("second lock refused");
+        assert!(
+            err.to_string().contains("in use by another kura scan"),
+            "{err}"
+        );
+        assert_eq!(err.code(), "scan_baseline");
+        drop(held);
+        lock(&path).expect("free again");
+        let filter = SelfFilter::new(&path);
+        assert!(filter.matches(&dir.path().join("b.json.lock")));
     }
 
     #[test]

@@ -219,6 +219,7 @@ impl ScanError {
 /// A missing path, a bad `--exclude` pattern, an unusable baseline, or a failure to write
 /// to `out`.
 pub fn run(args: &ScanArgs, out: &mut dyn Write) -> Result<ScanOutcome, ScanError> {
+    let _lock = args.baseline.as_deref().map(baseline::lock).transpose()?;
     let progress = std::io::stderr().is_terminal();
     let (outcome, pending) = scan(args, progress)?;
     let mut out = std::io::BufWriter::with_capacity(1 << 16, out);
@@ -249,6 +250,7 @@ pub fn run(args: &ScanArgs, out: &mut dyn Write) -> Result<ScanOutcome, ScanErro
 /// # Errors
 /// A missing path, a bad `--exclude` pattern, or an unusable baseline.
 pub fn scan_paths(args: &ScanArgs, progress: bool) -> Result<ScanOutcome, ScanError> {
+    let _lock = args.baseline.as_deref().map(baseline::lock).transpose()?;
     let (outcome, pending) = scan(args, progress)?;
     if let (Some(path), Some(b)) = (&args.baseline, pending) {
         b.save(path)?;

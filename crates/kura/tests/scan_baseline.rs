@@ -224,3 +224,27 @@ fn corrupt_or_foreign_baseline_is_an_error() {
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("baseline"), "{err}");
 }
+
+#[test]
+fn a_baseline_in_use_by_another_run_is_an_error_and_is_left_alone() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path().join("www");
+    web_root(&root);
+    let baseline = dir.path().join("nightly.json");
+    // Another run holds the lock (as `kura scan` does for its whole run).
+    let lock = fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(dir.path().join("nightly.json.lock"))
+        .expect("lock file");
+    lock.try_lock().expect("locked");
+    let (code, out, err) = kura_scan(&["--baseline", path(&baseline), path(&root)]);
+    assert_eq!(code, 2, "{out}");
+    assert!(err.contains("in use by another kura scan"), "{err}");
+    assert!(!baseline.exists(), "nothing written while another run holds it");
+    drop(lock);
+    let (code, _, err) = kura_scan(&["--baseline", path(&baseline), path(&root)]);
+    assert_eq!(code, 0, "{err}");
+    assert!(baseline.exists());
+}
