@@ -242,7 +242,10 @@ fn a_baseline_in_use_by_another_run_is_an_error_and_is_left_alone() {
     let (code, out, err) = kura_scan(&["--baseline", path(&baseline), path(&root)]);
     assert_eq!(code, 2, "{out}");
     assert!(err.contains("in use by another kura scan"), "{err}");
-    assert!(!baseline.exists(), "nothing written while another run holds it");
+    assert!(
+        !baseline.exists(),
+        "nothing written while another run holds it"
+    );
     drop(lock);
     let (code, _, err) = kura_scan(&["--baseline", path(&baseline), path(&root)]);
     assert_eq!(code, 0, "{err}");
