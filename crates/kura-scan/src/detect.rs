@@ -137,7 +137,7 @@ const KEYS_TEXT: &str = "card_?holder(?:_?name)?|cardholder name|account_?holder
 /// the Faker corpus took 1.69 s instead of 0.39 s.
 const NAME_WORD: &str = "(?:[A-ZÀ-ÖØ-Þ](?:['’][A-ZÀ-ÖØ-Þ])?[a-zß-öø-ÿā-ž]+(?:[A-ZÀ-ÖØ-Þ][a-zß-öø-ÿā-ž]+)?(?:-[A-ZÀ-ÖØ-Þ][a-zß-öø-ÿā-ž]+)?)";
 
-/// An optional phone extension after a number: `x837`, ` ext. 12`.
+/// An optional phone extension after a number: `x318`, ` ext. 12`.
 const EXT: &str = "(?:[ ]?(?:x|ext\\.?|Ext\\.?)[ ]?[0-9]{1,6})?";
 
 fn patterns() -> Vec<(Pat, String)> {
@@ -465,7 +465,7 @@ impl Engine {
                 let city = std::str::from_utf8(&text[6..]).unwrap_or("");
                 let known = DE_CITIES.iter().any(|c| city.starts_with(c));
                 let f = field();
-                // After a street and house number ("Egbert-Mende-Platz 71, 17960 Werdau") or
+                // After a street and house number ("Lotte-Brenner-Platz 12, 38820 Halberstadt") or
                 // an address word, an unknown town is a town all the same.
                 let after_street = {
                     let w = window();
@@ -615,7 +615,7 @@ impl Engine {
                 return name_end;
             }
             Pat::NameTitle => {
-                // "Mrs. Moses", "Herr Dr. Schweitzer", "Frau Zänker": a title and a surname,
+                // "Mrs. Okonkwo", "Herr Dr. Brandtner", "Frau Zänker": a title and a surname,
                 // with or without a given name, in or out of the dictionaries.
                 let s = std::str::from_utf8(text).unwrap_or("");
                 let words: Vec<(usize, &str)> =
@@ -709,7 +709,7 @@ impl Engine {
                 );
             }
             Pat::NameThanks => {
-                // "Thanks Karen,", "Hi Sam Whitlow!", "Danke, Reimar.": a name after thanks or
+                // "Thanks Linda,", "Hi Sam Whitlow!", "Danke, Sabine.": a name after thanks or
                 // a greeting. One word alone counts only when it is a known given name.
                 let s = std::str::from_utf8(text).unwrap_or("");
                 let s = s.trim_end_matches([',', '!', '.']);
@@ -815,7 +815,7 @@ impl Engine {
                 return values;
             }
             Pat::UkPostcode => {
-                // "SW1A 1AA", "DD3 6US": the outward and inward code of a UK postcode, which
+                // "SW1A 1AA", "KY16 9AJ": the outward and inward code of a UK postcode, which
                 // places an address within a few dozen households.
                 let conf = if matches!(field(), Field::Address | Field::Zip) {
                     Confidence::High
@@ -854,7 +854,7 @@ impl Engine {
         window: &[u8],
         push: &mut impl FnMut(usize, usize, Kind, Confidence, &[u8]),
     ) {
-        // An extension ("x837", " ext. 12") is part of the finding, not of the number.
+        // An extension ("x318", " ext. 12") is part of the finding, not of the number.
         let end = buf[start..end]
             .iter()
             .position(u8::is_ascii_alphabetic)
@@ -879,8 +879,8 @@ impl Engine {
         let in_url =
             memchr::memmem::find(window, b"://").is_some_and(|i| !window[i..].contains(&b' '));
         // An identifier, not a person's number: the value of an id-like key (`req=`,
-        // `session_id:`), a part of a token (`ORD-2024-019049`, `Gecko/20100101`), or a
-        // number that starts with a date (`2291-02-19 18:26`).
+        // `session_id:`), a part of a token (`ORD-2023-558120`, `Gecko/20100101`), or a
+        // number that starts with a date (`2207-11-03 09:14`).
         let id_key = key_before(buf, start).is_some_and(is_id_key);
         let glued = start >= 2
             && matches!(buf[start - 1], b'-' | b'/' | b'_' | b'#')
@@ -971,7 +971,7 @@ impl Engine {
             let first = groups.next().unwrap_or(0);
             let rest: Vec<usize> = groups.collect();
             // "(0911) 525321": an area code in brackets is how a number is written, not a cell.
-            // "06693 50477": a German area code (leading 0) and subscriber number.
+            // "04532 71846": a German area code (leading 0) and subscriber number.
             !rest.is_empty()
                 && first >= 5
                 && rest.iter().all(|&l| l == first)
@@ -1047,7 +1047,7 @@ impl Engine {
         }
         let lead = raw.len() - raw.trim_start().len();
         let s = vs + lead;
-        // "Kimberley Davis <k.davis@…>", "Sam Roe (Sales)": the name is what comes first.
+        // "Dana Whitcombe <dana.w@…>", "Sam Roe (Sales)": the name is what comes first.
         let v = if matches!(field, Field::NameStrong | Field::NameWeak) {
             v.split(['<', '(', '[', '‹']).next().unwrap_or(v).trim_end()
         } else {
@@ -2114,7 +2114,7 @@ mod tests {
     fn a_title_and_a_surname_alone_are_a_name_in_or_out_of_the_dictionaries() {
         let m = Confidence::Medium;
         assert!(has(
-            "I spoke to Mrs. Okonkwo about the delay",
+            "Mrs. Okonkwo asked about the delay",
             Kind::PersonName,
             m
         ));
@@ -2225,10 +2225,10 @@ mod tests {
         let m = Confidence::Medium;
         assert!(has("call 415-823-4471x22 today", Kind::Phone, m));
         assert!(has("(415)823-4471 ext. 9", Kind::Phone, m));
-        assert!(has("+1-415-823-4471x7427", Kind::Phone, m));
+        assert!(has("+1-415-823-4471x318", Kind::Phone, m));
         assert!(has("001-415-823-4471", Kind::Phone, m));
-        assert!(has("Tel. 06693 50477", Kind::Phone, m));
-        assert!(has("Fax (02869) 69577", Kind::Phone, m));
+        assert!(has("Tel. 04532 71846", Kind::Phone, m));
+        assert!(has("Fax (03322) 41877", Kind::Phone, m));
         // Still a row of a table, not a phone number.
         assert!(!has("  55000 55132 55264", Kind::Phone, Confidence::Low));
     }
@@ -2244,9 +2244,9 @@ mod tests {
             m
         ));
         assert!(!has(&format!("session_id: {card}"), Kind::PaymentCard, m));
-        assert!(!has("see ORD-2024-019049 for details", Kind::Phone, m));
+        assert!(!has("see ORD-2023-558120 for details", Kind::Phone, m));
         assert!(!has(
-            "Mozilla/5.0 Gecko/2291-02-19 18:26:59.823544",
+            "Mozilla/5.0 Gecko/2207-11-03 09:14:52.100233",
             Kind::Phone,
             m
         ));
@@ -2290,11 +2290,7 @@ mod tests {
     #[test]
     fn names_after_thanks_and_before_verbs_of_speaking() {
         let m = Confidence::Medium;
-        assert!(has(
-            "Thanks Karen, I have passed this on.",
-            Kind::PersonName,
-            m
-        ));
+        assert!(has("Thanks Linda, I will forward it.", Kind::PersonName, m));
         assert!(has("Hi Orla Vantongeren, your order", Kind::PersonName, m));
         assert!(has("Vielen Dank, Sabine.", Kind::PersonName, m));
         assert!(!has("Thanks Again, we will", Kind::PersonName, m));
@@ -2347,13 +2343,13 @@ mod tests {
     fn uk_postcodes_military_and_territory_addresses_and_hyphenated_german_streets() {
         let m = Confidence::Medium;
         assert!(has(
-            "Flat 3, 14 Kell Row, Dundee DD3 6US",
+            "Flat 3, 14 Kell Row, St Andrews KY16 9AJ",
             Kind::PostalAddress,
             m
         ));
         assert!(has("deliver to SW1A 1AA please", Kind::PostalAddress, m));
         assert!(has(
-            "PSC 3013, Box 8377, APO AP 97803",
+            "PSC 1120, Box 4410, APO AE 09012",
             Kind::PostalAddress,
             m
         ));
@@ -2362,7 +2358,7 @@ mod tests {
             Kind::PostalAddress,
             m
         ));
-        let de = "Die neue Anschrift lautet: Egbert-Mende-Platz 71, 17960 Werdau.";
+        let de = "Bitte an: Lotte-Brenner-Platz 12, 38820 Halberstadt.";
         let found: Vec<_> = scan(de)
             .into_iter()
             .filter(|h| h.0 == Kind::PostalAddress && h.1 >= m)
@@ -2374,7 +2370,7 @@ mod tests {
     #[test]
     fn message_ids_are_not_mailboxes_and_sql_birthdays_are_birth_dates() {
         assert!(!has(
-            "Message-ID: <3deb1c9a@mail.fjordpost.net>",
+            "Message-ID: <a81f0c2e@relay.fjordpost.net>",
             Kind::Email,
             Confidence::Medium
         ));
