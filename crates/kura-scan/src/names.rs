@@ -45,7 +45,8 @@ fn words(list: &'static str) -> impl Iterator<Item = &'static str> {
     list.lines().map(str::trim).filter(|l| !l.is_empty())
 }
 
-fn is_cjk(c: char) -> bool {
+/// Whether `c` is written in Japanese names: kanji, hiragana, katakana, `ー`, `々`.
+pub(crate) fn is_cjk(c: char) -> bool {
     matches!(c, '\u{3041}'..='\u{3096}' | '\u{30A1}'..='\u{30FA}' | 'ー' | '\u{4E00}'..='\u{9FFF}' | '々')
 }
 
