@@ -2111,21 +2111,13 @@ mod tests {
     #[test]
     fn a_title_and_a_surname_alone_are_a_name_in_or_out_of_the_dictionaries() {
         let m = Confidence::Medium;
-        assert!(has(
+        for s in [
             "Mrs. Okonkwo asked about the delay",
-            Kind::PersonName,
-            m
-        ));
-        assert!(has(
             "Rückruf von Herr Dr. Brandtner erbeten",
-            Kind::PersonName,
-            m
-        ));
-        assert!(has(
             "Termin mit Frau Zänker-Hollweg am Montag",
-            Kind::PersonName,
-            m
-        ));
+        ] {
+            assert!(has(s, Kind::PersonName, m), "{s}");
+        }
         assert!(!has("Dear Mr. President, the board", Kind::PersonName, m));
         assert!(!has("Frau Doktor", Kind::PersonName, Confidence::High));
     }
@@ -2153,21 +2145,13 @@ mod tests {
     #[test]
     fn two_capitalized_words_after_a_person_cue_are_a_name() {
         let m = Confidence::Medium;
-        assert!(has(
+        for s in [
             "The review with Orla Vantongeren is on Friday.",
-            Kind::PersonName,
-            m
-        ));
-        assert!(has(
             "send the signed lease to Priya Ramaswamy, 12 Kell Row",
-            Kind::PersonName,
-            m
-        ));
-        assert!(has(
             "Das habe ich mit Jana Rautenfeld besprochen.",
-            Kind::PersonName,
-            m
-        ));
+        ] {
+            assert!(has(s, Kind::PersonName, m), "{s}");
+        }
         // A known surname or given name makes it high.
         assert!(has(
             "a call with Orla Smith tomorrow",
@@ -2254,16 +2238,12 @@ mod tests {
     #[test]
     fn signatures_self_introductions_and_attendee_lists_name_people() {
         let m = Confidence::Medium;
-        assert!(has(
+        for s in [
             "Thank you.\n\nBest regards,\nOrla Vantongeren\n",
-            Kind::PersonName,
-            m
-        ));
-        assert!(has(
             "Mit freundlichen Grüßen\nJana Rautenfeld",
-            Kind::PersonName,
-            m
-        ));
+        ] {
+            assert!(has(s, Kind::PersonName, m), "{s}");
+        }
         assert!(!has(
             "Best regards,\nCustomer Service\n",
             Kind::PersonName,
@@ -2293,16 +2273,12 @@ mod tests {
         assert!(has("Vielen Dank, Sabine.", Kind::PersonName, m));
         assert!(!has("Thanks Again, we will", Kind::PersonName, m));
         assert!(!has("Thanks Team!", Kind::PersonName, m));
-        assert!(has(
+        for s in [
             "Orla Vantongeren called to say the parcel",
-            Kind::PersonName,
-            m
-        ));
-        assert!(has(
             "Gestern Jana Rautenfeld schrieb uns",
-            Kind::PersonName,
-            m
-        ));
+        ] {
+            assert!(has(s, Kind::PersonName, m), "{s}");
+        }
         assert!(!has("The Customer called twice", Kind::PersonName, m));
         assert!(!has("Our Support Team confirmed it", Kind::PersonName, m));
     }
@@ -2346,16 +2322,12 @@ mod tests {
             m
         ));
         assert!(has("deliver to SW1A 1AA please", Kind::PostalAddress, m));
-        assert!(has(
+        for s in [
             "PSC 1120, Box 4410, APO AE 09012",
-            Kind::PostalAddress,
-            m
-        ));
-        assert!(has(
             "41 Marine Drive, Tamuning, GU 96913",
-            Kind::PostalAddress,
-            m
-        ));
+        ] {
+            assert!(has(s, Kind::PostalAddress, m), "{s}");
+        }
         let de = "Bitte an: Lotte-Brenner-Platz 12, 38820 Halberstadt.";
         let found: Vec<_> = scan(de)
             .into_iter()

@@ -282,6 +282,8 @@ fn a_shared_string_index_past_the_table_costs_only_its_file() {
 
 /// Child side of `a_reader_panic_never_prints_its_message` (run by it with `--ignored`):
 /// scans the folder named by the environment variable.
+// Ignored on its own because it has nothing to scan without its parent: the parent runs it
+// in a child process so that the panic hook's output reaches a real standard error.
 #[test]
 #[ignore = "the child process of a_reader_panic_never_prints_its_message"]
 fn panic_child_scan() {

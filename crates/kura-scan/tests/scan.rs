@@ -33,20 +33,9 @@ fn quality_meets_the_thresholds_on_the_labelled_corpus() {
             .find(|x| x.kind == k)
             .unwrap_or_else(|| panic!("{k:?} measured"))
     };
-    for (kind, p, r) in [
-        (Kind::Email, 0.97, 0.95),
-        (Kind::PaymentCard, 0.97, 0.95),
-        (Kind::Iban, 0.97, 0.95),
-        (Kind::Phone, 0.97, 0.95),
-        (Kind::UsSsn, 0.97, 0.95),
-        (Kind::JpMyNumber, 0.97, 0.95),
-        (Kind::BirthDate, 0.97, 0.95),
-        (Kind::PostalAddress, 0.97, 0.95),
-        (Kind::PersonName, 0.97, 0.95),
-        (Kind::IpAddress, 0.97, 0.95),
-        (Kind::PasswordHash, 0.97, 0.95),
-        (Kind::Secret, 0.97, 0.95),
-    ] {
+    // The bar, for every kind: precision 0.97, recall 0.95.
+    let (p, r) = (0.97, 0.95);
+    for kind in Kind::ALL {
         let m = get(kind);
         assert!(m.labels > 0, "{kind:?} has labels");
         assert!(
