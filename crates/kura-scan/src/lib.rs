@@ -329,15 +329,11 @@ fn scan(
     let pending = prev.map(|old| {
         // Entries of files outside the scanned paths stay; those under them are replaced by
         // what this run saw (a deleted file's entry goes).
+        let roots: Vec<String> = args.paths.iter().map(|r| baseline::key_for(r)).collect();
         let mut files: std::collections::BTreeMap<String, baseline::FileEntry> = old
             .files
             .into_iter()
-            .filter(|(k, _)| {
-                !args
-                    .paths
-                    .iter()
-                    .any(|r| Path::new(k).starts_with(baseline::key_for(r)))
-            })
+            .filter(|(k, _)| !roots.iter().any(|r| Path::new(k).starts_with(r)))
             .collect();
         for (path, (_, _, entry)) in &results {
             if let Some(entry) = entry {
