@@ -170,6 +170,13 @@ actions! {
     RetentionAsk => "retention_ask",
     /// A subject confirmed it still uses the service (its retention clock restarts).
     RetentionConfirm => "retention_confirm",
+    /// A posture check (`kura doctor`, or the server's daily check) recorded (fields:
+    /// `advisories:<revision>`, `critical:<n>`, `high:<n>`, `medium:<n>`, `low:<n>`,
+    /// `sha256:<hex of the findings JSON>`).
+    Posture => "posture",
+    /// A signed checkpoint published outside the database: to the checkpoint directory or
+    /// a witness (fields: `size:<n>`, `witness:<name>`), or such a publication refused.
+    WitnessPublish => "witness_publish",
 }
 
 impl fmt::Display for Action {

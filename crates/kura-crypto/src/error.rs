@@ -27,6 +27,22 @@ pub enum CryptoError {
         /// What is wrong.
         reason: String,
     },
+    /// A key provider other than the key file (a PKCS#11 token, a KMS) failed or refused.
+    #[error("key provider {provider}: {reason}")]
+    Provider {
+        /// Which provider (`pkcs11`, `kms`).
+        provider: &'static str,
+        /// What went wrong, never key material or a PIN.
+        reason: String,
+    },
+    /// A key-encryption key version cannot be destroyed (it is current, or unknown).
+    #[error("key-encryption key version {version} cannot be destroyed: {reason}")]
+    KekInUse {
+        /// The version.
+        version: u32,
+        /// Why.
+        reason: &'static str,
+    },
 }
 
 impl CryptoError {
@@ -38,6 +54,8 @@ impl CryptoError {
             CryptoError::UnknownKekVersion(_) => "unknown_kek_version",
             CryptoError::Random => "random_failure",
             CryptoError::KeyFile { .. } => "key_file_error",
+            CryptoError::Provider { .. } => "key_provider_error",
+            CryptoError::KekInUse { .. } => "kek_in_use",
         }
     }
 }

@@ -29,5 +29,5 @@ mod secret;
 pub use blind::{BlindIndexKey, BlindToken, KeyedHash};
 pub use error::CryptoError;
 pub use field::{FieldContext, SubjectCipher};
-pub use provider::{KeyFile, KeyProvider, KeyPurpose, WrappedKey};
+pub use provider::{KekVersions, KeyFile, KeyProvider, KeyPurpose, REFRESH_INTERVAL, WrappedKey};
 pub use secret::{SecretKey, random_array, random_nonce, sha256};

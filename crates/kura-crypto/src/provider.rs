@@ -12,6 +12,9 @@
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::RwLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
@@ -20,7 +23,7 @@ use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use hkdf::Hkdf;
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
-use zeroize::Zeroizing;
+use zeroize::{Zeroize, Zeroizing};
 
 use crate::{CryptoError, SecretKey};
 
@@ -109,6 +112,39 @@ pub trait KeyProvider: Send + Sync + std::fmt::Debug {
     /// # Errors
     /// Provider-specific failures.
     fn derive(&self, purpose: KeyPurpose) -> Result<SecretKey, CryptoError>;
+    /// The KEK versions the provider holds and the one that wraps new keys, as of now:
+    /// a version another process created or destroyed is seen here at once.
+    ///
+    /// # Errors
+    /// Provider-specific failures.
+    fn kek_versions(&self) -> Result<KekVersions, CryptoError>;
+    /// Creates a new KEK version and makes it current: this process wraps under it at
+    /// once, every other process sharing the provider within [`REFRESH_INTERVAL`].
+    /// Returns the new version.
+    ///
+    /// # Errors
+    /// Provider-specific failures; nothing changes on error.
+    fn rotate_kek(&self) -> Result<u32, CryptoError>;
+    /// Destroys a KEK version for good. Refuses the current version
+    /// ([`CryptoError::KekInUse`]). Every key still wrapped under it becomes unreadable:
+    /// callers check that nothing refers to it first.
+    ///
+    /// # Errors
+    /// [`CryptoError::KekInUse`], [`CryptoError::UnknownKekVersion`], provider failures.
+    fn destroy_kek(&self, version: u32) -> Result<(), CryptoError>;
+}
+
+/// How soon a process notices a KEK version that another process created: it wraps under
+/// the new current version at most this long after [`KeyProvider::rotate_kek`] returned.
+pub const REFRESH_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// The KEK versions a provider holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KekVersions {
+    /// The version that wraps new data keys.
+    pub current: u32,
+    /// Every version held, ascending (the current one included).
+    pub all: Vec<u32>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -123,20 +159,73 @@ struct KeyFileDoc {
 
 const FORMAT: &str = "kura-keyfile-v1";
 
+impl Drop for KeyFileDoc {
+    fn drop(&mut self) {
+        self.root.zeroize();
+        for v in self.keks.values_mut() {
+            v.zeroize();
+        }
+    }
+}
+
 /// The local key-file provider.
+///
+/// Its KEK versions can change under it: `kura keys rotate` (another process) adds a version
+/// and makes it current, later destroys the old one. A `KeyFile` compares the file's
+/// identity (inode, size, modification time) at most every half [`REFRESH_INTERVAL`] before
+/// wrapping, and at once when asked to unwrap under a version it does not hold, and reloads
+/// the KEKs when the file changed. The vault id and root secret never change: a reloaded
+/// file with another vault id or root is refused and the keys in memory are kept.
 pub struct KeyFile {
     path: PathBuf,
     vault_id: [u8; 16],
-    current: u32,
-    keks: BTreeMap<u32, XChaCha20Poly1305>,
     root: SecretKey,
+    keks: RwLock<Keks>,
+    /// Milliseconds since `born` at the last look at the file.
+    looked_ms: AtomicU64,
+    born: Instant,
+}
+
+struct Keks {
+    current: u32,
+    ciphers: BTreeMap<u32, XChaCha20Poly1305>,
+    stamp: Option<Stamp>,
+}
+
+/// What tells a changed file: a rename gives a new inode, a rewrite a new mtime or size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Stamp {
+    ino: u64,
+    len: u64,
+    mtime_ns: i128,
+}
+
+fn stamp_of(meta: &std::fs::Metadata) -> Stamp {
+    #[cfg(unix)]
+    let ino = {
+        use std::os::unix::fs::MetadataExt;
+        meta.ino()
+    };
+    #[cfg(not(unix))]
+    let ino = 0;
+    let mtime_ns = meta
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_nanos() as i128);
+    Stamp {
+        ino,
+        len: meta.len(),
+        mtime_ns,
+    }
 }
 
 impl std::fmt::Debug for KeyFile {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let current = self.keks.read().map(|k| k.current).unwrap_or(0);
         f.debug_struct("KeyFile")
             .field("path", &self.path)
-            .field("current_kek", &self.current)
+            .field("current_kek", &current)
             .finish_non_exhaustive()
     }
 }
@@ -146,6 +235,118 @@ fn file_err(path: &Path, reason: impl Into<String>) -> CryptoError {
         path: path.display().to_string(),
         reason: reason.into(),
     }
+}
+
+/// A key file read and checked: its document and the file's identity when read.
+struct Loaded {
+    vault_id: [u8; 16],
+    current: u32,
+    ciphers: BTreeMap<u32, XChaCha20Poly1305>,
+    root: SecretKey,
+    stamp: Stamp,
+}
+
+fn check_mode(path: &Path, meta: &std::fs::Metadata) -> Result<(), CryptoError> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = meta.permissions().mode();
+        if mode & 0o077 != 0 {
+            return Err(file_err(
+                path,
+                format!(
+                    "permissions {:o} let other users read the keys; run `chmod 600` on it",
+                    mode & 0o777
+                ),
+            ));
+        }
+    }
+    let _ = (path, meta);
+    Ok(())
+}
+
+fn read_doc(path: &Path) -> Result<(KeyFileDoc, Stamp), CryptoError> {
+    let meta = std::fs::metadata(path).map_err(|e| file_err(path, format!("cannot open: {e}")))?;
+    check_mode(path, &meta)?;
+    let text = Zeroizing::new(
+        std::fs::read_to_string(path).map_err(|e| file_err(path, format!("cannot read: {e}")))?,
+    );
+    let doc: KeyFileDoc = serde_json::from_str(&text)
+        .map_err(|e| file_err(path, format!("malformed at line {}", e.line())))?;
+    if doc.format != FORMAT {
+        return Err(file_err(path, format!("unknown format `{}`", doc.format)));
+    }
+    Ok((doc, stamp_of(&meta)))
+}
+
+fn load(path: &Path) -> Result<Loaded, CryptoError> {
+    let (doc, stamp) = read_doc(path)?;
+    let vault_id = unhex16(&doc.vault_id).ok_or_else(|| file_err(path, "bad vault_id"))?;
+    let mut ciphers = BTreeMap::new();
+    for (v, b64) in &doc.keks {
+        let bytes = Zeroizing::new(
+            B64.decode(b64)
+                .map_err(|_| file_err(path, format!("kek {v} is not base64")))?,
+        );
+        let key = SecretKey::from_slice(&bytes)
+            .map_err(|_| file_err(path, format!("kek {v} is not 32 bytes")))?;
+        ciphers.insert(*v, XChaCha20Poly1305::new(&(*key.expose()).into()));
+    }
+    if !ciphers.contains_key(&doc.current_kek) {
+        return Err(file_err(path, "current_kek names a missing key"));
+    }
+    let root_bytes = Zeroizing::new(
+        B64.decode(&doc.root)
+            .map_err(|_| file_err(path, "root is not base64"))?,
+    );
+    let root =
+        SecretKey::from_slice(&root_bytes).map_err(|_| file_err(path, "root is not 32 bytes"))?;
+    Ok(Loaded {
+        vault_id,
+        current: doc.current_kek,
+        ciphers,
+        root,
+        stamp,
+    })
+}
+
+/// Writes `doc` to `path` atomically (a 0600 temporary file beside it, synced, renamed over
+/// it, the directory synced): a crash leaves the old file or the new one, never a mix.
+fn replace_doc(path: &Path, doc: &KeyFileDoc) -> Result<(), CryptoError> {
+    let text = Zeroizing::new(
+        serde_json::to_string_pretty(doc)
+            .map_err(|e| file_err(path, format!("cannot encode: {e}")))?,
+    );
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let mut name = path
+        .file_name()
+        .map(|n| n.to_os_string())
+        .unwrap_or_default();
+    name.push(".tmp");
+    let tmp = dir.join(name);
+    let _ = std::fs::remove_file(&tmp);
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let mut f = opts
+        .open(&tmp)
+        .map_err(|e| file_err(path, format!("cannot create {}: {e}", tmp.display())))?;
+    f.write_all(text.as_bytes())
+        .and_then(|()| f.sync_all())
+        .map_err(|e| file_err(path, format!("cannot write {}: {e}", tmp.display())))?;
+    drop(f);
+    std::fs::rename(&tmp, path).map_err(|e| file_err(path, format!("cannot replace: {e}")))?;
+    if let Ok(d) = std::fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
+    Ok(())
 }
 
 impl KeyFile {
@@ -199,59 +400,101 @@ impl KeyFile {
     /// # Errors
     /// [`CryptoError::KeyFile`] if it is missing, readable by group or others, or malformed.
     pub fn open(path: &Path) -> Result<Self, CryptoError> {
-        let meta =
-            std::fs::metadata(path).map_err(|e| file_err(path, format!("cannot open: {e}")))?;
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            let mode = meta.permissions().mode();
-            if mode & 0o077 != 0 {
-                return Err(file_err(
-                    path,
-                    format!(
-                        "permissions {:o} let other users read the keys; run `chmod 600` on it",
-                        mode & 0o777
-                    ),
-                ));
-            }
-        }
-        let _ = meta;
-        let text = Zeroizing::new(
-            std::fs::read_to_string(path)
-                .map_err(|e| file_err(path, format!("cannot read: {e}")))?,
-        );
-        let doc: KeyFileDoc = serde_json::from_str(&text)
-            .map_err(|e| file_err(path, format!("malformed at line {}", e.line())))?;
-        if doc.format != FORMAT {
-            return Err(file_err(path, format!("unknown format `{}`", doc.format)));
-        }
-        let vault_id = unhex16(&doc.vault_id).ok_or_else(|| file_err(path, "bad vault_id"))?;
-        let mut keks = BTreeMap::new();
-        for (v, b64) in &doc.keks {
-            let bytes = Zeroizing::new(
-                B64.decode(b64)
-                    .map_err(|_| file_err(path, format!("kek {v} is not base64")))?,
-            );
-            let key = SecretKey::from_slice(&bytes)
-                .map_err(|_| file_err(path, format!("kek {v} is not 32 bytes")))?;
-            keks.insert(*v, XChaCha20Poly1305::new(&(*key.expose()).into()));
-        }
-        if !keks.contains_key(&doc.current_kek) {
-            return Err(file_err(path, "current_kek names a missing key"));
-        }
-        let root_bytes = Zeroizing::new(
-            B64.decode(&doc.root)
-                .map_err(|_| file_err(path, "root is not base64"))?,
-        );
-        let root = SecretKey::from_slice(&root_bytes)
-            .map_err(|_| file_err(path, "root is not 32 bytes"))?;
+        let l = load(path)?;
         Ok(KeyFile {
             path: path.to_owned(),
-            vault_id,
-            current: doc.current_kek,
-            keks,
-            root,
+            vault_id: l.vault_id,
+            root: l.root,
+            keks: RwLock::new(Keks {
+                current: l.current,
+                ciphers: l.ciphers,
+                stamp: Some(l.stamp),
+            }),
+            looked_ms: AtomicU64::new(0),
+            born: Instant::now(),
         })
+    }
+
+    /// The file's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn now_ms(&self) -> u64 {
+        self.born.elapsed().as_millis() as u64 + 1
+    }
+
+    /// Reloads the KEKs if the file changed. Without `force`, looks at the file at most
+    /// every half [`REFRESH_INTERVAL`]; with it, at most every 50 ms (so a flood of wrapped
+    /// keys naming unknown versions cannot turn into a flood of file reads).
+    fn refresh(&self, force: bool) -> Result<(), CryptoError> {
+        let now = self.now_ms();
+        let last = self.looked_ms.load(Ordering::Relaxed);
+        let gap = if force {
+            50
+        } else {
+            REFRESH_INTERVAL.as_millis() as u64 / 2
+        };
+        if last != 0 && now.saturating_sub(last) < gap {
+            return Ok(());
+        }
+        if self
+            .looked_ms
+            .compare_exchange(last, now, Ordering::AcqRel, Ordering::Relaxed)
+            .is_err()
+        {
+            return Ok(()); // another thread is looking
+        }
+        let meta = std::fs::metadata(&self.path)
+            .map_err(|e| file_err(&self.path, format!("cannot open: {e}")))?;
+        let stamp = stamp_of(&meta);
+        if self
+            .keks
+            .read()
+            .map(|k| k.stamp == Some(stamp))
+            .unwrap_or(false)
+        {
+            return Ok(());
+        }
+        let l = load(&self.path)?;
+        if l.vault_id != self.vault_id || l.root.expose() != self.root.expose() {
+            return Err(file_err(
+                &self.path,
+                "was replaced by the key file of another vault; keeping the keys in memory",
+            ));
+        }
+        let mut k = self
+            .keks
+            .write()
+            .map_err(|_| file_err(&self.path, "lock poisoned"))?;
+        *k = Keks {
+            current: l.current,
+            ciphers: l.ciphers,
+            stamp: Some(l.stamp),
+        };
+        Ok(())
+    }
+
+    fn read_keks(&self) -> Result<std::sync::RwLockReadGuard<'_, Keks>, CryptoError> {
+        self.keks
+            .read()
+            .map_err(|_| file_err(&self.path, "lock poisoned"))
+    }
+
+    /// Reads the document, lets `change` edit it, writes it back atomically and reloads.
+    fn edit(
+        &self,
+        change: impl FnOnce(&mut KeyFileDoc) -> Result<(), CryptoError>,
+    ) -> Result<(), CryptoError> {
+        let (mut doc, _) = read_doc(&self.path)?;
+        if unhex16(&doc.vault_id) != Some(self.vault_id) {
+            return Err(file_err(&self.path, "belongs to another vault"));
+        }
+        change(&mut doc)?;
+        replace_doc(&self.path, &doc)?;
+        drop(doc);
+        self.looked_ms.store(0, Ordering::Relaxed);
+        self.refresh(true)
     }
 }
 
@@ -272,17 +515,22 @@ impl KeyProvider for KeyFile {
     }
 
     fn wrap(&self, dek: &SecretKey, context: &[u8]) -> Result<WrappedKey, CryptoError> {
-        let cipher = self
-            .keks
-            .get(&self.current)
-            .ok_or(CryptoError::UnknownKekVersion(self.current))?;
+        // A failed look at the file keeps the keys in memory: serving goes on, and the
+        // rotation's final pass re-wraps anything wrapped under the old version meanwhile.
+        let _ = self.refresh(false);
+        let keks = self.read_keks()?;
+        let current = keks.current;
+        let cipher = keks
+            .ciphers
+            .get(&current)
+            .ok_or(CryptoError::UnknownKekVersion(current))?;
         let nonce: [u8; 24] = crate::random_nonce();
         let ct = cipher
             .encrypt(
                 &XNonce::from(nonce),
                 Payload {
                     msg: dek.expose(),
-                    aad: &wrap_aad(self.current, context),
+                    aad: &wrap_aad(current, context),
                 },
             )
             .map_err(|_| CryptoError::Malformed("cannot wrap"))?;
@@ -290,19 +538,23 @@ impl KeyProvider for KeyFile {
         bytes.extend_from_slice(&nonce);
         bytes.extend_from_slice(&ct);
         Ok(WrappedKey {
-            kek_version: self.current,
+            kek_version: current,
             bytes,
         })
     }
 
     fn unwrap(&self, wrapped: &WrappedKey, context: &[u8]) -> Result<SecretKey, CryptoError> {
-        let cipher = self
-            .keks
-            .get(&wrapped.kek_version)
-            .ok_or(CryptoError::UnknownKekVersion(wrapped.kek_version))?;
         if wrapped.bytes.len() != 24 + 32 + 16 {
             return Err(CryptoError::Malformed("wrapped key has the wrong length"));
         }
+        if !self.read_keks()?.ciphers.contains_key(&wrapped.kek_version) {
+            self.refresh(true)?;
+        }
+        let keks = self.read_keks()?;
+        let cipher = keks
+            .ciphers
+            .get(&wrapped.kek_version)
+            .ok_or(CryptoError::UnknownKekVersion(wrapped.kek_version))?;
         let mut nonce = [0u8; 24];
         nonce.copy_from_slice(&wrapped.bytes[..24]);
         let plain = Zeroizing::new(
@@ -325,6 +577,53 @@ impl KeyProvider for KeyFile {
         hk.expand(purpose.label(), &mut okm)
             .map_err(|_| CryptoError::Malformed("hkdf output length"))?;
         Ok(SecretKey::from_bytes(okm))
+    }
+
+    fn kek_versions(&self) -> Result<KekVersions, CryptoError> {
+        self.looked_ms.store(0, Ordering::Relaxed);
+        self.refresh(true)?;
+        let k = self.read_keks()?;
+        Ok(KekVersions {
+            current: k.current,
+            all: k.ciphers.keys().copied().collect(),
+        })
+    }
+
+    fn rotate_kek(&self) -> Result<u32, CryptoError> {
+        let kek = SecretKey::generate()?;
+        let mut made = 0;
+        self.edit(|doc| {
+            let next = doc
+                .keks
+                .keys()
+                .max()
+                .copied()
+                .unwrap_or(0)
+                .max(doc.current_kek)
+                + 1;
+            doc.keks.insert(next, B64.encode(kek.expose()));
+            doc.current_kek = next;
+            made = next;
+            Ok(())
+        })?;
+        Ok(made)
+    }
+
+    fn destroy_kek(&self, version: u32) -> Result<(), CryptoError> {
+        self.edit(|doc| {
+            if doc.current_kek == version {
+                return Err(CryptoError::KekInUse {
+                    version,
+                    reason: "it is the current version; rotate first",
+                });
+            }
+            if let Some(mut gone) = doc.keks.remove(&version) {
+                gone.zeroize();
+                Ok(())
+            } else {
+                Err(CryptoError::UnknownKekVersion(version))
+            }
+        })
     }
 }
 

@@ -84,9 +84,43 @@ pub enum Synchronous {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct KeysConfig {
+    /// Which provider holds the key-encryption keys and root secrets: `file` (the default,
+    /// the local key file) or `pkcs11` (a PKCS#11 token; see `[keys.pkcs11]`).
+    #[serde(default)]
+    pub provider: KeyProviderKind,
     /// Path of the local key file. Default: `<data dir>.key`, a sibling of the data
     /// directory, so that copying the data directory does not copy the keys.
     pub file: Option<PathBuf>,
+    /// The PKCS#11 token, when `provider = "pkcs11"`.
+    pub pkcs11: Option<Pkcs11Settings>,
+}
+
+/// `[keys] provider`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum KeyProviderKind {
+    /// The local key file (the embedded default).
+    #[default]
+    File,
+    /// A PKCS#11 token (an HSM; SoftHSM2 in tests).
+    Pkcs11,
+}
+
+/// `[keys.pkcs11]`: where the token is and how to log in. The PIN itself is never in the
+/// configuration file: it comes from an environment variable or a file readable only by
+/// the owner.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Pkcs11Settings {
+    /// The PKCS#11 module (shared library), e.g. `/usr/lib/softhsm/libsofthsm2.so`.
+    pub module: PathBuf,
+    /// The label of the token that holds the vault's keys.
+    pub token_label: String,
+    /// The environment variable holding the user PIN (default `KURA_PKCS11_PIN`).
+    pub pin_env: Option<String>,
+    /// A file holding the user PIN (mode 0600), used when `pin_env` is not set in the
+    /// environment.
+    pub pin_file: Option<PathBuf>,
 }
 
 /// `[server]`: the HTTP listener.
@@ -126,6 +160,26 @@ pub struct AuditConfig {
     /// (default 1000: at least once a second while entries arrive).
     #[serde(default = "default_cp_ms")]
     pub checkpoint_every_ms: u64,
+    /// A directory outside the database where every signed checkpoint is also written
+    /// (one file per tree size, plus `latest`). Best on another machine or disk: whoever
+    /// can rewrite the database cannot rewrite what was published here.
+    #[serde(default)]
+    pub checkpoint_dir: Option<PathBuf>,
+    /// Witnesses that countersign checkpoints (`kura witness serve`, or any service
+    /// speaking the same protocol).
+    #[serde(default)]
+    pub witnesses: Vec<WitnessSettings>,
+}
+
+/// `[[audit.witnesses]]`: one witness.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WitnessSettings {
+    /// The witness's base URL (`http://host:port`).
+    pub url: String,
+    /// The witness's verifier key (`name+hash+base64`), as `kura witness key` prints it:
+    /// a cosignature is accepted only under this key.
+    pub key: String,
 }
 
 /// `[obligations]`: the holder's facts the breach rules need, and where the rules are.
@@ -201,6 +255,8 @@ impl Default for AuditConfig {
         AuditConfig {
             checkpoint_every_entries: default_cp_entries(),
             checkpoint_every_ms: default_cp_ms(),
+            checkpoint_dir: None,
+            witnesses: Vec::new(),
         }
     }
 }

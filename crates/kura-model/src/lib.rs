@@ -29,7 +29,8 @@ mod schema;
 mod subject;
 
 pub use config::{
-    AuditConfig, Config, ContainmentConfig, KeysConfig, ServerConfig, StoreConfig, Synchronous,
+    AuditConfig, Config, ContainmentConfig, KeyProviderKind, KeysConfig, Pkcs11Settings,
+    ServerConfig, StoreConfig, Synchronous, WitnessSettings,
 };
 pub use country::{is_country_code, validate_country, validate_locale};
 pub use error::ModelError;

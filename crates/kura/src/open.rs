@@ -5,7 +5,7 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 use kura_audit::{Appender, AppenderConfig, Clock};
 use kura_crypto::{KeyFile, KeyProvider, random_array};
-use kura_model::Synchronous;
+use kura_model::{KeyProviderKind, Synchronous};
 use kura_store::sqlite::{Durability, SqliteStore};
 use kura_store::{AuditStore, CardStore, CredentialStore, DirectoryStore, DynStore, Store};
 use kura_vault::{Vault, VaultOptions};
@@ -45,8 +45,40 @@ pub fn create(r: &Resolved) -> Result<(DynStore, Arc<dyn KeyProvider>)> {
                 .context("creating the PostgreSQL store")?,
         ),
     };
-    let keys = KeyFile::create(key_file, vault_id).context("creating the key file")?;
-    Ok((store, Arc::new(keys)))
+    let keys = create_keys(r, vault_id)?;
+    Ok((store, keys))
+}
+
+/// Creates the vault's keys in the configured provider (`[keys] provider`).
+pub fn create_keys(r: &Resolved, vault_id: [u8; 16]) -> Result<Arc<dyn KeyProvider>> {
+    match r.config.keys.provider {
+        KeyProviderKind::File => Ok(Arc::new(
+            KeyFile::create(r.key_file()?, vault_id).context("creating the key file")?,
+        )),
+        KeyProviderKind::Pkcs11 => {
+            anyhow::bail!("[keys] provider = \"pkcs11\" is not available in this build")
+        }
+    }
+}
+
+/// Opens the vault's keys in the configured provider (`[keys] provider`), checking that
+/// they belong to the vault in `store`.
+pub fn keys(r: &Resolved, vault_id: [u8; 16]) -> Result<Arc<dyn KeyProvider>> {
+    let keys: Arc<dyn KeyProvider> = match r.config.keys.provider {
+        KeyProviderKind::File => {
+            Arc::new(KeyFile::open(r.key_file()?).context("opening the key file")?)
+        }
+        KeyProviderKind::Pkcs11 => {
+            anyhow::bail!("[keys] provider = \"pkcs11\" is not available in this build")
+        }
+    };
+    if keys.vault_id() != vault_id {
+        anyhow::bail!(
+            "the keys in {} belong to another vault than the store",
+            keys.describe()
+        );
+    }
+    Ok(keys)
 }
 
 /// Opens the store only (for commands that need no keys).
@@ -179,8 +211,7 @@ fn vault_with(r: &Resolved, metrics: Option<Arc<kura_admin::metrics::Metrics>>) 
         notices,
         rights,
     } = stores(r)?;
-    let keys: Arc<dyn KeyProvider> =
-        Arc::new(KeyFile::open(r.key_file()?).context("opening the key file")?);
+    let keys = keys(r, store.vault_id().context("reading the vault id")?)?;
     let dyn_store: DynStore = store.clone();
     let appender = Arc::new(
         Appender::start(dyn_store.clone(), AppenderConfig::default())

@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
-use kura_crypto::{KeyFile, KeyProvider, KeyPurpose};
+use kura_crypto::KeyPurpose;
 
 use crate::cli::{AuditCommand, VaultArgs};
 use crate::config::resolve;
@@ -12,7 +12,7 @@ use crate::open;
 fn verifier_key(args: &VaultArgs) -> Result<String> {
     let r = resolve(args)?;
     let store = open::store(&r)?;
-    let keys = KeyFile::open(r.key_file()?).context("opening the key file")?;
+    let keys = open::keys(&r, store.vault_id()?)?;
     let seed = keys
         .derive(KeyPurpose::AuditSigning)
         .context("deriving the audit signing key")?;

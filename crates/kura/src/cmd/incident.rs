@@ -10,7 +10,7 @@ use clap::Subcommand;
 use kura_admin::AdminError;
 use kura_admin::incident::{self, At, IncidentChange, NewIncident, StampInput, Window};
 use kura_audit::Clock as _;
-use kura_crypto::{KeyFile, KeyProvider, KeyPurpose};
+use kura_crypto::KeyPurpose;
 
 use crate::cli::VaultArgs;
 use crate::config::{Resolved, resolve};
@@ -307,7 +307,7 @@ fn stamp(s: &str) -> Result<StampInput> {
 
 /// Integrates the log and signs a checkpoint now: what a stored matrix or a bundle rests on.
 fn checkpoint_now(r: &Resolved, stores: &open::Stores) -> Result<(At, kura_tlog::NoteSigner)> {
-    let keys = KeyFile::open(r.key_file()?).context("opening the key file")?;
+    let keys = open::keys(r, stores.audit.vault_id()?)?;
     let seed = keys
         .derive(KeyPurpose::AuditSigning)
         .context("deriving the audit signing key")?;
