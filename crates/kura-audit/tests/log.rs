@@ -332,6 +332,25 @@ impl Store for Flaky {
     ) -> Result<Vec<SearchHit>, StoreError> {
         self.inner.search(c, t, l)
     }
+    fn kek_version_counts(&self) -> Result<Vec<(u32, u64)>, StoreError> {
+        self.inner.kek_version_counts()
+    }
+    fn keys_to_rewrap(
+        &self,
+        target: u32,
+        after: Option<&Uuid>,
+        limit: usize,
+    ) -> Result<Vec<(Uuid, kura_crypto::WrappedKey)>, StoreError> {
+        self.inner.keys_to_rewrap(target, after, limit)
+    }
+    fn rewrap_key(
+        &self,
+        s: &Uuid,
+        o: &kura_crypto::WrappedKey,
+        n: &kura_crypto::WrappedKey,
+    ) -> Result<bool, StoreError> {
+        self.inner.rewrap_key(s, o, n)
+    }
     fn count_subjects(&self, c: &str) -> Result<u64, StoreError> {
         self.inner.count_subjects(c)
     }

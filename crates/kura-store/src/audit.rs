@@ -46,6 +46,18 @@ pub enum IntegrationOutcome {
     Stale(u64),
 }
 
+/// A named time with a short value, written by [`AuditStore::put_mark`]: when the log was
+/// last verified, a checkpoint last witnessed, a key rotation's progress. Never personal
+/// data. A writer of the data store can forge a mark; posture checks treat marks as hints
+/// (a forged mark hides a reminder, it proves nothing).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mark {
+    /// When, unix milliseconds.
+    pub at_ms: u64,
+    /// The value (a tree size, a JSON progress record).
+    pub value: String,
+}
+
 /// Access-log storage beyond [`Store::append_audit`]. Implemented by both backends.
 ///
 /// All methods are blocking, like [`Store`]'s.
@@ -137,4 +149,16 @@ pub trait AuditStore: Store {
         after: Option<u64>,
         limit: usize,
     ) -> Result<Vec<u64>, StoreError>;
+
+    /// Sets the mark `name` (replacing it).
+    ///
+    /// # Errors
+    /// Backend failures.
+    fn put_mark(&self, name: &str, at_ms: u64, value: &str) -> Result<(), StoreError>;
+
+    /// The mark `name`, if ever set.
+    ///
+    /// # Errors
+    /// Backend failures.
+    fn mark(&self, name: &str) -> Result<Option<Mark>, StoreError>;
 }

@@ -33,7 +33,7 @@ mod record;
 pub mod rights;
 pub mod sqlite;
 
-pub use audit::{AuditIntegration, AuditStore, IntegrationOutcome};
+pub use audit::{AuditIntegration, AuditStore, IntegrationOutcome, Mark};
 pub use cards::{CardInsert, CardMeta, CardSecret, CardStore, NewCard};
 pub use containment::{
     ContainmentStore, LeaseSettlement, WindowOutcome, WindowTouch, lease_subject, probe_key,
@@ -55,10 +55,10 @@ pub use record::{
 pub use rights::{ActivityRow, RightsFilter, RightsRecord, RightsStore};
 pub use uuid::Uuid;
 
-use kura_crypto::BlindToken;
+use kura_crypto::{BlindToken, WrappedKey};
 
 /// The schema version this build of kura writes and understands.
-pub const SCHEMA_VERSION: u32 = 9;
+pub const SCHEMA_VERSION: u32 = 10;
 
 /// The storage interface the vault relies on. Implementations: [`sqlite::SqliteStore`] and
 /// [`postgres::PostgresStore`].
@@ -152,6 +152,42 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// # Errors
     /// Backend failures.
     fn count_subjects(&self, collection: &str) -> Result<u64, StoreError>;
+
+    /// Wrapped data keys per key-encryption-key version, as `(version, count)` ascending.
+    /// Key rotation retires a version only when its count is zero.
+    ///
+    /// # Errors
+    /// Backend failures.
+    fn kek_version_counts(&self) -> Result<Vec<(u32, u64)>, StoreError>;
+
+    /// Wrapped data keys not under KEK version `target`, of subjects after `after` (by
+    /// public id, exclusive; `None` from the first), in public-id order, at most `limit`.
+    /// A rotation walks them page by page and can resume from the last id it finished.
+    ///
+    /// # Errors
+    /// Backend failures.
+    fn keys_to_rewrap(
+        &self,
+        target: u32,
+        after: Option<&Uuid>,
+        limit: usize,
+    ) -> Result<Vec<(Uuid, WrappedKey)>, StoreError>;
+
+    /// Replaces a subject's wrapped data key by the same key wrapped under another KEK,
+    /// only if the stored one is still exactly `old` (compare-and-set). Returns false, and
+    /// changes nothing, when the subject was erased or its key changed meanwhile.
+    ///
+    /// # Invariants
+    /// Only the wrapping changes: the seal epoch and the restriction flag stay as they are.
+    ///
+    /// # Errors
+    /// Backend failures.
+    fn rewrap_key(
+        &self,
+        subject: &Uuid,
+        old: &WrappedKey,
+        new: &WrappedKey,
+    ) -> Result<bool, StoreError>;
 
     /// Makes erasures final on disk: what [`Store::delete_subject`] freed (wrapped keys,
     /// blind-index entries, sealed rows) no longer lingers in a write-ahead log. The embedded

@@ -105,6 +105,10 @@ const MIGRATIONS: &[Migration] = &[
         keys: include_str!("postgres/keys_v9.sql"),
         data: include_str!("postgres/data_v9.sql"),
     },
+    Migration {
+        keys: include_str!("postgres/keys_v10.sql"),
+        data: include_str!("postgres/data_v10.sql"),
+    },
 ];
 
 const KEYS_GRANTS: &str = include_str!("postgres/keys_grants.sql");
@@ -1210,6 +1214,78 @@ impl Store for PostgresStore {
                 fields: r.get(4),
             })
             .collect())
+    }
+
+    fn kek_version_counts(&self) -> Result<Vec<(u32, u64)>, StoreError> {
+        const SQL: &str = "SELECT kek_version, count(*) FROM kura_keys.data_keys \
+             GROUP BY kek_version ORDER BY kek_version";
+        let mut conn = self.pool.get()?;
+        let Conn { client, stmts } = &mut *conn;
+        let stmt = prepared(client, stmts, SQL)?;
+        Ok(client
+            .query(&stmt, &[])?
+            .into_iter()
+            .map(|r| {
+                (
+                    r.get::<_, i32>(0).max(0) as u32,
+                    r.get::<_, i64>(1).max(0) as u64,
+                )
+            })
+            .collect())
+    }
+
+    fn keys_to_rewrap(
+        &self,
+        target: u32,
+        after: Option<&Uuid>,
+        limit: usize,
+    ) -> Result<Vec<(Uuid, WrappedKey)>, StoreError> {
+        const SQL: &str = "SELECT subject_id, kek_version, wrapped FROM kura_keys.data_keys \
+             WHERE ($1::uuid IS NULL OR subject_id > $1) AND kek_version <> $2 \
+             ORDER BY subject_id LIMIT $3";
+        let target = kek_version_to_sql(target)?;
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let mut conn = self.pool.get()?;
+        let Conn { client, stmts } = &mut *conn;
+        let stmt = prepared(client, stmts, SQL)?;
+        client
+            .query(&stmt, &[&after, &target, &limit])?
+            .into_iter()
+            .map(|r| {
+                Ok((
+                    r.get::<_, Uuid>(0),
+                    WrappedKey {
+                        kek_version: u32::try_from(r.get::<_, i32>(1))
+                            .map_err(|_| StoreError::Corrupt("negative kek_version".into()))?,
+                        bytes: r.get(2),
+                    },
+                ))
+            })
+            .collect()
+    }
+
+    fn rewrap_key(
+        &self,
+        subject: &Uuid,
+        old: &WrappedKey,
+        new: &WrappedKey,
+    ) -> Result<bool, StoreError> {
+        const SQL: &str = "UPDATE kura_keys.data_keys SET kek_version = $4, wrapped = $5 \
+             WHERE subject_id = $1 AND kek_version = $2 AND wrapped = $3";
+        let mut conn = self.pool.get()?;
+        let Conn { client, stmts } = &mut *conn;
+        let stmt = prepared(client, stmts, SQL)?;
+        let n = client.execute(
+            &stmt,
+            &[
+                subject,
+                &kek_version_to_sql(old.kek_version)?,
+                &old.bytes,
+                &kek_version_to_sql(new.kek_version)?,
+                &new.bytes,
+            ],
+        )?;
+        Ok(n == 1)
     }
 
     fn count_subjects(&self, collection: &str) -> Result<u64, StoreError> {

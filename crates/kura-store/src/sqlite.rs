@@ -37,6 +37,7 @@ const DATA_MIGRATIONS: &[&str] = &[
     include_str!("sqlite/data_v7.sql"),
     include_str!("sqlite/data_v8.sql"),
     include_str!("sqlite/data_v9.sql"),
+    include_str!("sqlite/data_v10.sql"),
 ];
 const KEYS_MIGRATIONS: &[&str] = &[
     include_str!("sqlite/keys_v1.sql"),
@@ -48,6 +49,7 @@ const KEYS_MIGRATIONS: &[&str] = &[
     include_str!("sqlite/keys_v7.sql"),
     include_str!("sqlite/keys_v8.sql"),
     include_str!("sqlite/keys_v9.sql"),
+    include_str!("sqlite/keys_v10.sql"),
 ];
 
 /// Name of the data file inside the data directory.
@@ -765,6 +767,77 @@ impl Store for SqliteStore {
             }
             Ok(out)
         })
+    }
+
+    fn kek_version_counts(&self) -> Result<Vec<(u32, u64)>, StoreError> {
+        self.with_reader(|p| {
+            let mut stmt = p.keys.prepare_cached(
+                "SELECT kek_version, count(*) FROM data_keys GROUP BY kek_version ORDER BY kek_version",
+            )?;
+            let rows = stmt.query_map([], |r| {
+                Ok((r.get::<_, u32>(0)?, r.get::<_, i64>(1)?.max(0) as u64))
+            })?;
+            rows.map(|r| r.map_err(StoreError::from)).collect()
+        })
+    }
+
+    fn keys_to_rewrap(
+        &self,
+        target: u32,
+        after: Option<&Uuid>,
+        limit: usize,
+    ) -> Result<Vec<(Uuid, WrappedKey)>, StoreError> {
+        let after: &[u8] = after.map_or(&[], |u| u.as_bytes().as_slice());
+        self.with_reader(|p| {
+            let mut stmt = p.keys.prepare_cached(
+                "SELECT subject, kek_version, wrapped FROM data_keys \
+                 WHERE subject > ?1 AND kek_version <> ?2 ORDER BY subject LIMIT ?3",
+            )?;
+            let rows = stmt.query_map(
+                params![after, target, i64::try_from(limit).unwrap_or(i64::MAX)],
+                |r| {
+                    Ok((
+                        r.get::<_, Vec<u8>>(0)?,
+                        WrappedKey {
+                            kek_version: r.get(1)?,
+                            bytes: r.get(2)?,
+                        },
+                    ))
+                },
+            )?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (id, key) = row?;
+                let id = Uuid::from_slice(&id).map_err(|_| {
+                    StoreError::Corrupt("a data key's subject is not a uuid".into())
+                })?;
+                out.push((id, key));
+            }
+            Ok(out)
+        })
+    }
+
+    fn rewrap_key(
+        &self,
+        subject: &Uuid,
+        old: &WrappedKey,
+        new: &WrappedKey,
+    ) -> Result<bool, StoreError> {
+        let w = lock(&self.writer);
+        let n = w
+            .keys
+            .prepare_cached(
+                "UPDATE data_keys SET kek_version = ?4, wrapped = ?5 \
+                 WHERE subject = ?1 AND kek_version = ?2 AND wrapped = ?3",
+            )?
+            .execute(params![
+                subject.as_bytes().as_slice(),
+                old.kek_version,
+                old.bytes,
+                new.kek_version,
+                new.bytes
+            ])?;
+        Ok(n == 1)
     }
 
     fn count_subjects(&self, collection: &str) -> Result<u64, StoreError> {

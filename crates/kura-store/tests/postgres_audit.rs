@@ -10,6 +10,18 @@ use kura_store::{AuditIntegration, AuditStore, IntegrationOutcome, PostgresStore
 use kura_testkit::postgres::TestDatabase;
 
 fn check(store: &dyn AuditStore) {
+    assert_eq!(store.mark("audit.verified").unwrap(), None);
+    store.put_mark("audit.verified", 5, "12").unwrap();
+    store.put_mark("audit.verified", 7, "15").unwrap();
+    store.put_mark("other", 1, "x").unwrap();
+    assert_eq!(
+        store.mark("audit.verified").unwrap(),
+        Some(kura_store::Mark {
+            at_ms: 7,
+            value: "15".into()
+        }),
+        "a mark is replaced, not duplicated"
+    );
     let first = store
         .append_audit(&[b"l0".to_vec(), b"l1".to_vec(), b"l2".to_vec()])
         .unwrap();

@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use postgres::{GenericClient, Statement};
 
 use super::{Conn, PostgresStore, prepared, to_i64};
-use crate::{AuditIntegration, AuditLeaf, AuditStore, IntegrationOutcome, StoreError};
+use crate::{AuditIntegration, AuditLeaf, AuditStore, IntegrationOutcome, Mark, StoreError};
 
 fn hash_from(v: Vec<u8>, idx: i64) -> Result<[u8; 32], StoreError> {
     v.try_into()
@@ -180,6 +180,27 @@ impl AuditStore for PostgresStore {
             .into_iter()
             .map(|r| (r.get::<_, i64>(0) as u64, r.get(1)))
             .collect())
+    }
+
+    fn put_mark(&self, name: &str, at_ms: u64, value: &str) -> Result<(), StoreError> {
+        const SQL: &str = "INSERT INTO kura_data.marks (name, at_ms, value) VALUES ($1, $2, $3) \
+             ON CONFLICT (name) DO UPDATE SET at_ms = excluded.at_ms, value = excluded.value";
+        let mut conn = self.pool.get()?;
+        let Conn { client, stmts } = &mut *conn;
+        let stmt = prepared(client, stmts, SQL)?;
+        client.execute(&stmt, &[&name, &to_i64(at_ms)?, &value])?;
+        Ok(())
+    }
+
+    fn mark(&self, name: &str) -> Result<Option<Mark>, StoreError> {
+        const SQL: &str = "SELECT at_ms, value FROM kura_data.marks WHERE name = $1";
+        let mut conn = self.pool.get()?;
+        let Conn { client, stmts } = &mut *conn;
+        let stmt = prepared(client, stmts, SQL)?;
+        Ok(client.query_opt(&stmt, &[&name])?.map(|r| Mark {
+            at_ms: r.get::<_, i64>(0).max(0) as u64,
+            value: r.get(1),
+        }))
     }
 
     fn latest_audit_checkpoint(&self) -> Result<Option<(u64, String)>, StoreError> {

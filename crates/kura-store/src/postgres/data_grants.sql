@@ -27,6 +27,7 @@ GRANT SELECT, INSERT, UPDATE, DELETE ON kura_data.containment_windows TO {app};
 GRANT SELECT, INSERT, UPDATE ON kura_data.rights_requests TO {app};
 GRANT SELECT, INSERT, UPDATE, DELETE ON kura_data.subject_activity TO {app};
 GRANT SELECT, INSERT, UPDATE, DELETE ON kura_data.containment_entries TO {app};
+GRANT SELECT, INSERT, UPDATE ON kura_data.marks TO {app};
 -- The reader role (backups, analysts of the sealed data): SELECT on the data schema only.
 GRANT USAGE ON SCHEMA kura_data TO {reader};
 GRANT SELECT ON ALL TABLES IN SCHEMA kura_data TO {reader};

@@ -8,7 +8,7 @@
 use rusqlite::{OptionalExtension, TransactionBehavior, params};
 
 use super::{SqliteStore, lock, to_i64};
-use crate::{AuditIntegration, AuditLeaf, AuditStore, IntegrationOutcome, StoreError};
+use crate::{AuditIntegration, AuditLeaf, AuditStore, IntegrationOutcome, Mark, StoreError};
 
 fn hash_from(v: Vec<u8>, idx: i64) -> Result<[u8; 32], StoreError> {
     v.try_into()
@@ -194,6 +194,31 @@ impl AuditStore for SqliteStore {
                 .prepare_cached("SELECT size, note FROM audit_checkpoints ORDER BY size")?;
             let rows = stmt.query_map([], |r| Ok((r.get::<_, i64>(0)? as u64, r.get(1)?)))?;
             rows.map(|r| r.map_err(StoreError::from)).collect()
+        })
+    }
+
+    fn put_mark(&self, name: &str, at_ms: u64, value: &str) -> Result<(), StoreError> {
+        let w = lock(&self.writer);
+        w.data
+            .prepare_cached(
+                "INSERT INTO marks (name, at_ms, value) VALUES (?1, ?2, ?3) \
+                 ON CONFLICT (name) DO UPDATE SET at_ms = excluded.at_ms, value = excluded.value",
+            )?
+            .execute(params![name, to_i64(at_ms)?, value])?;
+        Ok(())
+    }
+
+    fn mark(&self, name: &str) -> Result<Option<Mark>, StoreError> {
+        self.with_reader(|p| {
+            Ok(p.data
+                .prepare_cached("SELECT at_ms, value FROM marks WHERE name = ?1")?
+                .query_row([name], |r| {
+                    Ok(Mark {
+                        at_ms: r.get::<_, i64>(0)?.max(0) as u64,
+                        value: r.get(1)?,
+                    })
+                })
+                .optional()?)
         })
     }
 
