@@ -21,6 +21,8 @@
 //! * [`NoteSigner`], [`NoteVerifier`], [`sign_note`], [`open_note`] — C2SP
 //!   signed notes with Ed25519.
 //! * [`Checkpoint`] — C2SP tlog-checkpoint bodies.
+//! * [`CosignSigner`], [`CosignVerifier`] — C2SP tlog-cosignature v1: a witness's
+//!   timestamped countersignature of a checkpoint.
 //! * [`LogVerifier`], [`verify_log`], [`verify_log_with_store`] —
 //!   constant-memory offline verification of a whole log against its
 //!   checkpoints (and its stored hashes), naming the first checkpoint or
@@ -62,6 +64,7 @@
 #![deny(missing_docs)]
 
 mod checkpoint;
+mod cosign;
 mod error;
 mod frontier;
 mod hash;
@@ -69,8 +72,10 @@ mod note;
 mod proof;
 mod stored;
 mod verify;
+pub mod witness;
 
 pub use checkpoint::Checkpoint;
+pub use cosign::{ALG_COSIGNATURE_V1, CosignSigner, CosignVerifier};
 pub use error::TlogError;
 pub use frontier::Frontier;
 pub use hash::{HASH_SIZE, Hash, empty_root, hash_children, hash_leaf};
