@@ -23,6 +23,8 @@
 pub mod blind;
 mod error;
 pub mod field;
+#[cfg(feature = "pkcs11")]
+pub mod pkcs11;
 pub mod provider;
 mod secret;
 

@@ -69,7 +69,7 @@ pub enum KeyPurpose {
 }
 
 impl KeyPurpose {
-    fn label(self) -> &'static [u8] {
+    pub(crate) fn label(self) -> &'static [u8] {
         match self {
             KeyPurpose::IndexRoot => b"kura index root v1",
             KeyPurpose::AuditSigning => b"kura audit signing v1",
@@ -498,7 +498,7 @@ impl KeyFile {
     }
 }
 
-fn wrap_aad(version: u32, context: &[u8]) -> Vec<u8> {
+pub(crate) fn wrap_aad(version: u32, context: &[u8]) -> Vec<u8> {
     let mut aad = b"kura-dek-v1".to_vec();
     aad.extend_from_slice(&version.to_be_bytes());
     aad.extend_from_slice(context);
