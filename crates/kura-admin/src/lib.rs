@@ -33,5 +33,6 @@ pub mod report;
 pub mod retention;
 pub mod rights;
 pub mod scope;
+pub mod witness;
 
 pub use directory::AdminError;

@@ -78,4 +78,4 @@ pub use read::{
     subject_history,
 };
 pub use roaring::RoaringTreemap;
-pub use verify::{VerifyReport, verifier_key, verify};
+pub use verify::{VerifyReport, verifier_key, verify, verify_with};

@@ -48,7 +48,7 @@ pub struct VerifyReport {
     pub checkpoints: usize,
     /// Size of the largest checkpoint checked.
     pub latest_checkpoint_size: u64,
-    /// Size of the auditor's checkpoint, if one was given.
+    /// Size of the auditor's checkpoint, if one was given (the largest, if several).
     pub auditor_checkpoint_size: Option<u64>,
     /// Entries after the largest checkpoint, not yet covered by a signature.
     pub unsigned_tail: u64,
@@ -79,12 +79,25 @@ pub fn verify(
     verifier_key: &str,
     extra_checkpoint: Option<&str>,
 ) -> Result<VerifyReport, AuditError> {
+    verify_with(store, verifier_key, extra_checkpoint.as_slice())
+}
+
+/// As [`verify`], with any number of checkpoints kept elsewhere: an auditor's copy, the
+/// checkpoint directory's, a witness's cosigned one (its cosignature lines are ignored
+/// here; the caller checks them). A log shorter than one of them, or whose tree at that
+/// size has another root, fails — a cut-off tail or a rewritten history.
+///
+/// # Errors
+/// As [`verify`].
+pub fn verify_with(
+    store: &dyn AuditStore,
+    verifier_key: &str,
+    extra_checkpoints: &[&str],
+) -> Result<VerifyReport, AuditError> {
     let verifier = NoteVerifier::from_verifier_key(verifier_key)?;
     let stored = store.audit_checkpoints()?;
     let mut texts: Vec<&str> = stored.iter().map(|(_, t)| t.as_str()).collect();
-    if let Some(extra) = extra_checkpoint {
-        texts.push(extra);
-    }
+    texts.extend_from_slice(extra_checkpoints);
     let mut lv = LogVerifier::new(&verifier, &texts)?;
     for (row_size, text) in &stored {
         let cp = Checkpoint::open(text.as_bytes(), &verifier)?;
@@ -95,10 +108,11 @@ pub fn verify(
             });
         }
     }
-    let auditor_checkpoint_size = match extra_checkpoint {
-        Some(t) => Some(Checkpoint::open(t.as_bytes(), &verifier)?.size()),
-        None => None,
-    };
+    let mut auditor_checkpoint_size: Option<u64> = None;
+    for t in extra_checkpoints {
+        let n = Checkpoint::open(t.as_bytes(), &verifier)?.size();
+        auditor_checkpoint_size = Some(auditor_checkpoint_size.map_or(n, |m| m.max(n)));
+    }
 
     let total = store.audit_size()?;
     let integrated = store.audit_integrated_size()?;

@@ -28,6 +28,8 @@ pub fn run(cmd: AuditCommand) -> Result<ExitCode> {
         AuditCommand::Verify {
             vault,
             checkpoint,
+            witness,
+            witness_key,
             verifier_key: given,
             json,
         } => {
@@ -37,17 +39,79 @@ pub fn run(cmd: AuditCommand) -> Result<ExitCode> {
             };
             let r = resolve(&vault)?;
             let store = open::store(&r)?;
-            let extra = match &checkpoint {
-                Some(p) => Some(
-                    std::fs::read_to_string(p)
+            let mut extra: Vec<String> = Vec::new();
+            for p in &checkpoint {
+                let p = if p.is_dir() {
+                    p.join("latest")
+                } else {
+                    p.clone()
+                };
+                extra.push(
+                    std::fs::read_to_string(&p)
                         .with_context(|| format!("cannot read {}", p.display()))?,
-                ),
-                None => None,
+                );
+            }
+            // Witnessed checkpoints: each must carry a cosignature that verifies under a
+            // trusted witness key; only then does it count as a pin on the log.
+            let keys: Vec<String> = if witness_key.is_empty() {
+                r.config
+                    .audit
+                    .witnesses
+                    .iter()
+                    .map(|w| w.key.clone())
+                    .collect()
+            } else {
+                witness_key
             };
-            match kura_audit::verify(&*store, &key, extra.as_deref()) {
+            let verifiers = keys
+                .iter()
+                .map(|k| {
+                    kura_tlog::CosignVerifier::from_verifier_key(k.trim())
+                        .with_context(|| format!("`{k}` is not a witness verifier key"))
+                })
+                .collect::<Result<Vec<_>>>()?;
+            if !witness.is_empty() && verifiers.is_empty() {
+                anyhow::bail!(
+                    "--witness needs the witness's key: --witness-key KEY or [[audit.witnesses]] in the configuration"
+                );
+            }
+            let mut witnessed: Vec<(String, u64)> = Vec::new();
+            for p in &witness {
+                let text = std::fs::read_to_string(p)
+                    .with_context(|| format!("cannot read {}", p.display()))?;
+                let by = verifiers.iter().find_map(|v| {
+                    v.verify_note(text.as_bytes())
+                        .ok()
+                        .map(|t| (v.name().to_owned(), t))
+                });
+                let Some((name, time)) = by else {
+                    eprintln!(
+                        "access log verification FAILED: {} carries no valid cosignature from a trusted witness",
+                        p.display()
+                    );
+                    return Ok(ExitCode::from(1));
+                };
+                witnessed.push((name, time));
+                extra.push(text);
+            }
+            let extra_refs: Vec<&str> = extra.iter().map(String::as_str).collect();
+            match kura_audit::verify_with(&*store, &key, &extra_refs) {
                 Ok(report) => {
+                    // A hint for `kura doctor` (a forged mark only hides a reminder).
+                    if let Err(e) = store.put_mark(
+                        "audit.verified",
+                        open::SystemClock::now_ms_u64(),
+                        &report.entries.to_string(),
+                    ) {
+                        tracing::warn!(error = %e, "could not record the verification time");
+                    }
                     if json {
-                        println!("{}", serde_json::to_string_pretty(&report)?);
+                        let mut v = serde_json::to_value(&report)?;
+                        v["witnessed"] = serde_json::json!(witnessed
+                            .iter()
+                            .map(|(name, time)| serde_json::json!({"witness": name, "cosigned_at": time}))
+                            .collect::<Vec<_>>());
+                        println!("{}", serde_json::to_string_pretty(&v)?);
                     } else {
                         println!(
                             "access log verified: {} entries, {} checkpoints (latest at size {}), {} stored hashes checked, {} entries not yet under a checkpoint",
@@ -59,6 +123,11 @@ pub fn run(cmd: AuditCommand) -> Result<ExitCode> {
                         );
                         if let Some(n) = report.auditor_checkpoint_size {
                             println!("auditor's checkpoint at size {n} is consistent with the log");
+                        }
+                        for (name, time) in &witnessed {
+                            println!(
+                                "witnessed by {name} (cosigned at unix time {time}): consistent"
+                            );
                         }
                         println!("root: {}", report.root);
                     }
