@@ -32,6 +32,7 @@ pub mod receipt;
 pub mod report;
 pub mod retention;
 pub mod rights;
+pub mod rotation;
 pub mod scope;
 pub mod witness;
 

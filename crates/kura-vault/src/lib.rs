@@ -37,7 +37,7 @@ pub use kura_policy::{Action as PolicyAction, DenyCode, Mode, Policy, PrincipalK
 pub use notices::NoticeAddress;
 pub use rights::{ExportedSubject, Identifier};
 pub use uuid::Uuid;
-pub use vault::{Durable, SubjectInput, SubjectView, Vault, VaultOptions};
+pub use vault::{Durable, RewrapPage, SubjectInput, SubjectView, Vault, VaultOptions};
 
 /// The names of the fields a subject holds, read from its sealed-fields blob (names are in
 /// clear there; values are not, and nothing is opened). For bulk passes such as breach

@@ -5,7 +5,8 @@ use std::sync::Arc;
 
 use kura_audit::{AccessEvent, Action, Appended, Appender, Clock, Outcome};
 use kura_crypto::{
-    BlindIndexKey, BlindToken, FieldContext, KeyProvider, KeyPurpose, SecretKey, SubjectCipher,
+    BlindIndexKey, BlindToken, CryptoError, FieldContext, KeyProvider, KeyPurpose, SecretKey,
+    SubjectCipher,
 };
 use kura_model::{Category, Collection, ModelError, Schema, validate_country, validate_locale};
 use kura_store::{AuditLeaf, DynStore, NewSubject, StoredSubject, SubjectUpdate, UpdateOutcome};
@@ -160,6 +161,21 @@ impl std::fmt::Debug for SubjectView {
             .field("fields", &self.fields.keys().collect::<Vec<_>>())
             .finish_non_exhaustive()
     }
+}
+
+/// What one [`Vault::rewrap_keys`] step did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RewrapPage {
+    /// Keys listed (not under the target version).
+    pub listed: usize,
+    /// Keys re-wrapped under the target version.
+    pub rewrapped: usize,
+    /// Keys that changed or went away while being re-wrapped (left as they are).
+    pub raced: usize,
+    /// Keys that did not unwrap (left as they are; the old version must not be retired).
+    pub unreadable: usize,
+    /// The last subject listed: where the next step starts.
+    pub last: Option<Uuid>,
 }
 
 /// Tuning knobs.
@@ -490,6 +506,57 @@ impl Vault {
 
     fn index_key(&self, collection: &str, field: &str) -> Option<&BlindIndexKey> {
         self.index_keys.get(collection)?.get(field)
+    }
+
+    /// Key rotation's step: re-wraps up to `limit` data keys not yet under KEK version
+    /// `target`, of subjects after `after` in public-id order, under the provider's
+    /// current KEK (which must be `target`). Each key is unwrapped and wrapped again in
+    /// memory (the data key itself, and so every sealed field, is unchanged) and written
+    /// back with a compare-and-set, so a subject erased or re-keyed meanwhile is left as it
+    /// is. Keys that do not unwrap are counted, not changed.
+    ///
+    /// # Errors
+    /// [`VaultError::Crypto`] with `UnknownKekVersion(target)` when the provider's current
+    /// version is not `target` (another rotation started); store failures.
+    pub fn rewrap_keys(
+        &self,
+        target: u32,
+        after: Option<&Uuid>,
+        limit: usize,
+    ) -> Result<RewrapPage, VaultError> {
+        let keys = self.store.keys_to_rewrap(target, after, limit)?;
+        let mut page = RewrapPage {
+            listed: keys.len(),
+            last: keys.last().map(|(id, _)| *id),
+            ..RewrapPage::default()
+        };
+        let fresh: Vec<_> = keys
+            .par_iter()
+            .map(|(id, old)| {
+                let ctx = self.wrap_context(id);
+                let Ok(dek) = self.provider.unwrap(old, &ctx) else {
+                    return Ok(None);
+                };
+                let new = self.provider.wrap(&dek, &ctx)?;
+                if new.kek_version != target {
+                    return Err(VaultError::Crypto(CryptoError::UnknownKekVersion(target)));
+                }
+                Ok(Some(new))
+            })
+            .collect::<Result<_, VaultError>>()?;
+        for ((id, old), new) in keys.iter().zip(fresh) {
+            match new {
+                None => page.unreadable += 1,
+                Some(new) => {
+                    if self.store.rewrap_key(id, old, &new)? {
+                        page.rewrapped += 1;
+                    } else {
+                        page.raced += 1;
+                    }
+                }
+            }
+        }
+        Ok(page)
     }
 
     fn wrap_context(&self, id: &Uuid) -> [u8; 32] {
