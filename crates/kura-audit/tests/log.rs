@@ -343,13 +343,8 @@ impl Store for Flaky {
     ) -> Result<Vec<(Uuid, kura_crypto::WrappedKey)>, StoreError> {
         self.inner.keys_to_rewrap(target, after, limit)
     }
-    fn rewrap_key(
-        &self,
-        s: &Uuid,
-        o: &kura_crypto::WrappedKey,
-        n: &kura_crypto::WrappedKey,
-    ) -> Result<bool, StoreError> {
-        self.inner.rewrap_key(s, o, n)
+    fn rewrap_keys(&self, items: &[kura_store::Rewrap]) -> Result<Vec<bool>, StoreError> {
+        self.inner.rewrap_keys(items)
     }
     fn count_subjects(&self, c: &str) -> Result<u64, StoreError> {
         self.inner.count_subjects(c)

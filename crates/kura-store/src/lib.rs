@@ -60,6 +60,17 @@ use kura_crypto::{BlindToken, WrappedKey};
 /// The schema version this build of kura writes and understands.
 pub const SCHEMA_VERSION: u32 = 10;
 
+/// One compare-and-set of [`Store::rewrap_keys`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rewrap {
+    /// The subject (public id).
+    pub subject: Uuid,
+    /// The wrapped key expected in the store.
+    pub old: WrappedKey,
+    /// Its replacement.
+    pub new: WrappedKey,
+}
+
 /// The storage interface the vault relies on. Implementations: [`sqlite::SqliteStore`] and
 /// [`postgres::PostgresStore`].
 ///
@@ -173,21 +184,17 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         limit: usize,
     ) -> Result<Vec<(Uuid, WrappedKey)>, StoreError>;
 
-    /// Replaces a subject's wrapped data key by the same key wrapped under another KEK,
-    /// only if the stored one is still exactly `old` (compare-and-set). Returns false, and
-    /// changes nothing, when the subject was erased or its key changed meanwhile.
+    /// Replaces subjects' wrapped data keys by the same keys wrapped under another KEK, in
+    /// one transaction, each only if the stored key is still exactly its `old`
+    /// (compare-and-set). Returns, per item, whether it was replaced: false, with nothing
+    /// changed for that subject, when it was erased or its key changed meanwhile.
     ///
     /// # Invariants
     /// Only the wrapping changes: the seal epoch and the restriction flag stay as they are.
     ///
     /// # Errors
-    /// Backend failures.
-    fn rewrap_key(
-        &self,
-        subject: &Uuid,
-        old: &WrappedKey,
-        new: &WrappedKey,
-    ) -> Result<bool, StoreError>;
+    /// Backend failures (then nothing is replaced).
+    fn rewrap_keys(&self, items: &[Rewrap]) -> Result<Vec<bool>, StoreError>;
 
     /// Makes erasures final on disk: what [`Store::delete_subject`] freed (wrapped keys,
     /// blind-index entries, sealed rows) no longer lingers in a write-ahead log. The embedded

@@ -49,7 +49,7 @@ use uuid::Uuid;
 
 use crate::record::{tokens_from_blob, tokens_to_blob};
 use crate::{
-    ApiKeyRecord, AuditLeaf, NewSubject, SCHEMA_VERSION, SearchHit, Store, StoreError,
+    ApiKeyRecord, AuditLeaf, NewSubject, Rewrap, SCHEMA_VERSION, SearchHit, Store, StoreError,
     StoredSubject, SubjectScan, SubjectUpdate, UpdateOutcome,
 };
 
@@ -1264,28 +1264,29 @@ impl Store for PostgresStore {
             .collect()
     }
 
-    fn rewrap_key(
-        &self,
-        subject: &Uuid,
-        old: &WrappedKey,
-        new: &WrappedKey,
-    ) -> Result<bool, StoreError> {
+    fn rewrap_keys(&self, items: &[Rewrap]) -> Result<Vec<bool>, StoreError> {
         const SQL: &str = "UPDATE kura_keys.data_keys SET kek_version = $4, wrapped = $5 \
              WHERE subject_id = $1 AND kek_version = $2 AND wrapped = $3";
         let mut conn = self.pool.get()?;
         let Conn { client, stmts } = &mut *conn;
         let stmt = prepared(client, stmts, SQL)?;
-        let n = client.execute(
-            &stmt,
-            &[
-                subject,
-                &kek_version_to_sql(old.kek_version)?,
-                &old.bytes,
-                &kek_version_to_sql(new.kek_version)?,
-                &new.bytes,
-            ],
-        )?;
-        Ok(n == 1)
+        let mut tx = client.transaction()?;
+        let mut out = Vec::with_capacity(items.len());
+        for it in items {
+            let n = tx.execute(
+                &stmt,
+                &[
+                    &it.subject,
+                    &kek_version_to_sql(it.old.kek_version)?,
+                    &it.old.bytes,
+                    &kek_version_to_sql(it.new.kek_version)?,
+                    &it.new.bytes,
+                ],
+            )?;
+            out.push(n == 1);
+        }
+        tx.commit()?;
+        Ok(out)
     }
 
     fn count_subjects(&self, collection: &str) -> Result<u64, StoreError> {

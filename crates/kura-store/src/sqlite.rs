@@ -23,7 +23,7 @@ use uuid::Uuid;
 
 use crate::record::{tokens_from_blob, tokens_to_blob};
 use crate::{
-    ApiKeyRecord, AuditLeaf, NewSubject, SCHEMA_VERSION, SearchHit, Store, StoreError,
+    ApiKeyRecord, AuditLeaf, NewSubject, Rewrap, SCHEMA_VERSION, SearchHit, Store, StoreError,
     StoredSubject, SubjectScan, SubjectUpdate, UpdateOutcome,
 };
 
@@ -817,27 +817,30 @@ impl Store for SqliteStore {
         })
     }
 
-    fn rewrap_key(
-        &self,
-        subject: &Uuid,
-        old: &WrappedKey,
-        new: &WrappedKey,
-    ) -> Result<bool, StoreError> {
-        let w = lock(&self.writer);
-        let n = w
+    fn rewrap_keys(&self, items: &[Rewrap]) -> Result<Vec<bool>, StoreError> {
+        let mut w = lock(&self.writer);
+        let tx = w
             .keys
-            .prepare_cached(
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut out = Vec::with_capacity(items.len());
+        {
+            let mut stmt = tx.prepare_cached(
                 "UPDATE data_keys SET kek_version = ?4, wrapped = ?5 \
                  WHERE subject = ?1 AND kek_version = ?2 AND wrapped = ?3",
-            )?
-            .execute(params![
-                subject.as_bytes().as_slice(),
-                old.kek_version,
-                old.bytes,
-                new.kek_version,
-                new.bytes
-            ])?;
-        Ok(n == 1)
+            )?;
+            for it in items {
+                let n = stmt.execute(params![
+                    it.subject.as_bytes().as_slice(),
+                    it.old.kek_version,
+                    it.old.bytes,
+                    it.new.kek_version,
+                    it.new.bytes
+                ])?;
+                out.push(n == 1);
+            }
+        }
+        tx.commit()?;
+        Ok(out)
     }
 
     fn count_subjects(&self, collection: &str) -> Result<u64, StoreError> {

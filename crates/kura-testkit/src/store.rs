@@ -11,7 +11,7 @@ use std::sync::Arc;
 use kura_crypto::WrappedKey;
 use uuid::Uuid;
 
-use kura_store::{ApiKeyRecord, NewSubject, Store, SubjectUpdate, UpdateOutcome};
+use kura_store::{ApiKeyRecord, NewSubject, Rewrap, Store, SubjectUpdate, UpdateOutcome};
 
 fn token(n: u8, salt: u8) -> [u8; 16] {
     let mut t = [n; 16];
@@ -94,17 +94,25 @@ pub fn rewrap(store: &dyn Store) {
         kek_version: 1,
         bytes: vec![0; 72],
     };
-    assert!(
-        !store.rewrap_key(&s.id, &stale, &new).unwrap(),
-        "stale old key: no-op"
+    let cas = |old: &WrappedKey, id: &Uuid| Rewrap {
+        subject: *id,
+        old: old.clone(),
+        new: new.clone(),
+    };
+    assert_eq!(
+        store
+            .rewrap_keys(&[cas(&stale, &s.id), cas(&s.wrapped_key, &s.id)])
+            .unwrap(),
+        vec![false, true],
+        "a stale old key is a no-op, the right one is replaced, in one call"
     );
-    assert!(store.rewrap_key(&s.id, &s.wrapped_key, &new).unwrap());
     assert_eq!(
         store.subject("rw", &s.id).unwrap().unwrap().wrapped_key,
         new
     );
-    assert!(
-        !store.rewrap_key(&s.id, &s.wrapped_key, &new).unwrap(),
+    assert_eq!(
+        store.rewrap_keys(&[cas(&s.wrapped_key, &s.id)]).unwrap(),
+        vec![false],
         "second time: no-op"
     );
     assert!(
@@ -120,7 +128,12 @@ pub fn rewrap(store: &dyn Store) {
     // An erased subject's key is not resurrected by a late re-wrap.
     let gone = &batch[1];
     assert!(store.delete_subject("rw", &gone.id, &[]).unwrap());
-    assert!(!store.rewrap_key(&gone.id, &gone.wrapped_key, &new).unwrap());
+    assert_eq!(
+        store
+            .rewrap_keys(&[cas(&gone.wrapped_key, &gone.id)])
+            .unwrap(),
+        vec![false]
+    );
     assert!(store.subject("rw", &gone.id).unwrap().is_none());
 }
 

@@ -544,16 +544,22 @@ impl Vault {
                 Ok(Some(new))
             })
             .collect::<Result<_, VaultError>>()?;
-        for ((id, old), new) in keys.iter().zip(fresh) {
+        let mut batch = Vec::with_capacity(keys.len());
+        for ((id, old), new) in keys.into_iter().zip(fresh) {
             match new {
                 None => page.unreadable += 1,
-                Some(new) => {
-                    if self.store.rewrap_key(id, old, &new)? {
-                        page.rewrapped += 1;
-                    } else {
-                        page.raced += 1;
-                    }
-                }
+                Some(new) => batch.push(kura_store::Rewrap {
+                    subject: id,
+                    old,
+                    new,
+                }),
+            }
+        }
+        for done in self.store.rewrap_keys(&batch)? {
+            if done {
+                page.rewrapped += 1;
+            } else {
+                page.raced += 1;
             }
         }
         Ok(page)
