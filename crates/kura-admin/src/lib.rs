@@ -22,6 +22,7 @@ pub mod canary;
 pub mod directory;
 pub mod evidence;
 pub mod incident;
+pub mod keyops;
 pub mod keys;
 pub mod metrics;
 pub mod notices;

@@ -85,10 +85,17 @@ impl ApiError {
     }
 }
 
+/// The stable code of an error response, attached to the response for metrics (never
+/// sent: extensions stay inside the server).
+#[derive(Debug, Clone, Copy)]
+pub struct ErrorCode(pub &'static str);
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = json!({"error": {"code": self.code, "message": self.message}});
-        (self.status, Json(body)).into_response()
+        let mut resp = (self.status, Json(body)).into_response();
+        resp.extensions_mut().insert(ErrorCode(self.code));
+        resp
     }
 }
 

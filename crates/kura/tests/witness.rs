@@ -132,6 +132,44 @@ fn a_cut_off_tail_is_caught_by_the_witnessed_checkpoint() {
     wait_for("a cosigned checkpoint of at least 16 entries", || {
         std::fs::read_to_string(&cosigned).is_ok_and(|n| size_of(&n) >= 16)
     });
+    // The metrics show the log, the checkpoint, the witness, key operations and errors by
+    // code — counts only.
+    let missing = s.get("/v1/collections/accounts/subjects/00000000-0000-7000-8000-000000000000");
+    assert_eq!(missing.status, 404);
+    let metric = |text: &str, name: &str| -> u64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name).and_then(|v| v.trim().parse().ok()))
+            .unwrap_or_else(|| panic!("{name} missing from {text}"))
+    };
+    wait_for("the log watch to see the checkpoint", || {
+        metric(&s.get("/v1/metrics").text, "kura_audit_checkpoint_size ") >= 16
+    });
+    let m = s.get("/v1/metrics").text;
+    assert!(metric(&m, "kura_audit_log_entries ") >= 16, "{m}");
+    assert!(
+        metric(&m, "kura_audit_checkpoint_timestamp_seconds ") > 1_700_000_000,
+        "{m}"
+    );
+    assert!(
+        metric(&m, "kura_witness_last_cosigned_timestamp_seconds ") > 1_700_000_000,
+        "{m}"
+    );
+    assert!(
+        metric(&m, "kura_key_operations_total{op=\"wrap\"} ") >= 8,
+        "{m}"
+    );
+    assert!(
+        metric(&m, "kura_http_responses_total{class=\"ok\"} ") >= 16,
+        "{m}"
+    );
+    assert!(
+        metric(&m, "kura_http_errors_total{code=\"subject_not_found\"} ") >= 1,
+        "{m}"
+    );
+    assert!(
+        !m.contains("witness-"),
+        "no subject, principal or value in a label"
+    );
     assert_eq!(s.terminate(), 0);
     let (code, latest, err) = kura(
         &[
