@@ -35,6 +35,9 @@ pub struct Config {
     /// Breach notices: where operator templates are.
     #[serde(default)]
     pub notices: NoticesConfig,
+    /// `kura doctor` and the server's posture checks.
+    #[serde(default)]
+    pub posture: PostureConfig,
     /// Collections; the built-in `accounts` schema when empty.
     #[serde(default)]
     pub collections: Vec<Collection>,
@@ -243,6 +246,57 @@ impl Default for ContainmentConfig {
     }
 }
 
+/// `[posture]`: `kura doctor` and the server's periodic posture check.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PostureConfig {
+    /// A RustSec advisory-db checkout (`git clone https://github.com/RustSec/advisory-db`),
+    /// read offline. Absent: the check reports `advisories_missing`.
+    #[serde(default)]
+    pub advisories_dir: Option<PathBuf>,
+    /// Advisory data whose newest advisory is older than this many days is stale
+    /// (default 90, as cargo-audit).
+    #[serde(default = "default_advisories_max_age")]
+    pub advisories_max_age_days: u64,
+    /// The access log must have passed `kura audit verify` within this many days
+    /// (default 7).
+    #[serde(default = "default_verify_max_age")]
+    pub verify_max_age_days: u64,
+    /// A checkpoint must have been published or witnessed within this many hours
+    /// (default 24).
+    #[serde(default = "default_witness_max_age")]
+    pub witness_max_age_hours: u64,
+    /// Hours between the server's checks (default 24; 0 turns the server's checks off,
+    /// including the one at start).
+    #[serde(default = "default_posture_interval")]
+    pub interval_hours: u64,
+}
+
+fn default_advisories_max_age() -> u64 {
+    90
+}
+fn default_verify_max_age() -> u64 {
+    7
+}
+fn default_witness_max_age() -> u64 {
+    24
+}
+fn default_posture_interval() -> u64 {
+    24
+}
+
+impl Default for PostureConfig {
+    fn default() -> Self {
+        PostureConfig {
+            advisories_dir: None,
+            advisories_max_age_days: default_advisories_max_age(),
+            verify_max_age_days: default_verify_max_age(),
+            witness_max_age_hours: default_witness_max_age(),
+            interval_hours: default_posture_interval(),
+        }
+    }
+}
+
 fn default_cp_entries() -> u64 {
     100_000
 }
@@ -344,5 +398,13 @@ mod tests {
         assert!(e.to_string().contains("members.born"), "{e}");
         let typo = "[server]\nlisten_addr = \"x\"";
         assert!(Config::from_toml(typo).is_err());
+        assert_eq!(c.posture.advisories_max_age_days, 90);
+        let posture = Config::from_toml(
+            "[posture]\nadvisories_dir = \"/srv/advisory-db\"\ninterval_hours = 6",
+        )
+        .unwrap();
+        assert_eq!(posture.posture.interval_hours, 6);
+        assert_eq!(posture.posture.verify_max_age_days, 7);
+        assert!(Config::from_toml("[posture]\nstale_days = 3").is_err());
     }
 }

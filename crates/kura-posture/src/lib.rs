@@ -30,7 +30,7 @@
 //!     witness_configured: true,
 //!     limits: checks::Limits::default(),
 //! };
-//! let report = assemble(&facts, &inv, None, 90);
+//! let report = assemble(&facts, &inv, Ok(None), 90);
 //! assert_eq!(report.findings[0].code, "advisories_missing");
 //! assert!(report.fails(Severity::High));
 //! ```
@@ -89,18 +89,19 @@ impl PostureError {
 }
 
 /// One posture run: the configuration checks over `facts`, the inventory matched against
-/// `advisories` (or `advisories_missing` without one), and `advisories_stale` when the
-/// newest advisory is more than `advisories_max_age_days` older than `facts.now_ms`.
+/// `advisories` (`advisories_missing` without one, `advisories_unreadable` when it could
+/// not be opened), and `advisories_stale` when the newest advisory is more than
+/// `advisories_max_age_days` older than `facts.now_ms`.
 #[must_use]
 pub fn assemble(
     facts: &checks::Facts,
     inventory: &Inventory,
-    advisories: Option<&AdvisoryDb>,
+    advisories: Result<Option<&AdvisoryDb>, &PostureError>,
     advisories_max_age_days: u64,
 ) -> Report {
     let mut findings = checks::run(facts);
     let meta = match advisories {
-        Some(db) => {
+        Ok(Some(db)) => {
             let age = db.age_days(facts.now_ms);
             findings.extend(db.matches(inventory));
             findings.extend(advisories::stale_finding(
@@ -118,8 +119,11 @@ pub fn assemble(
                 dependencies: inventory.packages.len(),
             }
         }
-        None => {
-            findings.push(advisories::missing_finding());
+        Ok(None) | Err(_) => {
+            findings.push(match advisories {
+                Err(e) => advisories::unreadable_finding(e),
+                _ => advisories::missing_finding(),
+            });
             finding::ReportMeta {
                 at_ms: facts.now_ms,
                 advisories_revision: None,

@@ -119,4 +119,10 @@ pub struct ErrorDetail {
 pub struct Health {
     /// `ok`.
     pub status: String,
+    /// The latest posture check (`kura doctor`, run by the server at start and every
+    /// `[posture] interval_hours`): `ok`, `attention` (a high or medium finding),
+    /// `critical`, or `unknown` before the first check or when the server runs none.
+    /// Deliberately coarse: findings (crates, versions, settings) are for operators only,
+    /// through `kura doctor` and the access log.
+    pub posture: String,
 }

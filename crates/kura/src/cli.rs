@@ -167,6 +167,10 @@ pub enum Command {
     },
     /// Find stray personal data in files and folders (CSV, spreadsheets, JSON, logs, dumps).
     Scan(kura_scan::ScanArgs),
+    /// Check kura's own posture: dependencies against a RustSec advisory database (offline),
+    /// key file, listener, security officers, log verification and witnessing; recorded in
+    /// the access log. Exit 1 when a finding is at or above --fail-on.
+    Doctor(crate::cmd::doctor::DoctorArgs),
     /// Passwords of subjects: forced resets.
     Credentials {
         #[command(subcommand)]

@@ -17,6 +17,7 @@ const SECTIONS: &[&str] = &[
     "passwords",
     "mail",
     "containment",
+    "posture",
 ];
 
 /// Reads the config file (if any) and applies environment overrides.

@@ -251,11 +251,12 @@ pub async fn blocking<T: Send + 'static>(
         .map_err(ApiError::from)
 }
 
-/// Liveness.
+/// Liveness, and the coarse posture (no finding's detail: this route is unauthenticated).
 #[utoipa::path(get, path = "/v1/health", responses((status = 200, body = Health)))]
-pub async fn health() -> Json<Health> {
+pub async fn health(State(state): State<AppState>) -> Json<Health> {
     Json(Health {
         status: "ok".into(),
+        posture: state.metrics.posture().into(),
     })
 }
 

@@ -10,6 +10,7 @@ mod bench_scope;
 pub mod canary;
 pub mod credentials;
 pub mod directory;
+pub mod doctor;
 mod import;
 pub mod incident;
 mod init;
@@ -56,6 +57,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Receipt { command } => rights::run_receipt(command),
         Command::Retention { command } => rights::run_retention(command),
         Command::Report { command } => directory::run_report(command),
+        Command::Doctor(args) => doctor::run(&args),
         Command::Scan(args) => {
             let outcome = kura_scan::run(&args, &mut std::io::stdout().lock())?;
             Ok(ExitCode::from(outcome.exit_code() as u8))

@@ -88,6 +88,7 @@ pub fn run(mut args: VaultArgs, listen: Option<SocketAddr>, dev: bool) -> Result
             open::rights_service(&r, &opened, integrator.clone(), mailer)?,
         )
     };
+    super::doctor::spawn_daily(&r, &opened, addr, metrics.clone())?;
     let state = AppState {
         vault: opened.vault.clone(),
         audit: opened.store.clone(),
