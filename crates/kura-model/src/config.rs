@@ -172,6 +172,14 @@ pub struct AuditConfig {
     /// speaking the same protocol).
     #[serde(default)]
     pub witnesses: Vec<WitnessSettings>,
+    /// How often the server publishes its latest checkpoint to `checkpoint_dir` and the
+    /// witnesses, in milliseconds (default 10,000).
+    #[serde(default = "default_publish_ms")]
+    pub publish_every_ms: u64,
+}
+
+fn default_publish_ms() -> u64 {
+    10_000
 }
 
 /// `[[audit.witnesses]]`: one witness.
@@ -311,6 +319,7 @@ impl Default for AuditConfig {
             checkpoint_every_ms: default_cp_ms(),
             checkpoint_dir: None,
             witnesses: Vec::new(),
+            publish_every_ms: default_publish_ms(),
         }
     }
 }

@@ -181,6 +181,17 @@ pub enum Command {
         #[command(subcommand)]
         command: crate::cmd::credentials::PasswordsCommand,
     },
+    /// A minimal C2SP tlog-witness: countersigns this (or another) kura vault's
+    /// checkpoints so that a cut-off or rewritten log is caught later.
+    Witness {
+        #[command(subcommand)]
+        command: crate::cmd::witness::WitnessCommand,
+    },
+    /// The key-encryption keys: status, online rotation, retirement of old versions.
+    Keys {
+        #[command(subcommand)]
+        command: crate::cmd::keys::KeysCommand,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -201,9 +212,20 @@ pub enum AuditCommand {
     Verify {
         #[command(flatten)]
         vault: VaultArgs,
-        /// Also check a signed checkpoint kept elsewhere (by an auditor) against the log.
+        /// Also check a signed checkpoint kept elsewhere (by an auditor, or the `[audit]
+        /// checkpoint_dir`: a directory means its `latest`) against the log. Repeatable.
         #[arg(long)]
-        checkpoint: Option<PathBuf>,
+        checkpoint: Vec<PathBuf>,
+        /// Also check a witnessed checkpoint (a file holding a checkpoint with its
+        /// cosignature, e.g. `kura witness latest` output or `<checkpoint_dir>/cosigned-<name>`):
+        /// its cosignature must verify under a `--witness-key` (or a configured witness's key)
+        /// and the log must be consistent with it. Repeatable.
+        #[arg(long)]
+        witness: Vec<PathBuf>,
+        /// A witness's verifier key (`kura witness key`). Default: the keys of
+        /// `[[audit.witnesses]]`. Repeatable.
+        #[arg(long)]
+        witness_key: Vec<String>,
         /// Verifier key to trust (default: derived from the key file).
         #[arg(long)]
         verifier_key: Option<String>,

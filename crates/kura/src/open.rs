@@ -4,11 +4,13 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use kura_audit::{Appender, AppenderConfig, Clock};
+use kura_crypto::pkcs11::{Pkcs11Config, Pkcs11Provider};
 use kura_crypto::{KeyFile, KeyProvider, random_array};
 use kura_model::{KeyProviderKind, Synchronous};
 use kura_store::sqlite::{Durability, SqliteStore};
 use kura_store::{AuditStore, CardStore, CredentialStore, DirectoryStore, DynStore, Store};
 use kura_vault::{Vault, VaultOptions};
+use zeroize::Zeroizing;
 
 use crate::config::{Location, Resolved};
 
@@ -56,9 +58,59 @@ pub fn create_keys(r: &Resolved, vault_id: [u8; 16]) -> Result<Arc<dyn KeyProvid
             KeyFile::create(r.key_file()?, vault_id).context("creating the key file")?,
         )),
         KeyProviderKind::Pkcs11 => {
-            anyhow::bail!("[keys] provider = \"pkcs11\" is not available in this build")
+            let config = pkcs11_config(r)?;
+            Ok(Arc::new(
+                Pkcs11Provider::create(&config, vault_id)
+                    .context("creating the vault's keys in the PKCS#11 token")?,
+            ))
         }
     }
+}
+
+/// The PKCS#11 token settings of `[keys.pkcs11]` with the user PIN: from the environment
+/// variable named by `pin_env` (default `KURA_PKCS11_PIN`), else from `pin_file`, which must
+/// not be readable by group or others. The PIN never appears in an error.
+fn pkcs11_config(r: &Resolved) -> Result<Pkcs11Config> {
+    let s = r.config.keys.pkcs11.as_ref().ok_or_else(|| {
+        anyhow::anyhow!(
+            "[keys] provider = \"pkcs11\" needs a [keys.pkcs11] section (module, token_label)"
+        )
+    })?;
+    let var = s.pin_env.as_deref().unwrap_or("KURA_PKCS11_PIN");
+    let pin = match (std::env::var(var), &s.pin_file) {
+        (Ok(pin), _) => Zeroizing::new(pin),
+        (Err(_), Some(path)) => {
+            let meta = std::fs::metadata(path)
+                .with_context(|| format!("PKCS#11 PIN file {}", path.display()))?;
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                let mode = meta.permissions().mode();
+                if mode & 0o077 != 0 {
+                    anyhow::bail!(
+                        "PKCS#11 PIN file {}: permissions {:o} let other users read the PIN; run `chmod 600` on it",
+                        path.display(),
+                        mode & 0o777
+                    );
+                }
+            }
+            let _ = meta;
+            let text = Zeroizing::new(
+                std::fs::read_to_string(path)
+                    .with_context(|| format!("reading the PKCS#11 PIN file {}", path.display()))?,
+            );
+            Zeroizing::new(text.trim_end_matches(['\r', '\n']).to_owned())
+        }
+        (Err(_), None) => anyhow::bail!(
+            "no PIN for the PKCS#11 token `{}`: set the environment variable {var} or [keys.pkcs11] pin_file",
+            s.token_label
+        ),
+    };
+    Ok(Pkcs11Config {
+        module: s.module.clone(),
+        token_label: s.token_label.clone(),
+        pin,
+    })
 }
 
 /// Opens the vault's keys in the configured provider (`[keys] provider`), checking that
@@ -68,9 +120,10 @@ pub fn keys(r: &Resolved, vault_id: [u8; 16]) -> Result<Arc<dyn KeyProvider>> {
         KeyProviderKind::File => {
             Arc::new(KeyFile::open(r.key_file()?).context("opening the key file")?)
         }
-        KeyProviderKind::Pkcs11 => {
-            anyhow::bail!("[keys] provider = \"pkcs11\" is not available in this build")
-        }
+        KeyProviderKind::Pkcs11 => Arc::new(
+            Pkcs11Provider::open(&pkcs11_config(r)?, vault_id)
+                .context("opening the vault's keys in the PKCS#11 token")?,
+        ),
     };
     if keys.vault_id() != vault_id {
         anyhow::bail!(
@@ -212,6 +265,11 @@ fn vault_with(r: &Resolved, metrics: Option<Arc<kura_admin::metrics::Metrics>>) 
         rights,
     } = stores(r)?;
     let keys = keys(r, store.vault_id().context("reading the vault id")?)?;
+    // A served vault counts its key operations for `/v1/metrics`.
+    let keys: Arc<dyn KeyProvider> = match &metrics {
+        Some(m) => Arc::new(kura_admin::keyops::Counted::new(keys, m.clone())),
+        None => keys,
+    };
     let dyn_store: DynStore = store.clone();
     let appender = Arc::new(
         Appender::start(dyn_store.clone(), AppenderConfig::default())

@@ -131,7 +131,8 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Counts policy refusals for `/v1/metrics`.
+/// Counts responses for `/v1/metrics`: by status class, by error code, and policy
+/// refusals (403).
 async fn count_denied(
     State(state): State<AppState>,
     response: axum::response::Response,
@@ -139,6 +140,13 @@ async fn count_denied(
     if response.status() == StatusCode::FORBIDDEN {
         kura_admin::metrics::Metrics::inc(&state.metrics.denied);
     }
+    let code = response
+        .extensions()
+        .get::<crate::error::ErrorCode>()
+        .map(|c| c.0);
+    state
+        .metrics
+        .count_response(response.status().as_u16(), code);
     response
 }
 

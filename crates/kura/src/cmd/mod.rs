@@ -14,9 +14,11 @@ pub mod doctor;
 mod import;
 pub mod incident;
 mod init;
+pub mod keys;
 pub mod notify;
 pub mod rights;
 mod serve;
+pub mod witness;
 
 use std::process::ExitCode;
 
@@ -57,6 +59,8 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Receipt { command } => rights::run_receipt(command),
         Command::Retention { command } => rights::run_retention(command),
         Command::Report { command } => directory::run_report(command),
+        Command::Witness { command } => witness::run(command),
+        Command::Keys { command } => keys::run(command),
         Command::Doctor(args) => doctor::run(&args),
         Command::Scan(args) => {
             let outcome = kura_scan::run(&args, &mut std::io::stdout().lock())?;

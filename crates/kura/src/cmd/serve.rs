@@ -68,6 +68,7 @@ pub fn run(mut args: VaultArgs, listen: Option<SocketAddr>, dev: bool) -> Result
         )
         .context("starting the access-log integrator")?,
     );
+    let publisher = publisher(&r, &opened, &seed)?;
     drop(seed);
     let integrator_handle = integrator
         .clone()
@@ -75,6 +76,12 @@ pub fn run(mut args: VaultArgs, listen: Option<SocketAddr>, dev: bool) -> Result
             tracing::error!(error = %e, "access-log integration failed");
         })
         .context("starting the access-log integrator")?;
+    spawn_log_watch(
+        opened.store.clone(),
+        publisher,
+        std::time::Duration::from_millis(r.config.audit.publish_every_ms.max(100)),
+        metrics.clone(),
+    );
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -173,4 +180,95 @@ async fn shutdown_signal() {
         () = term => {},
     }
     tracing::info!("shutdown signal received; draining requests");
+}
+
+/// The checkpoint publisher of `[audit] checkpoint_dir` and `[[audit.witnesses]]`, if any.
+fn publisher(
+    r: &crate::config::Resolved,
+    opened: &open::Opened,
+    seed: &kura_crypto::SecretKey,
+) -> Result<Option<kura_admin::witness::Publisher>> {
+    let a = &r.config.audit;
+    if a.checkpoint_dir.is_none() && a.witnesses.is_empty() {
+        return Ok(None);
+    }
+    let origin = kura_audit::origin_for(&opened.vault.vault_id());
+    let log = kura_tlog::NoteSigner::from_seed(&origin, seed.expose())?.verifier();
+    let mut witnesses = Vec::new();
+    for w in &a.witnesses {
+        if !w.url.starts_with("http://") && !w.url.starts_with("https://") {
+            anyhow::bail!("[[audit.witnesses]] url `{}` must be an http(s) URL", w.url);
+        }
+        witnesses.push(kura_admin::witness::Witness {
+            url: w.url.clone(),
+            verifier: kura_tlog::CosignVerifier::from_verifier_key(w.key.trim()).with_context(
+                || {
+                    format!(
+                        "[[audit.witnesses]] key of {} is not a witness verifier key",
+                        w.url
+                    )
+                },
+            )?,
+        });
+    }
+    Ok(Some(
+        kura_admin::witness::Publisher::new(
+            opened.store.clone(),
+            log,
+            a.checkpoint_dir.clone(),
+            witnesses,
+            opened.appender.clone(),
+        )
+        .context("setting up checkpoint publication")?,
+    ))
+}
+
+/// The log watch, on a thread of its own: every second it reads the log's size and latest
+/// checkpoint into the metrics, and every `every` it publishes the latest checkpoint (when
+/// a checkpoint directory or witnesses are configured).
+fn spawn_log_watch(
+    store: std::sync::Arc<dyn kura_store::AuditStore>,
+    mut publisher: Option<kura_admin::witness::Publisher>,
+    every: std::time::Duration,
+    metrics: std::sync::Arc<kura_admin::metrics::Metrics>,
+) {
+    use kura_audit::Clock as _;
+    use std::sync::atomic::Ordering::Relaxed;
+    let tick = std::time::Duration::from_secs(1).min(every);
+    let spawned = std::thread::Builder::new()
+        .name("kura-log-watch".into())
+        .spawn(move || {
+            let mut last_publish: Option<std::time::Instant> = None;
+            loop {
+                let now = open::SystemClock.now_ms();
+                if let Ok(n) = store.audit_size() {
+                    metrics.log_entries.store(n, Relaxed);
+                }
+                if let Ok(Some((size, _))) = store.latest_audit_checkpoint()
+                    && metrics.checkpoint_size.swap(size, Relaxed) != size
+                {
+                    metrics.checkpoint_seen_at_ms.store(now, Relaxed);
+                }
+                let due = last_publish.is_none_or(|t| t.elapsed() >= every);
+                if let Some(p) = publisher.as_mut().filter(|_| due) {
+                    last_publish = Some(std::time::Instant::now());
+                    match p.round(now) {
+                        Ok(round) => {
+                            if !round.cosigned.is_empty() {
+                                metrics.witnessed_at_ms.store(now, Relaxed);
+                            }
+                            for (name, why) in &round.failed {
+                                kura_admin::metrics::Metrics::inc(&metrics.witness_failures);
+                                tracing::warn!(witness = %name, "checkpoint not witnessed: {why}");
+                            }
+                        }
+                        Err(e) => tracing::error!(error = %e, "publishing the checkpoint failed"),
+                    }
+                }
+                std::thread::sleep(tick);
+            }
+        });
+    if let Err(e) = spawned {
+        tracing::error!(error = %e, "cannot start the log watch");
+    }
 }
