@@ -8,6 +8,7 @@ pub mod cards;
 pub mod containment;
 pub mod credentials;
 pub mod directory;
+pub mod keys;
 pub mod notices;
 pub mod postgres;
 pub mod rights;

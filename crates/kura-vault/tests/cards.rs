@@ -6,7 +6,6 @@
 use std::sync::Arc;
 
 use kura_audit::{AccessEvent, Action, Appender, AppenderConfig, Clock, Outcome};
-use kura_crypto::KeyFile;
 use kura_model::Schema;
 use kura_store::sqlite::{Durability, SqliteStore};
 use kura_store::{CardStore, DynStore, Store};
@@ -34,12 +33,11 @@ struct Fixture {
 fn fixture() -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let id = [6u8; 16];
-    let keys = KeyFile::create(&dir.path().join("vault.key"), id).unwrap();
+    let keys = kura_testkit::keys::provider(dir.path(), id);
     let store =
         Arc::new(SqliteStore::create(&dir.path().join("data"), id, Durability::Normal).unwrap());
     let dyn_store: DynStore = store.clone();
     let appender = Arc::new(Appender::start(dyn_store.clone(), AppenderConfig::default()).unwrap());
-    let keys = Arc::new(keys);
     let vault = Arc::new(
         Vault::new(
             Schema::builtin(),

@@ -11,7 +11,6 @@ use kura_credentials::{
     Argon2Config, BreachFilter, HashPool, MIN_M_KIB, Password, PasswordHasher, PasswordPolicy,
     Pepper, PolicyConfig, PoolConfig, ThrottlePolicy,
 };
-use kura_crypto::KeyFile;
 use kura_model::Schema;
 use kura_store::sqlite::{Durability, SqliteStore};
 use kura_store::{CredentialStore, DynStore, PostgresStore};
@@ -60,7 +59,7 @@ fn sync<T>(f: impl FnOnce() -> T) -> T {
 /// slow enough for the races below to be arranged with a margin of hundreds of ms.
 fn fixture(backend: Backend, throttle: ThrottlePolicy, t: u32) -> Option<Fixture> {
     let dir = tempfile::tempdir().unwrap();
-    let keys = KeyFile::create(&dir.path().join("vault.key"), VAULT).unwrap();
+    let keys = kura_testkit::keys::provider(dir.path(), VAULT);
     let (store, db): (Arc<dyn CredentialStore>, _) = match backend {
         Backend::Sqlite => (
             Arc::new(
@@ -81,7 +80,7 @@ fn fixture(backend: Backend, throttle: ThrottlePolicy, t: u32) -> Option<Fixture
         Vault::new(
             Schema::builtin(),
             dyn_store,
-            Arc::new(keys),
+            keys,
             VaultOptions::default(),
             appender,
             Arc::new(FixedClock),

@@ -5,7 +5,6 @@
 use std::sync::Arc;
 
 use kura_audit::{AccessEvent, Appender, AppenderConfig, Clock};
-use kura_crypto::KeyFile;
 use kura_model::Schema;
 use kura_policy::{Policy, PrincipalKind};
 use kura_store::sqlite::{Durability, SqliteStore};
@@ -22,14 +21,14 @@ impl Clock for FixedClock {
 fn a_read_event_names_each_field_with_its_mode() {
     let dir = tempfile::tempdir().unwrap();
     let id = [9u8; 16];
-    let keys = KeyFile::create(&dir.path().join("vault.key"), id).unwrap();
+    let keys = kura_testkit::keys::provider(dir.path(), id);
     let store =
         Arc::new(SqliteStore::create(&dir.path().join("data"), id, Durability::Normal).unwrap());
     let appender = Arc::new(Appender::start(store.clone(), AppenderConfig::default()).unwrap());
     let vault = Vault::new(
         Schema::builtin(),
         store,
-        Arc::new(keys),
+        keys,
         VaultOptions::default(),
         appender,
         Arc::new(FixedClock),

@@ -7,7 +7,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use kura_audit::{Appender, AppenderConfig, Clock};
-use kura_crypto::KeyFile;
 use kura_model::Schema;
 use kura_policy::{Canaries, DraftIncident, Policy, PrincipalKind};
 use kura_store::sqlite::{Durability, SqliteStore};
@@ -70,7 +69,7 @@ struct Fixture {
 fn fixture(subjects: usize) -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let id = [7u8; 16];
-    let keys = KeyFile::create(&dir.path().join("vault.key"), id).unwrap();
+    let keys = kura_testkit::keys::provider(dir.path(), id);
     let store =
         Arc::new(SqliteStore::create(&dir.path().join("data"), id, Durability::Normal).unwrap());
     let clock = Arc::new(StepClock(AtomicU64::new(T0)));
@@ -84,7 +83,7 @@ fn fixture(subjects: usize) -> Fixture {
     let vault = Vault::new(
         Schema::builtin(),
         store,
-        Arc::new(keys),
+        keys,
         VaultOptions::default(),
         appender,
         clock.clone(),

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use kura_audit::{Appender, AppenderConfig, Clock};
-use kura_crypto::KeyFile;
+use kura_crypto::{KeyFile, KeyProvider};
 use kura_model::Schema;
 use kura_store::DynStore;
 use kura_store::sqlite::{Durability, SqliteStore};
@@ -18,12 +18,12 @@ impl Clock for FixedClock {
     }
 }
 
-fn with_log(store: DynStore, keys: KeyFile) -> Vault {
+fn with_log(store: DynStore, keys: Arc<dyn KeyProvider>) -> Vault {
     let appender = Arc::new(Appender::start(store.clone(), AppenderConfig::default()).unwrap());
     Vault::new(
         Schema::builtin(),
         store,
-        Arc::new(keys),
+        keys,
         VaultOptions::default(),
         appender,
         Arc::new(FixedClock),
@@ -39,7 +39,7 @@ struct Fixture {
 fn fixture() -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let id = [5u8; 16];
-    let keys = KeyFile::create(&dir.path().join("vault.key"), id).unwrap();
+    let keys = kura_testkit::keys::provider(dir.path(), id);
     let store = SqliteStore::create(&dir.path().join("data"), id, Durability::Normal).unwrap();
     let vault = with_log(Arc::new(store), keys);
     Fixture { dir, vault }
@@ -301,7 +301,7 @@ fn moved_ciphertexts_fail_with_an_integrity_error() {
 }
 
 fn reopen(f: &Fixture) -> Vault {
-    let keys = KeyFile::open(&f.dir.path().join("vault.key")).unwrap();
+    let keys = kura_testkit::keys::open_again(f.dir.path(), [5u8; 16]);
     let store = SqliteStore::open(&f.dir.path().join("data"), Durability::Normal).unwrap();
     with_log(Arc::new(store), keys)
 }
