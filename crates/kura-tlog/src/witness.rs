@@ -150,7 +150,7 @@ mod tests {
         let mut stored = Vec::new();
         let mut cps = Vec::new();
         for l in &leaves {
-            stored.extend(f.append_entries(&[l.as_slice()]).unwrap());
+            stored.extend(f.append_entries([l.as_slice()]).unwrap());
             cps.push(Checkpoint::new("example.com/log", f.size(), f.root()).unwrap());
         }
         let signed = |c: &Checkpoint| c.sign(&log).unwrap();
@@ -200,7 +200,7 @@ mod tests {
             } else {
                 l.clone()
             };
-            other_stored.extend(g.append_entries(&[l.as_slice()]).unwrap());
+            other_stored.extend(g.append_entries([l.as_slice()]).unwrap());
         }
         let forged = Checkpoint::new("example.com/log", 10, g.root()).unwrap();
         let fork = AddCheckpoint {

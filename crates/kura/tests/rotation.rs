@@ -44,7 +44,7 @@ fn status(s: &Server) -> serde_json::Value {
             s.dir.to_str().unwrap(),
             "--json",
         ],
-        &s.dir.parent().unwrap(),
+        s.dir.parent().unwrap(),
     );
     assert_eq!(code, 0, "{err}");
     serde_json::from_str(out.trim()).unwrap()
