@@ -30,13 +30,22 @@ pub fn create(r: &Resolved) -> Result<(DynStore, Arc<dyn KeyProvider>)> {
     {
         anyhow::bail!("a kura vault already exists at {}", d.display());
     }
-    let key_file = r.key_file()?;
-    if key_file.exists() {
-        anyhow::bail!(
-            "key file {} already exists; refusing to overwrite keys (move it away or choose --key-file)",
-            key_file.display()
-        );
-    }
+    // A token that refuses (no PIN, wrong label, keys already there) must refuse before
+    // a store exists: the token's keys are made first. A key file is made last, so that a
+    // store that cannot be created leaves no key file behind to block the next attempt.
+    let early = match r.config.keys.provider {
+        KeyProviderKind::File => {
+            let key_file = r.key_file()?;
+            if key_file.exists() {
+                anyhow::bail!(
+                    "key file {} already exists; refusing to overwrite keys (move it away or choose --key-file)",
+                    key_file.display()
+                );
+            }
+            None
+        }
+        KeyProviderKind::Pkcs11 => Some(create_keys(r, vault_id)?),
+    };
     let store: DynStore = match &r.location {
         Location::Dir(d) => Arc::new(
             SqliteStore::create(d, vault_id, durability(r.config.store.synchronous))
@@ -47,7 +56,10 @@ pub fn create(r: &Resolved) -> Result<(DynStore, Arc<dyn KeyProvider>)> {
                 .context("creating the PostgreSQL store")?,
         ),
     };
-    let keys = create_keys(r, vault_id)?;
+    let keys = match early {
+        Some(k) => k,
+        None => create_keys(r, vault_id)?,
+    };
     Ok((store, keys))
 }
 

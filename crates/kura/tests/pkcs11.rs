@@ -58,11 +58,10 @@ fn a_vault_whose_keys_live_in_a_pkcs11_token() {
     let dir = tmp.path().join("vault");
     let data = dir.to_str().unwrap();
 
-    // Without the PIN, init refuses and says where the PIN comes from. (It refuses after
-    // creating the store, so this attempt gets a directory of its own.)
-    let nopin = tmp.path().join("no-pin");
+    // Without the PIN, init refuses, says where the PIN comes from, and creates nothing:
+    // the same directory is used right after.
     let (code, _, err) = kura_env(
-        &with_owner(&["init", "--data", nopin.to_str().unwrap(), "--json"]),
+        &with_owner(&["init", "--data", data, "--json"]),
         tmp.path(),
         &env[..2],
     );
@@ -71,6 +70,7 @@ fn a_vault_whose_keys_live_in_a_pkcs11_token() {
         err.contains("TEST_TOKEN_PIN") && err.contains("pin_file"),
         "{err}"
     );
+    assert!(!dir.exists(), "a refused init leaves no store behind");
 
     let (code, out, err) = kura_env(
         &with_owner(&["init", "--data", data, "--json"]),
