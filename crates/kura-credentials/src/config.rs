@@ -55,6 +55,10 @@ pub struct PasswordsConfig {
     pub argon2: Argon2Config,
     /// Login throttling.
     pub throttle: ThrottlePolicy,
+    /// The pepper version new hashes are made with (default 1). Raising it rotates the
+    /// pepper: hashes under earlier versions still verify and are made again under this
+    /// one at the next login (their PHC `keyid` says which version made them).
+    pub pepper_version: u32,
 }
 
 impl Default for PasswordsConfig {
@@ -68,6 +72,7 @@ impl Default for PasswordsConfig {
             queue: None,
             argon2: Argon2Config::default(),
             throttle: ThrottlePolicy::default(),
+            pepper_version: 1,
         }
     }
 }

@@ -713,7 +713,7 @@ impl KeyProvider for Pkcs11Provider {
 
     fn derive(&self, purpose: KeyPurpose) -> Result<SecretKey, CryptoError> {
         let mut msg = self.vault_id.to_vec();
-        msg.extend_from_slice(purpose.label());
+        msg.extend_from_slice(&purpose.label());
         let mut lease = self.session()?;
         let mac = match lease.get().sign(&Mechanism::Sha256Hmac, self.root, &msg) {
             Ok(m) => Zeroizing::new(m),

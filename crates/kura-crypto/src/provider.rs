@@ -66,21 +66,30 @@ pub enum KeyPurpose {
     /// Key of the remediation-offer codes (identity-monitoring enrolment codes and the
     /// like): seals each code at rest and keys the hash that finds a code imported twice.
     RemediationCodes,
+    /// Pepper version `n` of password hashes (`[passwords] pepper_version`). Version 1 is
+    /// [`KeyPurpose::PasswordPepper`] itself; each later version is an independent secret,
+    /// so a pepper that leaked says nothing about the next one.
+    PasswordPepperVersion(u32),
 }
 
 impl KeyPurpose {
-    pub(crate) fn label(self) -> &'static [u8] {
+    pub(crate) fn label(self) -> std::borrow::Cow<'static, [u8]> {
+        use std::borrow::Cow;
         match self {
-            KeyPurpose::IndexRoot => b"kura index root v1",
-            KeyPurpose::AuditSigning => b"kura audit signing v1",
-            KeyPurpose::PasswordPepper => b"kura password pepper v1",
-            KeyPurpose::ReceiptSigning => b"kura receipt signing v1",
-            KeyPurpose::FieldTokenRoot => b"kura field token root v1",
-            KeyPurpose::CardKek => b"kura card kek v1",
-            KeyPurpose::CardLookup => b"kura card lookup v1",
-            KeyPurpose::MailTag => b"kura mail tag v1",
-            KeyPurpose::RecoveryToken => b"kura recovery token v1",
-            KeyPurpose::RemediationCodes => b"kura remediation codes v1",
+            KeyPurpose::IndexRoot => Cow::Borrowed(b"kura index root v1"),
+            KeyPurpose::AuditSigning => Cow::Borrowed(b"kura audit signing v1"),
+            KeyPurpose::PasswordPepper => Cow::Borrowed(b"kura password pepper v1"),
+            KeyPurpose::ReceiptSigning => Cow::Borrowed(b"kura receipt signing v1"),
+            KeyPurpose::FieldTokenRoot => Cow::Borrowed(b"kura field token root v1"),
+            KeyPurpose::CardKek => Cow::Borrowed(b"kura card kek v1"),
+            KeyPurpose::CardLookup => Cow::Borrowed(b"kura card lookup v1"),
+            KeyPurpose::MailTag => Cow::Borrowed(b"kura mail tag v1"),
+            KeyPurpose::RecoveryToken => Cow::Borrowed(b"kura recovery token v1"),
+            KeyPurpose::RemediationCodes => Cow::Borrowed(b"kura remediation codes v1"),
+            KeyPurpose::PasswordPepperVersion(n) if n <= 1 => KeyPurpose::PasswordPepper.label(),
+            KeyPurpose::PasswordPepperVersion(n) => {
+                Cow::Owned(format!("kura password pepper v1 version {n}").into_bytes())
+            }
         }
     }
 }
@@ -574,7 +583,7 @@ impl KeyProvider for KeyFile {
     fn derive(&self, purpose: KeyPurpose) -> Result<SecretKey, CryptoError> {
         let hk = Hkdf::<Sha256>::new(Some(&self.vault_id), self.root.expose());
         let mut okm = [0u8; 32];
-        hk.expand(purpose.label(), &mut okm)
+        hk.expand(&purpose.label(), &mut okm)
             .map_err(|_| CryptoError::Malformed("hkdf output length"))?;
         Ok(SecretKey::from_bytes(okm))
     }

@@ -381,17 +381,23 @@ pub fn credentials(
     let mail = mail_config(r)?;
     let policy =
         kura_admin::passwords::password_policy(&pw).context("building the password policy")?;
-    let pepper = opened
-        .keys
-        .derive(kura_crypto::KeyPurpose::PasswordPepper)
-        .context("deriving the password pepper")?;
+    // The current pepper and every earlier version (hashes under them verify and are
+    // made again under the current one at the next login).
+    let version = pw.pepper_version;
+    if !(1..=1000).contains(&version) {
+        anyhow::bail!("[passwords] pepper_version must be between 1 and 1000, not {version}");
+    }
+    let pepper = |v: u32| -> Result<kura_credentials::Pepper> {
+        let secret = opened
+            .keys
+            .derive(kura_crypto::KeyPurpose::PasswordPepperVersion(v))
+            .context("deriving the password pepper")?;
+        Ok(kura_credentials::Pepper::new(v, *secret.expose()))
+    };
+    let previous = (1..version).rev().map(pepper).collect::<Result<Vec<_>>>()?;
     let pool = pw
-        .build_pool(
-            kura_credentials::Pepper::new(1, *pepper.expose()),
-            Vec::new(),
-        )
+        .build_pool(pepper(version)?, previous)
         .context("starting the password hashing pool")?;
-    drop(pepper);
     Ok(Arc::new(
         kura_vault::Credentials::new(
             opened.vault.clone(),

@@ -840,6 +840,64 @@ fn a_login_rehashes_when_the_parameters_rose() {
 }
 
 #[test]
+fn raising_the_pepper_version_rotates_the_pepper_at_the_next_login() {
+    use kura_crypto::{KeyFile, KeyProvider, KeyPurpose};
+    let mut s = start_with("");
+    let id = s.create(&person("kotori"));
+    assert_eq!(set_password(&s, &id, PW).status, 204);
+    assert!(stored_phc(&s, &id).contains("keyid=AAAAAQ$"), "version 1");
+    assert_eq!(s.terminate(), 0);
+    let tmp = s._tmp.as_ref().unwrap().path().to_owned();
+    let cfg = tmp.join("pepper2.toml");
+    std::fs::write(&cfg, "[passwords]\npepper_version = 2\n").unwrap();
+    let key = s.key.clone();
+    let tmp_dir = s._tmp.take();
+    let mut s = util::serve(&s.dir.clone(), &["--config", cfg.to_str().unwrap()], &tmp);
+    s.key = key;
+    s._tmp = tmp_dir;
+    // The old hash still verifies (version 1 is still held) and is made again under 2.
+    assert_eq!(login(&s, "kotori", "not it, not it at all").status, 401);
+    assert!(stored_phc(&s, &id).contains("keyid=AAAAAQ$"));
+    assert_eq!(login(&s, "kotori", PW).status, 200);
+    eventually("the rehash under pepper 2", || {
+        stored_phc(&s, &id).contains("keyid=AAAAAg$").then_some(())
+    });
+    assert_eq!(login(&s, "kotori", PW).status, 200);
+    // Version 2 is another secret than version 1.
+    let kf = KeyFile::open(&s.dir.with_extension("key")).unwrap();
+    assert_ne!(
+        kf.derive(KeyPurpose::PasswordPepperVersion(2))
+            .unwrap()
+            .expose(),
+        kf.derive(KeyPurpose::PasswordPepper).unwrap().expose()
+    );
+    assert_eq!(
+        kf.derive(KeyPurpose::PasswordPepperVersion(1))
+            .unwrap()
+            .expose(),
+        kf.derive(KeyPurpose::PasswordPepper).unwrap().expose(),
+        "version 1 is the pepper every earlier vault has"
+    );
+    assert_eq!(s.terminate(), 0);
+    // Version 0 is refused at start with the setting named.
+    std::fs::write(&cfg, "[passwords]\npepper_version = 0\n").unwrap();
+    let (code, _, err) = kura(
+        &[
+            "serve",
+            "--data",
+            s.dir.to_str().unwrap(),
+            "--config",
+            cfg.to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+        ],
+        &tmp,
+    );
+    assert_ne!(code, 0);
+    assert!(err.contains("pepper_version"), "{err}");
+}
+
+#[test]
 fn a_login_flood_is_refused_quickly_with_503() {
     let s = start_with(
         "[passwords]\nworkers = 1\nqueue = 1\n[passwords.argon2]\nm_kib = 65536\nt = 4\n[passwords.throttle]\nfree_failures = 99\n",
