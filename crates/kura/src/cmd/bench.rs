@@ -42,7 +42,7 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 2)]
     pub writers: usize,
     /// Sections to run (comma-separated): baseline, library, nolog, http, policy, postgres,
-    /// pg-reads, scan, cards, scope, obligations.
+    /// pg-reads, scan, cards, scope, obligations, keys.
     #[arg(
         long,
         default_value = "baseline,library,nolog,http",
@@ -748,6 +748,10 @@ pub fn run(a: &BenchArgs) -> Result<ExitCode> {
         let d = dir.join("http");
         std::fs::create_dir_all(&d)?;
         report["kura_http"] = http(&d, a)?;
+    }
+    if want("keys") {
+        let d = dir.join("keys");
+        report["keys"] = super::bench_keys::run(&d, a)?;
     }
     if want("policy") {
         eprintln!("bench: policy check and quota accounting on reads ...");

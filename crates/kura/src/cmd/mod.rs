@@ -3,6 +3,7 @@
 mod audit;
 pub mod bench;
 pub mod bench_cards;
+mod bench_keys;
 mod bench_obligations;
 mod bench_pg;
 mod bench_policy;
