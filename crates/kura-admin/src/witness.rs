@@ -27,7 +27,8 @@ use kura_audit::{AccessEvent, Action, Appender, AuditStore};
 use kura_tlog::witness::AddCheckpoint;
 use kura_tlog::{Checkpoint, CosignVerifier, NoteVerifier};
 
-/// The mark holding when a checkpoint was last cosigned by any witness (value: its size).
+/// The mark holding when a checkpoint last left the database — written to the checkpoint
+/// directory or cosigned by a witness (value: its size). `kura doctor` reads it.
 pub const MARK_WITNESSED: &str = "audit.witnessed";
 /// The mark prefix holding each witness's latest cosigned checkpoint (value: the note).
 pub const MARK_WITNESS_PREFIX: &str = "witness.";
@@ -178,6 +179,7 @@ impl Publisher {
             && let Some(dir) = &self.dir
         {
             write_to_dir(dir, size, &note)?;
+            self.store.put_mark(MARK_WITNESSED, now_ms, &size.to_string())?;
         }
         let mut round = Round {
             size: Some(size),
