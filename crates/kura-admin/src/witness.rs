@@ -179,7 +179,8 @@ impl Publisher {
             && let Some(dir) = &self.dir
         {
             write_to_dir(dir, size, &note)?;
-            self.store.put_mark(MARK_WITNESSED, now_ms, &size.to_string())?;
+            self.store
+                .put_mark(MARK_WITNESSED, now_ms, &size.to_string())?;
         }
         let mut round = Round {
             size: Some(size),

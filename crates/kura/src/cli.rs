@@ -212,8 +212,8 @@ pub enum AuditCommand {
     Verify {
         #[command(flatten)]
         vault: VaultArgs,
-        /// Also check a signed checkpoint kept elsewhere (by an auditor, or the `[audit]
-        /// checkpoint_dir`: a directory means its `latest`) against the log. Repeatable.
+        /// Also check a signed checkpoint kept elsewhere (by an auditor), or every
+        /// checkpoint in an `[audit] checkpoint_dir`, against the log. Repeatable.
         #[arg(long)]
         checkpoint: Vec<PathBuf>,
         /// Also check a witnessed checkpoint (a file holding a checkpoint with its

@@ -257,7 +257,29 @@ fn a_cut_off_tail_is_caught_by_the_witnessed_checkpoint() {
         "the refusal is logged: {}",
         s.logs()
     );
+    // The attacker lets the log grow past the witnessed size: a rewritten history, every
+    // checkpoint validly signed by the log's own key.
+    for i in 0..witnessed as usize {
+        s.create(&marked_subject("rewrite", i));
+    }
+    let metric = |text: &str, name: &str| -> u64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name).and_then(|v| v.trim().parse().ok()))
+            .unwrap_or(0)
+    };
+    wait_for("a checkpoint beyond the witnessed size", || {
+        metric(&s.get("/v1/metrics").text, "kura_audit_checkpoint_size ") > witnessed
+    });
     assert_eq!(s.terminate(), 0);
+    let (code, out, err) = verify(&[]);
+    assert_eq!(code, 0, "the rewritten log is self-consistent: {out}{err}");
+    let (code, out, err) = verify(&["--witness", wfile_s, "--witness-key", &wkey]);
+    assert_eq!(
+        code, 1,
+        "the witnessed checkpoint catches the rewrite: {out}{err}"
+    );
+    let (code, _, err) = verify(&["--checkpoint", published.to_str().unwrap()]);
+    assert_eq!(code, 1, "so do the checkpoints published before it: {err}");
     let (_, still, _) = kura(
         &[
             "witness",

@@ -41,15 +41,29 @@ pub fn run(cmd: AuditCommand) -> Result<ExitCode> {
             let store = open::store(&r)?;
             let mut extra: Vec<String> = Vec::new();
             for p in &checkpoint {
-                let p = if p.is_dir() {
-                    p.join("latest")
+                // A checkpoint directory: every checkpoint ever published there (one file
+                // per size, never rewritten), not only `latest`, which follows the log.
+                let files = if p.is_dir() {
+                    let mut v: Vec<std::path::PathBuf> = std::fs::read_dir(p)
+                        .with_context(|| format!("cannot list {}", p.display()))?
+                        .filter_map(|e| e.ok().map(|e| e.path()))
+                        .filter(|f| {
+                            f.file_name()
+                                .and_then(|n| n.to_str())
+                                .is_some_and(|n| n.starts_with("checkpoint-") || n == "latest")
+                        })
+                        .collect();
+                    v.sort();
+                    v
                 } else {
-                    p.clone()
+                    vec![p.clone()]
                 };
-                extra.push(
-                    std::fs::read_to_string(&p)
-                        .with_context(|| format!("cannot read {}", p.display()))?,
-                );
+                for f in files {
+                    extra.push(
+                        std::fs::read_to_string(&f)
+                            .with_context(|| format!("cannot read {}", f.display()))?,
+                    );
+                }
             }
             // Witnessed checkpoints: each must carry a cosignature that verifies under a
             // trusted witness key; only then does it count as a pin on the log.
