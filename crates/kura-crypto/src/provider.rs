@@ -495,6 +495,35 @@ impl KeyFile {
         &self,
         change: impl FnOnce(&mut KeyFileDoc) -> Result<(), CryptoError>,
     ) -> Result<(), CryptoError> {
+        // One edit at a time across processes: two rotations reading the same document and
+        // each writing back its own new version would lose one — and every key wrapped
+        // under it. The lock file sits beside the key file and holds nothing.
+        let mut name = self
+            .path
+            .file_name()
+            .map(|n| n.to_os_string())
+            .unwrap_or_default();
+        name.push(".lock");
+        let lock_path = self.path.with_file_name(name);
+        let mut opts = std::fs::OpenOptions::new();
+        opts.write(true).create(true).truncate(false);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            opts.mode(0o600);
+        }
+        let lock = opts.open(&lock_path).map_err(|e| {
+            file_err(
+                &self.path,
+                format!("cannot open {}: {e}", lock_path.display()),
+            )
+        })?;
+        lock.lock().map_err(|e| {
+            file_err(
+                &self.path,
+                format!("cannot lock {}: {e}", lock_path.display()),
+            )
+        })?;
         let (mut doc, _) = read_doc(&self.path)?;
         if unhex16(&doc.vault_id) != Some(self.vault_id) {
             return Err(file_err(&self.path, "belongs to another vault"));
@@ -502,6 +531,7 @@ impl KeyFile {
         change(&mut doc)?;
         replace_doc(&self.path, &doc)?;
         drop(doc);
+        drop(lock); // closing the file releases the lock
         self.looked_ms.store(0, Ordering::Relaxed);
         self.refresh(true)
     }
@@ -654,6 +684,86 @@ fn unhex16(s: &str) -> Option<[u8; 16]> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn concurrent_rotations_lose_no_version_and_others_see_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("vault.key");
+        drop(KeyFile::create(&path, [4; 16]).unwrap());
+        let start = std::sync::Barrier::new(8);
+        let made: Vec<u32> = std::thread::scope(|s| {
+            let hs: Vec<_> = (0..8)
+                .map(|_| {
+                    let (path, start) = (path.clone(), &start);
+                    s.spawn(move || {
+                        let kf = KeyFile::open(&path).unwrap();
+                        start.wait();
+                        (0..10)
+                            .map(|_| kf.rotate_kek().unwrap())
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            hs.into_iter().flat_map(|h| h.join().unwrap()).collect()
+        });
+        let mut sorted = made.clone();
+        sorted.sort_unstable();
+        sorted.dedup();
+        assert_eq!(
+            sorted.len(),
+            80,
+            "every rotation made its own version: {made:?}"
+        );
+        let kf = KeyFile::open(&path).unwrap();
+        let v = kf.kek_versions().unwrap();
+        assert_eq!(v.all, (1..=81).collect::<Vec<_>>(), "no version was lost");
+        assert_eq!(v.current, 81);
+        // An edit waits for whoever holds the key file's lock (another process's rotation).
+        let held = std::fs::OpenOptions::new()
+            .write(true)
+            .open(dir.path().join("vault.key.lock"))
+            .unwrap();
+        held.lock().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let waiting = {
+            let path = path.clone();
+            std::thread::spawn(move || {
+                let r = KeyFile::open(&path).unwrap().rotate_kek().unwrap();
+                tx.send(()).unwrap();
+                r
+            })
+        };
+        assert!(
+            rx.recv_timeout(std::time::Duration::from_millis(300))
+                .is_err(),
+            "a rotation went ahead while the lock was held"
+        );
+        drop(held);
+        assert_eq!(waiting.join().unwrap(), 82);
+        // A provider opened before a rotation unwraps under the new version at once and
+        // wraps under it after a refresh.
+        let old = KeyFile::open(&path).unwrap();
+        let dek = SecretKey::generate().unwrap();
+        let newer = kf.rotate_kek().unwrap();
+        assert_eq!(newer, 83);
+        let w = kf.wrap(&dek, b"ctx").unwrap();
+        assert_eq!(w.kek_version, newer);
+        assert_eq!(old.unwrap(&w, b"ctx").unwrap().expose(), dek.expose());
+        assert_eq!(old.kek_versions().unwrap().current, newer);
+        assert_eq!(old.wrap(&dek, b"ctx").unwrap().kek_version, newer);
+        // Destroying: never the current one; afterwards keys under the old one are gone.
+        assert!(matches!(
+            kf.destroy_kek(newer),
+            Err(CryptoError::KekInUse { .. })
+        ));
+        let under_one = KeyFile::open(&path).unwrap();
+        kf.destroy_kek(1).unwrap();
+        assert!(!under_one.kek_versions().unwrap().all.contains(&1));
+        assert!(matches!(
+            kf.destroy_kek(1),
+            Err(CryptoError::UnknownKekVersion(1))
+        ));
+    }
 
     #[test]
     fn create_wrap_unwrap_and_permissions() {
