@@ -762,6 +762,59 @@ fn serve_refuses_a_newer_schema_and_migrate_works_on_a_current_one() {
 // PostgreSQL command, and `init::migrate` (crates/kura/src/cmd/init.rs) calls it. The admin
 // who migrates the schema should not need the vault's key file. This test fails until then.
 #[test]
+fn key_rotation_on_postgres_as_the_app_role_while_serving() {
+    let Some(v) = pg_vault("e2e_rotation") else {
+        return;
+    };
+    let s = v.serve("a");
+    let body: Vec<String> = (0..400)
+        .map(|i| util::marked_subject("rot", i).to_string())
+        .collect();
+    let r = s.req(
+        "POST",
+        "/v1/collections/accounts/import",
+        Some(&body.join("\n")),
+        &[],
+    );
+    assert_eq!(r.status, 200, "{}", r.text);
+    let ids: Vec<String> = r.body["ids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|id| id.as_str().unwrap().to_owned())
+        .collect();
+    // The rotation runs as the application's login role (no owner rights), beside a server.
+    let (code, out, err) = kura(
+        &[
+            "keys",
+            "rotate",
+            "--store-url",
+            &v.app_url,
+            "--key-file",
+            v.key_file(),
+            "--page",
+            "50",
+            "--retire",
+            "--json",
+        ],
+        v.tmp.path(),
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    let report: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(report["target"], 2);
+    assert_eq!(report["retired"], json!([1]), "{report}");
+    assert_eq!(
+        v.query_i64("SELECT count(*) FROM kura_keys.data_keys WHERE kek_version <> 2"),
+        0
+    );
+    for id in &ids {
+        assert_eq!(s.get(&subject_path(id)).status, 200, "{id}");
+    }
+    let (code, out, err) = v.audit_verify();
+    assert_eq!(code, 0, "{out}{err}");
+}
+
+#[test]
 fn migrate_needs_no_key_file() {
     let Some(v) = pg_vault("e2e_migrate_no_key") else {
         return;
