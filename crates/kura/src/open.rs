@@ -355,7 +355,13 @@ pub fn mail_config(r: &Resolved) -> Result<kura_mail::MailConfig> {
     if !r.config.mail.contains_key("outbox_dir") {
         let base = match &r.location {
             Location::Dir(d) => d.clone(),
-            Location::Postgres(_) => r.key_file()?.with_extension(""),
+            Location::Postgres(_) => match r.config.keys.provider {
+                KeyProviderKind::File => r.key_file()?.with_extension(""),
+                KeyProviderKind::Pkcs11 => anyhow::bail!(
+                    "with a PostgreSQL store and keys in a PKCS#11 token, set [mail] outbox_dir \
+                     (there is no key file beside which to put it)"
+                ),
+            },
         };
         let mut name = base
             .file_name()
