@@ -180,6 +180,10 @@ impl Rotator<'_> {
                     "start",
                     &[format!("kek:{target}"), format!("from:{current}")],
                 )?;
+                // A PKCS#11 provider lists the token again for an unknown version at most
+                // every 50 ms; nothing is re-wrapped until every such listing is younger
+                // than the new version.
+                std::thread::sleep(Duration::from_millis(100));
                 (st, false)
             }
         };

@@ -198,6 +198,9 @@ pub struct Pkcs11Provider {
     listing: Mutex<()>,
     /// Milliseconds since `born` at the last listing (0: never).
     listed_ms: AtomicU64,
+    /// When an unknown version last made this provider list the token (see
+    /// [`Pkcs11Provider::refresh_forced`]).
+    forced_ms: AtomicU64,
     born: Instant,
 }
 
@@ -489,6 +492,7 @@ impl Pkcs11Provider {
             pool: Mutex::new(vec![session]),
             listing: Mutex::new(()),
             listed_ms: AtomicU64::new(0),
+            forced_ms: AtomicU64::new(0),
             born: Instant::now(),
         };
         p.listed_ms.store(p.now_ms(), Ordering::Relaxed);
@@ -561,6 +565,21 @@ impl Pkcs11Provider {
         }
         self.listed_ms.store(self.now_ms(), Ordering::Relaxed);
         Ok(())
+    }
+
+    /// Lists the KEK objects now because an unwrap named a version this provider does not
+    /// hold — at most every [`FORCED_LIST_GAP_MS`], counted apart from the periodic
+    /// listing before wraps (which must not delay this one), so a flood of wrapped keys
+    /// naming made-up versions cannot turn into a flood of token searches.
+    fn refresh_forced(&self) -> Result<(), CryptoError> {
+        let now = self.now_ms();
+        let last = self.forced_ms.load(Ordering::Relaxed);
+        if last != 0 && now.saturating_sub(last) < FORCED_LIST_GAP_MS {
+            return Ok(());
+        }
+        self.forced_ms.store(now, Ordering::Relaxed);
+        self.forget_listing();
+        self.refresh(0)
     }
 
     fn forget_listing(&self) {
@@ -693,7 +712,7 @@ impl KeyProvider for Pkcs11Provider {
         let handle = match self.handle_of(version)? {
             Some(h) => h,
             None => {
-                self.refresh(FORCED_LIST_GAP_MS)?;
+                self.refresh_forced()?;
                 self.handle_of(version)?
                     .ok_or(CryptoError::UnknownKekVersion(version))?
             }
@@ -702,8 +721,7 @@ impl KeyProvider for Pkcs11Provider {
             return Ok(key);
         }
         // The object was destroyed (by another process): list again, try a new handle once.
-        self.forget_listing();
-        self.refresh(FORCED_LIST_GAP_MS)?;
+        self.refresh_forced()?;
         let handle = self
             .handle_of(version)?
             .ok_or(CryptoError::UnknownKekVersion(version))?;

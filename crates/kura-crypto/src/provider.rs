@@ -434,25 +434,26 @@ impl KeyFile {
     }
 
     /// Reloads the KEKs if the file changed. Without `force`, looks at the file at most
-    /// every half [`REFRESH_INTERVAL`]; with it, at most every 50 ms (so a flood of wrapped
-    /// keys naming unknown versions cannot turn into a flood of file reads).
+    /// every half [`REFRESH_INTERVAL`]; with it (an unwrap named a version not held), looks
+    /// now: a `stat`, and a read only when the file really changed, so a flood of wrapped
+    /// keys naming made-up versions costs a system call each, never a file read.
     fn refresh(&self, force: bool) -> Result<(), CryptoError> {
         let now = self.now_ms();
-        let last = self.looked_ms.load(Ordering::Relaxed);
-        let gap = if force {
-            50
+        if !force {
+            let last = self.looked_ms.load(Ordering::Relaxed);
+            let gap = REFRESH_INTERVAL.as_millis() as u64 / 2;
+            if last != 0 && now.saturating_sub(last) < gap {
+                return Ok(());
+            }
+            if self
+                .looked_ms
+                .compare_exchange(last, now, Ordering::AcqRel, Ordering::Relaxed)
+                .is_err()
+            {
+                return Ok(()); // another thread is looking
+            }
         } else {
-            REFRESH_INTERVAL.as_millis() as u64 / 2
-        };
-        if last != 0 && now.saturating_sub(last) < gap {
-            return Ok(());
-        }
-        if self
-            .looked_ms
-            .compare_exchange(last, now, Ordering::AcqRel, Ordering::Relaxed)
-            .is_err()
-        {
-            return Ok(()); // another thread is looking
+            self.looked_ms.store(now, Ordering::Relaxed);
         }
         let meta = std::fs::metadata(&self.path)
             .map_err(|e| file_err(&self.path, format!("cannot open: {e}")))?;
@@ -744,6 +745,9 @@ mod tests {
         // wraps under it after a refresh.
         let old = KeyFile::open(&path).unwrap();
         let dek = SecretKey::generate().unwrap();
+        // `old` has just looked at the file (a wrap); it must still see the new version at
+        // once when asked to unwrap under it.
+        old.wrap(&dek, b"ctx").unwrap();
         let newer = kf.rotate_kek().unwrap();
         assert_eq!(newer, 83);
         let w = kf.wrap(&dek, b"ctx").unwrap();
