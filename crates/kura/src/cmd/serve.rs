@@ -258,8 +258,8 @@ fn spawn_log_watch(
                                 metrics.witnessed_at_ms.store(now, Relaxed);
                             }
                             for (name, why) in &round.failed {
-                                kura_admin::metrics::Metrics::inc(&metrics.witness_failures);
                                 tracing::warn!(witness = %name, "checkpoint not witnessed: {why}");
+                                kura_admin::metrics::Metrics::inc(&metrics.witness_failures);
                             }
                         }
                         Err(e) => tracing::error!(error = %e, "publishing the checkpoint failed"),
