@@ -45,8 +45,8 @@ fn sqlite_v1_store_migrates_to_the_current_schema() {
             .unwrap();
         s
     };
-    // Turn it back into a v1 store: drop the v2, v3, v7, v8 and v9 tables and the v5 and v9
-    // columns, record
+    // Turn it back into a v1 store: drop the v2, v3, v7, v8, v9 and v10 tables, the v5 and v9
+    // columns and the v10 index, record
     // version 1 (v4 changes nothing in these files).
     for (file, sql) in [
         (
@@ -54,12 +54,12 @@ fn sqlite_v1_store_migrates_to_the_current_schema() {
             "DROP TABLE cards; DROP TABLE principals; DROP TABLE organizations; \
              DROP TABLE incidents; DROP TABLE incident_scopes; DROP TABLE incident_leaves; \
              DROP TABLE notice_campaigns; DROP TABLE notice_deliveries; DROP TABLE remediation_codes; \
-             DROP TABLE rights_requests; DROP TABLE subject_activity; \
+             DROP TABLE rights_requests; DROP TABLE subject_activity; DROP TABLE marks; \
              DROP INDEX api_keys_principal; UPDATE meta SET value = CAST('1' AS BLOB) WHERE key = 'schema_version';",
         ),
         (
             "keys.db",
-            "DROP TABLE card_keys; DROP TABLE card_lookup; DROP TABLE canaries; \
+            "DROP TABLE card_keys; DROP TABLE card_lookup; DROP TABLE canaries; DROP INDEX data_keys_kek; \
              ALTER TABLE data_keys DROP COLUMN epoch; ALTER TABLE data_keys DROP COLUMN restricted; \
              UPDATE meta SET value = CAST('1' AS BLOB) WHERE key = 'schema_version';",
         ),
