@@ -22,7 +22,7 @@ use ed25519_dalek::{Signature, Signer as _, SigningKey, Verifier as _, Verifying
 use sha2::{Digest, Sha256};
 
 use crate::TlogError;
-use crate::note::{is_valid_key_name, parse_note_unverified};
+use crate::note::{is_valid_key_name, parse_note_unverified, split_verifier_key};
 
 /// Signature type byte of a timestamped Ed25519 cosignature (c2sp.org/signed-note).
 pub const ALG_COSIGNATURE_V1: u8 = 0x04;
@@ -129,34 +129,8 @@ impl CosignVerifier {
     /// # Errors
     /// [`TlogError::MalformedVerifierKey`], [`TlogError::InvalidKeyName`].
     pub fn from_verifier_key(vkey: &str) -> Result<Self, TlogError> {
-        let mut parts = vkey.splitn(3, '+');
-        let (Some(name), Some(id_hex), Some(key64)) = (parts.next(), parts.next(), parts.next())
-        else {
-            return Err(TlogError::MalformedVerifierKey("expected name+keyid+key"));
-        };
-        if !is_valid_key_name(name) {
-            return Err(TlogError::InvalidKeyName);
-        }
-        let id = u32::from_str_radix(id_hex, 16)
-            .ok()
-            .filter(|_| id_hex.len() == 8)
-            .ok_or(TlogError::MalformedVerifierKey(
-                "key id is not 8 hex digits",
-            ))?;
-        let raw = STANDARD
-            .decode(key64)
-            .map_err(|_| TlogError::MalformedVerifierKey("key is not canonical base64"))?;
-        let Some((&alg, public)) = raw.split_first() else {
-            return Err(TlogError::MalformedVerifierKey("empty key"));
-        };
-        if alg != ALG_COSIGNATURE_V1 {
-            return Err(TlogError::MalformedVerifierKey(
-                "not a cosignature/v1 key (type 0x04)",
-            ));
-        }
-        let public: &[u8; 32] = public
-            .try_into()
-            .map_err(|_| TlogError::MalformedVerifierKey("ed25519 key must be 32 bytes"))?;
+        let (name, id, public) = split_verifier_key(vkey, ALG_COSIGNATURE_V1)?;
+        let public = &public;
         let key = VerifyingKey::from_bytes(public)
             .map_err(|_| TlogError::MalformedVerifierKey("not an ed25519 point"))?;
         if cosign_key_id(name, public) != id {

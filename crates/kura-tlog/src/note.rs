@@ -45,6 +45,47 @@ pub fn is_valid_key_name(name: &str) -> bool {
     !name.is_empty() && !name.chars().any(|c| c.is_whitespace() || c == '+')
 }
 
+/// Splits a verifier key string `name+keyid+base64(alg||public key)` (c2sp.org/signed-note)
+/// into its name, key id and 32-byte public key, checking the name, that the key id is 8
+/// lowercase hex digits and that the signature type is `alg`. The caller checks that the
+/// key id matches the key (its derivation depends on the type).
+///
+/// # Errors
+/// [`TlogError::MalformedVerifierKey`] or [`TlogError::InvalidKeyName`].
+pub(crate) fn split_verifier_key(vkey: &str, alg: u8) -> Result<(&str, u32, [u8; 32]), TlogError> {
+    let mut parts = vkey.splitn(3, '+');
+    let (Some(name), Some(id_hex), Some(key64)) = (parts.next(), parts.next(), parts.next()) else {
+        return Err(TlogError::MalformedVerifierKey("expected name+keyid+key"));
+    };
+    if !is_valid_key_name(name) {
+        return Err(TlogError::InvalidKeyName);
+    }
+    if id_hex.len() != 8
+        || !id_hex
+            .bytes()
+            .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+    {
+        return Err(TlogError::MalformedVerifierKey(
+            "key id is not 8 lowercase hex digits",
+        ));
+    }
+    let id = u32::from_str_radix(id_hex, 16)
+        .map_err(|_| TlogError::MalformedVerifierKey("key id is not hex"))?;
+    let raw = STANDARD
+        .decode(key64)
+        .map_err(|_| TlogError::MalformedVerifierKey("key is not canonical base64"))?;
+    let Some((&found, public)) = raw.split_first() else {
+        return Err(TlogError::MalformedVerifierKey("empty key"));
+    };
+    if found != alg {
+        return Err(TlogError::MalformedVerifierKey("unknown signature type"));
+    }
+    let public: [u8; 32] = public
+        .try_into()
+        .map_err(|_| TlogError::MalformedVerifierKey("ed25519 key must be 32 bytes"))?;
+    Ok((name, id, public))
+}
+
 /// The Ed25519 key id: `SHA-256(name || 0x0A || 0x01 || public key)[:4]`,
 /// big-endian.
 #[must_use]
@@ -177,37 +218,8 @@ impl NoteVerifier {
     /// # Errors
     /// [`TlogError::MalformedVerifierKey`] or [`TlogError::InvalidKeyName`].
     pub fn from_verifier_key(vkey: &str) -> Result<Self, TlogError> {
-        let mut parts = vkey.splitn(3, '+');
-        let (Some(name), Some(id_hex), Some(key64)) = (parts.next(), parts.next(), parts.next())
-        else {
-            return Err(TlogError::MalformedVerifierKey("expected name+keyid+key"));
-        };
-        if !is_valid_key_name(name) {
-            return Err(TlogError::InvalidKeyName);
-        }
-        if id_hex.len() != 8
-            || !id_hex
-                .bytes()
-                .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
-        {
-            return Err(TlogError::MalformedVerifierKey(
-                "key id is not 8 lowercase hex digits",
-            ));
-        }
-        let id = u32::from_str_radix(id_hex, 16)
-            .map_err(|_| TlogError::MalformedVerifierKey("key id is not hex"))?;
-        let raw = STANDARD
-            .decode(key64)
-            .map_err(|_| TlogError::MalformedVerifierKey("key is not canonical base64"))?;
-        let Some((&alg, public)) = raw.split_first() else {
-            return Err(TlogError::MalformedVerifierKey("empty key"));
-        };
-        if alg != ALG_ED25519 {
-            return Err(TlogError::MalformedVerifierKey("unknown signature type"));
-        }
-        let public: &[u8; 32] = public
-            .try_into()
-            .map_err(|_| TlogError::MalformedVerifierKey("ed25519 key must be 32 bytes"))?;
+        let (name, id, public) = split_verifier_key(vkey, ALG_ED25519)?;
+        let public = &public;
         let v = Self::from_public_key(name, public)?;
         if v.key_id != id {
             return Err(TlogError::MalformedVerifierKey("key id does not match key"));

@@ -47,6 +47,17 @@ pub enum KeysCommand {
     },
 }
 
+/// The rotation's view of an opened vault.
+fn rotator<'a>(opened: &'a open::Opened, now_ms: &'a dyn Fn() -> u64) -> Rotator<'a> {
+    Rotator {
+        vault: &opened.vault,
+        keys: &*opened.keys,
+        store: &*opened.store,
+        appender: &opened.appender,
+        now_ms,
+    }
+}
+
 pub fn run(cmd: KeysCommand) -> Result<ExitCode> {
     match cmd {
         KeysCommand::Status { vault, json } => {
@@ -89,13 +100,7 @@ pub fn run(cmd: KeysCommand) -> Result<ExitCode> {
             let r = resolve(&vault)?;
             let opened = open::vault(&r)?;
             let now = || open::SystemClock.now_ms();
-            let rot = Rotator {
-                vault: &opened.vault,
-                keys: &*opened.keys,
-                store: &*opened.store,
-                appender: &opened.appender,
-                now_ms: &now,
-            };
+            let rot = rotator(&opened, &now);
             let bar = indicatif::ProgressBar::new(0);
             bar.set_style(
                 indicatif::ProgressStyle::with_template(
@@ -160,13 +165,7 @@ pub fn run(cmd: KeysCommand) -> Result<ExitCode> {
             let r = resolve(&vault)?;
             let opened = open::vault(&r)?;
             let now = || open::SystemClock.now_ms();
-            let rot = Rotator {
-                vault: &opened.vault,
-                keys: &*opened.keys,
-                store: &*opened.store,
-                appender: &opened.appender,
-                now_ms: &now,
-            };
+            let rot = rotator(&opened, &now);
             rot.retire(version).map_err(|e| anyhow::anyhow!("{e}"))?;
             println!("KEK version {version} destroyed");
             Ok(ExitCode::SUCCESS)
