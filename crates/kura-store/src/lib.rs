@@ -58,7 +58,7 @@ pub use uuid::Uuid;
 use kura_crypto::{BlindToken, WrappedKey};
 
 /// The schema version this build of kura writes and understands.
-pub const SCHEMA_VERSION: u32 = 10;
+pub const SCHEMA_VERSION: u32 = 11;
 
 /// One compare-and-set of [`Store::rewrap_keys`].
 #[derive(Debug, Clone, PartialEq, Eq)]

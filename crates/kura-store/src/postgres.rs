@@ -55,6 +55,7 @@ use crate::{
 
 mod audit;
 mod cards;
+pub mod citus;
 mod containment;
 mod credentials;
 mod directory;
@@ -108,6 +109,10 @@ const MIGRATIONS: &[Migration] = &[
     Migration {
         keys: include_str!("postgres/keys_v10.sql"),
         data: include_str!("postgres/data_v10.sql"),
+    },
+    Migration {
+        keys: include_str!("postgres/keys_v11.sql"),
+        data: include_str!("postgres/data_v11.sql"),
     },
 ];
 
@@ -444,7 +449,16 @@ pub struct PostgresStore {
     pool: Pool,
     vault_id: [u8; 16],
     appends: GroupAppend,
+    /// Internal ids this process reserved and has not handed out yet: `(next, end)`.
+    iids: Mutex<(u64, u64)>,
 }
+
+/// Internal ids reserved from `counters('iid')` per round trip beyond what a caller asks
+/// for. One row hands out every id of the vault (on Citus, a row on the coordinator); taking
+/// a block per process keeps single creates from serializing on that row's lock and commit.
+/// A process that stops leaves at most this many ids unused (ids are unique by allocation and
+/// may have gaps, never repeats).
+const IID_BLOCK: u64 = 1024;
 
 /// Group commit for [`Store::append_audit`]: concurrent callers in this process share one
 /// transaction. The access-log counter row is locked from its increment to the commit (that
@@ -550,7 +564,10 @@ fn stored_version(c: &mut impl GenericClient) -> Result<u32, StoreError> {
 /// calling a function, which must not run with the admin's privileges. The app role, which
 /// receives grants on the keys, is taken from `kura_keys.meta` and must match
 /// `kura_data.meta`, so the data owner cannot redirect the key grants to a role of its choice.
-fn stored_state(tx: &mut postgres::Transaction<'_>) -> Result<(u32, Roles), StoreError> {
+fn stored_state(
+    tx: &mut postgres::Transaction<'_>,
+    on_citus: bool,
+) -> Result<(u32, Roles), StoreError> {
     let row = tx.query_one(
         "SELECT (SELECT nspowner::regrole::text FROM pg_catalog.pg_namespace WHERE nspname = $1), \
                 (SELECT nspowner::regrole::text FROM pg_catalog.pg_namespace WHERE nspname = $2)",
@@ -565,10 +582,20 @@ fn stored_state(tx: &mut postgres::Transaction<'_>) -> Result<(u32, Roles), Stor
         data_reader: "kura_check_reader".into(),
     };
     partial.check()?;
-    tx.batch_execute(&format!("SET LOCAL ROLE {}", ident(&keys_owner)))?;
+    refuse_planted_code(tx, &partial)?;
+    // On Citus the owners cannot be used (they cannot log in, and a read of a reference
+    // table may go to a worker); the check above is what makes reading as the admin safe.
+    let as_owner = |tx: &mut postgres::Transaction<'_>, owner: &str| {
+        if on_citus {
+            Ok(())
+        } else {
+            tx.batch_execute(&format!("SET LOCAL ROLE {}", ident(owner)))
+        }
+    };
+    as_owner(tx, &keys_owner)?;
     let keys_version = schema_version(tx, KEYS_SCHEMA)?;
     let keys_app = meta_text(tx, KEYS_SCHEMA, "role_app")?;
-    tx.batch_execute(&format!("SET LOCAL ROLE {}", ident(&data_owner)))?;
+    as_owner(tx, &data_owner)?;
     let data_version = schema_version(tx, DATA_SCHEMA)?;
     let data_app = meta_text(tx, DATA_SCHEMA, "role_app")?;
     let data_reader = meta_text(tx, DATA_SCHEMA, "role_data_reader")?;
@@ -593,8 +620,40 @@ fn stored_state(tx: &mut postgres::Transaction<'_>) -> Result<(u32, Roles), Stor
     Ok((data_version, roles))
 }
 
-/// Creates a NOLOGIN role unless it exists; safe against a concurrent creator.
-fn ensure_role(c: &mut Client, name: &str) -> Result<(), StoreError> {
+/// Refuses when the owner roles own code, or attached it to kura's tables
+/// ([`citus::planted_code`]): a migration must not run it with the admin's privileges.
+fn refuse_planted_code(c: &mut impl GenericClient, roles: &Roles) -> Result<(), StoreError> {
+    let found = citus::planted_code(c, roles)?;
+    if found.is_empty() {
+        return Ok(());
+    }
+    Err(StoreError::Corrupt(format!(
+        "kura's schemas hold code kura did not create, which a migration would run: {}; \
+         remove it (as a superuser) and check who could act as the owner roles",
+        found.join("; ")
+    )))
+}
+
+/// Creates a NOLOGIN role unless it exists; safe against a concurrent creator. On Citus
+/// the role is created by a plain `CREATE ROLE` (which Citus carries to the workers; a `DO`
+/// block it would not).
+fn ensure_role(c: &mut Client, name: &str, on_citus: bool) -> Result<(), StoreError> {
+    if on_citus {
+        let exists = c
+            .query_opt(
+                "SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = $1",
+                &[&name],
+            )?
+            .is_some();
+        if !exists {
+            match c.batch_execute(&format!("CREATE ROLE {} NOLOGIN", ident(name))) {
+                Ok(()) => {}
+                Err(e) if e.code() == Some(&SqlState::DUPLICATE_OBJECT) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        return Ok(());
+    }
     let lit = name.replace('\'', "''");
     c.batch_execute(&format!(
         "DO $kura$ BEGIN
@@ -616,9 +675,19 @@ fn apply_migrations(
     tx: &mut postgres::Transaction<'_>,
     roles: &Roles,
     from: u32,
+    on_citus: bool,
 ) -> Result<(), StoreError> {
-    let set_keys = format!("SET LOCAL ROLE {}", ident(&roles.keys_owner));
-    let set_data = format!("SET LOCAL ROLE {}", ident(&roles.data_owner));
+    // On Citus: as the admin's login role (see `citus`), new tables handed to their owner;
+    // DDL and writes in one transaction need Citus's sequential mode.
+    let (set_keys, set_data) = if on_citus {
+        tx.batch_execute("SET LOCAL citus.multi_shard_modify_mode TO 'sequential'")?;
+        ("RESET ROLE".to_owned(), "RESET ROLE".to_owned())
+    } else {
+        (
+            format!("SET LOCAL ROLE {}", ident(&roles.keys_owner)),
+            format!("SET LOCAL ROLE {}", ident(&roles.data_owner)),
+        )
+    };
     let app = ident(&roles.app);
     let reader = ident(&roles.data_reader);
     let version_sql = |schema: &str| {
@@ -635,6 +704,10 @@ fn apply_migrations(
         tx.batch_execute(&set_data)?;
         tx.batch_execute(m.data)?;
         tx.execute(version_sql(DATA_SCHEMA).as_str(), &[&v])?;
+        if on_citus {
+            citus::give_tables_to_owner(tx, KEYS_SCHEMA, &roles.keys_owner)?;
+            citus::give_tables_to_owner(tx, DATA_SCHEMA, &roles.data_owner)?;
+        }
     }
     tx.batch_execute(&set_keys)?;
     tx.batch_execute(&KEYS_GRANTS.replace("{app}", &app))?;
@@ -682,8 +755,9 @@ impl PostgresStore {
         if schemas_present(&mut c)? != (false, false) {
             return Err(StoreError::AlreadyInitialized(where_));
         }
+        let on_citus = citus::citus_version(&mut c)?.is_some();
         for r in roles.all() {
-            ensure_role(&mut c, r)?;
+            ensure_role(&mut c, r, on_citus)?;
         }
         let superuser: bool = c
             .query_one(
@@ -709,13 +783,17 @@ impl PostgresStore {
             ident(&roles.keys_owner),
             ident(&roles.data_owner)
         ))?;
-        apply_migrations(&mut tx, roles, 0)?;
-        tx.batch_execute(&format!("SET LOCAL ROLE {}", ident(&roles.keys_owner)))?;
+        apply_migrations(&mut tx, roles, 0, on_citus)?;
+        if !on_citus {
+            tx.batch_execute(&format!("SET LOCAL ROLE {}", ident(&roles.keys_owner)))?;
+        }
         tx.execute(
             "INSERT INTO kura_keys.meta (key, value) VALUES ('vault_id', $1), ('role_app', $2)",
             &[&vault_id.as_slice(), &roles.app.as_bytes()],
         )?;
-        tx.batch_execute(&format!("SET LOCAL ROLE {}", ident(&roles.data_owner)))?;
+        if !on_citus {
+            tx.batch_execute(&format!("SET LOCAL ROLE {}", ident(&roles.data_owner)))?;
+        }
         let meta: [(&str, &[u8]); 5] = [
             ("vault_id", vault_id.as_slice()),
             ("role_data_owner", roles.data_owner.as_bytes()),
@@ -746,18 +824,67 @@ impl PostgresStore {
         if schemas_present(&mut c)? != (true, true) {
             return Err(StoreError::NotInitialized(describe(&config)));
         }
+        let on_citus = citus::citus_version(&mut c)?.is_some();
         let mut tx = c.transaction()?;
         tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])?;
-        let (found, roles) = stored_state(&mut tx)?;
+        let (found, roles) = stored_state(&mut tx, on_citus)?;
         if found > SCHEMA_VERSION {
             return Err(StoreError::SchemaTooNew {
                 found,
                 known: SCHEMA_VERSION,
             });
         }
-        apply_migrations(&mut tx, &roles, found)?;
+        apply_migrations(&mut tx, &roles, found, on_citus)?;
         tx.commit()?;
+        // A distributed vault's new tables get their place (and a distribution that an
+        // earlier run left half done is finished).
+        if on_citus && meta_value(&mut c, DATA_SCHEMA, citus::META_DISTRIBUTION)?.is_some() {
+            citus::place_tables(&mut c)?;
+        }
         Ok(SCHEMA_VERSION)
+    }
+
+    /// Distributes the vault in the database `url` points to over its Citus cluster: every
+    /// table to its place ([`citus::PLACEMENTS`]), idempotently, and records in
+    /// `kura_data.meta` that the vault is distributed, so `kura migrate` places the tables
+    /// later versions add. Connect as the admin that ran `kura init`, on the coordinator,
+    /// after the workers were added. Returns each table, its place and what was done.
+    ///
+    /// # Errors
+    /// [`StoreError::Backend`] naming the problem when the Citus extension is not installed in
+    /// the database, when a table has no place in this build or is placed differently;
+    /// [`StoreError::NotInitialized`]; [`StoreError::Corrupt`] when the owners planted code.
+    pub fn distribute(
+        url: &str,
+    ) -> Result<Vec<(String, citus::Placement, &'static str)>, StoreError> {
+        let config = parse_url(url)?;
+        let mut c = connect(&config)?;
+        if schemas_present(&mut c)? != (true, true) {
+            return Err(StoreError::NotInitialized(describe(&config)));
+        }
+        if citus::citus_version(&mut c)?.is_none() {
+            return Err(StoreError::Backend(format!(
+                "the Citus extension is not installed in {}: run CREATE EXTENSION citus there \
+                 and on every worker, add the workers (citus_add_node), then distribute again \
+                 (docs/scale-out.md)",
+                describe(&config)
+            )));
+        }
+        let mut tx = c.transaction()?;
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])?;
+        let (found, _roles) = stored_state(&mut tx, true)?;
+        if found != SCHEMA_VERSION {
+            return Err(StoreError::Corrupt(format!(
+                "schema version {found} is not {SCHEMA_VERSION}; run `kura migrate` first"
+            )));
+        }
+        tx.execute(
+            "INSERT INTO kura_data.meta (key, value) VALUES ($1, 'citus') \
+             ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
+            &[&citus::META_DISTRIBUTION],
+        )?;
+        tx.commit()?;
+        citus::place_tables(&mut c)
     }
 
     /// Opens an existing vault, refusing a schema newer than this build's (upgrade kura) or
@@ -821,6 +948,7 @@ impl PostgresStore {
             pool,
             vault_id,
             appends: GroupAppend::default(),
+            iids: Mutex::new((0, 0)),
         })
     }
 }
@@ -910,11 +1038,23 @@ impl Store for PostgresStore {
     fn reserve_iids(&self, n: u64) -> Result<u64, StoreError> {
         const SQL: &str =
             "UPDATE kura_data.counters SET next = next + $1 WHERE name = 'iid' RETURNING next - $1";
+        // Held across the round trip: a second caller waits for the block this one fetches
+        // instead of fetching its own.
+        let mut block = lock(&self.iids);
+        let (next, end) = *block;
+        if end - next >= n {
+            *block = (next + n, end);
+            return Ok(next);
+        }
+        let take = n
+            .checked_add(IID_BLOCK)
+            .ok_or_else(|| StoreError::Backend("internal id overflow".into()))?;
         let mut conn = self.pool.get()?;
         let Conn { client, stmts } = &mut *conn;
         let stmt = prepared(client, stmts, SQL)?;
-        let first: i64 = client.query_one(&stmt, &[&to_i64(n)?])?.get(0);
-        Ok(first as u64)
+        let first = client.query_one(&stmt, &[&to_i64(take)?])?.get::<_, i64>(0) as u64;
+        *block = (first + n, first + take);
+        Ok(first)
     }
 
     fn insert_subjects(&self, batch: &[NewSubject], audit: &[AuditLeaf]) -> Result<(), StoreError> {
@@ -974,16 +1114,19 @@ impl Store for PostgresStore {
         }
         if batch.iter().any(|s| !s.tokens.is_empty()) {
             let sink = tx.copy_in(
-                "COPY kura_data.blind_index (token, subject_id) FROM STDIN (FORMAT binary)",
+                "COPY kura_data.blind_index (token, subject_id, collection, iid) \
+                 FROM STDIN (FORMAT binary)",
             )?;
-            let mut w = BinaryCopyInWriter::new(sink, &[Type::BYTEA, Type::UUID]);
+            let mut w =
+                BinaryCopyInWriter::new(sink, &[Type::BYTEA, Type::UUID, Type::TEXT, Type::INT8]);
             for s in batch {
+                let iid = to_i64(s.iid)?;
                 let mut seen: Vec<&BlindToken> = Vec::with_capacity(s.tokens.len());
                 for t in &s.tokens {
                     // Two fields with one token value index the subject once.
                     if !seen.contains(&t) {
                         seen.push(t);
-                        w.write(&[&t.as_slice(), &s.id])?;
+                        w.write(&[&t.as_slice(), &s.id, &s.collection, &iid])?;
                     }
                 }
             }
@@ -1034,15 +1177,16 @@ impl Store for PostgresStore {
         update: &SubjectUpdate,
         audit: &[AuditLeaf],
     ) -> Result<UpdateOutcome, StoreError> {
-        const READ: &str = "SELECT version, tokens FROM kura_data.subjects \
+        const READ: &str = "SELECT version, tokens, iid FROM kura_data.subjects \
              WHERE subject_id = $1 AND collection = $2";
         const WRITE: &str = "UPDATE kura_data.subjects \
              SET fields = $4, tokens = $5, version = version + 1 \
              WHERE subject_id = $1 AND collection = $2 AND version = $3 RETURNING version";
         const UNINDEX: &str =
             "DELETE FROM kura_data.blind_index WHERE subject_id = $1 AND token = ANY($2::bytea[])";
-        const INDEX: &str = "INSERT INTO kura_data.blind_index (token, subject_id) \
-             SELECT DISTINCT t, $1::uuid FROM unnest($2::bytea[]) AS t ON CONFLICT DO NOTHING";
+        const INDEX: &str = "INSERT INTO kura_data.blind_index (token, subject_id, collection, iid) \
+             SELECT DISTINCT t, $1::uuid, $3::text, $4::bigint FROM unnest($2::bytea[]) AS t \
+             ON CONFLICT DO NOTHING";
         let mut conn = self.pool.get()?;
         let Conn { client, stmts } = &mut *conn;
         let mut tx = client.transaction()?;
@@ -1058,6 +1202,7 @@ impl Store for PostgresStore {
         // then matches nothing if that writer moved the version on. Versions only grow, so
         // when it does match, `old` are the tokens of exactly the version it replaced.
         let old = tokens_from_blob(row.get(1))?;
+        let iid: i64 = row.get(2);
         let write = prepared(&mut tx, stmts, WRITE)?;
         let new_blob = tokens_to_blob(&update.tokens);
         let written = tx.query_opt(
@@ -1096,7 +1241,7 @@ impl Store for PostgresStore {
             .collect();
         if !added.is_empty() {
             let s = prepared(&mut tx, stmts, INDEX)?;
-            tx.execute(&s, &[&update.id, &added])?;
+            tx.execute(&s, &[&update.id, &added, &update.collection, &iid])?;
         }
         append_leaves(&mut tx, stmts, audit)?;
         tx.commit()?;
@@ -1173,14 +1318,11 @@ impl Store for PostgresStore {
         token: &BlindToken,
         limit: usize,
     ) -> Result<Vec<SearchHit>, StoreError> {
-        // The lateral `LIMIT 1` keeps the plan "token first, then each subject by primary
-        // key" whatever the statistics say. As a plain join, a generic plan on tables not yet
-        // analyzed (a fresh import) walked every subject in `iid` order instead: 118 ms
-        // against 0.2 ms per search at 100k subjects.
-        const SQL: &str = "SELECT s.subject_id, s.iid FROM kura_data.blind_index b \
-             CROSS JOIN LATERAL (SELECT x.subject_id, x.iid FROM kura_data.subjects x \
-               WHERE x.subject_id = b.subject_id AND x.collection = $2 LIMIT 1) s \
-             WHERE b.token = $1 ORDER BY s.iid LIMIT $3";
+        // One table, one key: the index entry carries its subject's collection and internal
+        // id (schema 11), written and deleted with the subject in one transaction. On Citus
+        // `blind_index` is distributed by token, so this is one shard (docs/scale-out.md).
+        const SQL: &str = "SELECT subject_id, iid FROM kura_data.blind_index \
+             WHERE token = $1 AND collection = $2 ORDER BY iid LIMIT $3";
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let mut conn = self.pool.get()?;
         let Conn { client, stmts } = &mut *conn;

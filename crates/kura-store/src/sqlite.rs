@@ -38,6 +38,7 @@ const DATA_MIGRATIONS: &[&str] = &[
     include_str!("sqlite/data_v8.sql"),
     include_str!("sqlite/data_v9.sql"),
     include_str!("sqlite/data_v10.sql"),
+    include_str!("sqlite/data_v11.sql"),
 ];
 const KEYS_MIGRATIONS: &[&str] = &[
     include_str!("sqlite/keys_v1.sql"),
@@ -50,6 +51,7 @@ const KEYS_MIGRATIONS: &[&str] = &[
     include_str!("sqlite/keys_v8.sql"),
     include_str!("sqlite/keys_v9.sql"),
     include_str!("sqlite/keys_v10.sql"),
+    include_str!("sqlite/keys_v11.sql"),
 ];
 
 /// Name of the data file inside the data directory.

@@ -105,6 +105,25 @@ pub struct TestDatabase {
     admin_url: String,
     name: String,
     url: String,
+    /// Admin URLs of the Citus workers holding a database of the same name (empty on plain
+    /// PostgreSQL).
+    workers: Vec<String>,
+}
+
+/// The Citus coordinator's admin URL, from `KURA_TEST_CITUS_URL` (opt-in: unset, the Citus
+/// suite skips, under CI too, since CI has no Citus).
+pub fn citus_admin_url() -> Option<String> {
+    std::env::var("KURA_TEST_CITUS_URL")
+        .ok()
+        .filter(|v| !v.is_empty())
+}
+
+/// `url` pointed at another host and port (`postgres://` URLs only).
+fn with_host(url: &str, host: &str, port: i32) -> String {
+    let config = parse_url(url).expect("a postgres url");
+    let user = config.get_user().unwrap_or("postgres");
+    let db = config.get_dbname().unwrap_or("postgres");
+    format!("postgres://{user}@{host}:{port}/{db}")
 }
 
 static COUNTER: AtomicU32 = AtomicU32::new(0);
@@ -166,7 +185,93 @@ impl TestDatabase {
             admin_url,
             name,
             url,
+            workers: Vec::new(),
         })
+    }
+
+    /// A fresh database on the Citus cluster `KURA_TEST_CITUS_URL` names (the coordinator's
+    /// admin database, which lists the workers in `pg_dist_node`): created on the coordinator
+    /// and every worker, with the extension and the workers added, as
+    /// `docs/scale-out.md` tells an operator. `None` (with a message) when the variable is
+    /// unset.
+    ///
+    /// # Panics
+    /// When the cluster is named but cannot be set up.
+    pub fn create_citus(label: &str) -> Option<Self> {
+        let Some(admin_url) = citus_admin_url() else {
+            let _ = writeln!(
+                std::io::stderr(),
+                "SKIPPED Citus test `{label}`: set KURA_TEST_CITUS_URL to a coordinator \
+                 (bench/citus/cluster.sh)"
+            );
+            return None;
+        };
+        // Adding nodes to two new databases at once fails on the workers ("tuple
+        // concurrently updated"): one set-up at a time in this process.
+        static SETUP: std::sync::Mutex<()> = std::sync::Mutex::new(());
+        let _one = SETUP
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let config = parse_url(&admin_url).expect("KURA_TEST_CITUS_URL is not a postgres url");
+        let mut admin = connect(&config).expect("cannot reach the Citus coordinator");
+        let nodes: Vec<(String, i32)> = admin
+            .query(
+                "SELECT nodename, nodeport FROM pg_dist_node WHERE groupid > 0 AND isactive \
+                 ORDER BY groupid",
+                &[],
+            )
+            .expect("KURA_TEST_CITUS_URL's database has no Citus metadata")
+            .iter()
+            .map(|r| (r.get(0), r.get(1)))
+            .collect();
+        assert!(!nodes.is_empty(), "the Citus coordinator lists no worker");
+        let (chost, cport) = match (config.get_hosts().first(), config.get_ports().first()) {
+            (Some(::postgres::config::Host::Tcp(h)), Some(p)) => (h.clone(), i32::from(*p)),
+            _ => panic!("KURA_TEST_CITUS_URL must name a TCP host and port"),
+        };
+        let clean: String = label
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() {
+                    c.to_ascii_lowercase()
+                } else {
+                    '_'
+                }
+            })
+            .take(20)
+            .collect();
+        let name = format!(
+            "kura_c_{clean}_{}_{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::Relaxed)
+        );
+        let workers: Vec<String> = nodes
+            .iter()
+            .map(|(h, p)| with_host(&admin_url, h, *p))
+            .collect();
+        let db = TestDatabase {
+            admin_url: admin_url.clone(),
+            name: name.clone(),
+            url: with_database(&admin_url, &name),
+            workers: workers.clone(),
+        };
+        for node in std::iter::once(&admin_url).chain(&workers) {
+            let mut c = connect(&parse_url(node).unwrap()).expect("cannot reach a Citus node");
+            c.batch_execute(&format!("CREATE DATABASE {}", ident(&name)))
+                .unwrap_or_else(|e| panic!("cannot create {name} on {node}: {e}"));
+            let mut n = connect(&parse_url(&with_database(node, &name)).unwrap()).unwrap();
+            n.batch_execute("CREATE EXTENSION citus").unwrap();
+        }
+        let mut c = db.admin();
+        c.execute(
+            "SELECT citus_set_coordinator_host($1, $2)",
+            &[&chost, &cport],
+        )
+        .unwrap();
+        for (h, p) in &nodes {
+            c.execute("SELECT citus_add_node($1, $2)", &[h, p]).unwrap();
+        }
+        Some(db)
     }
 
     /// URL of the test database (as the admin user).
@@ -239,6 +344,14 @@ impl Drop for TestDatabase {
         )) {
             eprintln!("warning: cannot drop test database {}: {e}", self.name);
             return;
+        }
+        for w in &self.workers {
+            if let Ok(mut c) = parse_url(w).and_then(|c| connect(&c)) {
+                let _ = c.batch_execute(&format!(
+                    "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                    ident(&self.name)
+                ));
+            }
         }
         let roles = Roles::derive(&self.name);
         let login = format!("{}_login", roles.app);

@@ -1,6 +1,9 @@
 //! [`CardStore`] for PostgreSQL: metadata in `kura_data.cards`, secrets in
 //! `kura_keys.card_keys` and `kura_keys.card_lookup`, all keyed by `subject_id` (the
-//! distribution column, docs/scale-out.md).
+//! distribution column, docs/scale-out.md), and the way from a token to its subject in
+//! `kura_data.card_index`, keyed by token (on Citus distributed by it, so a lookup by token
+//! is one shard, then one subject's shard). `card_index`'s primary key is what makes a token
+//! unique.
 //!
 //! One transaction per write, across both schemas: an insert first holds the subject's
 //! data-key row `FOR SHARE` (refusing the card when there is none; an erasure locks the row
@@ -33,12 +36,33 @@ pub(super) fn card_tokens(
         .collect())
 }
 
+const UNINDEX_ALL: &str =
+    "DELETE FROM kura_data.card_index WHERE token = ANY($1::text[]) AND subject_id = $2";
+
+/// The subject of the card `token`, from `card_index`.
+fn subject_of(
+    client: &mut impl GenericClient,
+    stmts: &mut std::collections::HashMap<&'static str, postgres::Statement>,
+    token: &str,
+) -> Result<Option<Uuid>, StoreError> {
+    const SQL: &str = "SELECT subject_id FROM kura_data.card_index WHERE token = $1";
+    let stmt = prepared(client, stmts, SQL)?;
+    Ok(client.query_opt(&stmt, &[&token])?.map(|r| r.get(0)))
+}
+
 /// Deletes every card of `subject` in the caller's transaction: secrets first.
 pub(super) fn erase_subject_cards(
     tx: &mut postgres::Transaction<'_>,
     stmts: &mut std::collections::HashMap<&'static str, postgres::Statement>,
     subject: &Uuid,
 ) -> Result<(), StoreError> {
+    // The token index entries first, by token (one shard each on Citus), then the rest by
+    // subject.
+    let tokens = card_tokens(tx, stmts, subject)?;
+    if !tokens.is_empty() {
+        let unindex = prepared(tx, stmts, UNINDEX_ALL)?;
+        tx.execute(&unindex, &[&tokens, subject])?;
+    }
     for sql in [
         "DELETE FROM kura_keys.card_keys WHERE subject_id = $1",
         "DELETE FROM kura_keys.card_lookup WHERE subject_id = $1",
@@ -80,6 +104,9 @@ impl CardStore for PostgresStore {
         const META: &str = "INSERT INTO kura_data.cards (subject_id, token, subject_iid, \
              collection, brand, last4, exp_month, exp_year, created) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
+        // A token drawn twice (2^-128 per pair) fails here, on the primary key, and the
+        // whole insert with it.
+        const INDEX: &str = "INSERT INTO kura_data.card_index (token, subject_id) VALUES ($1, $2)";
         let m = &card.meta;
         let s = &card.secret;
         let mut conn = self.pool.get()?;
@@ -111,6 +138,8 @@ impl CardStore for PostgresStore {
                 &s.sealed_holder,
             ],
         )?;
+        let index = prepared(&mut tx, stmts, INDEX)?;
+        tx.execute(&index, &[&m.token, &m.subject])?;
         let meta = prepared(&mut tx, stmts, META)?;
         tx.execute(
             &meta,
@@ -134,39 +163,51 @@ impl CardStore for PostgresStore {
 
     fn card(&self, token: &str) -> Result<Option<CardMeta>, StoreError> {
         const SQL: &str = "SELECT token, subject_id, subject_iid, collection, brand, last4, \
-             exp_month, exp_year, created FROM kura_data.cards WHERE token = $1";
+             exp_month, exp_year, created FROM kura_data.cards \
+             WHERE subject_id = $1 AND token = $2";
         let mut conn = self.pool.get()?;
         let Conn { client, stmts } = &mut *conn;
+        let Some(subject) = subject_of(client, stmts, token)? else {
+            return Ok(None);
+        };
         let stmt = prepared(client, stmts, SQL)?;
-        Ok(client.query_opt(&stmt, &[&token])?.map(|r| CardMeta {
-            token: r.get(0),
-            subject: r.get(1),
-            subject_iid: r.get::<_, i64>(2).max(0) as u64,
-            collection: r.get(3),
-            brand: r.get(4),
-            last4: r.get(5),
-            exp_month: r.get::<_, i16>(6).clamp(0, 255) as u8,
-            exp_year: r.get::<_, i16>(7).max(0) as u16,
-            created_unix: r.get::<_, i64>(8).max(0) as u64,
-        }))
+        Ok(client
+            .query_opt(&stmt, &[&subject, &token])?
+            .map(|r| CardMeta {
+                token: r.get(0),
+                subject: r.get(1),
+                subject_iid: r.get::<_, i64>(2).max(0) as u64,
+                collection: r.get(3),
+                brand: r.get(4),
+                last4: r.get(5),
+                exp_month: r.get::<_, i16>(6).clamp(0, 255) as u8,
+                exp_year: r.get::<_, i16>(7).max(0) as u16,
+                created_unix: r.get::<_, i64>(8).max(0) as u64,
+            }))
     }
 
     fn card_secret(&self, token: &str) -> Result<Option<CardSecret>, StoreError> {
         const SQL: &str = "SELECT kek_version, wrapped, sealed_pan, sealed_holder \
-             FROM kura_keys.card_keys WHERE token = $1";
+             FROM kura_keys.card_keys WHERE subject_id = $1 AND token = $2";
         let mut conn = self.pool.get()?;
         let Conn { client, stmts } = &mut *conn;
+        let Some(subject) = subject_of(client, stmts, token)? else {
+            return Ok(None);
+        };
         let stmt = prepared(client, stmts, SQL)?;
-        Ok(client.query_opt(&stmt, &[&token])?.map(|r| CardSecret {
-            kek_version: r.get::<_, i32>(0).max(0) as u32,
-            wrapped_key: r.get(1),
-            sealed_pan: r.get(2),
-            sealed_holder: r.get(3),
-        }))
+        Ok(client
+            .query_opt(&stmt, &[&subject, &token])?
+            .map(|r| CardSecret {
+                kek_version: r.get::<_, i32>(0).max(0) as u32,
+                wrapped_key: r.get(1),
+                sealed_pan: r.get(2),
+                sealed_holder: r.get(3),
+            }))
     }
 
     fn delete_card(&self, token: &str, audit: &[AuditLeaf]) -> Result<bool, StoreError> {
-        const FIND: &str = "SELECT subject_id FROM kura_data.cards WHERE token = $1";
+        const UNINDEX: &str =
+            "DELETE FROM kura_data.card_index WHERE token = $1 AND subject_id = $2";
         const SHRED: &str = "DELETE FROM kura_keys.card_keys WHERE subject_id = $1 AND token = $2";
         const UNLOOK: &str =
             "DELETE FROM kura_keys.card_lookup WHERE subject_id = $1 AND token = $2";
@@ -174,11 +215,9 @@ impl CardStore for PostgresStore {
         let mut conn = self.pool.get()?;
         let Conn { client, stmts } = &mut *conn;
         let mut tx = client.transaction()?;
-        let find = prepared(&mut tx, stmts, FIND)?;
-        let Some(row) = tx.query_opt(&find, &[&token])? else {
+        let Some(subject) = subject_of(&mut tx, stmts, token)? else {
             return Ok(false);
         };
-        let subject: Uuid = row.get(0);
         // Secrets first; the metadata row decides whether this call deleted the card (a
         // concurrent deletion waits on its row lock, then deletes nothing).
         let mut removed = 0;
@@ -186,6 +225,8 @@ impl CardStore for PostgresStore {
             let stmt = prepared(&mut tx, stmts, sql)?;
             removed = tx.execute(&stmt, &[&subject, &token])?;
         }
+        let unindex = prepared(&mut tx, stmts, UNINDEX)?;
+        tx.execute(&unindex, &[&token, &subject])?;
         if removed == 0 {
             tx.rollback()?;
             return Ok(false);

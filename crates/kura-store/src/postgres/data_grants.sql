@@ -15,6 +15,7 @@ GRANT SELECT, INSERT ON kura_data.audit_subjects TO {app};
 GRANT SELECT, INSERT, UPDATE, DELETE ON kura_data.credential_state TO {app};
 GRANT SELECT, INSERT, UPDATE, DELETE ON kura_data.recovery_tokens TO {app};
 GRANT SELECT, INSERT, DELETE ON kura_data.cards TO {app};
+GRANT SELECT, INSERT, DELETE ON kura_data.card_index TO {app};
 GRANT SELECT, INSERT ON kura_data.organizations TO {app};
 GRANT SELECT, INSERT, UPDATE ON kura_data.principals TO {app};
 GRANT SELECT, INSERT, UPDATE ON kura_data.incidents TO {app};
