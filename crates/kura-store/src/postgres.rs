@@ -844,6 +844,16 @@ impl PostgresStore {
         Ok(SCHEMA_VERSION)
     }
 
+    /// The Citus extension's version in the database `url` points to, if it is installed.
+    ///
+    /// # Errors
+    /// Connection failures.
+    pub fn citus_version(url: &str) -> Result<Option<String>, StoreError> {
+        let config = parse_url(url)?;
+        let mut c = connect(&config)?;
+        citus::citus_version(&mut c)
+    }
+
     /// Distributes the vault in the database `url` points to over its Citus cluster: every
     /// table to its place ([`citus::PLACEMENTS`]), idempotently, and records in
     /// `kura_data.meta` that the vault is distributed, so `kura migrate` places the tables

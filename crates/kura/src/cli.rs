@@ -65,6 +65,19 @@ pub enum Command {
         /// instead of text.
         #[arg(long)]
         json: bool,
+        /// Distribute the new vault over the Citus cluster its PostgreSQL URL names (the
+        /// coordinator, with the workers added): every table to its place
+        /// (`docs/scale-out.md`). Refused, before anything is created, without the Citus
+        /// extension.
+        #[arg(long)]
+        distribute: bool,
+    },
+    /// Distribute an existing PostgreSQL vault over its Citus cluster: every table to its
+    /// documented place, what is placed already left alone (safe to run again; `kura
+    /// migrate` places the tables later versions add).
+    Distribute {
+        #[command(flatten)]
+        vault: VaultArgs,
     },
     /// Break glass: issue a new operator key, as a new operator principal of `--org`, to
     /// whoever has local access to the vault's key file (for when every operator key is

@@ -51,34 +51,47 @@ fn kura(args: &[&str], cwd: &Path) -> (i32, String, String) {
 
 /// `kura init` on a fresh database; `None` when PostgreSQL is unavailable (and not CI).
 fn pg_vault(label: &str) -> Option<PgVault> {
-    let db = TestDatabase::create(label)?;
+    Some(pg_vault_in(TestDatabase::create(label)?, false))
+}
+
+/// `kura init --distribute` on a fresh database of the Citus cluster `KURA_TEST_CITUS_URL`
+/// names; `None` when it is unset (opt-in: CI has no Citus).
+fn citus_vault(label: &str) -> Option<PgVault> {
+    Some(pg_vault_in(TestDatabase::create_citus(label)?, true))
+}
+
+fn pg_vault_in(db: TestDatabase, distribute: bool) -> PgVault {
     let tmp = tempfile::tempdir().unwrap();
     let key_file = tmp.path().join("kura.key");
     let admin_url = db.url().to_owned();
-    let (code, out, err) = kura(
-        &util::with_owner(&[
-            "init",
-            "--store-url",
-            &admin_url,
-            "--key-file",
-            key_file.to_str().unwrap(),
-            "--json",
-        ]),
-        tmp.path(),
-    );
+    let mut args = vec![
+        "init",
+        "--store-url",
+        &admin_url,
+        "--key-file",
+        key_file.to_str().unwrap(),
+        "--json",
+    ];
+    if distribute {
+        args.push("--distribute");
+    }
+    let (code, out, err) = kura(&util::with_owner(&args), tmp.path());
     assert_eq!(code, 0, "kura init on PostgreSQL failed: {err}");
     let v: Value = serde_json::from_str(out.trim()).unwrap();
     let operator_key = v["operator_key"].as_str().unwrap().to_owned();
     assert!(key_file.exists(), "init wrote no key file");
+    if distribute {
+        assert!(err.contains("distributed by token"), "{err}");
+    }
     let app_url = db.app_url();
-    Some(PgVault {
+    PgVault {
         admin_url,
         app_url,
         key_file,
         operator_key,
         tmp,
         db,
-    })
+    }
 }
 
 impl PgVault {
@@ -202,6 +215,19 @@ fn init_serve_and_round_trip_on_postgres() {
     let Some(v) = pg_vault("e2e_round_trip") else {
         return;
     };
+    round_trip(v);
+}
+
+/// The same on a distributed vault (opt-in, `KURA_TEST_CITUS_URL`).
+#[test]
+fn init_distribute_serve_and_round_trip_on_citus() {
+    let Some(v) = citus_vault("e2e_round_trip") else {
+        return;
+    };
+    round_trip(v);
+}
+
+fn round_trip(v: PgVault) {
     let mut s = v.serve("a");
     let id = s.create(&full_subject());
     let r = s.get(&subject_path(&id));
@@ -361,6 +387,19 @@ fn two_servers_on_one_database_under_concurrent_load() {
     let Some(v) = pg_vault("e2e_two_servers") else {
         return;
     };
+    two_servers(v);
+}
+
+/// The same with both servers on a distributed vault (opt-in, `KURA_TEST_CITUS_URL`).
+#[test]
+fn two_servers_on_a_distributed_vault_under_concurrent_load() {
+    let Some(v) = citus_vault("e2e_two_servers") else {
+        return;
+    };
+    two_servers(v);
+}
+
+fn two_servers(v: PgVault) {
     let started = Instant::now();
     let mut a = v.serve("a");
     let mut b = v.serve("b");
@@ -685,6 +724,19 @@ fn serve_refuses_a_newer_schema_and_migrate_works_on_a_current_one() {
     let Some(v) = pg_vault("e2e_schema_version") else {
         return;
     };
+    schema_versions(v);
+}
+
+/// The same on a distributed vault: `kura migrate` runs on it (issue 21's first failure).
+#[test]
+fn migrate_works_on_a_distributed_vault() {
+    let Some(v) = citus_vault("e2e_schema_version") else {
+        return;
+    };
+    schema_versions(v);
+}
+
+fn schema_versions(v: PgVault) {
     let current = kura_store::SCHEMA_VERSION;
     let newer = current + 1;
     set_schema_version(&v, newer);

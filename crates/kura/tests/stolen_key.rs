@@ -315,18 +315,28 @@ fn pg_serve(url: &str, key_file: &Path, cwd: &Path, name: &str, operator_key: &s
 
 /// `kura init` on `db` with its key file in `dir`: (key file, operator key, app-role URL).
 fn init_pg(db: &TestDatabase, dir: &Path) -> (std::path::PathBuf, String, String) {
+    init_pg_with(db, dir, false)
+}
+
+/// [`init_pg`], with `--distribute` when `distribute`.
+fn init_pg_with(
+    db: &TestDatabase,
+    dir: &Path,
+    distribute: bool,
+) -> (std::path::PathBuf, String, String) {
     let key_file = dir.join("kura.key");
-    let (code, out, err) = kura(
-        &util::with_owner(&[
-            "init",
-            "--store-url",
-            db.url(),
-            "--key-file",
-            key_file.to_str().unwrap(),
-            "--json",
-        ]),
-        dir,
-    );
+    let mut args = vec![
+        "init",
+        "--store-url",
+        db.url(),
+        "--key-file",
+        key_file.to_str().unwrap(),
+        "--json",
+    ];
+    if distribute {
+        args.push("--distribute");
+    }
+    let (code, out, err) = kura(&util::with_owner(&args), dir);
     assert_eq!(code, 0, "{err}");
     let op: Value = serde_json::from_str(out.trim()).unwrap();
     let op = op["operator_key"].as_str().unwrap().to_owned();
@@ -338,8 +348,22 @@ fn two_servers_alternating_and_a_restart_postgres() {
     let Some(db) = TestDatabase::create("stolen_key") else {
         return;
     };
+    two_servers_alternating(db, false);
+}
+
+/// The same on a distributed vault (opt-in, `KURA_TEST_CITUS_URL`): the containment windows
+/// live on the coordinator, the subjects on the workers.
+#[test]
+fn two_servers_alternating_and_a_restart_citus() {
+    let Some(db) = TestDatabase::create_citus("stolen_key") else {
+        return;
+    };
+    two_servers_alternating(db, true);
+}
+
+fn two_servers_alternating(db: TestDatabase, distribute: bool) {
     let tmp = tempfile::tempdir().unwrap();
-    let (key_file, op, app) = init_pg(&db, tmp.path());
+    let (key_file, op, app) = init_pg_with(&db, tmp.path(), distribute);
     let mut servers = vec![
         pg_serve(&app, &key_file, tmp.path(), "a", &op),
         pg_serve(&app, &key_file, tmp.path(), "b", &op),

@@ -32,11 +32,12 @@ pub enum Placement {
     Token,
     /// Hash-distributed on `iid` (the access log's subject history), on its own.
     Iid,
-    /// A reference table: a copy on every node, read locally, written to all (small, rarely
-    /// written, read on every request).
+    /// A reference table: a copy on every node, read locally, written to all (small and
+    /// written only by the admin or rarely).
     Reference,
     /// A Citus local table on the coordinator: one sequencer (the access log and its
-    /// counters), or small per-incident and per-principal state written often.
+    /// counters), the directory (organizations, principals, API keys), and per-incident and
+    /// per-principal state written often.
     Coordinator,
 }
 
@@ -70,10 +71,15 @@ pub const PLACEMENTS: &[(&str, Placement)] = &[
     ("kura_data.audit_subjects", Placement::Iid),
     ("kura_data.meta", Placement::Reference),
     ("kura_keys.meta", Placement::Reference),
-    ("kura_data.api_keys", Placement::Reference),
-    ("kura_data.organizations", Placement::Reference),
-    ("kura_data.principals", Placement::Reference),
     ("kura_keys.canaries", Placement::Reference),
+    // Read on every request, but only ever by kura through the coordinator, never joined on
+    // a worker: a reference table would buy nothing and cost a write on every node. And a
+    // reference table's foreign key makes Citus lock the referenced table on every worker
+    // (`principals` → `organizations`), which needs UPDATE on it, a privilege the app role
+    // must not have (seen: "permission denied for table organizations" at a suspension).
+    ("kura_data.organizations", Placement::Coordinator),
+    ("kura_data.principals", Placement::Coordinator),
+    ("kura_data.api_keys", Placement::Coordinator),
     ("kura_data.counters", Placement::Coordinator),
     ("kura_data.audit_log", Placement::Coordinator),
     ("kura_data.audit_hashes", Placement::Coordinator),
@@ -181,15 +187,6 @@ pub(super) fn place_tables(
                 )?;
                 "redistributed by token"
             }
-            // A table with a foreign key to one that became a reference table is made a
-            // Citus local table by Citus itself (`principals` after `organizations`).
-            Some(('n', 's', _)) if place == Placement::Reference => {
-                c.execute(
-                    "SELECT create_reference_table($1::text::regclass)",
-                    &[&table],
-                )?;
-                "placed"
-            }
             Some(f) => {
                 return Err(StoreError::Backend(format!(
                     "table {table} is already placed on Citus (method {:?}, column {:?}) but \
@@ -218,7 +215,8 @@ pub(super) fn place_tables(
                     }
                     Placement::Reference => "SELECT create_reference_table($1::text::regclass)",
                     Placement::Coordinator => {
-                        "SELECT citus_add_local_table_to_metadata($1::text::regclass)"
+                        "SELECT citus_add_local_table_to_metadata($1::text::regclass, \
+                           cascade_via_foreign_keys := true)"
                     }
                 };
                 c.execute(sql, &[&table])?;

@@ -78,13 +78,36 @@ fn complete_owner(mut o: OwnerArgs) -> Result<OwnerArgs> {
 
 /// Creates the vault, its owning organization and its first operator (a principal of that
 /// organization, listed, rotated, revoked and suspended like any other).
-pub fn create_vault(args: &VaultArgs, owner: OwnerArgs) -> Result<FirstOperator> {
+pub fn create_vault(args: &VaultArgs, owner: OwnerArgs, distribute: bool) -> Result<FirstOperator> {
     let r = resolve(args)?;
     // A bad schema is refused before anything is asked or created.
     r.config.schema()?;
+    if distribute {
+        let Location::Postgres(url) = &r.location else {
+            bail!(
+                "--distribute needs a PostgreSQL store on a Citus coordinator ([store] url or \
+                 KURA_STORE_URL); the embedded store has nothing to distribute"
+            );
+        };
+        if kura_store::postgres::PostgresStore::citus_version(url)?.is_none() {
+            bail!(
+                "--distribute: the Citus extension is not installed in the database the store \
+                 URL names; run CREATE EXTENSION citus there and on every worker and add the \
+                 workers (docs/scale-out.md); nothing was created"
+            );
+        }
+    }
     let owner = complete_owner(owner)?;
     let (store, _keys) = open::create(&r)?;
     drop(store);
+    if distribute {
+        if let Location::Postgres(url) = &r.location {
+            let placed = kura_store::postgres::PostgresStore::distribute(url).context(
+                "distributing the new vault (it was created; fix the cause and run `kura distribute`)",
+            )?;
+            print_placements(&placed);
+        }
+    }
     let stores = open::stores(&r)?;
     let org = directory::create_org(
         &*stores.directory,
@@ -127,9 +150,34 @@ pub fn create_vault(args: &VaultArgs, owner: OwnerArgs) -> Result<FirstOperator>
     })
 }
 
-pub fn run(args: &VaultArgs, owner: OwnerArgs, json: bool) -> Result<ExitCode> {
+/// Prints where each table went, to stderr (stdout may be `--json`).
+fn print_placements(placed: &[(String, kura_store::postgres::citus::Placement, &'static str)]) {
+    for (table, place, action) in placed {
+        eprintln!("{table:<34} {:<52} {action}", place.as_str());
+    }
+}
+
+/// `kura distribute`: places every table of an existing PostgreSQL vault on its Citus cluster.
+pub fn distribute(args: &VaultArgs) -> Result<ExitCode> {
     let r = resolve(args)?;
-    let first = create_vault(args, owner)?;
+    let Location::Postgres(url) = &r.location else {
+        bail!(
+            "kura distribute needs a PostgreSQL store on a Citus coordinator ([store] url or KURA_STORE_URL)"
+        );
+    };
+    let placed = kura_store::postgres::PostgresStore::distribute(url)?;
+    print_placements(&placed);
+    let new = placed.iter().filter(|p| p.2 != "already placed").count();
+    println!(
+        "{} tables in place on Citus ({new} placed or moved now)",
+        placed.len()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn run(args: &VaultArgs, owner: OwnerArgs, json: bool, distribute: bool) -> Result<ExitCode> {
+    let r = resolve(args)?;
+    let first = create_vault(args, owner, distribute)?;
     if json {
         println!(
             "{}",

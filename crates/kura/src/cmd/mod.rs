@@ -30,7 +30,13 @@ use crate::cli::{Cli, Command};
 /// Runs the parsed command line.
 pub fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
-        Command::Init { vault, owner, json } => init::run(&vault, owner, json),
+        Command::Init {
+            vault,
+            owner,
+            json,
+            distribute,
+        } => init::run(&vault, owner, json, distribute),
+        Command::Distribute { vault } => init::distribute(&vault),
         Command::BreakGlass {
             vault,
             org,
