@@ -100,13 +100,11 @@ pub fn create_vault(args: &VaultArgs, owner: OwnerArgs, distribute: bool) -> Res
     let owner = complete_owner(owner)?;
     let (store, _keys) = open::create(&r)?;
     drop(store);
-    if distribute {
-        if let Location::Postgres(url) = &r.location {
-            let placed = kura_store::postgres::PostgresStore::distribute(url).context(
-                "distributing the new vault (it was created; fix the cause and run `kura distribute`)",
-            )?;
-            print_placements(&placed);
-        }
+    if distribute && let Location::Postgres(url) = &r.location {
+        let placed = kura_store::postgres::PostgresStore::distribute(url).context(
+            "distributing the new vault (it was created; fix the cause and run `kura distribute`)",
+        )?;
+        print_placements(&placed);
     }
     let stores = open::stores(&r)?;
     let org = directory::create_org(
