@@ -278,6 +278,9 @@ pub struct TempDatabase {
     admin_url: String,
     name: String,
     url: String,
+    /// An existing database the bench was pointed at ([`TempDatabase::existing`]): on drop
+    /// only what the bench created in it goes, not the database.
+    existing: bool,
 }
 
 impl TempDatabase {
@@ -300,6 +303,37 @@ impl TempDatabase {
             admin_url: admin_url.to_owned(),
             url: with_database(admin_url, &name),
             name,
+            existing: false,
+        })
+    }
+
+    /// The database `url` names, as it is (a distributed database set up by hand, say). It
+    /// must hold no kura vault and no bench table: the bench creates them, and on drop removes
+    /// them (kura's two schemas, `public.people`, `public.audit`) and nothing else.
+    ///
+    /// # Errors
+    /// [`StoreError::AlreadyInitialized`] when kura's schemas or the bench's tables exist;
+    /// connection failures.
+    pub fn existing(url: &str) -> Result<Self, StoreError> {
+        let mut c = connect(url)?;
+        let row = c.query_one(
+            "SELECT current_database(), to_regnamespace('kura_data') IS NOT NULL \
+                 OR to_regnamespace('kura_keys') IS NOT NULL \
+                 OR to_regclass('public.people') IS NOT NULL OR to_regclass('public.audit') IS NOT NULL",
+            &[],
+        )?;
+        let name: String = row.get(0);
+        if row.get::<_, bool>(1) {
+            return Err(StoreError::AlreadyInitialized(format!(
+                "database {name:?} (the bench needs one without kura's schemas and without \
+                 public.people or public.audit)"
+            )));
+        }
+        Ok(TempDatabase {
+            admin_url: url.to_owned(),
+            name,
+            url: url.to_owned(),
+            existing: true,
         })
     }
 
@@ -325,6 +359,13 @@ impl Drop for TempDatabase {
         let Ok(mut c) = connect(&self.admin_url) else {
             return;
         };
+        if self.existing {
+            let _ = c.batch_execute(
+                "DROP SCHEMA IF EXISTS kura_data, kura_keys CASCADE; \
+                 DROP TABLE IF EXISTS public.people, public.audit",
+            );
+            return;
+        }
         let _ = c.batch_execute(&format!(
             "DROP DATABASE IF EXISTS {} WITH (FORCE)",
             ident(&self.name)
@@ -339,6 +380,38 @@ impl Drop for TempDatabase {
             let _ = c.batch_execute(&format!("DROP ROLE IF EXISTS {}", ident(r)));
         }
     }
+}
+
+/// The Citus cluster's shape behind `url`, when the database has Citus: (extension version,
+/// active workers, shards of `kura_data.subjects` or 0 before distribution).
+///
+/// # Errors
+/// Connection failures.
+pub fn citus_shape(url: &str) -> Result<Option<(String, i64, i64)>, StoreError> {
+    let mut c = connect(url)?;
+    let Some(version) = c
+        .query_opt(
+            "SELECT extversion FROM pg_extension WHERE extname = 'citus'",
+            &[],
+        )?
+        .map(|r| r.get::<_, String>(0))
+    else {
+        return Ok(None);
+    };
+    let workers: i64 = c
+        .query_one(
+            "SELECT count(*) FROM pg_dist_node WHERE groupid > 0 AND isactive",
+            &[],
+        )?
+        .get(0);
+    let shards: i64 = c
+        .query_one(
+            "SELECT count(*) FROM pg_dist_shard \
+              WHERE logicalrelid = to_regclass('kura_data.subjects')",
+            &[],
+        )?
+        .get(0);
+    Ok(Some((version, workers, shards)))
 }
 
 /// [`bench_postgres_with`] with [`BenchOptions::new`]`(n)`.

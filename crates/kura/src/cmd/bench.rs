@@ -60,6 +60,16 @@ pub struct BenchArgs {
         default_value = "postgres://postgres@127.0.0.1:5432/test"
     )]
     pub pg_url: String,
+    /// `pg-reads`: measure in the database `--pg-url` names, as it is (a Citus coordinator's
+    /// database, say), instead of a temporary one. It must hold no kura vault; the bench
+    /// creates one there, distributed when the database has the Citus extension, and removes
+    /// it (kura's schemas and its own tables) at the end.
+    #[arg(long)]
+    pub existing: bool,
+    /// `pg-reads --existing`: also run the same workload on a temporary database of this
+    /// (plain PostgreSQL) server in the same run, and report the ratios.
+    #[arg(long)]
+    pub baseline_pg_url: Option<String>,
     /// Also write the JSON report to this file.
     #[arg(long)]
     pub out: Option<PathBuf>,
@@ -498,7 +508,7 @@ fn open_vault(dir: &Path, log: bool) -> Result<Vault> {
     }
 }
 
-fn access() -> Access {
+pub(crate) fn access() -> Access {
     Access::operator("bench", "bench")
 }
 

@@ -4,6 +4,10 @@
 //! by as many clients, bare and with one group-committed audit row per request. Also the
 //! access log's append rate with 64 blocking clients. Issue 18's goals: reads at least 0.5
 //! of plaintext; appends at least 50,000 events/s.
+//!
+//! With `--existing` (issue 21) the same workload runs in the database `--pg-url` names (a
+//! Citus coordinator's: the vault is distributed there first), and with `--baseline-pg-url`
+//! once more on a plain server in the same run; the report gives both and their ratios.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -18,7 +22,9 @@ use kura_store::PostgresStore;
 use kura_vault::{Vault, VaultOptions};
 use serde_json::{Value, json};
 
-use super::bench::{BenchArgs, import_people, person, rate, read_and_search, sample};
+use super::bench::{
+    BenchArgs, access, import_people, input, parallel, person, rate, read_and_search, sample,
+};
 
 /// Appends of single events by `threads` blocking clients; events per second and mean
 /// events per store write.
@@ -60,10 +66,63 @@ fn append_rate(appender: &Appender, threads: usize, per_thread: u64) -> Result<(
 }
 
 pub fn run(dir: &Path, a: &BenchArgs) -> Result<Value> {
-    let db = TempDatabase::create(&a.pg_url)?;
+    if !a.existing {
+        return measure(dir, TempDatabase::create(&a.pg_url)?, a);
+    }
+    let d = dir.join("existing");
+    std::fs::create_dir_all(&d)?;
+    eprintln!("bench: pg-reads in the existing database --pg-url names ...");
+    let target = measure(&d, TempDatabase::existing(&a.pg_url)?, a)?;
+    let Some(base_url) = &a.baseline_pg_url else {
+        return Ok(json!({ "existing": target }));
+    };
+    let d = dir.join("baseline");
+    std::fs::create_dir_all(&d)?;
+    eprintln!("bench: pg-reads on the baseline server --baseline-pg-url names ...");
+    let base = measure(&d, TempDatabase::create(base_url)?, a)?;
+    let ratio = |k: &str| {
+        let (x, y) = (
+            target["kura"][k].as_f64().unwrap_or(0.0),
+            base["kura"][k].as_f64().unwrap_or(0.0),
+        );
+        // baseline / existing: how many times slower the existing database is
+        json!((y / x.max(1e-9) * 100.0).round() / 100.0)
+    };
+    Ok(json!({
+        "existing": target,
+        "baseline": base,
+        "slowdown_baseline_over_existing": {
+            "insert": ratio("insert_per_s"),
+            "create": ratio("create_per_s"),
+            "read": ratio("read_per_s"),
+            "search": ratio("search_per_s"),
+        },
+    }))
+}
+
+/// The cluster's shape when the database has Citus: version, workers, shards per table.
+fn citus_shape(url: &str) -> Result<Value> {
+    Ok(match kura_bench::postgres::citus_shape(url)? {
+        Some((version, workers, shards)) => json!({
+            "version": version,
+            "workers": workers,
+            "shards_per_distributed_table": shards,
+        }),
+        None => Value::Null,
+    })
+}
+
+fn measure(dir: &Path, db: TempDatabase, a: &BenchArgs) -> Result<Value> {
     let server = db.server_version()?;
     let id: [u8; 16] = kura_crypto::random_array()?;
     drop(PostgresStore::create(db.url(), id)?);
+    let citus = if PostgresStore::citus_version(db.url())?.is_some() {
+        let placed = PostgresStore::distribute(db.url())?;
+        eprintln!("bench: distributed {} tables over Citus", placed.len());
+        citus_shape(db.url())?
+    } else {
+        Value::Null
+    };
     // As `kura serve` would size it: a connection per client plus the log's writer.
     let store = Arc::new(PostgresStore::open_with_pool_size(db.url(), a.threads + 4)?);
     let keys = KeyFile::create(&dir.join("vault.key"), id)?;
@@ -91,6 +150,14 @@ pub fn run(dir: &Path, a: &BenchArgs) -> Result<Value> {
         super::bench::BATCH,
     )?;
     let (read_s, search_s) = read_and_search(&vault, &ids, a);
+    // Single creates, one subject per call (as one API request each), by as many clients.
+    let creates: Vec<usize> =
+        (a.subjects..a.subjects + (a.reads / 10).clamp(200, 20_000)).collect();
+    let acc = access();
+    let create_s = parallel(&creates, a.threads, |&i| {
+        let r = vault.create_batch(&acc, "accounts", vec![input(i)]);
+        assert!(r.into_iter().all(|x| x.is_ok()), "create failed");
+    });
     let read_ids: Vec<uuid::Uuid> = sample(a.subjects, a.reads, 1)
         .into_iter()
         .map(|i| ids[i])
@@ -108,8 +175,10 @@ pub fn run(dir: &Path, a: &BenchArgs) -> Result<Value> {
     let kura_search = rate(a.searches, search_s);
     Ok(json!({
         "server": server,
+        "citus": citus,
         "kura": {
             "insert_per_s": rate(a.subjects, insert_s),
+            "create_per_s": rate(creates.len(), create_s),
             "read_per_s": kura_read,
             "search_per_s": kura_search,
         },
