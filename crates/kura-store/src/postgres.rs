@@ -858,7 +858,10 @@ impl PostgresStore {
     /// table to its place ([`citus::PLACEMENTS`]), idempotently, and records in
     /// `kura_data.meta` that the vault is distributed, so `kura migrate` places the tables
     /// later versions add. Connect as the admin that ran `kura init`, on the coordinator,
-    /// after the workers were added. Returns each table, its place and what was done.
+    /// after the workers were added. `shards` sets the shard count of tables distributed now
+    /// (`citus.shard_count`; Citus's default, 32, when `None`): every bulk `COPY` touches every
+    /// shard, so few workers on one machine load much faster with fewer (docs/scale-out.md).
+    /// Returns each table, its place and what was done.
     ///
     /// # Errors
     /// [`StoreError::Backend`] naming the problem when the Citus extension is not installed in
@@ -866,7 +869,13 @@ impl PostgresStore {
     /// [`StoreError::NotInitialized`]; [`StoreError::Corrupt`] when the owners planted code.
     pub fn distribute(
         url: &str,
+        shards: Option<u32>,
     ) -> Result<Vec<(String, citus::Placement, &'static str)>, StoreError> {
+        if shards.is_some_and(|n| !(1..=64_000).contains(&n)) {
+            return Err(StoreError::Backend(
+                "the shard count must be between 1 and 64000".into(),
+            ));
+        }
         let config = parse_url(url)?;
         let mut c = connect(&config)?;
         if schemas_present(&mut c)? != (true, true) {
@@ -894,6 +903,9 @@ impl PostgresStore {
             &[&citus::META_DISTRIBUTION],
         )?;
         tx.commit()?;
+        if let Some(n) = shards {
+            c.batch_execute(&format!("SET citus.shard_count = {n}"))?;
+        }
         citus::place_tables(&mut c)
     }
 

@@ -65,7 +65,7 @@ fn distribute_refuses_without_citus() {
         return;
     };
     drop(PostgresStore::create(db.url(), [1; 16]).unwrap());
-    let e = PostgresStore::distribute(db.url()).unwrap_err();
+    let e = PostgresStore::distribute(db.url(), None).unwrap_err();
     assert!(
         e.to_string().contains("Citus extension is not installed"),
         "{e}"
@@ -103,7 +103,7 @@ fn citus_init_distribute_conformance_and_migrate() {
         return;
     };
     drop(PostgresStore::create(db.url(), [1; 16]).unwrap());
-    let done = PostgresStore::distribute(db.url()).unwrap();
+    let done = PostgresStore::distribute(db.url(), None).unwrap();
     assert_eq!(done.len(), PLACEMENTS.len());
     // (principals is placed with organizations, through their foreign key)
     assert!(
@@ -123,7 +123,7 @@ fn citus_init_distribute_conformance_and_migrate() {
     assert!(placed.iter().all(|p| p.0 != "kura_data.principals"));
     assert_eq!(find("kura_keys.meta").1, "nt");
     // Again: nothing to do.
-    let again = PostgresStore::distribute(db.url()).unwrap();
+    let again = PostgresStore::distribute(db.url(), None).unwrap();
     assert!(
         again
             .iter()
@@ -150,7 +150,7 @@ fn citus_refuses_an_unknown_table() {
             roles.data_owner
         ))
         .unwrap();
-    let e = PostgresStore::distribute(db.url()).unwrap_err();
+    let e = PostgresStore::distribute(db.url(), None).unwrap_err();
     assert!(
         e.to_string().contains("kura_data.extra has no place"),
         "{e}"

@@ -71,6 +71,11 @@ pub enum Command {
         /// extension.
         #[arg(long)]
         distribute: bool,
+        /// With `--distribute`: shards per distributed table (Citus's default is 32). Bulk
+        /// loads touch every shard, so a few workers load faster with fewer; more shards
+        /// spread better over many workers later (docs/scale-out.md).
+        #[arg(long, requires = "distribute")]
+        shards: Option<u32>,
     },
     /// Distribute an existing PostgreSQL vault over its Citus cluster: every table to its
     /// documented place, what is placed already left alone (safe to run again; `kura
@@ -78,6 +83,9 @@ pub enum Command {
     Distribute {
         #[command(flatten)]
         vault: VaultArgs,
+        /// Shards per table distributed now (Citus's default is 32).
+        #[arg(long)]
+        shards: Option<u32>,
     },
     /// Break glass: issue a new operator key, as a new operator principal of `--org`, to
     /// whoever has local access to the vault's key file (for when every operator key is

@@ -73,7 +73,7 @@ fn pg_vault_in(db: TestDatabase, distribute: bool) -> PgVault {
         "--json",
     ];
     if distribute {
-        args.push("--distribute");
+        args.extend(["--distribute", "--shards", "4"]);
     }
     let (code, out, err) = kura(&util::with_owner(&args), tmp.path());
     assert_eq!(code, 0, "kura init on PostgreSQL failed: {err}");
@@ -224,6 +224,20 @@ fn init_distribute_serve_and_round_trip_on_citus() {
     let Some(v) = citus_vault("e2e_round_trip") else {
         return;
     };
+    // `--shards 4`: four shards per distributed table, the blind index by token.
+    assert_eq!(
+        v.query_i64(
+            "SELECT count(*) FROM pg_dist_shard WHERE logicalrelid = 'kura_data.blind_index'::regclass"
+        ),
+        4
+    );
+    assert_eq!(
+        v.query_i64(
+            "SELECT count(*) FROM pg_dist_partition WHERE logicalrelid = 'kura_data.blind_index'::regclass \
+               AND column_to_column_name(logicalrelid, partkey) = 'token'"
+        ),
+        1
+    );
     round_trip(v);
 }
 

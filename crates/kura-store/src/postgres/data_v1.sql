@@ -5,10 +5,13 @@
 -- Scale-out rules (docs/scale-out.md), kept by every later migration too:
 -- - every per-subject table carries `subject_id`, never NULL, and has it in every unique
 --   key: it is the distribution column (Citus) / leading key column;
--- - no foreign keys between subjects, none from a per-subject table to a global one;
+-- - no foreign keys between subjects, none from a per-subject table to a global one (a
+--   foreign key between two coordinator tables, as in schema 2, is fine);
 -- - global tables (`meta`, `counters`, `audit_log`, `api_keys`) are small or append-only and
---   written through one row (`counters`), so they can be reference tables;
--- - no triggers, no SERIAL/bigserial unique keys.
+--   written through one row (`counters`);
+-- - no triggers, no SERIAL/bigserial unique keys;
+-- - every table has a place on Citus in `citus::PLACEMENTS` (src/postgres/citus.rs; a test
+--   holds the list to the catalog).
 
 CREATE TABLE kura_data.meta (
     key   text PRIMARY KEY,

@@ -1,6 +1,6 @@
 -- kura PostgreSQL data store, schema version 2: organizations, principals and containment
--- incidents (issue 5). Global, small tables (reference tables under Citus); none holds a
--- subject's personal data.
+-- incidents (issue 5). Global, small tables (on the coordinator under Citus, decision 0026);
+-- none holds a subject's personal data.
 CREATE TABLE kura_data.organizations (
     id              text PRIMARY KEY,
     name            text NOT NULL,

@@ -70,6 +70,10 @@ pub struct BenchArgs {
     /// (plain PostgreSQL) server in the same run, and report the ratios.
     #[arg(long)]
     pub baseline_pg_url: Option<String>,
+    /// `pg-reads --existing` on Citus: shards per distributed table (Citus's default, 32,
+    /// when not given).
+    #[arg(long)]
+    pub citus_shards: Option<u32>,
     /// Also write the JSON report to this file.
     #[arg(long)]
     pub out: Option<PathBuf>,

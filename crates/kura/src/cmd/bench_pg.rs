@@ -117,7 +117,7 @@ fn measure(dir: &Path, db: TempDatabase, a: &BenchArgs) -> Result<Value> {
     let id: [u8; 16] = kura_crypto::random_array()?;
     drop(PostgresStore::create(db.url(), id)?);
     let citus = if PostgresStore::citus_version(db.url())?.is_some() {
-        let placed = PostgresStore::distribute(db.url())?;
+        let placed = PostgresStore::distribute(db.url(), a.citus_shards)?;
         eprintln!("bench: distributed {} tables over Citus", placed.len());
         citus_shape(db.url())?
     } else {

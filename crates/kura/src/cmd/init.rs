@@ -78,11 +78,16 @@ fn complete_owner(mut o: OwnerArgs) -> Result<OwnerArgs> {
 
 /// Creates the vault, its owning organization and its first operator (a principal of that
 /// organization, listed, rotated, revoked and suspended like any other).
-pub fn create_vault(args: &VaultArgs, owner: OwnerArgs, distribute: bool) -> Result<FirstOperator> {
+/// `distribute`: `Some(shards)` to distribute the new vault over its Citus cluster.
+pub fn create_vault(
+    args: &VaultArgs,
+    owner: OwnerArgs,
+    distribute: Option<Option<u32>>,
+) -> Result<FirstOperator> {
     let r = resolve(args)?;
     // A bad schema is refused before anything is asked or created.
     r.config.schema()?;
-    if distribute {
+    if distribute.is_some() {
         let Location::Postgres(url) = &r.location else {
             bail!(
                 "--distribute needs a PostgreSQL store on a Citus coordinator ([store] url or \
@@ -100,8 +105,8 @@ pub fn create_vault(args: &VaultArgs, owner: OwnerArgs, distribute: bool) -> Res
     let owner = complete_owner(owner)?;
     let (store, _keys) = open::create(&r)?;
     drop(store);
-    if distribute && let Location::Postgres(url) = &r.location {
-        let placed = kura_store::postgres::PostgresStore::distribute(url).context(
+    if let (Some(shards), Location::Postgres(url)) = (distribute, &r.location) {
+        let placed = kura_store::postgres::PostgresStore::distribute(url, shards).context(
             "distributing the new vault (it was created; fix the cause and run `kura distribute`)",
         )?;
         print_placements(&placed);
@@ -156,14 +161,14 @@ fn print_placements(placed: &[(String, kura_store::postgres::citus::Placement, &
 }
 
 /// `kura distribute`: places every table of an existing PostgreSQL vault on its Citus cluster.
-pub fn distribute(args: &VaultArgs) -> Result<ExitCode> {
+pub fn distribute(args: &VaultArgs, shards: Option<u32>) -> Result<ExitCode> {
     let r = resolve(args)?;
     let Location::Postgres(url) = &r.location else {
         bail!(
             "kura distribute needs a PostgreSQL store on a Citus coordinator ([store] url or KURA_STORE_URL)"
         );
     };
-    let placed = kura_store::postgres::PostgresStore::distribute(url)?;
+    let placed = kura_store::postgres::PostgresStore::distribute(url, shards)?;
     print_placements(&placed);
     let new = placed.iter().filter(|p| p.2 != "already placed").count();
     println!(
@@ -173,7 +178,12 @@ pub fn distribute(args: &VaultArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn run(args: &VaultArgs, owner: OwnerArgs, json: bool, distribute: bool) -> Result<ExitCode> {
+pub fn run(
+    args: &VaultArgs,
+    owner: OwnerArgs,
+    json: bool,
+    distribute: Option<Option<u32>>,
+) -> Result<ExitCode> {
     let r = resolve(args)?;
     let first = create_vault(args, owner, distribute)?;
     if json {

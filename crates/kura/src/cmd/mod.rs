@@ -35,8 +35,9 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             owner,
             json,
             distribute,
-        } => init::run(&vault, owner, json, distribute),
-        Command::Distribute { vault } => init::distribute(&vault),
+            shards,
+        } => init::run(&vault, owner, json, distribute.then_some(shards)),
+        Command::Distribute { vault, shards } => init::distribute(&vault, shards),
         Command::BreakGlass {
             vault,
             org,

@@ -16,7 +16,7 @@ pub fn run(mut args: VaultArgs, listen: Option<SocketAddr>, dev: bool) -> Result
         let dir = PathBuf::from("kura-dev");
         args.data = Some(dir.clone());
         if !dir.join(kura_store::sqlite::DATA_FILE).exists() {
-            let first = super::init::create_vault(&args, super::init::dev_owner(), false)?;
+            let first = super::init::create_vault(&args, super::init::dev_owner(), None)?;
             let key = first.key;
             let addr = listen.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8270)));
             println!("kura dev vault created in ./kura-dev (keys in ./kura-dev.key).");
