@@ -156,3 +156,54 @@ fn citus_refuses_an_unknown_table() {
         "{e}"
     );
 }
+
+/// A vault laid out by hand as the earlier documentation said (blind index by subject, the
+/// access log as Citus local tables, counters and API keys as reference tables): `distribute`
+/// moves each table to its place, and the store passes the conformance suite after.
+#[test]
+fn citus_distribute_moves_the_earlier_documented_layout() {
+    let Some(db) = TestDatabase::create_citus("earlier") else {
+        return;
+    };
+    drop(PostgresStore::create(db.url(), [1; 16]).unwrap());
+    db.admin()
+        .batch_execute(
+            "SELECT create_distributed_table('kura_data.subjects', 'subject_id', shard_count => 8);
+             SELECT create_distributed_table('kura_data.blind_index', 'subject_id',
+                                             colocate_with => 'kura_data.subjects');
+             SELECT create_distributed_table('kura_keys.data_keys', 'subject_id',
+                                             colocate_with => 'kura_data.subjects');
+             SELECT create_reference_table('kura_data.meta');
+             SELECT create_reference_table('kura_keys.meta');
+             SELECT create_reference_table('kura_data.counters');
+             SELECT create_reference_table('kura_data.api_keys');
+             SELECT citus_add_local_table_to_metadata('kura_data.audit_log');
+             SELECT citus_add_local_table_to_metadata('kura_data.audit_hashes');
+             SELECT citus_add_local_table_to_metadata('kura_data.audit_checkpoints');
+             SELECT create_distributed_table('kura_data.audit_subjects', 'iid');",
+        )
+        .unwrap();
+    let done = PostgresStore::distribute(db.url(), None).unwrap();
+    let action = |t: &str| done.iter().find(|d| d.0 == t).unwrap().2;
+    assert_eq!(action("kura_data.blind_index"), "redistributed by token");
+    assert_eq!(
+        action("kura_data.counters"),
+        "moved out of Citus's metadata"
+    );
+    assert_eq!(
+        action("kura_data.audit_log"),
+        "moved out of Citus's metadata"
+    );
+    assert_eq!(action("kura_data.subjects"), "already placed");
+    let placed = places(&db);
+    let find = |t: &str| placed.iter().find(|p| p.0 == t).cloned();
+    assert_eq!(
+        find("kura_data.blind_index").unwrap().2.as_deref(),
+        Some("token")
+    );
+    assert!(find("kura_data.counters").is_none());
+    assert!(find("kura_data.api_keys").is_none());
+    assert!(find("kura_data.audit_log").is_none());
+    let store = PostgresStore::open(&db.app_url()).unwrap();
+    kura_testkit::store::run_all(Arc::new(store));
+}

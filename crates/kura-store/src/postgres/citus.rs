@@ -192,9 +192,9 @@ pub(super) fn place_tables(
                 )?;
                 "redistributed by token"
             }
-            // A Citus local table (as the earlier documentation made the access log): back to
-            // a plain table.
-            Some(('n', 's', _)) if place == Placement::Coordinator => {
+            // A Citus local table (as the earlier documentation made the access log) or a
+            // reference table (its `counters` and `api_keys`): back to a plain table.
+            Some(('n', 's' | 't', _)) if place == Placement::Coordinator => {
                 c.execute(
                     "SELECT undistribute_table($1::text::regclass, cascade_via_foreign_keys := true)",
                     &[&table],
