@@ -582,7 +582,11 @@ fn stored_state(
         data_reader: "kura_check_reader".into(),
     };
     partial.check()?;
-    refuse_planted_code(tx, &partial)?;
+    // Locked first, until the migration commits: a trigger, rule, default or constraint
+    // cannot be added (nor a table swapped for a view) between the check and the statements
+    // it protects.
+    citus::lock_kura_tables(tx)?;
+    citus::refuse_planted_code(tx, &partial)?;
     // On Citus the owners cannot be used (they cannot log in, and a read of a reference
     // table may go to a worker); the check above is what makes reading as the admin safe.
     let as_owner = |tx: &mut postgres::Transaction<'_>, owner: &str| {
@@ -618,20 +622,6 @@ fn stored_state(
     };
     roles.check()?;
     Ok((data_version, roles))
-}
-
-/// Refuses when the owner roles own code, or attached it to kura's tables
-/// ([`citus::planted_code`]): a migration must not run it with the admin's privileges.
-fn refuse_planted_code(c: &mut impl GenericClient, roles: &Roles) -> Result<(), StoreError> {
-    let found = citus::planted_code(c, roles)?;
-    if found.is_empty() {
-        return Ok(());
-    }
-    Err(StoreError::Corrupt(format!(
-        "kura's schemas hold code kura did not create, which a migration would run: {}; \
-         remove it (as a superuser) and check who could act as the owner roles",
-        found.join("; ")
-    )))
 }
 
 /// Creates a NOLOGIN role unless it exists; safe against a concurrent creator. On Citus
@@ -839,7 +829,7 @@ impl PostgresStore {
         // A distributed vault's new tables get their place (and a distribution that an
         // earlier run left half done is finished).
         if on_citus && meta_value(&mut c, DATA_SCHEMA, citus::META_DISTRIBUTION)?.is_some() {
-            citus::place_tables(&mut c)?;
+            citus::place_tables(&mut c, &roles)?;
         }
         Ok(SCHEMA_VERSION)
     }
@@ -891,7 +881,7 @@ impl PostgresStore {
         }
         let mut tx = c.transaction()?;
         tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])?;
-        let (found, _roles) = stored_state(&mut tx, true)?;
+        let (found, roles) = stored_state(&mut tx, true)?;
         if found != SCHEMA_VERSION {
             return Err(StoreError::Corrupt(format!(
                 "schema version {found} is not {SCHEMA_VERSION}; run `kura migrate` first"
@@ -906,7 +896,7 @@ impl PostgresStore {
         if let Some(n) = shards {
             c.batch_execute(&format!("SET citus.shard_count = {n}"))?;
         }
-        citus::place_tables(&mut c)
+        citus::place_tables(&mut c, &roles)
     }
 
     /// Opens an existing vault, refusing a schema newer than this build's (upgrade kura) or

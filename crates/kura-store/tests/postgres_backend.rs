@@ -501,3 +501,53 @@ fn postgres_explicit_role_names() {
             .unwrap();
     }
 }
+
+/// The check for planted code cannot be raced: `kura migrate` locks kura's tables before it
+/// reads the catalog, so a trigger being added meanwhile makes it wait, and once that commits
+/// the migration sees the trigger and refuses. (Without the lock the check would run at once,
+/// see nothing uncommitted, and the migration would go on to run the trigger.)
+#[test]
+fn postgres_migrate_waits_for_a_schema_change_in_flight_then_refuses_it() {
+    let Some(db) = db("inflight") else { return };
+    drop(PostgresStore::create(db.url(), [1; 16]).unwrap());
+    let roles = db.roles();
+    let mut planter = db.admin();
+    let mut tx = planter.transaction().unwrap();
+    tx.batch_execute(&format!(
+        "SET LOCAL ROLE \"{}\";
+         CREATE FUNCTION kura_data.f() RETURNS trigger LANGUAGE plpgsql
+           AS $f$ BEGIN RETURN NEW; END $f$;
+         CREATE TRIGGER planted BEFORE INSERT ON kura_data.marks
+           FOR EACH ROW EXECUTE FUNCTION kura_data.f();",
+        roles.data_owner
+    ))
+    .unwrap();
+    let url = db.url().to_owned();
+    let migrating = std::thread::spawn(move || PostgresStore::migrate(&url));
+    let mut watch = db.admin();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let waiting: i64 = watch
+            .query_one(
+                "SELECT count(*) FROM pg_locks l JOIN pg_database d ON d.oid = l.database \
+                  WHERE NOT l.granted AND d.datname = current_database()",
+                &[],
+            )
+            .unwrap()
+            .get(0);
+        if waiting > 0 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "migrate never waited for the table lock"
+        );
+        assert!(!migrating.is_finished(), "migrate did not wait");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    tx.commit().unwrap();
+    let e = migrating.join().unwrap().unwrap_err();
+    let msg = e.to_string();
+    assert!(msg.contains("trigger planted on kura_data.marks"), "{msg}");
+    assert!(msg.contains("function kura_data.f()"), "{msg}");
+}

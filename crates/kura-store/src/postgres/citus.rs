@@ -154,6 +154,7 @@ fn matches(place: Placement, found: &(char, char, Option<String>)) -> bool {
 /// blind index distributed by subject, which it redistributes by token).
 pub(super) fn place_tables(
     c: &mut postgres::Client,
+    roles: &Roles,
 ) -> Result<Vec<(String, Placement, &'static str)>, StoreError> {
     let tables: Vec<String> = c
         .query(
@@ -185,19 +186,23 @@ pub(super) fn place_tables(
             Some((m, _, Some(ref col)))
                 if m == 'h' && place == Placement::Token && col == "subject_id" =>
             {
-                c.execute(
+                guarded(
+                    c,
+                    roles,
+                    table,
                     "SELECT alter_distributed_table($1::text::regclass, distribution_column := 'token', \
                        colocate_with := 'none')",
-                    &[&table],
                 )?;
                 "redistributed by token"
             }
             // A Citus local table (as the earlier documentation made the access log) or a
             // reference table (its `counters` and `api_keys`): back to a plain table.
             Some(('n', 's' | 't', _)) if place == Placement::Coordinator => {
-                c.execute(
+                guarded(
+                    c,
+                    roles,
+                    table,
                     "SELECT undistribute_table($1::text::regclass, cascade_via_foreign_keys := true)",
-                    &[&table],
                 )?;
                 "moved out of Citus's metadata"
             }
@@ -233,13 +238,71 @@ pub(super) fn place_tables(
                         continue;
                     }
                 };
-                c.execute(sql, &[&table])?;
+                guarded(c, roles, table, sql)?;
                 "placed"
             }
         };
         done.push((table.to_owned(), place, action));
     }
     Ok(done)
+}
+
+/// Runs one placement statement for `table` (one of [`PLACEMENTS`], so a plain identifier) in
+/// a transaction that first locks the table and checks again for planted code: Citus copies
+/// the table's rows and constraints into its shards as the admin, so nothing may be attached
+/// between the check and the copy.
+fn guarded(
+    c: &mut postgres::Client,
+    roles: &Roles,
+    table: &str,
+    sql: &str,
+) -> Result<(), StoreError> {
+    let mut tx = c.transaction()?;
+    tx.batch_execute(&format!("LOCK TABLE {table} IN SHARE ROW EXCLUSIVE MODE"))?;
+    refuse_planted_code(&mut tx, roles)?;
+    tx.execute(sql, &[&table])?;
+    tx.commit()?;
+    Ok(())
+}
+
+/// Locks every table of kura's two schemas against schema changes (`SHARE ROW EXCLUSIVE`:
+/// no trigger, rule, constraint, default, rename or drop, and no concurrent migration) until
+/// the transaction ends. Writes by kura's servers wait for that moment too.
+pub(super) fn lock_kura_tables(tx: &mut postgres::Transaction<'_>) -> Result<(), StoreError> {
+    let tables: Vec<String> = tx
+        .query(
+            "SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname) \
+               FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+              WHERE n.nspname IN ($1, $2) AND c.relkind IN ('r', 'p') ORDER BY 1",
+            &[&DATA_SCHEMA, &KEYS_SCHEMA],
+        )?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    if !tables.is_empty() {
+        tx.batch_execute(&format!(
+            "LOCK TABLE {} IN SHARE ROW EXCLUSIVE MODE",
+            tables.join(", ")
+        ))?;
+    }
+    Ok(())
+}
+
+/// Refuses when the owner roles own code, or attached it to kura's tables
+/// ([`planted_code`]): a migration must not run it with the admin's privileges.
+pub(super) fn refuse_planted_code(
+    c: &mut impl GenericClient,
+    roles: &Roles,
+) -> Result<(), StoreError> {
+    let found = planted_code(c, roles)?;
+    if found.is_empty() {
+        return Ok(());
+    }
+    Err(StoreError::Corrupt(format!(
+        "kura's schemas hold code kura did not create, which a migration would run: {}; \
+         remove it (as a superuser) and check who could act as the owner roles",
+        found.join("; ")
+    )))
 }
 
 /// Hands every table of `schema` not owned by `owner` to it (a migration on Citus creates
