@@ -1234,3 +1234,111 @@ fn the_pg_reads_bench_runs_and_reports_both_sides() {
     let ratio = p["ratios"]["read_vs_logged"].as_f64().unwrap();
     assert!(ratio > 0.0 && ratio.is_finite(), "{p}");
 }
+
+/// Runs `kura bench --only pg-reads --existing` on `db` (with the plain server of
+/// `KURA_TEST_PG_URL` as the baseline); returns (exit code, JSON or stderr).
+fn bench_existing(db: &TestDatabase, extra: &[&str]) -> (i32, String, String) {
+    let tmp = tempfile::tempdir().unwrap();
+    let base = kura_testkit::postgres::admin_url();
+    let mut args = vec![
+        "bench",
+        "--only",
+        "pg-reads",
+        "--existing",
+        "--subjects",
+        "300",
+        "--reads",
+        "200",
+        "--searches",
+        "200",
+        "--threads",
+        "2",
+        "--pg-url",
+        db.url(),
+        "--baseline-pg-url",
+        &base,
+    ];
+    args.extend_from_slice(extra);
+    let dir = tmp.path().join("b");
+    args.extend(["--dir", dir.to_str().unwrap()]);
+    kura(&args, tmp.path())
+}
+
+/// `--existing` measures the database it is given and leaves it as it was; it refuses a
+/// database that already holds a vault.
+#[test]
+fn the_pg_reads_bench_measures_an_existing_database_and_cleans_up() {
+    let Some(db) = TestDatabase::create("pg_reads_existing") else {
+        return;
+    };
+    let (code, out, err) = bench_existing(&db, &[]);
+    assert_eq!(code, 0, "{err}");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    let p = &v["pg_reads"];
+    assert!(p["existing"]["citus"].is_null(), "{p}");
+    for side in ["existing", "baseline"] {
+        for rate in ["insert_per_s", "create_per_s", "read_per_s", "search_per_s"] {
+            assert!(
+                p[side]["kura"][rate].as_f64().unwrap() > 0.0,
+                "{side}.{rate}: {p}"
+            );
+        }
+    }
+    assert!(
+        p["slowdown_baseline_over_existing"]["read"]
+            .as_f64()
+            .unwrap()
+            > 0.0
+    );
+    let left: i64 = db
+        .admin()
+        .query_one(
+            "SELECT count(*) FROM pg_namespace WHERE nspname IN ('kura_data', 'kura_keys')",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(left, 0, "the bench left its vault behind");
+    // A database that holds a vault is refused, and kept.
+    drop(kura_store::PostgresStore::create(db.url(), [3; 16]).unwrap());
+    let (code, _, err) = bench_existing(&db, &[]);
+    assert_ne!(code, 0);
+    assert!(err.contains("already exists"), "{err}");
+    let kept: i64 = db
+        .admin()
+        .query_one("SELECT count(*) FROM kura_data.subjects", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(kept, 0);
+}
+
+/// On a Citus cluster (opt-in): `--existing` distributes its vault with the shards asked
+/// for; the temporary-database sections refuse the coordinator instead of measuring a
+/// plain database on it.
+#[test]
+fn the_pg_reads_bench_on_citus() {
+    let Some(db) = TestDatabase::create_citus("pg_reads_citus") else {
+        return;
+    };
+    let (code, out, err) = bench_existing(&db, &["--citus-shards", "4"]);
+    assert_eq!(code, 0, "{err}");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    let c = &v["pg_reads"]["existing"]["citus"];
+    assert_eq!(c["workers"], 2, "{c}");
+    assert_eq!(c["shards_per_distributed_table"], 4, "{c}");
+    let tmp = tempfile::tempdir().unwrap();
+    let (code, _, err) = kura(
+        &[
+            "bench",
+            "--only",
+            "postgres",
+            "--pg-url",
+            db.url(),
+            "--subjects",
+            "10",
+        ],
+        tmp.path(),
+    );
+    assert_ne!(code, 0);
+    assert!(err.contains("names a Citus coordinator"), "{err}");
+}

@@ -773,6 +773,18 @@ pub fn run(a: &BenchArgs) -> Result<ExitCode> {
         std::fs::create_dir_all(&d)?;
         report["policy"] = super::bench_policy::run(&d, a)?;
     }
+    if (want("postgres") || (want("pg-reads") && !a.existing))
+        && kura_bench::postgres::citus_shape(&a.pg_url).is_ok_and(|s| s.is_some())
+    {
+        // A temporary database on a Citus coordinator is a plain database: measuring it
+        // would say nothing about the cluster (issue 21).
+        anyhow::bail!(
+            "--pg-url names a Citus coordinator, but the `postgres` and `pg-reads` sections \
+             create a temporary plain database there, which is not distributed; measure the \
+             cluster with `--only pg-reads --existing` in a database set up for it \
+             (docs/scale-out.md)"
+        );
+    }
     if want("postgres") {
         eprintln!("bench: PostgreSQL store beside a plaintext COPY baseline ...");
         report["postgres"] = serde_json::to_value(kura_bench::postgres::bench_postgres(
