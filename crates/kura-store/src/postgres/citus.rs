@@ -4,9 +4,10 @@
 //! # Placement
 //! [`PLACEMENTS`] names the place of every table kura creates; a test on plain PostgreSQL
 //! holds it to the catalog after all migrations, so a migration that adds a table without a
-//! place fails CI. [`place_tables`] is idempotent: it places what is not placed yet, moves the
-//! blind index from the place the earlier documentation gave it (distributed by subject) to
-//! its own (by token), and refuses anything else that differs.
+//! place fails CI. [`place_tables`] is idempotent: it places what is not placed yet, moves
+//! what the earlier documentation placed differently (the blind index from distributed by
+//! subject to distributed by token; Citus local and reference tables back to plain
+//! coordinator tables), and refuses anything else that differs.
 //!
 //! # Migrating as the admin
 //! Citus carries DDL, GRANTs and writes to reference tables to the workers over connections
@@ -14,8 +15,9 @@
 //! migration cannot run as them (`SET ROLE`); it runs as the admin's own login role, and
 //! hands every new table to its schema's owner. Running as the admin means code the owners
 //! could have planted (a trigger, a rule, a view, a function, a default or check that calls
-//! one) would run with the admin's privileges, so before anything else [`planted_code`] reads
-//! the catalog and the migration refuses if the owners own any code at all.
+//! one) would run with the admin's privileges, so before anything else the migration locks
+//! kura's tables ([`lock_kura_tables`]), [`planted_code`] reads the catalog, and the
+//! migration refuses if the owners own any code at all.
 
 use postgres::GenericClient;
 
