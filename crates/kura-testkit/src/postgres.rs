@@ -94,6 +94,22 @@ fn with_login(url: &str, user: &str) -> String {
     format!("{} user={user}", kept.join(" "))
 }
 
+/// `label` as part of a database name: lowercase ASCII letters and digits, `_` for anything
+/// else, at most `max` characters.
+fn clean_label(label: &str, max: usize) -> String {
+    label
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '_'
+            }
+        })
+        .take(max)
+        .collect()
+}
+
 /// True when tests must not skip (`CI=true`).
 fn in_ci() -> bool {
     std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
@@ -156,17 +172,7 @@ impl TestDatabase {
                 return None;
             }
         };
-        let clean: String = label
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() {
-                    c.to_ascii_lowercase()
-                } else {
-                    '_'
-                }
-            })
-            .take(24)
-            .collect();
+        let clean = clean_label(label, 24);
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.subsec_nanos())
@@ -229,17 +235,7 @@ impl TestDatabase {
             (Some(::postgres::config::Host::Tcp(h)), Some(p)) => (h.clone(), i32::from(*p)),
             _ => panic!("KURA_TEST_CITUS_URL must name a TCP host and port"),
         };
-        let clean: String = label
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() {
-                    c.to_ascii_lowercase()
-                } else {
-                    '_'
-                }
-            })
-            .take(20)
-            .collect();
+        let clean = clean_label(label, 20);
         let name = format!(
             "kura_c_{clean}_{}_{}",
             std::process::id(),
