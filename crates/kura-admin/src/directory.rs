@@ -635,6 +635,32 @@ pub fn set_suspended(
     Ok(())
 }
 
+/// Reinstates a suspended principal with the operator's `reason`: clears the suspension
+/// (an access event `principal_reinstate`), then writes the reason into the timeline of
+/// every open incident that names the principal as a suspect, where the officer and the
+/// evidence bundle find it.
+///
+/// # Errors
+/// `reason_required` for an empty or overlong reason (nothing changes); `not_found`;
+/// store failures.
+pub fn reinstate(
+    store: &dyn DirectoryStore,
+    clock: &dyn Clock,
+    by: &str,
+    principal: &str,
+    reason: &str,
+) -> Result<Vec<String>, AdminError> {
+    let r = reason.trim();
+    if r.is_empty() || r.chars().count() > 500 || r.chars().any(char::is_control) {
+        return Err(AdminError::invalid(
+            "reason_required",
+            "reinstating a principal needs a reason of 1 to 500 printable characters",
+        ));
+    }
+    set_suspended(store, clock, by, principal, None)?;
+    crate::incident::note_reinstatement(store, clock, by, principal, r)
+}
+
 /// An organization as shown to operators.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct OrganizationView {

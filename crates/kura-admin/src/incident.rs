@@ -646,6 +646,43 @@ pub(crate) fn mutate(
     )))
 }
 
+/// Adds a `principal_reinstated` entry with `reason` to every open incident naming
+/// `principal` as a suspect; returns their ids.
+///
+/// # Errors
+/// Store failures; `invalid_value` for a bad reason.
+pub(crate) fn note_reinstatement(
+    store: &dyn DirectoryStore,
+    clock: &dyn Clock,
+    by: &str,
+    principal: &str,
+    reason: &str,
+) -> Result<Vec<String>, AdminError> {
+    let mut noted = Vec::new();
+    for r in store.incidents()? {
+        let i = parse(&r)?;
+        if i.status == "closed" || !i.suspects.iter().any(|s| s == principal) {
+            continue;
+        }
+        mutate(
+            store,
+            clock,
+            by,
+            &i.id,
+            Action::PrincipalReinstate,
+            reason,
+            &|_| {
+                Ok((
+                    "principal_reinstated".to_owned(),
+                    serde_json::json!({ "principal": principal }),
+                ))
+            },
+        )?;
+        noted.push(i.id);
+    }
+    Ok(noted)
+}
+
 pub(crate) fn open_only(i: &Incident) -> Result<(), AdminError> {
     if i.status == "closed" {
         return Err(AdminError::invalid(
@@ -960,6 +997,39 @@ pub fn scope(
     ]);
     directory.insert_incident_scope(&rec, &[ev.to_leaf()?])?;
     Ok((ScopeVersion::from(&rec), matrix))
+}
+
+/// [`scope`] at the latest signed checkpoint (events since are in the next version), without
+/// progress reports: what the API and the console run.
+///
+/// # Errors
+/// `conflict` when the log has no signed checkpoint yet; as [`scope`].
+pub fn scope_at_latest(
+    audit: &dyn AuditStore,
+    directory: &dyn DirectoryStore,
+    schema: &Schema,
+    clock: &dyn Clock,
+    by: &str,
+    id: &str,
+) -> Result<ScopeVersion, AdminError> {
+    let (tree_size, checkpoint) = audit.latest_audit_checkpoint()?.ok_or_else(|| {
+        AdminError::Conflict("the access log has no signed checkpoint yet".to_owned())
+    })?;
+    let at = At {
+        tree_size,
+        checkpoint,
+    };
+    let (v, _) = scope(
+        audit,
+        directory,
+        schema,
+        clock,
+        by,
+        id,
+        &at,
+        &mut |_, _, _| {},
+    )?;
+    Ok(v)
 }
 
 /// Every stored matrix version of an incident, oldest first.

@@ -499,6 +499,7 @@ pub fn reconfirm(
         .rights_request_by_token(&v.recovery_token_hash(&sha))?
         .filter(|r| {
             r.collection == collection
+                && crate::rights::own_code(access, r.subject)
                 && r.kind == "reconfirmation"
                 && (r.state == "asked" || r.state == "asking")
         })

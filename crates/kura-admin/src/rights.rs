@@ -675,15 +675,25 @@ pub fn open(
 
 /// The one decision for redeeming a code sent to the address on file (a request's or a
 /// reconfirmation's): `authenticate` on the collection's e-mail field, like login and
-/// recovery — relayed by a service with the grant; a self-service principal is refused
-/// (`not_own_subject`: the code proves the channel on file, not the key). A refusal is
-/// recorded as `base` with `denied:<code>`.
+/// recovery — relayed by a service with the grant. A self-service principal (the console's
+/// subject page) redeems only codes of requests about its own subject: its key and the code
+/// together, so neither a stolen key nor a stolen code alone suffices; the caller checks the
+/// request's subject with [`own_code`] once it is found. A refusal is recorded as `base`
+/// with `denied:<code>`.
 pub(crate) fn decide_redeem(
     v: &Vault,
     access: &Access,
     collection: &str,
     base: &AccessEvent,
 ) -> Result<(), AdminError> {
+    if let kura_policy::PrincipalKind::SelfService { subject } = access.caller.kind {
+        // Its own record under its `export` grant (what opened the request).
+        let own = uuid::Uuid::from_u128(subject);
+        return v
+            .decide(access, PolicyAction::Export, collection, None, Some(&own))
+            .map(drop)
+            .map_err(|e| v.record_refusal(base.clone(), e).into());
+    }
     let channel_field = v.email_field(collection)?.map(|f| vec![f]);
     v.decide(
         access,
@@ -694,6 +704,18 @@ pub(crate) fn decide_redeem(
     )
     .map(drop)
     .map_err(|e| v.record_refusal(base.clone(), e).into())
+}
+
+/// Whether the request a code found may be redeemed by `access`: always for a relaying
+/// service, and for a self-service principal only when the request is about its own
+/// subject (otherwise the code is answered as not valid: it says nothing of whose it is).
+pub(crate) fn own_code(access: &Access, subject: Option<uuid::Uuid>) -> bool {
+    match access.caller.kind {
+        kura_policy::PrincipalKind::SelfService { subject: own } => {
+            subject == Some(uuid::Uuid::from_u128(own))
+        }
+        _ => true,
+    }
 }
 
 /// A request by id, or `not_found`.
@@ -757,7 +779,7 @@ pub fn verify(
     let Some(rec) = env
         .rights
         .rights_request_by_token(&v.recovery_token_hash(&sha))?
-        .filter(|r| r.collection == collection)
+        .filter(|r| r.collection == collection && own_code(access, r.subject))
     else {
         return Err(refuse_verify(
             env,

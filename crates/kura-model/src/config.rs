@@ -38,6 +38,9 @@ pub struct Config {
     /// `kura doctor` and the server's posture checks.
     #[serde(default)]
     pub posture: PostureConfig,
+    /// `[console]`: the officer console and the subject page under `/console`.
+    #[serde(default)]
+    pub console: ConsoleConfig,
     /// Collections; the built-in `accounts` schema when empty.
     #[serde(default)]
     pub collections: Vec<Collection>,
@@ -150,6 +153,54 @@ pub struct ServerConfig {
     /// Bound on unwrapped data keys cached in memory (default 100,000).
     #[serde(default = "default_cache")]
     pub key_cache_entries: usize,
+}
+
+/// `[console]`: the officer console and the subject page served by `kura serve` under
+/// `/console`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConsoleConfig {
+    /// Serve the console (default true).
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+    /// Mark the session cookie `Secure`. Default: yes unless the server listens on a
+    /// loopback address (behind a TLS-terminating proxy, leave it on).
+    #[serde(default)]
+    pub secure_cookie: Option<bool>,
+    /// A session ends after this many seconds without a request (default 900).
+    #[serde(default = "default_console_idle")]
+    pub idle_secs: u64,
+    /// A session ends this many seconds after login in any case (default 28,800).
+    #[serde(default = "default_console_absolute")]
+    pub absolute_secs: u64,
+    /// At most this many sessions at once (default 10,000); a login beyond is refused.
+    #[serde(default = "default_console_sessions")]
+    pub max_sessions: usize,
+}
+
+fn default_true() -> bool {
+    true
+}
+fn default_console_idle() -> u64 {
+    900
+}
+fn default_console_absolute() -> u64 {
+    28_800
+}
+fn default_console_sessions() -> usize {
+    10_000
+}
+
+impl Default for ConsoleConfig {
+    fn default() -> Self {
+        ConsoleConfig {
+            enabled: true,
+            secure_cookie: None,
+            idle_secs: default_console_idle(),
+            absolute_secs: default_console_absolute(),
+            max_sessions: default_console_sessions(),
+        }
+    }
 }
 
 /// `[audit]`: the access log's checkpoints.

@@ -61,8 +61,12 @@ impl FromRequestParts<AppState> for Reporter {
 }
 
 /// Decides an action the principal's kind decides for `p` (recording a refusal) on a
-/// blocking thread.
-async fn decide_operator(
+/// blocking thread: the administrative half of `kura_policy::decide`, shared by the API's
+/// extractors and the console.
+///
+/// # Errors
+/// The policy's refusal (403, recorded as an access event `denied:<code>`).
+pub async fn decide_operator(
     state: &AppState,
     p: &Principal,
     action: kura_policy::Action,
@@ -194,36 +198,62 @@ impl FromRequestParts<AppState> for Principal {
             .strip_prefix("Bearer ")
             .map(str::trim)
             .ok_or_else(ApiError::unauthorized)?;
-        let prefix = prefix_of(key)
-            .ok_or_else(ApiError::unauthorized)?
-            .to_owned();
-        let presented = sha256(key.as_bytes());
-        let directory = state.directory.clone();
-        // One indexed lookup: inline on SQLite, on the blocking pool on PostgreSQL.
-        let (record, principal) = state
-            .bounded(move || directory.authenticate(&prefix))
-            .await?
-            .map_err(|e| ApiError::internal(&e))?
-            .ok_or_else(ApiError::unauthorized)?;
-        let matches: bool = record.hash.ct_eq(&presented).into();
-        if !matches || record.revoked_at.is_some() {
-            return Err(ApiError::unauthorized());
-        }
-        // Every key belongs to a principal of an organization (the first operator too, since
-        // `kura init` creates it as one). A key without a principal row (a bootstrap key of
-        // a vault made before that) is refused: nobody could revoke or suspend it, and no
-        // security officer answers for it. `kura break-glass` issues a replacement.
-        let Some(p) = &principal else {
-            return Err(ApiError::unauthorized());
-        };
-        let caller = state.policies.caller(p, state.vault.schema())?;
-        Ok(Principal {
-            id: record.principal,
-            kind: record.kind,
-            org: principal.map(|p| p.org),
-            caller,
-        })
+        authenticate_key(state, key).await
     }
+}
+
+/// Checks a presented API key: its prefix finds the record, SHA-256 of the whole key is
+/// compared in constant time, and the key must be unrevoked and belong to a principal. The
+/// one check of a key, for the API's bearer header and the console's login alike.
+///
+/// # Errors
+/// 401 `unauthorized` for any key that does not pass (the answer does not say why); 500 on
+/// store failures.
+pub async fn authenticate_key(state: &AppState, key: &str) -> Result<Principal, ApiError> {
+    let prefix = prefix_of(key)
+        .ok_or_else(ApiError::unauthorized)?
+        .to_owned();
+    let presented = sha256(key.as_bytes());
+    authenticate_hash(state, &prefix, &presented).await
+}
+
+/// [`authenticate_key`] for a key known by its prefix and SHA-256 only (a console session
+/// keeps these, never the key): the record is read again, so a revoked key or a suspended
+/// principal ends the session at its next request.
+///
+/// # Errors
+/// As [`authenticate_key`].
+pub async fn authenticate_hash(
+    state: &AppState,
+    prefix: &str,
+    presented: &[u8; 32],
+) -> Result<Principal, ApiError> {
+    let directory = state.directory.clone();
+    let prefix = prefix.to_owned();
+    // One indexed lookup: inline on SQLite, on the blocking pool on PostgreSQL.
+    let (record, principal) = state
+        .bounded(move || directory.authenticate(&prefix))
+        .await?
+        .map_err(|e| ApiError::internal(&e))?
+        .ok_or_else(ApiError::unauthorized)?;
+    let matches: bool = record.hash.ct_eq(presented).into();
+    if !matches || record.revoked_at.is_some() {
+        return Err(ApiError::unauthorized());
+    }
+    // Every key belongs to a principal of an organization (the first operator too, since
+    // `kura init` creates it as one). A key without a principal row (a bootstrap key of
+    // a vault made before that) is refused: nobody could revoke or suspend it, and no
+    // security officer answers for it. `kura break-glass` issues a replacement.
+    let Some(p) = &principal else {
+        return Err(ApiError::unauthorized());
+    };
+    let caller = state.policies.caller(p, state.vault.schema())?;
+    Ok(Principal {
+        id: record.principal,
+        kind: record.kind,
+        org: principal.map(|p| p.org),
+        caller,
+    })
 }
 
 /// The stated purpose of a data request (`X-Kura-Purpose`), validated.

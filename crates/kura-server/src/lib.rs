@@ -29,6 +29,7 @@ use kura_vault::Vault;
 
 pub use error::ApiError;
 pub use openapi::openapi_json;
+pub use routes::admin::run;
 
 /// Limits applied to requests.
 #[derive(Debug, Clone)]
@@ -73,7 +74,7 @@ impl AppState {
     /// on the async worker for the embedded SQLite store (a hand-off to the blocking pool and
     /// back costs more than the work, decision 0019), on the blocking pool for PostgreSQL
     /// (its synchronous client drives a runtime of its own and must not run on a worker).
-    pub(crate) async fn bounded<T: Send + 'static>(
+    pub async fn bounded<T: Send + 'static>(
         &self,
         f: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, error::ApiError> {
@@ -133,13 +134,27 @@ pub fn router(state: AppState) -> Router {
     routes::router(state)
 }
 
-/// Serves `router` on `listener` until `shutdown` resolves, then drains in-flight requests.
+/// Serves the `/v1` router on `listener` until `shutdown` resolves, then drains in-flight
+/// requests.
 ///
 /// # Errors
 /// IO errors of the listener.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: AppState,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    serve_router(listener, router(state), shutdown).await
+}
+
+/// Serves `app` (the `/v1` router, with other adapters merged in) on `listener` until
+/// `shutdown` resolves, then drains in-flight requests.
+///
+/// # Errors
+/// IO errors of the listener.
+pub async fn serve_router(
+    listener: tokio::net::TcpListener,
+    app: Router,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     use axum::serve::ListenerExt;
@@ -150,7 +165,7 @@ pub async fn serve(
             tracing::warn!(error = %e, "could not set TCP_NODELAY");
         }
     });
-    axum::serve(listener, router(state))
+    axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await
 }

@@ -152,6 +152,23 @@ pub trait ContainmentStore: Send + Sync {
     /// # Errors
     /// Backend failures.
     fn windows_held(&self) -> Result<(u64, u64), StoreError>;
+
+    /// The window of `key` as of its last touch: how many subjects it counted then (leases
+    /// included) and when it tripped, or `None` when it has no window. For the console's
+    /// quota view; the count may still hold entries that have since expired.
+    ///
+    /// # Errors
+    /// Backend failures.
+    fn window_state(&self, key: &str) -> Result<Option<WindowState>, StoreError>;
+}
+
+/// What [`ContainmentStore::window_state`] reports of one window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WindowState {
+    /// Subjects counted at the last touch.
+    pub live: u64,
+    /// When the window tripped, unix milliseconds.
+    pub tripped_at_ms: Option<i64>,
 }
 
 /// The probe key of a principal: its searches without a hit are counted under it.

@@ -36,7 +36,8 @@ pub mod sqlite;
 pub use audit::{AuditIntegration, AuditStore, IntegrationOutcome, Mark};
 pub use cards::{CardInsert, CardMeta, CardSecret, CardStore, NewCard};
 pub use containment::{
-    ContainmentStore, LeaseSettlement, WindowOutcome, WindowTouch, lease_subject, probe_key,
+    ContainmentStore, LeaseSettlement, WindowOutcome, WindowState, WindowTouch, lease_subject,
+    probe_key,
 };
 pub use credentials::{
     CredentialState, CredentialStore, NewRecoveryToken, RecoveryCompletion, RecoveryOutcome,

@@ -47,6 +47,9 @@ impl ContainmentStore for Counting {
     fn windows_held(&self) -> Result<(u64, u64), StoreError> {
         self.inner.windows_held()
     }
+    fn window_state(&self, key: &str) -> Result<Option<kura_store::WindowState>, StoreError> {
+        self.inner.window_state(key)
+    }
 }
 
 #[derive(Default)]

@@ -26,6 +26,9 @@ enum Need {
         action: &'static str,
         targeted: bool,
     },
+    /// Redeeming a mailed code: `authenticate` (untargeted) for a relaying service; for a
+    /// self-service principal, `export` on its own subject (its key and the code together).
+    Redeem,
 }
 
 struct Route {
@@ -253,12 +256,12 @@ const ROUTES: &[Route] = &[
     Route {
         method: "POST",
         template: "/v1/collections/{c}/rights/verify",
-        need: policy("authenticate", false),
+        need: Need::Redeem,
     },
     Route {
         method: "POST",
         template: "/v1/collections/{c}/reconfirm",
-        need: policy("authenticate", false),
+        need: Need::Redeem,
     },
     Route {
         method: "GET",
@@ -384,6 +387,12 @@ fn expected(need: Need, kind: Kind, grant: Grant) -> Option<&'static str> {
         Need::Reporter => {
             (!matches!(kind, Kind::Operator | Kind::Processor)).then_some("report_denied")
         }
+        Need::Redeem if kind == Kind::SelfService => match grant {
+            // The table grants `authenticate` (or `read`), never `export`.
+            Grant::None => Some("purpose_denied"),
+            Grant::Other | Grant::Route => Some("action_denied"),
+        },
+        Need::Redeem => expected(policy("authenticate", false), kind, grant),
         Need::Policy { action, targeted } => {
             if kind == Kind::SelfService && !targeted {
                 return Some("not_own_subject");
@@ -599,6 +608,7 @@ fn every_route_every_kind_every_grant_matches_the_table_and_every_refusal_is_log
                 let f = fixture(&s, n);
                 let action = match route.need {
                     Need::Policy { action, .. } => action,
+                    Need::Redeem => "authenticate",
                     _ => "read",
                 };
                 let key = caller(&s, kind, grant, action, &f, n);

@@ -602,13 +602,30 @@ fn access_rectification_and_restriction_only_after_the_code_on_file() {
     );
     assert_eq!(r.code(), "not_own_subject", "{}", r.text);
     let token = token_for(&s.dir, "Accessme@example.de");
-    // The code is relayed by the service (a self-service key cannot redeem codes).
+    // A code of someone else's request is not valid to a self-service key (and the answer
+    // does not say that it is someone else's): key and code must belong together.
+    let r = open(
+        &service,
+        json!({"kind": "access", "login_id": "Someoneelselogin"}),
+    );
+    assert_eq!(r.status, 202, "{}", r.text);
+    let theirs = token_for(&s.dir, "Someoneelse@example.de");
+    let r = mine(
+        "/v1/collections/accounts/rights/verify",
+        json!({"token": theirs}),
+    );
+    assert_eq!(r.code(), "rights_token_invalid", "{}", r.text);
+    // Its own request's code it redeems itself (the console's subject page does this).
     let r = mine(
         "/v1/collections/accounts/rights/verify",
         json!({"token": token}),
     );
-    assert_eq!(r.code(), "not_own_subject", "{}", r.text);
+    assert_eq!(r.status, 200, "{}", r.text);
+    // The code is spent: the service cannot redeem it again.
     let r = verify(&service, json!({"token": token}));
+    assert_eq!(r.code(), "rights_token_invalid", "{}", r.text);
+    // The other subject's code still works for the relaying service.
+    let r = verify(&service, json!({"token": theirs}));
     assert_eq!(r.status, 200, "{}", r.text);
     let r = get_as(&s, &processor, &sub, "support");
     assert_eq!(

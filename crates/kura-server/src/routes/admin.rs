@@ -34,7 +34,10 @@ impl From<AdminError> for ApiError {
 }
 
 /// Runs an administrative operation on a blocking thread and maps its error.
-pub(crate) async fn run<T: Send + 'static>(
+///
+/// # Errors
+/// The operation's error, mapped as everywhere ([`ApiError`]'s `From<AdminError>`).
+pub async fn run<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, AdminError> + Send + 'static,
 ) -> Result<T, ApiError> {
     tokio::task::spawn_blocking(f)

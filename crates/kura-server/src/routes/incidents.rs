@@ -14,9 +14,8 @@ use crate::routes::ApiJson;
 use crate::routes::admin::run;
 use crate::wire::ErrorBody;
 use crate::{ApiError, AppState};
-use kura_admin::AdminError;
 use kura_admin::incident::{
-    self, At, Incident, IncidentChange, IncidentSummary, NewIncident, ScopeVersion,
+    self, Incident, IncidentChange, IncidentSummary, NewIncident, ScopeVersion,
 };
 
 /// Lists incidents, newest first.
@@ -158,27 +157,9 @@ pub async fn scope(
     let audit = state.audit.clone();
     let clock = state.clock.clone();
     let schema = state.vault.schema().clone();
-    let v = run(move || {
-        let (tree_size, checkpoint) = audit.latest_audit_checkpoint()?.ok_or_else(|| {
-            AdminError::Conflict("the access log has no signed checkpoint yet".to_owned())
-        })?;
-        let at = At {
-            tree_size,
-            checkpoint,
-        };
-        let (v, _) = incident::scope(
-            &*audit,
-            &*d,
-            &schema,
-            &*clock,
-            &principal.id,
-            &id,
-            &at,
-            &mut |_, _, _| {},
-        )?;
-        Ok(v)
-    })
-    .await?;
+    let v =
+        run(move || incident::scope_at_latest(&*audit, &*d, &schema, &*clock, &principal.id, &id))
+            .await?;
     Ok((StatusCode::CREATED, Json(v)))
 }
 

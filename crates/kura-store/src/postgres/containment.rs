@@ -5,7 +5,8 @@
 use super::{Conn, PostgresStore, append_leaves, prepared, to_i64};
 use crate::StoreError;
 use crate::containment::{
-    ContainmentStore, WindowOutcome, WindowTouch, lease_subject, pack, probe_key, unpack,
+    ContainmentStore, WindowOutcome, WindowState, WindowTouch, lease_subject, pack, probe_key,
+    unpack,
 };
 
 const ENSURE: &str = "INSERT INTO kura_data.containment_windows (key, live) VALUES ($1, 0) \
@@ -164,6 +165,18 @@ impl ContainmentStore for PostgresStore {
             &[],
         )?;
         Ok((r.get::<_, i64>(0) as u64, r.get::<_, i64>(1) as u64))
+    }
+
+    fn window_state(&self, key: &str) -> Result<Option<WindowState>, StoreError> {
+        let mut conn = self.pool.get()?;
+        let row = conn.client.query_opt(
+            "SELECT live, tripped_at FROM kura_data.containment_windows WHERE key = $1",
+            &[&key],
+        )?;
+        Ok(row.map(|r| WindowState {
+            live: r.get::<_, i64>(0).max(0) as u64,
+            tripped_at_ms: r.get(1),
+        }))
     }
 }
 

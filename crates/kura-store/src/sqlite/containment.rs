@@ -12,7 +12,8 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use super::{Durability, SqliteStore, append_leaves, lock, open_conn, to_i64};
 use crate::StoreError;
 use crate::containment::{
-    ContainmentStore, WindowOutcome, WindowTouch, lease_subject, pack, probe_key, unpack,
+    ContainmentStore, WindowOutcome, WindowState, WindowTouch, lease_subject, pack, probe_key,
+    unpack,
 };
 
 const SCHEMA: &str = "
@@ -285,6 +286,20 @@ impl ContainmentStore for SqliteStore {
 
     fn windows_held(&self) -> Result<(u64, u64), StoreError> {
         self.held()
+    }
+
+    fn window_state(&self, key: &str) -> Result<Option<WindowState>, StoreError> {
+        let c = lock(&self.contain);
+        Ok(
+            c.prepare_cached("SELECT live, tripped_at FROM containment_windows WHERE key = ?1")?
+                .query_row([key], |r| {
+                    Ok(WindowState {
+                        live: r.get::<_, i64>(0)?.max(0) as u64,
+                        tripped_at_ms: r.get(1)?,
+                    })
+                })
+                .optional()?,
+        )
     }
 }
 

@@ -136,6 +136,8 @@ pub fn run(mut args: VaultArgs, listen: Option<SocketAddr>, dev: bool) -> Result
             std::time::Duration::from_secs(r.config.containment.refresh_secs.max(1)),
         );
     }
+    let console = r.config.console.clone();
+    let windows = opened.windows.clone();
     rt.block_on(async move {
         let listener = tokio::net::TcpListener::bind(addr)
             .await
@@ -144,7 +146,21 @@ pub fn run(mut args: VaultArgs, listen: Option<SocketAddr>, dev: bool) -> Result
         tracing::info!(%local, backend = open::describe(&*state.store), "kura listening");
         // A line on stdout that scripts and tests can wait for.
         println!("listening on http://{local}");
-        kura_server::serve(listener, state, shutdown_signal())
+        let mut app = kura_server::router(state.clone());
+        if console.enabled {
+            app = app.merge(kura_console::router(
+                state,
+                Some(windows),
+                kura_console::Settings {
+                    // Secure unless only loopback can reach it (no TLS there).
+                    secure_cookie: console.secure_cookie.unwrap_or(!local.ip().is_loopback()),
+                    idle_secs: console.idle_secs.max(60),
+                    absolute_secs: console.absolute_secs.max(60),
+                    max_sessions: console.max_sessions,
+                },
+            ));
+        }
+        kura_server::serve_router(listener, app, shutdown_signal())
             .await
             .context("serving")?;
         Ok::<_, anyhow::Error>(())
