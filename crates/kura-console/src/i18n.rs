@@ -123,6 +123,7 @@ texts! {
     Missing => "missing", "未記入", "fehlt";
     Complete => "complete", "完了", "vollständig";
     Submitted => "submitted", "提出済み", "übermittelt";
+    SaveItems => "Save the items", "記載事項を保存", "Angaben speichern";
     MarkSubmitted => "Mark submitted", "提出済みにする", "Als übermittelt markieren";
     Channel => "Channel", "提出方法", "Kanal";
     Reference => "Reference", "受付番号", "Aktenzeichen";

@@ -17,7 +17,7 @@
 //! - The cookie is `HttpOnly`, `SameSite=Strict`, `Path=/console`, and `Secure` unless the
 //!   server listens on loopback only.
 //! - Every response carries a strict Content-Security-Policy (no inline script or style,
-//!   nothing from another origin, no framing), `no-store`, and `Referrer-Policy: no-referrer`.
+//!   nothing from another origin, no framing), `no-store`, and `Referrer-Policy: same-origin`.
 //! - No personal value is put in a URL, and the console writes no log line with one.
 #![deny(missing_docs)]
 
@@ -115,6 +115,10 @@ pub fn router(
         .route(
             "/incidents/{id}/reports/{obligation}/submit",
             post(officer::submit),
+        )
+        .route(
+            "/incidents/{id}/reports/{obligation}/items",
+            post(officer::items),
         )
         .route("/containment", get(officer::containment))
         .route("/principals/{id}/reinstate", post(officer::reinstate))

@@ -310,7 +310,7 @@ fn obligations(lang: Lang, o: &IncidentObligations) -> Markup {
                             td { (ob.country.as_deref().unwrap_or("—")) }
                             td {
                                 @match &ob.deadline_local {
-                                    Some(d) => { (d) " " small { "(" (ob.time_zone) ")" } }
+                                    Some(d) => { (local(d, &ob.time_zone)) }
                                     None => { "—" }
                                 }
                             }
@@ -335,6 +335,20 @@ fn obligations(lang: Lang, o: &IncidentObligations) -> Markup {
                 }
             }
         }
+    }
+}
+
+/// A deadline in the regulator's zone (`2026-12-13T23:59:59+09:00[Asia/Tokyo]`) as
+/// `2026-12-13 23:59 (Asia/Tokyo, +09:00)`, with the instant in a `<time>` element.
+fn local(d: &str, zone: &str) -> Markup {
+    match d.parse::<jiff::Zoned>() {
+        Ok(z) => html! {
+            time datetime=(z.timestamp().to_string()) {
+                (z.strftime("%Y-%m-%d %H:%M")) " "
+                small { "(" (z.time_zone().iana_name().unwrap_or(zone)) ", " (z.strftime("%:z")) ")" }
+            }
+        },
+        Err(_) => html! { (d) " " small { "(" (zone) ")" } },
     }
 }
 
@@ -371,6 +385,19 @@ fn report(
                     li class=(if ok { "ok" } else { "missing" }) {
                         (if ok { "✓ " } else { "✗ " }) (item)
                     }
+                }
+            }
+            @if !submitted && !d.missing.is_empty() {
+                form.items method="post" action={(base) "/items"} {
+                    input type="hidden" name="csrf" value=(csrf);
+                    @for item in &d.missing {
+                        label for={"it-" (d.obligation) "-" (item)} { (item) }
+                        textarea id={"it-" (d.obligation) "-" (item)} name={"item." (item)}
+                            maxlength="5000" rows="2" {}
+                    }
+                    label for={"why-" (d.obligation)} { (T::Reason.get(lang)) }
+                    input id={"why-" (d.obligation)} name="reason" required maxlength="500";
+                    button type="submit" { (T::SaveItems.get(lang)) }
                 }
             }
             @if !submitted {
@@ -495,6 +522,52 @@ pub(crate) async fn submit(
             &f.channel,
             &f.reference,
             None,
+            &rules,
+        )
+    })
+    .await;
+    match r {
+        Ok(_) => Redirect::to(&back).into_response(),
+        Err(e) => page::api_error(s.lang, &e),
+    }
+}
+
+/// `POST /console/incidents/{id}/reports/{obligation}/items`: checklist items of a draft
+/// (`item.<name>` fields; empty ones are left as they were), with a reason.
+pub(crate) async fn items(
+    State(state): State<Console>,
+    Officer(s): Officer,
+    headers: HeaderMap,
+    Path((id, obligation)): Path<(String, String)>,
+    Form(f): Form<Vec<(String, String)>>,
+) -> Response {
+    let field = |k: &str| f.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+    let csrf = field("csrf").unwrap_or_default();
+    if let Some(r) = check_form(&headers, &s, &csrf) {
+        return r;
+    }
+    let reason = field("reason").unwrap_or_default();
+    let items: BTreeMap<String, String> = f
+        .iter()
+        .filter_map(|(k, v)| Some((k.strip_prefix("item.")?.to_owned(), v.trim().to_owned())))
+        .filter(|(_, v)| !v.is_empty())
+        .collect();
+    let (d, clock, rules) = (
+        state.app.directory.clone(),
+        state.app.clock.clone(),
+        state.app.obligations.clone(),
+    );
+    let by = s.principal.id.clone();
+    let back = format!("/console/incidents/{id}#reports");
+    let r = run(move || {
+        kura_admin::obligations::set_items(
+            &*d,
+            &*clock,
+            &by,
+            &id,
+            &obligation,
+            items,
+            &reason,
             &rules,
         )
     })

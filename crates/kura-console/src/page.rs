@@ -29,7 +29,9 @@ pub(crate) async fn security_headers(mut r: Response) -> Response {
         "x-content-type-options",
         HeaderValue::from_static("nosniff"),
     );
-    h.insert("referrer-policy", HeaderValue::from_static("no-referrer"));
+    // Not `no-referrer`: under it a browser sends `Origin: null` on form posts, and the
+    // origin check below needs the real one. URLs carry no personal value anyway.
+    h.insert("referrer-policy", HeaderValue::from_static("same-origin"));
     h.insert("x-frame-options", HeaderValue::from_static("DENY"));
     h.insert(
         "cross-origin-opener-policy",
@@ -125,7 +127,7 @@ pub(crate) fn layout(
                     @if let Some(s) = signed {
                         form.signout method="post" action="/console/logout" {
                             input type="hidden" name="csrf" value=(s.session.csrf);
-                            span.who { (s.principal.id) }
+                            @if officer { span.who { (s.principal.id) } }
                             button type="submit" { (T::SignOut.get(lang)) }
                         }
                     }

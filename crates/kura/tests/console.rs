@@ -1,0 +1,918 @@
+//! The console through the real binary: its security properties over plain HTTP, and the
+//! officer's and a person's whole flows in a real headless Chromium (Debian's `chromium` and
+//! `chromedriver`, driven over WebDriver by fantoccini), with a screenshot of every screen
+//! kept under `target/tmp/console-screenshots/`.
+//!
+//! The browser tests need `chromedriver` on the PATH; `.ci/run` installs it. Outside CI they
+//! say so and pass without a browser; under CI (`CI=true`) its absence fails them.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod util;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::{Value, json};
+use util::{Server, kura, serve};
+
+/// A vault served with checkpoints signed every 200 ms (scoping needs one).
+fn start() -> (Server, tempfile::TempDir) {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("vault");
+    let (code, out, err) = kura(
+        &util::with_owner(&["init", "--data", dir.to_str().unwrap(), "--json"]),
+        tmp.path(),
+    );
+    assert_eq!(code, 0, "{err}");
+    let key = serde_json::from_str::<Value>(out.trim()).unwrap()["operator_key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let cfg = tmp.path().join("kura.toml");
+    std::fs::write(&cfg, "[audit]\ncheckpoint_every_ms = 200\n").unwrap();
+    let mut s = serve(&dir, &["--config", cfg.to_str().unwrap()], tmp.path());
+    s.key = key;
+    (s, tmp)
+}
+
+/// The people of the story: subjects in Japan and Germany, a call centre (a processor with
+/// a quota of 3 people an hour) whose key is stolen and trips containment, and one person's
+/// own key.
+struct Story {
+    people: Vec<(String, Value)>,
+    processor: String,
+    processor_key: String,
+    me: String,
+    my_key: String,
+    incident: String,
+}
+
+fn person(name: &str, country: &str, i: usize) -> Value {
+    let (locale, phone) = if country == "JP" {
+        ("ja", format!("+81 3 {i:04} 5678"))
+    } else {
+        ("de", format!("+49 30 {i:04} 5555"))
+    };
+    json!({"country": country, "locale": locale, "fields": {
+        "login_id": format!("{}login", name.to_lowercase()),
+        "name": name,
+        "email": format!("{}@example.org", name.to_lowercase()),
+        "phone": phone,
+        "postal_address": format!("{name} Street {i}"),
+        "birth_date": format!("1985-04-0{i}")}})
+}
+
+fn story(s: &Server) -> Story {
+    let names = [
+        ("Hanakoyamada", "JP"),
+        ("Taroyamada", "JP"),
+        ("Jirosato", "JP"),
+        ("Annaschmidt", "DE"),
+        ("Lukasweber", "DE"),
+    ];
+    let people: Vec<(String, Value)> = names
+        .iter()
+        .enumerate()
+        .map(|(i, (n, c))| {
+            let body = person(n, c, i + 1);
+            (s.create(&body), body)
+        })
+        .collect();
+    let r = s.post(
+        "/v1/orgs",
+        &json!({"id": "callcenter", "name": "Call Centre KK", "role": "processor",
+                "supervisor": "owner",
+                "security_officer": {"name": "CC Officer", "contact": "officer@callcenter.example"}}),
+    );
+    assert_eq!(r.status, 201, "{}", r.text);
+    let r = s.post(
+        "/v1/principals",
+        &json!({"org": "callcenter", "name": "agent desk", "kind": "processor",
+                "policies": [{"collection": "accounts", "purposes": ["support"], "actions": ["read"],
+                  "fields": {"name": "plain", "email": "masked", "phone": "masked",
+                             "postal_address": "plain", "birth_date": "plain"},
+                  "quota": {"subjects": 3, "window_secs": 3600}}]}),
+    );
+    assert_eq!(r.status, 201, "{}", r.text);
+    let processor = r.body["id"].as_str().unwrap().to_owned();
+    let processor_key = r.body["api_key"].as_str().unwrap().to_owned();
+    let r = s.post(
+        "/v1/principals",
+        &json!({"org": "owner", "name": "Hanako", "kind": "self", "subject": people[0].0}),
+    );
+    assert_eq!(r.status, 201, "{}", r.text);
+    let me = r.body["id"].as_str().unwrap().to_owned();
+    let my_key = r.body["api_key"].as_str().unwrap().to_owned();
+    // The stolen key reads until containment stops it.
+    let auth = format!("Bearer {processor_key}");
+    let mut refused = None;
+    for (id, _) in &people {
+        let r = s.req(
+            "GET",
+            &format!("/v1/collections/accounts/subjects/{id}"),
+            None,
+            &[("Authorization", &auth), ("X-Kura-Purpose", "support")],
+        );
+        if r.status != 200 {
+            refused = Some(r);
+            break;
+        }
+    }
+    let r = refused.expect("containment stopped the stolen key");
+    assert_eq!(r.status, 403, "{}", r.text);
+    // The trip opened an incident.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let incident = loop {
+        let r = s.get("/v1/incidents");
+        if let Some(i) = r.body.as_array().and_then(|a| a.first()) {
+            break i["id"].as_str().unwrap().to_owned();
+        }
+        assert!(Instant::now() < deadline, "no incident: {}", r.text);
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    Story {
+        people,
+        processor,
+        processor_key,
+        me,
+        my_key,
+        incident,
+    }
+}
+
+/// A plain HTTP client of the console: no redirects followed, cookies by hand.
+struct Web {
+    base: String,
+    agent: ureq::Agent,
+    cookie: Option<String>,
+}
+
+#[derive(Debug)]
+struct Page {
+    status: u16,
+    location: String,
+    set_cookie: String,
+    headers: Vec<(String, String)>,
+    body: String,
+}
+
+impl Page {
+    fn header(&self, name: &str) -> &str {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map_or("", |(_, v)| v.as_str())
+    }
+
+    /// The value of the first hidden `csrf` input.
+    fn csrf(&self) -> String {
+        let i = self
+            .body
+            .find("name=\"csrf\" value=\"")
+            .expect("a csrf field")
+            + 19;
+        self.body[i..i + 43].to_owned()
+    }
+}
+
+impl Web {
+    fn new(s: &Server) -> Web {
+        Web {
+            base: s.base.clone(),
+            agent: ureq::Agent::config_builder()
+                .http_status_as_error(false)
+                .max_redirects(0)
+                .timeout_global(Some(Duration::from_secs(60)))
+                .build()
+                .into(),
+            cookie: None,
+        }
+    }
+
+    fn send(
+        &mut self,
+        method: &str,
+        path: &str,
+        form: Option<&[(&str, &str)]>,
+        extra: &[(&str, &str)],
+    ) -> Page {
+        let mut b = ureq::http::Request::builder()
+            .method(method)
+            .uri(format!("{}{}", self.base, path));
+        if let Some(c) = &self.cookie {
+            b = b.header("Cookie", format!("kura_console={c}"));
+        }
+        for (k, v) in extra {
+            b = b.header(*k, *v);
+        }
+        let resp = match form {
+            Some(f) => {
+                let body: String = f
+                    .iter()
+                    .map(|(k, v)| format!("{}={}", enc(k), enc(v)))
+                    .collect::<Vec<_>>()
+                    .join("&");
+                let req = b
+                    .header("Content-Type", "application/x-www-form-urlencoded")
+                    .body(body.into_bytes())
+                    .unwrap();
+                self.agent.run(req)
+            }
+            None => self.agent.run(b.body(()).unwrap()),
+        }
+        .unwrap();
+        let status = resp.status().as_u16();
+        let get = |n: &str| {
+            resp.headers()
+                .get(n)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+                .to_owned()
+        };
+        let (location, set_cookie) = (get("location"), get("set-cookie"));
+        let headers = resp
+            .headers()
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_owned()))
+            .collect();
+        let body = resp.into_body().read_to_string().unwrap_or_default();
+        Page {
+            status,
+            location,
+            set_cookie,
+            headers,
+            body,
+        }
+    }
+
+    fn get(&mut self, path: &str) -> Page {
+        self.send("GET", path, None, &[])
+    }
+
+    fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Page {
+        self.send("POST", path, Some(form), &[])
+    }
+
+    fn login(&mut self, key: &str) -> Page {
+        let p = self.post("/console/login", &[("key", key)]);
+        assert_eq!(p.status, 303, "{}", p.body);
+        let c = p
+            .set_cookie
+            .strip_prefix("kura_console=")
+            .and_then(|v| v.split(';').next())
+            .unwrap();
+        self.cookie = Some(c.to_owned());
+        p
+    }
+}
+
+fn enc(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+fn audit_size(s: &Server) -> i64 {
+    let c = rusqlite::Connection::open(s.dir.join("data.db")).unwrap();
+    c.query_row("SELECT count(*) FROM audit_log", [], |r| r.get(0))
+        .unwrap()
+}
+
+/// The newest one-time code mailed to `to` (the outbox beside the vault).
+fn code_for(dir: &Path, to: &str) -> String {
+    let outbox = dir.with_extension("outbox");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(&outbox)
+            .map(|rd| rd.map(|e| e.unwrap().path()).collect())
+            .unwrap_or_default();
+        files.sort_by_key(|p| std::fs::metadata(p).and_then(|m| m.modified()).ok());
+        for p in files.iter().rev() {
+            let raw = std::fs::read(p).unwrap();
+            let m = mail_parser::MessageParser::default().parse(&raw).unwrap();
+            let addressed = m
+                .to()
+                .and_then(|a| a.first())
+                .and_then(|a| a.address())
+                .is_some_and(|a| a == to);
+            let text = m.body_text(0).unwrap_or_default().into_owned();
+            if addressed && let Some(i) = text.find("kura_rv_") {
+                return text[i..i + 8 + 43].to_owned();
+            }
+        }
+        assert!(Instant::now() < deadline, "no code mailed to {to}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn without_a_session_no_page_works_and_every_state_change_needs_the_csrf_token() {
+    let (s, _tmp) = start();
+    let st = story(&s);
+    let mut anon = Web::new(&s);
+    for path in [
+        "/console",
+        "/console/incidents",
+        &format!("/console/incidents/{}", st.incident),
+        "/console/containment",
+        "/console/posture",
+        "/console/me",
+    ] {
+        let p = anon.get(path);
+        assert_eq!(
+            (p.status, p.location.as_str()),
+            (303, "/console/login"),
+            "{path}"
+        );
+        assert!(!p.body.contains("Hanakoyamada"), "{path}");
+    }
+    for path in [
+        "/console/me",
+        "/console/me/requests",
+        "/console/me/redeem",
+        "/console/logout",
+        &format!("/console/principals/{}/reinstate", st.processor),
+    ] {
+        let p = anon.post(path, &[("csrf", "x"), ("kind", "erasure"), ("reason", "r")]);
+        assert_eq!(p.status, 401, "{path}: {}", p.body);
+    }
+    // A wrong key gets the form again, and no cookie.
+    let p = anon.post("/console/login", &[("key", "kura_sk_0000000000000000")]);
+    assert_eq!(p.status, 401);
+    assert!(p.set_cookie.is_empty());
+    // A login posted from another site is refused before the key is checked.
+    let p = anon.send(
+        "POST",
+        "/console/login",
+        Some(&[("key", &s.key)]),
+        &[("Origin", "https://evil.example")],
+    );
+    assert_eq!(p.status, 403, "{}", p.body);
+    assert!(p.set_cookie.is_empty());
+
+    // The officer: the cookie's attributes, the headers of every page.
+    let mut officer = Web::new(&s);
+    let p = officer.login(&s.key);
+    assert_eq!(p.location, "/console/incidents");
+    for attr in ["HttpOnly", "SameSite=Strict", "Path=/console"] {
+        assert!(p.set_cookie.contains(attr), "{}", p.set_cookie);
+    }
+    assert!(
+        !p.set_cookie.contains("Secure"),
+        "loopback only: no TLS, so no Secure flag by default"
+    );
+    let page = officer.get("/console/containment");
+    assert_eq!(page.status, 200, "{}", page.body);
+    let csp = page.header("content-security-policy");
+    assert!(
+        csp.contains("default-src 'none'")
+            && csp.contains("script-src 'self'")
+            && csp.contains("frame-ancestors 'none'")
+            && !csp.contains("unsafe"),
+        "{csp}"
+    );
+    assert_eq!(page.header("cache-control"), "no-store");
+    assert!(
+        !page.body.contains("style=") && !page.body.contains("<script>"),
+        "no inline code"
+    );
+    assert!(
+        page.body.contains(&st.processor),
+        "the suspended processor is listed"
+    );
+    let csrf = page.csrf();
+    let reinstate = format!("/console/principals/{}/reinstate", st.processor);
+    let suspended = |s: &Server| {
+        s.get(&format!("/v1/principals/{}", st.processor)).body["suspended_at"].is_i64()
+    };
+    assert!(suspended(&s));
+    // Without the token, with another session's token, from another site, without a reason:
+    // refused, nothing changes.
+    let p = officer.post(&reinstate, &[("reason", "checked")]);
+    assert!(
+        p.status == 422 || p.status == 400,
+        "a form without a token: {}",
+        p.status
+    );
+    let p = officer.post(
+        &reinstate,
+        &[("csrf", "A".repeat(43).as_str()), ("reason", "checked")],
+    );
+    assert_eq!(p.status, 403, "{}", p.body);
+    let p = officer.send(
+        "POST",
+        &reinstate,
+        Some(&[("csrf", &csrf), ("reason", "checked")]),
+        &[("Sec-Fetch-Site", "cross-site")],
+    );
+    assert_eq!(p.status, 403, "{}", p.body);
+    let p = officer.post(&reinstate, &[("csrf", &csrf), ("reason", "  ")]);
+    assert_eq!(p.status, 400, "{}", p.body);
+    assert!(p.body.contains("reason_required"), "{}", p.body);
+    assert!(suspended(&s), "no refused form changed anything");
+    let p = officer.post(
+        &reinstate,
+        &[("csrf", &csrf), ("reason", "key rotated, vendor audited")],
+    );
+    assert_eq!(p.status, 200, "{}", p.body);
+    assert!(!suspended(&s));
+    let i = s.get(&format!("/v1/incidents/{}", st.incident));
+    let last = i.body["incident"]["timeline"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .clone();
+    assert_eq!(last["change"], "principal_reinstated", "{last}");
+    assert_eq!(last["reason"], "key rotated, vendor audited");
+
+    // The person: their own page only, never the officer's.
+    let mut me = Web::new(&s);
+    let p = me.login(&st.my_key);
+    assert_eq!(p.location, "/console/me");
+    let before = audit_size(&s);
+    let p = me.get("/console/incidents");
+    assert_eq!(p.status, 403, "{}", p.body);
+    assert!(p.body.contains("operator_only"), "{}", p.body);
+    assert!(audit_size(&s) > before, "the refusal is an access event");
+    let p = me.get("/console/me");
+    assert_eq!(p.status, 200, "{}", p.body);
+    assert!(
+        p.body.contains("Ha***") || p.body.contains("H***"),
+        "masked by default: {}",
+        p.body
+    );
+    for (_, other) in &st.people[1..] {
+        let name = other["fields"]["name"].as_str().unwrap();
+        assert!(!p.body.contains(name), "{name} is someone else");
+    }
+    // Someone else's code does not work on my page (and the answer does not say whose).
+    let r = s.post(
+        "/v1/collections/accounts/rights",
+        &json!({"kind": "access", "subject": st.people[1].0}),
+    );
+    assert_eq!(r.status, 202, "{}", r.text);
+    let theirs = code_for(&s.dir, "taroyamada@example.org");
+    let csrf = p.csrf();
+    let p = me.post("/console/me/redeem", &[("csrf", &csrf), ("token", &theirs)]);
+    assert_eq!(p.status, 400, "{}", p.body);
+    assert!(!p.body.contains("Taroyamada"));
+    // Another session's token is refused for my forms too.
+    let officer_csrf = officer.get("/console/containment").csrf();
+    let p = me.post(
+        "/console/me/requests",
+        &[("csrf", &officer_csrf), ("kind", "erasure")],
+    );
+    assert_eq!(p.status, 403);
+    // Sign-out ends the session on the server; a revoked key ends the others.
+    let p = me.post("/console/logout", &[("csrf", &csrf)]);
+    assert_eq!(p.status, 303);
+    assert_eq!(me.get("/console/me").location, "/console/login");
+    let mut again = Web::new(&s);
+    again.login(&st.my_key);
+    assert_eq!(again.get("/console/me").status, 200);
+    let prefix = &st.my_key[..13];
+    let r = s.req(
+        "DELETE",
+        &format!("/v1/principals/{}/keys/{prefix}", st.me),
+        None,
+        &[],
+    );
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(again.get("/console/me").location, "/console/login");
+    drop(st.processor_key);
+}
+
+// ---------------------------------------------------------------------------------------
+// The browser.
+
+/// A chromedriver on a free loopback port, killed on drop.
+struct Driver {
+    child: Child,
+    url: String,
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn driver() -> Option<Driver> {
+    let found = Command::new("chromedriver")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !found {
+        assert!(
+            std::env::var("CI").is_err(),
+            "CI must run the browser tests: install chromium and chromium-driver"
+        );
+        eprintln!("chromedriver not found: the browser half of the console tests is skipped");
+        return None;
+    }
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = Command::new("chromedriver")
+        .arg(format!("--port={port}"))
+        .arg("--allowed-ips=127.0.0.1")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "chromedriver did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Some(Driver {
+        child,
+        url: format!("http://127.0.0.1:{port}"),
+    })
+}
+
+async fn browser(d: &Driver, lang: &str, mobile: bool) -> Client {
+    let size = if mobile { "390,844" } else { "1280,1400" };
+    let mut caps = serde_json::Map::new();
+    caps.insert(
+        "goog:chromeOptions".into(),
+        json!({
+            "binary": "/usr/bin/chromium",
+            "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                     format!("--window-size={size}"), format!("--lang={lang}")],
+            "prefs": {"intl.accept_languages": lang}
+        }),
+    );
+    ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+        .capabilities(caps)
+        .connect(&d.url)
+        .await
+        .expect("a Chromium session")
+}
+
+fn shots() -> PathBuf {
+    let d = Path::new(env!("CARGO_TARGET_TMPDIR")).join("console-screenshots");
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+async fn shot(c: &Client, name: &str) {
+    let png = c.screenshot().await.unwrap();
+    assert!(png.starts_with(b"\x89PNG"), "{name}");
+    std::fs::write(shots().join(format!("{name}.png")), png).unwrap();
+}
+
+async fn text(c: &Client, css: &str) -> String {
+    c.find(Locator::Css(css))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_officer_and_a_person_in_a_real_browser() {
+    let Some(d) = driver() else { return };
+    let (s, tmp) = tokio::task::spawn_blocking(start).await.unwrap();
+    let s = std::sync::Arc::new(s);
+    let st = {
+        let s = s.clone();
+        tokio::task::spawn_blocking(move || story(&s))
+            .await
+            .unwrap()
+    };
+    let mut urls: Vec<String> = Vec::new();
+
+    // The officer, in English.
+    let c = browser(&d, "en-GB", false).await;
+    c.goto(&format!("{}/console/incidents", s.base))
+        .await
+        .unwrap();
+    assert!(
+        c.current_url()
+            .await
+            .unwrap()
+            .path()
+            .ends_with("/console/login")
+    );
+    shot(&c, "01-login").await;
+    c.find(Locator::Id("key"))
+        .await
+        .unwrap()
+        .send_keys(&s.key)
+        .await
+        .unwrap();
+    c.find(Locator::Css("form.login button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.wait().for_element(Locator::Css("h1")).await.unwrap();
+    assert_eq!(
+        text(&c, "h1").await,
+        "Incidents",
+        "{}",
+        text(&c, "main").await
+    );
+    shot(&c, "02-incidents").await;
+    // Containment: the processor is suspended, its trip links to the incident.
+    c.find(Locator::LinkText("Containment"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let row = c
+        .wait()
+        .for_element(Locator::Css(&format!(
+            "tr[data-principal='{}']",
+            st.processor
+        )))
+        .await
+        .unwrap();
+    let row_text = row.text().await.unwrap();
+    assert!(
+        row_text.contains("Suspended") && row_text.contains("quota"),
+        "{row_text}"
+    );
+    shot(&c, "03-containment").await;
+    row.find(Locator::Css("ul.trips a"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.wait()
+        .for_element(Locator::Css("section h2#exposure"))
+        .await
+        .unwrap();
+    urls.push(c.current_url().await.unwrap().to_string());
+    assert!(
+        c.current_url()
+            .await
+            .unwrap()
+            .path()
+            .ends_with(&st.incident)
+    );
+    // Scope it: the matrix and the chart, then the obligations with their deadlines.
+    c.find(Locator::Css("form[action$='/scope'] button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let matrix = c
+        .wait()
+        .for_element(Locator::Css("table.matrix"))
+        .await
+        .unwrap();
+    let m = matrix.text().await.unwrap();
+    assert!(m.contains("JP") && m.contains("name"), "{m}");
+    let people = text(&c, "p.totals").await;
+    assert!(
+        people.contains("(3 confirmed)"),
+        "the three people read: {people}"
+    );
+    c.find(Locator::Css("figure.chart svg rect.bar-confirmed"))
+        .await
+        .unwrap();
+    let obligations = text(&c, "table.obligations").await;
+    assert!(
+        obligations.contains("PPC") && obligations.contains("[Asia/Tokyo]"),
+        "deadlines in the regulator's time zone: {obligations}"
+    );
+    urls.push(c.current_url().await.unwrap().to_string());
+    shot(&c, "04-incident").await;
+    // A report: fill its checklist, then mark it submitted.
+    let report = c.find(Locator::Css("article.report")).await.unwrap();
+    let obligation = report.attr("data-obligation").await.unwrap().unwrap();
+    for t in report
+        .find_all(Locator::Css("form.items textarea"))
+        .await
+        .unwrap()
+    {
+        t.send_keys("Stated in the console").await.unwrap();
+    }
+    if let Ok(reason) = report
+        .find(Locator::Css("form.items input[name='reason']"))
+        .await
+    {
+        reason.send_keys("drafted with the DPO").await.unwrap();
+        report
+            .find(Locator::Css("form.items button"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        c.wait()
+            .for_element(Locator::Css("article.report form.submit"))
+            .await
+            .unwrap();
+    }
+    let sel = format!("article.report[data-obligation='{obligation}']");
+    let report = c.find(Locator::Css(&sel)).await.unwrap();
+    let count = report
+        .find(Locator::Css(".checklist-count"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let (have, total) = count.split_once(" / ").unwrap();
+    assert_eq!(have, total, "every item filled: {count}");
+    report
+        .find(Locator::Css("input[name='channel']"))
+        .await
+        .unwrap()
+        .send_keys("regulator web form")
+        .await
+        .unwrap();
+    report
+        .find(Locator::Css("input[name='reference']"))
+        .await
+        .unwrap()
+        .send_keys("R-2026-1")
+        .await
+        .unwrap();
+    shot(&c, "05-report").await;
+    report
+        .find(Locator::Css("form.submit button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let state = c
+        .wait()
+        .for_element(Locator::Css(&format!("{sel} .state.submitted")))
+        .await
+        .unwrap();
+    assert_eq!(state.text().await.unwrap(), "submitted");
+    shot(&c, "06-submitted").await;
+    let timeline = text(&c, "table.timeline").await;
+    assert!(
+        timeline.contains("regulator web form") && timeline.contains("R-2026-1"),
+        "{timeline}"
+    );
+    c.find(Locator::LinkText("Posture"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let posture = c
+        .wait()
+        .for_element(Locator::Css("main"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        posture.contains("CC Officer") && posture.contains("Call Centre KK"),
+        "{posture}"
+    );
+    shot(&c, "07-posture").await;
+    c.close().await.unwrap();
+
+    // The person, in Japanese, on a phone-sized screen.
+    let c = browser(&d, "ja", true).await;
+    c.goto(&format!("{}/console/me", s.base)).await.unwrap();
+    c.find(Locator::Id("key"))
+        .await
+        .unwrap()
+        .send_keys(&st.my_key)
+        .await
+        .unwrap();
+    c.find(Locator::Css("form.login button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let h1 = c
+        .wait()
+        .for_element(Locator::Css("h1"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(h1, "お預かりしている情報");
+    let record = text(&c, "table.record").await;
+    assert!(
+        !record.contains("Hanakoyamada"),
+        "masked by default: {record}"
+    );
+    let history = text(&c, "table.history").await;
+    assert!(
+        history.contains(&st.processor) && history.contains("support"),
+        "the stolen key's read is in my history: {history}"
+    );
+    shot(&c, "08-me").await;
+    c.find(Locator::Css("form[action='/console/me'] button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.wait()
+        .for_element(Locator::Css("table.record"))
+        .await
+        .unwrap();
+    assert!(
+        text(&c, "table.record").await.contains("Hanakoyamada"),
+        "shown on request"
+    );
+    urls.push(c.current_url().await.unwrap().to_string());
+    shot(&c, "09-me-revealed").await;
+    // Erasure: the code comes by mail, the receipt comes back.
+    c.find(Locator::Css("button.danger"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.wait().for_element(Locator::Id("code")).await.unwrap();
+    shot(&c, "10-code").await;
+    let dir = s.dir.clone();
+    let code = tokio::task::spawn_blocking(move || code_for(&dir, "hanakoyamada@example.org"))
+        .await
+        .unwrap();
+    c.find(Locator::Id("code"))
+        .await
+        .unwrap()
+        .send_keys(&code)
+        .await
+        .unwrap();
+    c.find(Locator::Css("form.code button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let receipt = c
+        .wait()
+        .for_element(Locator::Css("pre.receipt"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    urls.push(c.current_url().await.unwrap().to_string());
+    shot(&c, "11-receipt").await;
+    c.find(Locator::Css("form[action='/console/me/receipt'] button"))
+        .await
+        .unwrap();
+    let cwd = tmp.path().to_owned();
+    std::fs::write(cwd.join("receipt.txt"), format!("{receipt}\n")).unwrap();
+    let data = s.dir.to_str().unwrap().to_owned();
+    let (_, vkey, _) = kura(&["audit", "key", "--data", &data], &cwd);
+    let (code, out, err) = kura(
+        &["receipt", "verify", "receipt.txt", "--vkey", vkey.trim()],
+        &cwd,
+    );
+    assert_eq!(code, 0, "the receipt from the page verifies: {out}{err}");
+    c.goto(&format!("{}/console/me", s.base)).await.unwrap();
+    let gone = c
+        .wait()
+        .for_element(Locator::Css("main p"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(gone, "お客様の記録は保持していません。");
+    shot(&c, "12-erased").await;
+    c.close().await.unwrap();
+
+    // No personal value in any URL, nor in the server's log.
+    let log = s.logs();
+    for (_, p) in &st.people {
+        for f in ["name", "email", "phone", "postal_address", "login_id"] {
+            let v = p["fields"][f].as_str().unwrap();
+            for u in &urls {
+                assert!(!u.contains(v), "{v} in {u}");
+            }
+            assert!(!log.contains(v), "{v} in the server log");
+        }
+    }
+    assert!(
+        !log.contains(&s.key) && !log.contains(&st.my_key),
+        "no key in the log"
+    );
+}
