@@ -638,7 +638,9 @@ pub(crate) async fn containment(State(state): State<Console>, Officer(s): Office
                                     @match quota {
                                         Some(q) => {
                                             @let live = used.map_or(0, |u| u.live);
-                                            meter min="0" max=(q.subjects) value=(live.min(u64::from(q.subjects))) {}
+                                            meter min="0" max=(q.subjects) low=(u64::from(q.subjects) / 2)
+                                                high=(u64::from(q.subjects) * 4 / 5) optimum="0"
+                                                value=(live.min(u64::from(q.subjects))) {}
                                             " " (live) " / " (q.subjects) " · " (span(i64::from(q.window_secs) * 1000))
                                         }
                                         None => { (T::NoQuota.get(lang)) }
@@ -648,7 +650,7 @@ pub(crate) async fn containment(State(state): State<Console>, Officer(s): Office
                                     @match p.suspended_at {
                                         Some(at) => {
                                             strong.suspended { (T::Suspended.get(lang)) }
-                                            " " (utc(at.max(0) as u64 * 1000))
+                                            " " (utc(at.max(0) as u64))
                                             @if let Some(r) = &p.suspended_reason { " · " (r) }
                                             form.reinstate method="post" action={"/console/principals/" (p.id) "/reinstate"} {
                                                 input type="hidden" name="csrf" value=(csrf);

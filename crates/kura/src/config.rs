@@ -18,6 +18,7 @@ const SECTIONS: &[&str] = &[
     "mail",
     "containment",
     "posture",
+    "console",
 ];
 
 /// Reads the config file (if any) and applies environment overrides.

@@ -695,7 +695,7 @@ fn access_rectification_and_restriction_only_after_the_code_on_file() {
     assert_eq!(codes_before, 4, "four codes so far");
     assert_eq!(codes_after, 5, "at most five codes a day");
     let list = s.get("/v1/rights?state=completed");
-    assert_eq!(list.body.as_array().unwrap().len(), 3, "{}", list.text);
+    assert_eq!(list.body.as_array().unwrap().len(), 4, "{}", list.text);
     let m = s.get("/v1/metrics");
     assert!(
         m.text.contains("kura_rights_requests_overdue 0"),
