@@ -24,6 +24,7 @@
     });
   }
   document.addEventListener("DOMContentLoaded", function () {
+    document.documentElement.setAttribute("data-script", "on");
     tick();
     setInterval(tick, 30000);
   });

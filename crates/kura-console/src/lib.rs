@@ -12,8 +12,9 @@
 //! - Operator pages decide `administer` for the session's principal on every request; a
 //!   refusal is an access event like the API's. The subject page serves only a self-service
 //!   principal, and only its own subject: no subject id is ever taken from the request.
-//! - Every state change is a POST carrying the session's CSRF token; a post whose `Origin`
-//!   or `Sec-Fetch-Site` says it came from another site is refused before it is read.
+//! - Every state change is a POST carrying the session's CSRF token; a post whose
+//!   `Sec-Fetch-Site` (or, without it, `Origin`) says it came from another site is refused
+//!   before anything changes.
 //! - The cookie is `HttpOnly`, `SameSite=Strict`, `Path=/console`, and `Secure` unless the
 //!   server listens on loopback only.
 //! - Every response carries a strict Content-Security-Policy (no inline script or style,
@@ -181,13 +182,14 @@ pub(crate) fn cookie_of(headers: &HeaderMap) -> Option<String> {
         .map(|(_, v)| v.to_owned())
 }
 
-/// Refuses a POST that a browser says came from another site (before its body is read).
+/// Whether a POST may have come from this console's own pages (checked before anything is
+/// changed). A browser's `Sec-Fetch-Site` decides when present: it is computed by the
+/// browser and survives proxies that rewrite `Host`. Without it, an `Origin` must name the
+/// `Host` (`Origin: null` does not). A client that sends neither is not a browser acting for
+/// a signed-in officer, and still needs the session's CSRF token.
 pub(crate) fn same_origin(headers: &HeaderMap) -> bool {
-    if let Some(site) = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok())
-        && site != "same-origin"
-        && site != "none"
-    {
-        return false;
+    if let Some(site) = headers.get("sec-fetch-site") {
+        return matches!(site.to_str(), Ok("same-origin" | "none"));
     }
     match (
         headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()),

@@ -341,7 +341,8 @@ fn obligations(lang: Lang, o: &IncidentObligations) -> Markup {
 /// A deadline in the regulator's zone (`2026-12-13T23:59:59+09:00[Asia/Tokyo]`) as
 /// `2026-12-13 23:59 (Asia/Tokyo, +09:00)`, with the instant in a `<time>` element.
 fn local(d: &str, zone: &str) -> Markup {
-    match d.parse::<jiff::Zoned>() {
+    // `Zoned`'s own text has no space before the bracketed zone; the obligation's may.
+    match d.replace(" [", "[").parse::<jiff::Zoned>() {
         Ok(z) => html! {
             time datetime=(z.timestamp().to_string()) {
                 (z.strftime("%Y-%m-%d %H:%M")) " "
