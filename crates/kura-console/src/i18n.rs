@@ -184,6 +184,7 @@ texts! {
     Reconfirm => "Keep my account (reconfirm)", "アカウントを継続（再確認）", "Konto behalten (erneut bestätigen)";
     Reconfirmed => "Thank you: your account is kept.", "ありがとうございます。アカウントは継続されます。", "Danke: Ihr Konto bleibt bestehen.";
     Erased => "Your data has been erased. Keep this receipt: it is signed and can be verified.", "データは消去されました。この受領証を保管してください。署名されており検証できます。", "Ihre Daten wurden gelöscht. Bewahren Sie diese Quittung auf: Sie ist signiert und prüfbar.";
+    SignedReceipt => "The signed receipt (check it with `kura receipt verify`)", "署名付き受領証（`kura receipt verify` で検証できます）", "Die signierte Quittung (prüfbar mit `kura receipt verify`)";
     DownloadReceipt => "Download the receipt", "受領証をダウンロード", "Quittung herunterladen";
     ExportReady => "Your copy is ready.", "コピーの準備ができました。", "Ihre Kopie ist bereit.";
     DownloadExport => "Download my data", "データをダウンロード", "Meine Daten herunterladen";

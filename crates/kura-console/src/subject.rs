@@ -358,7 +358,21 @@ pub(crate) async fn redeem(
         Some(receipt) => html! {
             h1 { (T::YourRights.get(lang)) }
             p.notice role="status" { (T::Erased.get(lang)) }
-            pre.receipt { (String::from_utf8_lossy(&receipt)) }
+            @if let Ok(body) = kura_admin::receipt::parse(&receipt) {
+                dl.facts {
+                    dt { (T::When.get(lang)) } dd { (utc(body.completed_at_ms)) }
+                    dt { (T::Fields.get(lang)) }
+                    dd {
+                        ul.erased {
+                            @for e in &body.erased { li { (e.category) " · " (e.method) } }
+                        }
+                    }
+                }
+            }
+            details open {
+                summary { (T::SignedReceipt.get(lang)) }
+                pre.receipt { (String::from_utf8_lossy(&receipt)) }
+            }
             form method="post" action="/console/me/receipt" {
                 input type="hidden" name="csrf" value=(csrf);
                 input type="hidden" name="request" value=(v.request.id);

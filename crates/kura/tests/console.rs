@@ -470,6 +470,24 @@ fn without_a_session_no_page_works_and_every_state_change_needs_the_csrf_token()
     let p = me.post("/console/me/redeem", &[("csrf", &csrf), ("token", &theirs)]);
     assert_eq!(p.status, 400, "{}", p.body);
     assert!(!p.body.contains("Taroyamada"));
+    // A copy of my own data: the code from my address, then the export as a download.
+    let p = me.post(
+        "/console/me/requests",
+        &[("csrf", &csrf), ("kind", "access")],
+    );
+    assert_eq!(p.status, 200, "{}", p.body);
+    assert!(p.body.contains("id=\"code\""), "the code form: {}", p.body);
+    let mine = code_for(&s.dir, "hanakoyamada@example.org");
+    let p = me.post("/console/me/redeem", &[("csrf", &csrf), ("token", &mine)]);
+    assert_eq!(p.status, 200, "{}", p.body);
+    assert_eq!(p.header("content-type"), "application/json");
+    assert!(p.header("content-disposition").starts_with("attachment;"));
+    let export: Value = serde_json::from_str(&p.body).unwrap();
+    assert_eq!(export["format"], "kura-export/1", "{}", p.body);
+    assert!(p.body.contains("Hanakoyamada") && !p.body.contains("Taroyamada"));
+    // Spent: the same code again is not valid.
+    let p = me.post("/console/me/redeem", &[("csrf", &csrf), ("token", &mine)]);
+    assert_eq!(p.status, 400, "{}", p.body);
     // Another session's token is refused for my forms too.
     let officer_csrf = officer.get("/console/containment").csrf();
     let p = me.post(
