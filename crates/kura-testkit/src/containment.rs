@@ -54,12 +54,26 @@ pub fn run_all(store: Arc<dyn ContainmentStore>, other: Arc<dyn ContainmentStore
         touch(&*other, k, &[3], t + 2, 3),
         WindowOutcome::Admitted { leased: 0 }
     );
+    // What the console shows: the count at the last touch, seen from either server.
+    assert_eq!(s.window_state("nobody").unwrap(), None);
+    assert_eq!(
+        other.window_state(k).unwrap(),
+        Some(WindowState {
+            live: 3,
+            tripped_at_ms: None
+        })
+    );
     // The fourth subject, on either server, trips.
     assert_eq!(
         touch(s, k, &[3, 4], t + 3, 3),
         WindowOutcome::Tripped {
             obtained: vec![1, 2, 3]
         }
+    );
+    assert_eq!(
+        other.window_state(k).unwrap().and_then(|w| w.tripped_at_ms),
+        Some(t + 3),
+        "the trip's time"
     );
     assert_eq!(
         touch(&*other, k, &[1], t + 4, 3),
