@@ -12,7 +12,9 @@
 //! - Each session carries its own CSRF token (256 random bits), compared in constant time on
 //!   every state change.
 //! - The table is bounded: when it is full of live sessions, a new login is refused rather
-//!   than an old session evicted (a flood of logins cannot log the officer out).
+//!   than an old session evicted (a flood of logins cannot log the officer out). One key
+//!   holds at most [`PER_KEY`] sessions; its next login ends its own oldest, so a single
+//!   stolen key cannot fill the table for everyone.
 //! - Sessions live in this server process: a restart ends them, and servers behind one load
 //!   balancer need sticky sessions (decision 0027).
 
@@ -22,6 +24,9 @@ use std::sync::Mutex;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use subtle::ConstantTimeEq;
+
+/// Sessions one key may hold at once.
+pub const PER_KEY: usize = 8;
 
 /// What a session remembers of its login.
 #[derive(Debug, Clone)]
@@ -91,6 +96,17 @@ impl Sessions {
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         if map.len() >= self.max {
             map.retain(|_, s| self.live(s, now_ms));
+        }
+        let mut own: Vec<([u8; 32], u64)> = map
+            .iter()
+            .filter(|(_, s)| s.prefix == prefix)
+            .map(|(k, s)| (*k, s.created_ms))
+            .collect();
+        if own.len() >= PER_KEY {
+            own.sort_by_key(|(_, created)| *created);
+            for (k, _) in &own[..=own.len() - PER_KEY] {
+                map.remove(k);
+            }
         }
         if map.len() >= self.max {
             return Err(OpenError::Full);
@@ -184,6 +200,23 @@ mod tests {
         );
         // Expired sessions make room.
         assert!(s.open("p", [1; 32], 20_000).is_ok());
+    }
+
+    #[test]
+    fn one_key_holds_at_most_per_key_sessions_and_cannot_fill_the_table() {
+        let s = Sessions::new(60_000, 60_000, 10);
+        let first = s.open("stolen", [1; 32], 0).unwrap();
+        let mut last = String::new();
+        for t in 1..=20 {
+            last = s.open("stolen", [1; 32], t).unwrap();
+        }
+        assert_eq!(s.len(), PER_KEY);
+        assert!(s.get(&first, 30).is_none(), "its oldest ended");
+        assert!(s.get(&last, 30).is_some());
+        // Others still get in.
+        for t in 0..2 {
+            assert!(s.open("officer", [2; 32], 40 + t).is_ok());
+        }
     }
 
     #[test]

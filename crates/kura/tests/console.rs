@@ -597,6 +597,47 @@ async fn shot(c: &Client, name: &str) {
     std::fs::write(shots().join(format!("{name}.png")), png).unwrap();
 }
 
+/// Marks the current document, so that [`arrived`] can tell the next one from it.
+async fn mark(c: &Client) {
+    c.execute("window.kuraOld = 1; return null;", vec![])
+        .await
+        .unwrap();
+}
+
+/// Waits until the marked document was replaced by a loaded one (a click that navigates
+/// returns before the new page exists).
+async fn arrived(c: &Client) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let new = c
+            .execute(
+                "return window.kuraOld === undefined && document.readyState === 'complete';",
+                vec![],
+            )
+            .await
+            .map(|v| v == json!(true))
+            .unwrap_or(false);
+        if new {
+            return;
+        }
+        assert!(Instant::now() < deadline, "the next page did not load");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+/// Clicking what leads to another page, and waiting for it.
+trait Follow {
+    async fn follow(self, c: &Client);
+}
+
+impl Follow for fantoccini::elements::Element {
+    async fn follow(self, c: &Client) {
+        mark(c).await;
+        self.click().await.unwrap();
+        arrived(c).await;
+    }
+}
+
 async fn text(c: &Client, css: &str) -> String {
     c.find(Locator::Css(css))
         .await
@@ -785,7 +826,9 @@ async fn officer_flow(d: &Driver, v: &Vault, st: &Story, tag: &str) -> Vec<Strin
     check_page(&c, &format!("{tag}01-login")).await;
     // The keyboard alone: type the key and press Enter.
     let key = c.find(Locator::Id("key")).await.unwrap();
+    mark(&c).await;
     key.send_keys(&format!("{}\u{E007}", s.key)).await.unwrap();
+    arrived(&c).await;
     c.wait().for_element(Locator::Css("h1")).await.unwrap();
     assert_eq!(
         text(&c, "h1").await,
@@ -798,9 +841,8 @@ async fn officer_flow(d: &Driver, v: &Vault, st: &Story, tag: &str) -> Vec<Strin
     c.find(Locator::LinkText("Containment"))
         .await
         .unwrap()
-        .click()
-        .await
-        .unwrap();
+        .follow(&c)
+        .await;
     let row = c
         .wait()
         .for_element(Locator::Css(&format!(
@@ -818,9 +860,8 @@ async fn officer_flow(d: &Driver, v: &Vault, st: &Story, tag: &str) -> Vec<Strin
     row.find(Locator::Css("ul.trips a"))
         .await
         .unwrap()
-        .click()
-        .await
-        .unwrap();
+        .follow(&c)
+        .await;
     c.wait()
         .for_element(Locator::Css("section h2#exposure"))
         .await
@@ -837,9 +878,8 @@ async fn officer_flow(d: &Driver, v: &Vault, st: &Story, tag: &str) -> Vec<Strin
     c.find(Locator::Css("form[action$='/scope'] button"))
         .await
         .unwrap()
-        .click()
-        .await
-        .unwrap();
+        .follow(&c)
+        .await;
     let matrix = c
         .wait()
         .for_element(Locator::Css("table.matrix"))
@@ -915,9 +955,8 @@ async fn officer_flow(d: &Driver, v: &Vault, st: &Story, tag: &str) -> Vec<Strin
             .find(Locator::Css("form.items button"))
             .await
             .unwrap()
-            .click()
-            .await
-            .unwrap();
+            .follow(&c)
+            .await;
         c.wait()
             .for_element(Locator::Css("article.report form.submit"))
             .await
@@ -953,9 +992,8 @@ async fn officer_flow(d: &Driver, v: &Vault, st: &Story, tag: &str) -> Vec<Strin
         .find(Locator::Css("form.submit button"))
         .await
         .unwrap()
-        .click()
-        .await
-        .unwrap();
+        .follow(&c)
+        .await;
     let state = c
         .wait()
         .for_element(Locator::Css(&format!("{sel} .state.submitted")))
@@ -980,9 +1018,8 @@ async fn officer_flow(d: &Driver, v: &Vault, st: &Story, tag: &str) -> Vec<Strin
     c.find(Locator::LinkText("Posture"))
         .await
         .unwrap()
-        .click()
-        .await
-        .unwrap();
+        .follow(&c)
+        .await;
     let posture = c
         .wait()
         .for_element(Locator::Css("main"))
@@ -1019,9 +1056,8 @@ async fn person_flow(d: &Driver, v: &Vault, st: &Story, tag: &str) -> Vec<String
     c.find(Locator::Css("form.login button"))
         .await
         .unwrap()
-        .click()
-        .await
-        .unwrap();
+        .follow(&c)
+        .await;
     let h1 = c
         .wait()
         .for_element(Locator::Css("h1"))
@@ -1050,9 +1086,8 @@ async fn person_flow(d: &Driver, v: &Vault, st: &Story, tag: &str) -> Vec<String
     c.find(Locator::Css("form[action='/console/me'] button"))
         .await
         .unwrap()
-        .click()
-        .await
-        .unwrap();
+        .follow(&c)
+        .await;
     c.wait()
         .for_element(Locator::Css("table.record"))
         .await
@@ -1067,9 +1102,8 @@ async fn person_flow(d: &Driver, v: &Vault, st: &Story, tag: &str) -> Vec<String
     c.find(Locator::Css("button.danger"))
         .await
         .unwrap()
-        .click()
-        .await
-        .unwrap();
+        .follow(&c)
+        .await;
     c.wait().for_element(Locator::Id("code")).await.unwrap();
     check_page(&c, &format!("{tag}11-code")).await;
     let base = v.mail_base.clone();
@@ -1085,9 +1119,8 @@ async fn person_flow(d: &Driver, v: &Vault, st: &Story, tag: &str) -> Vec<String
     c.find(Locator::Css("form.code button"))
         .await
         .unwrap()
-        .click()
-        .await
-        .unwrap();
+        .follow(&c)
+        .await;
     let receipt = c
         .wait()
         .for_element(Locator::Css("pre.receipt"))
