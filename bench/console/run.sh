@@ -68,9 +68,18 @@ run() { # label, then wrk arguments
   rps=$(wrk -t2 -c"$CONNS" -d"${SECS}s" "$@" | awk '/Requests\/sec/ {print $2}')
   printf '%-34s %10s req/s\n' "$label" "$rps"
 }
-echo "subjects=$SUBJECTS conns=$CONNS secs=$SECS incident=$INC"
+# The report drafts the incident page shows: every owed obligation with a template.
+DRAFTS=()
+for o in $(curl -sf "${H[@]}" "$B/v1/incidents/$INC/obligations" \
+    | python3 -c "import json,sys;[print(o['id']) for o in json.load(sys.stdin)['obligations'] if o['required'] and o['checklist']]"); do
+  [ "$(curl -s -o /dev/null -w '%{http_code}' "${H[@]}" "$B/v1/incidents/$INC/reports/$o")" = 200 ] && DRAFTS+=("$o")
+done
+echo "subjects=$SUBJECTS conns=$CONNS secs=$SECS incident=$INC drafts=${#DRAFTS[@]} (${DRAFTS[*]})"
 run "api incident (json)" -H "Authorization: Bearer $KEY" "$B/v1/incidents/$INC"
 run "api obligations (json)" -H "Authorization: Bearer $KEY" "$B/v1/incidents/$INC/obligations"
+run "api one report draft (json)" -H "Authorization: Bearer $KEY" "$B/v1/incidents/$INC/reports/${DRAFTS[0]}"
+run "api notices (json)" -H "Authorization: Bearer $KEY" "$B/v1/incidents/$INC/notices"
 run "console incident page (html)" -H "Cookie: $OC" "$B/console/incidents/$INC"
 run "api own record (json)" -H "Authorization: Bearer $MKEY" -H "X-Kura-Purpose: self_service" "$B/v1/collections/accounts/subjects/$SID"
+run "api own access log, 50 (json)" -H "Authorization: Bearer $MKEY" -H "X-Kura-Purpose: self_service" "$B/v1/collections/accounts/subjects/$SID/access-log?limit=50"
 run "console my page (html)" -H "Cookie: $MC" "$B/console/me"

@@ -75,7 +75,7 @@ pub use integrator::{
 pub use kura_store::{AuditStore, DynStore};
 pub use read::{
     Proof, StoreHashReader, consistency_proof, entry, inclusion_proof, latest_checkpoint,
-    subject_history,
+    subject_history, subject_recent,
 };
 pub use roaring::RoaringTreemap;
 pub use verify::{VerifyReport, verifier_key, verify, verify_with};

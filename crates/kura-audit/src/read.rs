@@ -93,6 +93,27 @@ pub fn latest_checkpoint(store: &dyn AuditStore) -> Result<Option<String>, Audit
     Ok(store.latest_audit_checkpoint()?.map(|(_, text)| text))
 }
 
+/// The newest `limit` entries about subject `iid`, newest first, below leaf `before`
+/// (`None`: from the newest): a person's own page.
+///
+/// # Errors
+/// Backend failures.
+pub fn subject_recent(
+    store: &dyn AuditStore,
+    iid: u64,
+    before: Option<u64>,
+    limit: usize,
+) -> Result<Vec<Entry>, AuditError> {
+    let indexes = store.audit_subject_recent(iid, before, limit)?;
+    let mut out = Vec::with_capacity(indexes.len());
+    for i in indexes {
+        if let Some(leaf) = store.audit_leaf(i)? {
+            out.push(Entry::from_leaf(i, &leaf));
+        }
+    }
+    Ok(out)
+}
+
 /// The integrated access events that touched subject `iid`, oldest first, after leaf index
 /// `after` (for paging), at most `limit` (`GET .../subjects/{id}/access-log`). Events not
 /// yet integrated (usually under a second old) do not appear yet.

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use kura_audit::{
     AccessEvent, Action, Appender, AppenderConfig, AuditError, AuditStore, Clock, Integrator,
     IntegratorConfig, RoaringTreemap, consistency_proof, entry, inclusion_proof, latest_checkpoint,
-    subject_history, verifier_key, verify,
+    subject_history, subject_recent, verifier_key, verify,
 };
 use kura_store::sqlite::{DATA_FILE, Durability, SqliteStore};
 use kura_store::{
@@ -251,6 +251,18 @@ fn subject_history_is_an_index_lookup() {
         .map(|e| e.index)
         .collect();
     assert_eq!(page, vec![2]);
+    // Newest first, for a person's own page, paged backwards.
+    let recent = |before, limit| -> Vec<u64> {
+        subject_recent(&*s, 2, before, limit)
+            .unwrap()
+            .iter()
+            .map(|e| e.index)
+            .collect()
+    };
+    assert_eq!(recent(None, 100), vec![3, 2, 0]);
+    assert_eq!(recent(None, 2), vec![3, 2]);
+    assert_eq!(recent(Some(2), 10), vec![0]);
+    assert!(subject_recent(&*s, 9999, None, 10).unwrap().is_empty());
     let h4999 = subject_history(&*s, 4999, None, 10).unwrap();
     assert_eq!(h4999.len(), 1);
     assert_eq!(h4999[0].event.as_ref().unwrap().action, "search");

@@ -20,7 +20,7 @@ impl kura_audit::Clock for WallClock {
 }
 use kura_audit::{
     AccessEvent, Action, Appender, AppenderConfig, AuditStore, Integrator, IntegratorConfig,
-    inclusion_proof, subject_history, verifier_key, verify,
+    inclusion_proof, subject_history, subject_recent, verifier_key, verify,
 };
 use kura_store::PostgresStore;
 use kura_testkit::postgres::TestDatabase;
@@ -102,6 +102,14 @@ fn two_servers_one_sequence_one_tree() {
     let proof = inclusion_proof(&**s, 17, 1200).unwrap();
     assert_eq!(proof.hashes.len(), 11);
     assert_eq!(subject_history(&**s, 3, None, 10_000).unwrap().len(), 120);
+    let recent = subject_recent(&**s, 3, None, 5).unwrap();
+    let all = subject_history(&**s, 3, None, 10_000).unwrap();
+    let newest: Vec<u64> = all.iter().rev().take(5).map(|e| e.index).collect();
+    assert_eq!(
+        recent.iter().map(|e| e.index).collect::<Vec<_>>(),
+        newest,
+        "newest first"
+    );
 
     // Tampering by someone with write access to the database is located.
     let mut admin = db.admin();

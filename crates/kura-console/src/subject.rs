@@ -27,6 +27,9 @@ use crate::{Console, Own, check_form};
 
 const PURPOSE: &str = "self_service";
 
+/// Access events shown on the page, newest first (the whole history is in the export).
+const HISTORY: usize = 50;
+
 fn access(o: &Own) -> Access {
     Access {
         principal: o.signed.principal.id.clone(),
@@ -139,7 +142,7 @@ async fn render(state: &Console, o: Own, reveal: bool, notice: Option<Markup>) -
         }
         let history = if view.is_some() {
             let iid = vault.access_history_subject(&a, &c, &id)?;
-            kura_audit::subject_history(&*audit, iid, None, 200)
+            kura_audit::subject_recent(&*audit, iid, None, HISTORY)
                 .map_err(|e| ApiError::internal(&e))?
         } else {
             Vec::new()
@@ -207,7 +210,7 @@ async fn render(state: &Console, o: Own, reveal: bool, notice: Option<Markup>) -
                         th scope="col" { (T::Outcome.get(lang)) }
                     } }
                     tbody {
-                        @for e in history.iter().rev() {
+                        @for e in &history {
                             @if let Some(ev) = &e.event {
                                 tr {
                                     td { (utc(ev.time_ms)) }

@@ -150,6 +150,19 @@ pub trait AuditStore: Store {
         limit: usize,
     ) -> Result<Vec<u64>, StoreError>;
 
+    /// The newest access events that touched subject `iid`: leaf indexes, decreasing,
+    /// below `before` (exclusive; `None`: from the newest), at most `limit` (what a person's
+    /// own page shows first).
+    ///
+    /// # Errors
+    /// Backend failures.
+    fn audit_subject_recent(
+        &self,
+        iid: u64,
+        before: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<u64>, StoreError>;
+
     /// Sets the mark `name` (replacing it).
     ///
     /// # Errors

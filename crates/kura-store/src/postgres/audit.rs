@@ -214,6 +214,30 @@ impl AuditStore for PostgresStore {
             .map(|r| (r.get::<_, i64>(0) as u64, r.get(1))))
     }
 
+    fn audit_subject_recent(
+        &self,
+        iid: u64,
+        before: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<u64>, StoreError> {
+        const SQL: &str = "SELECT seq FROM kura_data.audit_subjects \
+             WHERE iid = $1 AND seq < $2 ORDER BY seq DESC LIMIT $3";
+        let iid = to_i64(iid)?;
+        let before = match before {
+            Some(b) => to_i64(b)?,
+            None => i64::MAX,
+        };
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let mut conn = self.pool.get()?;
+        let Conn { client, stmts } = &mut *conn;
+        let stmt = prepared(client, stmts, SQL)?;
+        Ok(client
+            .query(&stmt, &[&iid, &before, &limit])?
+            .into_iter()
+            .map(|r| r.get::<_, i64>(0) as u64)
+            .collect())
+    }
+
     fn audit_subject_history(
         &self,
         iid: u64,

@@ -233,6 +233,29 @@ impl AuditStore for SqliteStore {
         })
     }
 
+    fn audit_subject_recent(
+        &self,
+        iid: u64,
+        before: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<u64>, StoreError> {
+        let iid = to_i64(iid)?;
+        let before = match before {
+            Some(b) => to_i64(b)?,
+            None => i64::MAX,
+        };
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.with_reader(|p| {
+            let mut stmt = p.data.prepare_cached(
+                "SELECT seq FROM audit_subjects WHERE iid = ?1 AND seq < ?2 \
+                 ORDER BY seq DESC LIMIT ?3",
+            )?;
+            let rows = stmt.query_map(params![iid, before, limit], |r| r.get::<_, i64>(0))?;
+            rows.map(|r| r.map(|s| s as u64).map_err(StoreError::from))
+                .collect()
+        })
+    }
+
     fn audit_subject_history(
         &self,
         iid: u64,
