@@ -514,6 +514,86 @@ fn without_a_session_no_page_works_and_every_state_change_needs_the_csrf_token()
     drop(st.processor_key);
 }
 
+#[test]
+fn a_person_keeps_their_account_with_the_code_from_the_reconfirmation_mail() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cwd = tmp.path();
+    let dir = cwd.join("vault");
+    let d = dir.to_str().unwrap();
+    let (code, out, err) = kura(&util::with_owner(&["init", "--data", d, "--json"]), cwd);
+    assert_eq!(code, 0, "{err}");
+    let key = serde_json::from_str::<Value>(out.trim()).unwrap()["operator_key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let cfg = cwd.join("kura.toml");
+    std::fs::write(
+        &cfg,
+        "[[retention]]\nname = \"dormant\"\ncollection = \"accounts\"\ninactive_days = 730\n",
+    )
+    .unwrap();
+    let c = cfg.to_str().unwrap();
+    let mut s = serve(&dir, &["--config", c], cwd);
+    s.key = key;
+    let id = s.create(&person("Keepme", "DE", 1));
+    let other = s.create(&person("Quietone", "DE", 2));
+    let r = s.post(
+        "/v1/principals",
+        &json!({"org": "owner", "name": "Keepme", "kind": "self", "subject": id}),
+    );
+    assert_eq!(r.status, 201, "{}", r.text);
+    let my_key = r.body["api_key"].as_str().unwrap().to_owned();
+    // Two years pass without a login; the retention run asks both to reconfirm.
+    let run = || {
+        let (code, out, err) = kura(&["retention", "run", "--data", d, "--config", c], cwd);
+        assert_eq!(code, 0, "{out}{err}");
+    };
+    run();
+    let db = rusqlite::Connection::open(dir.join("data.db")).unwrap();
+    db.busy_timeout(Duration::from_secs(10)).unwrap();
+    db.execute_batch("UPDATE subject_activity SET active_at = active_at - 800 * 86400000;")
+        .unwrap();
+    run();
+    let mine = code_for(&dir, "keepme@example.org");
+    let theirs = code_for(&dir, "quietone@example.org");
+    let mut me = Web::new(&s);
+    me.login(&my_key);
+    let csrf = me.get("/console/me").csrf();
+    // Someone else's reconfirmation code does not work here, and says nothing of whose.
+    let p = me.post(
+        "/console/me/reconfirm",
+        &[("csrf", &csrf), ("token", &theirs)],
+    );
+    assert_eq!(p.status, 400, "{}", p.body);
+    assert!(!p.body.contains("Quietone"));
+    // Mine keeps my account, once.
+    let p = me.post(
+        "/console/me/reconfirm",
+        &[("csrf", &csrf), ("token", &mine)],
+    );
+    assert_eq!(p.status, 200, "{}", p.body);
+    assert!(p.body.contains("your account is kept"), "{}", p.body);
+    let p = me.post(
+        "/console/me/reconfirm",
+        &[("csrf", &csrf), ("token", &mine)],
+    );
+    assert_eq!(p.status, 400, "spent: {}", p.body);
+    let confirmed = s.get("/v1/rights?state=confirmed");
+    let kinds: Vec<&str> = confirmed
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["subject"] == id.as_str())
+        .map(|r| r["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, vec!["reconfirmation"], "{}", confirmed.text);
+    assert!(
+        !confirmed.text.contains(&other),
+        "the other person's request is untouched"
+    );
+}
+
 // ---------------------------------------------------------------------------------------
 // The browser.
 
