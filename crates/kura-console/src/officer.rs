@@ -23,6 +23,19 @@ fn done(lang: Lang, s: &Signed, title: &str, nav: Nav, body: Markup) -> Response
     Html(layout(lang, title, Some(s), nav, body).into_string()).into_response()
 }
 
+/// Whether containment opened the incident (a quota, canary or probe trip).
+fn tripped(i: &IncidentSummary) -> bool {
+    matches!(i.trigger.as_str(), "quota" | "canary" | "probe")
+}
+
+/// After a change: back to `back`, or the error's page.
+fn back_to<T>(lang: Lang, r: Result<T, kura_server::ApiError>, back: &str) -> Response {
+    match r {
+        Ok(_) => Redirect::to(back).into_response(),
+        Err(e) => page::api_error(lang, &e),
+    }
+}
+
 fn id_ok(id: &str) -> bool {
     !id.is_empty()
         && id.len() <= 128
@@ -482,10 +495,8 @@ pub(crate) async fn scope(
     let schema = state.app.vault.schema().clone();
     let by = s.principal.id.clone();
     let back = format!("/console/incidents/{id}#exposure");
-    match run(move || incident::scope_at_latest(&*audit, &*d, &schema, &*clock, &by, &id)).await {
-        Ok(_) => Redirect::to(&back).into_response(),
-        Err(e) => page::api_error(s.lang, &e),
-    }
+    let r = run(move || incident::scope_at_latest(&*audit, &*d, &schema, &*clock, &by, &id)).await;
+    back_to(s.lang, r, &back)
 }
 
 #[derive(Deserialize)]
@@ -527,10 +538,7 @@ pub(crate) async fn submit(
         )
     })
     .await;
-    match r {
-        Ok(_) => Redirect::to(&back).into_response(),
-        Err(e) => page::api_error(s.lang, &e),
-    }
+    back_to(s.lang, r, &back)
 }
 
 /// `POST /console/incidents/{id}/reports/{obligation}/items`: checklist items of a draft
@@ -573,10 +581,7 @@ pub(crate) async fn items(
         )
     })
     .await;
-    match r {
-        Ok(_) => Redirect::to(&back).into_response(),
-        Err(e) => page::api_error(s.lang, &e),
-    }
+    back_to(s.lang, r, &back)
 }
 
 /// `GET /console/containment`: per organization, its principals with their quota use,
@@ -585,6 +590,7 @@ pub(crate) async fn containment(State(state): State<Console>, Officer(s): Office
     let lang = s.lang;
     let d = state.app.directory.clone();
     let windows = state.windows.clone();
+    let policies = state.app.policies.clone();
     let schema = state.app.vault.schema().clone();
     let loaded = run(move || {
         let incidents = incident::list(&*d)?;
@@ -592,17 +598,19 @@ pub(crate) async fn containment(State(state): State<Console>, Officer(s): Office
         for o in d.organizations()? {
             let mut rows = Vec::new();
             for p in d.principals(Some(&o.id))? {
-                let quota = kura_admin::directory::parse_policies(&p.policies, &schema)
+                // The parsed policies the API caches, not a parse per principal per view.
+                let quota = policies
+                    .caller(&p, &schema)
                     .ok()
-                    .filter(|pol| !pol.is_empty())
-                    .map(|pol| kura_policy::Quota::for_policies(&pol));
+                    .filter(|c| !c.policies.is_empty())
+                    .and_then(|c| c.quota);
                 let used = match &windows {
                     Some(w) => w.window_state(&p.id)?,
                     None => None,
                 };
                 let trips: Vec<(String, String)> = incidents
                     .iter()
-                    .filter(|i| i.opened_by_kura() && i.suspects.contains(&p.id))
+                    .filter(|i| tripped(i) && i.suspects.contains(&p.id))
                     .map(|i| (i.id.clone(), i.trigger.clone()))
                     .collect();
                 rows.push((p, quota, used, trips));
@@ -816,15 +824,4 @@ pub(crate) async fn posture(State(state): State<Console>, Officer(s): Officer) -
         }
     };
     done(lang, &s, T::Posture.get(lang), Nav::Posture, body)
-}
-
-/// What the containment page asks of an incident summary.
-trait Tripped {
-    fn opened_by_kura(&self) -> bool;
-}
-
-impl Tripped for IncidentSummary {
-    fn opened_by_kura(&self) -> bool {
-        matches!(self.trigger.as_str(), "quota" | "canary" | "probe")
-    }
 }
