@@ -20,22 +20,7 @@ use util::{Server, kura, serve};
 
 /// A vault served with checkpoints signed every 200 ms (scoping needs one).
 fn start() -> (Server, tempfile::TempDir) {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("vault");
-    let (code, out, err) = kura(
-        &util::with_owner(&["init", "--data", dir.to_str().unwrap(), "--json"]),
-        tmp.path(),
-    );
-    assert_eq!(code, 0, "{err}");
-    let key = serde_json::from_str::<Value>(out.trim()).unwrap()["operator_key"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let cfg = tmp.path().join("kura.toml");
-    std::fs::write(&cfg, "[audit]\ncheckpoint_every_ms = 200\n").unwrap();
-    let mut s = serve(&dir, &["--config", cfg.to_str().unwrap()], tmp.path());
-    s.key = key;
-    (s, tmp)
+    util::start_with_config("[audit]\ncheckpoint_every_ms = 200\n")
 }
 
 /// The people of the story: subjects in Japan and Germany, a call centre (a processor with

@@ -12,7 +12,7 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use util::{Server, full_subject, kura, serve};
+use util::{Server, full_subject, kura};
 
 /// The policy document of the issue, word for word.
 const SUPPORT_POLICY: &str = r#"{"collection":"accounts","purposes":["support"],"actions":["read","search"],
@@ -21,22 +21,7 @@ const SUPPORT_POLICY: &str = r#"{"collection":"accounts","purposes":["support"],
 
 /// A vault initialized in a temp dir, served with `config` (TOML), with the operator key.
 fn start_with(config: &str) -> (Server, tempfile::TempDir) {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("vault");
-    let (code, out, err) = kura(
-        &util::with_owner(&["init", "--data", dir.to_str().unwrap(), "--json"]),
-        tmp.path(),
-    );
-    assert_eq!(code, 0, "{err}");
-    let key = serde_json::from_str::<Value>(out.trim()).unwrap()["operator_key"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let cfg = tmp.path().join("kura.toml");
-    std::fs::write(&cfg, config).unwrap();
-    let mut s = serve(&dir, &["--config", cfg.to_str().unwrap()], tmp.path());
-    s.key = key;
-    (s, tmp)
+    util::start_with_config(config)
 }
 
 fn cli(s: &Server, cwd: &Path, args: &[&str]) -> (i32, String, String) {

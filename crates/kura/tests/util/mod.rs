@@ -80,6 +80,26 @@ pub fn start() -> Server {
     s
 }
 
+/// Initializes a vault in a fresh temp dir and serves it with `config` as its config file.
+pub fn start_with_config(config: &str) -> (Server, tempfile::TempDir) {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("vault");
+    let (code, out, err) = kura(
+        &with_owner(&["init", "--data", dir.to_str().unwrap(), "--json"]),
+        tmp.path(),
+    );
+    assert_eq!(code, 0, "{err}");
+    let key = serde_json::from_str::<serde_json::Value>(out.trim()).unwrap()["operator_key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let cfg = tmp.path().join("kura.toml");
+    std::fs::write(&cfg, config).unwrap();
+    let mut s = serve(&dir, &["--config", cfg.to_str().unwrap()], tmp.path());
+    s.key = key;
+    (s, tmp)
+}
+
 /// Like [`start`], with extra environment variables for the server (e.g. `KURA_LOG`).
 pub fn start_with_env(envs: &[(&str, &str)]) -> Server {
     let tmp = tempfile::tempdir().unwrap();
