@@ -1045,6 +1045,46 @@ pub fn versions(directory: &dyn DirectoryStore, id: &str) -> Result<Vec<ScopeVer
         .collect())
 }
 
+/// The people of an incident's latest matrix version, by public id: those with a
+/// **confirmed** cell (`confirmed:<mode>`, any category and mode) or, with `potential`, every person in the matrix. Read
+/// from the version's stored subject sets after checking them against its digest, so a
+/// forced reset or a follow-up acts on exactly the people the stored matrix counts.
+/// Subjects erased since are left out. Reads no field value.
+///
+/// # Errors
+/// `not_found` (incident); `scope_required` when it has no matrix yet; store failures.
+pub fn exposed_subjects(
+    directory: &dyn DirectoryStore,
+    id: &str,
+    potential: bool,
+) -> Result<Vec<uuid::Uuid>, AdminError> {
+    show(directory, id)?;
+    let latest = directory
+        .incident_scope_heads(id)?
+        .iter()
+        .map(|r| r.version)
+        .max()
+        .ok_or_else(|| {
+            AdminError::invalid(
+                "scope_required",
+                format!("incident {id} has no matrix yet: scope it first"),
+            )
+        })?;
+    let sets = crate::notices::sets_of(directory, id, latest)?;
+    let mut iids = roaring::RoaringTreemap::new();
+    for ((_, exposure), cell) in &sets.cells {
+        if potential || exposure.starts_with("confirmed") {
+            iids |= cell;
+        }
+    }
+    let mut out = Vec::with_capacity(iids.len() as usize);
+    let all: Vec<u64> = iids.iter().collect();
+    for chunk in all.chunks(10_000) {
+        out.extend(directory.subject_ids(chunk)?.into_iter().map(|(_, id)| id));
+    }
+    Ok(out)
+}
+
 /// What a processor reports to the holder that supervises it.
 #[derive(Debug, Clone, Default, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]

@@ -375,7 +375,7 @@ fn duties(
 }
 
 /// The pinned matrix version's subject sets, checked against its stored digest.
-fn sets_of(
+pub(crate) fn sets_of(
     directory: &dyn DirectoryStore,
     incident: &str,
     version: u32,

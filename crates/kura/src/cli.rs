@@ -192,6 +192,11 @@ pub enum Command {
     /// key file, listener, security officers, log verification and witnessing; recorded in
     /// the access log. Exit 1 when a finding is at or above --fail-on.
     Doctor(crate::cmd::doctor::DoctorArgs),
+    /// Replay the 2011 breach end to end on a fresh vault of its own: populate, attack with
+    /// a stolen processor key until containment, respond (declare, scope, obligations,
+    /// drafts, notices over SMTP, resets, erasures with receipts, evidence), verify every
+    /// figure, and write a report. Exit 1 when a self-check fails.
+    Drill(crate::cmd::drill::DrillArgs),
     /// Passwords of subjects: forced resets.
     Credentials {
         #[command(subcommand)]

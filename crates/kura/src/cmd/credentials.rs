@@ -37,11 +37,18 @@ pub struct ForceResetArgs {
     #[arg(long, default_value = "accounts")]
     pub collection: String,
     /// A file of subject ids, one per line ("-" for standard input).
-    #[arg(long, required_unless_present = "all", conflicts_with = "all")]
+    #[arg(long, required_unless_present_any = ["all", "incident"], conflicts_with_all = ["all", "incident"])]
     pub subjects: Option<PathBuf>,
     /// Every subject of the collection.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "incident")]
     pub all: bool,
+    /// The people of this incident's latest matrix version with a confirmed exposure (any
+    /// category): what the log shows was returned to a suspect.
+    #[arg(long)]
+    pub incident: Option<String>,
+    /// With `--incident`: every person of the matrix, potential exposure included.
+    #[arg(long, requires = "incident")]
+    pub potential: bool,
     /// Purpose recorded in the access log.
     #[arg(long, default_value = "incident_response")]
     pub purpose: String,
@@ -81,6 +88,16 @@ fn run_force_reset(args: &ForceResetArgs) -> Result<ExitCode> {
     let access = Access::operator("cli", &args.purpose);
     let (vault, store) = (&*opened.vault, &*opened.credentials);
     let flagged = match (&args.subjects, args.all) {
+        _ if args.incident.is_some() => {
+            let id = args.incident.as_deref().unwrap_or_default();
+            let ids =
+                kura_admin::incident::exposed_subjects(&*opened.directory, id, args.potential)?;
+            let mut total = 0;
+            for batch in ids.chunks(FORCE_RESET_BATCH) {
+                total += force_reset(vault, store, &access, &args.collection, batch)?;
+            }
+            total
+        }
         (_, true) => force_reset_all(vault, store, &access, &args.collection, &mut |n| {
             if !args.json {
                 eprintln!("flagged {n} subjects");

@@ -12,6 +12,7 @@ pub mod canary;
 pub mod credentials;
 pub mod directory;
 pub mod doctor;
+pub mod drill;
 mod import;
 pub mod incident;
 mod init;
@@ -70,6 +71,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Witness { command } => witness::run(command),
         Command::Keys { command } => keys::run(command),
         Command::Doctor(args) => doctor::run(&args),
+        Command::Drill(args) => drill::run(&args),
         Command::Scan(args) => {
             let outcome = kura_scan::run(&args, &mut std::io::stdout().lock())?;
             Ok(ExitCode::from(outcome.exit_code() as u8))

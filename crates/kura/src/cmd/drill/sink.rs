@@ -1,0 +1,169 @@
+//! The drill's mail sink: a real SMTP server on a loopback port (`mailin-embedded`, the
+//! protocol state machine of the `mailin` crate over blocking sockets), which kura's `[mail]`
+//! SMTP transport delivers to exactly as it would to a relay. It keeps, per phase of the
+//! drill, how many messages each recipient got and in which script they were written, and
+//! the full text only of messages to addresses the drill watches (the people who ask for
+//! erasure, whose one-time codes it must read). Nothing is written to disk.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::{IpAddr, TcpListener};
+use std::sync::{Arc, Mutex};
+
+use anyhow::{Context, Result};
+use mailin_embedded::{Handler, Response, Server, SslConfig, response};
+
+/// What arrived in one phase.
+#[derive(Debug, Default, Clone)]
+pub struct Phase {
+    /// Messages per recipient address (lowercase).
+    pub per_recipient: HashMap<String, u32>,
+    /// Messages per script of their text: `ja`, `ko`, `latin`.
+    pub per_script: BTreeMap<&'static str, u64>,
+    /// Messages in all.
+    pub messages: u64,
+}
+
+#[derive(Default)]
+struct State {
+    phase: String,
+    phases: BTreeMap<String, Phase>,
+    watched: HashMap<String, Vec<String>>,
+}
+
+/// A handle on the running sink.
+#[derive(Clone)]
+pub struct Sink {
+    state: Arc<Mutex<State>>,
+    /// The port it listens on (127.0.0.1).
+    pub port: u16,
+}
+
+#[derive(Clone)]
+struct Conn {
+    state: Arc<Mutex<State>>,
+    to: Vec<String>,
+    buf: Vec<u8>,
+}
+
+/// The script a message is written in: kana → `ja`, Hangul → `ko`, otherwise `latin`.
+fn script(text: &str) -> &'static str {
+    if text.chars().any(|c| ('\u{3040}'..='\u{30ff}').contains(&c)) {
+        "ja"
+    } else if text.chars().any(|c| ('\u{ac00}'..='\u{d7af}').contains(&c)) {
+        "ko"
+    } else {
+        "latin"
+    }
+}
+
+impl Handler for Conn {
+    fn data_start(&mut self, _domain: &str, _from: &str, _is8bit: bool, to: &[String]) -> Response {
+        self.to = to.iter().map(|t| t.to_lowercase()).collect();
+        self.buf.clear();
+        response::OK
+    }
+
+    fn data(&mut self, buf: &[u8]) -> std::io::Result<()> {
+        // Bounded: a notice is a few kilobytes; anything past 1 MiB is not kept.
+        if self.buf.len() < 1 << 20 {
+            self.buf.extend_from_slice(buf);
+        }
+        Ok(())
+    }
+
+    fn data_end(&mut self) -> Response {
+        let parsed = mail_parser::MessageParser::default().parse(&self.buf);
+        let text = parsed
+            .as_ref()
+            .map(|m| {
+                format!(
+                    "{}\n{}",
+                    m.subject().unwrap_or_default(),
+                    m.body_text(0).unwrap_or_default()
+                )
+            })
+            .unwrap_or_default();
+        let kind = script(&text);
+        let Ok(mut st) = self.state.lock() else {
+            return response::INTERNAL_ERROR;
+        };
+        let st = &mut *st;
+        let phase = st.phases.entry(st.phase.clone()).or_default();
+        phase.messages += 1;
+        *phase.per_script.entry(kind).or_default() += 1;
+        for t in &self.to {
+            *phase.per_recipient.entry(t.clone()).or_default() += 1;
+            if let Some(w) = st.watched.get_mut(t) {
+                w.push(text.clone());
+            }
+        }
+        self.buf.clear();
+        response::OK
+    }
+}
+
+impl Sink {
+    /// Starts the sink on 127.0.0.1 at a free port, serving on background threads until the
+    /// process ends.
+    pub fn start() -> Result<Sink> {
+        let listener = TcpListener::bind((IpAddr::from([127, 0, 0, 1]), 0))
+            .context("binding the drill's SMTP sink")?;
+        let port = listener.local_addr()?.port();
+        let state = Arc::new(Mutex::new(State {
+            phase: "setup".into(),
+            ..State::default()
+        }));
+        let mut server = Server::new(Conn {
+            state: state.clone(),
+            to: Vec::new(),
+            buf: Vec::new(),
+        });
+        server
+            .with_name("sink.kura-drill.invalid")
+            .with_ssl(SslConfig::None)
+            .map_err(|e| anyhow::anyhow!("configuring the SMTP sink: {e}"))?
+            .with_num_threads(40)
+            .with_tcp_listener(listener);
+        std::thread::Builder::new()
+            .name("drill-smtp-sink".into())
+            .spawn(move || {
+                if let Err(e) = server.serve() {
+                    tracing::error!("the drill's SMTP sink stopped: {e}");
+                }
+            })
+            .context("starting the SMTP sink")?;
+        Ok(Sink { state, port })
+    }
+
+    /// Messages from now on are counted under `name`.
+    pub fn phase(&self, name: &str) {
+        if let Ok(mut s) = self.state.lock() {
+            s.phase = name.to_owned();
+        }
+    }
+
+    /// Keep the text of messages to `address` from now on.
+    pub fn watch(&self, address: &str) {
+        if let Ok(mut s) = self.state.lock() {
+            s.watched.entry(address.to_lowercase()).or_default();
+        }
+    }
+
+    /// The texts received for a watched address.
+    pub fn texts(&self, address: &str) -> Vec<String> {
+        self.state
+            .lock()
+            .ok()
+            .and_then(|s| s.watched.get(&address.to_lowercase()).cloned())
+            .unwrap_or_default()
+    }
+
+    /// What arrived in a phase so far.
+    pub fn counts(&self, name: &str) -> Phase {
+        self.state
+            .lock()
+            .ok()
+            .and_then(|s| s.phases.get(name).cloned())
+            .unwrap_or_default()
+    }
+}
