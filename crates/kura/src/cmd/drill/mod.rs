@@ -507,6 +507,13 @@ pub fn run(args: &DrillArgs) -> Result<ExitCode> {
     let t = Instant::now();
     let matrix = kura.json(&["incident", "scope", &incident, "--json"])?;
     let scoped_ms = t_declare.elapsed().as_millis() as u64;
+    stamp(
+        &api,
+        &op,
+        &incident,
+        "scope_determined",
+        "the exposure matrix is stored",
+    )?;
     clock.step(
         "scoped",
         t,
@@ -583,6 +590,13 @@ pub fn run(args: &DrillArgs) -> Result<ExitCode> {
     let sent = kura.json(&["notify", "send", &incident, "--json"])?;
     sink.phase("after");
     let notices_ms = t_declare.elapsed().as_millis() as u64;
+    stamp(
+        &api,
+        &op,
+        &incident,
+        "notice_sent",
+        "every notice was handed to the mail relay",
+    )?;
     clock.step(
         "notices planned and sent",
         t,
@@ -600,6 +614,9 @@ pub fn run(args: &DrillArgs) -> Result<ExitCode> {
         "--json",
     ])?;
     outcome.flagged_for_reset = reset["flagged"].as_u64().unwrap_or(0);
+    outcome
+        .checks
+        .push(reset_check(&api, &op, args, &ids, &obtained)?);
     clock.step(
         "resets forced for the exposed",
         t,
@@ -608,7 +625,7 @@ pub fn run(args: &DrillArgs) -> Result<ExitCode> {
 
     // The 2011 reset page, replayed: what the attacker holds opens nothing.
     let t = Instant::now();
-    let replay = reset_page_replay(&api, &op, &sink, args, &ids, &obtained)?;
+    let replay = reset_page_replay(&api, &op, &sink, args, &obtained)?;
     clock.step(
         "the stolen data tried on the reset page",
         t,
@@ -636,6 +653,22 @@ pub fn run(args: &DrillArgs) -> Result<ExitCode> {
         &bundle.display().to_string(),
     ])?;
     let status = kura.json(&["notify", "status", &incident, "--json"])?;
+    // The obligations as they stand once the notices are out (the CA AG copy counts from
+    // the notice).
+    let after = api.expect(
+        200,
+        "GET",
+        &format!("/v1/incidents/{incident}/obligations"),
+        &op,
+        None,
+    )?;
+    let owed: Vec<Value> = after["obligations"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|o| o["required"] == json!(true))
+        .collect();
     let shown = api.expect(200, "GET", &format!("/v1/incidents/{incident}"), &op, None)?;
     outcome.timeline = shown["incident"]["timeline"]
         .as_array()
@@ -1198,6 +1231,67 @@ fn chart(hits: &[Hit], bucket_ms: u64) -> Vec<(u64, u64)> {
     out
 }
 
+/// Sets one of the incident's timestamps to now, with a reason.
+fn stamp(api: &Api, op: &str, incident: &str, name: &str, reason: &str) -> Result<()> {
+    api.expect(
+        200,
+        "PATCH",
+        &format!("/v1/incidents/{incident}"),
+        op,
+        Some(&json!({"stamps": [{"name": name, "at_ms": now_ms()}], "reason": reason})),
+    )?;
+    Ok(())
+}
+
+/// After the forced resets: an exposed customer's correct password is refused until they
+/// recover their account; a customer the attacker never reached still signs in.
+fn reset_check(
+    api: &Api,
+    op: &str,
+    args: &DrillArgs,
+    ids: &[Uuid],
+    obtained: &[u64],
+) -> Result<Check> {
+    let with_password = |i: u64| Person::new(args.seed, i, args.password_share, args.card_share);
+    let exposed = obtained
+        .iter()
+        .map(|&i| with_password(i))
+        .find(|p| p.password.is_some());
+    let reached: HashSet<u64> = obtained.iter().copied().collect();
+    let untouched = (0..ids.len() as u64)
+        .filter(|i| !reached.contains(i))
+        .take(5_000)
+        .map(with_password)
+        .find(|p| p.password.is_some());
+    let login = |p: &Person| -> Result<Answer> {
+        api.json(
+            "POST",
+            "/v1/collections/accounts/login",
+            op,
+            Some("login"),
+            &json!({"login_id": p.login_id, "password": p.password}),
+        )
+    };
+    let (Some(e), Some(u)) = (exposed, untouched) else {
+        return Ok(Check {
+            name: "exposed accounts must reset, others sign in".into(),
+            ok: args.password_share == 0,
+            detail: "no exposed or no untouched customer with a password to try".into(),
+        });
+    };
+    let (le, lu) = (login(&e)?, login(&u)?);
+    Ok(Check {
+        name: "exposed accounts must reset, others sign in".into(),
+        ok: le.status == 403 && le.code() == "password_reset_required" && lu.status == 200,
+        detail: format!(
+            "an exposed customer's correct password: HTTP {} {}; an untouched customer's: HTTP {}",
+            le.status,
+            le.code(),
+            lu.status
+        ),
+    })
+}
+
 /// The incident the containment trip opened (waits for it briefly).
 fn opened_incident(api: &Api, op: &str) -> Result<String> {
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -1226,7 +1320,6 @@ fn reset_page_replay(
     op: &str,
     sink: &Sink,
     args: &DrillArgs,
-    ids: &[Uuid],
     obtained: &[u64],
 ) -> Result<Check> {
     let Some(&i) = obtained.first() else {
@@ -1276,7 +1369,6 @@ fn reset_page_replay(
         && !leaked
         && mailed.len() == 1
         && mailed[0].contains("kura_rt_");
-    let _ = ids;
     Ok(Check {
         name: "stolen address and birth date open no account".into(),
         ok,
@@ -1515,9 +1607,10 @@ fn check_notices(
 }
 
 /// No value of a sampled customer — names, addresses, e-mails, phones, login ids,
-/// passwords, card numbers — appears in any file under the drill's directory: the vault's
-/// data files (database, WAL), the server's log, the evidence bundle, the drafts, the
-/// receipts. One Aho-Corasick pass per file, streamed.
+/// passwords, card numbers — appears in any file under the drill's directory (the vault's
+/// data files with their WAL, the server's log, the evidence bundle, the drafts, the
+/// receipts) nor, on PostgreSQL, in a `pg_dump` of the database. One Aho-Corasick pass per
+/// file or dump, streamed.
 fn plaintext_check(out: &Path, args: &DrillArgs, ids: &[Uuid]) -> Result<Check> {
     let sample = 2_000u64.min(ids.len() as u64);
     let step = (ids.len() as u64 / sample.max(1)).max(1);
@@ -1527,6 +1620,12 @@ fn plaintext_check(out: &Path, args: &DrillArgs, ids: &[Uuid]) -> Result<Check> 
         needles.extend(p.values().into_iter().filter(|v| v.len() >= 8));
     }
     let ac = aho_corasick::AhoCorasick::new(&needles)?;
+    let first = |r: &mut dyn std::io::Read| -> Result<Option<usize>> {
+        match ac.stream_find_iter(r).next() {
+            Some(m) => Ok(Some(needles[m?.pattern().as_usize()].len())),
+            None => Ok(None),
+        }
+    };
     let mut files = 0;
     let mut bytes = 0u64;
     let mut found: Vec<String> = Vec::new();
@@ -1541,34 +1640,63 @@ fn plaintext_check(out: &Path, args: &DrillArgs, ids: &[Uuid]) -> Result<Check> 
             }
             files += 1;
             bytes += e.metadata()?.len();
-            let f = std::fs::File::open(&path)?;
-            if let Some(m) = ac.stream_find_iter(BufReader::new(f)).next() {
-                let m = m?;
+            let mut f = BufReader::new(std::fs::File::open(&path)?);
+            if let Some(len) = first(&mut f)? {
                 found.push(format!(
-                    "{} (a {}-byte value)",
-                    path.strip_prefix(out).unwrap_or(&path).display(),
-                    needles[m.pattern().as_usize()].len()
+                    "{} (a {len}-byte value)",
+                    path.strip_prefix(out).unwrap_or(&path).display()
                 ));
             }
         }
+    }
+    let mut also = String::new();
+    if let Some(url) = &args.store_url {
+        let mut child = Command::new("pg_dump")
+            .args(["--data-only", "--no-owner", url])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .context("running pg_dump for the plaintext check (install PostgreSQL's client)")?;
+        let mut counted = CountingReader {
+            inner: BufReader::new(child.stdout.take().context("pg_dump has no stdout")?),
+            n: 0,
+        };
+        let hit = first(&mut counted)?;
+        std::io::copy(&mut counted, &mut std::io::sink())?;
+        let status = child.wait()?;
+        if !status.success() {
+            found.push(format!("pg_dump failed ({status})"));
+        } else if let Some(len) = hit {
+            found.push(format!("the database dump (a {len}-byte value)"));
+        }
+        also = format!(" and a {}-byte pg_dump of the database", counted.n);
     }
     Ok(Check {
         name: "no plaintext in the drill's directory".into(),
         ok: found.is_empty() && files > 0,
         detail: if found.is_empty() {
             format!(
-                "{} values of {sample} customers searched in {files} files ({bytes} bytes){}",
-                needles.len(),
-                if args.store_url.is_some() {
-                    "; the PostgreSQL data directory is the server's, not searched"
-                } else {
-                    ""
-                }
+                "{} values of {sample} customers searched in {files} files ({bytes} bytes){also}",
+                needles.len()
             )
         } else {
             format!("found in {}", found.join(", "))
         },
     })
+}
+
+/// A reader that counts the bytes through it.
+struct CountingReader<R> {
+    inner: R,
+    n: u64,
+}
+
+impl<R: std::io::Read> std::io::Read for CountingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.n += n as u64;
+        Ok(n)
+    }
 }
 
 /// The officer's texts for the notices, in every language the population needs.
@@ -1624,6 +1752,86 @@ mod tests {
             },
         ];
         assert_eq!(chart(&hits, 100), vec![(2, 0), (0, 0), (0, 1)]);
+    }
+
+    fn args(out: &Path) -> DrillArgs {
+        DrillArgs {
+            subjects: 100,
+            seed: 9,
+            out: out.to_path_buf(),
+            store_url: None,
+            quota: 10,
+            threads: 1,
+            password_share: 50,
+            card_share: 50,
+            canaries: 0,
+            erasures: 0,
+        }
+    }
+
+    #[test]
+    fn plaintext_check_finds_a_customer_value_anywhere_under_out() {
+        let tmp = tempfile::tempdir().unwrap();
+        let a = args(tmp.path());
+        let ids: Vec<Uuid> = (0..100).map(|_| Uuid::now_v7()).collect();
+        std::fs::create_dir_all(tmp.path().join("vault")).unwrap();
+        std::fs::write(tmp.path().join("vault/data.db"), b"sealed bytes only").unwrap();
+        assert!(plaintext_check(tmp.path(), &a, &ids).unwrap().ok);
+        // A customer's e-mail address in a nested file fails the check, naming the file.
+        let p = Person::new(a.seed, 37, a.password_share, a.card_share);
+        std::fs::write(
+            tmp.path().join("vault/data.db-wal"),
+            format!("xx{}yy", p.email),
+        )
+        .unwrap();
+        let c = plaintext_check(tmp.path(), &a, &ids).unwrap();
+        assert!(!c.ok, "{}", c.detail);
+        assert!(c.detail.contains("data.db-wal"), "{}", c.detail);
+    }
+
+    /// The sink over real SMTP from kura's own transport: counts per recipient and script,
+    /// and the notice checks fail on a person mailed twice.
+    #[test]
+    fn sink_counts_smtp_deliveries_and_catches_a_second_notice() {
+        let sink = Sink::start().unwrap();
+        let config: kura_mail::MailConfig = toml::from_str(&format!(
+            "transport = \"smtp\"\nsmtp_port = {}\nfrom = \"t <t@example.org>\"",
+            sink.port
+        ))
+        .unwrap();
+        let smtp = kura_mail::transport_from_config(&config).unwrap();
+        let mail = |to: &str, body: &str| {
+            kura_mail::OutgoingMail::new(
+                to.to_owned(),
+                "Notice".to_owned(),
+                zeroize::Zeroizing::new(body.to_owned()),
+            )
+        };
+        sink.phase("notices");
+        sink.watch("b@example.jp");
+        smtp.send(&mail("a@example.org", "Dear customer")).unwrap();
+        smtp.send(&mail("b@example.jp", "お客様へ kura_rv_0123456789abc"))
+            .unwrap();
+        let matrix = json!({"people": 2, "people_by_country": {"JP": [0, 1], "US": [0, 1]}});
+        let plan = json!({"people": 2});
+        let sent = json!({"sent": 2});
+        let status = json!([{"counts": [
+            {"state": "sent", "lang": "en", "country": "US", "people": 1},
+            {"state": "sent", "lang": "ja", "country": "JP", "people": 1}]}]);
+        let checks = check_notices(&matrix, &plan, &sent, &status, &sink);
+        assert!(checks.iter().all(|c| c.ok), "{checks:?}");
+        assert_eq!(
+            token(&sink.texts("b@example.jp")[0], "kura_rv_").as_deref(),
+            Some("kura_rv_0123456789abc")
+        );
+        // A second notice to the same person: caught.
+        smtp.send(&mail("a@example.org", "Dear customer")).unwrap();
+        let checks = check_notices(&matrix, &plan, &sent, &status, &sink);
+        let twice = checks
+            .iter()
+            .find(|c| c.name == "nobody notified twice")
+            .unwrap();
+        assert!(!twice.ok, "{twice:?}");
     }
 
     #[test]

@@ -1,16 +1,27 @@
-//! The drill's mail sink: a real SMTP server on a loopback port (`mailin-embedded`, the
-//! protocol state machine of the `mailin` crate over blocking sockets), which kura's `[mail]`
-//! SMTP transport delivers to exactly as it would to a relay. It keeps, per phase of the
+//! The drill's mail sink: a real SMTP server on a loopback port, which kura's `[mail]` SMTP
+//! transport delivers to exactly as it would to a relay. The protocol (commands, replies,
+//! DATA and dot-unstuffing) is the `mailin` crate's state machine; this module only moves
+//! lines between it and blocking sockets, one thread per connection, at most
+//! [`MAX_CONNECTIONS`] at once, lines bounded, idle connections closed after a minute. It keeps, per phase of the
 //! drill, how many messages each recipient got and in which script they were written, and
 //! the full text only of messages to addresses the drill watches (the people who ask for
 //! erasure, whose one-time codes it must read). Nothing is written to disk.
 
 use std::collections::{BTreeMap, HashMap};
-use std::net::{IpAddr, TcpListener};
+use std::io::{BufRead, BufReader, BufWriter, Read as _, Write as _};
+use std::net::{IpAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use anyhow::{Context, Result};
-use mailin_embedded::{Handler, Response, Server, SslConfig, response};
+use mailin::{Action, Handler, Response, SessionBuilder, response};
+
+/// Connections served at once (kura's transport opens `[mail] smtp_connections`, 16 by
+/// default); one more is closed at once and the client retries.
+pub const MAX_CONNECTIONS: usize = 64;
+/// The longest line read (RFC 5321 allows 1,000 octets; notices stay far below).
+const MAX_LINE: u64 = 64 * 1024;
 
 /// What arrived in one phase.
 #[derive(Debug, Default, Clone)]
@@ -102,6 +113,39 @@ impl Handler for Conn {
     }
 }
 
+/// One SMTP session on `stream` until QUIT, an error or a minute of silence.
+fn session(stream: TcpStream, handler: Conn) -> std::io::Result<()> {
+    stream.set_read_timeout(Some(Duration::from_secs(60)))?;
+    stream.set_write_timeout(Some(Duration::from_secs(60)))?;
+    let remote = stream.peer_addr()?.ip();
+    let mut reader = BufReader::new(stream.try_clone()?);
+    let mut writer = BufWriter::new(stream);
+    let mut session = SessionBuilder::new("sink.kura-drill.invalid").build(remote, handler);
+    session.greeting().write_to(&mut writer)?;
+    writer.flush()?;
+    let mut line = Vec::with_capacity(1024);
+    loop {
+        line.clear();
+        if (&mut reader).take(MAX_LINE).read_until(b'\n', &mut line)? == 0 {
+            return Ok(());
+        }
+        let res = session.process(&line);
+        match res.action {
+            Action::NoReply => {}
+            Action::Reply => {
+                res.write_to(&mut writer)?;
+                writer.flush()?;
+            }
+            // STARTTLS is never offered; anything else that closes ends the session.
+            Action::Close | Action::UpgradeTls => {
+                res.write_to(&mut writer)?;
+                writer.flush()?;
+                return Ok(());
+            }
+        }
+    }
+}
+
 impl Sink {
     /// Starts the sink on 127.0.0.1 at a free port, serving on background threads until the
     /// process ends.
@@ -113,22 +157,38 @@ impl Sink {
             phase: "setup".into(),
             ..State::default()
         }));
-        let mut server = Server::new(Conn {
-            state: state.clone(),
-            to: Vec::new(),
-            buf: Vec::new(),
-        });
-        server
-            .with_name("sink.kura-drill.invalid")
-            .with_ssl(SslConfig::None)
-            .map_err(|e| anyhow::anyhow!("configuring the SMTP sink: {e}"))?
-            .with_num_threads(40)
-            .with_tcp_listener(listener);
+        let shared = state.clone();
+        let open = Arc::new(AtomicUsize::new(0));
         std::thread::Builder::new()
             .name("drill-smtp-sink".into())
             .spawn(move || {
-                if let Err(e) = server.serve() {
-                    tracing::error!("the drill's SMTP sink stopped: {e}");
+                for stream in listener.incoming().map_while(Result::ok) {
+                    if open.fetch_add(1, Ordering::AcqRel) >= MAX_CONNECTIONS {
+                        open.fetch_sub(1, Ordering::AcqRel);
+                        drop(stream);
+                        continue;
+                    }
+                    let handler = Conn {
+                        state: shared.clone(),
+                        to: Vec::new(),
+                        buf: Vec::new(),
+                    };
+                    let done = open.clone();
+                    let spawned =
+                        std::thread::Builder::new()
+                            .name("drill-smtp".into())
+                            .spawn(move || {
+                                if let Err(e) = session(stream, handler) {
+                                    tracing::debug!(
+                                        "an SMTP session of the drill's sink ended: {e}"
+                                    );
+                                }
+                                done.fetch_sub(1, Ordering::AcqRel);
+                            });
+                    if spawned.is_err() {
+                        open.fetch_sub(1, Ordering::AcqRel);
+                        tracing::warn!("the drill's SMTP sink could not start a session thread");
+                    }
                 }
             })
             .context("starting the SMTP sink")?;
