@@ -566,6 +566,55 @@ fn forced_reset_answers_403_until_recovery_completes() {
         serde_json::from_str::<Value>(out.trim()).unwrap()["flagged"],
         1
     );
+    // By incident: an unknown one, and one not yet scoped, are refused and flag nobody.
+    let (code, _, err) = kura(
+        &[
+            "credentials",
+            "force-reset",
+            "--data",
+            &dir,
+            "--incident",
+            "01a00000-0000-7000-8000-000000000000",
+        ],
+        &tmp,
+    );
+    assert_eq!(code, 2, "{err}");
+    let (code, out, err) = kura(
+        &[
+            "incident", "declare", "--data", &dir, "--title", "Desk key", "--json",
+        ],
+        &tmp,
+    );
+    assert_eq!(code, 0, "{err}");
+    let incident = serde_json::from_str::<Value>(out.trim()).unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (code, _, err) = kura(
+        &[
+            "credentials",
+            "force-reset",
+            "--data",
+            &dir,
+            "--incident",
+            &incident,
+        ],
+        &tmp,
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("scope_required") || err.contains("scope it first"),
+        "{err}"
+    );
+    // `--potential` needs `--incident`; `--incident` excludes `--all`.
+    for bad in [
+        vec!["--potential", "--all"],
+        vec!["--incident", incident.as_str(), "--all"],
+    ] {
+        let mut args = vec!["credentials", "force-reset", "--data", &dir];
+        args.extend(bad.iter().copied());
+        assert_eq!(kura(&args, &tmp).0, 2, "{bad:?}");
+    }
     let (code, out, err) = kura(
         &[
             "credentials",

@@ -119,6 +119,11 @@ fn drill_replays_the_breach_and_verifies_itself() {
         assert!(err.contains(step), "timing {step} not printed: {err}");
     }
     assert_run(&out, 5000, 300, 10);
+    let summary = std::fs::read_to_string(out.join("summary.json")).unwrap();
+    assert!(
+        summary.contains("over SMTP to a loopback sink"),
+        "{summary}"
+    );
     // The same directory again is refused, before anything is touched.
     let before = std::fs::read(out.join("summary.json")).unwrap();
     let (code, _, err) = drill(
@@ -172,6 +177,8 @@ fn drill_on_postgres() {
             "200",
             "--erasures",
             "5",
+            "--mail",
+            "outbox",
             "--store-url",
             db.url(),
             "--out",
@@ -183,6 +190,12 @@ fn drill_on_postgres() {
     assert_run(&out, 3000, 200, 5);
     let summary = std::fs::read_to_string(out.join("summary.json")).unwrap();
     assert!(summary.contains("PostgreSQL"), "{summary}");
+    assert!(
+        summary.contains("to the outbox, drained by the drill"),
+        "{summary}"
+    );
+    // The drill took every message out of the outbox.
+    assert_eq!(std::fs::read_dir(out.join("outbox")).unwrap().count(), 0);
     // TestDatabase drops its database; never inside a runtime, so plain drop here.
     drop(db);
 }

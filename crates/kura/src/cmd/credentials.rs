@@ -87,6 +87,11 @@ fn run_force_reset(args: &ForceResetArgs) -> Result<ExitCode> {
     let opened = open::vault(&r)?;
     let access = Access::operator("cli", &args.purpose);
     let (vault, store) = (&*opened.vault, &*opened.credentials);
+    if args.potential && args.incident.is_none() {
+        bail!(
+            "--potential needs --incident: it widens an incident's confirmed people to everyone in its matrix"
+        );
+    }
     let flagged = match (&args.subjects, args.all) {
         _ if args.incident.is_some() => {
             let id = args.incident.as_deref().unwrap_or_default();

@@ -70,6 +70,20 @@ pub struct DrillArgs {
     /// Exposed customers who ask for erasure after their notice.
     #[arg(long, default_value_t = 10)]
     pub erasures: usize,
+    /// Where kura's mail goes: `smtp` to an SMTP server the drill runs on loopback, or
+    /// `outbox` (`<out>/outbox`), which the drill drains as an MTA would, counting and
+    /// removing each file.
+    #[arg(long, value_enum, default_value_t = MailMode::Smtp)]
+    pub mail: MailMode,
+}
+
+/// `kura drill --mail`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum MailMode {
+    /// Real SMTP to the drill's loopback sink.
+    Smtp,
+    /// kura's outbox, drained by the drill.
+    Outbox,
 }
 
 /// The holder of the drill's service.
@@ -83,6 +97,8 @@ const SUPPORT: &str = "support";
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Step {
     pub name: String,
+    /// When it began, ms after the drill began.
+    pub at_ms: u64,
     pub ms: u64,
     pub detail: String,
 }
@@ -121,8 +137,15 @@ pub struct Outcome {
     pub timeline: Vec<Value>,
     pub erasures: Vec<String>,
     pub flagged_for_reset: u64,
-    /// Per 100 ms of the attack: (records read, requests refused).
+    /// Per `chart_bucket_ms` of the attack: (records read, requests refused).
     pub chart: Vec<(u64, u64)>,
+    /// The chart's bucket.
+    pub chart_bucket_ms: u64,
+    /// From the start of the declaration to the stored matrix, every draft, every notice
+    /// queued (handed to SMTP or in the outbox), measured on the drill's clock.
+    pub declaration_to_scope_ms: u64,
+    pub declaration_to_drafts_ms: u64,
+    pub declaration_to_notices_ms: u64,
 }
 
 /// What the attacker did and got.
@@ -329,15 +352,17 @@ fn now_ms() -> u64 {
 
 /// Prints a step as it ends and keeps it for the report.
 struct Clock {
+    began: Instant,
     steps: Vec<Step>,
 }
 
 impl Clock {
     fn step(&mut self, name: &str, since: Instant, detail: String) {
         let ms = since.elapsed().as_millis() as u64;
-        eprintln!("  {name:<34} {:>9.1} s  {detail}", ms as f64 / 1000.0);
+        eprintln!("  {name:<38} {:>9.1} s  {detail}", ms as f64 / 1000.0);
         self.steps.push(Step {
             name: name.to_owned(),
+            at_ms: since.duration_since(self.began).as_millis() as u64,
             ms,
             detail,
         });
@@ -376,15 +401,25 @@ pub fn run(args: &DrillArgs) -> Result<ExitCode> {
     let mut outcome = Outcome {
         subjects: args.subjects,
         seed: args.seed,
-        backend: if args.store_url.is_some() {
-            "PostgreSQL".into()
-        } else {
-            "embedded SQLite".into()
-        },
+        backend: format!(
+            "{}, mail {}",
+            if args.store_url.is_some() {
+                "PostgreSQL"
+            } else {
+                "embedded SQLite"
+            },
+            match args.mail {
+                MailMode::Smtp => "over SMTP to a loopback sink",
+                MailMode::Outbox => "to the outbox, drained by the drill",
+            }
+        ),
         ..Outcome::default()
     };
-    let mut clock = Clock { steps: Vec::new() };
     let started = Instant::now();
+    let mut clock = Clock {
+        began: started,
+        steps: Vec::new(),
+    };
     eprintln!(
         "kura drill: {} customers, seed {}, {} — in {}",
         args.subjects,
@@ -394,9 +429,22 @@ pub fn run(args: &DrillArgs) -> Result<ExitCode> {
     );
 
     // The mail sink and the configuration.
-    let sink = Sink::start()?;
+    let sink = match args.mail {
+        MailMode::Smtp => Sink::start()?,
+        MailMode::Outbox => Sink::outbox(&out.join("outbox"))?,
+    };
     let config = out.join("kura.toml");
-    std::fs::write(&config, config_toml(sink.port, args.store_url.as_deref()))?;
+    // Owner-only: with --store-url it holds the database URL, perhaps with a password.
+    {
+        use std::io::Write as _;
+        use std::os::unix::fs::OpenOptionsExt as _;
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&config)?
+            .write_all(config_toml(&sink, args.store_url.as_deref()).as_bytes())?;
+    }
     let mut vault = vec!["--config".to_owned(), config.display().to_string()];
     match &args.store_url {
         Some(_) => vault.extend([
@@ -426,22 +474,26 @@ pub fn run(args: &DrillArgs) -> Result<ExitCode> {
         "--officer-contact",
         "security@playnet.example",
     ])?;
-    let op = init["operator_key"]
-        .as_str()
-        .context("kura init printed no operator key")?
-        .to_owned();
+    // Keys are secrets: zeroized when dropped, never printed or written by the drill.
+    let op = zeroize::Zeroizing::new(
+        init["operator_key"]
+            .as_str()
+            .context("kura init printed no operator key")?
+            .to_owned(),
+    );
+    let op: &str = &op;
     let (mut served, api) = serve(&kura, &out)?;
     clock.step("vault created, server up", t, String::new());
 
     let t = Instant::now();
-    let ids = populate(&api, &op, args)?;
+    let ids = populate(&api, op, args)?;
     clock.step(
         "customers imported",
         t,
         format!("{} people over POST /import", ids.len()),
     );
     let t = Instant::now();
-    let (passwords, cards) = credentials_and_cards(&api, &op, args, &ids)?;
+    let (passwords, cards) = credentials_and_cards(&api, op, args, &ids)?;
     clock.step(
         "passwords and cards set",
         t,
@@ -449,7 +501,7 @@ pub fn run(args: &DrillArgs) -> Result<ExitCode> {
     );
     let t = Instant::now();
     kura.ok(&["canary", "plant", "--count", &args.canaries.to_string()])?;
-    let (processor, stolen_key) = call_centre(&api, &op, args.quota)?;
+    let (processor, stolen_key) = call_centre(&api, op, args.quota)?;
     clock.step(
         "canaries planted, call centre set up",
         t,
@@ -462,7 +514,9 @@ pub fn run(args: &DrillArgs) -> Result<ExitCode> {
     // 2. The attack.
     let t = Instant::now();
     let (attack, hits, obtained) = attack(&api, &stolen_key, args, &ids)?;
-    outcome.chart = chart(&hits, 100);
+    // About 60 bars, whatever the attack lasted: buckets of 10 ms or a multiple.
+    outcome.chart_bucket_ms = (attack.ran_ms / 60).div_ceil(10).max(1) * 10;
+    outcome.chart = chart(&hits, outcome.chart_bucket_ms);
     clock.step(
         "attack until containment",
         t,
@@ -472,24 +526,18 @@ pub fn run(args: &DrillArgs) -> Result<ExitCode> {
         ),
     );
     outcome.attack = attack.clone();
-    let principal = api.expect(
-        200,
-        "GET",
-        &format!("/v1/principals/{processor}"),
-        &op,
-        None,
-    )?;
+    let principal = api.expect(200, "GET", &format!("/v1/principals/{processor}"), op, None)?;
 
     // 3. The response.
     let t_declare = Instant::now();
-    let incident = opened_incident(&api, &op)?;
+    let incident = opened_incident(&api, op)?;
     outcome.incident = incident.clone();
     let declared = now_ms();
     api.expect(
         200,
         "PATCH",
         &format!("/v1/incidents/{incident}"),
-        &op,
+        op,
         Some(&json!({
             "title": "Call-centre key stolen and used to read customer records",
             "vector": "processor",
@@ -509,7 +557,7 @@ pub fn run(args: &DrillArgs) -> Result<ExitCode> {
     let scoped_ms = t_declare.elapsed().as_millis() as u64;
     stamp(
         &api,
-        &op,
+        op,
         &incident,
         "scope_determined",
         "the exposure matrix is stored",
@@ -527,7 +575,7 @@ pub fn run(args: &DrillArgs) -> Result<ExitCode> {
         200,
         "GET",
         &format!("/v1/incidents/{incident}/obligations"),
-        &op,
+        op,
         None,
     )?;
     let owed: Vec<Value> = obligations["obligations"]
@@ -547,7 +595,7 @@ pub fn run(args: &DrillArgs) -> Result<ExitCode> {
                 "/v1/incidents/{incident}/reports/{}",
                 id.replace('/', "%2F")
             ),
-            &op,
+            op,
             None,
             None,
         )?;
@@ -588,23 +636,33 @@ pub fn run(args: &DrillArgs) -> Result<ExitCode> {
     ])?;
     sink.phase("notices");
     let sent = kura.json(&["notify", "send", &incident, "--json"])?;
-    sink.phase("after");
+    // Queued: handed to the relay, or in the outbox. (`notify send` sets `notice_sent` at
+    // the first delivery itself.) Draining the outbox afterwards is the MTA's time, not
+    // kura's.
     let notices_ms = t_declare.elapsed().as_millis() as u64;
-    stamp(
-        &api,
-        &op,
-        &incident,
-        "notice_sent",
-        "every notice was handed to the mail relay",
-    )?;
     clock.step(
         "notices planned and sent",
         t,
         format!(
-            "{} planned, {} handed to SMTP; {notices_ms} ms after the declaration began",
-            plan["people"], sent["sent"]
+            "{} planned, {} {}; {notices_ms} ms after the declaration began",
+            plan["people"],
+            sent["sent"],
+            match args.mail {
+                MailMode::Smtp => "handed to SMTP",
+                MailMode::Outbox => "written to the outbox",
+            }
         ),
     );
+    if args.mail == MailMode::Outbox {
+        let t = Instant::now();
+        sink.phase("after");
+        clock.step(
+            "outbox drained (the MTA's part)",
+            t,
+            format!("{} messages taken", sink.counts("notices").messages),
+        );
+    }
+    sink.phase("after");
     let t = Instant::now();
     let reset = kura.json(&[
         "credentials",
@@ -616,7 +674,7 @@ pub fn run(args: &DrillArgs) -> Result<ExitCode> {
     outcome.flagged_for_reset = reset["flagged"].as_u64().unwrap_or(0);
     outcome
         .checks
-        .push(reset_check(&api, &op, args, &ids, &obtained)?);
+        .push(reset_check(&api, op, args, &ids, &obtained)?);
     clock.step(
         "resets forced for the exposed",
         t,
@@ -625,7 +683,7 @@ pub fn run(args: &DrillArgs) -> Result<ExitCode> {
 
     // The 2011 reset page, replayed: what the attacker holds opens nothing.
     let t = Instant::now();
-    let replay = reset_page_replay(&api, &op, &sink, args, &obtained)?;
+    let replay = reset_page_replay(&api, op, &sink, args, &obtained)?;
     clock.step(
         "the stolen data tried on the reset page",
         t,
@@ -636,7 +694,7 @@ pub fn run(args: &DrillArgs) -> Result<ExitCode> {
     let t = Instant::now();
     let receipts_dir = out.join("receipts");
     std::fs::create_dir_all(&receipts_dir)?;
-    let erased = erasures(&api, &op, &sink, args, &ids, &obtained, &receipts_dir)?;
+    let erased = erasures(&api, op, &sink, args, &ids, &obtained, &receipts_dir)?;
     outcome.erasures = erased.iter().map(|(r, _)| r.clone()).collect();
     clock.step(
         "erasure requests answered",
@@ -659,7 +717,7 @@ pub fn run(args: &DrillArgs) -> Result<ExitCode> {
         200,
         "GET",
         &format!("/v1/incidents/{incident}/obligations"),
-        &op,
+        op,
         None,
     )?;
     let owed: Vec<Value> = after["obligations"]
@@ -669,7 +727,7 @@ pub fn run(args: &DrillArgs) -> Result<ExitCode> {
         .into_iter()
         .filter(|o| o["required"] == json!(true))
         .collect();
-    let shown = api.expect(200, "GET", &format!("/v1/incidents/{incident}"), &op, None)?;
+    let shown = api.expect(200, "GET", &format!("/v1/incidents/{incident}"), op, None)?;
     outcome.timeline = shown["incident"]["timeline"]
         .as_array()
         .cloned()
@@ -731,6 +789,9 @@ pub fn run(args: &DrillArgs) -> Result<ExitCode> {
     clock.step("self-verification", t, String::new());
 
     outcome.steps = clock.steps;
+    outcome.declaration_to_scope_ms = scoped_ms;
+    outcome.declaration_to_drafts_ms = drafts_ms;
+    outcome.declaration_to_notices_ms = notices_ms;
     outcome.matrix = matrix;
     outcome.obligations = owed;
     outcome.notices = json!({"plan": plan, "send": sent, "status": status});
@@ -798,13 +859,23 @@ fn first_line(out: &str, err: &str) -> String {
         .collect()
 }
 
-fn config_toml(smtp_port: u16, store_url: Option<&str>) -> String {
+fn config_toml(sink: &Sink, store_url: Option<&str>) -> String {
     let store = store_url.map_or(String::new(), |u| {
         format!("[store]\nurl = {}\n\n", toml::Value::String(u.to_owned()))
     });
+    let transport = match sink.outbox_dir() {
+        Some(dir) => format!(
+            "transport = \"outbox\"\noutbox_dir = {}",
+            toml::Value::String(dir.display().to_string())
+        ),
+        None => format!(
+            "transport = \"smtp\"\nsmtp_host = \"127.0.0.1\"\nsmtp_port = {}",
+            sink.port
+        ),
+    };
     format!(
         "# Written by `kura drill`.\n{store}[audit]\ncheckpoint_every_ms = 500\n\n\
-         [mail]\ntransport = \"smtp\"\nsmtp_host = \"127.0.0.1\"\nsmtp_port = {smtp_port}\n\
+         [mail]\n{transport}\n\
          from = \"PlayNet Security <security@playnet.example>\"\n\n\
          [rights]\ncontroller_name = \"PlayNet Entertainment\"\n\
          controller_contact = \"privacy@playnet.example\"\n\n\
@@ -994,7 +1065,7 @@ fn credentials_and_cards(
 /// The processor organization with its own security officer, and the call-centre desk's
 /// principal: search and read for support, every contact field in the clear, cards masked,
 /// a daily quota of distinct people. Returns (principal id, its key).
-fn call_centre(api: &Api, op: &str, quota: u64) -> Result<(String, String)> {
+fn call_centre(api: &Api, op: &str, quota: u64) -> Result<(String, zeroize::Zeroizing<String>)> {
     api.expect(
         201,
         "POST",
@@ -1020,7 +1091,7 @@ fn call_centre(api: &Api, op: &str, quota: u64) -> Result<(String, String)> {
     )?;
     Ok((
         p["id"].as_str().context("no principal id")?.to_owned(),
-        p["api_key"].as_str().context("no api key")?.to_owned(),
+        zeroize::Zeroizing::new(p["api_key"].as_str().context("no api key")?.to_owned()),
     ))
 }
 
@@ -1528,6 +1599,7 @@ fn check_notices(
     sink: &Sink,
 ) -> Vec<Check> {
     let got = sink.counts("notices");
+    let unreadable = sink.errors();
     let sent_n = sent["sent"].as_u64().unwrap_or(0);
     let people = matrix["people"].as_u64().unwrap_or(0);
     let twice = got.per_recipient.values().filter(|&&n| n > 1).count();
@@ -1569,10 +1641,17 @@ fn check_notices(
             name: "one notice per person in the matrix".into(),
             ok: plan["people"].as_u64() == Some(people)
                 && sent_n == people
-                && got.messages == people,
+                && got.messages == people
+                && unreadable == 0,
             detail: format!(
-                "matrix {people} people; planned {}; sent {sent_n}; received by the SMTP sink {}",
-                plan["people"], got.messages
+                "matrix {people} people; planned {}; sent {sent_n}; received {}{}",
+                plan["people"],
+                got.messages,
+                if unreadable > 0 {
+                    format!("; {unreadable} messages unreadable")
+                } else {
+                    String::new()
+                }
             ),
         },
         Check {
@@ -1766,6 +1845,7 @@ mod tests {
             card_share: 50,
             canaries: 0,
             erasures: 0,
+            mail: MailMode::Smtp,
         }
     }
 
@@ -1832,6 +1912,42 @@ mod tests {
             .find(|c| c.name == "nobody notified twice")
             .unwrap();
         assert!(!twice.ok, "{twice:?}");
+    }
+
+    /// `--mail outbox`: the files kura's outbox transport writes are counted by recipient
+    /// and removed; a file that is not a message is an error the checks see.
+    #[test]
+    fn outbox_sink_drains_kura_outbox_files() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("outbox");
+        let sink = Sink::outbox(&dir).unwrap();
+        let config: kura_mail::MailConfig = toml::from_str(&format!(
+            "outbox_dir = {}",
+            toml::Value::String(dir.display().to_string())
+        ))
+        .unwrap();
+        let outbox = kura_mail::transport_from_config(&config).unwrap();
+        sink.phase("notices");
+        sink.watch("k@example.kr");
+        for to in ["a@example.org", "k@example.kr"] {
+            outbox
+                .send(&kura_mail::OutgoingMail::new(
+                    to.to_owned(),
+                    "Notice".to_owned(),
+                    zeroize::Zeroizing::new("안내 kura_rv_abcdefghijklmnop".to_owned()),
+                ))
+                .unwrap();
+        }
+        sink.phase("after");
+        let got = sink.counts("notices");
+        assert_eq!(got.messages, 2);
+        assert_eq!(got.per_recipient.get("k@example.kr"), Some(&1));
+        assert_eq!(got.per_script.get("ko"), Some(&2));
+        assert_eq!(sink.texts("k@example.kr").len(), 1);
+        assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 0, "drained");
+        assert_eq!(sink.errors(), 0);
+        std::fs::write(dir.join("junk.eml"), b"not a message").unwrap();
+        assert_eq!(sink.errors(), 1);
     }
 
     #[test]

@@ -1,5 +1,7 @@
-//! The drill's mail sink: a real SMTP server on a loopback port, which kura's `[mail]` SMTP
-//! transport delivers to exactly as it would to a relay. The protocol (commands, replies,
+//! The drill's mail sink. By default a real SMTP server on a loopback port, which kura's
+//! `[mail]` SMTP transport delivers to exactly as it would to a relay; with `--mail outbox`,
+//! the drill plays the MTA that picks up kura's outbox instead: it takes each `.eml` file,
+//! counts it the same way, and removes it. The protocol (commands, replies,
 //! DATA and dot-unstuffing) is the `mailin` crate's state machine; this module only moves
 //! lines between it and blocking sockets, one thread per connection, at most
 //! [`MAX_CONNECTIONS`] at once, lines bounded, idle connections closed after a minute. It keeps, per phase of the
@@ -39,14 +41,46 @@ struct State {
     phase: String,
     phases: BTreeMap<String, Phase>,
     watched: HashMap<String, Vec<String>>,
+    /// Messages that could not be read (an outbox file gone bad): any makes the checks fail.
+    errors: u64,
+}
+
+impl State {
+    /// Counts one message to `to` in the current phase; keeps its text for watched
+    /// recipients.
+    fn record(&mut self, to: &[String], raw: &[u8]) {
+        let parsed = mail_parser::MessageParser::default().parse(raw);
+        let text = parsed
+            .as_ref()
+            .map(|m| {
+                format!(
+                    "{}\n{}",
+                    m.subject().unwrap_or_default(),
+                    m.body_text(0).unwrap_or_default()
+                )
+            })
+            .unwrap_or_default();
+        let kind = script(&text);
+        let phase = self.phases.entry(self.phase.clone()).or_default();
+        phase.messages += 1;
+        *phase.per_script.entry(kind).or_default() += 1;
+        for t in to {
+            *phase.per_recipient.entry(t.clone()).or_default() += 1;
+            if let Some(w) = self.watched.get_mut(t) {
+                w.push(text.clone());
+            }
+        }
+    }
 }
 
 /// A handle on the running sink.
 #[derive(Clone)]
 pub struct Sink {
     state: Arc<Mutex<State>>,
-    /// The port it listens on (127.0.0.1).
+    /// The port the SMTP sink listens on (127.0.0.1); 0 for an outbox.
     pub port: u16,
+    /// The outbox directory the drill drains, for `--mail outbox`.
+    outbox: Option<std::path::PathBuf>,
 }
 
 #[derive(Clone)]
@@ -83,31 +117,10 @@ impl Handler for Conn {
     }
 
     fn data_end(&mut self) -> Response {
-        let parsed = mail_parser::MessageParser::default().parse(&self.buf);
-        let text = parsed
-            .as_ref()
-            .map(|m| {
-                format!(
-                    "{}\n{}",
-                    m.subject().unwrap_or_default(),
-                    m.body_text(0).unwrap_or_default()
-                )
-            })
-            .unwrap_or_default();
-        let kind = script(&text);
         let Ok(mut st) = self.state.lock() else {
             return response::INTERNAL_ERROR;
         };
-        let st = &mut *st;
-        let phase = st.phases.entry(st.phase.clone()).or_default();
-        phase.messages += 1;
-        *phase.per_script.entry(kind).or_default() += 1;
-        for t in &self.to {
-            *phase.per_recipient.entry(t.clone()).or_default() += 1;
-            if let Some(w) = st.watched.get_mut(t) {
-                w.push(text.clone());
-            }
-        }
+        st.record(&self.to, &self.buf);
         self.buf.clear();
         response::OK
     }
@@ -192,11 +205,82 @@ impl Sink {
                 }
             })
             .context("starting the SMTP sink")?;
-        Ok(Sink { state, port })
+        Ok(Sink {
+            state,
+            port,
+            outbox: None,
+        })
     }
 
-    /// Messages from now on are counted under `name`.
+    /// A sink that drains kura's outbox directory `dir` (created here).
+    pub fn outbox(dir: &std::path::Path) -> Result<Sink> {
+        std::fs::create_dir_all(dir)?;
+        Ok(Sink {
+            state: Arc::new(Mutex::new(State {
+                phase: "setup".into(),
+                ..State::default()
+            })),
+            port: 0,
+            outbox: Some(dir.to_path_buf()),
+        })
+    }
+
+    /// The outbox directory, for `--mail outbox`.
+    pub fn outbox_dir(&self) -> Option<&std::path::Path> {
+        self.outbox.as_deref()
+    }
+
+    /// With an outbox: takes every finished message file (`.eml`) from it, counts it in the
+    /// current phase by its `To:` header and removes it. Files still being written (kura
+    /// writes a temporary name and renames) are left for the next sweep.
+    fn sweep(&self) {
+        let Some(dir) = &self.outbox else { return };
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            if let Ok(mut st) = self.state.lock() {
+                st.errors += 1;
+            }
+            return;
+        };
+        for e in entries.map_while(Result::ok) {
+            let path = e.path();
+            if path.extension().and_then(|x| x.to_str()) != Some("eml") {
+                continue;
+            }
+            let Ok(raw) = std::fs::read(&path) else {
+                continue;
+            };
+            let to: Vec<String> = mail_parser::MessageParser::default()
+                .parse_headers(&raw)
+                .and_then(|m| {
+                    m.to().map(|a| {
+                        a.iter()
+                            .filter_map(|x| x.address())
+                            .map(str::to_lowercase)
+                            .collect()
+                    })
+                })
+                .unwrap_or_default();
+            let Ok(mut st) = self.state.lock() else {
+                return;
+            };
+            if to.is_empty() || std::fs::remove_file(&path).is_err() {
+                st.errors += 1;
+                continue;
+            }
+            st.record(&to, &raw);
+        }
+    }
+
+    /// Messages that could not be read or taken: any is a failure of the drill.
+    pub fn errors(&self) -> u64 {
+        self.sweep();
+        self.state.lock().map_or(1, |s| s.errors)
+    }
+
+    /// Messages from now on are counted under `name` (an outbox is drained into the
+    /// phase that ends first).
     pub fn phase(&self, name: &str) {
+        self.sweep();
         if let Ok(mut s) = self.state.lock() {
             s.phase = name.to_owned();
         }
@@ -211,6 +295,7 @@ impl Sink {
 
     /// The texts received for a watched address.
     pub fn texts(&self, address: &str) -> Vec<String> {
+        self.sweep();
         self.state
             .lock()
             .ok()
@@ -220,6 +305,7 @@ impl Sink {
 
     /// What arrived in a phase so far.
     pub fn counts(&self, name: &str) -> Phase {
+        self.sweep();
         self.state
             .lock()
             .ok()
