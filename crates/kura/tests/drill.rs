@@ -36,7 +36,7 @@ fn assert_run(out: &Path, subjects: u64, quota: u64, erasures: usize) {
     let summary: Value =
         serde_json::from_slice(&std::fs::read(out.join("summary.json")).unwrap()).unwrap();
     let checks = summary["checks"].as_array().unwrap();
-    assert!(checks.len() >= 12, "{checks:?}");
+    assert!(checks.len() >= 14, "{checks:?}");
     for c in checks {
         assert_eq!(c["ok"], Value::Bool(true), "{c}");
     }
@@ -48,6 +48,9 @@ fn assert_run(out: &Path, subjects: u64, quota: u64, erasures: usize) {
         "nobody notified twice",
         "notices per country = the matrix per country",
         "no plaintext in the drill's directory",
+        "the call centre's supervision report shows the attack",
+        "exposed accounts must reset, others sign in",
+        "stolen address and birth date open no account",
     ] {
         assert!(names.contains(&want), "{want} missing from {names:?}");
     }

@@ -137,6 +137,8 @@ pub struct Outcome {
     pub timeline: Vec<Value>,
     pub erasures: Vec<String>,
     pub flagged_for_reset: u64,
+    /// The call centre's supervision report over the drill's day.
+    pub supervision: Value,
     /// Per `chart_bucket_ms` of the attack: (records read, requests refused).
     pub chart: Vec<(u64, u64)>,
     /// The chart's bucket.
@@ -733,6 +735,27 @@ pub fn run(args: &DrillArgs) -> Result<ExitCode> {
         .cloned()
         .unwrap_or_default();
     clock.step("evidence bundle exported", t, String::new());
+    // The processor's supervision report over the drill's day, as the holder's officer
+    // would read it: it must show the attack as the attacker lived it.
+    let day = now_ms() / 1000;
+    let supervision = api.expect(
+        200,
+        "GET",
+        &format!(
+            "/v1/orgs/{PROCESSOR}/report?from={}&to={}",
+            day.saturating_sub(86_400),
+            day + 1
+        ),
+        op,
+        None,
+    )?;
+    outcome.checks.push(supervision_check(
+        &supervision,
+        &processor,
+        &attack,
+        &incident,
+    ));
+    outcome.supervision = supervision;
     served.stop()?;
 
     // 4. Self-verification, on the stopped vault.
@@ -1538,6 +1561,45 @@ fn token(text: &str, prefix: &str) -> Option<String> {
         .take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '-')
         .collect();
     (t.len() > prefix.len() + 8).then_some(t)
+}
+
+/// The processor's supervision report against the attack: the desk's refusals as the server
+/// recorded them, the people it obtained, its suspension and the trip's incident.
+fn supervision_check(
+    report: &Value,
+    principal: &str,
+    attack: &AttackSummary,
+    incident: &str,
+) -> Check {
+    let desk = report["principals"]
+        .as_array()
+        .and_then(|a| a.iter().find(|p| p["id"] == principal))
+        .cloned()
+        .unwrap_or(Value::Null);
+    let refused: u64 = desk["denied"]
+        .as_object()
+        .map_or(0, |d| d.values().filter_map(Value::as_u64).sum());
+    let subjects = desk["distinct_subjects"].as_u64().unwrap_or(u64::MAX);
+    let tripped = desk["containment_events"].as_array().is_some_and(|e| {
+        e.iter()
+            .any(|c| c["incident"] == incident && c["trigger"] == "quota")
+    });
+    Check {
+        name: "the call centre's supervision report shows the attack".into(),
+        ok: desk["suspended"] == json!(true)
+            && tripped
+            && refused == attack.refused
+            && subjects == attack.accounts_found,
+        detail: format!(
+            "desk: {} requests, {refused} refused ({}), {subjects} people obtained, suspended {}, quota trip to this incident {tripped}; attacker: {} refused, {} accounts reached ({} read in full)",
+            desk["requests"],
+            desk["denied"],
+            desk["suspended"],
+            attack.refused,
+            attack.accounts_found,
+            attack.records
+        ),
+    }
 }
 
 /// The matrix against the attack as the attacker saw it.

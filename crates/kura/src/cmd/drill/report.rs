@@ -160,6 +160,16 @@ fn markdown(o: &Outcome) -> String {
     for (i, (r, f)) in o.chart.iter().enumerate() {
         let _ = writeln!(m, "| {} | {r} | {f} |", i as u64 * o.chart_bucket_ms);
     }
+    let desk = o.supervision["principals"]
+        .as_array()
+        .and_then(|a| a.iter().find(|p| p["kind"] == "processor"))
+        .cloned()
+        .unwrap_or(Value::Null);
+    let _ = writeln!(
+        m,
+        "\nThe call centre's supervision report (`GET /v1/orgs/callcentre/report`) for the day: {} requests by its desk, refused {}, {} people obtained, suspended: {}.",
+        desk["requests"], desk["denied"], desk["distinct_subjects"], desk["suspended"]
+    );
     let _ = writeln!(
         m,
         "\n## Exposure per category\n\n{} people in the matrix, {} confirmed by the access log.\n\n| category | confirmed | potential |\n|---|---:|---:|",
@@ -272,7 +282,7 @@ fn html_page(o: &Outcome) -> Markup {
             head {
                 meta charset="utf-8";
                 title { "kura drill report" }
-                style { (PreEscaped("body{font-family:sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;color:#111}table{border-collapse:collapse;margin:1rem 0}td,th{border:1px solid #999;padding:.3rem .6rem;text-align:left}td.n{text-align:right}.fail{color:#a00;font-weight:bold}.ok{color:#064}svg{width:100%;height:auto;border:1px solid #ccc}")) }
+                style { (PreEscaped("body{font-family:sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;color:#111}table{border-collapse:collapse;margin:1rem 0;max-width:100%}td,th{border:1px solid #999;padding:.3rem .6rem;text-align:left;overflow-wrap:anywhere}td.n{text-align:right}.fail{color:#a00;font-weight:bold}.ok{color:#064}svg{width:100%;height:auto;border:1px solid #ccc}")) }
             }
             body {
                 h1 { "kura drill: the 2011 breach replayed" }
@@ -287,6 +297,7 @@ fn html_page(o: &Outcome) -> Markup {
                 h2 { "The attack" }
                 p { (o.attack.threads) " threads with the call centre's stolen key made " (o.attack.requests) " requests and obtained " (o.attack.records) " records in " (o.attack.ran_ms) " ms before the key was refused." }
                 (PreEscaped(chart_svg(&o.chart, o.chart_bucket_ms)))
+                p { "Per " (o.chart_bucket_ms) " ms: records read in full (dark blue, left bar) and requests refused (red, right bar)." }
                 h2 { "Exposure per category" }
                 p { (o.matrix["people"]) " people in the matrix, " (o.matrix["people_confirmed"]) " confirmed by the access log." }
                 table {
