@@ -7,28 +7,14 @@
 mod util;
 
 use std::path::Path;
-use std::process::Command;
 
 use serde_json::Value;
-use util::kura_bin;
 
-/// Runs `kura drill` with no vault-locating environment variables inherited.
+/// Runs `kura drill` (the shared runner leaves no vault-locating variable inherited).
 fn drill(args: &[&str], cwd: &Path) -> (i32, String, String) {
-    let out = Command::new(kura_bin())
-        .arg("drill")
-        .args(args)
-        .current_dir(cwd)
-        .env_remove("KURA_DATA")
-        .env_remove("KURA_STORE_URL")
-        .env_remove("KURA_KEY_FILE")
-        .env_remove("KURA_CONFIG")
-        .output()
-        .expect("kura runs");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    let mut all = vec!["drill"];
+    all.extend_from_slice(args);
+    util::kura(&all, cwd)
 }
 
 /// What every passing run must show, read back from its files.

@@ -18,6 +18,8 @@ pub fn kura(args: &[&str], cwd: &Path) -> (i32, String, String) {
         .current_dir(cwd)
         .env_remove("KURA_DATA")
         .env_remove("KURA_STORE_URL")
+        .env_remove("KURA_KEY_FILE")
+        .env_remove("KURA_CONFIG")
         .output()
         .expect("kura runs");
     (

@@ -573,20 +573,7 @@ pub fn run(args: &DrillArgs) -> Result<ExitCode> {
         ),
     );
     let t = Instant::now();
-    let obligations = api.expect(
-        200,
-        "GET",
-        &format!("/v1/incidents/{incident}/obligations"),
-        op,
-        None,
-    )?;
-    let owed: Vec<Value> = obligations["obligations"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
-        .into_iter()
-        .filter(|o| o["required"] == json!(true))
-        .collect();
+    let owed = owed_obligations(&api, op, &incident)?;
     let drafts_dir = out.join("drafts");
     std::fs::create_dir_all(&drafts_dir)?;
     for o in &owed {
@@ -715,20 +702,7 @@ pub fn run(args: &DrillArgs) -> Result<ExitCode> {
     let status = kura.json(&["notify", "status", &incident, "--json"])?;
     // The obligations as they stand once the notices are out (the CA AG copy counts from
     // the notice).
-    let after = api.expect(
-        200,
-        "GET",
-        &format!("/v1/incidents/{incident}/obligations"),
-        op,
-        None,
-    )?;
-    let owed: Vec<Value> = after["obligations"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
-        .into_iter()
-        .filter(|o| o["required"] == json!(true))
-        .collect();
+    let owed = owed_obligations(&api, op, &incident)?;
     let shown = api.expect(200, "GET", &format!("/v1/incidents/{incident}"), op, None)?;
     outcome.timeline = shown["incident"]["timeline"]
         .as_array()
@@ -1323,6 +1297,24 @@ fn chart(hits: &[Hit], bucket_ms: u64) -> Vec<(u64, u64)> {
         }
     }
     out
+}
+
+/// The obligations the incident owes now (`required`), as the API lists them.
+fn owed_obligations(api: &Api, op: &str, incident: &str) -> Result<Vec<Value>> {
+    let all = api.expect(
+        200,
+        "GET",
+        &format!("/v1/incidents/{incident}/obligations"),
+        op,
+        None,
+    )?;
+    Ok(all["obligations"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|o| o["required"] == json!(true))
+        .cloned()
+        .collect())
 }
 
 /// Sets one of the incident's timestamps to now, with a reason.
